@@ -1,0 +1,1 @@
+"""Tinedy CRM field-operations mobile backend."""

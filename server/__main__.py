@@ -1,0 +1,93 @@
+"""Command line: ``python -m server run|migrate|seed-demo`` (also the ``tinedy-field`` script)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from datetime import date
+from functools import partial
+
+from server.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="serve HTTP on HOST:PORT with WORKERS processes")
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
+    seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        asyncio.run(_with_engine(settings, _migrate))
+    elif args.command == "seed-demo":
+        if not settings.demo:
+            print("seed-demo loads demo accounts: set DEMO=1 to allow it.", file=sys.stderr)
+            return 2
+        asyncio.run(_with_engine(settings, partial(_seed, today=args.today)))
+    else:
+        serve(settings)
+    return 0
+
+
+async def _with_engine(settings: Settings, work: partial[object] | object) -> None:
+    from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+
+    engine = create_engine(settings)
+    bind_engine(engine)
+    await open_engine(engine, settings)
+    try:
+        await work()  # type: ignore[operator]
+    finally:
+        await close_engine(engine)
+
+
+async def _migrate() -> None:
+    from server.db.migrate import apply_migrations
+
+    await apply_migrations()
+
+
+async def _seed(today: date | None) -> None:
+    from server.seed import DEMO_PASSWORD, seed_demo
+
+    summary = await seed_demo(today or date.today())
+    print(summary)
+    print(f"Demo logins (password {DEMO_PASSWORD}): admin@demo.local, dispatcher@demo.local,")
+    print("  staff1@demo.local ... staff20@demo.local")
+
+
+def serve(settings: Settings) -> None:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from server.app import create_app
+
+    if settings.workers > 1:
+        # prometheus-client reads this at import, in each worker it spawns.
+        shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+        settings.metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir.resolve())
+    if settings.demo:
+        print(f"Demo on http://{settings.host}:{settings.port}  (password demo1234)")
+        print("  admin@demo.local, dispatcher@demo.local, staff1@demo.local ... staff20@demo.local")
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        motd=False,
+    )
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""The one decorator every route wears: who may call it, and what OpenAPI says about it.
+
+Authentication happens here for every route that names ``roles``, so no handler can forget
+it. Browsers authenticate with the HttpOnly session cookie; an unsafe request carried by that
+cookie must also prove it came from our own pages (same-origin ``Origin`` or
+``Sec-Fetch-Site``, or an ``X-Requested-With`` header, which no cross-site form can send).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+from sanic import HTTPResponse, Request
+
+from server.context import AppContext
+from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized
+from server.security.tokens import Principal
+from server.services.auth import authenticate
+
+ACCESS_COOKIE = "tinedy_access"
+REFRESH_COOKIE = "tinedy_refresh"
+ANY_ROLE = ("staff", "dispatcher", "admin")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says about one route."""
+
+    summary: str
+    roles: tuple[str, ...] | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+
+
+def endpoint(
+    summary: str,
+    *,
+    roles: tuple[str, ...] | None = ANY_ROLE,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | None] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Document a handler and, unless ``roles`` is None, pass it the authenticated caller."""
+    operation = Operation(summary, roles, body, query, responses or {})
+
+    def decorate(handler: Handler) -> Handler:
+        if roles is None:
+            wrapped = handler
+        else:
+
+            @wraps(handler)
+            async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+                principal = principal_of(request)
+                if principal.role not in roles:
+                    raise RoleForbidden()
+                return await handler(request, principal, *args, **kwargs)
+
+        wrapped.__dict__["openapi"] = operation
+        return wrapped
+
+    return decorate
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.ctx.tinedy
+    return ctx
+
+
+def principal_of(request: Request) -> Principal:
+    ctx = app_context(request)
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use the Authorization: Bearer <accessToken> scheme.")
+        return authenticate(token.strip(), ctx.signer, ctx.mirror)
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if not cookie:
+        raise Unauthorized("Sign in first.")
+    principal = authenticate(cookie, ctx.signer, ctx.mirror)
+    require_same_origin(request)
+    return principal
+
+
+def require_same_origin(request: Request) -> None:
+    """CSRF check for cookie-carried unsafe requests."""
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site in ("same-origin", "none"):
+            return
+        raise CsrfCheckFailed("Request came from another site.")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if urlsplit(origin).netloc == request.host:
+            return
+        raise CsrfCheckFailed("Request came from another origin.")
+    if request.headers.get("x-requested-with"):
+        return
+    raise CsrfCheckFailed("Send Origin or X-Requested-With with cookie-authenticated requests.")

@@ -1,0 +1,77 @@
+"""``/api/mobile/jobs``: the caller's jobs feed and one job's detail."""
+
+from __future__ import annotations
+
+import uuid
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.api.endpoint import app_context, endpoint
+from server.api.schemas import FeedParams, JobDetail, JobsPage, Problem
+from server.errors import JobNotFound
+from server.http.json_io import send_representation, validate, validator_of
+from server.security.tokens import Principal
+from server.services import jobs as job_service
+from server.services.changes import audience_scope
+from server.services.jobs import FeedQuery
+
+job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
+
+
+@job_routes.get("")
+@endpoint(
+    "The caller's jobs, in schedule order, one keyset page at a time.",
+    query=FeedParams,
+    responses={200: JobsPage, 304: None, 400: Problem, 401: Problem, 422: Problem},
+)
+async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
+    ctx = app_context(request)
+    query = job_service.with_cursor(_feed_query(request), ctx.cursors)
+    scope = audience_scope(principal)
+    version = ctx.mirror.version_of(scope)
+    validator = validator_of("feed", scope, str(version), query.page_key())
+    return await send_representation(
+        request,
+        ctx.representations,
+        validator,
+        lambda: job_service.build_feed_page(principal, query, ctx.cursors),
+    )
+
+
+@job_routes.get("/<job_id:str>")
+@endpoint(
+    "One job with its customer contact, checklist, photos and location.",
+    responses={200: JobDetail, 304: None, 401: Problem, 404: Problem},
+)
+async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    ctx = app_context(request)
+    job_id = _job_id(job_id)
+    version = await job_service.visible_job_version(principal, job_id)
+    return await send_representation(
+        request,
+        ctx.representations,
+        validator_of("job", job_id, str(version)),
+        lambda: job_service.build_job_detail(principal, job_id),
+    )
+
+
+def _feed_query(request: Request) -> FeedQuery:
+    args = request.args
+    raw = {key: args.get(key) for key in args if key != "status"}
+    raw["status"] = args.getlist("status", [])
+    params = validate(FeedParams, raw)
+    return FeedQuery(
+        statuses=tuple(params.status),
+        scheduled_from=params.from_,
+        scheduled_to=params.to,
+        assignee_id=str(params.assignee_id) if params.assignee_id else None,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+
+
+def _job_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise JobNotFound() from exc

@@ -1,0 +1,44 @@
+"""Operations: liveness, readiness, metrics and the API description."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.api.endpoint import app_context, endpoint
+from server.api.openapi import build_openapi
+from server.api.schemas import Health, Problem
+from server.db.engine import current_engine
+from server.errors import DatabaseUnavailable
+from server.http.json_io import json_response, send_json_get
+from server.metrics import exposition
+
+ops_routes = Blueprint("ops")
+
+
+@ops_routes.get("/healthz")
+@endpoint("The process is alive.", roles=None, responses={200: Health})
+async def healthz(request: Request) -> HTTPResponse:
+    return json_response({"status": "ok"})
+
+
+@ops_routes.get("/readyz")
+@endpoint("The database answers.", roles=None, responses={200: Health, 503: Problem})
+async def readyz(request: Request) -> HTTPResponse:
+    try:
+        await current_engine().run_ddl("SELECT 1")
+    except Exception as exc:
+        raise DatabaseUnavailable("The database did not answer.") from exc
+    return json_response({"status": "ok"})
+
+
+@ops_routes.get("/metrics")
+@endpoint("Prometheus text: request counts and latency per route.", roles=None)
+async def metrics(request: Request) -> HTTPResponse:
+    settings = app_context(request).settings
+    return exposition(settings.metrics_dir if settings.workers > 1 else None)
+
+
+@ops_routes.get("/openapi.json")
+@endpoint("This document.", roles=None)
+async def openapi(request: Request) -> HTTPResponse:
+    return await send_json_get(request, build_openapi(request.app))

@@ -1,0 +1,164 @@
+"""Request and response shapes of the public API (camelCase on the wire).
+
+Requests are validated through these models; responses are written as plain dicts for speed,
+and ``tests/api/test_contract_shapes.py`` checks real responses against these models so the
+OpenAPI document (generated from them) cannot drift from what the server sends.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from server.services.jobs import BANGKOK
+
+JobStatus = Literal["pending", "assigned", "en_route", "in_progress", "completed", "cancelled"]
+Priority = Literal["normal", "high", "urgent"]
+Role = Literal["staff", "dispatcher", "admin"]
+MAX_PAGE = 200
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class DeviceIn(ApiModel):
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field("", max_length=120)
+    platform: str = Field("", max_length=40)
+
+
+class LoginRequest(ApiModel):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=1, max_length=1024)
+    device: DeviceIn
+
+
+class RefreshRequest(ApiModel):
+    refresh_token: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class UserOut(ApiModel):
+    id: str
+    name: str
+    role: Role
+    team_id: str | None
+    locale: Literal["th", "en"]
+
+
+class LoginResponse(ApiModel):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: UserOut
+
+
+class FeedParams(ApiModel):
+    """Query string of ``GET /api/mobile/jobs``; ``status`` may repeat."""
+
+    status: list[JobStatus] = Field(default_factory=list)
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+    assignee_id: UUID | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, min_length=1, max_length=2048)
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _day_or_instant(cls, value: object) -> object:
+        """A bare date means the start of that day in Bangkok; a time needs an offset."""
+        if isinstance(value, str) and len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), BANGKOK)
+        return value
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time with an offset, e.g. 2026-11-24T09:30:00+07:00")
+        return value
+
+
+class JobSummary(ApiModel):
+    id: str
+    customer_name: str
+    service_type: str
+    status: JobStatus
+    address: str
+    scheduled_date: datetime
+    assignee_id: str | None
+    priority: Priority
+    version: int
+    updated_at: datetime
+
+
+class JobsPage(ApiModel):
+    jobs: list[JobSummary]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class JobFull(JobSummary):
+    notes: str
+    duration_minutes: int
+    customer_id: str
+    branch_id: str
+    created_at: datetime
+
+
+class CustomerContact(ApiModel):
+    name: str
+    phone: str
+    line_id: str
+
+
+class ChecklistItemOut(ApiModel):
+    id: str
+    label: str
+    done: bool
+    done_at: datetime | None
+
+
+class PhotoOut(ApiModel):
+    id: str
+    kind: Literal["before", "after", "other"]
+    status: str
+    thumbnail_url: str
+    url: str
+    taken_at: datetime | None
+
+
+class Location(ApiModel):
+    lat: float | None
+    lng: float | None
+
+
+class JobDetail(ApiModel):
+    job: JobFull
+    customer_contact: CustomerContact
+    checklist_items: list[ChecklistItemOut]
+    photos: list[PhotoOut]
+    location: Location
+
+
+class FieldError(ApiModel):
+    field: str
+    message: str
+
+
+class Problem(ApiModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+
+
+class Health(ApiModel):
+    status: Literal["ok"]

@@ -1,0 +1,87 @@
+"""The app factory: the one way in. It wires; the modules it wires do the work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from sanic import Sanic
+from sanic.config import Config
+
+from server.api.auth import auth_routes
+from server.api.jobs import job_routes
+from server.api.ops import ops_routes
+from server.config import Settings
+from server.context import AppContext
+from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+from server.errors import handle_error
+from server.http.representations import RepresentationCache
+from server.metrics import observe, start_timer
+from server.security.cursors import CursorCodec
+from server.security.throttle import LoginThrottle
+from server.security.tokens import TokenSigner
+from server.services.changes import ChangeMirror
+
+MIRROR_TASK = "change-mirror"
+
+
+def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[Config, Any]:
+    settings = settings or Settings()
+    app: Sanic[Config, Any] = Sanic(name)
+    app.config.update(
+        REQUEST_MAX_SIZE=settings.max_body_bytes,
+        PROXIES_COUNT=settings.proxies_count,
+        FALLBACK_ERROR_FORMAT="json",
+        ACCESS_LOG=False,
+    )
+    app.ctx.tinedy = build_context(settings)
+    app.blueprint(auth_routes)
+    app.blueprint(job_routes)
+    app.blueprint(ops_routes)
+    app.error_handler.add(Exception, handle_error)
+    app.on_request(start_timer)
+    app.on_response(observe)
+    app.before_server_start(start_worker)
+    app.after_server_stop(stop_worker)
+    return app
+
+
+def build_context(settings: Settings) -> AppContext:
+    return AppContext(
+        settings=settings,
+        signer=TokenSigner(
+            settings.secret_key, settings.access_token_seconds, settings.refresh_token_seconds
+        ),
+        cursors=CursorCodec(settings.secret_key),
+        throttle=LoginThrottle(
+            settings.rate_limit_url,
+            settings.login_failures_per_account,
+            settings.login_failures_per_address,
+        ),
+        representations=RepresentationCache.from_url(settings.cache_url),
+        mirror=ChangeMirror(
+            revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60)
+        ),
+    )
+
+
+async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Open the database (failing loudly), load the change mirror, then follow the log."""
+    ctx: AppContext = app.ctx.tinedy
+    ctx.engine = create_engine(ctx.settings)
+    bind_engine(ctx.engine)
+    await open_engine(ctx.engine, ctx.settings)
+    await ctx.mirror.load()
+    app.add_task(ctx.mirror.follow(ctx.settings.change_poll_seconds), name=MIRROR_TASK)
+
+
+async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    ctx: AppContext = app.ctx.tinedy
+    with contextlib.suppress(Exception):
+        await app.cancel_task(MIRROR_TASK, raise_exception=False)
+    await asyncio.sleep(0)
+    await ctx.representations.close()
+    if ctx.engine is not None:
+        await close_engine(ctx.engine)

@@ -1,0 +1,82 @@
+"""Typed settings, read once from the environment.
+
+No other module reads ``os.environ``: everything that can be configured is a field here, and
+``.env.example`` lists every field (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told from outside, with safe defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: SQLite file, secret key.")
+    database_url: str = Field(
+        "", description="sqlite:///path or postgres://user@host:port/db; default var/tinedy.sqlite3"
+    )
+    db_pool_min: int = Field(2, ge=1, description="PostgreSQL pool: connections kept open.")
+    db_pool_max: int = Field(10, ge=1, description="PostgreSQL pool: most connections per worker.")
+    sqlite_busy_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the lock.")
+    secret_key: str = Field("", description="Signs tokens and cursors; generated when empty.")
+    demo: bool = Field(False, description="Demo mode: allows seed-demo and prints the logins.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    proxies_count: int = Field(0, ge=0, description="Trusted reverse proxies in front of us.")
+    access_token_seconds: int = Field(900, ge=30)
+    refresh_token_seconds: int = Field(30 * 24 * 3600, ge=300)
+    cookie_secure: bool = Field(True, description="Mark session cookies Secure.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body.")
+    cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
+    rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
+    login_failures_per_account: str = Field("5 per 15 minutes")
+    login_failures_per_address: str = Field("30 per 15 minutes")
+    change_poll_seconds: float = Field(
+        0.1, gt=0, le=5, description="How often each worker reads new change-log rows."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite:///{self.data_dir / 'tinedy.sqlite3'}"
+            )
+        if not self.secret_key:
+            object.__setattr__(self, "secret_key", load_or_create_secret(self.data_dir))
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.data_dir / "metrics"
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """A per-installation secret kept outside the repository (``var/`` is ignored)."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,25 @@
+"""What every worker holds for its lifetime, typed so handlers reach it checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from piccolo.engine.base import Engine
+
+from server.config import Settings
+from server.http.representations import RepresentationCache
+from server.security.cursors import CursorCodec
+from server.security.throttle import LoginThrottle
+from server.security.tokens import TokenSigner
+from server.services.changes import ChangeMirror
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    signer: TokenSigner
+    cursors: CursorCodec
+    throttle: LoginThrottle
+    representations: RepresentationCache
+    mirror: ChangeMirror
+    engine: Engine | None = None

@@ -1,0 +1,1 @@
+"""Storage: Piccolo tables, the engine chosen by settings, and every query (in ``queries/``)."""

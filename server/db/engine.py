@@ -1,0 +1,93 @@
+"""The database engine, chosen by configuration and bound to every table at start-up.
+
+Handlers never see an engine: services open transactions with :func:`write_transaction`, and
+queries run through the tables, which :func:`bind_engine` points at SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from piccolo.apps.migrations.tables import Migration
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from server.config import Settings
+from server.db.tables import ALL_TABLES
+
+# Serialises change-log appends on PostgreSQL so ids become visible in commit order.
+CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
+
+_bound: Engine | None = None
+
+
+def create_engine(settings: Settings) -> Engine:
+    if settings.is_postgres:
+        return PostgresEngine(config={"dsn": settings.database_url})
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteEngine(path=str(settings.sqlite_path), timeout=settings.sqlite_busy_timeout)
+
+
+def bind_engine(engine: Engine) -> None:
+    """Point our tables and Piccolo's migration table at ``engine``."""
+    global _bound
+    _bound = engine
+    for table in (*ALL_TABLES, Migration):
+        table._meta.db = engine
+
+
+def current_engine() -> Engine:
+    if _bound is None:
+        raise RuntimeError("no database engine bound: call bind_engine() first")
+    return _bound
+
+
+def is_postgres() -> bool:
+    return current_engine().engine_type == "postgres"
+
+
+async def open_engine(engine: Engine, settings: Settings) -> None:
+    """Fail loudly when the database is unreachable; start the pool on PostgreSQL."""
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(
+            min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+    else:
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    await engine.run_ddl("SELECT 1")
+
+
+async def close_engine(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        await engine.close_connection_pool()
+
+
+@asynccontextmanager
+async def write_transaction() -> AsyncIterator[Any]:
+    """A transaction that may read, then write.
+
+    SQLite allows one writer: its transaction takes the write lock up front (IMMEDIATE), or a
+    read-then-write transaction fails with "database is locked" when another writer races it.
+    """
+    engine = current_engine()
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
+            yield txn
+    else:
+        async with engine.transaction() as txn:
+            yield txn
+
+
+async def lock_change_log() -> None:
+    """Within a write transaction: hold the change-log lock until commit (PostgreSQL only).
+
+    A sequence value is taken before commit, so two concurrent writers could otherwise make
+    id 11 visible before id 10, and a reader resuming "after 11" would never see 10.
+    SQLite's single writer gives the same order for free.
+    """
+    engine = current_engine()
+    if engine.engine_type == "postgres":
+        await engine.run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK_KEY})")

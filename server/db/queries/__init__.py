@@ -1,0 +1,1 @@
+"""Every database query lives here, one module per concern; services call these, never SQL."""

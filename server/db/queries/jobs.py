@@ -1,0 +1,145 @@
+"""Queries on jobs, their customers and checklists: the feed's keyset page and a job's detail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from piccolo.columns.combination import Combinable
+from piccolo.table import Table
+
+from server.db.tables import ChecklistItem, Customer, Job
+
+INSERT_CHUNK = 500
+
+FEED_COLUMNS = (
+    Job.id,
+    Job.customer.name.as_alias("customer_name"),
+    Job.service_type,
+    Job.status,
+    Job.address,
+    Job.scheduled_at,
+    Job.assignee,
+    Job.priority,
+    Job.version,
+    Job.updated_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which live jobs a query may return: the caller's scope narrowed by their filters."""
+
+    assignee_id: str | None = None
+    branch_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+
+
+def _conditions(job_filter: JobFilter) -> list[Combinable]:
+    conditions: list[Combinable] = [Job.deleted_at.is_null()]
+    if job_filter.assignee_id is not None:
+        conditions.append(Job.assignee == job_filter.assignee_id)
+    if job_filter.branch_id is not None:
+        conditions.append(Job.branch == job_filter.branch_id)
+    if job_filter.statuses:
+        conditions.append(Job.status.is_in(list(job_filter.statuses)))
+    if job_filter.scheduled_from is not None:
+        conditions.append(Job.scheduled_at >= job_filter.scheduled_from)
+    if job_filter.scheduled_to is not None:
+        conditions.append(Job.scheduled_at < job_filter.scheduled_to)
+    return conditions
+
+
+def _after(scheduled_at: datetime, job_id: str) -> Combinable:
+    return (Job.scheduled_at > scheduled_at) | (
+        (Job.scheduled_at == scheduled_at) & (Job.id > job_id)
+    )
+
+
+async def feed_page(
+    job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows in (scheduled_at, id) order, strictly after ``after``."""
+    query = Job.select(*FEED_COLUMNS)
+    for condition in _conditions(job_filter):
+        query = query.where(condition)
+    if after is not None:
+        query = query.where(_after(*after))
+    rows: list[dict[str, Any]] = await query.order_by(Job.scheduled_at, Job.id).limit(limit).run()
+    return rows
+
+
+async def count_jobs(job_filter: JobFilter) -> int:
+    query = Job.count()
+    for condition in _conditions(job_filter):
+        query = query.where(condition)
+    return int(await query.run())
+
+
+async def get_job(job_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await Job.select(
+            Job.all_columns(),
+            Job.customer.name.as_alias("customer_name"),
+            Job.customer.phone.as_alias("customer_phone"),
+            Job.customer.line_id.as_alias("customer_line_id"),
+        )
+        .where((Job.id == job_id) & Job.deleted_at.is_null())
+        .first()
+        .run()
+    )
+    return row
+
+
+async def checklist_for(job_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await ChecklistItem.select(
+            ChecklistItem.id, ChecklistItem.label, ChecklistItem.done, ChecklistItem.done_at
+        )
+        .where(ChecklistItem.job == job_id)
+        .order_by(ChecklistItem.position)
+        .run()
+    )
+    return rows
+
+
+async def insert_customers(rows: list[dict[str, Any]]) -> None:
+    await _insert_in_chunks(Customer, rows)
+
+
+async def insert_jobs(rows: list[dict[str, Any]]) -> None:
+    await _insert_in_chunks(Job, rows)
+
+
+async def insert_checklist_items(rows: list[dict[str, Any]]) -> None:
+    await _insert_in_chunks(ChecklistItem, rows)
+
+
+async def _insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> None:
+    """Bulk insert, kept under both engines' limit of bound parameters per statement."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await table.insert(*(table(**row) for row in rows[start : start + INSERT_CHUNK])).run()
+
+
+async def update_job(job_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply ``values`` and bump the version; returns the job's scope columns after the change."""
+    rows = (
+        await Job.update({**values, Job.version: Job.version + 1})
+        .where((Job.id == job_id) & Job.deleted_at.is_null())
+        .returning(Job.id, Job.branch, Job.assignee, Job.version)
+        .run()
+    )
+    return rows[0] if rows else None
+
+
+async def job_scope(job_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await Job.select(Job.id, Job.branch, Job.assignee, Job.version)
+        .where((Job.id == job_id) & Job.deleted_at.is_null())
+        .first()
+        .run()
+    )
+    return row

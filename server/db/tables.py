@@ -1,0 +1,147 @@
+"""Piccolo tables: the whole stored model.
+
+Tables carry no engine of their own: ``server.db.engine.bind_engine`` points them at the
+SQLite or PostgreSQL engine chosen by the settings, so one process can serve either.
+
+The change log is the spine of the design. Every change to a job (or a session) appends one row
+in the same transaction as the change; its monotonic ``id`` is at once the offline-sync cursor
+("everything after N") and the live-update event id, so the two can never disagree.
+``feed_version`` keeps, per audience scope ("all", "branch:<id>", "user:<id>"), the id of the
+newest change that scope can see: a cheap validator for cached feed pages.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    UUID,
+    BigInt,
+    BigSerial,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+ROLES = ("staff", "dispatcher", "admin")
+LOCALES = ("th", "en")
+JOB_STATUSES = ("pending", "assigned", "en_route", "in_progress", "completed", "cancelled")
+PRIORITIES = ("normal", "high", "urgent")
+
+
+class Branch(Table, tablename="branch"):
+    id = UUID(primary_key=True)
+    name = Varchar(length=120)
+
+
+class Team(Table, tablename="team"):
+    id = UUID(primary_key=True)
+    name = Varchar(length=120)
+    branch = ForeignKey(references=Branch, null=False, on_delete=OnDelete.restrict)
+
+
+class User(Table, tablename="app_user"):
+    id = UUID(primary_key=True)
+    email = Varchar(length=254, unique=True)
+    name = Varchar(length=200)
+    role = Varchar(length=16, default="staff")
+    team = ForeignKey(references=Team, null=True, on_delete=OnDelete.set_null)
+    branch = ForeignKey(references=Branch, null=True, on_delete=OnDelete.set_null)
+    locale = Varchar(length=2, default="th")
+    password_hash = Text()
+    active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Device(Table, tablename="device"):
+    """One signed-in session on one phone or browser; its refresh tokens form one family."""
+
+    id = UUID(primary_key=True)
+    user = ForeignKey(references=User, null=False, index=True)
+    client_id = Varchar(length=128)
+    name = Varchar(length=120, default="")
+    platform = Varchar(length=40, default="")
+    refresh_generation = Integer(default=0)
+    revoked_at = Timestamptz(null=True, default=None)
+    revoked_reason = Varchar(length=40, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+
+
+class Customer(Table, tablename="customer"):
+    id = UUID(primary_key=True)
+    branch = ForeignKey(references=Branch, null=False, on_delete=OnDelete.restrict)
+    name = Varchar(length=200)
+    phone = Varchar(length=40, default="")
+    line_id = Varchar(length=80, default="")
+    address = Text(default="")
+    lat = DoublePrecision(null=True, default=None)
+    lng = DoublePrecision(null=True, default=None)
+
+
+class Job(Table, tablename="job"):
+    id = UUID(primary_key=True)
+    branch = ForeignKey(references=Branch, null=False, on_delete=OnDelete.restrict)
+    customer = ForeignKey(references=Customer, null=False, on_delete=OnDelete.restrict)
+    service_type = Varchar(length=60)
+    status = Varchar(length=16, default="pending")
+    priority = Varchar(length=8, default="normal")
+    scheduled_at = Timestamptz()
+    duration_minutes = Integer(default=120)
+    assignee = ForeignKey(references=User, null=True, on_delete=OnDelete.set_null)
+    address = Text(default="")
+    lat = DoublePrecision(null=True, default=None)
+    lng = DoublePrecision(null=True, default=None)
+    notes = Text(default="")
+    version = Integer(default=1)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class ChecklistItem(Table, tablename="checklist_item"):
+    id = UUID(primary_key=True)
+    job = ForeignKey(references=Job, null=False)
+    position = Integer(default=0)
+    label = Varchar(length=200)
+    done = Boolean(default=False)
+    done_at = Timestamptz(null=True, default=None)
+
+
+class ChangeLog(Table, tablename="change_log"):
+    """Append-only. Scope columns say who may see the change; ``payload`` says what it was."""
+
+    id = BigSerial(primary_key=True)
+    occurred_at = Timestamptz(default=TimestamptzNow())
+    kind = Varchar(length=40)
+    job_id = UUID(null=True, default=None)
+    branch_id = UUID(null=True, default=None)
+    assignee_id = UUID(null=True, default=None)
+    previous_assignee_id = UUID(null=True, default=None)
+    device_id = UUID(null=True, default=None)
+    actor_id = UUID(null=True, default=None)
+    payload = JSON(default="{}")
+
+
+class FeedVersion(Table, tablename="feed_version"):
+    scope = Varchar(length=64, primary_key=True)
+    version = BigInt(default=0)
+
+
+ALL_TABLES: tuple[type[Table], ...] = (
+    Branch,
+    Team,
+    User,
+    Device,
+    Customer,
+    Job,
+    ChecklistItem,
+    ChangeLog,
+    FeedVersion,
+)

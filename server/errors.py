@@ -1,0 +1,202 @@
+"""The error hierarchy and the one handler that renders every error as RFC 9457 problem+json.
+
+    ApiError
+    ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest
+    ├── Unauthorized (401) .......... InvalidCredentials, InvalidToken, SessionRevoked,
+    │                                 RefreshTokenReused
+    ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden
+    ├── NotFound (404) .............. JobNotFound, RouteNotFound
+    ├── MethodNotAllowed (405)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
+    ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
+    ├── RateLimited (429) ........... carries ``Retry-After``
+    └── DatabaseUnavailable (503)
+
+The body is always::
+
+    {"type": "urn:tinedy:problem:<code>", "title": "...", "status": 422,
+     "detail": "...", "code": "<code>", "errors": [...]}   # errors only for validation
+
+Sanic's own exceptions (unknown route, wrong method, oversize body) are mapped onto the same
+shape; anything else is a 500 with a generic body and the stack trace only in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import orjson
+from sanic import HTTPResponse, Request
+from sanic import exceptions as sanic_exceptions
+
+log = logging.getLogger("tinedy.errors")
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str = "", *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+
+    def extra(self) -> dict[str, Any]:
+        return {}
+
+
+class BadRequest(ApiError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class MalformedJson(BadRequest):
+    code, title = "malformed_json", "Body is not valid JSON"
+
+
+class InvalidCursor(BadRequest):
+    code, title = "invalid_cursor", "Cursor is invalid"
+
+
+class InvalidRequest(BadRequest):
+    code, title = "invalid_request", "Request cannot be read"
+
+
+class Unauthorized(ApiError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str = "", *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer", **(headers or {})})
+
+
+class InvalidCredentials(Unauthorized):
+    code, title = "invalid_credentials", "Email or password is wrong"
+
+
+class InvalidToken(Unauthorized):
+    code, title = "invalid_token", "Token is invalid or expired"
+
+
+class SessionRevoked(Unauthorized):
+    code, title = "session_revoked", "This device was signed out"
+
+
+class RefreshTokenReused(Unauthorized):
+    code, title = "refresh_token_reused", "Refresh token was already used"
+
+
+class Forbidden(ApiError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class CsrfCheckFailed(Forbidden):
+    code, title = "csrf_check_failed", "Cross-site request refused"
+
+
+class RoleForbidden(Forbidden):
+    code, title = "role_forbidden", "Your role may not do this"
+
+
+class NotFound(ApiError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class JobNotFound(NotFound):
+    code, title = "job_not_found", "Job not found"
+
+
+class RouteNotFound(NotFound):
+    code, title = "route_not_found", "No such endpoint"
+
+
+class MethodNotAllowed(ApiError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class Conflict(ApiError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ValidationFailed(ApiError):
+    status, code, title = 422, "validation_failed", "Request is invalid"
+
+    def __init__(self, errors: Sequence[tuple[str, str]], detail: str = "") -> None:
+        super().__init__(detail or "; ".join(f"{field}: {msg}" for field, msg in errors))
+        self.errors = list(errors)
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [{"field": field, "message": msg} for field, msg in self.errors]}
+
+
+class RateLimited(ApiError):
+    status, code, title = 429, "rate_limited", "Too many attempts"
+
+    def __init__(self, retry_after: int, detail: str = "") -> None:
+        seconds = max(1, retry_after)
+        super().__init__(
+            detail or f"Try again in {seconds} seconds.", headers={"Retry-After": str(seconds)}
+        )
+
+
+class DatabaseUnavailable(ApiError):
+    status, code, title = 503, "database_unavailable", "Database unreachable"
+
+
+_SANIC_TO_API: tuple[tuple[type[Exception], type[ApiError]], ...] = (
+    (sanic_exceptions.NotFound, RouteNotFound),
+    (sanic_exceptions.MethodNotAllowed, MethodNotAllowed),
+    (sanic_exceptions.PayloadTooLarge, PayloadTooLarge),
+    (sanic_exceptions.BadRequest, InvalidRequest),
+)
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    for sanic_type, api_type in _SANIC_TO_API:
+        if isinstance(exc, sanic_type):
+            return api_type(str(exc) if api_type is not RouteNotFound else "")
+    return ApiError()
+
+
+def problem_body(error: ApiError) -> bytes:
+    body: dict[str, Any] = {
+        "type": f"urn:tinedy:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        **error.extra(),
+    }
+    return orjson.dumps(body)
+
+
+def problem_response(error: ApiError) -> HTTPResponse:
+    return HTTPResponse(
+        problem_body(error),
+        status=error.status,
+        headers={"Cache-Control": "no-store", **error.headers},
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
+    """The app's only exception handler: 4xx are quiet, 5xx are logged with their trace."""
+    error = as_api_error(exc)
+    if error.status >= 500:
+        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return problem_response(error)

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the routes: content negotiation, validators, cached bodies, JSON I/O."""

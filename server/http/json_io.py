@@ -1,0 +1,100 @@
+"""Reading JSON requests into typed models, and writing JSON responses with their validators.
+
+Every JSON GET leaves through :func:`send_representation`: an ETag per encoding, 304 on a
+matching If-None-Match, negotiated compression, ``Cache-Control: private, no-cache`` (per-user
+data, always revalidated) and the ``Vary`` headers a shared cache needs to keep users apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sanic import HTTPResponse, Request
+
+from server.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
+from server.http.negotiation import IDENTITY, choose_encoding, compress, etag_matches, tagged
+from server.http.representations import RepresentationCache
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+JSON_TYPE = "application/json"
+PRIVATE_HEADERS = {
+    "Cache-Control": "private, no-cache",
+    "Vary": "Accept-Encoding, Authorization, Cookie",
+}
+
+
+def read_json(request: Request, model: type[ModelT]) -> ModelT:
+    """Parse and validate the body: 415 for non-JSON, 400 for broken JSON, 422 for bad fields."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_TYPE:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = orjson.loads(request.body or b"")
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"Body is not valid JSON: {exc.msg}.") from exc
+    return validate(model, data)
+
+
+def validate(model: type[ModelT], data: Any) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) for err in exc.errors()]
+        ) from exc
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    """A JSON answer that is not a cacheable GET (a login, a created thing)."""
+    return HTTPResponse(
+        orjson.dumps(data),
+        status=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+        content_type=JSON_TYPE,
+    )
+
+
+async def send_representation(
+    request: Request,
+    cache: RepresentationCache,
+    validator: str,
+    build: Callable[[], Awaitable[bytes]],
+) -> HTTPResponse:
+    """Answer a GET whose content is fully named by ``validator``.
+
+    The 304 path costs a hash and a string compare: nothing is built or compressed.
+    """
+    encoding = choose_encoding(request.headers.get("accept-encoding", ""))
+    etag = tagged(validator, encoding)
+    headers = {**PRIVATE_HEADERS, "ETag": etag}
+    if etag_matches(request.headers.get("if-none-match", ""), etag):
+        return HTTPResponse(status=304, headers=headers)
+    sent_encoding, body = await cache.get_or_build(validator, encoding, build)
+    if sent_encoding != IDENTITY:
+        headers["Content-Encoding"] = sent_encoding
+    return HTTPResponse(body, headers=headers, content_type=JSON_TYPE)
+
+
+async def send_json_get(request: Request, data: Any) -> HTTPResponse:
+    """A JSON GET whose validator is the hash of its own bytes (for small, uncached bodies)."""
+    body = orjson.dumps(data)
+    encoding = choose_encoding(request.headers.get("accept-encoding", ""), len(body))
+    etag = tagged(hashlib.blake2b(body, digest_size=12).hexdigest(), encoding)
+    headers = {**PRIVATE_HEADERS, "ETag": etag}
+    if etag_matches(request.headers.get("if-none-match", ""), etag):
+        return HTTPResponse(status=304, headers=headers)
+    if encoding != IDENTITY:
+        body = compress(body, encoding)
+        headers["Content-Encoding"] = encoding
+    return HTTPResponse(body, headers=headers, content_type=JSON_TYPE)
+
+
+def validator_of(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()

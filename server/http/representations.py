@@ -1,0 +1,117 @@
+"""Encoded response bodies, cached by validator until the data they show changes.
+
+A key names a validator (for the feed: scope, feed version and query), so entries never need
+invalidating: a change raises the version and new requests ask for a new key. Two tiers: a
+per-worker LRU in memory, and optionally a shared aiocache Redis cache so one worker's work
+serves the others. Concurrent requests for the same missing body build it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiocache import Cache
+
+from server.http.negotiation import IDENTITY, MIN_COMPRESS_BYTES, compress
+
+LOCAL_ENTRIES = 4096
+SHARED_TTL_SECONDS = 600
+
+Encoded = tuple[str, bytes]
+"""A body and the Content-Encoding it is in (identity for bodies too small to compress)."""
+
+
+class RepresentationCache:
+    def __init__(self, shared: Any | None = None, local_entries: int = LOCAL_ENTRIES) -> None:
+        self._local: OrderedDict[str, Encoded] = OrderedDict()
+        self._local_entries = local_entries
+        self._shared = shared
+        self._building: dict[str, asyncio.Future[Encoded]] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> RepresentationCache:
+        if url.startswith("redis://"):
+            return cls(Cache.from_url(url))
+        return cls()
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()
+
+    async def get_or_build(
+        self, key: str, encoding: str, build: Callable[[], Awaitable[bytes]]
+    ) -> Encoded:
+        """The body for ``key`` in ``encoding``, built (as identity JSON) only on a miss."""
+        wanted = f"{key}:{encoding}"
+        found = self._local_get(wanted)
+        if found is not None:
+            return found
+        pending = self._building.get(wanted)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Encoded] = asyncio.get_running_loop().create_future()
+        self._building[wanted] = future
+        try:
+            encoded = await self._fetch_or_build(key, encoding, build)
+            future.set_result(encoded)
+            return encoded
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # marked as seen: waiters re-raise it, none goes unobserved
+            raise
+        finally:
+            del self._building[wanted]
+
+    async def _fetch_or_build(
+        self, key: str, encoding: str, build: Callable[[], Awaitable[bytes]]
+    ) -> Encoded:
+        wanted = f"{key}:{encoding}"
+        encoded = await self._shared_get(wanted)
+        if encoded is None:
+            identity = await self._identity(key, build)
+            if encoding == IDENTITY or len(identity) < MIN_COMPRESS_BYTES:
+                encoded = (IDENTITY, identity)
+            else:
+                encoded = (encoding, compress(identity, encoding))
+            await self._store(wanted, encoded)
+        self._local_put(wanted, encoded)
+        return encoded
+
+    async def _identity(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
+        name = f"{key}:{IDENTITY}"
+        found = self._local_get(name) or await self._shared_get(name)
+        if found is not None:
+            return found[1]
+        body = await build()
+        await self._store(name, (IDENTITY, body))
+        return body
+
+    def _local_get(self, key: str) -> Encoded | None:
+        found = self._local.get(key)
+        if found is not None:
+            self._local.move_to_end(key)
+        return found
+
+    def _local_put(self, key: str, encoded: Encoded) -> None:
+        self._local[key] = encoded
+        self._local.move_to_end(key)
+        while len(self._local) > self._local_entries:
+            self._local.popitem(last=False)
+
+    async def _shared_get(self, key: str) -> Encoded | None:
+        if self._shared is None:
+            return None
+        raw: bytes | None = await self._shared.get(key)
+        if raw is None:
+            return None
+        encoding, _, body = raw.partition(b"\n")
+        return encoding.decode(), body
+
+    async def _store(self, key: str, encoded: Encoded) -> None:
+        self._local_put(key, encoded)
+        if self._shared is not None:
+            raw = encoded[0].encode() + b"\n" + encoded[1]
+            await self._shared.set(key, raw, ttl=SHARED_TTL_SECONDS)

@@ -1,0 +1,1 @@
+"""Credentials: password hashes, signed tokens and cursors, and the login throttle."""

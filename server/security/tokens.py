@@ -1,0 +1,111 @@
+"""Signed JWTs: short-lived access tokens and rotating refresh tokens.
+
+An access token carries what the hot path needs (user, device, role, branch, team) so a feed
+request needs no database read to know who is asking. A refresh token carries its device and
+generation: the device row holds the one generation that may still be spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from server.errors import InvalidToken
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, as the access token says."""
+
+    user_id: str
+    device_id: str
+    role: str
+    branch_id: str | None
+    team_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshClaims:
+    user_id: str
+    device_id: str
+    generation: int
+
+
+class TokenSigner:
+    """Keys derived per purpose, so an access token can never pass as a refresh token."""
+
+    def __init__(self, secret: str, access_seconds: int, refresh_seconds: int) -> None:
+        self._access_key = _derive(secret, "access")
+        self._refresh_key = _derive(secret, "refresh")
+        self.access_seconds = access_seconds
+        self.refresh_seconds = refresh_seconds
+
+    def issue_access(self, principal: Principal) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": principal.user_id,
+            "dev": principal.device_id,
+            "role": principal.role,
+            "br": principal.branch_id,
+            "tm": principal.team_id,
+            "iat": now,
+            "exp": now + self.access_seconds,
+        }
+        return jwt.encode(claims, self._access_key, algorithm=ALGORITHM)
+
+    def issue_refresh(self, user_id: str, device_id: str, generation: int) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": user_id,
+            "dev": device_id,
+            "gen": generation,
+            "iat": now,
+            "exp": now + self.refresh_seconds,
+        }
+        return jwt.encode(claims, self._refresh_key, algorithm=ALGORITHM)
+
+    def read_access(self, token: str) -> Principal:
+        claims = _decode(token, self._access_key)
+        return Principal(
+            user_id=_text(claims, "sub"),
+            device_id=_text(claims, "dev"),
+            role=_text(claims, "role"),
+            branch_id=claims.get("br"),
+            team_id=claims.get("tm"),
+        )
+
+    def read_refresh(self, token: str) -> RefreshClaims:
+        claims = _decode(token, self._refresh_key)
+        generation = claims.get("gen")
+        if not isinstance(generation, int):
+            raise InvalidToken("Refresh token is malformed.")
+        return RefreshClaims(_text(claims, "sub"), _text(claims, "dev"), generation)
+
+
+def _derive(secret: str, purpose: str) -> bytes:
+    return hashlib.blake2b(secret.encode(), key=purpose.encode(), digest_size=32).digest()
+
+
+def _decode(token: str, key: bytes) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "dev"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("Token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("Token is not valid.") from exc
+    return claims
+
+
+def _text(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str):
+        raise InvalidToken("Token is malformed.")
+    return value

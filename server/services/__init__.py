@@ -1,0 +1,1 @@
+"""Domain rules and transaction boundaries, as plain async functions testable without HTTP."""

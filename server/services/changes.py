@@ -1,0 +1,148 @@
+"""Recording changes, and each worker's mirror of what the change log says.
+
+Every write appends to the change log in its own transaction (:func:`record_job_change`,
+:func:`record_session_revoked`). Each worker keeps a :class:`ChangeMirror` that reads new log
+rows every ``CHANGE_POLL_SECONDS`` (and at once after its own writes). From it the hot path
+learns, without touching the database, the feed version of any scope and which sessions were
+revoked. The mirror works the same on SQLite and PostgreSQL, and across processes and hosts,
+because the log itself is the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.db.queries import changes as change_queries
+from server.db.queries import devices as device_queries
+from server.security.tokens import Principal
+
+log = logging.getLogger("tinedy.changes")
+
+ALL_SCOPE = "all"
+BATCH = 1000
+
+
+def user_scope(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def branch_scope(branch_id: str) -> str:
+    return f"branch:{branch_id}"
+
+
+def audience_scope(principal: Principal) -> str:
+    """The one scope whose version covers everything ``principal`` can see in the feed."""
+    if principal.role == "admin":
+        return ALL_SCOPE
+    if principal.role == "dispatcher":
+        return branch_scope(principal.branch_id or "none")
+    return user_scope(principal.user_id)
+
+
+def job_change_row(
+    kind: str,
+    job: dict[str, Any],
+    *,
+    previous_assignee_id: str | None = None,
+    actor_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "job_id": job["id"],
+        "branch_id": job["branch"],
+        "assignee_id": job.get("assignee"),
+        "previous_assignee_id": previous_assignee_id,
+        "actor_id": actor_id,
+        "payload": payload or {},
+    }
+
+
+def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
+    scopes = {ALL_SCOPE}
+    for row in rows:
+        if row.get("branch_id"):
+            scopes.add(branch_scope(str(row["branch_id"])))
+        for key in ("assignee_id", "previous_assignee_id"):
+            if row.get(key):
+                scopes.add(user_scope(str(row[key])))
+    return scopes
+
+
+async def record_changes(rows: list[dict[str, Any]]) -> int:
+    """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned."""
+    return await change_queries.append_changes(rows, scopes_of(rows))
+
+
+async def record_session_revoked(device_id: str, user_id: str, reason: str) -> int:
+    row = {
+        "kind": "session.revoked",
+        "device_id": device_id,
+        "actor_id": user_id,
+        "payload": {"reason": reason},
+    }
+    return await change_queries.append_changes([row], set())
+
+
+class ChangeMirror:
+    """This worker's view of the change log: feed versions and revoked sessions."""
+
+    def __init__(self, revocation_horizon: timedelta) -> None:
+        self._versions: dict[str, int] = {}
+        self._revoked: dict[str, float] = {}
+        self._horizon = revocation_horizon
+        self._lock = asyncio.Lock()
+        self.last_id = 0
+
+    async def load(self) -> None:
+        """Start from the database: the newest id first, so nothing after it is missed."""
+        self.last_id = await change_queries.newest_change_id()
+        self._versions = await change_queries.all_feed_versions()
+        since = datetime.now(UTC) - self._horizon
+        now = time.monotonic()
+        self._revoked = {d: now for d in await device_queries.device_ids_revoked_since(since)}
+
+    def version_of(self, scope: str) -> int:
+        return self._versions.get(scope, 0)
+
+    def is_revoked(self, device_id: str) -> bool:
+        return device_id in self._revoked
+
+    async def catch_up(self) -> None:
+        """Read and apply every log row after ``last_id``; one reader at a time."""
+        async with self._lock:
+            while True:
+                rows = await change_queries.changes_after(self.last_id, BATCH)
+                for row in rows:
+                    self._apply(row)
+                if len(rows) < BATCH:
+                    break
+            self._forget_old_revocations()
+
+    async def follow(self, poll_seconds: float) -> None:
+        """Run for the life of the worker; a failed read is logged and retried."""
+        while True:
+            await asyncio.sleep(poll_seconds)
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("reading the change log failed; retrying")
+
+    def _apply(self, row: dict[str, Any]) -> None:
+        change_id = int(row["id"])
+        self.last_id = max(self.last_id, change_id)
+        if row["kind"] == "session.revoked" and row.get("device_id"):
+            self._revoked[str(row["device_id"])] = time.monotonic()
+            return
+        for scope in scopes_of([row]):
+            self._versions[scope] = max(self._versions.get(scope, 0), change_id)
+
+    def _forget_old_revocations(self) -> None:
+        """An access token outlives its session by at most the horizon; forget older ones."""
+        oldest = time.monotonic() - self._horizon.total_seconds()
+        if any(at < oldest for at in self._revoked.values()):
+            self._revoked = {d: at for d, at in self._revoked.items() if at >= oldest}
