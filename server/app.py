@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Any
 
-from sanic import Sanic
+from sanic import HTTPResponse, Request, Sanic
 from sanic.config import Config
 
 from server.api.auth import auth_routes
+from server.api.endpoint import SAFE_METHODS
 from server.api.jobs import job_routes
 from server.api.ops import ops_routes
 from server.config import Settings
@@ -23,8 +22,6 @@ from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.changes import ChangeMirror
-
-MIRROR_TASK = "change-mirror"
 
 
 def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[Config, Any]:
@@ -43,6 +40,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.error_handler.add(Exception, handle_error)
     app.on_request(start_timer)
     app.on_response(observe)
+    app.on_response(see_own_writes)
     app.before_server_start(start_worker)
     app.after_server_stop(stop_worker)
     return app
@@ -67,6 +65,15 @@ def build_context(settings: Settings) -> AppContext:
     )
 
 
+async def see_own_writes(request: Request, response: HTTPResponse) -> None:
+    """After a write, this worker reads the log at once: its next answer reflects the write
+    (a signed-out device is refused, a feed has its new version) without waiting for the poll.
+    """
+    if request.method not in SAFE_METHODS:
+        ctx: AppContext = request.app.ctx.tinedy
+        await ctx.mirror.catch_up()
+
+
 async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     """Open the database (failing loudly), load the change mirror, then follow the log."""
     ctx: AppContext = app.ctx.tinedy
@@ -74,14 +81,12 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     bind_engine(ctx.engine)
     await open_engine(ctx.engine, ctx.settings)
     await ctx.mirror.load()
-    app.add_task(ctx.mirror.follow(ctx.settings.change_poll_seconds), name=MIRROR_TASK)
+    ctx.mirror.start(ctx.settings.change_poll_seconds)
 
 
 async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
-    with contextlib.suppress(Exception):
-        await app.cancel_task(MIRROR_TASK, raise_exception=False)
-    await asyncio.sleep(0)
+    await ctx.mirror.stop()
     await ctx.representations.close()
     if ctx.engine is not None:
         await close_engine(ctx.engine)

@@ -57,13 +57,12 @@ async def refresh_session(request: Request) -> HTTPResponse:
     token = None
     if request.body:
         token = read_json(request, RefreshRequest).refresh_token
-    if token is None and REFRESH_COOKIE in request.cookies:
+    if token is None and request.cookies.get(REFRESH_COOKIE):
         require_same_origin(request)
-        token = request.cookies[REFRESH_COOKIE]
+        token = request.cookies.get(REFRESH_COOKIE)
     if not token:
         raise Unauthorized("Send refreshToken in the body.")
     session = await auth_service.refresh(token, ctx.signer)
-    await ctx.mirror.catch_up()
     return _session_response(request, session)
 
 
@@ -71,7 +70,6 @@ async def refresh_session(request: Request) -> HTTPResponse:
 @endpoint("Sign this device out everywhere.", responses={204: None, 401: Problem})
 async def logout(request: Request, principal: Principal) -> HTTPResponse:
     await auth_service.logout(principal)
-    await app_context(request).mirror.catch_up()
     response = HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)

@@ -46,8 +46,8 @@ class TokenSigner:
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
 
-    def issue_access(self, principal: Principal) -> str:
-        now = int(time.time())
+    def issue_access(self, principal: Principal, issued_at: int | None = None) -> str:
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "sub": principal.user_id,
             "dev": principal.device_id,

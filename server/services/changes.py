@@ -11,6 +11,7 @@ because the log itself is the channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,7 @@ class ChangeMirror:
         self._revoked: dict[str, float] = {}
         self._horizon = revocation_horizon
         self._lock = asyncio.Lock()
+        self._follower: asyncio.Task[None] | None = None
         self.last_id = 0
 
     async def load(self) -> None:
@@ -123,8 +125,19 @@ class ChangeMirror:
                     break
             self._forget_old_revocations()
 
-    async def follow(self, poll_seconds: float) -> None:
-        """Run for the life of the worker; a failed read is logged and retried."""
+    def start(self, poll_seconds: float) -> None:
+        """Follow the log in the background for the life of the worker."""
+        self._follower = asyncio.create_task(self._follow(poll_seconds), name="change-mirror")
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+
+    async def _follow(self, poll_seconds: float) -> None:
+        """A failed read is logged and retried at the next tick."""
         while True:
             await asyncio.sleep(poll_seconds)
             try:

@@ -1,0 +1,59 @@
+# The two commands: `make run` (demo on SQLite) and `make test` (lint, types, tests on both engines).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+## run: install, migrate, seed the demo and serve it on http://$(HOST):$(PORT)
+run: export DEMO = 1
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
+run: $(VENV)/.installed
+	$(BIN)/python -m server migrate
+	$(BIN)/python -m server seed-demo
+	$(BIN)/python -m server run
+
+migrate: $(VENV)/.installed
+	$(BIN)/python -m server migrate
+
+## test: lint, format check, types, then the suite on SQLite and PostgreSQL
+test: check pytest
+
+check: lint typecheck
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+## bench: the jobs-feed load benchmark on PostgreSQL (installs wrk from Debian when missing)
+bench: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/run_feed_benchmark.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,192 @@
+"""Sign-in, refresh rotation with reuse detection, sign-out, cookies and CSRF, throttling."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from server.context import AppContext
+from server.security.tokens import Principal
+from tests.world import TEST_PASSWORD, World, add_staff
+
+LOGIN = "/api/mobile/auth/login"
+REFRESH = "/api/mobile/auth/refresh"
+LOGOUT = "/api/mobile/auth/logout"
+FEED = "/api/mobile/jobs"
+
+
+def credentials(user: dict[str, Any], device: str = "phone-1", password: str = TEST_PASSWORD) -> dict[str, Any]:
+    return {
+        "email": user["email"],
+        "password": password,
+        "device": {"id": device, "name": "Galaxy A54", "platform": "android"},
+    }
+
+
+async def sign_in(client: httpx.AsyncClient, user: dict[str, Any], device: str = "phone-1") -> dict[str, Any]:
+    response = await client.post(LOGIN, json=credentials(user, device))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def auth(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['accessToken']}"}
+
+
+async def test_login_returns_tokens_user_and_secure_cookies(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post(LOGIN, json=credentials(world.staff_a))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"] == {
+        "id": world.staff_a["id"],
+        "name": "สมชาย ใจดี",
+        "role": "staff",
+        "teamId": world.south_team,
+        "locale": "th",
+    }
+    assert body["expiresIn"] == 900
+    assert body["accessToken"] and body["refreshToken"]
+    cookies = response.headers.get_list("set-cookie")
+    access = next(c for c in cookies if c.startswith("tinedy_access="))
+    assert "HttpOnly" in access and "SameSite=Strict" in access
+    assert response.headers["cache-control"] == "no-store"
+    feed = await client.get(FEED, headers=auth(body))
+    assert feed.status_code == 200
+
+
+async def test_email_is_matched_case_insensitively(client: httpx.AsyncClient, world: World) -> None:
+    body = credentials(world.staff_b) | {"email": world.staff_b["email"].upper()}
+    assert (await client.post(LOGIN, json=body)).status_code == 200
+
+
+@pytest.mark.parametrize("wrong", ["password", "email"])
+async def test_wrong_credentials_are_one_401(client: httpx.AsyncClient, world: World, wrong: str) -> None:
+    body = credentials(world.staff_a)
+    body[wrong] = "nobody@test.local" if wrong == "email" else "not the password"
+    response = await client.post(LOGIN, json=body)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+
+
+async def test_refresh_rotates_and_reuse_signs_the_device_out(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    first = await sign_in(client, world.staff_a, "phone-rotate")
+    second = (await client.post(REFRESH, json={"refreshToken": first["refreshToken"]})).json()
+    assert second["refreshToken"] != first["refreshToken"]
+    assert (await client.get(FEED, headers=auth(second))).status_code == 200
+
+    replay = await client.post(REFRESH, json={"refreshToken": first["refreshToken"]})
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "refresh_token_reused"
+
+    # The whole family is dead: the newest refresh token and every access token of the device.
+    newest = await client.post(REFRESH, json={"refreshToken": second["refreshToken"]})
+    assert newest.status_code == 401
+    assert newest.json()["code"] == "session_revoked"
+    feed = await client.get(FEED, headers=auth(second))
+    assert feed.status_code == 401
+    assert feed.json()["code"] == "session_revoked"
+
+
+async def test_reuse_on_one_device_leaves_other_devices_signed_in(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    phone = await sign_in(client, world.staff_b, "phone")
+    tablet = await sign_in(client, world.staff_b, "tablet")
+    await client.post(REFRESH, json={"refreshToken": phone["refreshToken"]})
+    await client.post(REFRESH, json={"refreshToken": phone["refreshToken"]})
+    assert (await client.get(FEED, headers=auth(phone))).status_code == 401
+    assert (await client.get(FEED, headers=auth(tablet))).status_code == 200
+
+
+async def test_logout_revokes_access_and_refresh(client: httpx.AsyncClient, world: World) -> None:
+    session = await sign_in(client, world.staff_a, "phone-logout")
+    response = await client.post(LOGOUT, headers=auth(session))
+    assert response.status_code == 204
+    assert (await client.get(FEED, headers=auth(session))).status_code == 401
+    refresh = await client.post(REFRESH, json={"refreshToken": session["refreshToken"]})
+    assert refresh.status_code == 401
+
+
+async def test_signing_in_again_on_a_device_ends_its_older_session(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    old = await sign_in(client, world.staff_c, "shared-phone")
+    await sign_in(client, world.staff_c, "shared-phone")
+    assert (await client.get(FEED, headers=auth(old))).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        (None, "unauthorized"),
+        ("Basic dXNlcjpwYXNz", "unauthorized"),
+        ("Bearer not-a-jwt", "invalid_token"),
+    ],
+)
+async def test_missing_or_malformed_credentials_are_401(
+    client: httpx.AsyncClient, header: str | None, code: str
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get(FEED, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == code
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_forged_and_expired_tokens_are_refused(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    principal = Principal(world.staff_a["id"], "dev", "staff", world.south, world.south_team)
+    valid = ctx.signer.issue_access(principal)
+    head, payload, signature = valid.split(".")
+    forged = f"{head}.{payload}.{signature[::-1]}"
+    expired = ctx.signer.issue_access(principal, issued_at=int(time.time()) - 3600)
+    for token in (forged, expired):
+        response = await client.get(FEED, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json()["code"] == "invalid_token"
+
+
+async def test_a_refresh_token_is_not_an_access_token(client: httpx.AsyncClient, world: World) -> None:
+    session = await sign_in(client, world.staff_a, "phone-confuse")
+    response = await client.get(FEED, headers={"Authorization": f"Bearer {session['refreshToken']}"})
+    assert response.status_code == 401
+    swapped = await client.post(REFRESH, json={"refreshToken": session["accessToken"]})
+    assert swapped.status_code == 401
+
+
+async def test_cookie_session_reads_and_unsafe_requests_need_same_origin(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    session = await sign_in(client, world.staff_b, "browser")
+    jar = {"Cookie": f"tinedy_access={session['accessToken']}"}
+    assert (await client.get(FEED, headers=jar)).status_code == 200
+
+    cross = await client.post(LOGOUT, headers=jar | {"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert cross.json()["code"] == "csrf_check_failed"
+    bare = await client.post(LOGOUT, headers=jar)
+    assert bare.status_code == 403
+    assert (await client.get(FEED, headers=jar)).status_code == 200
+
+    same = await client.post(LOGOUT, headers=jar | {"Origin": "http://testserver"})
+    assert same.status_code == 204
+    assert (await client.get(FEED, headers=jar)).status_code == 401
+
+
+async def test_refresh_from_the_cookie(client: httpx.AsyncClient, world: World) -> None:
+    session = await sign_in(client, world.staff_c, "browser-refresh")
+    cookie = {"Cookie": f"tinedy_refresh={session['refreshToken']}"}
+    refused = await client.post(REFRESH, headers=cookie | {"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    response = await client.post(REFRESH, headers=cookie | {"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200
+    assert response.json()["refreshToken"] != session["refreshToken"]

@@ -1,0 +1,143 @@
+"""Shared fixtures: every database test runs once on SQLite and once on PostgreSQL.
+
+``database_url`` is a session fixture with two params, so pytest runs the whole suite on a
+fresh SQLite file, then on a fresh PostgreSQL database. With ``REQUIRE_POSTGRES=1`` (CI) an
+unreachable PostgreSQL fails the run instead of skipping its half.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sanic import Sanic
+
+from server.app import create_app, start_worker, stop_worker
+from server.config import Settings
+from server.context import AppContext
+from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+from server.db.migrate import apply_migrations
+from tests.world import World, build_world
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+_app_names = itertools.count()
+Sanic.test_mode = True  # many apps in one process: Sanic skips its one-app-only start-up tweaks
+
+
+async def create_postgres_database(prefix: str) -> str:
+    """A fresh database on the local server; its URL."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable ({exc}); set REQUIRE_POSTGRES=1 to fail instead")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def fresh_database(kind: str, tmp_path: Path, prefix: str = "tinedy_test") -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / f'{prefix}-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    return await create_postgres_database(prefix)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "secret_key": "test-secret-key-not-for-production-0123456789",
+        "cookie_secure": False,
+        "change_poll_seconds": 0.05,
+        "cache_url": "memory://",
+        "rate_limit_url": "memory://",
+        "db_pool_min": 1,
+        "db_pool_max": 4,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tinedy")
+
+
+@pytest.fixture(scope="session")
+async def database_url(engine_kind: str, session_dir: Path) -> AsyncIterator[str]:
+    url = await fresh_database(engine_kind, session_dir)
+    yield url
+    if engine_kind == "postgres":
+        await drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+async def world(database_url: str, session_dir: Path) -> AsyncIterator[World]:
+    """The shared, read-mostly data set: migrated, then filled with a small known world."""
+    settings = make_settings(database_url, session_dir)
+    engine = create_engine(settings)
+    bind_engine(engine)
+    await open_engine(engine, settings)
+    await apply_migrations()
+    built = await build_world()
+    yield built
+    await close_engine(engine)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to start the app with other settings."""
+    return {}
+
+
+@pytest.fixture
+async def app(
+    world: World, database_url: str, session_dir: Path, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Sanic[Any, Any]]:
+    settings = make_settings(database_url, session_dir, **settings_overrides)
+    sanic_app = create_app(settings, name=f"tinedy_test_{next(_app_names)}")
+    sanic_app.asgi = True
+    await sanic_app._startup()
+    await start_worker(sanic_app)
+    yield sanic_app
+    await stop_worker(sanic_app)
+
+
+@pytest.fixture
+def ctx(app: Sanic[Any, Any]) -> AppContext:
+    context: AppContext = app.ctx.tinedy
+    return context
+
+
+@pytest.fixture
+async def client(app: Sanic[Any, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
