@@ -26,7 +26,9 @@ from server.db.engine import bind_engine, close_engine, create_engine, open_engi
 from server.db.migrate import apply_migrations
 from tests.world import World, build_world
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 _app_names = itertools.count()
 Sanic.test_mode = True  # many apps in one process: Sanic skips its one-app-only start-up tweaks

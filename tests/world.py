@@ -146,7 +146,9 @@ async def add_jobs(
     return jobs
 
 
-def bearer(signer: TokenSigner, user: dict[str, Any], device_id: str | None = None) -> dict[str, str]:
+def bearer(
+    signer: TokenSigner, user: dict[str, Any], device_id: str | None = None
+) -> dict[str, str]:
     """Headers for ``user`` without a sign-in round trip (auth itself is tested by login)."""
     principal = Principal(
         user_id=user["id"],

@@ -18,7 +18,9 @@ LOGOUT = "/api/mobile/auth/logout"
 FEED = "/api/mobile/jobs"
 
 
-def credentials(user: dict[str, Any], device: str = "phone-1", password: str = TEST_PASSWORD) -> dict[str, Any]:
+def credentials(
+    user: dict[str, Any], device: str = "phone-1", password: str = TEST_PASSWORD
+) -> dict[str, Any]:
     return {
         "email": user["email"],
         "password": password,
@@ -26,7 +28,9 @@ def credentials(user: dict[str, Any], device: str = "phone-1", password: str = T
     }
 
 
-async def sign_in(client: httpx.AsyncClient, user: dict[str, Any], device: str = "phone-1") -> dict[str, Any]:
+async def sign_in(
+    client: httpx.AsyncClient, user: dict[str, Any], device: str = "phone-1"
+) -> dict[str, Any]:
     response = await client.post(LOGIN, json=credentials(user, device))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -66,7 +70,9 @@ async def test_email_is_matched_case_insensitively(client: httpx.AsyncClient, wo
 
 
 @pytest.mark.parametrize("wrong", ["password", "email"])
-async def test_wrong_credentials_are_one_401(client: httpx.AsyncClient, world: World, wrong: str) -> None:
+async def test_wrong_credentials_are_one_401(
+    client: httpx.AsyncClient, world: World, wrong: str
+) -> None:
     body = credentials(world.staff_a)
     body[wrong] = "nobody@test.local" if wrong == "email" else "not the password"
     response = await client.post(LOGIN, json=body)
@@ -155,9 +161,13 @@ async def test_forged_and_expired_tokens_are_refused(
         assert response.json()["code"] == "invalid_token"
 
 
-async def test_a_refresh_token_is_not_an_access_token(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_refresh_token_is_not_an_access_token(
+    client: httpx.AsyncClient, world: World
+) -> None:
     session = await sign_in(client, world.staff_a, "phone-confuse")
-    response = await client.get(FEED, headers={"Authorization": f"Bearer {session['refreshToken']}"})
+    response = await client.get(
+        FEED, headers={"Authorization": f"Bearer {session['refreshToken']}"}
+    )
     assert response.status_code == 401
     swapped = await client.post(REFRESH, json={"refreshToken": session["accessToken"]})
     assert swapped.status_code == 401

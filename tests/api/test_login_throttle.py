@@ -37,8 +37,7 @@ async def test_guessing_across_accounts_from_one_address_gets_429(
 ) -> None:
     users = [await add_staff(world) for _ in range(6)]
     statuses = [
-        (await client.post(LOGIN, json=credentials(u, password="guess"))).status_code
-        for u in users
+        (await client.post(LOGIN, json=credentials(u, password="guess"))).status_code for u in users
     ]
     assert statuses == [401] * 5 + [429]
 
@@ -49,6 +48,8 @@ async def test_a_whole_team_signing_in_from_one_office_is_not_throttled(
     """Eight correct sign-ins from one address, after a few typos, with a limit of five."""
     team = [await add_staff(world) for _ in range(8)]
     for user in team[:4]:
-        assert (await client.post(LOGIN, json=credentials(user, password="typo"))).status_code == 401
+        assert (
+            await client.post(LOGIN, json=credentials(user, password="typo"))
+        ).status_code == 401
     for user in team:
         assert (await client.post(LOGIN, json=credentials(user))).status_code == 200
