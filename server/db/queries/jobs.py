@@ -59,16 +59,20 @@ def _after(scheduled_at: datetime, job_id: str) -> Combinable:
     )
 
 
-async def feed_page(
-    job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int
-) -> list[dict[str, Any]]:
+def feed_page_query(job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int) -> Any:
     """Up to ``limit`` rows in (scheduled_at, id) order, strictly after ``after``."""
     query = Job.select(*FEED_COLUMNS)
     for condition in _conditions(job_filter):
         query = query.where(condition)
     if after is not None:
         query = query.where(_after(*after))
-    rows: list[dict[str, Any]] = await query.order_by(Job.scheduled_at, Job.id).limit(limit).run()
+    return query.order_by(Job.scheduled_at, Job.id).limit(limit)
+
+
+async def feed_page(
+    job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await feed_page_query(job_filter, after, limit).run()
     return rows
 
 
