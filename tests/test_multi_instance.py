@@ -1,0 +1,164 @@
+"""Two real server processes on one database: what one learns, the other knows.
+
+The change log is the only channel between them: a job changed anywhere gives both the same
+new ETag, and a device signed out on one is refused by the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.services.job_writes import update_job
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "shared-secret-for-both-instances-0123456789abcdef"
+WAIT_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` every 50 ms, for at most WAIT_SECONDS."""
+    for _ in range(int(WAIT_SECONDS / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def start_instance(database_url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": "1",
+        "CHANGE_POLL_SECONDS": "0.05",
+        "COOKIE_SECURE": "false",
+        "DEMO": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"{base}/readyz", timeout=1)).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(ready, "the server to start")
+    return process, base
+
+
+@pytest.fixture(scope="module")
+async def instances(
+    database_url: str, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    tmp_path = tmp_path_factory.mktemp("instances")
+    started = [
+        await start_instance(database_url, tmp_path / name, tmp_path / f"{name}.log")
+        for name in ("a", "b")
+    ]
+    clients = [httpx.AsyncClient(base_url=base, timeout=5) for _, base in started]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            await client.aclose()
+        for process, _ in started:
+            process.terminate()
+        for process, _ in started:
+            try:
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
+    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "multi"}}
+    response = await client.post("/api/mobile/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['accessToken']}", "Accept-Encoding": "br"}
+
+
+async def test_a_change_reaches_both_instances_validators(
+    app: Any, world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 2))[0]
+    headers = await sign_in(a, staff)
+
+    async def same_etag_on_both() -> bool:
+        tags = [(await c.get("/api/mobile/jobs", headers=headers)).headers["etag"] for c in (a, b)]
+        return tags[0] == tags[1]
+
+    await wait_for(same_etag_on_both, "both instances to agree on the ETag")
+    etag = (await b.get("/api/mobile/jobs", headers=headers)).headers["etag"]
+
+    await update_job(job["id"], {"priority": "urgent"}, "job.updated")
+
+    async def b_sees_the_change() -> bool:
+        answer = await b.get("/api/mobile/jobs", headers=headers | {"If-None-Match": etag})
+        return answer.status_code == 200
+
+    await wait_for(b_sees_the_change, "instance B to notice a change made elsewhere")
+    page = (await b.get("/api/mobile/jobs", headers=headers)).json()
+    assert next(j for j in page["jobs"] if j["id"] == job["id"])["priority"] == "urgent"
+    await wait_for(same_etag_on_both, "both instances to agree on the new ETag")
+
+
+async def test_signing_out_on_one_instance_is_refused_by_the_other(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    headers = await sign_in(a, world.staff_c)
+    assert (await b.get("/api/mobile/jobs", headers=headers)).status_code == 200
+    assert (await a.post("/api/mobile/auth/logout", headers=headers)).status_code == 204
+
+    async def b_refuses() -> bool:
+        return (await b.get("/api/mobile/jobs", headers=headers)).status_code == 401
+
+    await wait_for(b_refuses, "instance B to refuse a signed-out device")
+
+
+async def test_the_real_server_refuses_an_oversize_body_with_a_problem(
+    instances: list[httpx.AsyncClient],
+) -> None:
+    response = await instances[0].post(
+        "/api/mobile/auth/login",
+        content=b"{" + b" " * 2_000_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "payload_too_large"
