@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from matplotlib.figure import Figure
 
 BENCH_DIR = Path(__file__).resolve().parent

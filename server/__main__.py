@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
 
@@ -36,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _with_engine(settings: Settings, work: partial[object] | object) -> None:
+async def _with_engine(settings: Settings, work: Callable[[], Awaitable[object]]) -> None:
     from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 
     engine = create_engine(settings)
     bind_engine(engine)
     await open_engine(engine, settings)
     try:
-        await work()  # type: ignore[operator]
+        await work()
     finally:
         await close_engine(engine)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from piccolo.engine.base import Engine
 
@@ -22,4 +23,4 @@ class AppContext:
     throttle: LoginThrottle
     representations: RepresentationCache
     mirror: ChangeMirror
-    engine: Engine | None = None
+    engine: Engine[Any] | None = None

@@ -8,7 +8,9 @@ server whichever worker answers it.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +22,7 @@ from prometheus_client import (
     multiprocess,
 )
 from sanic import HTTPResponse, Request
+from sanic.response import BaseHTTPResponse
 
 REQUESTS = Counter(
     "tinedy_http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
@@ -41,13 +44,24 @@ async def start_timer(request: Request) -> None:
     request.ctx.started = time.perf_counter()
 
 
-async def observe(request: Request, response: HTTPResponse) -> None:
+def observe(request: Request, response: BaseHTTPResponse) -> None:
     started = getattr(request.ctx, "started", None)
     if started is None:
         return
     route = route_label(request)
-    LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
-    REQUESTS.labels(route, request.method, str(response.status)).inc()
+    _latency(route, request.method).observe(time.perf_counter() - started)
+    _counter(route, request.method, response.status).inc()
+
+
+@lru_cache(maxsize=1024)
+def _latency(route: str, method: str) -> Any:
+    """Labelled children are looked up under a lock; the set of routes is small and fixed."""
+    return LATENCY.labels(route, method)
+
+
+@lru_cache(maxsize=4096)
+def _counter(route: str, method: str, status: int) -> Any:
+    return REQUESTS.labels(route, method, str(status))
 
 
 def exposition(multiprocess_dir: Path | None) -> HTTPResponse:

@@ -126,7 +126,7 @@ async def app(
     settings = make_settings(database_url, session_dir, **settings_overrides)
     sanic_app = create_app(settings, name=f"tinedy_test_{next(_app_names)}")
     sanic_app.asgi = True
-    await sanic_app._startup()
+    await sanic_app._startup()  # type: ignore[no-untyped-call]
     await start_worker(sanic_app)
     yield sanic_app
     await stop_worker(sanic_app)

@@ -42,8 +42,9 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def start_instance(database_url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def spawn_server(
+    database_url: str, data_dir: Path, log: Path, port: int
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -56,18 +57,29 @@ async def start_instance(database_url: str, data_dir: Path, log: Path) -> tuple[
         "COOKIE_SECURE": "false",
         "DEMO": "false",
     }
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "server", "run"],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-2000:]
+
+
+async def start_instance(
+    database_url: str, data_dir: Path, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = spawn_server(database_url, data_dir, log, port)
     base = f"http://127.0.0.1:{port}"
 
     async def ready() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
+            raise AssertionError(f"server exited: {tail(log)}")
         try:
             async with httpx.AsyncClient() as http:
                 return (await http.get(f"{base}/readyz", timeout=1)).status_code == 200

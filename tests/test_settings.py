@@ -30,7 +30,7 @@ def test_defaults_are_embedded_sqlite_and_no_demo(
 ) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
-    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path, _env_file=None)
     assert settings.database_url == f"sqlite:///{tmp_path / 'tinedy.sqlite3'}"
     assert not settings.is_postgres
     assert settings.demo is False

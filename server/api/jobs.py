@@ -16,6 +16,7 @@ from server.services.changes import audience_scope
 from server.services.jobs import FeedQuery
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
+DEFAULT_QUERY = FeedQuery()
 
 
 @job_routes.get("")
@@ -57,6 +58,8 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
 
 def _feed_query(request: Request) -> FeedQuery:
     args = request.args
+    if not args:
+        return DEFAULT_QUERY
     raw = {key: args.get(key) for key in args if key != "status"}
     raw["status"] = args.getlist("status", [])
     params = validate(FeedParams, raw)

@@ -14,6 +14,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
 
 from server.config import Settings
 from server.db.tables import ALL_TABLES
@@ -21,25 +22,26 @@ from server.db.tables import ALL_TABLES
 # Serialises change-log appends on PostgreSQL so ids become visible in commit order.
 CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
 
-_bound: Engine | None = None
+_bound: Engine[Any] | None = None
 
 
-def create_engine(settings: Settings) -> Engine:
+def create_engine(settings: Settings) -> Engine[Any]:
     if settings.is_postgres:
         return PostgresEngine(config={"dsn": settings.database_url})
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     return SQLiteEngine(path=str(settings.sqlite_path), timeout=settings.sqlite_busy_timeout)
 
 
-def bind_engine(engine: Engine) -> None:
+def bind_engine(engine: Engine[Any]) -> None:
     """Point our tables and Piccolo's migration table at ``engine``."""
     global _bound
     _bound = engine
-    for table in (*ALL_TABLES, Migration):
+    tables: tuple[type[Table], ...] = (*ALL_TABLES, Migration)
+    for table in tables:
         table._meta.db = engine
 
 
-def current_engine() -> Engine:
+def current_engine() -> Engine[Any]:
     if _bound is None:
         raise RuntimeError("no database engine bound: call bind_engine() first")
     return _bound
@@ -49,7 +51,7 @@ def is_postgres() -> bool:
     return current_engine().engine_type == "postgres"
 
 
-async def open_engine(engine: Engine, settings: Settings) -> None:
+async def open_engine(engine: Engine[Any], settings: Settings) -> None:
     """Fail loudly when the database is unreachable; start the pool on PostgreSQL."""
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(
@@ -60,7 +62,7 @@ async def open_engine(engine: Engine, settings: Settings) -> None:
     await engine.run_ddl("SELECT 1")
 
 
-async def close_engine(engine: Engine) -> None:
+async def close_engine(engine: Engine[Any]) -> None:
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         await engine.close_connection_pool()
 

@@ -19,7 +19,7 @@ from server.errors import RateLimited
 class LoginThrottle:
     def __init__(self, storage_url: str, per_account: str, per_address: str) -> None:
         storage = storage_from_string(f"async+{storage_url}")
-        self._limiter = MovingWindowRateLimiter(storage)  # type: ignore[arg-type]
+        self._limiter = MovingWindowRateLimiter(storage)
         self._per_account: RateLimitItem = parse(per_account)
         self._per_address: RateLimitItem = parse(per_address)
 

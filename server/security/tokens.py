@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -17,6 +18,7 @@ import jwt
 from server.errors import InvalidToken
 
 ALGORITHM = "HS256"
+VERIFIED_TOKENS = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class TokenSigner:
         self._refresh_key = _derive(secret, "refresh")
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
+        self._verified_access = lru_cache(maxsize=VERIFIED_TOKENS)(self._verify_access)
 
     def issue_access(self, principal: Principal, issued_at: int | None = None) -> str:
         now = int(time.time()) if issued_at is None else issued_at
@@ -71,14 +74,23 @@ class TokenSigner:
         return jwt.encode(claims, self._refresh_key, algorithm=ALGORITHM)
 
     def read_access(self, token: str) -> Principal:
+        """Verify once, then remember: a phone sends the same token for many minutes, and
+        a signature check costs more than the rest of a 304. Expiry is checked every time."""
+        principal, expires_at = self._verified_access(token)
+        if expires_at <= time.time():
+            raise InvalidToken("Token has expired.")
+        return principal
+
+    def _verify_access(self, token: str) -> tuple[Principal, int]:
         claims = _decode(token, self._access_key)
-        return Principal(
+        principal = Principal(
             user_id=_text(claims, "sub"),
             device_id=_text(claims, "dev"),
             role=_text(claims, "role"),
             branch_id=claims.get("br"),
             team_id=claims.get("tm"),
         )
+        return principal, int(claims["exp"])
 
     def read_refresh(self, token: str) -> RefreshClaims:
         claims = _decode(token, self._refresh_key)

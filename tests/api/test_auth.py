@@ -10,7 +10,7 @@ import pytest
 
 from server.context import AppContext
 from server.security.tokens import Principal
-from tests.world import TEST_PASSWORD, World, add_staff
+from tests.world import TEST_PASSWORD, World
 
 LOGIN = "/api/mobile/auth/login"
 REFRESH = "/api/mobile/auth/refresh"

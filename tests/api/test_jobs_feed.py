@@ -96,7 +96,11 @@ async def test_status_repeats_and_time_window_filters(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
     headers = bearer(ctx.signer, world.dispatcher)
-    params = [("status", "pending"), ("status", "in_progress"), ("limit", "200")]
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        ("status", "pending"),
+        ("status", "in_progress"),
+        ("limit", "200"),
+    ]
     page = (await client.get(FEED, headers=headers, params=params)).json()
     statuses = {j["status"] for j in page["jobs"]}
     assert statuses == {"pending", "in_progress"}

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from piccolo.columns.combination import Combinable
+from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
 from server.db.tables import ChecklistItem, Customer, Job
 
 INSERT_CHUNK = 500
 
-FEED_COLUMNS = (
+FEED_COLUMNS: tuple[Any, ...] = (
     Job.id,
     Job.customer.name.as_alias("customer_name"),
     Job.service_type,
@@ -86,7 +86,7 @@ async def count_jobs(job_filter: JobFilter) -> int:
 async def get_job(job_id: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
         await Job.select(
-            Job.all_columns(),
+            *Job.all_columns(),
             Job.customer.name.as_alias("customer_name"),
             Job.customer.phone.as_alias("customer_phone"),
             Job.customer.line_id.as_alias("customer_line_id"),
@@ -128,7 +128,7 @@ async def _insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> N
         await table.insert(*(table(**row) for row in rows[start : start + INSERT_CHUNK])).run()
 
 
-async def update_job(job_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+async def update_job(job_id: str, values: dict[Any, Any]) -> dict[str, Any] | None:
     """Apply ``values`` and bump the version; returns the job's scope columns after the change."""
     rows = (
         await Job.update({**values, Job.version: Job.version + 1})
