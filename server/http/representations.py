@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiocache import Cache
+from aiocache.serializers import NullSerializer
 
 from server.http.negotiation import IDENTITY, MIN_COMPRESS_BYTES, compress
 
@@ -34,7 +35,9 @@ class RepresentationCache:
     @classmethod
     def from_url(cls, url: str) -> RepresentationCache:
         if url.startswith("redis://"):
-            return cls(Cache.from_url(url))
+            shared = Cache.from_url(url)
+            shared.serializer = NullSerializer(encoding=None)  # bodies are bytes: no decoding
+            return cls(shared)
         return cls()
 
     async def close(self) -> None:

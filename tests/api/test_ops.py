@@ -1,0 +1,66 @@
+"""Operations endpoints and the generated OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sanic import Sanic
+
+from server.context import AppContext
+from tests.world import World, bearer
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ok"}
+
+
+async def test_metrics_count_requests_and_latency_per_route(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    job = world.jobs[world.staff_a["id"]][0]
+    for _ in range(3):
+        await client.get(f"/api/mobile/jobs/{job}", headers=bearer(ctx.signer, world.staff_a))
+    text = (await client.get("/metrics")).text
+    route = 'route="/api/mobile/jobs/<job_id:str>"'
+    counts = [
+        line
+        for line in text.splitlines()
+        if line.startswith("tinedy_http_requests_total{")
+        and route in line
+        and 'status="200"' in line
+    ]
+    assert counts and float(counts[0].rsplit(" ", 1)[1]) >= 3
+    histogram = [
+        line
+        for line in text.splitlines()
+        if line.startswith("tinedy_http_request_duration_seconds_count{") and route in line
+    ]
+    assert histogram and float(histogram[0].rsplit(" ", 1)[1]) >= 3
+
+
+async def test_openapi_describes_every_route(
+    app: Sanic[Any, Any], client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["etag"]
+    spec = response.json()
+    assert spec["openapi"].startswith("3.")
+    documented = {
+        (path, method.upper()) for path, methods in spec["paths"].items() for method in methods
+    }
+    for route in app.router.routes:
+        path = "/" + "/".join(
+            "{" + p[1:-1].split(":")[0] + "}" if p.startswith("<") else p
+            for p in route.path.split("/")
+            if p
+        )
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} is not in the OpenAPI document"
+    feed = spec["paths"]["/api/mobile/jobs"]["get"]
+    assert {p["name"] for p in feed["parameters"]} >= {"status", "from", "to", "limit", "cursor"}
+    assert "JobsPage" in spec["components"]["schemas"]
+    login_body = spec["components"]["schemas"]["LoginRequest"]
+    assert set(login_body["required"]) == {"email", "password", "device"}
