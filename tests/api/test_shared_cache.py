@@ -58,7 +58,7 @@ async def test_a_page_built_by_one_worker_is_served_by_another(
         assert answers[0].json() == answers[1].json()
         validator = answers[0].headers["etag"].strip('"').removesuffix("-br")
         stored = await redis_client.get(f"{validator}:br")
-        assert stored is not None and stored.startswith(b"br\n")
+        assert isinstance(stored, bytes) and stored.startswith(b"br\n")
     finally:
         for app in (first, second):
             await stop_worker(app)
