@@ -6,12 +6,10 @@ import gc
 from datetime import timedelta
 from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Sanic
 from sanic.config import Config
-from sanic.response import BaseHTTPResponse
 
 from server.api.auth import auth_routes
-from server.api.endpoint import SAFE_METHODS
 from server.api.jobs import job_routes
 from server.api.ops import ops_routes
 from server.config import Settings
@@ -19,7 +17,6 @@ from server.context import AppContext
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.errors import handle_error
 from server.http.representations import RepresentationCache
-from server.metrics import observe, start_timer
 from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
@@ -40,8 +37,6 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(job_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
-    app.on_request(start_timer)
-    app.register_middleware(after_response, attach_to="response")
     app.before_server_start(start_worker)
     app.after_server_stop(stop_worker)
     return app
@@ -64,16 +59,6 @@ def build_context(settings: Settings) -> AppContext:
             revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60)
         ),
     )
-
-
-async def after_response(request: Request, response: BaseHTTPResponse) -> None:
-    """Record metrics; after a write, read the log at once so this worker's next answer
-    reflects it (a signed-out device is refused, a feed has its new version) without waiting
-    for the poll."""
-    observe(request, response)
-    if request.method not in SAFE_METHODS:
-        ctx: AppContext = request.app.ctx.tinedy
-        await ctx.mirror.catch_up()
 
 
 async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:

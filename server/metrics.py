@@ -1,5 +1,7 @@
 """Prometheus request counts and latency histograms, per route.
 
+Observed by the ``endpoint`` decorator every route wears (cheaper than a middleware pair).
+
 With several workers, each process writes its samples to files under ``var/metrics`` and
 ``/metrics`` adds them up (prometheus-client's multiprocess mode), so a scrape sees the whole
 server whichever worker answers it.
@@ -7,7 +9,6 @@ server whichever worker answers it.
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from prometheus_client import (
     multiprocess,
 )
 from sanic import HTTPResponse, Request
-from sanic.response import BaseHTTPResponse
 
 REQUESTS = Counter(
     "tinedy_http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
@@ -40,17 +40,14 @@ def route_label(request: Request) -> str:
     return f"/{route.path}" if route is not None else "unmatched"
 
 
-async def start_timer(request: Request) -> None:
-    request.ctx.started = time.perf_counter()
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    _latency(route, method).observe(seconds)
+    _counter(route, method, status).inc()
 
 
-def observe(request: Request, response: BaseHTTPResponse) -> None:
-    started = getattr(request.ctx, "started", None)
-    if started is None:
-        return
-    route = route_label(request)
-    _latency(route, request.method).observe(time.perf_counter() - started)
-    _counter(route, request.method, response.status).inc()
+def count_unrouted(method: str, status: int) -> None:
+    """Requests refused before reaching a route (unknown path, wrong method, oversize)."""
+    _counter("unmatched", method, status).inc()
 
 
 @lru_cache(maxsize=1024)

@@ -1,4 +1,5 @@
-"""The one decorator every route wears: who may call it, and what OpenAPI says about it.
+"""The one decorator every route wears: who may call it, what OpenAPI says about it, and its
+request metrics.
 
 Authentication happens here for every route that names ``roles``, so no handler can forget
 it. Browsers authenticate with the HttpOnly session cookie; an unsafe request carried by that
@@ -8,6 +9,7 @@ cookie must also prove it came from our own pages (same-origin ``Origin`` or
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -18,7 +20,8 @@ from pydantic import BaseModel
 from sanic import HTTPResponse, Request
 
 from server.context import AppContext
-from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized
+from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
+from server.metrics import observe, route_label
 from server.security.tokens import Principal
 from server.services.auth import authenticate
 
@@ -53,21 +56,42 @@ def endpoint(
     operation = Operation(summary, roles, body, query, responses or {})
 
     def decorate(handler: Handler) -> Handler:
-        if roles is None:
-            wrapped = handler
-        else:
-
-            @wraps(handler)
-            async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-                principal = principal_of(request)
-                if principal.role not in roles:
-                    raise RoleForbidden()
-                return await handler(request, principal, *args, **kwargs)
+        @wraps(handler)
+        async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                if roles is not None:
+                    args = (authorised(request, roles), *args)
+                response = await handler(request, *args, **kwargs)
+                status = response.status
+                return response
+            except Exception as exc:
+                status = as_api_error(exc).status
+                raise
+            finally:
+                observe(route_label(request), request.method, status, time.perf_counter() - started)
+                if request.method not in SAFE_METHODS:
+                    await see_own_write(request)
 
         wrapped.__dict__["openapi"] = operation
         return wrapped
 
     return decorate
+
+
+def authorised(request: Request, roles: tuple[str, ...]) -> Principal:
+    principal = principal_of(request)
+    if principal.role not in roles:
+        raise RoleForbidden()
+    return principal
+
+
+async def see_own_write(request: Request) -> None:
+    """After a write, read the change log at once: this worker's next answer reflects it
+    (a signed-out device is refused, a feed has its new version) without waiting for the poll.
+    """
+    await app_context(request).mirror.catch_up()
 
 
 def app_context(request: Request) -> AppContext:
