@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     proxies_count: int = Field(0, ge=0, description="Trusted reverse proxies in front of us.")
     access_token_seconds: int = Field(900, ge=30)
     refresh_token_seconds: int = Field(30 * 24 * 3600, ge=300)
-    cookie_secure: bool = Field(True, description="Mark session cookies Secure.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure session cookies: auto = when the request came over https."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body.")
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")

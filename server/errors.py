@@ -171,7 +171,9 @@ def as_api_error(exc: Exception) -> ApiError:
         return exc
     for sanic_type, api_type in _SANIC_TO_API:
         if isinstance(exc, sanic_type):
-            return api_type(str(exc) if api_type is not RouteNotFound else "")
+            error = api_type(str(exc) if api_type is not RouteNotFound else "")
+            error.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+            return error
     return ApiError()
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from server.db.engine import write_transaction
+from server.db.queries import organisation as organisation_queries
 from server.db.queries import users as user_queries
-from server.db.tables import Branch, Team
 from server.security.passwords import hash_password
 from server.services.job_writes import create_jobs
 from server.services.jobs import BANGKOK
@@ -206,45 +206,47 @@ async def seed_demo(today: date) -> str:
         return "Demo data is already loaded."
     rng = random.Random(20261124)
     password_hash = hash_password(DEMO_PASSWORD)
-    staff = await _seed_people(password_hash)
-    customers = _customers(rng)
-    jobs, items = _jobs(rng, today, customers, staff)
-    await create_jobs(customers, jobs, items)
+    async with write_transaction():  # all or nothing: a failed run leaves no half demo
+        staff = await _seed_people(password_hash)
+        customers = _customers(rng)
+        jobs, items = _jobs(rng, today, customers, staff)
+        await create_jobs(customers, jobs, items)
     return f"Loaded {len(staff)} staff, {len(customers)} customers, {len(jobs)} jobs."
 
 
 async def _seed_people(password_hash: str) -> list[DemoStaff]:
-    async with write_transaction():
-        await Branch.insert(*(Branch(id=demo_id("branch", k), name=n) for k, n in BRANCHES.items()))
-        await Team.insert(
-            *(
-                Team(id=demo_id("team", key), name=name, branch=demo_id("branch", branch))
-                for key, (name, branch) in TEAMS.items()
-            )
-        )
-        users = [
-            _user("admin@demo.local", "ผู้ดูแลระบบ Admin", "admin", None, None, "en", password_hash),
-            _user(
-                "dispatcher@demo.local",
-                "วิภา Dispatcher",
-                "dispatcher",
-                None,
-                "sukhumvit",
-                "th",
-                password_hash,
-            ),
+    await organisation_queries.insert_branches(
+        [{"id": demo_id("branch", key), "name": name} for key, name in BRANCHES.items()]
+    )
+    await organisation_queries.insert_teams(
+        [
+            {"id": demo_id("team", key), "name": name, "branch": demo_id("branch", branch)}
+            for key, (name, branch) in TEAMS.items()
         ]
-        staff: list[DemoStaff] = []
-        team_keys = list(TEAMS)
-        for n in range(1, 21):
-            team = team_keys[(n - 1) // 5]
-            branch = TEAMS[team][1]
-            name = f"{GIVEN[n % len(GIVEN)]} {FAMILY[n % len(FAMILY)]}"
-            locale = "th" if n % 3 else "en"
-            row = _user(f"staff{n}@demo.local", name, "staff", team, branch, locale, password_hash)
-            users.append(row)
-            staff.append(DemoStaff(row["id"], branch))
-        await user_queries.insert_users(users)
+    )
+    users = [
+        _user("admin@demo.local", "ผู้ดูแลระบบ Admin", "admin", None, None, "en", password_hash),
+        _user(
+            "dispatcher@demo.local",
+            "วิภา Dispatcher",
+            "dispatcher",
+            None,
+            "sukhumvit",
+            "th",
+            password_hash,
+        ),
+    ]
+    staff: list[DemoStaff] = []
+    team_keys = list(TEAMS)
+    for n in range(1, 21):
+        team = team_keys[(n - 1) // 5]
+        branch = TEAMS[team][1]
+        name = f"{GIVEN[n % len(GIVEN)]} {FAMILY[n % len(FAMILY)]}"
+        locale = "th" if n % 3 else "en"
+        row = _user(f"staff{n}@demo.local", name, "staff", team, branch, locale, password_hash)
+        users.append(row)
+        staff.append(DemoStaff(row["id"], branch))
+    await user_queries.insert_users(users)
     return staff
 
 

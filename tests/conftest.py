@@ -70,7 +70,6 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "data_dir": data_dir,
         "database_url": database_url,
         "secret_key": "test-secret-key-not-for-production-0123456789",
-        "cookie_secure": False,
         "change_poll_seconds": 0.05,
         "cache_url": "memory://",
         "rate_limit_url": "memory://",

@@ -54,7 +54,6 @@ def spawn_server(
         "PORT": str(port),
         "WORKERS": "1",
         "CHANGE_POLL_SECONDS": "0.05",
-        "COOKIE_SECURE": "false",
         "DEMO": "false",
     }
     return subprocess.Popen(

@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from server.db.engine import write_transaction
+from server.db.queries import organisation as organisation_queries
 from server.db.queries import users as user_queries
-from server.db.tables import Branch, Team
 from server.security.passwords import hash_password
 from server.security.tokens import Principal, TokenSigner
 from server.services.job_writes import create_jobs
@@ -47,10 +47,14 @@ async def build_world() -> World:
     south, north = str(uuid.uuid4()), str(uuid.uuid4())
     south_team, north_team = str(uuid.uuid4()), str(uuid.uuid4())
     async with write_transaction():
-        await Branch.insert(Branch(id=south, name="South"), Branch(id=north, name="North"))
-        await Team.insert(
-            Team(id=south_team, name="South A", branch=south),
-            Team(id=north_team, name="North A", branch=north),
+        await organisation_queries.insert_branches(
+            [{"id": south, "name": "South"}, {"id": north, "name": "North"}]
+        )
+        await organisation_queries.insert_teams(
+            [
+                {"id": south_team, "name": "South A", "branch": south},
+                {"id": north_team, "name": "North A", "branch": north},
+            ]
         )
     world = World(
         south=south,

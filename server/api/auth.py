@@ -6,15 +6,16 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import (
     ACCESS_COOKIE,
+    ANY_ROLE,
     REFRESH_COOKIE,
     app_context,
+    authorised,
     endpoint,
     require_same_origin,
 )
 from server.api.schemas import LoginRequest, LoginResponse, Problem, RefreshRequest
 from server.errors import Unauthorized
 from server.http.json_io import json_response, read_json
-from server.security.tokens import Principal
 from server.services import auth as auth_service
 from server.services.auth import DeviceInfo, IssuedSession
 
@@ -30,8 +31,6 @@ REFRESH_COOKIE_PATH = "/api/mobile/auth"
     responses={200: LoginResponse, 401: Problem, 422: Problem, 429: Problem},
 )
 async def login(request: Request) -> HTTPResponse:
-    if "origin" in request.headers or "sec-fetch-site" in request.headers:
-        require_same_origin(request)
     ctx = app_context(request)
     body = read_json(request, LoginRequest)
     session = await auth_service.login(
@@ -53,31 +52,53 @@ async def login(request: Request) -> HTTPResponse:
     responses={200: LoginResponse, 401: Problem},
 )
 async def refresh_session(request: Request) -> HTTPResponse:
-    ctx = app_context(request)
-    token = None
-    if request.body:
-        token = read_json(request, RefreshRequest).refresh_token
-    if token is None and request.cookies.get(REFRESH_COOKIE):
-        require_same_origin(request)
-        token = request.cookies.get(REFRESH_COOKIE)
-    if not token:
+    token = _refresh_token(request)
+    if token is None:
         raise Unauthorized("Send refreshToken in the body.")
-    session = await auth_service.refresh(token, ctx.signer)
+    session = await auth_service.refresh(token, app_context(request).signer)
     return _session_response(request, session)
 
 
 @auth_routes.post("/logout")
-@endpoint("Sign this device out everywhere.", responses={204: None, 401: Problem})
-async def logout(request: Request, principal: Principal) -> HTTPResponse:
-    await auth_service.logout(principal)
+@endpoint(
+    "Sign this device out: with its access token, or with its refresh token when the access "
+    "token has expired.",
+    roles=None,
+    body=RefreshRequest,
+    responses={204: None, 401: Problem},
+)
+async def logout(request: Request) -> HTTPResponse:
+    signer = app_context(request).signer
+    if "authorization" in request.headers or request.cookies.get(ACCESS_COOKIE):
+        await auth_service.logout(authorised(request, ANY_ROLE))
+    elif (token := _refresh_token(request)) is not None:
+        await auth_service.logout_with_refresh(token, signer)
+    else:
+        raise Unauthorized("Send the access token, or refreshToken in the body.")
     response = HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response
 
 
+def _refresh_token(request: Request) -> str | None:
+    """From the JSON body, else from the browser's cookie (which must pass the CSRF check)."""
+    if request.body:
+        token = read_json(request, RefreshRequest).refresh_token
+        if token is not None:
+            return token
+    cookie = request.cookies.get(REFRESH_COOKIE)
+    if cookie:
+        require_same_origin(request)
+        return str(cookie)
+    return None
+
+
 def _session_response(request: Request, session: IssuedSession) -> HTTPResponse:
     settings = app_context(request).settings
+    secure = settings.cookie_secure == "always" or (
+        settings.cookie_secure == "auto" and request.scheme == "https"
+    )
     response = json_response(
         {
             "accessToken": session.access_token,
@@ -102,6 +123,6 @@ def _session_response(request: Request, session: IssuedSession) -> HTTPResponse:
             max_age=max_age,
             httponly=True,
             samesite="Strict",
-            secure=settings.cookie_secure,
+            secure=secure,
         )
     return response

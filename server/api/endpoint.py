@@ -9,6 +9,7 @@ cookie must also prove it came from our own pages (same-origin ``Origin`` or
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_e
 from server.metrics import observe, route_label
 from server.security.tokens import Principal
 from server.services.auth import authenticate
+from server.services.changes import track_writes, wrote_changes
+
+log = logging.getLogger("tinedy.api")
 
 ACCESS_COOKIE = "tinedy_access"
 REFRESH_COOKIE = "tinedy_refresh"
@@ -60,6 +64,7 @@ def endpoint(
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             started = time.perf_counter()
             status = 500
+            track_writes()
             try:
                 if roles is not None:
                     args = (authorised(request, roles), *args)
@@ -71,7 +76,7 @@ def endpoint(
                 raise
             finally:
                 observe(route_label(request), request.method, status, time.perf_counter() - started)
-                if request.method not in SAFE_METHODS:
+                if wrote_changes():
                     await see_own_write(request)
 
         wrapped.__dict__["openapi"] = operation
@@ -90,8 +95,12 @@ def authorised(request: Request, roles: tuple[str, ...]) -> Principal:
 async def see_own_write(request: Request) -> None:
     """After a write, read the change log at once: this worker's next answer reflects it
     (a signed-out device is refused, a feed has its new version) without waiting for the poll.
+    A failed read must not replace the answer: the poll will catch up.
     """
-    await app_context(request).mirror.catch_up()
+    try:
+        await app_context(request).mirror.catch_up()
+    except Exception:
+        log.exception("reading the change log after a write failed")
 
 
 def app_context(request: Request) -> AppContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import app_context, endpoint
@@ -31,12 +32,11 @@ async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
     scope = audience_scope(principal)
     version = ctx.mirror.version_of(scope)
     validator = validator_of("feed", scope, str(version), query.page_key())
-    return await send_representation(
-        request,
-        ctx.representations,
-        validator,
-        lambda: job_service.build_feed_page(principal, query, ctx.cursors),
-    )
+
+    async def build() -> bytes:
+        return orjson.dumps(await job_service.feed_page(principal, query, ctx.cursors))
+
+    return await send_representation(request, ctx.representations, validator, build)
 
 
 @job_routes.get("/<job_id:str>")
@@ -48,11 +48,12 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     ctx = app_context(request)
     job_id = _job_id(job_id)
     version = await job_service.visible_job_version(principal, job_id)
+
+    async def build() -> bytes:
+        return orjson.dumps(await job_service.job_detail(principal, job_id))
+
     return await send_representation(
-        request,
-        ctx.representations,
-        validator_of("job", job_id, str(version)),
-        lambda: job_service.build_job_detail(principal, job_id),
+        request, ctx.representations, validator_of("job", job_id, str(version)), build
     )
 
 

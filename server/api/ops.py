@@ -7,9 +7,9 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.api.endpoint import app_context, endpoint
 from server.api.openapi import build_openapi
 from server.api.schemas import Health, Problem
-from server.db.engine import current_engine
+from server.db.queries.health import ping
 from server.errors import DatabaseUnavailable
-from server.http.json_io import json_response, send_json_get
+from server.http.json_io import send_json_get
 from server.metrics import exposition
 
 ops_routes = Blueprint("ops")
@@ -18,17 +18,17 @@ ops_routes = Blueprint("ops")
 @ops_routes.get("/healthz")
 @endpoint("The process is alive.", roles=None, responses={200: Health})
 async def healthz(request: Request) -> HTTPResponse:
-    return json_response({"status": "ok"})
+    return await send_json_get(request, {"status": "ok"})
 
 
 @ops_routes.get("/readyz")
 @endpoint("The database answers.", roles=None, responses={200: Health, 503: Problem})
 async def readyz(request: Request) -> HTTPResponse:
     try:
-        await current_engine().run_ddl("SELECT 1")
+        await ping()
     except Exception as exc:
         raise DatabaseUnavailable("The database did not answer.") from exc
-    return json_response({"status": "ok"})
+    return await send_json_get(request, {"status": "ok"})
 
 
 @ops_routes.get("/metrics")

@@ -1,17 +1,17 @@
 """Request and response shapes of the public API (camelCase on the wire).
 
 Requests are validated through these models; responses are written as plain dicts for speed,
-and ``tests/api/test_contract_shapes.py`` checks real responses against these models so the
-OpenAPI document (generated from them) cannot drift from what the server sends.
+and the API tests validate real responses against these models, so the OpenAPI document
+(generated from them) cannot drift from what the server sends.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from typing import Literal
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from server.services.jobs import BANGKOK
@@ -22,24 +22,38 @@ Role = Literal["staff", "dispatcher", "admin"]
 MAX_PAGE = 200
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _printable(value: str) -> str:
+    """No control characters: PostgreSQL refuses NUL, and no name or id needs the others."""
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class DeviceIn(ApiModel):
-    id: str = Field(min_length=1, max_length=128)
-    name: str = Field("", max_length=120)
-    platform: str = Field("", max_length=40)
+    id: Text = Field(min_length=1, max_length=128)
+    name: Text = Field("", max_length=120)
+    platform: Text = Field("", max_length=40)
 
 
 class LoginRequest(ApiModel):
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: Text = Field(min_length=1, max_length=1024)
     device: DeviceIn
 
 
 class RefreshRequest(ApiModel):
-    refresh_token: str | None = Field(None, min_length=1, max_length=4096)
+    refresh_token: Text | None = Field(None, min_length=1, max_length=4096)
 
 
 class UserOut(ApiModel):
@@ -65,21 +79,37 @@ class FeedParams(ApiModel):
     to: datetime | None = None
     assignee_id: UUID | None = None
     limit: int = Field(50, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(None, min_length=1, max_length=2048)
+    cursor: Text | None = Field(None, min_length=1, max_length=2048)
 
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _day_or_instant(cls, value: object) -> object:
-        """A bare date means the start of that day in Bangkok; a time needs an offset."""
-        if isinstance(value, str) and len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), BANGKOK)
-        return value
+        """RFC 3339 with an offset, or a bare date meaning midnight in Bangkok."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("give an RFC 3339 time or a date")
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(), BANGKOK)
+            instant = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("give an RFC 3339 time, e.g. 2026-11-24T09:30:00+07:00") from exc
+        if instant.tzinfo is None:
+            raise ValueError("give a time with an offset, e.g. 2026-11-24T09:30:00+07:00")
+        return instant
 
     @field_validator("from_", "to")
     @classmethod
-    def _has_offset(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time with an offset, e.g. 2026-11-24T09:30:00+07:00")
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("time is out of range") from exc
+        if not EARLIEST <= utc < LATEST:
+            raise ValueError("time must be between 1900 and 2200")
         return value
 
 

@@ -47,10 +47,6 @@ def current_engine() -> Engine[Any]:
     return _bound
 
 
-def is_postgres() -> bool:
-    return current_engine().engine_type == "postgres"
-
-
 async def open_engine(engine: Engine[Any], settings: Settings) -> None:
     """Fail loudly when the database is unreachable; start the pool on PostgreSQL."""
     if isinstance(engine, PostgresEngine):

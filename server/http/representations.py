@@ -18,7 +18,7 @@ from aiocache.serializers import NullSerializer
 
 from server.http.negotiation import IDENTITY, MIN_COMPRESS_BYTES, compress
 
-LOCAL_ENTRIES = 4096
+LOCAL_BYTES = 64 * 1024 * 1024
 SHARED_TTL_SECONDS = 600
 
 Encoded = tuple[str, bytes]
@@ -26,9 +26,10 @@ Encoded = tuple[str, bytes]
 
 
 class RepresentationCache:
-    def __init__(self, shared: Any | None = None, local_entries: int = LOCAL_ENTRIES) -> None:
+    def __init__(self, shared: Any | None = None, local_bytes: int = LOCAL_BYTES) -> None:
         self._local: OrderedDict[str, Encoded] = OrderedDict()
-        self._local_entries = local_entries
+        self._local_budget = local_bytes
+        self._local_size = 0
         self._shared = shared
         self._building: dict[str, asyncio.Future[Encoded]] = {}
 
@@ -99,10 +100,15 @@ class RepresentationCache:
         return found
 
     def _local_put(self, key: str, encoded: Encoded) -> None:
+        """Least recently used entries go first once the byte budget is spent."""
+        previous = self._local.pop(key, None)
+        if previous is not None:
+            self._local_size -= len(previous[1])
         self._local[key] = encoded
-        self._local.move_to_end(key)
-        while len(self._local) > self._local_entries:
-            self._local.popitem(last=False)
+        self._local_size += len(encoded[1])
+        while self._local_size > self._local_budget and len(self._local) > 1:
+            _, evicted = self._local.popitem(last=False)
+            self._local_size -= len(evicted[1])
 
     async def _shared_get(self, key: str) -> Encoded | None:
         if self._shared is None:

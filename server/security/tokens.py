@@ -111,7 +111,7 @@ def _decode(token: str, key: bytes) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("Token has expired.") from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, UnicodeError, ValueError) as exc:
         raise InvalidToken("Token is not valid.") from exc
     return claims
 

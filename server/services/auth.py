@@ -95,6 +95,16 @@ async def logout(principal: Principal) -> None:
         await _revoke_all([principal.device_id], principal.user_id, "signed_out")
 
 
+async def logout_with_refresh(refresh_token: str, signer: TokenSigner) -> None:
+    """Sign out the device a refresh token belongs to (spent or not: it is ours either way)."""
+    claims = signer.read_refresh(refresh_token)
+    device = await device_queries.get_device(claims.device_id)
+    if device is None or str(device["user"]) != claims.user_id:
+        raise InvalidToken("Refresh token is not valid.")
+    async with write_transaction():
+        await _revoke_all([claims.device_id], claims.user_id, "signed_out")
+
+
 def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Principal:
     """Who holds ``token``: no database read, the mirror knows revoked sessions."""
     principal = signer.read_access(token)

@@ -1,6 +1,6 @@
 """Recording changes, and each worker's mirror of what the change log says.
 
-Every write appends to the change log in its own transaction (:func:`record_job_change`,
+Every write appends to the change log in its own transaction (:func:`record_changes`,
 :func:`record_session_revoked`). Each worker keeps a :class:`ChangeMirror` that reads new log
 rows every ``CHANGE_POLL_SECONDS`` (and at once after its own writes). From it the hot path
 learns, without touching the database, the feed version of any scope and which sessions were
@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ log = logging.getLogger("tinedy.changes")
 
 ALL_SCOPE = "all"
 BATCH = 1000
+_wrote: ContextVar[bool] = ContextVar("tinedy_wrote_changes", default=False)
 
 
 def user_scope(user_id: str) -> str:
@@ -74,8 +76,19 @@ def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
     return scopes
 
 
+def track_writes() -> None:
+    """Start of a request: nothing written yet (see :func:`wrote_changes`)."""
+    _wrote.set(False)
+
+
+def wrote_changes() -> bool:
+    """Whether this request appended to the change log, so its worker should read it now."""
+    return _wrote.get()
+
+
 async def record_changes(rows: list[dict[str, Any]]) -> int:
     """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned."""
+    _wrote.set(True)
     return await change_queries.append_changes(rows, scopes_of(rows))
 
 
@@ -86,6 +99,7 @@ async def record_session_revoked(device_id: str, user_id: str, reason: str) -> i
         "actor_id": user_id,
         "payload": {"reason": reason},
     }
+    _wrote.set(True)
     return await change_queries.append_changes([row], set())
 
 

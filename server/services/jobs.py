@@ -10,8 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-
 from server.db.queries import jobs as job_queries
 from server.db.queries.jobs import JobFilter
 from server.errors import JobNotFound
@@ -19,6 +17,7 @@ from server.security.cursors import CursorCodec, FeedPosition
 from server.security.tokens import Principal
 
 BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
+NO_BRANCH = "00000000-0000-0000-0000-000000000000"  # a dispatcher with no branch sees nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,7 @@ def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
     if principal.role == "staff":
         assignee = principal.user_id
     elif principal.role == "dispatcher":
-        branch = principal.branch_id or "no-branch"
+        branch = principal.branch_id or NO_BRANCH
     return JobFilter(
         assignee_id=assignee,
         branch_id=branch,
@@ -80,8 +79,8 @@ def with_cursor(query: FeedQuery, codec: CursorCodec) -> FeedQuery:
     return replace(query, after=codec.decode(query.cursor, query.filters_key()))
 
 
-async def build_feed_page(principal: Principal, query: FeedQuery, codec: CursorCodec) -> bytes:
-    """One page of the feed as JSON bytes: ``{jobs, total, hasMore, nextCursor}``."""
+async def feed_page(principal: Principal, query: FeedQuery, codec: CursorCodec) -> dict[str, Any]:
+    """One page of the feed: ``{jobs, total, hasMore, nextCursor}``."""
     job_filter = visible_jobs(principal, query)
     after = (query.after.scheduled_at, query.after.job_id) if query.after else None
     rows = await job_queries.feed_page(job_filter, after, query.limit + 1)
@@ -93,13 +92,12 @@ async def build_feed_page(principal: Principal, query: FeedQuery, codec: CursorC
         next_cursor = codec.encode(
             FeedPosition(last["scheduled_at"], str(last["id"])), query.filters_key()
         )
-    page = {
+    return {
         "jobs": [job_summary(row) for row in rows],
         "total": await job_queries.count_jobs(job_filter),
         "hasMore": has_more,
         "nextCursor": next_cursor,
     }
-    return orjson.dumps(page)
 
 
 def job_summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -125,12 +123,12 @@ async def visible_job_version(principal: Principal, job_id: str) -> int:
     return int(scope["version"])
 
 
-async def build_job_detail(principal: Principal, job_id: str) -> bytes:
+async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
     row = await job_queries.get_job(job_id)
     if row is None or not may_see(principal, row):
         raise JobNotFound()
     checklist = await job_queries.checklist_for(job_id)
-    detail = {
+    return {
         "job": {
             **job_summary(row),
             "notes": row["notes"],
@@ -156,7 +154,6 @@ async def build_job_detail(principal: Principal, job_id: str) -> bytes:
         "photos": [],
         "location": {"lat": row["lat"], "lng": row["lng"]},
     }
-    return orjson.dumps(detail)
 
 
 def local_time(value: datetime) -> str:
