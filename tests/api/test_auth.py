@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.api.schemas import LoginResponse
 from server.context import AppContext
 from server.security.tokens import Principal
 from tests.world import TEST_PASSWORD, World
@@ -41,12 +42,13 @@ def auth(session: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {session['accessToken']}"}
 
 
-async def test_login_returns_tokens_user_and_secure_cookies(
+async def test_login_returns_tokens_user_and_session_cookies(
     client: httpx.AsyncClient, world: World
 ) -> None:
     response = await client.post(LOGIN, json=credentials(world.staff_a))
     assert response.status_code == 200
     body = response.json()
+    LoginResponse.model_validate(body)
     assert body["user"] == {
         "id": world.staff_a["id"],
         "name": "สมชาย ใจดี",
@@ -59,6 +61,7 @@ async def test_login_returns_tokens_user_and_secure_cookies(
     cookies = response.headers.get_list("set-cookie")
     access = next(c for c in cookies if c.startswith("tinedy_access="))
     assert "HttpOnly" in access and "SameSite=Strict" in access
+    assert "Secure" not in access, "plain http: a Secure cookie would never come back"
     assert response.headers["cache-control"] == "no-store"
     feed = await client.get(FEED, headers=auth(body))
     assert feed.status_code == 200
@@ -200,3 +203,29 @@ async def test_refresh_from_the_cookie(client: httpx.AsyncClient, world: World) 
     response = await client.post(REFRESH, headers=cookie | {"Sec-Fetch-Site": "same-origin"})
     assert response.status_code == 200
     assert response.json()["refreshToken"] != session["refreshToken"]
+
+
+async def test_a_browser_session_works_from_its_cookie_jar(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """No header is written by hand: the client keeps and sends what the server set."""
+    await sign_in(client, world.staff_a, "jar")
+    assert (await client.get(FEED)).status_code == 200
+    same_site = {"Sec-Fetch-Site": "same-origin"}
+    assert (await client.post(REFRESH, headers=same_site)).status_code == 200
+    assert (await client.get(FEED)).status_code == 200
+    assert (await client.post(LOGOUT, headers=same_site)).status_code == 204
+    client.cookies.clear()
+    assert (await client.get(FEED)).status_code == 401
+
+
+async def test_logout_with_the_refresh_token_when_access_has_expired(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    session = await sign_in(client, world.staff_c, "expired-phone")
+    client.cookies.clear()
+    response = await client.post(LOGOUT, json={"refreshToken": session["refreshToken"]})
+    assert response.status_code == 204
+    refresh = await client.post(REFRESH, json={"refreshToken": session["refreshToken"]})
+    assert refresh.status_code == 401
+    assert (await client.get(FEED, headers=auth(session))).status_code == 401

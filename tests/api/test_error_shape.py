@@ -74,6 +74,11 @@ async def test_oversize_body_is_413(client: httpx.AsyncClient) -> None:
         ({"status": "done"}, 422, "validation_failed"),
         ({"from": "yesterday"}, 422, "validation_failed"),
         ({"from": "2026-11-24T09:00:00"}, 422, "validation_failed"),
+        ({"from": "20261124"}, 422, "validation_failed"),
+        ({"from": "1700000000"}, 422, "validation_failed"),
+        ({"from": "9999-12-31T23:59:59-23:59"}, 422, "validation_failed"),
+        ({"to": "0001-01-01T00:00:00+14:00"}, 422, "validation_failed"),
+        ({"cursor": "a\u0000b"}, 422, "validation_failed"),
         ({"assigneeId": "staff-7"}, 422, "validation_failed"),
         ({"cursor": "garbage"}, 400, "invalid_cursor"),
     ],
@@ -128,3 +133,42 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
 
 async def test_problem_for_unauthenticated_feed(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get(FEED), 401, "unauthorized")
+
+
+@pytest.mark.parametrize("field", ["email", "password", "device.id", "device.name"])
+async def test_control_characters_in_login_fields_are_422(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    body: dict[str, Any] = {
+        "email": "a@b.c",
+        "password": "pw",
+        "device": {"id": "phone", "name": "Galaxy"},
+    }
+    if field.startswith("device."):
+        body["device"][field.split(".")[1]] = "bad\u0000value"
+    else:
+        body[field] = "bad\u0000value@x.y"
+    response = await client.post(LOGIN, json=body)
+    problem = assert_problem(response, 422, "validation_failed")
+    assert [e["field"] for e in problem["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": b"Bearer \xff\xfe"},
+        {"Cookie": b"tinedy_access=\xff"},
+        {"Authorization": "Bearer " + "a" * 5000},
+        {"Authorization": "Bearer a.b.c"},
+    ],
+)
+async def test_garbled_credentials_are_401_not_500(
+    client: httpx.AsyncClient, headers: dict[str, Any]
+) -> None:
+    assert_problem(await client.get(FEED, headers=headers), 401, "invalid_token")
+
+
+async def test_wrong_method_names_the_allowed_ones(client: httpx.AsyncClient) -> None:
+    response = await client.delete(LOGIN)
+    assert_problem(response, 405, "method_not_allowed")
+    assert "POST" in response.headers["allow"]

@@ -14,7 +14,7 @@ import pytest
 from server.api.schemas import JobDetail, JobsPage
 from server.context import AppContext
 from server.services.job_writes import update_job
-from tests.world import BASE_TIME, World, add_jobs, add_staff, bearer
+from tests.world import BASE_TIME, World, add_jobs, add_staff, add_user, bearer
 
 FEED = "/api/mobile/jobs"
 
@@ -79,6 +79,17 @@ async def test_dispatcher_sees_their_branch_and_filters_by_assignee(
     assert sorted(j["id"] for j in only_b.json()["jobs"]) == sorted(world.jobs[world.staff_b["id"]])
     north_job = world.jobs[world.staff_c["id"]][0]
     assert (await client.get(f"{FEED}/{north_job}", headers=headers)).status_code == 404
+
+
+async def test_a_dispatcher_without_a_branch_sees_nothing(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    loose = await add_user("dispatcher", None, None)
+    page = await client.get(FEED, headers=bearer(ctx.signer, loose))
+    assert page.status_code == 200
+    assert page.json()["total"] == 0
+    job = world.jobs[world.staff_a["id"]][0]
+    assert (await client.get(f"{FEED}/{job}", headers=bearer(ctx.signer, loose))).status_code == 404
 
 
 async def test_admin_sees_every_branch(

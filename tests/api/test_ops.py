@@ -12,8 +12,11 @@ from tests.world import World, bearer
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ok"}
+    for path in ("/healthz", "/readyz"):
+        response = await client.get(path)
+        assert response.json() == {"status": "ok"}
+        again = await client.get(path, headers={"If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304
 
 
 async def test_metrics_count_requests_and_latency_per_route(

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import httpx
+import orjson
 import pytest
 import redis.asyncio as redis
 
@@ -42,23 +44,30 @@ async def started_app(database_url: str, data_dir: Path) -> Any:
     return app
 
 
+async def fetch(app: Any, headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/api/mobile/jobs", headers=headers)
+
+
 async def test_a_page_built_by_one_worker_is_served_by_another(
     redis_client: redis.Redis, database_url: str, world: World, tmp_path: Path
 ) -> None:
     first, second = [await started_app(database_url, tmp_path) for _ in range(2)]
     try:
         headers = bearer(first.ctx.tinedy.signer, world.staff_a) | {"Accept-Encoding": "br"}
-        answers = []
-        for app in (first, second):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                answers.append(await client.get("/api/mobile/jobs", headers=headers))
-        assert answers[0].status_code == answers[1].status_code == 200
-        assert answers[0].headers["etag"] == answers[1].headers["etag"]
-        assert answers[0].json() == answers[1].json()
-        validator = answers[0].headers["etag"].strip('"').removesuffix("-br")
+        built = await fetch(first, headers)
+        assert built.status_code == 200
+        validator = built.headers["etag"].strip('"').removesuffix("-br")
         stored = await redis_client.get(f"{validator}:br")
         assert isinstance(stored, bytes) and stored.startswith(b"br\n")
+
+        # Mark the shared entry: the second worker must answer with it, not rebuild.
+        marked = {**built.json(), "total": -1}
+        await redis_client.set(f"{validator}:br", b"br\n" + brotli.compress(orjson.dumps(marked)))
+        served = await fetch(second, headers)
+        assert served.headers["etag"] == built.headers["etag"]
+        assert served.json() == marked
     finally:
         for app in (first, second):
             await stop_worker(app)

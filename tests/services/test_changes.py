@@ -10,7 +10,9 @@ import pytest
 
 from server.context import AppContext
 from server.db.queries.changes import changes_after, newest_change_id
+from server.db.queries.jobs import get_job, job_scope
 from server.errors import JobNotFound
+from server.services import job_writes
 from server.services.changes import ALL_SCOPE, branch_scope, user_scope
 from server.services.job_writes import update_job
 from tests.world import World, add_jobs, add_staff
@@ -44,12 +46,33 @@ async def test_a_change_raises_exactly_the_scopes_it_concerns(
     assert str(row["assignee_id"]) == taker["id"]
 
 
-async def test_a_failed_write_leaves_no_trace(app: Any, world: World) -> None:
+async def test_an_unknown_job_writes_nothing(app: Any, world: World) -> None:
     before = await newest_change_id()
     with pytest.raises(JobNotFound):
         await update_job(
             "00000000-0000-4000-8000-000000000000", {"priority": "high"}, "job.updated"
         )
+    assert await newest_change_id() == before
+
+
+async def test_a_change_that_cannot_be_logged_is_rolled_back(
+    app: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job row is updated first; when the log append then fails, both roll back."""
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    before = await newest_change_id()
+
+    async def log_unavailable(rows: list[dict[str, Any]]) -> int:
+        raise RuntimeError("change log unavailable")
+
+    monkeypatch.setattr(job_writes, "record_changes", log_unavailable)
+    with pytest.raises(RuntimeError):
+        await update_job(job["id"], {"priority": "urgent"}, "job.updated")
+    monkeypatch.undo()
+    stored = await job_scope(job["id"])
+    assert stored is not None and stored["version"] == 1
+    assert (await get_job(job["id"]) or {})["priority"] == "normal"
     assert await newest_change_id() == before
 
 
