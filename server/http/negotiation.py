@@ -11,7 +11,7 @@ import gzip
 
 import brotli
 
-MIN_COMPRESS_BYTES = 860
+MIN_COMPRESS_BYTES = 256
 BROTLI_DYNAMIC_QUALITY = 5
 GZIP_LEVEL = 6
 IDENTITY = "identity"
