@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     login_failures_per_account: str = Field("5 per 15 minutes")
-    login_failures_per_address: str = Field("30 per 15 minutes")
+    login_failures_per_address: str = Field("50 per 15 minutes")
     change_poll_seconds: float = Field(
         0.1, gt=0, le=5, description="How often each worker reads new change-log rows."
     )

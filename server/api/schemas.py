@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -41,7 +41,9 @@ class ApiModel(BaseModel):
 
 
 class DeviceIn(ApiModel):
-    id: Text = Field(min_length=1, max_length=128)
+    """The phone or browser signing in; its ``id`` is the client's own stable identifier."""
+
+    id: Text = Field(default_factory=lambda: f"anonymous-{uuid4()}", min_length=1, max_length=128)
     name: Text = Field("", max_length=120)
     platform: Text = Field("", max_length=40)
 
@@ -49,7 +51,7 @@ class DeviceIn(ApiModel):
 class LoginRequest(ApiModel):
     email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     password: Text = Field(min_length=1, max_length=1024)
-    device: DeviceIn
+    device: DeviceIn = Field(default_factory=DeviceIn)
 
 
 class RefreshRequest(ApiModel):

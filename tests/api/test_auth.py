@@ -229,3 +229,14 @@ async def test_logout_with_the_refresh_token_when_access_has_expired(
     refresh = await client.post(REFRESH, json={"refreshToken": session["refreshToken"]})
     assert refresh.status_code == 401
     assert (await client.get(FEED, headers=auth(session))).status_code == 401
+
+
+async def test_a_login_without_device_details_gets_a_session_of_its_own(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    body = {"email": world.staff_b["email"], "password": TEST_PASSWORD}
+    first = (await client.post(LOGIN, json=body)).json()
+    second = (await client.post(LOGIN, json=body)).json()
+    client.cookies.clear()
+    for session in (first, second):
+        assert (await client.get(FEED, headers=auth(session))).status_code == 200

@@ -66,4 +66,4 @@ async def test_openapi_describes_every_route(
     assert {p["name"] for p in feed["parameters"]} >= {"status", "from", "to", "limit", "cursor"}
     assert "JobsPage" in spec["components"]["schemas"]
     login_body = spec["components"]["schemas"]["LoginRequest"]
-    assert set(login_body["required"]) == {"email", "password", "device"}
+    assert set(login_body["required"]) == {"email", "password"}
