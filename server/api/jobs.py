@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
+from urllib.parse import parse_qs
 
 import orjson
 from sanic import Blueprint, HTTPResponse, Request
@@ -11,13 +13,13 @@ from server.api.endpoint import app_context, endpoint
 from server.api.schemas import FeedParams, JobDetail, JobsPage, Problem
 from server.errors import JobNotFound
 from server.http.json_io import send_representation, validate, validator_of
+from server.security.cursors import CursorCodec
 from server.security.tokens import Principal
 from server.services import jobs as job_service
 from server.services.changes import audience_scope
 from server.services.jobs import FeedQuery
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
-DEFAULT_QUERY = FeedQuery()
 
 
 @job_routes.get("")
@@ -28,10 +30,10 @@ DEFAULT_QUERY = FeedQuery()
 )
 async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
-    query = job_service.with_cursor(_feed_query(request), ctx.cursors)
+    query = feed_query(request.query_string, ctx.cursors)
     scope = audience_scope(principal)
     version = ctx.mirror.version_of(scope)
-    validator = validator_of("feed", scope, str(version), query.page_key())
+    validator = validator_of("feed", scope, str(version), query.page_key)
 
     async def build() -> bytes:
         return orjson.dumps(await job_service.feed_page(principal, query, ctx.cursors))
@@ -57,14 +59,15 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     )
 
 
-def _feed_query(request: Request) -> FeedQuery:
-    args = request.args
-    if not args:
-        return DEFAULT_QUERY
-    raw = {key: args.get(key) for key in args if key != "status"}
-    raw["status"] = args.getlist("status", [])
+@lru_cache(maxsize=4096)
+def feed_query(query_string: str, codec: CursorCodec) -> FeedQuery:
+    """The validated query, cursor checked. Phones repeat the same few query strings, so each
+    is parsed once; a bad one raises every time (exceptions are not cached)."""
+    args = parse_qs(query_string, errors="replace")
+    raw: dict[str, object] = {key: values[0] for key, values in args.items() if key != "status"}
+    raw["status"] = args.get("status", [])
     params = validate(FeedParams, raw)
-    return FeedQuery(
+    query = FeedQuery(
         statuses=tuple(params.status),
         scheduled_from=params.from_,
         scheduled_to=params.to,
@@ -72,6 +75,7 @@ def _feed_query(request: Request) -> FeedQuery:
         limit=params.limit,
         cursor=params.cursor,
     )
+    return job_service.with_cursor(query, codec)
 
 
 def _job_id(raw: str) -> str:

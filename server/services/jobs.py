@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any
 
 from server.db.queries import jobs as job_queries
@@ -20,7 +21,7 @@ BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
 NO_BRANCH = "00000000-0000-0000-0000-000000000000"  # a dispatcher with no branch sees nothing
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FeedQuery:
     """The feed's filters as the caller gave them (already validated)."""
 
@@ -32,6 +33,7 @@ class FeedQuery:
     cursor: str | None = None
     after: FeedPosition | None = None
 
+    @cached_property
     def filters_key(self) -> str:
         """A canonical spelling of the filters (not the page): cursors are bound to it."""
         return "|".join(
@@ -43,8 +45,9 @@ class FeedQuery:
             )
         )
 
+    @cached_property
     def page_key(self) -> str:
-        return f"{self.filters_key()}|{self.limit}|{self.cursor or ''}"
+        return f"{self.filters_key}|{self.limit}|{self.cursor or ''}"
 
 
 def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
@@ -76,7 +79,7 @@ def with_cursor(query: FeedQuery, codec: CursorCodec) -> FeedQuery:
     """Check the cursor before anything else: a forged or foreign one is a 400."""
     if not query.cursor:
         return query
-    return replace(query, after=codec.decode(query.cursor, query.filters_key()))
+    return replace(query, after=codec.decode(query.cursor, query.filters_key))
 
 
 async def feed_page(principal: Principal, query: FeedQuery, codec: CursorCodec) -> dict[str, Any]:
@@ -90,7 +93,7 @@ async def feed_page(principal: Principal, query: FeedQuery, codec: CursorCodec) 
     if has_more:
         last = rows[-1]
         next_cursor = codec.encode(
-            FeedPosition(last["scheduled_at"], str(last["id"])), query.filters_key()
+            FeedPosition(last["scheduled_at"], str(last["id"])), query.filters_key
         )
     return {
         "jobs": [job_summary(row) for row in rows],
