@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         asyncio.run(_with_engine(settings, partial(_seed, today=args.today)))
     else:
+        try:
+            asyncio.run(_with_engine(settings, _nothing))
+        except Exception as exc:
+            print(f"The database {settings.database_label} is unreachable: {exc}", file=sys.stderr)
+            return 1
         serve(settings)
     return 0
 
@@ -47,6 +52,10 @@ async def _with_engine(settings: Settings, work: Callable[[], Awaitable[object]]
         await work()
     finally:
         await close_engine(engine)
+
+
+async def _nothing() -> None:
+    """Opening the engine is the check: it fails when the database does not answer."""
 
 
 async def _migrate() -> None:
