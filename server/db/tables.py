@@ -29,12 +29,6 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-ROLES = ("staff", "dispatcher", "admin")
-LOCALES = ("th", "en")
-JOB_STATUSES = ("pending", "assigned", "en_route", "in_progress", "completed", "cancelled")
-PRIORITIES = ("normal", "high", "urgent")
-
-
 class Branch(Table, tablename="branch"):
     id = UUID(primary_key=True)
     name = Varchar(length=120)
