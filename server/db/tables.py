@@ -29,6 +29,7 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+
 class Branch(Table, tablename="branch"):
     id = UUID(primary_key=True)
     name = Varchar(length=120)
