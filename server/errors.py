@@ -33,7 +33,7 @@ import orjson
 from sanic import HTTPResponse, Request
 from sanic import exceptions as sanic_exceptions
 
-from server.metrics import count_unrouted
+from server.metrics import count_refused
 
 log = logging.getLogger("tinedy.errors")
 
@@ -201,8 +201,7 @@ def problem_response(error: ApiError) -> HTTPResponse:
 async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
     """The app's only exception handler: 4xx are quiet, 5xx are logged with their trace."""
     error = as_api_error(exc)
-    if request.route is None:
-        count_unrouted(request.method, error.status)
+    count_refused(request, error.status)
     if error.status >= 500:
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return problem_response(error)

@@ -40,14 +40,17 @@ def route_label(request: Request) -> str:
     return f"/{route.path}" if route is not None else "unmatched"
 
 
-def observe(route: str, method: str, status: int, seconds: float) -> None:
+def observe(request: Request, status: int, seconds: float) -> None:
+    request.ctx.observed = True
+    route, method = route_label(request), request.method
     _latency(route, method).observe(seconds)
     _counter(route, method, status).inc()
 
 
-def count_unrouted(method: str, status: int) -> None:
-    """Requests refused before reaching a route (unknown path, wrong method, oversize)."""
-    _counter("unmatched", method, status).inc()
+def count_refused(request: Request, status: int) -> None:
+    """Requests refused before any handler ran (unknown path, wrong method, oversize body)."""
+    if not getattr(request.ctx, "observed", False):
+        _counter(route_label(request), request.method, status).inc()
 
 
 @lru_cache(maxsize=1024)

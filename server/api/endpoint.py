@@ -22,7 +22,7 @@ from sanic import HTTPResponse, Request
 
 from server.context import AppContext
 from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
-from server.metrics import observe, route_label
+from server.metrics import observe
 from server.security.tokens import Principal
 from server.services.auth import authenticate
 from server.services.changes import track_writes, wrote_changes
@@ -75,7 +75,7 @@ def endpoint(
                 status = as_api_error(exc).status
                 raise
             finally:
-                observe(route_label(request), request.method, status, time.perf_counter() - started)
+                observe(request, status, time.perf_counter() - started)
                 if wrote_changes():
                     await see_own_write(request)
 

@@ -67,3 +67,14 @@ async def test_openapi_describes_every_route(
     assert "JobsPage" in spec["components"]["schemas"]
     login_body = spec["components"]["schemas"]["LoginRequest"]
     assert set(login_body["required"]) == {"email", "password"}
+
+
+async def test_metrics_count_requests_refused_before_any_handler(client: httpx.AsyncClient) -> None:
+    await client.get("/no/such/route")
+    oversize = b'{"email": "' + b"a" * 2_000_000 + b'"}'
+    await client.post(
+        "/api/mobile/auth/login", content=oversize, headers={"Content-Type": "application/json"}
+    )
+    text = (await client.get("/metrics")).text
+    assert 'route="unmatched",status="404"' in text
+    assert 'method="POST",route="/api/mobile/auth/login",status="413"' in text
