@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 from sanic import HTTPResponse, Request
 
 from server.errors import MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from server.http.negotiation import IDENTITY, choose_encoding, compress, etag_matches, tagged
+from server.http.negotiation import (
+    IDENTITY,
+    Encoded,
+    choose_encoding,
+    encode,
+    etag_matches,
+    tagged,
+)
 from server.http.representations import RepresentationCache
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -71,32 +78,37 @@ async def send_representation(
     validator: str,
     build: Callable[[], Awaitable[bytes]],
 ) -> HTTPResponse:
-    """Answer a GET whose content is fully named by ``validator``.
+    """Answer a GET whose content is fully named by ``validator``, from the cache.
 
     The 304 path costs a hash and a string compare: nothing is built or compressed.
     """
-    encoding = choose_encoding(request.headers.get("accept-encoding", ""))
-    etag = tagged(validator, encoding)
-    headers = {**PRIVATE_HEADERS, "ETag": etag}
-    if etag_matches(request.headers.get("if-none-match", ""), etag):
-        return HTTPResponse(status=304, headers=headers)
-    sent_encoding, body = await cache.get_or_build(validator, encoding, build)
-    if sent_encoding != IDENTITY:
-        headers["Content-Encoding"] = sent_encoding
-    return HTTPResponse(body, headers=headers, content_type=JSON_TYPE)
+    return await _conditional_get(
+        request, validator, lambda encoding: cache.get_or_build(validator, encoding, build)
+    )
 
 
 async def send_json_get(request: Request, data: Any) -> HTTPResponse:
     """A JSON GET whose validator is the hash of its own bytes (for small, uncached bodies)."""
     body = orjson.dumps(data)
-    encoding = choose_encoding(request.headers.get("accept-encoding", ""), len(body))
-    etag = tagged(hashlib.blake2b(body, digest_size=12).hexdigest(), encoding)
+
+    async def encoded(encoding: str) -> Encoded:
+        return encode(body, encoding)
+
+    validator = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return await _conditional_get(request, validator, encoded)
+
+
+async def _conditional_get(
+    request: Request, validator: str, produce: Callable[[str], Awaitable[Encoded]]
+) -> HTTPResponse:
+    encoding = choose_encoding(request.headers.get("accept-encoding", ""))
+    etag = tagged(validator, encoding)
     headers = {**PRIVATE_HEADERS, "ETag": etag}
     if etag_matches(request.headers.get("if-none-match", ""), etag):
         return HTTPResponse(status=304, headers=headers)
-    if encoding != IDENTITY:
-        body = compress(body, encoding)
-        headers["Content-Encoding"] = encoding
+    sent_encoding, body = await produce(encoding)
+    if sent_encoding != IDENTITY:
+        headers["Content-Encoding"] = sent_encoding
     return HTTPResponse(body, headers=headers, content_type=JSON_TYPE)
 
 

@@ -18,9 +18,11 @@ IDENTITY = "identity"
 PREFERENCE = ("br", "gzip")
 
 
-def choose_encoding(accept_encoding: str, size: int | None = None) -> str:
-    if size is not None and size < MIN_COMPRESS_BYTES:
-        return IDENTITY
+Encoded = tuple[str, bytes]
+"""A body and the Content-Encoding it is in."""
+
+
+def choose_encoding(accept_encoding: str) -> str:
     accepted = _parse(accept_encoding)
     for coding in PREFERENCE:
         q = accepted.get(coding, accepted.get("*", 0.0))
@@ -44,6 +46,13 @@ def _parse(header: str) -> dict[str, float]:
                 q = 0.0
         accepted[name.strip().lower()] = q
     return accepted
+
+
+def encode(body: bytes, encoding: str) -> Encoded:
+    """``body`` in ``encoding``, or as it is when too small to be worth compressing."""
+    if encoding == IDENTITY or len(body) < MIN_COMPRESS_BYTES:
+        return IDENTITY, body
+    return encoding, compress(body, encoding)
 
 
 def compress(body: bytes, encoding: str) -> bytes:

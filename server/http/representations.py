@@ -16,13 +16,10 @@ from typing import Any
 from aiocache import Cache
 from aiocache.serializers import NullSerializer
 
-from server.http.negotiation import IDENTITY, MIN_COMPRESS_BYTES, compress
+from server.http.negotiation import IDENTITY, Encoded, encode
 
 LOCAL_BYTES = 64 * 1024 * 1024
 SHARED_TTL_SECONDS = 600
-
-Encoded = tuple[str, bytes]
-"""A body and the Content-Encoding it is in (identity for bodies too small to compress)."""
 
 
 class RepresentationCache:
@@ -75,11 +72,7 @@ class RepresentationCache:
         wanted = f"{key}:{encoding}"
         encoded = await self._shared_get(wanted)
         if encoded is None:
-            identity = await self._identity(key, build)
-            if encoding == IDENTITY or len(identity) < MIN_COMPRESS_BYTES:
-                encoded = (IDENTITY, identity)
-            else:
-                encoded = (encoding, compress(identity, encoding))
+            encoded = encode(await self._identity(key, build), encoding)
             await self._store(wanted, encoded)
         self._local_put(wanted, encoded)
         return encoded

@@ -13,7 +13,7 @@ from server.db.queries import users as user_queries
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.security.passwords import verify_password
 from server.security.throttle import LoginThrottle
-from server.security.tokens import Principal, TokenSigner
+from server.security.tokens import Principal, RefreshClaims, TokenSigner
 from server.services.changes import ChangeMirror, record_session_revoked
 
 
@@ -30,7 +30,6 @@ class IssuedSession:
     refresh_token: str
     expires_in: int
     user: dict[str, Any]
-    principal: Principal
 
 
 async def login(
@@ -70,10 +69,7 @@ async def login(
 
 async def refresh(refresh_token: str, signer: TokenSigner) -> IssuedSession:
     """Spend ``refresh_token`` for a new pair. Spending it twice signs the device out."""
-    claims = signer.read_refresh(refresh_token)
-    device = await device_queries.get_device(claims.device_id)
-    if device is None or str(device["user"]) != claims.user_id:
-        raise InvalidToken("Refresh token is not valid.")
+    claims, device = await _device_of(refresh_token, signer)
     if device["revoked_at"] is not None:
         raise SessionRevoked()
     async with write_transaction():
@@ -97,10 +93,7 @@ async def logout(principal: Principal) -> None:
 
 async def logout_with_refresh(refresh_token: str, signer: TokenSigner) -> None:
     """Sign out the device a refresh token belongs to (spent or not: it is ours either way)."""
-    claims = signer.read_refresh(refresh_token)
-    device = await device_queries.get_device(claims.device_id)
-    if device is None or str(device["user"]) != claims.user_id:
-        raise InvalidToken("Refresh token is not valid.")
+    claims, _ = await _device_of(refresh_token, signer)
     async with write_transaction():
         await _revoke_all([claims.device_id], claims.user_id, "signed_out")
 
@@ -111,6 +104,17 @@ def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Princ
     if mirror.is_revoked(principal.device_id):
         raise SessionRevoked()
     return principal
+
+
+async def _device_of(
+    refresh_token: str, signer: TokenSigner
+) -> tuple[RefreshClaims, dict[str, Any]]:
+    """The signed claims and the device row they name; the device must be the user's."""
+    claims = signer.read_refresh(refresh_token)
+    device = await device_queries.get_device(claims.device_id)
+    if device is None or str(device["user"]) != claims.user_id:
+        raise InvalidToken("Refresh token is not valid.")
+    return claims, device
 
 
 async def _revoke_all(device_ids: list[str], user_id: str, reason: str) -> None:
@@ -140,7 +144,6 @@ def _issue(
             "teamId": principal.team_id,
             "locale": user["locale"],
         },
-        principal=principal,
     )
 
 
