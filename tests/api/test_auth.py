@@ -11,6 +11,7 @@ import pytest
 from server.api.schemas import LoginResponse
 from server.context import AppContext
 from server.security.tokens import Principal
+from tests.api.problems import assert_problem
 from tests.world import TEST_PASSWORD, World
 
 LOGIN = "/api/mobile/auth/login"
@@ -79,8 +80,7 @@ async def test_wrong_credentials_are_one_401(
     body = credentials(world.staff_a)
     body[wrong] = "nobody@test.local" if wrong == "email" else "not the password"
     response = await client.post(LOGIN, json=body)
-    assert response.status_code == 401
-    assert response.json()["code"] == "invalid_credentials"
+    assert_problem(response, 401, "invalid_credentials")
 
 
 async def test_refresh_rotates_and_reuse_signs_the_device_out(
@@ -92,16 +92,13 @@ async def test_refresh_rotates_and_reuse_signs_the_device_out(
     assert (await client.get(FEED, headers=auth(second))).status_code == 200
 
     replay = await client.post(REFRESH, json={"refreshToken": first["refreshToken"]})
-    assert replay.status_code == 401
-    assert replay.json()["code"] == "refresh_token_reused"
+    assert_problem(replay, 401, "refresh_token_reused")
 
     # The whole family is dead: the newest refresh token and every access token of the device.
     newest = await client.post(REFRESH, json={"refreshToken": second["refreshToken"]})
-    assert newest.status_code == 401
-    assert newest.json()["code"] == "session_revoked"
+    assert_problem(newest, 401, "session_revoked")
     feed = await client.get(FEED, headers=auth(second))
-    assert feed.status_code == 401
-    assert feed.json()["code"] == "session_revoked"
+    assert_problem(feed, 401, "session_revoked")
 
 
 async def test_reuse_on_one_device_leaves_other_devices_signed_in(
@@ -145,8 +142,7 @@ async def test_missing_or_malformed_credentials_are_401(
 ) -> None:
     headers = {"Authorization": header} if header else {}
     response = await client.get(FEED, headers=headers)
-    assert response.status_code == 401
-    assert response.json()["code"] == code
+    assert_problem(response, 401, code)
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -160,8 +156,7 @@ async def test_forged_and_expired_tokens_are_refused(
     expired = ctx.signer.issue_access(principal, issued_at=int(time.time()) - 3600)
     for token in (forged, expired):
         response = await client.get(FEED, headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401
-        assert response.json()["code"] == "invalid_token"
+        assert_problem(response, 401, "invalid_token")
 
 
 async def test_a_refresh_token_is_not_an_access_token(
@@ -184,8 +179,7 @@ async def test_cookie_session_reads_and_unsafe_requests_need_same_origin(
     assert (await client.get(FEED, headers=jar)).status_code == 200
 
     cross = await client.post(LOGOUT, headers=jar | {"Origin": "https://evil.example"})
-    assert cross.status_code == 403
-    assert cross.json()["code"] == "csrf_check_failed"
+    assert_problem(cross, 403, "csrf_check_failed")
     bare = await client.post(LOGOUT, headers=jar)
     assert bare.status_code == 403
     assert (await client.get(FEED, headers=jar)).status_code == 200

@@ -7,25 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.schemas import Problem
 from server.context import AppContext
+from tests.api.problems import assert_problem
 from tests.world import World, bearer
 
 LOGIN = "/api/mobile/auth/login"
 FEED = "/api/mobile/jobs"
 GOOD_LOGIN = {"email": "a@b.c", "password": "x", "device": {"id": "d"}}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    Problem.model_validate(body)
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:tinedy:problem:{code}"
-    assert "Traceback" not in response.text
-    return body
 
 
 @pytest.mark.parametrize(

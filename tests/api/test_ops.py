@@ -19,28 +19,31 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
         assert again.status_code == 304
 
 
+async def sample(client: httpx.AsyncClient, metric: str, labels: str) -> float:
+    """One sample from /metrics (0 when absent). The registry lives as long as the process,
+    so tests compare samples before and after, never absolute values."""
+    text = (await client.get("/metrics")).text
+    prefix = f"{metric}{{{labels}}} "
+    found = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(found[0].removeprefix(prefix)) if found else 0.0
+
+
+JOB_ROUTE = 'route="/api/mobile/jobs/<job_id:str>"'
+REQUESTS = "tinedy_http_requests_total"
+LATENCY_COUNT = "tinedy_http_request_duration_seconds_count"
+
+
 async def test_metrics_count_requests_and_latency_per_route(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
     job = world.jobs[world.staff_a["id"]][0]
+    ok = f'method="GET",{JOB_ROUTE},status="200"'
+    timed = f'method="GET",{JOB_ROUTE}'
+    before = await sample(client, REQUESTS, ok), await sample(client, LATENCY_COUNT, timed)
     for _ in range(3):
         await client.get(f"/api/mobile/jobs/{job}", headers=bearer(ctx.signer, world.staff_a))
-    text = (await client.get("/metrics")).text
-    route = 'route="/api/mobile/jobs/<job_id:str>"'
-    counts = [
-        line
-        for line in text.splitlines()
-        if line.startswith("tinedy_http_requests_total{")
-        and route in line
-        and 'status="200"' in line
-    ]
-    assert counts and float(counts[0].rsplit(" ", 1)[1]) >= 3
-    histogram = [
-        line
-        for line in text.splitlines()
-        if line.startswith("tinedy_http_request_duration_seconds_count{") and route in line
-    ]
-    assert histogram and float(histogram[0].rsplit(" ", 1)[1]) >= 3
+    after = await sample(client, REQUESTS, ok), await sample(client, LATENCY_COUNT, timed)
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
 
 
 async def test_openapi_describes_every_route(
@@ -69,12 +72,14 @@ async def test_openapi_describes_every_route(
     assert set(login_body["required"]) == {"email", "password"}
 
 
-async def test_metrics_count_requests_refused_before_any_handler(client: httpx.AsyncClient) -> None:
+async def test_metrics_count_refused_requests_once(client: httpx.AsyncClient) -> None:
+    unmatched = 'method="GET",route="unmatched",status="404"'
+    too_large = 'method="POST",route="/api/mobile/auth/login",status="413"'
+    before = [await sample(client, REQUESTS, labels) for labels in (unmatched, too_large)]
     await client.get("/no/such/route")
     oversize = b'{"email": "' + b"a" * 2_000_000 + b'"}'
     await client.post(
         "/api/mobile/auth/login", content=oversize, headers={"Content-Type": "application/json"}
     )
-    text = (await client.get("/metrics")).text
-    assert 'route="unmatched",status="404"' in text
-    assert 'method="POST",route="/api/mobile/auth/login",status="413"' in text
+    after = [await sample(client, REQUESTS, labels) for labels in (unmatched, too_large)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1]
