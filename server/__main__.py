@@ -79,7 +79,7 @@ def serve(settings: Settings) -> None:
 
     from server.app import create_app
 
-    if settings.workers > 1:
+    if settings.metrics_dir is not None:
         # prometheus-client reads this at import, in each worker it spawns.
         shutil.rmtree(settings.metrics_dir, ignore_errors=True)
         settings.metrics_dir.mkdir(parents=True)

@@ -77,8 +77,9 @@ class Settings(BaseSettings):
         return Path(self.database_url.removeprefix("sqlite:///"))
 
     @property
-    def metrics_dir(self) -> Path:
-        return self.data_dir / "metrics"
+    def metrics_dir(self) -> Path | None:
+        """Where workers pool their metrics; None with one worker (it keeps them in memory)."""
+        return self.data_dir / "metrics" if self.workers > 1 else None
 
 
 def load_or_create_secret(data_dir: Path) -> str:

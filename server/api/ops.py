@@ -35,7 +35,7 @@ async def readyz(request: Request) -> HTTPResponse:
 @endpoint("Prometheus text: request counts and latency per route.", roles=None)
 async def metrics(request: Request) -> HTTPResponse:
     settings = app_context(request).settings
-    return exposition(settings.metrics_dir if settings.workers > 1 else None)
+    return exposition(settings.metrics_dir)
 
 
 @ops_routes.get("/openapi.json")

@@ -21,6 +21,7 @@ from typing import Any
 from server.db.queries import changes as change_queries
 from server.db.queries import devices as device_queries
 from server.security.tokens import Principal
+from server.services.jobs import NO_BRANCH
 
 log = logging.getLogger("tinedy.changes")
 
@@ -42,7 +43,7 @@ def audience_scope(principal: Principal) -> str:
     if principal.role == "admin":
         return ALL_SCOPE
     if principal.role == "dispatcher":
-        return branch_scope(principal.branch_id or "none")
+        return branch_scope(principal.branch_id or NO_BRANCH)
     return user_scope(principal.user_id)
 
 
