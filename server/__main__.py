@@ -43,15 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _with_engine(settings: Settings, work: Callable[[], Awaitable[object]]) -> None:
-    from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+    from server.db.engine import engine_for
 
-    engine = create_engine(settings)
-    bind_engine(engine)
-    await open_engine(engine, settings)
-    try:
+    async with engine_for(settings):
         await work()
-    finally:
-        await close_engine(engine)
 
 
 async def _nothing() -> None:

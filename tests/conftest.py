@@ -22,7 +22,7 @@ from sanic import Sanic
 from server.app import create_app, start_worker, stop_worker
 from server.config import Settings
 from server.context import AppContext
-from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from tests.world import World, build_world
 
@@ -102,14 +102,9 @@ async def database_url(engine_kind: str, session_dir: Path) -> AsyncIterator[str
 @pytest.fixture(scope="session")
 async def world(database_url: str, session_dir: Path) -> AsyncIterator[World]:
     """The shared, read-mostly data set: migrated, then filled with a small known world."""
-    settings = make_settings(database_url, session_dir)
-    engine = create_engine(settings)
-    bind_engine(engine)
-    await open_engine(engine, settings)
-    await apply_migrations()
-    built = await build_world()
-    yield built
-    await close_engine(engine)
+    async with engine_for(make_settings(database_url, session_dir)):
+        await apply_migrations()
+        yield await build_world()
 
 
 @pytest.fixture

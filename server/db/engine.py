@@ -64,6 +64,22 @@ async def close_engine(engine: Engine[Any]) -> None:
 
 
 @asynccontextmanager
+async def engine_for(settings: Settings) -> AsyncIterator[Engine[Any]]:
+    """Open, bind and, on leaving, close the engine for ``settings`` (a command, a test),
+    then bind again whatever engine was bound before."""
+    previous = _bound
+    engine = create_engine(settings)
+    bind_engine(engine)
+    try:
+        await open_engine(engine, settings)
+        yield engine
+    finally:
+        await close_engine(engine)
+        if previous is not None:
+            bind_engine(previous)
+
+
+@asynccontextmanager
 async def write_transaction() -> AsyncIterator[Any]:
     """A transaction that may read, then write.
 

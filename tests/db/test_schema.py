@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.db import engine as engine_module
-from server.db.engine import bind_engine, close_engine, create_engine, current_engine, open_engine
+from server.db.engine import current_engine, engine_for
 from server.db.migrate import apply_migrations
 from server.db.queries.jobs import JobFilter, feed_page_query
 from server.db.tables import Job
@@ -71,27 +70,19 @@ async def postgres_schema() -> dict[str, Any]:
 
 async def migrated_schema(url: str, data_dir: Path) -> dict[str, Any]:
     settings = make_settings(url, data_dir)
-    engine = create_engine(settings)
-    bind_engine(engine)
-    await open_engine(engine, settings)
-    try:
+    async with engine_for(settings):
         await apply_migrations()
         await apply_migrations()  # a second run is a no-op
         return await (postgres_schema() if settings.is_postgres else sqlite_schema())
-    finally:
-        await close_engine(engine)
 
 
 async def test_sqlite_and_postgres_end_with_the_same_schema(tmp_path: Path) -> None:
-    previous = engine_module._bound
     pg_url = await create_postgres_database("tinedy_schema")
     try:
         lite = await migrated_schema(f"sqlite:///{tmp_path / 'schema.sqlite3'}", tmp_path)
         pg = await migrated_schema(pg_url, tmp_path)
     finally:
         await drop_postgres_database(pg_url)
-        if previous is not None:
-            bind_engine(previous)
     assert lite["columns"] == pg["columns"]
     assert lite["indexes"] == pg["indexes"]
     assert ("job", "job_assignee_feed", ("assignee", "scheduled_at", "id")) in pg["indexes"]

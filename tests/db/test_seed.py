@@ -8,8 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.db import engine as engine_module
-from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.queries.users import find_user_by_email
 from server.db.tables import ChecklistItem, Customer, Job, Team, User
@@ -23,12 +22,7 @@ THAI = re.compile(r"[\u0E00-\u0E7F]")
 
 
 async def seeded_counts(url: str, tmp_path: Path) -> dict[str, Any]:
-    settings = make_settings(url, tmp_path)
-    engine = create_engine(settings)
-    previous = engine_module._bound
-    bind_engine(engine)
-    await open_engine(engine, settings)
-    try:
+    async with engine_for(make_settings(url, tmp_path)):
         await apply_migrations()
         first = await seed_demo(ANCHOR)
         second = await seed_demo(ANCHOR)
@@ -46,10 +40,6 @@ async def seeded_counts(url: str, tmp_path: Path) -> dict[str, Any]:
                 DEMO_PASSWORD,
             ),
         }
-    finally:
-        await close_engine(engine)
-        if previous is not None:
-            bind_engine(previous)
 
 
 async def test_seed_demo_loads_the_contract_world_once(engine_kind: str, tmp_path: Path) -> None:
