@@ -1,4 +1,5 @@
-"""Command line: ``python -m server run|migrate|seed-demo`` (also the ``tinedy-field`` script)."""
+"""Command line: ``python -m server run|migrate|seed-demo|purge-locations`` (also installed as
+the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
+    commands.add_parser(
+        "purge-locations",
+        help="forget check-in coordinates older than LOCATION_RETENTION_DAYS (schedule daily)",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         asyncio.run(_with_engine(settings, _migrate))
+    elif args.command == "purge-locations":
+        asyncio.run(
+            _with_engine(settings, partial(_purge_locations, settings.location_retention_days))
+        )
     elif args.command == "seed-demo":
         if not settings.demo:
             print("seed-demo loads demo accounts: set DEMO=1 to allow it.", file=sys.stderr)
@@ -57,6 +66,13 @@ async def _migrate() -> None:
     from server.db.migrate import apply_migrations
 
     await apply_migrations()
+
+
+async def _purge_locations(retention_days: int) -> None:
+    from server.services.retention import purge_locations
+
+    purged = await purge_locations(retention_days)
+    print(f"Purged the coordinates of {purged} check-ins older than {retention_days} days.")
 
 
 async def _seed(today: date | None) -> None:

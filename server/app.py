@@ -10,8 +10,11 @@ from sanic import Sanic
 from sanic.config import Config
 
 from server.api.auth import auth_routes
+from server.api.checkins import check_in_routes
+from server.api.dispatch import dispatch_routes
 from server.api.jobs import job_routes
 from server.api.ops import ops_routes
+from server.api.sync import sync_routes
 from server.config import Settings
 from server.context import AppContext
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
@@ -27,7 +30,8 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     settings = settings or Settings()
     app: Sanic[Config, Any] = Sanic(name)
     app.config.update(
-        REQUEST_MAX_SIZE=settings.max_body_bytes,
+        REQUEST_MAX_SIZE=max(settings.max_body_bytes, settings.sync_max_body_bytes),
+        JSON_MAX_SIZE=settings.max_body_bytes,
         PROXIES_COUNT=settings.proxies_count,
         FALLBACK_ERROR_FORMAT="json",
         ACCESS_LOG=False,
@@ -35,6 +39,9 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.ctx.tinedy = build_context(settings)
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
+    app.blueprint(check_in_routes)
+    app.blueprint(sync_routes)
+    app.blueprint(dispatch_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
     app.before_server_start(start_worker)

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         "auto", description="Secure session cookies: auto = when the request came over https."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body.")
+    sync_max_body_bytes: int = Field(
+        4_194_304, ge=1024, description="Largest sync batch body (up to 1,000 mutations)."
+    )
+    geofence_radius_meters: float = Field(
+        150.0, gt=0, le=10_000, description="A check-in this close to the job is on site."
+    )
+    location_retention_days: int = Field(
+        90, ge=1, description="Days check-in coordinates are kept before purge-locations."
+    )
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     login_failures_per_account: str = Field("5 per 15 minutes")

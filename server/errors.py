@@ -7,7 +7,7 @@
     ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden
     ├── NotFound (404) .............. JobNotFound, RouteNotFound
     ├── MethodNotAllowed (405)
-    ├── Conflict (409)
+    ├── Conflict (409) .............. InvalidTransition, MutationIdReused
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
@@ -123,6 +123,14 @@ class MethodNotAllowed(ApiError):
 
 class Conflict(ApiError):
     status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "The job cannot make that change from its status"
+
+
+class MutationIdReused(Conflict):
+    code, title = "mutation_id_reused", "This key was already used for a different change"
 
 
 class PayloadTooLarge(ApiError):

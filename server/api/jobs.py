@@ -48,7 +48,7 @@ async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
 )
 async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
     ctx = app_context(request)
-    job_id = _job_id(job_id)
+    job_id = parse_job_id(job_id)
     version = await job_service.visible_job_version(principal, job_id)
 
     async def build() -> bytes:
@@ -78,7 +78,8 @@ def feed_query(query_string: str, codec: CursorCodec) -> FeedQuery:
     return job_service.with_cursor(query, codec)
 
 
-def _job_id(raw: str) -> str:
+def parse_job_id(raw: str) -> str:
+    """A job id from a path: anything but a UUID is a job that does not exist (404)."""
     try:
         return str(uuid.UUID(raw))
     except ValueError as exc:

@@ -194,3 +194,113 @@ class Problem(ApiModel):
 
 class Health(ApiModel):
     status: Literal["ok"]
+
+
+class JobState(JobFull):
+    """A job as offline sync sends it: enough to work on it with no signal."""
+
+    checklist_items: list[ChecklistItemOut]
+    location: Location
+
+
+class SyncConflict(ApiModel):
+    mutation_id: str
+    job_id: str
+    reason: Literal[
+        "job_cancelled",
+        "job_completed",
+        "job_reassigned",
+        "status_changed",
+        "notes_changed",
+        "checklist_item_changed",
+    ]
+    resolution: Literal["server_state_kept"]
+    job: JobState
+
+
+class SyncFailure(ApiModel):
+    mutation_id: str
+    code: str
+    message: str
+
+
+class SyncAnswer(ApiModel):
+    synced: list[str]
+    conflicts: list[SyncConflict]
+    failed: list[SyncFailure]
+    cursor: int
+
+
+class SyncChangesParams(ApiModel):
+    since: int = Field(ge=0, description="A change id from an earlier answer; 0 downloads all.")
+    limit: int = Field(100, ge=1, le=500)
+
+
+class SyncChanges(ApiModel):
+    changes: list[JobState]
+    removed: list[str]
+    cursor: int
+    has_more: bool
+    reset: bool
+
+
+class ReceiptsParams(ApiModel):
+    since: int = Field(0, ge=0, description="A receipt cursor from an earlier answer.")
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class Receipt(ApiModel):
+    mutation_id: str
+    kind: Literal["update", "checkin"]
+    job_id: str | None
+    outcome: Literal["applied", "merged", "superseded", "rejected"]
+    code: str | None
+    reason: str
+    change_id: int | None
+    client_time: datetime | None
+    received_at: datetime
+
+
+class ReceiptsPage(ApiModel):
+    receipts: list[Receipt]
+    cursor: int
+    has_more: bool
+
+
+class CheckInOut(ApiModel):
+    id: str
+    type: Literal["in", "out"]
+    timestamp: datetime
+    distance_meters: float | None
+    within_geofence: bool | None
+
+
+class CheckInAnswer(ApiModel):
+    check_in: CheckInOut
+
+
+class MutationSeen(ApiModel):
+    mutation_id: str
+    job_id: str | None
+    outcome: str
+    code: str | None
+    received_at: datetime
+
+
+class DeviceStatus(ApiModel):
+    id: str
+    client_id: str
+    name: str
+    platform: str
+    user_id: str
+    user_name: str
+    last_contact_at: datetime
+    clock_skew_seconds: float | None
+    last_applied_mutation: MutationSeen | None
+    rejected_count: int
+    superseded_count: int
+    latest_refused: MutationSeen | None
+
+
+class DevicesList(ApiModel):
+    devices: list[DeviceStatus]

@@ -129,6 +129,57 @@ class FeedVersion(Table, tablename="feed_version"):
     version = BigInt(default=0)
 
 
+class MutationReceipt(Table, tablename="mutation_receipt"):
+    """The stored outcome of one offline mutation, written in the same transaction as its
+    effect: (user, mutation_id) is unique, so a replay finds it and changes nothing."""
+
+    id = BigSerial(primary_key=True)
+    user_id = UUID()
+    device_id = UUID(null=True, default=None)
+    mutation_id = Varchar(length=128)
+    kind = Varchar(length=16)
+    job_id = UUID(null=True, default=None)
+    body_hash = Varchar(length=64)
+    outcome = Varchar(length=16)
+    code = Varchar(length=40, null=True, default=None)
+    reason = Text(default="")
+    result = JSON(default="{}")
+    change_id = BigInt(null=True, default=None)
+    client_time = Timestamptz(null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow())
+
+
+class CheckIn(Table, tablename="check_in"):
+    """Proof of a visit. Append-only; its coordinates are purged after the retention period
+    (the visit itself, its times, distance and geofence verdict stay)."""
+
+    id = UUID(primary_key=True)
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.restrict)
+    user_id = UUID()
+    device_id = UUID(null=True, default=None)
+    mutation_id = Varchar(length=128)
+    type = Varchar(length=3)
+    lat = DoublePrecision(null=True, default=None)
+    lng = DoublePrecision(null=True, default=None)
+    accuracy = DoublePrecision(null=True, default=None)
+    device_time = Timestamptz()
+    recorded_time = Timestamptz()
+    received_at = Timestamptz(default=TimestamptzNow())
+    clock_skew_seconds = DoublePrecision(null=True, default=None)
+    distance_meters = DoublePrecision(null=True, default=None)
+    within_geofence = Boolean(null=True, default=None)
+
+
+class DeviceSync(Table, tablename="device_sync"):
+    """What the server last learnt from a device session: when it was heard from and how far
+    its clock is off (device time minus server time, measured at each sync)."""
+
+    device_id = UUID(primary_key=True)
+    user_id = UUID()
+    last_contact_at = Timestamptz(default=TimestamptzNow())
+    clock_skew_seconds = DoublePrecision(null=True, default=None)
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -139,4 +190,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     ChecklistItem,
     ChangeLog,
     FeedVersion,
+    MutationReceipt,
+    CheckIn,
+    DeviceSync,
 )

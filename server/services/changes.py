@@ -53,6 +53,7 @@ def job_change_row(
     *,
     previous_assignee_id: str | None = None,
     actor_id: str | None = None,
+    device_id: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
@@ -62,6 +63,7 @@ def job_change_row(
         "assignee_id": job.get("assignee"),
         "previous_assignee_id": previous_assignee_id,
         "actor_id": actor_id,
+        "device_id": device_id,
         "payload": payload or {},
     }
 
@@ -87,13 +89,14 @@ def wrote_changes() -> bool:
     return _wrote.get()
 
 
-async def record_changes(rows: list[dict[str, Any]]) -> int:
-    """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned."""
+async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
+    """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
+    returns the change ids given to ``rows``, in order."""
     _wrote.set(True)
     return await change_queries.append_changes(rows, scopes_of(rows))
 
 
-async def record_session_revoked(device_id: str, user_id: str, reason: str) -> int:
+async def record_session_revoked(device_id: str, user_id: str, reason: str) -> list[int]:
     row = {
         "kind": "session.revoked",
         "device_id": device_id,

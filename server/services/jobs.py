@@ -132,30 +132,46 @@ async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
         raise JobNotFound()
     checklist = await job_queries.checklist_for(job_id)
     return {
-        "job": {
-            **job_summary(row),
-            "notes": row["notes"],
-            "durationMinutes": row["duration_minutes"],
-            "customerId": str(row["customer"]),
-            "branchId": str(row["branch"]),
-            "createdAt": local_time(row["created_at"]),
-        },
+        "job": job_fields(row),
         "customerContact": {
             "name": row["customer_name"],
             "phone": row["customer_phone"],
             "lineId": row["customer_line_id"],
         },
-        "checklistItems": [
-            {
-                "id": str(item["id"]),
-                "label": item["label"],
-                "done": item["done"],
-                "doneAt": local_time(item["done_at"]) if item["done_at"] else None,
-            }
-            for item in checklist
-        ],
+        "checklistItems": [checklist_item(item) for item in checklist],
         "photos": [],
         "location": {"lat": row["lat"], "lng": row["lng"]},
+    }
+
+
+def job_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """All of a job's own fields: the summary plus notes, duration and its owners."""
+    return {
+        **job_summary(row),
+        "notes": row["notes"],
+        "durationMinutes": row["duration_minutes"],
+        "customerId": str(row["customer"]),
+        "branchId": str(row["branch"]),
+        "createdAt": local_time(row["created_at"]),
+    }
+
+
+def job_state(row: dict[str, Any], checklist: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job as offline sync sends it: its fields, checklist and location, so a phone can
+    work on it with no signal."""
+    return {
+        **job_fields(row),
+        "checklistItems": [checklist_item(item) for item in checklist],
+        "location": {"lat": row["lat"], "lng": row["lng"]},
+    }
+
+
+def checklist_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(item["id"]),
+        "label": item["label"],
+        "done": item["done"],
+        "doneAt": local_time(item["done_at"]) if item["done_at"] else None,
     }
 
 

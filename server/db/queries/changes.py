@@ -8,8 +8,9 @@ from server.db.engine import lock_change_log
 from server.db.tables import ChangeLog, FeedVersion
 
 
-async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> int:
-    """Append ``rows`` and raise every scope in ``scopes`` to the newest id; returns that id.
+async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[int]:
+    """Append ``rows`` and raise every scope in ``scopes`` to the newest id; returns the ids
+    given to ``rows``, in their order.
 
     Must run inside a write transaction, so the log, the versions and the change they describe
     commit together or not at all.
@@ -18,15 +19,16 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> int:
     inserted = (
         await ChangeLog.insert(*(ChangeLog(**row) for row in rows)).returning(ChangeLog.id).run()
     )
-    newest = max(int(row["id"]) for row in inserted)
+    ids = sorted(int(row["id"]) for row in inserted)  # one statement numbers its rows in order
+    newest = ids[-1]
     if not scopes:
-        return newest
+        return ids
     await (
         FeedVersion.insert(*(FeedVersion(scope=scope, version=newest) for scope in scopes))
         .on_conflict(target=FeedVersion.scope, action="DO UPDATE", values=[FeedVersion.version])
         .run()
     )
-    return newest
+    return ids
 
 
 async def changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -55,3 +57,23 @@ async def newest_change_id() -> int:
 async def all_feed_versions() -> dict[str, int]:
     rows = await FeedVersion.select().run()
     return {row["scope"]: int(row["version"]) for row in rows}
+
+
+async def job_changes_seen_by(
+    after_id: int, up_to_id: int, limit: int, *, user_id: str | None, branch_id: str | None
+) -> list[dict[str, Any]]:
+    """Job change rows in ``(after_id, up_to_id]`` that concern a user (as assignee before or
+    after) or a branch, or every job change when both are None; oldest first."""
+    query = (
+        ChangeLog.select(ChangeLog.id, ChangeLog.job_id)
+        .where((ChangeLog.id > after_id) & (ChangeLog.id <= up_to_id))
+        .where(ChangeLog.job_id.is_not_null())
+    )
+    if user_id is not None:
+        query = query.where(
+            (ChangeLog.assignee_id == user_id) | (ChangeLog.previous_assignee_id == user_id)
+        )
+    if branch_id is not None:
+        query = query.where(ChangeLog.branch_id == branch_id)
+    rows: list[dict[str, Any]] = await query.order_by(ChangeLog.id).limit(limit).run()
+    return rows

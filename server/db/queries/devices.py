@@ -1,11 +1,14 @@
-"""Queries on signed-in devices (sessions) and their refresh-token generation."""
+"""Queries on signed-in devices (sessions): refresh-token generations, and what their syncs
+told us."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from server.db.tables import Device
+from piccolo.query.functions.aggregate import Count, Max
+
+from server.db.tables import Device, DeviceSync, MutationReceipt
 
 
 async def insert_device(row: dict[str, Any]) -> None:
@@ -59,3 +62,66 @@ async def live_device_ids(user_id: str, client_id: str) -> list[str]:
 async def device_ids_revoked_since(since: datetime) -> list[str]:
     rows = await Device.select(Device.id).where(Device.revoked_at >= since).run()
     return [str(row["id"]) for row in rows]
+
+
+async def staff_devices(branch_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Signed-in devices of staff (of one branch, or all), most recently seen first, with
+    what their syncs told us."""
+    query = Device.select(
+        Device.id,
+        Device.client_id,
+        Device.name,
+        Device.platform,
+        Device.last_seen_at,
+        Device.user.id.as_alias("user_id"),
+        Device.user.name.as_alias("user_name"),
+    ).where(Device.revoked_at.is_null() & (Device.user.role == "staff"))
+    if branch_id is not None:
+        query = query.where(Device.user.branch == branch_id)
+    rows: list[dict[str, Any]] = (
+        await query.order_by(Device.last_seen_at, ascending=False).limit(limit).run()
+    )
+    return rows
+
+
+async def sync_states(device_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not device_ids:
+        return {}
+    rows = await DeviceSync.select().where(DeviceSync.device_id.is_in(device_ids)).run()
+    return {str(row["device_id"]): row for row in rows}
+
+
+async def receipt_tallies(device_ids: list[str]) -> list[dict[str, Any]]:
+    """Per device and outcome: how many receipts, and the newest one's id."""
+    if not device_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await MutationReceipt.select(
+            MutationReceipt.device_id,
+            MutationReceipt.outcome,
+            Count(MutationReceipt.id, alias="total"),
+            Max(MutationReceipt.id, alias="newest"),
+        )
+        .where(MutationReceipt.device_id.is_in(device_ids))
+        .group_by(MutationReceipt.device_id, MutationReceipt.outcome)
+        .run()
+    )
+    return rows
+
+
+async def receipts_by_id(receipt_ids: list[int]) -> list[dict[str, Any]]:
+    if not receipt_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await MutationReceipt.select(
+            MutationReceipt.id,
+            MutationReceipt.mutation_id,
+            MutationReceipt.job_id,
+            MutationReceipt.outcome,
+            MutationReceipt.code,
+            MutationReceipt.received_at,
+        )
+        .where(MutationReceipt.id.is_in(receipt_ids))
+        .run()
+    )
+    return rows

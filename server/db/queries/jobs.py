@@ -9,7 +9,8 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
-from server.db.tables import ChecklistItem, Customer, Job
+from server.db.engine import current_engine
+from server.db.tables import ChangeLog, ChecklistItem, Customer, Job
 
 INSERT_CHUNK = 500
 
@@ -83,19 +84,53 @@ async def count_jobs(job_filter: JobFilter) -> int:
     return int(await query.run())
 
 
+DETAIL_COLUMNS: tuple[Any, ...] = (
+    *Job.all_columns(),
+    Job.customer.name.as_alias("customer_name"),
+    Job.customer.phone.as_alias("customer_phone"),
+    Job.customer.line_id.as_alias("customer_line_id"),
+)
+
+
 async def get_job(job_id: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
-        await Job.select(
-            *Job.all_columns(),
-            Job.customer.name.as_alias("customer_name"),
-            Job.customer.phone.as_alias("customer_phone"),
-            Job.customer.line_id.as_alias("customer_line_id"),
-        )
+        await Job.select(*DETAIL_COLUMNS)
         .where((Job.id == job_id) & Job.deleted_at.is_null())
         .first()
         .run()
     )
     return row
+
+
+async def get_jobs(job_ids: list[str]) -> list[dict[str, Any]]:
+    """Live jobs among ``job_ids`` with their customer columns, in no particular order."""
+    if not job_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await Job.select(*DETAIL_COLUMNS)
+        .where(Job.id.is_in(job_ids) & Job.deleted_at.is_null())
+        .run()
+    )
+    return rows
+
+
+async def lock_jobs(job_ids: list[str]) -> list[dict[str, Any]]:
+    """Within a write transaction: the live jobs among ``job_ids``, locked until commit.
+
+    PostgreSQL locks the rows (in id order, so two writers never deadlock); SQLite's
+    transaction already holds the one write lock.
+    """
+    if not job_ids:
+        return []
+    query = (
+        Job.select(*DETAIL_COLUMNS)
+        .where(Job.id.is_in(sorted(job_ids)) & Job.deleted_at.is_null())
+        .order_by(Job.id)
+    )
+    if current_engine().engine_type == "postgres":
+        query = query.lock_rows("UPDATE", of=(Job,))
+    rows: list[dict[str, Any]] = await query.run()
+    return rows
 
 
 async def checklist_for(job_id: str) -> list[dict[str, Any]]:
@@ -110,19 +145,73 @@ async def checklist_for(job_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+async def checklists_for(job_ids: list[str]) -> list[dict[str, Any]]:
+    """The checklist items of several jobs, each job's in position order."""
+    if not job_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await ChecklistItem.select(
+            ChecklistItem.id,
+            ChecklistItem.job,
+            ChecklistItem.label,
+            ChecklistItem.done,
+            ChecklistItem.done_at,
+        )
+        .where(ChecklistItem.job.is_in(job_ids))
+        .order_by(ChecklistItem.job)
+        .order_by(ChecklistItem.position)
+        .run()
+    )
+    return rows
+
+
+async def set_checklist_items(job_id: str, done: dict[str, bool], at: datetime) -> None:
+    """Tick (``True``) or untick items of one job; at most two statements."""
+    for state in (True, False):
+        ids = [item_id for item_id, value in done.items() if value is state]
+        if ids:
+            await (
+                ChecklistItem.update(
+                    {ChecklistItem.done: state, ChecklistItem.done_at: at if state else None}
+                )
+                .where(ChecklistItem.id.is_in(ids) & (ChecklistItem.job == job_id))
+                .run()
+            )
+
+
+async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
+    """The change-log rows of ``job_ids``, oldest first, payload parsed."""
+    if not job_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await ChangeLog.select(
+            ChangeLog.id,
+            ChangeLog.job_id,
+            ChangeLog.device_id,
+            ChangeLog.previous_assignee_id,
+            ChangeLog.payload,
+        )
+        .where(ChangeLog.job_id.is_in(job_ids))
+        .order_by(ChangeLog.id)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
 async def insert_customers(rows: list[dict[str, Any]]) -> None:
-    await _insert_in_chunks(Customer, rows)
+    await insert_in_chunks(Customer, rows)
 
 
 async def insert_jobs(rows: list[dict[str, Any]]) -> None:
-    await _insert_in_chunks(Job, rows)
+    await insert_in_chunks(Job, rows)
 
 
 async def insert_checklist_items(rows: list[dict[str, Any]]) -> None:
-    await _insert_in_chunks(ChecklistItem, rows)
+    await insert_in_chunks(ChecklistItem, rows)
 
 
-async def _insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> None:
+async def insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> None:
     """Bulk insert, kept under both engines' limit of bound parameters per statement."""
     for start in range(0, len(rows), INSERT_CHUNK):
         await table.insert(*(table(**row) for row in rows[start : start + INSERT_CHUNK])).run()

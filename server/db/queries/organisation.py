@@ -1,10 +1,10 @@
-"""Queries on branches and teams."""
+"""Queries on branches, teams and customers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from server.db.tables import Branch, Team
+from server.db.tables import Branch, Customer, Team
 
 
 async def insert_branches(rows: list[dict[str, Any]]) -> None:
@@ -13,3 +13,10 @@ async def insert_branches(rows: list[dict[str, Any]]) -> None:
 
 async def insert_teams(rows: list[dict[str, Any]]) -> None:
     await Team.insert(*(Team(**row) for row in rows)).run()
+
+
+async def get_customer(customer_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await Customer.select().where(Customer.id == customer_id).first().run()
+    )
+    return row

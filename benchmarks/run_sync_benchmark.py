@@ -1,0 +1,696 @@
+"""Load benchmark of offline sync (POST /api/mobile/sync), measured against a same-run SQL floor.
+
+Simulated phones, one keep-alive connection each, send batches of notes changes
+concurrently; then one 100-mutation batch is timed alone, on an idle server. The
+floor writes the same rows (receipt, job, change log, feed versions) by plain SQL,
+one transaction per batch, with as many connections, on the same database in the
+same run. The machine is shared and noisy, so the server's mutations/s are quoted
+as a ratio to that floor.
+
+Run from the repository root:
+    .venv/bin/python benchmarks/run_sync_benchmark.py --duration 10
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import orjson
+from matplotlib.figure import Figure
+from run_feed_benchmark import (
+    HOST,
+    PASSWORD,
+    free_port,
+    recreate_database,
+    run_server_command,
+    running,
+    server_env,
+    wait_ready,
+)
+
+SYNC_PATH = "/api/mobile/sync"
+LOGIN_PATH = "/api/mobile/auth/login"
+JOBS_PATH = "/api/mobile/jobs?limit=200"
+STAFF = 20
+ALONE_SIZE = 100
+ALONE_REPEATS = 10
+MAX_PAGES = 20
+REQUEST_TIMEOUT_S = 30.0
+PHASE_GRACE_S = 60.0
+MAX_BATCHES_PER_CONNECTION = 1_000_000
+MAX_ERRORS = 200
+RATIO_GOAL = 0.3
+P99_TARGET_MS = 200.0
+BANGKOK = timezone(timedelta(hours=7))
+
+UPDATE_JOB = """
+UPDATE job SET notes = $1, version = version + 1, updated_at = now()
+WHERE id = $2 RETURNING version, branch, assignee
+"""
+INSERT_CHANGE = """
+INSERT INTO change_log
+    (occurred_at, kind, job_id, branch_id, assignee_id, actor_id, device_id, payload)
+VALUES (now(), 'job.updated', $1, $2, $3, $4, $5, $6) RETURNING id
+"""
+INSERT_RECEIPT = """
+INSERT INTO mutation_receipt
+    (user_id, device_id, mutation_id, kind, job_id, body_hash, outcome, reason, result,
+     change_id, client_time, received_at)
+VALUES ($1, $2, $3, 'update', $4, $5, 'applied', '', $6, $7, $8, now())
+"""
+UPSERT_VERSIONS = """
+INSERT INTO feed_version (scope, version) SELECT unnest($1::text[]), $2::bigint
+ON CONFLICT (scope) DO UPDATE SET version = EXCLUDED.version
+"""
+RECEIPT_OUTCOMES = "SELECT outcome, count(*) AS n FROM mutation_receipt GROUP BY outcome"
+
+
+@dataclass
+class Phone:
+    """One simulated phone: its session, and the jobs only it edits, so the versions it
+    sends stay the server's (an edit it sees accepted is one version further)."""
+
+    client_id: str
+    token: str
+    user_id: str
+    device_id: str
+    versions: dict[str, int] = field(default_factory=dict)
+    next_job: int = 0
+    notes_sent: int = 0
+
+
+@dataclass
+class Sample:
+    """What one phase measured: per-batch latency of every OK batch, and the failures."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    elapsed_s: float = 0.0
+
+    def fail(self, detail: str) -> None:
+        """Count a failure; keep the first one whole, since it is usually the telling one."""
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = detail
+
+
+@dataclass(frozen=True)
+class ServerRun:
+    """The HTTP phases: the phones (the floor reuses their users, devices and jobs),
+    the concurrent load and the big batches timed alone."""
+
+    phones: list[Phone]
+    load: Sample
+    alone: Sample
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection on loopback. A client of our own, this small,
+    because the load generator shares the CPUs with the server and PostgreSQL: a heavy
+    client would be measured as server time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.closed = False
+
+    @classmethod
+    async def open(cls, port: int) -> "Connection":
+        """Connect to the server under test."""
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    def close(self) -> None:
+        """Close without waiting on a peer that may be gone."""
+        self.closed = True
+        self._writer.close()
+
+    async def send(
+        self, method: str, path: str, token: str | None, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """One request; answers (status, body). No Accept-Encoding, so bodies come plain."""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(body)}\r\n"
+        if body:
+            head += "Content-Type: application/json\r\n"
+        if token:
+            head += f"Authorization: Bearer {token}\r\n"
+        self._writer.write(head.encode() + b"\r\n" + body)
+        await self._writer.drain()
+        return await self._read_response()
+
+    async def _read_response(self) -> tuple[int, bytes]:
+        """Status line, headers, then a Content-Length or chunked body."""
+        raw = await self._reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = raw.decode("latin-1").rstrip("\r\n").split("\r\n")
+        headers = dict(_header(line) for line in lines if ":" in line)
+        if headers.get("connection") == "close":
+            self.closed = True
+        if headers.get("transfer-encoding") == "chunked":
+            return int(status_line.split()[1]), await self._read_chunked()
+        length = int(headers.get("content-length", "0"))
+        return int(status_line.split()[1]), await self._reader.readexactly(length)
+
+    async def _read_chunked(self) -> bytes:
+        """Chunked bodies, in case a response streams; bounded by the request timeout."""
+        parts = []
+        while size := int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append(await self._reader.readexactly(size))
+            await self._reader.readuntil(b"\r\n")
+        await self._reader.readuntil(b"\r\n")
+        return b"".join(parts)
+
+
+def _header(line: str) -> tuple[str, str]:
+    """A header line, lower-cased: only framing headers are read, and they ignore case."""
+    name, value = line.split(":", 1)
+    return name.strip().lower(), value.strip().lower()
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the run settings; defaults match the issue (64 connections, 20-mutation batches)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per phase")
+    parser.add_argument("--connections", type=int, default=64, help="phones (and SQL sessions)")
+    parser.add_argument("--batch-size", type=int, default=20, help="mutations per batch")
+    parser.add_argument("--workers", type=int, default=1, help="Sanic workers")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_sync_bench"
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.batch_size < 1:
+        parser.error("--duration, --connections and --batch-size must be positive")
+    return args
+
+
+def bangkok_now() -> str:
+    """RFC 3339 with an offset, as the phones send it."""
+    return datetime.now(BANGKOK).isoformat(timespec="milliseconds")
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The access token's claims, unverified: only to learn the user and device session ids
+    the server records, so the floor writes the same values."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def expect_json(what: str, status: int, body: bytes) -> Any:
+    """The parsed answer of a setup call, or a failure that says what the server said."""
+    if status != 200:
+        raise RuntimeError(f"{what}: {status} {body[:300]!r}")
+    return orjson.loads(body)
+
+
+async def sign_in(conn: Connection, email: str, client_id: str) -> Phone:
+    """Log a demo user in as one phone (a distinct device id makes a distinct session)."""
+    device = {"id": client_id, "name": "sync benchmark", "platform": "android"}
+    payload = {"email": email, "password": PASSWORD, "device": device}
+    status, body = await conn.send("POST", LOGIN_PATH, None, orjson.dumps(payload))
+    token: str = expect_json(f"login {email} as {client_id}", status, body)["accessToken"]
+    claims = jwt_claims(token)
+    return Phone(client_id, token, str(claims["sub"]), str(claims["dev"]))
+
+
+async def job_versions(conn: Connection, token: str) -> dict[str, int]:
+    """Every job in the caller's feed with the version it has now, page after page."""
+    versions: dict[str, int] = {}
+    path = JOBS_PATH
+    for _ in range(MAX_PAGES):
+        status, body = await conn.send("GET", path, token)
+        page = expect_json(f"GET {path}", status, body)
+        versions.update({job["id"]: int(job["version"]) for job in page["jobs"]})
+        if not page.get("hasMore") or not page.get("nextCursor"):
+            break
+        path = f"{JOBS_PATH}&cursor={quote(page['nextCursor'], safe='')}"
+    return versions
+
+
+def share_jobs(phones: list[Phone], versions: dict[str, int], batch_size: int) -> None:
+    """Split one staff member's jobs between their phones: no two phones edit one job."""
+    jobs = sorted(versions)
+    for rank, phone in enumerate(phones):
+        phone.versions = {job: versions[job] for job in jobs[rank :: len(phones)]}
+        if len(phone.versions) < batch_size:
+            raise RuntimeError(
+                f"{phone.client_id} has {len(phone.versions)} jobs, fewer than a batch of"
+                f" {batch_size}: lower --connections or --batch-size"
+            )
+
+
+async def set_up_phones(port: int, connections: int, batch_size: int) -> list[Phone]:
+    """Sign in every phone (several per staff member), then hand out their jobs."""
+    conn = await Connection.open(port)
+    try:
+        phones = [
+            await sign_in(conn, f"staff{i % STAFF + 1}@demo.local", f"bench-phone-{i + 1}")
+            for i in range(connections)
+        ]
+        for staff in range(min(STAFF, connections)):
+            own = phones[staff::STAFF]
+            share_jobs(own, await job_versions(conn, own[0].token), batch_size)
+    finally:
+        conn.close()
+    print(f"~ {len(phones)} phones signed in over {min(STAFF, connections)} staff", flush=True)
+    return phones
+
+
+def next_jobs(phone: Phone, count: int) -> list[str]:
+    """The phone's next ``count`` jobs in turn: distinct within a batch while it has enough."""
+    jobs = list(phone.versions)
+    picked = [jobs[(phone.next_job + i) % len(jobs)] for i in range(count)]
+    phone.next_job = (phone.next_job + count) % len(jobs)
+    return picked
+
+
+def build_mutations(phone: Phone, jobs: list[str]) -> list[dict[str, Any]]:
+    """Notes changes: the server accepts them whatever the version, so none conflicts."""
+    mutations = []
+    for job in jobs:
+        phone.notes_sent += 1
+        mutations.append(
+            {
+                "mutationId": str(uuid.uuid4()),
+                "jobId": job,
+                "baseVersion": phone.versions[job],
+                "clientTimestamp": bangkok_now(),
+                "notes": f"bench note {phone.notes_sent}",
+            }
+        )
+    return mutations
+
+
+def batch_body(phone: Phone, mutations: list[dict[str, Any]]) -> bytes:
+    """The sync request body of one batch."""
+    return orjson.dumps(
+        {
+            "deviceId": phone.client_id,
+            "deviceTime": bangkok_now(),
+            "pendingUpdates": mutations,
+            "photos": [],
+            "checkIns": [],
+        }
+    )
+
+
+def batch_problem(status: int, body: bytes, mutations: list[dict[str, Any]]) -> str | None:
+    """None when the batch is OK: 200 and every mutation listed in ``synced``."""
+    if status != 200:
+        return f"status {status}"
+    try:
+        synced = set(orjson.loads(body).get("synced", []))
+    except (orjson.JSONDecodeError, AttributeError):
+        return "answer is not a JSON object"
+    missing = [m["mutationId"] for m in mutations if m["mutationId"] not in synced]
+    return f"{len(missing)} of {len(mutations)} mutations not synced" if missing else None
+
+
+def failure_report(problem: str, request: bytes, status: int, response: bytes) -> str:
+    """The exact request and answer of a failed batch, for whoever owns the endpoint."""
+    return (
+        f"{problem}\nrequest: POST {SYNC_PATH}\n{request.decode()}\n"
+        f"response: {status}\n{response[:4000].decode(errors='replace')}"
+    )
+
+
+async def send_batch(
+    conn: Connection, phone: Phone, mutations: list[dict[str, Any]], sample: Sample
+) -> None:
+    """Send one batch, time it, and on success move the phone's versions on by one."""
+    body = batch_body(phone, mutations)
+    started = time.perf_counter()
+    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+        status, answer = await conn.send("POST", SYNC_PATH, phone.token, body)
+    latency = time.perf_counter() - started
+    problem = batch_problem(status, answer, mutations)
+    if problem is not None:
+        sample.fail(failure_report(problem, body, status, answer))
+        return
+    sample.latencies_s.append(latency)
+    for mutation in mutations:
+        phone.versions[mutation["jobId"]] += 1
+
+
+async def phone_loop(
+    port: int, phone: Phone, batch_size: int, deadline: float, sample: Sample
+) -> None:
+    """One connection sending batches back to back until the deadline; reconnects after a
+    transport error; all loops stop after MAX_ERRORS failures rather than spin."""
+    conn = await Connection.open(port)
+    try:
+        for _ in range(MAX_BATCHES_PER_CONNECTION):
+            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
+                break
+            try:
+                if conn.closed:
+                    conn = await Connection.open(port)
+                await send_batch(
+                    conn, phone, build_mutations(phone, next_jobs(phone, batch_size)), sample
+                )
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                sample.fail(f"{type(exc).__name__}: {exc}")
+                conn.close()
+    finally:
+        conn.close()
+
+
+async def drive(loops: list[Callable[[float, Sample], Awaitable[None]]], seconds: int) -> Sample:
+    """Run every loop concurrently for ``seconds``; throughput counts until the last ends."""
+    sample = Sample()
+    started = time.perf_counter()
+    deadline = started + seconds
+    async with asyncio.timeout(seconds + PHASE_GRACE_S):
+        await asyncio.gather(*(loop(deadline, sample) for loop in loops))
+    sample.elapsed_s = time.perf_counter() - started
+    return sample
+
+
+async def check_batch(port: int, phone: Phone, batch_size: int) -> None:
+    """Send one batch first, so a broken endpoint fails the run instead of timing errors."""
+    sample = Sample()
+    conn = await Connection.open(port)
+    try:
+        await send_batch(conn, phone, build_mutations(phone, next_jobs(phone, batch_size)), sample)
+    finally:
+        conn.close()
+    if sample.first_error is not None:
+        raise RuntimeError(f"the check batch failed: {sample.first_error}")
+
+
+async def time_alone(port: int, phone: Phone) -> Sample:
+    """One big batch at a time on an idle server, each on versions read just before."""
+    sample = Sample()
+    conn = await Connection.open(port)
+    try:
+        for _ in range(ALONE_REPEATS):
+            phone.versions = await job_versions(conn, phone.token)
+            phone.next_job = 0
+            mutations = build_mutations(phone, next_jobs(phone, ALONE_SIZE))
+            started = time.perf_counter()
+            await send_batch(conn, phone, mutations, sample)
+            sample.elapsed_s += time.perf_counter() - started
+    finally:
+        conn.close()
+    return sample
+
+
+async def sign_in_alone(port: int) -> Phone:
+    """A phone of its own for the big batch, so its versions are not the load phones'."""
+    conn = await Connection.open(port)
+    try:
+        return await sign_in(conn, "staff1@demo.local", "bench-phone-alone")
+    finally:
+        conn.close()
+
+
+def phone_loops(
+    port: int, phones: list[Phone], batch_size: int
+) -> list[Callable[[float, Sample], Awaitable[None]]]:
+    """One HTTP loop per phone, waiting for its deadline and shared sample."""
+
+    def loop_of(phone: Phone) -> Callable[[float, Sample], Awaitable[None]]:
+        return lambda deadline, sample: phone_loop(port, phone, batch_size, deadline, sample)
+
+    return [loop_of(phone) for phone in phones]
+
+
+async def drive_server(port: int, args: argparse.Namespace) -> ServerRun:
+    """Sign the phones in, check, warm up, measure the load, then time the big batch."""
+    phones = await set_up_phones(port, args.connections, args.batch_size)
+    await check_batch(port, phones[0], args.batch_size)
+    loops = phone_loops(port, phones, args.batch_size)
+    print(f"~ server: warm-up {args.warmup} s, measure {args.duration} s", flush=True)
+    await drive(loops, args.warmup)
+    load = await drive(loops, args.duration)
+    print(f"~ server: {ALONE_REPEATS} batches of {ALONE_SIZE}, one at a time", flush=True)
+    alone = await time_alone(port, await sign_in_alone(port))
+    return ServerRun(phones, load, alone)
+
+
+def floor_loops(
+    pool: asyncpg.Pool, phones: list[Phone], batch_size: int
+) -> list[Callable[[float, Sample], Awaitable[None]]]:
+    """One SQL loop per phone, on its own pooled session."""
+
+    def loop_of(phone: Phone) -> Callable[[float, Sample], Awaitable[None]]:
+        return lambda deadline, sample: floor_loop(pool, phone, batch_size, deadline, sample)
+
+    return [loop_of(phone) for phone in phones]
+
+
+def floor_row_args(mutation: dict[str, Any]) -> tuple[str, str, str]:
+    """Per mutation: the change payload, the body hash and the notes, as the server has them."""
+    body_hash = hashlib.sha256(orjson.dumps(mutation)).hexdigest()
+    payload = orjson.dumps({"notes": mutation["notes"]}).decode()
+    return payload, body_hash, mutation["notes"]
+
+
+async def floor_mutation(
+    conn: asyncpg.Connection, phone: Phone, mutation: dict[str, Any]
+) -> tuple[int, str]:
+    """The three rows of one mutation: job, change log, receipt. Answers (change id, branch)."""
+    payload, body_hash, notes = floor_row_args(mutation)
+    job = uuid.UUID(mutation["jobId"])
+    row = await conn.fetchrow(UPDATE_JOB, notes, job)
+    user, device = uuid.UUID(phone.user_id), uuid.UUID(phone.device_id)
+    change_id: int = await conn.fetchval(
+        INSERT_CHANGE, job, row["branch"], row["assignee"], user, device, payload
+    )
+    result = orjson.dumps({"version": row["version"]}).decode()
+    client_time = datetime.fromisoformat(mutation["clientTimestamp"])
+    await conn.execute(
+        INSERT_RECEIPT,
+        *(user, device, mutation["mutationId"], job, body_hash, result, change_id, client_time),
+    )
+    return change_id, str(row["branch"])
+
+
+async def floor_batch(
+    conn: asyncpg.Connection, phone: Phone, mutations: list[dict[str, Any]]
+) -> None:
+    """One transaction per batch, then the feed versions of every scope it touched."""
+    async with conn.transaction():
+        written = [await floor_mutation(conn, phone, m) for m in mutations]
+        newest = max(change_id for change_id, _ in written)
+        branches = {f"branch:{branch}" for _, branch in written}
+        # Sorted, so concurrent batches lock the version rows in one order and never deadlock.
+        scopes = sorted({"all", f"user:{phone.user_id}", *branches})
+        await conn.execute(UPSERT_VERSIONS, scopes, newest)
+
+
+async def floor_loop(
+    pool: asyncpg.Pool, phone: Phone, batch_size: int, deadline: float, sample: Sample
+) -> None:
+    """One SQL session writing batches back to back until the deadline."""
+    async with pool.acquire() as conn:
+        for _ in range(MAX_BATCHES_PER_CONNECTION):
+            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
+                break
+            mutations = build_mutations(phone, next_jobs(phone, batch_size))
+            started = time.perf_counter()
+            try:
+                await asyncio.wait_for(floor_batch(conn, phone, mutations), REQUEST_TIMEOUT_S)
+            except (asyncpg.PostgresError, TimeoutError) as exc:
+                sample.fail(f"{type(exc).__name__}: {exc}")
+                continue
+            sample.latencies_s.append(time.perf_counter() - started)
+
+
+async def drive_floor(
+    database_url: str, phones: list[Phone], args: argparse.Namespace
+) -> tuple[Sample, dict[str, int]]:
+    """Count the server's receipt outcomes, then warm up and measure the SQL floor."""
+    size = len(phones)
+    async with asyncpg.create_pool(database_url, min_size=size, max_size=size) as pool:
+        outcomes = {r["outcome"]: int(r["n"]) for r in await pool.fetch(RECEIPT_OUTCOMES)}
+        loops = floor_loops(pool, phones, args.batch_size)
+        print(f"~ floor: warm-up {args.warmup} s, measure {args.duration} s", flush=True)
+        await drive(loops, args.warmup)
+        return await drive(loops, args.duration), outcomes
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values (for 10 values, p99 is the maximum)."""
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summarise(name: str, description: str, sample: Sample, batch_size: int) -> dict[str, Any]:
+    """The figures of one phase; a phase without a single OK batch fails the run."""
+    ordered = sorted(sample.latencies_s)
+    if not ordered:
+        raise RuntimeError(f"{name}: no batch succeeded; first failure: {sample.first_error}")
+    batches = len(ordered)
+    return {
+        "name": name,
+        "description": description,
+        "batch_size": batch_size,
+        "batches": batches,
+        "mutations": batches * batch_size,
+        "elapsed_s": sample.elapsed_s,
+        "batches_per_s": batches / sample.elapsed_s,
+        "mutations_per_s": batches * batch_size / sample.elapsed_s,
+        "p50_ms": percentile(ordered, 50) * 1000,
+        "p99_ms": percentile(ordered, 99) * 1000,
+        "max_ms": ordered[-1] * 1000,
+        "errors": sample.errors,
+        "first_error": sample.first_error,
+    }
+
+
+def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Set up the database, drive the server and always stop it, then measure the floor."""
+    port = free_port()
+    env = server_env(args.database_url, port, args.workers)
+    asyncio.run(recreate_database(args.database_url))
+    run_server_command("migrate", env)
+    run_server_command("seed-demo", env)
+    server_log = args.out / "sync-server.log"
+    with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
+        wait_ready(server, port, "/readyz", server_log)
+        run = asyncio.run(drive_server(port, args))
+    # The server is stopped: its change-log follower would otherwise share the CPUs.
+    floor, outcomes = asyncio.run(drive_floor(args.database_url, run.phones, args))
+    n = args.connections
+    phases = [
+        summarise("server_load", f"{n} phones, POST {SYNC_PATH}", run.load, args.batch_size),
+        summarise("floor_sql", f"{n} asyncpg sessions, 1 tx/batch", floor, args.batch_size),
+        summarise("server_alone", f"1 batch at a time, {ALONE_REPEATS}x", run.alone, ALONE_SIZE),
+    ]
+    return phases, outcomes
+
+
+def verdict(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's two goals: mutations/s against the floor, and p99 against the target."""
+    server, floor = phases[0], phases[1]
+    ratio = server["mutations_per_s"] / floor["mutations_per_s"]
+    return {
+        "ratio_to_floor": ratio,
+        "ratio_goal": RATIO_GOAL,
+        "ratio_met": ratio >= RATIO_GOAL,
+        "p99_ms": server["p99_ms"],
+        "p99_target_ms": P99_TARGET_MS,
+        "p99_met": server["p99_ms"] < P99_TARGET_MS,
+    }
+
+
+def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
+    """Human-readable summary on stdout."""
+    head = (
+        f"{'phase':<14}{'batch':>6}{'batches':>9}{'batch/s':>9}{'mut/s':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for p in phases:
+        print(
+            f"{p['name']:<14}{p['batch_size']:>6}{p['batches']:>9}{p['batches_per_s']:>9.1f}"
+            f"{p['mutations_per_s']:>9.0f}{p['p50_ms']:>9.1f}{p['p99_ms']:>9.1f}"
+            f"{p['max_ms']:>9.1f}{p['errors']:>8}"
+        )
+    met = {True: "met", False: "NOT met"}
+    print(
+        f"server/floor mutations/s: {goals['ratio_to_floor']:.2f}"
+        f" (goal >= {RATIO_GOAL}: {met[goals['ratio_met']]});"
+        f" server p99 {goals['p99_ms']:.1f} ms (goal < {P99_TARGET_MS:.0f} ms:"
+        f" {met[goals['p99_met']]})"
+    )
+    for p in phases:
+        if p["first_error"]:
+            print(f"first failure in {p['name']}:\n{p['first_error']}")
+
+
+def plot(phases: list[dict[str, Any]], goals: dict[str, Any], path: Path, title: str) -> None:
+    """Mutations/s of the load against the floor, and p50/p99 of every phase."""
+    fig = Figure(figsize=(12, 4.5))
+    left, right = fig.subplots(1, 2)
+    bars = left.bar(["server_load", "floor_sql"], [p["mutations_per_s"] for p in phases[:2]])
+    left.bar_label(bars, labels=[f"x{goals['ratio_to_floor']:.2f} of floor", "floor"])
+    left.set_ylabel("mutations / s")
+    left.set_title(f"throughput (goal: server >= {RATIO_GOAL} x floor)")
+    xs = range(len(phases))
+    width = 0.4
+    right.bar([x - width / 2 for x in xs], [p["p50_ms"] for p in phases], width, label="p50")
+    right.bar([x + width / 2 for x in xs], [p["p99_ms"] for p in phases], width, label="p99")
+    right.axhline(P99_TARGET_MS, color="tab:red", linestyle="--", label="p99 target")
+    right.set_xticks(list(xs), [p["name"] for p in phases])
+    right.set_ylabel("batch latency, ms")
+    right.set_title("latency per batch")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_results(
+    phases: list[dict[str, Any]],
+    goals: dict[str, Any],
+    outcomes: dict[str, int],
+    args: argparse.Namespace,
+) -> None:
+    """Save the JSON (timestamped and latest) and the plot."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    doc = {
+        "timestamp": stamp,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "batch_size": args.batch_size,
+            "alone_batch_size": ALONE_SIZE,
+            "alone_repeats": ALONE_REPEATS,
+            "workers": args.workers,
+        },
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "phases": phases,
+        "verdict": goals,
+        "server_receipt_outcomes": outcomes,
+    }
+    text = json.dumps(doc, indent=2) + "\n"
+    (args.out / f"sync-{stamp}.json").write_text(text)
+    (args.out / "sync-latest.json").write_text(text)
+    title = (
+        f"sync benchmark {stamp}: {args.connections} connections x {args.batch_size} mutations,"
+        f" {args.duration} s, workers={args.workers}"
+    )
+    plot(phases, goals, args.out / "sync-latest.png", title)
+    print(f"results: {args.out / 'sync-latest.json'}, {args.out / 'sync-latest.png'}")
+
+
+def main() -> None:
+    """Entry point."""
+    args = parse_args()
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        phases, outcomes = run_all(args)
+    except (RuntimeError, subprocess.SubprocessError, OSError, asyncpg.PostgresError) as exc:
+        raise SystemExit(f"benchmark failed: {exc}") from exc
+    goals = verdict(phases)
+    print(f"server receipt outcomes (check, warm-up, load, alone): {outcomes}")
+    print_table(phases, goals)
+    write_results(phases, goals, outcomes, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""``/api/dispatch``: a dispatcher's writes to their branch's jobs, and their view of the
+phones in the field. Admins may act on every branch; staff are refused (403)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.api.endpoint import endpoint
+from server.api.jobs import parse_job_id
+from server.api.schemas import DevicesList, JobDetail, Problem
+from server.http.json_io import json_response, read_json, send_json_get
+from server.security.tokens import Principal
+from server.services import devices as device_service
+from server.services import dispatch as dispatch_service
+from server.services.dispatch import AssignJob, JobEdits, NewJob
+
+dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
+DISPATCH_ROLES = ("dispatcher", "admin")
+WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {
+    200: JobDetail,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    409: Problem,
+    422: Problem,
+}
+
+
+@dispatch_routes.post("/jobs")
+@endpoint(
+    "Create a job for a customer of the branch; pending, or assigned when an assignee is given.",
+    roles=DISPATCH_ROLES,
+    body=NewJob,
+    responses={201: JobDetail, 401: Problem, 403: Problem, 422: Problem},
+)
+async def create_job(request: Request, principal: Principal) -> HTTPResponse:
+    new = read_json(request, NewJob)
+    return json_response(await dispatch_service.create_job(principal, new), status=201)
+
+
+@dispatch_routes.post("/jobs/<job_id:str>/assign")
+@endpoint(
+    "Assign or reassign a pending or assigned job to active staff of its branch.",
+    roles=DISPATCH_ROLES,
+    body=AssignJob,
+    responses=WRITE_ANSWERS,
+)
+async def assign_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    assign = read_json(request, AssignJob)
+    return json_response(await dispatch_service.assign_job(principal, job_id, assign))
+
+
+@dispatch_routes.patch("/jobs/<job_id:str>")
+@endpoint(
+    "Re-prioritise, reschedule, annotate or cancel a job.",
+    roles=DISPATCH_ROLES,
+    body=JobEdits,
+    responses=WRITE_ANSWERS,
+)
+async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    edits = read_json(request, JobEdits)
+    return json_response(await dispatch_service.edit_job(principal, job_id, edits))
+
+
+@dispatch_routes.get("/devices")
+@endpoint(
+    "Each signed-in device of the branch's staff: last contact, clock skew, refused changes.",
+    roles=DISPATCH_ROLES,
+    responses={200: DevicesList, 304: None, 401: Problem, 403: Problem},
+)
+async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
+    return await send_json_get(request, await device_service.device_overview(principal))

@@ -1,0 +1,406 @@
+"""Offline sync: a phone's queued changes applied at most once, each on its own.
+
+One batch is one write transaction. It first takes the user's sync lock (so copies of a batch
+racing on parallel connections queue up), reads the stored receipts of its mutation ids, and
+locks the jobs the new mutations touch. Each new mutation is then decided by the rules of
+:mod:`server.services.sync_rules` and its outcome stored as a receipt in the same
+transaction as its effect: a replay returns the stored outcome and changes nothing, and the
+same ``mutationId`` with a different body is refused (``mutation_id_reused``).
+
+Check-ins apply before pending updates: a phone that checked in (moving its job to
+``in_progress``) and also queued "en route" finds the latter already passed, not refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.db.engine import write_transaction
+from server.db.queries import changes as change_queries
+from server.db.queries import checkins as check_in_queries
+from server.db.queries import jobs as job_queries
+from server.db.queries import sync as sync_queries
+from server.errors import JobNotFound, MutationIdReused
+from server.security.tokens import Principal
+from server.services.changes import record_changes
+from server.services.checkins import Geofence, check_in_answer, check_in_row, corrected_time
+from server.services.job_states import status_after_check_in
+from server.services.job_writes import Actor, change_job, lock_jobs
+from server.services.jobs import job_state, local_time, may_see
+from server.services.mutations import (
+    BatchCheckIn,
+    CheckInRequest,
+    PendingUpdate,
+    SyncBatch,
+    body_hash,
+    read_mutation,
+)
+from server.services.sync_rules import (
+    RESOLUTION,
+    MutationRejected,
+    Superseded,
+    history_since,
+    plan_update,
+    receipt_outcome,
+)
+
+SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
+
+
+MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn]] = {
+    "update": PendingUpdate,
+    "checkin": BatchCheckIn,
+}
+
+
+@dataclass
+class Entry:
+    """One mutation of a batch: as sent, read (or why it cannot be), and its fingerprint."""
+
+    kind: str  # "update" | "checkin"
+    raw: dict[str, Any]
+    mutation_id: str
+    read: PendingUpdate | BatchCheckIn | MutationRejected
+    hash: str
+
+    @classmethod
+    def of(cls, kind: str, raw: dict[str, Any]) -> Entry:
+        """Fingerprint what the entry means, not how it was spelt (``5`` or ``5.0``, ``Z`` or
+        ``+00:00``), so a retry through another route is still the same mutation."""
+        try:
+            model = read_mutation(MUTATION_MODELS[kind], raw)
+        except MutationRejected as rejected:
+            return cls(kind, raw, str(raw["mutationId"]), rejected, body_hash(kind, raw))
+        meaning = model.model_dump(mode="json", by_alias=True)
+        return cls(kind, raw, str(raw["mutationId"]), model, body_hash(kind, meaning))
+
+
+@dataclass
+class Outcome:
+    """What became of one mutation: the list it is answered in and its receipt."""
+
+    mutation_id: str
+    answer: str  # SYNCED | CONFLICTS | FAILED
+    receipt: str  # applied | merged | superseded | rejected
+    code: str | None = None
+    message: str = ""
+    entry: dict[str, Any] | None = None  # the conflicts/failed entry
+    check_in: dict[str, Any] | None = None
+    change_id: int | None = None
+    client_time: datetime | None = None
+
+    def result(self) -> dict[str, Any]:
+        return {"answer": self.answer, "entry": self.entry, "checkIn": self.check_in}
+
+    @classmethod
+    def stored(cls, receipt: dict[str, Any]) -> Outcome:
+        result = receipt["result"] or {}
+        return cls(
+            receipt["mutation_id"],
+            result["answer"],
+            receipt["outcome"],
+            receipt["code"],
+            receipt["reason"],
+            result.get("entry"),
+            result.get("checkIn"),
+            receipt["change_id"],
+        )
+
+    @classmethod
+    def failed(cls, mutation_id: str, code: str, message: str) -> Outcome:
+        entry = {"mutationId": mutation_id, "code": code, "message": message}
+        return cls(mutation_id, FAILED, "rejected", code, message, entry)
+
+
+@dataclass(frozen=True)
+class SyncClock:
+    """The server's time at receipt and the device's measured skew (device minus server)."""
+
+    received: datetime
+    skew_seconds: float | None
+
+    @classmethod
+    def measure(cls, device_time: datetime | None) -> SyncClock:
+        now = datetime.now(UTC)
+        skew = None if device_time is None else (device_time - now).total_seconds()
+        return cls(now, skew)
+
+
+async def sync_batch(principal: Principal, batch: SyncBatch, geofence: Geofence) -> dict[str, Any]:
+    """Apply a batch; answer ``{synced, conflicts, failed, cursor}``."""
+    entries = [Entry.of("checkin", raw) for raw in batch.check_ins]
+    entries += [Entry.of("update", raw) for raw in batch.pending_updates]
+    clock = SyncClock.measure(batch.device_time)
+    outcomes = await apply_entries(principal, entries, clock, geofence)
+    outcomes += [
+        Outcome.failed(
+            str(raw["mutationId"]),
+            "photos_not_supported",
+            "Photo uploads are not available yet; keep the photo and send it again later.",
+        )
+        for raw in batch.photos
+    ]
+    answer: dict[str, Any] = {SYNCED: [], CONFLICTS: [], FAILED: []}
+    for outcome in outcomes:
+        answer[outcome.answer].append(
+            outcome.mutation_id if outcome.answer == SYNCED else outcome.entry
+        )
+    own = [o.change_id for o in outcomes if o.change_id is not None]
+    answer["cursor"] = max(own) if own else await change_queries.newest_change_id()
+    return answer
+
+
+async def apply_entries(
+    principal: Principal, entries: list[Entry], clock: SyncClock, geofence: Geofence
+) -> list[Outcome]:
+    """Apply ``entries`` in one transaction; one outcome per entry, in order."""
+    async with write_transaction():
+        await sync_queries.lock_user_mutations(principal.user_id)
+        stored = await sync_queries.receipts_for(
+            principal.user_id, sorted({e.mutation_id for e in entries})
+        )
+        work = BatchWork(principal, clock, geofence)
+        await work.load([e for e in entries if e.mutation_id not in stored])
+        outcomes = [await work.settle(entry, stored) for entry in entries]
+        await work.commit()
+        await sync_queries.record_device_contact(
+            principal.device_id, principal.user_id, clock.received, clock.skew_seconds
+        )
+        return outcomes
+
+
+@dataclass
+class BatchWork:
+    """The state of one batch inside its transaction: locked jobs, their checklists and
+    history, and what is to be written at the end."""
+
+    principal: Principal
+    clock: SyncClock
+    geofence: Geofence
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checklists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seen: dict[str, tuple[str, Outcome]] = field(default_factory=dict)
+    change_rows: list[dict[str, Any]] = field(default_factory=list)
+    changed_by: list[Outcome] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    check_ins: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.principal.user_id, self.principal.device_id)
+
+    async def settle(self, entry: Entry, stored: dict[str, dict[str, Any]]) -> Outcome:
+        """The outcome of ``entry``: stored before, seen earlier in this batch, or new."""
+        before = stored.get(entry.mutation_id)
+        if before is not None:
+            return self._replayed(entry, before["body_hash"], Outcome.stored(before))
+        if entry.mutation_id in self.seen:
+            return self._replayed(entry, *self.seen[entry.mutation_id])
+        outcome = await self._apply(entry)
+        self.seen[entry.mutation_id] = (entry.hash, outcome)
+        self._keep_receipt(entry, outcome)
+        return outcome
+
+    def _replayed(self, entry: Entry, first_hash: str, first: Outcome) -> Outcome:
+        if first_hash == entry.hash:
+            return first
+        return Outcome.failed(
+            entry.mutation_id,
+            "mutation_id_reused",
+            "This mutationId was already used for a different change; nothing was applied.",
+        )
+
+    async def load(self, fresh: list[Entry]) -> None:
+        """Lock every job the batch's new mutations name; read checklists and history."""
+        job_ids = {_uuid(e.raw.get("jobId")) for e in fresh}
+        self.jobs = await lock_jobs(sorted(j for j in job_ids if j is not None))
+        for item in await job_queries.checklists_for(list(self.jobs)):
+            self.checklists.setdefault(str(item["job"]), []).append(item)
+        for row in await job_queries.job_histories(list(self.jobs)):
+            self.history.setdefault(str(row["job_id"]), []).append(row)
+
+    async def _apply(self, entry: Entry) -> Outcome:
+        try:
+            if isinstance(entry.read, MutationRejected):
+                raise entry.read
+            if isinstance(entry.read, BatchCheckIn):
+                return await self._check_in(entry.read)
+            return await self._update(entry.read)
+        except MutationRejected as rejected:
+            return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
+
+    def _job_for(self, job_id: str) -> tuple[dict[str, Any], bool]:
+        """The job and whether the caller may see it now; job_not_found when it never was
+        theirs (no hint that it exists)."""
+        job = self.jobs.get(str(_uuid(job_id)))
+        if job is not None:
+            if may_see(self.principal, job):
+                return job, True
+            if self._was_theirs(job):
+                return job, False
+        raise MutationRejected("job_not_found", "No such job.")
+
+    def _was_theirs(self, job: dict[str, Any]) -> bool:
+        rows = self.history.get(str(job["id"]), [])
+        me = self.principal.user_id
+        return any(str(row.get("previous_assignee_id")) == me for row in rows)
+
+    async def _update(self, update: PendingUpdate) -> Outcome:
+        job, visible = self._job_for(update.job_id)
+        if not visible:
+            return self._conflict(update.mutation_id, job, "job_reassigned")
+        key = str(job["id"])
+        checklist = {str(item["id"]): item["done"] for item in self.checklists.get(key, [])}
+        history = history_since(
+            self.history.get(key, []),
+            update.base_version,
+            job["version"],
+            self.principal.device_id,
+        )
+        may_cancel = self.principal.role in ("dispatcher", "admin")
+        try:
+            plan = plan_update(job, checklist, update, history, may_cancel)
+        except Superseded as superseded:
+            return self._conflict(update.mutation_id, job, superseded.reason)
+        outcome = Outcome(update.mutation_id, SYNCED, receipt_outcome(history, plan))
+        outcome.client_time = corrected_time(
+            update.client_timestamp, self.clock.skew_seconds, self.clock.received
+        )
+        if plan.writes:
+            kind = "job.status_changed" if "status" in plan.values else "job.updated"
+            await self._change(job, plan.values, kind, outcome, plan.items)
+        return outcome
+
+    async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
+        job, visible = self._job_for(check_in.job_id)
+        row = check_in_row(
+            job,
+            check_in,
+            mutation_id=check_in.mutation_id,
+            user_id=self.principal.user_id,
+            device_id=self.principal.device_id,
+            received=self.clock.received,
+            skew_seconds=self.clock.skew_seconds,
+            geofence=self.geofence,
+        )
+        self.check_ins.append(row)
+        outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
+        outcome.client_time = row["recorded_time"]
+        moves_to = status_after_check_in(job["status"], check_in.type) if visible else None
+        if moves_to is not None:
+            await self._change(job, {"status": moves_to}, "job.status_changed", outcome)
+        return outcome
+
+    async def _change(
+        self,
+        job: dict[str, Any],
+        values: dict[str, Any],
+        kind: str,
+        outcome: Outcome,
+        items: dict[str, bool] | None = None,
+    ) -> None:
+        row = await change_job(job, values, kind, self.actor, items=items, now=self.clock.received)
+        self.change_rows.append(row)
+        self.changed_by.append(outcome)
+        self.history.setdefault(str(job["id"]), []).append(row)
+        for item in self.checklists.get(str(job["id"]), []):
+            if str(item["id"]) in (items or {}):
+                item["done"] = items[str(item["id"])]  # type: ignore[index]
+                item["done_at"] = self.clock.received if item["done"] else None
+
+    def _conflict(self, mutation_id: str, job: dict[str, Any], reason: str) -> Outcome:
+        entry = {
+            "mutationId": mutation_id,
+            "jobId": str(job["id"]),
+            "reason": reason,
+            "resolution": RESOLUTION,
+            "job": job_state(job, self.checklists.get(str(job["id"]), [])),
+        }
+        return Outcome(mutation_id, CONFLICTS, "superseded", reason, reason, entry)
+
+    def _keep_receipt(self, entry: Entry, outcome: Outcome) -> None:
+        self.receipts.append(
+            {
+                "user_id": self.principal.user_id,
+                "device_id": self.principal.device_id,
+                "mutation_id": entry.mutation_id,
+                "kind": entry.kind,
+                "job_id": _uuid(entry.raw.get("jobId")),
+                "body_hash": entry.hash,
+                "outcome": outcome.receipt,
+                "code": outcome.code,
+                "reason": outcome.message,
+                "result": outcome.result(),
+                "client_time": outcome.client_time,
+                "received_at": self.clock.received,
+            }
+        )
+
+    async def commit(self) -> None:
+        """Write the log rows, check-ins and receipts gathered by the batch."""
+        if self.change_rows:
+            ids = await record_changes(self.change_rows)
+            for outcome, change_id in zip(self.changed_by, ids, strict=True):
+                outcome.change_id = change_id
+        by_mutation = {o.mutation_id: o for o in self.changed_by}
+        for receipt in self.receipts:
+            changed = by_mutation.get(receipt["mutation_id"])
+            receipt["change_id"] = changed.change_id if changed else None
+        if self.check_ins:
+            await check_in_queries.insert_check_ins(self.check_ins)
+        if self.receipts:
+            await sync_queries.insert_receipts(self.receipts)
+
+
+def _uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def receipts_page(principal: Principal, since: int, limit: int) -> dict[str, Any]:
+    """The caller's receipts after ``since``, oldest first: ``{receipts, cursor, hasMore}``."""
+    rows = await sync_queries.receipts_after(principal.user_id, since, limit + 1)
+    page = rows[:limit]
+    return {
+        "receipts": [
+            {
+                "mutationId": row["mutation_id"],
+                "kind": row["kind"],
+                "jobId": _uuid(row["job_id"]),
+                "outcome": row["outcome"],
+                "code": row["code"],
+                "reason": row["reason"],
+                "changeId": row["change_id"],
+                "clientTime": local_time(row["client_time"]) if row["client_time"] else None,
+                "receivedAt": local_time(row["received_at"]),
+            }
+            for row in page
+        ],
+        "cursor": int(page[-1]["id"]) if page else since,
+        "hasMore": len(rows) > limit,
+    }
+
+
+async def check_in(
+    principal: Principal, job_id: str, request: CheckInRequest, key: str, geofence: Geofence
+) -> dict[str, Any]:
+    """One check-in outside a batch, idempotent by ``key``: ``{"checkIn": ...}``."""
+    raw = {
+        **request.model_dump(mode="json", by_alias=True, exclude={"mutation_id"}),
+        "mutationId": key,
+        "jobId": job_id,
+    }
+    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
+    outcome = (await apply_entries(principal, [Entry.of("checkin", raw)], clock, geofence))[0]
+    if outcome.code == "job_not_found":
+        raise JobNotFound()
+    if outcome.code == "mutation_id_reused":
+        raise MutationIdReused(outcome.message)
+    assert outcome.check_in is not None, outcome
+    return {"checkIn": outcome.check_in}
