@@ -17,7 +17,7 @@ from server.api.schemas import (
     SyncChanges,
     SyncChangesParams,
 )
-from server.errors import InvalidCursor
+from server.errors import InvalidCursor, PayloadTooLarge
 from server.http.json_io import (
     json_response,
     read_json,
@@ -31,7 +31,7 @@ from server.services import change_feed
 from server.services import sync as sync_service
 from server.services.changes import audience_scope
 from server.services.checkins import Geofence
-from server.services.mutations import SyncBatch
+from server.services.mutations import MAX_MUTATIONS, SyncBatch
 
 sync_routes = Blueprint("sync", url_prefix="/api/mobile/sync")
 
@@ -45,6 +45,8 @@ sync_routes = Blueprint("sync", url_prefix="/api/mobile/sync")
 async def sync_changes(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
     batch = read_json(request, SyncBatch, ctx.settings.sync_max_body_bytes)
+    if batch.size > MAX_MUTATIONS:
+        raise PayloadTooLarge(f"Send at most {MAX_MUTATIONS} mutations per batch.")
     geofence = Geofence(ctx.settings.geofence_radius_meters)
     return json_response(await sync_service.sync_batch(principal, batch, geofence))
 

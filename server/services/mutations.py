@@ -124,18 +124,15 @@ class SyncBatch(BaseModel):
 
     @model_validator(mode="after")
     def _every_entry_named(self) -> SyncBatch:
-        entries = [*self.pending_updates, *self.photos, *self.check_ins]
-        if len(entries) > MAX_MUTATIONS:
-            raise ValueError(f"at most {MAX_MUTATIONS} mutations per batch")
-        for entry in entries:
+        for entry in [*self.pending_updates, *self.photos, *self.check_ins]:
             mutation_id = entry.get("mutationId")
             if not isinstance(mutation_id, str) or not is_mutation_id(mutation_id):
                 raise ValueError("every entry needs a mutationId (1-128 letters, digits, ._:~-)")
         return self
 
-    def mutation_ids(self) -> list[str]:
-        entries = [*self.pending_updates, *self.photos, *self.check_ins]
-        return [str(entry["mutationId"]) for entry in entries]
+    @property
+    def size(self) -> int:
+        return len(self.pending_updates) + len(self.photos) + len(self.check_ins)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
