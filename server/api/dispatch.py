@@ -8,7 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import endpoint
 from server.api.jobs import parse_job_id
-from server.api.schemas import DevicesList, JobDetail, Problem
+from server.api.schemas import CheckInList, DevicesList, JobDetail, Problem
 from server.http.json_io import json_response, read_json, send_json_get
 from server.security.tokens import Principal
 from server.services import devices as device_service
@@ -73,3 +73,14 @@ async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPR
 )
 async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
     return await send_json_get(request, await device_service.device_overview(principal))
+
+
+@dispatch_routes.get("/jobs/<job_id:str>/checkins")
+@endpoint(
+    "A job's check-ins with where they were made (until purged), for dispatchers and admins.",
+    roles=DISPATCH_ROLES,
+    responses={200: CheckInList, 304: None, 401: Problem, 403: Problem, 404: Problem},
+)
+async def list_check_ins(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    return await send_json_get(request, await dispatch_service.job_check_ins(principal, job_id))

@@ -304,3 +304,16 @@ class DeviceStatus(ApiModel):
 
 class DevicesList(ApiModel):
     devices: list[DeviceStatus]
+
+
+class CheckInRecord(CheckInOut):
+    user_id: str
+    location: Location | None
+    accuracy: float | None
+    device_time: datetime
+    received_at: datetime
+    clock_skew_seconds: float | None
+
+
+class CheckInList(ApiModel):
+    check_ins: list[CheckInRecord]

@@ -90,9 +90,23 @@ def check_in_answer(row: dict[str, Any]) -> dict[str, Any]:
     """What the phone is told: never the coordinates back, only the verdict."""
     distance = row["distance_meters"]
     return {
-        "id": row["id"],
+        "id": str(row["id"]),
         "type": row["type"],
         "timestamp": local_time(row["recorded_time"]),
         "distanceMeters": None if distance is None else round(distance, 1),
         "withinGeofence": row["within_geofence"],
+    }
+
+
+def check_in_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The whole stored check-in, coordinates included: for dispatchers and admins only."""
+    location = None if row["lat"] is None else {"lat": row["lat"], "lng": row["lng"]}
+    return {
+        **check_in_answer(row),
+        "userId": str(row["user_id"]),
+        "location": location,
+        "accuracy": row["accuracy"],
+        "deviceTime": local_time(row["device_time"]),
+        "receivedAt": local_time(row["received_at"]),
+        "clockSkewSeconds": row["clock_skew_seconds"],
     }

@@ -14,12 +14,15 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from server.db.engine import write_transaction
+from server.db.queries import checkins as check_in_queries
+from server.db.queries import jobs as job_queries
 from server.db.queries import organisation as organisation_queries
 from server.db.queries import users as user_queries
 from server.errors import InvalidTransition, JobNotFound, ValidationFailed
 from server.security.tokens import Principal
 from server.services import job_states
 from server.services.changes import record_changes
+from server.services.checkins import check_in_record
 from server.services.job_writes import Actor, change_job, create_jobs, lock_jobs
 from server.services.jobs import job_detail, may_see
 from server.services.mutations import Input, Rfc3339
@@ -133,6 +136,16 @@ async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[s
             row = await change_job(job, values, _edit_kind(values), actor_of(principal))
             await record_changes([row])
     return await job_detail(principal, job_id)
+
+
+async def job_check_ins(principal: Principal, job_id: str) -> dict[str, Any]:
+    """Every check-in of a job in the caller's branch, with its coordinates until purged."""
+    job = await job_queries.job_scope(job_id)
+    if job is None or not may_see(principal, job):
+        raise JobNotFound()
+    return {
+        "checkIns": [check_in_record(row) for row in await check_in_queries.check_ins_of(job_id)]
+    }
 
 
 async def require_assignable(user_id: uuid.UUID, branch_id: str) -> None:
