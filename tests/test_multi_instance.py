@@ -12,12 +12,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from server.db.queries.changes import newest_change_id
 from server.services.job_writes import update_job
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 
@@ -175,3 +177,40 @@ async def test_the_real_server_refuses_an_oversize_body_with_a_problem(
     assert response.json()["code"] == "payload_too_large"
     metrics = (await instances[0].get("/metrics")).text
     assert 'method="POST",route="/api/mobile/auth/login",status="413"' in metrics
+
+
+async def test_eight_copies_of_a_batch_racing_on_two_instances_apply_once(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    staff = await add_staff(world)
+    jobs = await add_jobs(staff, 3)
+    headers = await sign_in(instances[0], staff)
+    now = datetime.now(UTC).isoformat()
+    updates = [
+        {
+            "mutationId": f"race-{n}",
+            "jobId": jobs[n % 3]["id"],
+            "baseVersion": 1,
+            "clientTimestamp": now,
+            "notes": f"note {n}",
+        }
+        for n in range(12)
+    ]
+    batch = {"deviceId": "multi", "deviceTime": now, "pendingUpdates": updates}
+    before = await newest_change_id()
+
+    answers = await asyncio.gather(
+        *(instances[n % 2].post("/api/mobile/sync", json=batch, headers=headers) for n in range(8))
+    )
+
+    assert [a.status_code for a in answers] == [200] * 8
+    assert all(a.json() == answers[0].json() for a in answers)
+    assert answers[0].json()["synced"] == [u["mutationId"] for u in updates]
+    assert await newest_change_id() == before + 12, "each mutation was applied exactly once"
+    receipts = await instances[1].get("/api/mobile/sync/receipts", headers=headers)
+    assert [r["mutationId"] for r in receipts.json()["receipts"]] == [
+        u["mutationId"] for u in updates
+    ]
+    detail = await instances[1].get(f"/api/mobile/jobs/{jobs[0]['id']}", headers=headers)
+    assert detail.json()["job"]["version"] == 5
+    assert detail.json()["job"]["notes"] == "note 9"
