@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +50,15 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-## bench: the jobs-feed load benchmark on PostgreSQL (installs wrk from Debian when missing)
-bench: $(VENV)/.installed-bench
+## bench: the load benchmarks on PostgreSQL (the feed installs wrk from Debian when missing)
+bench: bench-feed bench-sync
+
+bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/run_feed_benchmark.py
+
+bench-sync: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/run_sync_benchmark.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

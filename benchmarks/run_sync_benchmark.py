@@ -1,7 +1,10 @@
 """Load benchmark of offline sync (POST /api/mobile/sync), measured against a same-run SQL floor.
 
 Simulated phones, one keep-alive connection each, send batches of notes changes
-concurrently; then one 100-mutation batch is timed alone, on an idle server. The
+concurrently, back to back (saturation: throughput, and latency that is mostly queueing);
+then the same phones send at a steady rate of half that throughput, each on its own
+schedule, as a fleet does (paced: the latency a phone sees under load); then one
+100-mutation batch is timed alone, on an idle server. The
 floor writes the same rows (receipt, job, change log, feed versions) by plain SQL,
 one transaction per batch, with as many connections, on the same database in the
 same run. The machine is shared and noisy, so the server's mutations/s are quoted
@@ -118,6 +121,8 @@ class ServerRun:
 
     phones: list[Phone]
     load: Sample
+    paced: Sample
+    paced_rate: float
     alone: Sample
 
 
@@ -192,12 +197,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=20, help="mutations per batch")
     parser.add_argument("--workers", type=int, default=1, help="Sanic workers")
     parser.add_argument(
+        "--paced-fraction",
+        type=float,
+        default=0.5,
+        help="the paced phase's rate, as a fraction of the saturation phase's batches/s",
+    )
+    parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_sync_bench"
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.batch_size < 1:
         parser.error("--duration, --connections and --batch-size must be positive")
+    if not 0 < args.paced_fraction <= 1:
+        parser.error("--paced-fraction must be in (0, 1]")
     return args
 
 
@@ -375,6 +388,53 @@ async def phone_loop(
         conn.close()
 
 
+async def paced_phone_loop(
+    port: int,
+    phone: Phone,
+    batch_size: int,
+    deadline: float,
+    sample: Sample,
+    interval: float,
+    offset: float,
+) -> None:
+    """One phone sending a batch every ``interval`` seconds from ``offset``, as on a
+    schedule: a late answer delays only that phone's next batch (open loop per phone)."""
+    conn = await Connection.open(port)
+    due = time.perf_counter() + offset
+    try:
+        for _ in range(MAX_BATCHES_PER_CONNECTION):
+            await asyncio.sleep(max(0.0, min(due, deadline) - time.perf_counter()))
+            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
+                break
+            due += interval
+            try:
+                if conn.closed:
+                    conn = await Connection.open(port)
+                await send_batch(
+                    conn, phone, build_mutations(phone, next_jobs(phone, batch_size)), sample
+                )
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                sample.fail(f"{type(exc).__name__}: {exc}")
+                conn.close()
+    finally:
+        conn.close()
+
+
+def paced_loops(
+    port: int, phones: list[Phone], batch_size: int, batches_per_s: float
+) -> list[Callable[[float, Sample], Awaitable[None]]]:
+    """Phones spread evenly over one interval, together sending ``batches_per_s``."""
+    interval = len(phones) / batches_per_s
+
+    def loop_of(n: int, phone: Phone) -> Callable[[float, Sample], Awaitable[None]]:
+        offset = interval * n / len(phones)
+        return lambda deadline, sample: paced_phone_loop(
+            port, phone, batch_size, deadline, sample, interval, offset
+        )
+
+    return [loop_of(n, phone) for n, phone in enumerate(phones)]
+
+
 async def drive(loops: list[Callable[[float, Sample], Awaitable[None]]], seconds: int) -> Sample:
     """Run every loop concurrently for ``seconds``; throughput counts until the last ends."""
     sample = Sample()
@@ -443,9 +503,12 @@ async def drive_server(port: int, args: argparse.Namespace) -> ServerRun:
     print(f"~ server: warm-up {args.warmup} s, measure {args.duration} s", flush=True)
     await drive(loops, args.warmup)
     load = await drive(loops, args.duration)
+    rate = args.paced_fraction * len(load.latencies_s) / load.elapsed_s
+    print(f"~ server: paced at {rate:.1f} batches/s for {args.duration} s", flush=True)
+    paced = await drive(paced_loops(port, phones, args.batch_size, rate), args.duration)
     print(f"~ server: {ALONE_REPEATS} batches of {ALONE_SIZE}, one at a time", flush=True)
     alone = await time_alone(port, await sign_in_alone(port))
-    return ServerRun(phones, load, alone)
+    return ServerRun(phones, load, paced, rate, alone)
 
 
 def floor_loops(
@@ -575,22 +638,30 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, i
     phases = [
         summarise("server_load", f"{n} phones, POST {SYNC_PATH}", run.load, args.batch_size),
         summarise("floor_sql", f"{n} asyncpg sessions, 1 tx/batch", floor, args.batch_size),
+        summarise(
+            "server_paced",
+            f"{n} phones on schedules, {run.paced_rate:.1f} batches/s"
+            f" ({args.paced_fraction:.0%} of saturation)",
+            run.paced,
+            args.batch_size,
+        ),
         summarise("server_alone", f"1 batch at a time, {ALONE_REPEATS}x", run.alone, ALONE_SIZE),
     ]
     return phases, outcomes
 
 
 def verdict(phases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's two goals: mutations/s against the floor, and p99 against the target."""
-    server, floor = phases[0], phases[1]
+    """The issue's two goals: mutations/s against the floor (at saturation), and p99 against
+    the target (paced: at saturation the p99 is the queue, whatever the server does)."""
+    server, floor, paced = phases[0], phases[1], phases[2]
     ratio = server["mutations_per_s"] / floor["mutations_per_s"]
     return {
         "ratio_to_floor": ratio,
         "ratio_goal": RATIO_GOAL,
         "ratio_met": ratio >= RATIO_GOAL,
-        "p99_ms": server["p99_ms"],
+        "p99_ms": paced["p99_ms"],
         "p99_target_ms": P99_TARGET_MS,
-        "p99_met": server["p99_ms"] < P99_TARGET_MS,
+        "p99_met": paced["p99_ms"] < P99_TARGET_MS,
     }
 
 
@@ -612,7 +683,7 @@ def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
     print(
         f"server/floor mutations/s: {goals['ratio_to_floor']:.2f}"
         f" (goal >= {RATIO_GOAL}: {met[goals['ratio_met']]});"
-        f" server p99 {goals['p99_ms']:.1f} ms (goal < {P99_TARGET_MS:.0f} ms:"
+        f" paced server p99 {goals['p99_ms']:.1f} ms (goal < {P99_TARGET_MS:.0f} ms:"
         f" {met[goals['p99_met']]})"
     )
     for p in phases:
@@ -660,6 +731,7 @@ def write_results(
             "alone_batch_size": ALONE_SIZE,
             "alone_repeats": ALONE_REPEATS,
             "workers": args.workers,
+            "paced_fraction": args.paced_fraction,
         },
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "phases": phases,
