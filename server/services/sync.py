@@ -215,13 +215,26 @@ class BatchWork:
         )
 
     async def load(self, fresh: list[Entry]) -> None:
-        """Lock every job the batch's new mutations name; read checklists and history."""
+        """Lock every job the batch's new mutations name; read their checklists, and the
+        history of those that some mutation saw at an older version or that the caller no
+        longer sees (a phone in step with the server needs no history)."""
         job_ids = {_uuid(e.raw.get("jobId")) for e in fresh}
         self.jobs = await lock_jobs(sorted(j for j in job_ids if j is not None))
         for item in await job_queries.checklists_for(list(self.jobs)):
             self.checklists.setdefault(str(item["job"]), []).append(item)
-        for row in await job_queries.job_histories(list(self.jobs)):
+        behind = {
+            job_id
+            for entry in fresh
+            if (job_id := _uuid(entry.raw.get("jobId"))) in self.jobs
+            and self._needs_history(entry, self.jobs[job_id])
+        }
+        for row in await job_queries.job_histories(sorted(behind)):
             self.history.setdefault(str(row["job_id"]), []).append(row)
+
+    def _needs_history(self, entry: Entry, job: dict[str, Any]) -> bool:
+        if not may_see(self.principal, job):
+            return True
+        return isinstance(entry.read, PendingUpdate) and entry.read.base_version < job["version"]
 
     async def _apply(self, entry: Entry) -> Outcome:
         try:
