@@ -1,5 +1,5 @@
-"""Command line: ``python -m server run|migrate|seed-demo|purge-locations`` (also installed as
-the ``tinedy-field`` script)."""
+"""Command line: ``python -m server run|migrate|seed-demo|purge-locations|compact-changes``
+(also installed as the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
     commands.add_parser(
+        "compact-changes",
+        help="drop change history older than CHANGE_LOG_RETENTION_DAYS (schedule daily)",
+    )
+    commands.add_parser(
         "purge-locations",
         help="forget check-in coordinates older than LOCATION_RETENTION_DAYS (schedule daily)",
     )
@@ -32,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         asyncio.run(_with_engine(settings, _migrate))
+    elif args.command == "compact-changes":
+        days = settings.change_log_retention_days
+        asyncio.run(_with_engine(settings, partial(_compact_changes, days)))
     elif args.command == "purge-locations":
         asyncio.run(
             _with_engine(settings, partial(_purge_locations, settings.location_retention_days))
@@ -66,6 +73,13 @@ async def _migrate() -> None:
     from server.db.migrate import apply_migrations
 
     await apply_migrations()
+
+
+async def _compact_changes(retention_days: int) -> None:
+    from server.services.retention import compact_change_log
+
+    horizon, dropped = await compact_change_log(retention_days)
+    print(f"Dropped {dropped} change-log rows; cursors before {horizon} must reload.")
 
 
 async def _purge_locations(retention_days: int) -> None:

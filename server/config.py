@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     location_retention_days: int = Field(
         90, ge=1, description="Days check-in coordinates are kept before purge-locations."
     )
+    change_log_retention_days: int = Field(
+        30, ge=1, description="Days of full change history compact-changes keeps."
+    )
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     login_failures_per_account: str = Field("5 per 15 minutes")

@@ -129,6 +129,14 @@ class FeedVersion(Table, tablename="feed_version"):
     version = BigInt(default=0)
 
 
+class ChangeLogHorizon(Table, tablename="change_log_horizon"):
+    """How far compaction has gone: below ``compacted_through`` the log keeps only each
+    job's newest change, so a sync cursor older than that must reload from 0. One row."""
+
+    id = Integer(primary_key=True)
+    compacted_through = BigInt(default=0)
+
+
 class MutationReceipt(Table, tablename="mutation_receipt"):
     """The stored outcome of one offline mutation, written in the same transaction as its
     effect: (user, mutation_id) is unique, so a replay finds it and changes nothing."""
@@ -190,6 +198,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     ChecklistItem,
     ChangeLog,
     FeedVersion,
+    ChangeLogHorizon,
     MutationReceipt,
     CheckIn,
     DeviceSync,

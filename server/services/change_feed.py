@@ -5,6 +5,10 @@ log rows that concern the caller after the cursor and answers each job once, as 
 jobs that left the caller's view (reassigned away, deleted) are listed in ``removed``. Pages
 end at a log row, so ``cursor`` can resume exactly there.
 
+The log may be compacted (``python -m server compact-changes``): below its horizon only each
+job's newest change is kept, which still serves a full download from 0, but a cursor older
+than the horizon may have missed a removal, so its answer is ``reset: true``: reload from 0.
+
 On PostgreSQL appends to the log are serialised until commit, so once the newest id is read
 every smaller id is visible: reading the head first and the rows up to it never skips one.
 """
@@ -32,6 +36,8 @@ async def require_known_cursor(since: int, mirrored_head: int) -> None:
 async def changes_since(principal: Principal, since: int, limit: int) -> dict[str, Any]:
     """Up to ``limit`` jobs changed after ``since``: ``{changes, removed, cursor, hasMore}``."""
     head = await change_queries.newest_change_id()
+    if 0 < since < await change_queries.compacted_through():
+        return {"changes": [], "removed": [], "cursor": 0, "hasMore": False, "reset": True}
     job_ids, cursor, has_more = await _changed_jobs(principal, since, head, limit)
     jobs = {str(job["id"]): job for job in await job_queries.get_jobs(job_ids)}
     visible = [jobs[j] for j in job_ids if j in jobs and may_see(principal, jobs[j])]

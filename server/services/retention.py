@@ -1,10 +1,12 @@
-"""How long we keep where people were: check-in coordinates expire; the visit record stays."""
+"""How long we keep things: where people were (check-in coordinates expire, the visit record
+stays) and the change log's history (compacted to each job's newest change)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from server.db.engine import write_transaction
+from server.db.queries import changes as change_queries
 from server.db.queries import checkins as check_in_queries
 
 
@@ -13,3 +15,14 @@ async def purge_locations(retention_days: int, now: datetime | None = None) -> i
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     async with write_transaction():
         return await check_in_queries.purge_coordinates(cutoff)
+
+
+async def compact_change_log(keep_days: int, now: datetime | None = None) -> tuple[int, int]:
+    """Drop change-log rows older than ``keep_days`` except each job's newest, so the log
+    stays small while a full download (``since=0``) still finds every job. A phone whose
+    cursor is older than the new horizon is told to reload; an offline edit against a
+    version older than it counts every field as changed by others (a conflict, never a
+    silent overwrite). Returns the horizon and the number of rows dropped."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    async with write_transaction():
+        return await change_queries.compact_changes(cutoff)

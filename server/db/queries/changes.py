@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from piccolo.query.functions.aggregate import Max
+
 from server.db.engine import lock_change_log
-from server.db.tables import ChangeLog, FeedVersion
+from server.db.tables import ChangeLog, ChangeLogHorizon, FeedVersion
 
 
 async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[int]:
@@ -77,3 +80,40 @@ async def job_changes_seen_by(
         query = query.where(ChangeLog.branch_id == branch_id)
     rows: list[dict[str, Any]] = await query.order_by(ChangeLog.id).limit(limit).run()
     return rows
+
+
+async def compacted_through() -> int:
+    row = await ChangeLogHorizon.select(ChangeLogHorizon.compacted_through).first().run()
+    return int(row["compacted_through"]) if row else 0
+
+
+async def compact_changes(occurred_before: datetime) -> tuple[int, int]:
+    """Within a write transaction: below the newest change older than ``occurred_before``,
+    keep only each job's newest change. Returns the new horizon and how many rows went."""
+    newest_old = (
+        await ChangeLog.select(Max(ChangeLog.id, alias="id"))
+        .where(ChangeLog.occurred_at < occurred_before)
+        .first()
+        .run()
+    )
+    horizon = int(newest_old["id"] or 0) if newest_old else 0
+    previous = await compacted_through()
+    if horizon <= previous:
+        return previous, 0
+    doomed = await ChangeLog.raw(
+        "DELETE FROM change_log WHERE id <= {} AND id NOT IN ("
+        " SELECT MAX(id) FROM change_log WHERE id <= {} AND job_id IS NOT NULL"
+        " GROUP BY job_id) RETURNING id",
+        horizon,
+        horizon,
+    )
+    await (
+        ChangeLogHorizon.insert(ChangeLogHorizon(id=1, compacted_through=horizon))
+        .on_conflict(
+            target=ChangeLogHorizon.id,
+            action="DO UPDATE",
+            values=[ChangeLogHorizon.compacted_through],
+        )
+        .run()
+    )
+    return horizon, len(doomed)
