@@ -21,9 +21,8 @@ from server.db.queries import users as user_queries
 from server.errors import InvalidTransition, JobNotFound, ValidationFailed
 from server.security.tokens import Principal
 from server.services import job_states
-from server.services.changes import record_changes
 from server.services.checkins import check_in_record
-from server.services.job_writes import Actor, change_job, create_jobs, lock_jobs
+from server.services.job_writes import Actor, JobWriter, create_jobs, lock_jobs
 from server.services.jobs import job_detail, may_see
 from server.services.mutations import Input, Rfc3339
 
@@ -119,9 +118,9 @@ async def assign_job(principal: Principal, job_id: str, assign: AssignJob) -> di
             raise InvalidTransition(f"A job that is {job['status']} cannot be reassigned.")
         if str(job["assignee"]) != str(assign.assignee_id) or job["status"] != "assigned":
             values = {"assignee": str(assign.assignee_id), "status": "assigned"}
-            await record_changes(
-                [await change_job(job, values, "job.assigned", actor_of(principal))]
-            )
+            writer = JobWriter(actor_of(principal))
+            writer.change(job, values, "job.assigned")
+            await writer.commit()
     return await job_detail(principal, job_id)
 
 
@@ -133,8 +132,9 @@ async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[s
             raise InvalidTransition(f"A job that is {job['status']} cannot be cancelled.")
         values = {k: v for k, v in edits.columns().items() if not _same(job[k], v)}
         if values:
-            row = await change_job(job, values, _edit_kind(values), actor_of(principal))
-            await record_changes([row])
+            writer = JobWriter(actor_of(principal))
+            writer.change(job, values, _edit_kind(values))
+            await writer.commit()
     return await job_detail(principal, job_id)
 
 

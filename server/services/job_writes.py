@@ -1,9 +1,10 @@
 """Writing jobs: every write bumps the job's version and appends to the change log in the
 same transaction, so feeds, sync cursors and live updates all see it or none do.
 
-Inside one transaction a service locks the jobs it will touch (:func:`lock_jobs`), applies
-each change with :func:`change_job` (which returns the change's log row) and records all the
-rows at once with :func:`record_changes`, so the change-log lock is held only at the end.
+Inside one transaction a service locks the jobs it will touch (:func:`lock_jobs`), decides
+each change in memory through a :class:`JobWriter`, and commits them together at the end: a
+sync batch of a hundred changes costs a few statements, and the change-log lock is held only
+for the last moment of the transaction.
 Each log row's payload says what changed (``version``, ``fields``, ``items``) and the row
 says who changed it (``actor_id``, ``device_id``): offline sync reads that history to tell a
 stale edit of an untouched field from a real conflict.
@@ -64,40 +65,67 @@ async def lock_jobs(job_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {str(job["id"]): job for job in await job_queries.lock_jobs(job_ids)}
 
 
-async def change_job(
-    job: dict[str, Any],
-    values: dict[str, Any],
-    kind: str,
-    actor: Actor,
-    *,
-    items: dict[str, bool] | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """Within a write transaction, on a job from :func:`lock_jobs`: store ``values`` (column ->
-    value) and checklist ``items`` (item id -> done), bump the version, bring ``job`` up to
-    date in place, and return the change-log row to pass to :func:`record_changes`."""
-    now = now or datetime.now(UTC)
-    moved_from = job["assignee"] if _assignee_changes(job, values) else None
-    after = await job_queries.update_job(str(job["id"]), {**values, "updated_at": now})
-    if after is None:
-        raise JobNotFound()
-    if items:
-        await job_queries.set_checklist_items(str(job["id"]), items, now)
-    job.update(values, version=after["version"], updated_at=now)
-    payload: dict[str, Any] = {
-        "version": after["version"],
-        "fields": {column: _plain(value) for column, value in values.items()},
-    }
-    if items:
-        payload["items"] = items
-    return job_change_row(
-        kind,
-        job,
-        previous_assignee_id=_plain(moved_from),
-        actor_id=actor.user_id,
-        device_id=actor.device_id,
-        payload=payload,
-    )
+class JobWriter:
+    """Changes to jobs locked in one transaction, kept in memory as they are decided and
+    written by :meth:`commit`: each job's final columns once, checklist items in one go,
+    and the change-log rows together, whatever the number of changes."""
+
+    def __init__(self, actor: Actor, now: datetime | None = None) -> None:
+        self.actor = actor
+        self.now = now or datetime.now(UTC)
+        self._jobs: dict[str, tuple[dict[str, Any], set[str]]] = {}
+        self._items: dict[str, tuple[str, bool]] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def change(
+        self,
+        job: dict[str, Any],
+        values: dict[str, Any],
+        kind: str,
+        items: dict[str, bool] | None = None,
+    ) -> dict[str, Any]:
+        """Apply ``values`` (column -> value) and checklist ``items`` (id -> done) to a job
+        from :func:`lock_jobs`, one version up; returns the change's log row."""
+        moved_from = job["assignee"] if _assignee_changes(job, values) else None
+        job.update(values, version=job["version"] + 1, updated_at=self.now)
+        _, columns = self._jobs.setdefault(str(job["id"]), (job, set()))
+        columns.update(values)
+        for item_id, done in (items or {}).items():
+            self._items[item_id] = (str(job["id"]), done)
+        payload: dict[str, Any] = {
+            "version": job["version"],
+            "fields": {column: _plain(value) for column, value in values.items()},
+        }
+        if items:
+            payload["items"] = items
+        row = job_change_row(
+            kind,
+            job,
+            previous_assignee_id=_plain(moved_from),
+            actor_id=self.actor.user_id,
+            device_id=self.actor.device_id,
+            payload=payload,
+        )
+        self.rows.append(row)
+        return row
+
+    async def commit(self) -> list[int]:
+        """Write everything changed; returns the change ids of :attr:`rows`, in order."""
+        if not self.rows:
+            return []
+        await job_queries.store_jobs(
+            [
+                ({c: job[c] for c in columns}, str(job["id"]), job["version"])
+                for job, columns in self._jobs.values()
+            ],
+            self.now,
+        )
+        if self._items:
+            await job_queries.store_checklist_items(
+                [(item_id, job_id, done) for item_id, (job_id, done) in self._items.items()],
+                self.now,
+            )
+        return await record_changes(self.rows)
 
 
 async def update_job(
@@ -108,7 +136,9 @@ async def update_job(
         job = (await lock_jobs([job_id])).get(job_id)
         if job is None:
             raise JobNotFound()
-        await record_changes([await change_job(job, values, kind, actor)])
+        writer = JobWriter(actor)
+        writer.change(job, values, kind)
+        await writer.commit()
         return job
 
 

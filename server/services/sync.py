@@ -25,10 +25,9 @@ from server.db.queries import jobs as job_queries
 from server.db.queries import sync as sync_queries
 from server.errors import JobNotFound, MutationIdReused
 from server.security.tokens import Principal
-from server.services.changes import record_changes
 from server.services.checkins import Geofence, check_in_answer, check_in_row, corrected_time
 from server.services.job_states import status_after_check_in
-from server.services.job_writes import Actor, change_job, lock_jobs
+from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.jobs import job_state, local_time, may_see
 from server.services.mutations import (
     BatchCheckIn,
@@ -184,14 +183,14 @@ class BatchWork:
     checklists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seen: dict[str, tuple[str, Outcome]] = field(default_factory=dict)
-    change_rows: list[dict[str, Any]] = field(default_factory=list)
     changed_by: list[Outcome] = field(default_factory=list)
     receipts: list[dict[str, Any]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
+    writer: JobWriter = field(init=False)
 
-    @property
-    def actor(self) -> Actor:
-        return Actor(self.principal.user_id, self.principal.device_id)
+    def __post_init__(self) -> None:
+        actor = Actor(self.principal.user_id, self.principal.device_id)
+        self.writer = JobWriter(actor, self.clock.received)
 
     async def settle(self, entry: Entry, stored: dict[str, dict[str, Any]]) -> Outcome:
         """The outcome of ``entry``: stored before, seen earlier in this batch, or new."""
@@ -285,7 +284,7 @@ class BatchWork:
         )
         if plan.writes:
             kind = "job.status_changed" if "status" in plan.values else "job.updated"
-            await self._change(job, plan.values, kind, outcome, plan.items)
+            self._change(job, plan.values, kind, outcome, plan.items)
         return outcome
 
     async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
@@ -305,10 +304,10 @@ class BatchWork:
         outcome.client_time = row["recorded_time"]
         moves_to = status_after_check_in(job["status"], check_in.type) if visible else None
         if moves_to is not None:
-            await self._change(job, {"status": moves_to}, "job.status_changed", outcome)
+            self._change(job, {"status": moves_to}, "job.status_changed", outcome)
         return outcome
 
-    async def _change(
+    def _change(
         self,
         job: dict[str, Any],
         values: dict[str, Any],
@@ -316,8 +315,7 @@ class BatchWork:
         outcome: Outcome,
         items: dict[str, bool] | None = None,
     ) -> None:
-        row = await change_job(job, values, kind, self.actor, items=items, now=self.clock.received)
-        self.change_rows.append(row)
+        row = self.writer.change(job, values, kind, items)
         self.changed_by.append(outcome)
         self.history.setdefault(str(job["id"]), []).append(row)
         for item in self.checklists.get(str(job["id"]), []):
@@ -355,10 +353,9 @@ class BatchWork:
 
     async def commit(self) -> None:
         """Write the log rows, check-ins and receipts gathered by the batch."""
-        if self.change_rows:
-            ids = await record_changes(self.change_rows)
-            for outcome, change_id in zip(self.changed_by, ids, strict=True):
-                outcome.change_id = change_id
+        ids = await self.writer.commit()
+        for outcome, change_id in zip(self.changed_by, ids, strict=True):
+            outcome.change_id = change_id
         by_mutation = {o.mutation_id: o for o in self.changed_by}
         for receipt in self.receipts:
             changed = by_mutation.get(receipt["mutation_id"])

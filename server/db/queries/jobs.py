@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
-from server.db.engine import current_engine
+from server.db.engine import current_engine, execute_many
 from server.db.tables import ChangeLog, ChecklistItem, Customer, Job
 
 INSERT_CHUNK = 500
@@ -165,18 +166,12 @@ async def checklists_for(job_ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def set_checklist_items(job_id: str, done: dict[str, bool], at: datetime) -> None:
-    """Tick (``True``) or untick items of one job; at most two statements."""
-    for state in (True, False):
-        ids = [item_id for item_id, value in done.items() if value is state]
-        if ids:
-            await (
-                ChecklistItem.update(
-                    {ChecklistItem.done: state, ChecklistItem.done_at: at if state else None}
-                )
-                .where(ChecklistItem.id.is_in(ids) & (ChecklistItem.job == job_id))
-                .run()
-            )
+async def store_checklist_items(items: list[tuple[str, str, bool]], at: datetime) -> None:
+    """Within a transaction: tick or untick items, each ``(item id, job id, done)``."""
+    await execute_many(
+        "UPDATE checklist_item SET done = $1, done_at = $2 WHERE id = $3 AND job = $4",
+        [(done, at if done else None, item_id, job_id) for item_id, job_id, done in items],
+    )
 
 
 async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
@@ -217,15 +212,30 @@ async def insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> No
         await table.insert(*(table(**row) for row in rows[start : start + INSERT_CHUNK])).run()
 
 
-async def update_job(job_id: str, values: dict[Any, Any]) -> dict[str, Any] | None:
-    """Apply ``values`` and bump the version; returns the job's scope columns after the change."""
-    rows = (
-        await Job.update({**values, Job.version: Job.version + 1})
-        .where((Job.id == job_id) & Job.deleted_at.is_null())
-        .returning(Job.id, Job.branch, Job.assignee, Job.version)
-        .run()
-    )
-    return rows[0] if rows else None
+JOB_COLUMNS = frozenset(column._meta.db_column_name for column in Job._meta.columns)
+
+
+async def store_jobs(changes: list[tuple[dict[str, Any], str, int]], at: datetime) -> None:
+    """Within a transaction, on locked jobs: write each ``(columns, job id, version)``; one
+    statement per set of columns, however many jobs share it."""
+    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for values, job_id, version in changes:
+        columns = tuple(sorted(values))
+        by_columns.setdefault(columns, []).append(
+            (*(_param(values[c]) for c in columns), version, at, job_id)
+        )
+    for columns, rows in by_columns.items():
+        unknown = set(columns) - JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"not job columns: {sorted(unknown)}")
+        n = len(columns)
+        assignments = [f"{c} = ${i}" for i, c in enumerate(columns, 1)]
+        assignments += [f"version = ${n + 1}", f"updated_at = ${n + 2}"]
+        await execute_many(f"UPDATE job SET {', '.join(assignments)} WHERE id = ${n + 3}", rows)
+
+
+def _param(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 async def job_scope(job_id: str) -> dict[str, Any] | None:

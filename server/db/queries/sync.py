@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.db.engine import current_engine
-from server.db.queries.jobs import insert_in_chunks
+import orjson
+
+from server.db.engine import current_engine, execute_many
 from server.db.tables import DeviceSync, MutationReceipt
 
 CHUNK = 500
@@ -40,8 +41,34 @@ async def receipts_for(user_id: str, mutation_ids: list[str]) -> dict[str, dict[
     return found
 
 
+RECEIPT_COLUMNS = (
+    "user_id",
+    "device_id",
+    "mutation_id",
+    "kind",
+    "job_id",
+    "body_hash",
+    "outcome",
+    "code",
+    "reason",
+    "result",
+    "change_id",
+    "client_time",
+    "received_at",
+)
+INSERT_RECEIPT = (
+    f"INSERT INTO mutation_receipt ({', '.join(RECEIPT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(RECEIPT_COLUMNS) + 1))})"
+)
+
+
 async def insert_receipts(rows: list[dict[str, Any]]) -> None:
-    await insert_in_chunks(MutationReceipt, rows)
+    """Store receipts (``result`` is JSON); in bulk, within the batch's transaction."""
+    values = [
+        tuple(orjson.dumps(row[c]).decode() if c == "result" else row[c] for c in RECEIPT_COLUMNS)
+        for row in rows
+    ]
+    await execute_many(INSERT_RECEIPT, values)
 
 
 async def receipts_after(user_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
