@@ -108,6 +108,31 @@ async def lock_change_log() -> None:
         await engine.run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK_KEY})")
 
 
+def _current_transaction() -> Any:
+    transaction = current_engine().current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("bulk statements run inside a transaction")
+    return transaction
+
+
+def _for_engine(statement: str) -> str:
+    """``$1`` placeholders as the bound engine reads them (SQLite: ``?1``)."""
+    if current_engine().engine_type == "postgres":
+        return statement
+    return re.sub(r"\$(\d+)", r"?\1", statement)
+
+
+async def insert_returning_ids(statement: str, args: list[Any]) -> list[int]:
+    """Within a transaction: run an ``INSERT ... RETURNING id`` built by hand (see
+    :func:`execute_many` for why); the ids, in the order the rows were given."""
+    connection = _current_transaction().connection
+    if current_engine().engine_type == "postgres":
+        return sorted(int(record[0]) for record in await connection.fetch(statement, *args))
+    async with connection.execute(_for_engine(statement), args) as cursor:
+        rows = await cursor.fetchall()
+    return sorted(int(row["id"] if isinstance(row, dict) else row[0]) for row in rows)
+
+
 async def execute_many(statement: str, rows: list[tuple[Any, ...]]) -> None:
     """Within a transaction: run one statement for each of ``rows`` in a single round of the
     driver (asyncpg's or sqlite3's ``executemany``). Piccolo builds a query per row, which
@@ -115,9 +140,4 @@ async def execute_many(statement: str, rows: list[tuple[Any, ...]]) -> None:
 
     ``statement`` uses PostgreSQL's ``$1`` placeholders; SQLite reads them as ``?1``.
     """
-    transaction = current_engine().current_transaction.get()
-    if transaction is None:
-        raise RuntimeError("execute_many runs inside a transaction")
-    if current_engine().engine_type != "postgres":
-        statement = re.sub(r"\$(\d+)", r"?\1", statement)
-    await transaction.connection.executemany(statement, rows)
+    await _current_transaction().connection.executemany(_for_engine(statement), rows)

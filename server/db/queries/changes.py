@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+import orjson
 from piccolo.query.functions.aggregate import Max
 
-from server.db.engine import lock_change_log
+from server.db.engine import insert_returning_ids, lock_change_log
 from server.db.tables import ChangeLog, ChangeLogHorizon, FeedVersion
+
+CHUNK = 500
+LOG_COLUMNS = (
+    "occurred_at",
+    "kind",
+    "job_id",
+    "branch_id",
+    "assignee_id",
+    "previous_assignee_id",
+    "device_id",
+    "actor_id",
+    "payload",
+)
 
 
 async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[int]:
@@ -19,10 +34,21 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
     commit together or not at all.
     """
     await lock_change_log()
-    inserted = (
-        await ChangeLog.insert(*(ChangeLog(**row) for row in rows)).returning(ChangeLog.id).run()
-    )
-    ids = sorted(int(row["id"]) for row in inserted)  # one statement numbers its rows in order
+    now = datetime.now(UTC)
+    ids: list[int] = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        args = [value for row in chunk for value in _log_values(row, now)]
+        width = len(LOG_COLUMNS)
+        values = ", ".join(
+            "(" + ", ".join(f"${r * width + c}" for c in range(1, width + 1)) + ")"
+            for r in range(len(chunk))
+        )
+        # One statement numbers its rows in the order given: sorted ids match ``chunk``.
+        ids += await insert_returning_ids(
+            f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id",
+            args,
+        )
     newest = ids[-1]
     if not scopes:
         return ids
@@ -32,6 +58,19 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
         .run()
     )
     return ids
+
+
+def _log_values(row: dict[str, Any], now: datetime) -> list[Any]:
+    return [
+        now if column == "occurred_at" else _param(column, row.get(column))
+        for column in LOG_COLUMNS
+    ]
+
+
+def _param(column: str, value: Any) -> Any:
+    if column == "payload":
+        return orjson.dumps(value or {}).decode()
+    return str(value) if isinstance(value, UUID) else value
 
 
 async def changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
