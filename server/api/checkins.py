@@ -12,7 +12,8 @@ from server.http.json_io import json_response, read_json
 from server.security.tokens import Principal
 from server.services import sync as sync_service
 from server.services.checkins import Geofence
-from server.services.mutations import CheckInRequest, is_mutation_id, new_mutation_id
+from server.services.inputs import is_mutation_id
+from server.services.mutations import CheckInRequest, new_mutation_id
 
 check_in_routes = Blueprint("checkins", url_prefix="/api/mobile/jobs")
 

@@ -1,39 +1,28 @@
 """Request and response shapes of the public API (camelCase on the wire).
 
-Requests are validated through these models; responses are written as plain dicts for speed,
+Requests are validated through these models, or through the domain's own input models (a
+sync batch in ``services/mutations.py``, dispatch writes in ``services/dispatch.py``), all
+built on the primitive types of ``services/inputs.py``. Responses are written as plain
+dicts for speed,
 and the API tests validate real responses against these models, so the OpenAPI document
 (generated from them) cannot drift from what the server sends.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-from typing import Annotated, Literal
+from datetime import date, datetime, time
+from typing import Literal
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from server.services.inputs import Priority, Text, in_range
 from server.services.jobs import BANGKOK
 
 JobStatus = Literal["pending", "assigned", "en_route", "in_progress", "completed", "cancelled"]
-Priority = Literal["normal", "high", "urgent"]
 Role = Literal["staff", "dispatcher", "admin"]
 MAX_PAGE = 200
-
-
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def _printable(value: str) -> str:
-    """No control characters: PostgreSQL refuses NUL, and no name or id needs the others."""
-    if any(ord(ch) < 32 for ch in value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_printable)]
 
 
 class ApiModel(BaseModel):
@@ -104,15 +93,7 @@ class FeedParams(ApiModel):
     @field_validator("from_", "to")
     @classmethod
     def _in_range(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            utc = value.astimezone(UTC)
-        except OverflowError as exc:
-            raise ValueError("time is out of range") from exc
-        if not EARLIEST <= utc < LATEST:
-            raise ValueError("time must be between 1900 and 2200")
-        return value
+        return None if value is None else in_range(value)
 
 
 class JobSummary(ApiModel):
@@ -215,7 +196,9 @@ class SyncConflict(ApiModel):
         "checklist_item_changed",
     ]
     resolution: Literal["server_state_kept"]
-    job: JobState
+    job: JobState | JobSummary = Field(
+        description="The job now; for job_reassigned only its list fields (it is not yours)."
+    )
 
 
 class SyncFailure(ApiModel):

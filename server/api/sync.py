@@ -32,6 +32,7 @@ from server.services import sync as sync_service
 from server.services.changes import audience_scope
 from server.services.checkins import Geofence
 from server.services.mutations import MAX_MUTATIONS, SyncBatch
+from server.services.receipts import receipts_page
 
 sync_routes = Blueprint("sync", url_prefix="/api/mobile/sync")
 
@@ -83,7 +84,7 @@ async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
 async def list_receipts(request: Request, principal: Principal) -> HTTPResponse:
     args = _query(request)
     params = validate(ReceiptsParams, {**args, "since": _cursor(args.get("since", "0"))})
-    page = await sync_service.receipts_page(principal, params.since, params.limit)
+    page = await receipts_page(principal, params.since, params.limit)
     return await send_json_get(request, page)
 
 

@@ -36,9 +36,11 @@ async def require_known_cursor(since: int, mirrored_head: int) -> None:
 async def changes_since(principal: Principal, since: int, limit: int) -> dict[str, Any]:
     """Up to ``limit`` jobs changed after ``since``: ``{changes, removed, cursor, hasMore}``."""
     head = await change_queries.newest_change_id()
+    job_ids, cursor, has_more = await _changed_jobs(principal, since, head, limit)
+    # After the scan: a compaction that committed during it is seen here, so a cursor it
+    # passed never gets a page with a removal missing.
     if 0 < since < await change_queries.compacted_through():
         return {"changes": [], "removed": [], "cursor": 0, "hasMore": False, "reset": True}
-    job_ids, cursor, has_more = await _changed_jobs(principal, since, head, limit)
     jobs = {str(job["id"]): job for job in await job_queries.get_jobs(job_ids)}
     visible = [jobs[j] for j in job_ids if j in jobs and may_see(principal, jobs[j])]
     checklists: dict[str, list[dict[str, Any]]] = {}

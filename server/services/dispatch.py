@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -22,23 +22,23 @@ from server.errors import InvalidTransition, JobNotFound, ValidationFailed
 from server.security.tokens import Principal
 from server.services import job_states
 from server.services.checkins import check_in_record
+from server.services.inputs import Input, Priority, Prose, Rfc3339, Text
 from server.services.job_writes import Actor, JobWriter, create_jobs, lock_jobs
-from server.services.jobs import job_detail, may_see
-from server.services.mutations import Input, Rfc3339
+from server.services.jobs import job_detail, may_see, visible_scope
 
-Priority = Literal["normal", "high", "urgent"]
 MAX_CHECKLIST = 50
+Label = Annotated[Prose, Field(min_length=1, max_length=200)]
 
 
 class NewJob(Input):
     customer_id: uuid.UUID
-    service_type: str = Field(min_length=1, max_length=60)
+    service_type: Text = Field(min_length=1, max_length=60)
     scheduled_date: Rfc3339
-    duration_minutes: int = Field(120, ge=15, le=24 * 60)
+    duration_minutes: int = Field(120, ge=15, le=24 * 60, strict=True)
     priority: Priority = "normal"
-    notes: str = Field("", max_length=4000)
+    notes: Prose = Field("", max_length=4000)
     assignee_id: uuid.UUID | None = None
-    checklist: list[str] = Field(default_factory=list, max_length=MAX_CHECKLIST)
+    checklist: list[Label] = Field(default_factory=list, max_length=MAX_CHECKLIST)
 
 
 class AssignJob(Input):
@@ -48,8 +48,8 @@ class AssignJob(Input):
 class JobEdits(Input):
     priority: Priority | None = None
     scheduled_date: Rfc3339 | None = None
-    duration_minutes: int | None = Field(None, ge=15, le=24 * 60)
-    notes: str | None = Field(None, max_length=4000)
+    duration_minutes: int | None = Field(None, ge=15, le=24 * 60, strict=True)
+    notes: Prose | None = Field(None, max_length=4000)
     status: Literal["cancelled"] | None = None
 
     @model_validator(mode="after")
@@ -102,7 +102,7 @@ async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
         "notes": new.notes,
     }
     items = [
-        {"id": str(uuid.uuid4()), "job": job_id, "position": n, "label": label[:200]}
+        {"id": str(uuid.uuid4()), "job": job_id, "position": n, "label": label}
         for n, label in enumerate(new.checklist)
     ]
     await create_jobs([], [job], items, actor_of(principal))
@@ -160,8 +160,8 @@ async def require_assignable(user_id: uuid.UUID, branch_id: str) -> None:
 
 
 async def _locked_visible_job(principal: Principal, job_id: str) -> dict[str, Any]:
-    job = (await lock_jobs([job_id])).get(job_id)
-    if job is None or not may_see(principal, job):
+    job = (await lock_jobs([job_id], visible_scope(principal))).get(job_id)
+    if job is None:
         raise JobNotFound()
     return job
 

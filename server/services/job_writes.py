@@ -19,6 +19,7 @@ from uuid import UUID
 
 from server.db.engine import write_transaction
 from server.db.queries import jobs as job_queries
+from server.db.queries.jobs import JobFilter
 from server.errors import JobNotFound
 from server.services.changes import job_change_row, record_changes
 
@@ -32,6 +33,7 @@ class Actor:
 
 
 SYSTEM = Actor()
+EVERY_JOB = JobFilter()
 
 
 async def create_jobs(
@@ -60,9 +62,10 @@ async def create_jobs(
         return max(await record_changes(rows))
 
 
-async def lock_jobs(job_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Within a write transaction: the live jobs among ``job_ids`` by id, locked to commit."""
-    return {str(job["id"]): job for job in await job_queries.lock_jobs(job_ids)}
+async def lock_jobs(job_ids: list[str], scope: JobFilter = EVERY_JOB) -> dict[str, dict[str, Any]]:
+    """Within a write transaction: the live jobs among ``job_ids`` within ``scope``, by id,
+    locked to commit."""
+    return {str(job["id"]): job for job in await job_queries.lock_jobs(job_ids, scope)}
 
 
 class JobWriter:

@@ -50,17 +50,21 @@ class FeedQuery:
         return f"{self.filters_key}|{self.limit}|{self.cursor or ''}"
 
 
+def visible_scope(principal: Principal) -> JobFilter:
+    """Every job the caller may see: their own (staff), their branch's (dispatchers), all."""
+    if principal.role == "staff":
+        return JobFilter(assignee_id=principal.user_id)
+    if principal.role == "dispatcher":
+        return JobFilter(branch_id=principal.branch_id or NO_BRANCH)
+    return JobFilter()
+
+
 def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
     """The caller's scope, narrowed by their filters; staff cannot widen it."""
-    assignee = query.assignee_id
-    branch = None
-    if principal.role == "staff":
-        assignee = principal.user_id
-    elif principal.role == "dispatcher":
-        branch = principal.branch_id or NO_BRANCH
+    scope = visible_scope(principal)
     return JobFilter(
-        assignee_id=assignee,
-        branch_id=branch,
+        assignee_id=scope.assignee_id if principal.role == "staff" else query.assignee_id,
+        branch_id=scope.branch_id,
         statuses=query.statuses,
         scheduled_from=query.scheduled_from,
         scheduled_to=query.scheduled_to,

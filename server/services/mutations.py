@@ -8,68 +8,42 @@ bad entry becomes a ``failed`` answer for its ``mutationId`` and never sinks the
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from server.services.inputs import (
+    Input,
+    MutationId,
+    ObjectId,
+    Prose,
+    Rfc3339,
+    Text,
+    is_mutation_id,
+)
 from server.services.sync_rules import MutationRejected
 
 MAX_MUTATIONS = 1000
-MUTATION_ID_PATTERN = r"^[A-Za-z0-9._:~-]{1,128}$"
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def _rfc3339(value: object) -> datetime:
-    """Only RFC 3339 with an offset: no bare dates, no epoch numbers, no local times."""
-    if not isinstance(value, str) or not RFC3339.match(value):
-        raise ValueError("give an RFC 3339 time with an offset, e.g. 2026-11-24T09:30:00+07:00")
-    try:
-        instant = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        utc = instant.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError("not a real time") from exc
-    if not EARLIEST <= utc < LATEST:
-        raise ValueError("time must be between 1900 and 2200")
-    return utc
-
-
-Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
-MutationId = Annotated[str, Field(pattern=MUTATION_ID_PATTERN)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class ChecklistTick(Input):
-    item_id: str = Field(min_length=1, max_length=64)
-    done: bool
+    item_id: ObjectId
+    done: bool = Field(strict=True)
 
 
 class PendingUpdate(Input):
     """A change to a job made offline, against the job ``version`` the phone last saw."""
 
     mutation_id: MutationId
-    job_id: str = Field(min_length=1, max_length=64)
-    base_version: int = Field(ge=0, le=2**31)
+    job_id: ObjectId
+    base_version: int = Field(ge=0, le=2**31, strict=True)
     client_timestamp: Rfc3339
     status: Literal["en_route", "in_progress", "completed", "cancelled"] | None = None
     checklist: list[ChecklistTick] | None = Field(None, max_length=200)
-    notes: str | None = Field(None, max_length=4000)
+    notes: Prose | None = Field(None, max_length=4000)
 
     @property
     def ticks(self) -> list[ChecklistTick]:
@@ -83,14 +57,14 @@ class PendingUpdate(Input):
 
 
 class Location(Input):
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
 
 
 class CheckInFields(Input):
     type: Literal["in", "out"]
     location: Location
-    accuracy: float = Field(ge=0, le=100_000, allow_inf_nan=False)
+    accuracy: float = Field(ge=0, le=100_000, allow_inf_nan=False, strict=True)
     timestamp: Rfc3339
 
 
@@ -102,21 +76,15 @@ class CheckInRequest(CheckInFields):
 
 class BatchCheckIn(CheckInFields):
     mutation_id: MutationId
-    job_id: str = Field(min_length=1, max_length=64)
-
-
-class PhotoAttachment(Input):
-    mutation_id: MutationId
-    job_id: str = Field(min_length=1, max_length=64)
-    photo_id: str = Field(min_length=1, max_length=64)
+    job_id: ObjectId
 
 
 class SyncBatch(BaseModel):
     """The envelope of ``POST /api/mobile/sync``; its entries are validated one by one."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    device_id: str = Field(min_length=1, max_length=128)
+    device_id: Text = Field(min_length=1, max_length=128)
     device_time: Rfc3339 | None = None
     pending_updates: list[dict[str, Any]] = Field(default_factory=list)
     photos: list[dict[str, Any]] = Field(default_factory=list)
@@ -154,10 +122,6 @@ def body_hash(kind: str, entry: dict[str, Any]) -> str:
     """What a mutation says, for telling a true replay from a reused ``mutationId``."""
     canonical = orjson.dumps({"kind": kind, **entry}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
-
-
-def is_mutation_id(raw: str) -> bool:
-    return re.match(MUTATION_ID_PATTERN, raw) is not None
 
 
 def new_mutation_id() -> str:

@@ -28,7 +28,7 @@ from server.security.tokens import Principal
 from server.services.checkins import Geofence, check_in_answer, check_in_row, corrected_time
 from server.services.job_states import status_after_check_in
 from server.services.job_writes import Actor, JobWriter, lock_jobs
-from server.services.jobs import job_state, local_time, may_see
+from server.services.jobs import job_state, job_summary, visible_scope
 from server.services.mutations import (
     BatchCheckIn,
     CheckInRequest,
@@ -40,6 +40,7 @@ from server.services.mutations import (
 from server.services.sync_rules import (
     RESOLUTION,
     MutationRejected,
+    Rights,
     Superseded,
     history_since,
     plan_update,
@@ -186,6 +187,8 @@ class BatchWork:
     changed_by: list[Outcome] = field(default_factory=list)
     receipts: list[dict[str, Any]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
+    moved_away: dict[str, int] = field(default_factory=dict)
+    left: dict[str, dict[str, Any]] = field(default_factory=dict)
     writer: JobWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -214,26 +217,27 @@ class BatchWork:
         )
 
     async def load(self, fresh: list[Entry]) -> None:
-        """Lock every job the batch's new mutations name; read their checklists, and the
-        history of those that some mutation saw at an older version or that the caller no
-        longer sees (a phone in step with the server needs no history)."""
-        job_ids = {_uuid(e.raw.get("jobId")) for e in fresh}
-        self.jobs = await lock_jobs(sorted(j for j in job_ids if j is not None))
+        """Lock the jobs the batch's new mutations name that the caller may see; read their
+        checklists, and the history of those some mutation saw at an older version (a phone
+        in step with the server needs none). Of the rest, note which left the caller after
+        the version their mutation saw: a reassignment they could not know of."""
+        named = {job_id for e in fresh if (job_id := _uuid(e.raw.get("jobId"))) is not None}
+        self.jobs = await lock_jobs(sorted(named), visible_scope(self.principal))
         for item in await job_queries.checklists_for(list(self.jobs)):
             self.checklists.setdefault(str(item["job"]), []).append(item)
         behind = {
-            job_id
+            entry.read.job_id
             for entry in fresh
-            if (job_id := _uuid(entry.raw.get("jobId"))) in self.jobs
-            and self._needs_history(entry, self.jobs[job_id])
+            if isinstance(entry.read, PendingUpdate)
+            and entry.read.job_id in self.jobs
+            and entry.read.base_version < self.jobs[entry.read.job_id]["version"]
         }
-        for row in await job_queries.job_histories(sorted(behind)):
+        for row in await change_queries.job_histories(sorted(behind)):
             self.history.setdefault(str(row["job_id"]), []).append(row)
-
-    def _needs_history(self, entry: Entry, job: dict[str, Any]) -> bool:
-        if not may_see(self.principal, job):
-            return True
-        return isinstance(entry.read, PendingUpdate) and entry.read.base_version < job["version"]
+        gone = sorted(named - set(self.jobs))
+        if gone:
+            self.moved_away = await change_queries.moved_away_from(self.principal.user_id, gone)
+            self.left = {str(j["id"]): j for j in await job_queries.get_jobs(list(self.moved_away))}
 
     async def _apply(self, entry: Entry) -> Outcome:
         try:
@@ -245,37 +249,34 @@ class BatchWork:
         except MutationRejected as rejected:
             return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
 
-    def _job_for(self, job_id: str) -> tuple[dict[str, Any], bool]:
-        """The job and whether the caller may see it now; job_not_found when it never was
-        theirs (no hint that it exists)."""
-        job = self.jobs.get(str(_uuid(job_id)))
-        if job is not None:
-            if may_see(self.principal, job):
-                return job, True
-            if self._was_theirs(job):
-                return job, False
-        raise MutationRejected("job_not_found", "No such job.")
-
-    def _was_theirs(self, job: dict[str, Any]) -> bool:
-        rows = self.history.get(str(job["id"]), [])
-        me = self.principal.user_id
-        return any(str(row.get("previous_assignee_id")) == me for row in rows)
+    def _visible_job(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise MutationRejected("job_not_found", "No such job.")
+        return job
 
     async def _update(self, update: PendingUpdate) -> Outcome:
-        job, visible = self._job_for(update.job_id)
-        if not visible:
-            return self._conflict(update.mutation_id, job, "job_reassigned")
-        key = str(job["id"])
-        checklist = {str(item["id"]): item["done"] for item in self.checklists.get(key, [])}
+        left = self.left.get(update.job_id)
+        if left is not None and self.moved_away[update.job_id] > update.base_version:
+            # Theirs at the version they edited: tell them it left, and no more than the
+            # feed showed them then.
+            return self._conflict(update.mutation_id, left, "job_reassigned", job_summary(left))
+        job = self._visible_job(update.job_id)
+        checklist = {
+            str(item["id"]): item["done"] for item in self.checklists.get(update.job_id, [])
+        }
         history = history_since(
-            self.history.get(key, []),
+            self.history.get(update.job_id, []),
             update.base_version,
             job["version"],
             self.principal.device_id,
         )
-        may_cancel = self.principal.role in ("dispatcher", "admin")
+        rights = Rights(
+            moves=str(job["assignee"]) == self.principal.user_id,
+            cancels=self.principal.role in ("dispatcher", "admin"),
+        )
         try:
-            plan = plan_update(job, checklist, update, history, may_cancel)
+            plan = plan_update(job, checklist, update, history, rights)
         except Superseded as superseded:
             return self._conflict(update.mutation_id, job, superseded.reason)
         outcome = Outcome(update.mutation_id, SYNCED, receipt_outcome(history, plan))
@@ -288,7 +289,8 @@ class BatchWork:
         return outcome
 
     async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
-        job, visible = self._job_for(check_in.job_id)
+        """Recorded on any job the caller may see; only the assignee's arrival moves it."""
+        job = self._visible_job(check_in.job_id)
         row = check_in_row(
             job,
             check_in,
@@ -302,8 +304,8 @@ class BatchWork:
         self.check_ins.append(row)
         outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
         outcome.client_time = row["recorded_time"]
-        moves_to = status_after_check_in(job["status"], check_in.type) if visible else None
-        if moves_to is not None:
+        moves_to = status_after_check_in(job["status"], check_in.type)
+        if moves_to is not None and str(job["assignee"]) == self.principal.user_id:
             self._change(job, {"status": moves_to}, "job.status_changed", outcome)
         return outcome
 
@@ -323,13 +325,19 @@ class BatchWork:
                 item["done"] = items[str(item["id"])]  # type: ignore[index]
                 item["done_at"] = self.clock.received if item["done"] else None
 
-    def _conflict(self, mutation_id: str, job: dict[str, Any], reason: str) -> Outcome:
+    def _conflict(
+        self,
+        mutation_id: str,
+        job: dict[str, Any],
+        reason: str,
+        shown: dict[str, Any] | None = None,
+    ) -> Outcome:
         entry = {
             "mutationId": mutation_id,
             "jobId": str(job["id"]),
             "reason": reason,
             "resolution": RESOLUTION,
-            "job": job_state(job, self.checklists.get(str(job["id"]), [])),
+            "job": shown or job_state(job, self.checklists.get(str(job["id"]), [])),
         }
         return Outcome(mutation_id, CONFLICTS, "superseded", reason, reason, entry)
 
@@ -371,30 +379,6 @@ def _uuid(value: object) -> str | None:
         return str(uuid.UUID(str(value))) if value is not None else None
     except ValueError:
         return None
-
-
-async def receipts_page(principal: Principal, since: int, limit: int) -> dict[str, Any]:
-    """The caller's receipts after ``since``, oldest first: ``{receipts, cursor, hasMore}``."""
-    rows = await sync_queries.receipts_after(principal.user_id, since, limit + 1)
-    page = rows[:limit]
-    return {
-        "receipts": [
-            {
-                "mutationId": row["mutation_id"],
-                "kind": row["kind"],
-                "jobId": _uuid(row["job_id"]),
-                "outcome": row["outcome"],
-                "code": row["code"],
-                "reason": row["reason"],
-                "changeId": row["change_id"],
-                "clientTime": local_time(row["client_time"]) if row["client_time"] else None,
-                "receivedAt": local_time(row["received_at"]),
-            }
-            for row in page
-        ],
-        "cursor": int(page[-1]["id"]) if page else since,
-        "hasMore": len(rows) > limit,
-    }
 
 
 async def check_in(

@@ -129,12 +129,21 @@ class Plan:
         return bool(self.values or self.items)
 
 
+@dataclass(frozen=True)
+class Rights:
+    """What the syncing user may do to the job's status: walk its field steps (the
+    assignee) and cancel it (dispatchers and admins)."""
+
+    moves: bool
+    cancels: bool
+
+
 def plan_update(
     job: dict[str, Any],
     checklist: dict[str, bool],
     update: Update,
     history: History,
-    may_cancel: bool,
+    rights: Rights,
 ) -> Plan:
     """Decide one pending update against the job's current state (see the module table)."""
     if update.base_version > job["version"]:
@@ -146,7 +155,7 @@ def plan_update(
         raise Superseded(f"job_{job['status']}")
     plan = Plan()
     if update.status is not None and update.status != job["status"]:
-        _plan_status(job["status"], update.status, history, may_cancel, plan)
+        _plan_status(job["status"], update.status, history, rights, plan)
     if update.notes is not None and update.notes != job["notes"]:
         if history.others_changed("notes"):
             raise Superseded("notes_changed")
@@ -163,15 +172,18 @@ def plan_update(
     return plan
 
 
-def _plan_status(current: str, target: str, history: History, may_cancel: bool, plan: Plan) -> None:
+def _plan_status(current: str, target: str, history: History, rights: Rights, plan: Plan) -> None:
     if history.others_changed("status"):
         raise Superseded("status_changed")
-    if (target == "cancelled" and may_cancel and current not in FINISHED) or field_step_allowed(
-        current, target
-    ):
+    cancels = target == "cancelled" and rights.cancels and current not in FINISHED
+    if cancels or (rights.moves and field_step_allowed(current, target)):
         plan.values["status"] = target
     elif "status" in history.own_fields and _behind(target, current):
         return  # this device already moved the job past it (e.g. by checking in)
+    elif not rights.moves and target != "cancelled":
+        raise MutationRejected(
+            "invalid_transition", "Only the person assigned moves a job along its steps."
+        )
     else:
         raise MutationRejected("invalid_transition", f"A job cannot go from {current} to {target}.")
 

@@ -71,6 +71,11 @@ async def test_a_job_without_assignee_is_pending(world: World, dispatcher: Dispa
         DISPATCH, json=new_job(customer), headers=dispatcher.headers
     )
     assert created.status_code == 201
+    for bad in ({"serviceType": "a\u0000"}, {"checklist": ["x" * 201]}, {"checklist": [""]}):
+        refused = await dispatcher.client.post(
+            DISPATCH, json=new_job(customer) | bad, headers=dispatcher.headers
+        )
+        assert_problem(refused, 422, "validation_failed")
     assert created.json()["job"]["status"] == "pending"
     assert created.json()["job"]["assigneeId"] is None
 
@@ -220,6 +225,8 @@ async def test_staff_may_not_dispatch(
         {"scheduledDate": "tomorrow"},
         {"scheduledDate": 1764300000},
         {"notes": "x" * 4001},
+        {"notes": "nul \u0000 inside"},
+        {"durationMinutes": "90"},
         {"surprise": 1},
     ],
 )

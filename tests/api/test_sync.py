@@ -12,7 +12,7 @@ from server.api.schemas import ReceiptsPage, SyncAnswer
 from server.context import AppContext
 from server.db.queries.changes import newest_change_id
 from server.db.tables import DeviceSync
-from tests.api.phones import SYNC, Phone, new_id
+from tests.api.phones import SYNC, Dispatcher, Phone, new_id
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff
 
@@ -106,7 +106,6 @@ async def test_one_bad_mutation_never_sinks_the_batch(phone: Phone, world: World
     messages = {m["mutationId"]: m["message"] for m in answer["failed"]}
     assert messages[bad["foreign job"]["mutationId"]] == messages[bad["missing job"]["mutationId"]]
     assert (await phone.job(job["id"]))["job"]["notes"] == "fine"
-    assert await phone.job(someone_elses.__str__()) if False else True
 
 
 async def test_mutations_of_one_job_apply_in_the_order_sent(phone: Phone) -> None:
@@ -239,3 +238,80 @@ async def test_receipts_are_each_users_own(phone: Phone, world: World, ctx: AppC
     await phone.sync(phone.update(job["id"], 1, notes="private"))
     other = Phone(phone.client, ctx, await add_staff(world))
     assert await other.receipts() == []
+
+
+async def test_a_former_assignee_learns_the_job_left_and_nothing_more(
+    phone: Phone, world: World, client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    job = (await add_jobs(phone.user, 1))[0]
+    taker = await add_staff(world)
+    dispatcher = Dispatcher(client, ctx, world.dispatcher)
+    assert (await dispatcher.assign(job["id"], taker["id"])).status_code == 200
+    assert (await dispatcher.edit(job["id"], notes="new gate code 9999")).status_code == 200
+
+    offline_edit = await phone.sync(phone.update(job["id"], 1, notes="done the bins"))
+    [conflict] = offline_edit["conflicts"]
+    assert conflict["reason"] == "job_reassigned"
+    assert conflict["job"]["id"] == job["id"]
+    assert conflict["job"]["assigneeId"] == taker["id"]
+    assert "notes" not in conflict["job"] and "9999" not in str(offline_edit)
+
+    after_it_left = await phone.sync(
+        phone.update(job["id"], 3, notes="x"), check_ins=[phone.check_in(job["id"])]
+    )
+    assert {f["code"] for f in after_it_left["failed"]} == {"job_not_found"}
+    assert after_it_left["conflicts"] == [] and "9999" not in str(after_it_left)
+    response = await client.post(
+        f"/api/mobile/jobs/{job['id']}/checkin",
+        json={k: v for k, v in phone.check_in(job["id"]).items() if k != "jobId"},
+        headers=phone.headers,
+    )
+    assert_problem(response, 404, "job_not_found")
+    kept = await client.get(f"/api/mobile/jobs/{job['id']}", headers=dispatcher.headers)
+    assert kept.json()["job"]["notes"] == "new gate code 9999"
+
+
+async def test_only_the_assignee_walks_a_job_along_its_steps(
+    phone: Phone, world: World, client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    job = (await add_jobs(phone.user, 1))[0]
+    dispatcher = Phone(client, ctx, world.dispatcher)
+    answer = await dispatcher.sync(
+        dispatcher.update(job["id"], 1, status="en_route"),
+        check_ins=[dispatcher.check_in(job["id"])],
+    )
+    assert [f["code"] for f in answer["failed"]] == ["invalid_transition"]
+    assert len(answer["synced"]) == 1, "the dispatcher's check-in is recorded"
+    assert (await phone.job(job["id"]))["job"]["status"] == "assigned"
+    cancel = await dispatcher.sync(dispatcher.update(job["id"], 1, status="cancelled"))
+    assert len(cancel["synced"]) == 1
+    assert (await phone.job(job["id"]))["job"]["status"] == "cancelled"
+
+
+async def test_text_the_database_cannot_store_is_refused_per_mutation(phone: Phone) -> None:
+    job = (await add_jobs(phone.user, 1))[0]
+    good = phone.update(job["id"], 1, notes="สองบรรทัด\ntwo lines\ttabbed")
+    bad = [
+        phone.update(job["id"], 1, notes="a\u0000b"),
+        phone.update(job["id"], 1, checklist=[{"itemId": "a\u0000", "done": True}]),
+        phone.update(job["id"], 1, checklist=[{"itemId": new_id(), "done": "no"}]),
+        phone.update(job["id"], True, notes="x"),
+        phone.check_in(job["id"], location={"lat": True, "lng": 100.5}),
+        phone.check_in(job["id"], accuracy="10"),
+    ]
+    answer = await phone.sync(*bad[:4], good, check_ins=bad[4:])
+    assert answer["synced"] == [good["mutationId"]]
+    assert [f["code"] for f in answer["failed"]] == ["invalid_mutation"] * 6
+    assert (await phone.job(job["id"]))["job"]["notes"] == "สองบรรทัด\ntwo lines\ttabbed"
+
+    for mutation_id in ("a" * 128 + "\n", "a" * 129, "has space"):
+        response = await phone.client.post(
+            SYNC,
+            json=phone.batch([phone.update(job["id"], 2, notes="x") | {"mutationId": mutation_id}]),
+            headers=phone.headers,
+        )
+        assert_problem(response, 422, "validation_failed")
+    response = await phone.client.post(
+        SYNC, json=phone.batch() | {"surprise": 1}, headers=phone.headers
+    )
+    assert_problem(response, 422, "validation_failed")

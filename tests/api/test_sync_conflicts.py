@@ -70,6 +70,12 @@ async def nothing(scene: Scene) -> None:
     return None
 
 
+async def phone_checks_in(scene: Scene) -> None:
+    """The phone itself arrives (moving the job to in progress), in an earlier batch."""
+    arrived = await scene.phone.sync(check_ins=[scene.phone.check_in(scene.job_id)])
+    assert arrived["synced"], arrived
+
+
 async def dispatcher_notes(scene: Scene) -> None:
     assert (await scene.dispatcher.edit(scene.job_id, notes="gate code 4411")).status_code == 200
 
@@ -185,6 +191,14 @@ TABLE = {
         "superseded",
         "checklist_item_changed",
         ("item0", True),
+    ),
+    "a status this device already passed: nothing to do": Row(
+        phone_checks_in,
+        lambda s: {"status": "en_route"},
+        "synced",
+        "applied",
+        None,
+        ("status", "in_progress"),
     ),
     "impossible transition: failed": Row(
         nothing,

@@ -156,3 +156,40 @@ async def compact_changes(occurred_before: datetime) -> tuple[int, int]:
         .run()
     )
     return horizon, len(doomed)
+
+
+async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
+    """The change-log rows of ``job_ids``, oldest first, payload parsed."""
+    if not job_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await ChangeLog.select(
+            ChangeLog.id,
+            ChangeLog.job_id,
+            ChangeLog.device_id,
+            ChangeLog.previous_assignee_id,
+            ChangeLog.payload,
+        )
+        .where(ChangeLog.job_id.is_in(job_ids))
+        .order_by(ChangeLog.id)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, int]:
+    """Of ``job_ids``, those reassigned away from ``user_id``: the job version at which it
+    last happened."""
+    rows = (
+        await ChangeLog.select(ChangeLog.job_id, ChangeLog.payload)
+        .where(ChangeLog.job_id.is_in(job_ids) & (ChangeLog.previous_assignee_id == user_id))
+        .output(load_json=True)
+        .run()
+    )
+    moved: dict[str, int] = {}
+    for row in rows:
+        version = (row["payload"] or {}).get("version")
+        if isinstance(version, int):
+            moved[str(row["job_id"])] = max(version, moved.get(str(row["job_id"]), 0))
+    return moved

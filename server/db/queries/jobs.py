@@ -11,7 +11,7 @@ from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
 from server.db.engine import current_engine, execute_many
-from server.db.tables import ChangeLog, ChecklistItem, Customer, Job
+from server.db.tables import ChecklistItem, Customer, Job
 
 INSERT_CHUNK = 500
 
@@ -115,19 +115,19 @@ async def get_jobs(job_ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def lock_jobs(job_ids: list[str]) -> list[dict[str, Any]]:
-    """Within a write transaction: the live jobs among ``job_ids``, locked until commit.
+async def lock_jobs(job_ids: list[str], scope: JobFilter) -> list[dict[str, Any]]:
+    """Within a write transaction: the live jobs among ``job_ids`` within ``scope``, locked
+    until commit (a job outside it is neither locked nor returned).
 
     PostgreSQL locks the rows (in id order, so two writers never deadlock); SQLite's
     transaction already holds the one write lock.
     """
     if not job_ids:
         return []
-    query = (
-        Job.select(*DETAIL_COLUMNS)
-        .where(Job.id.is_in(sorted(job_ids)) & Job.deleted_at.is_null())
-        .order_by(Job.id)
-    )
+    query = Job.select(*DETAIL_COLUMNS).where(Job.id.is_in(sorted(job_ids)))
+    for condition in _conditions(scope):
+        query = query.where(condition)
+    query = query.order_by(Job.id)
     if current_engine().engine_type == "postgres":
         query = query.lock_rows("UPDATE", of=(Job,))
     rows: list[dict[str, Any]] = await query.run()
@@ -172,26 +172,6 @@ async def store_checklist_items(items: list[tuple[str, str, bool]], at: datetime
         "UPDATE checklist_item SET done = $1, done_at = $2 WHERE id = $3 AND job = $4",
         [(done, at if done else None, item_id, job_id) for item_id, job_id, done in items],
     )
-
-
-async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
-    """The change-log rows of ``job_ids``, oldest first, payload parsed."""
-    if not job_ids:
-        return []
-    rows: list[dict[str, Any]] = (
-        await ChangeLog.select(
-            ChangeLog.id,
-            ChangeLog.job_id,
-            ChangeLog.device_id,
-            ChangeLog.previous_assignee_id,
-            ChangeLog.payload,
-        )
-        .where(ChangeLog.job_id.is_in(job_ids))
-        .order_by(ChangeLog.id)
-        .output(load_json=True)
-        .run()
-    )
-    return rows
 
 
 async def insert_customers(rows: list[dict[str, Any]]) -> None:
