@@ -366,39 +366,18 @@ async def send_batch(
 
 
 async def phone_loop(
-    port: int, phone: Phone, batch_size: int, deadline: float, sample: Sample
-) -> None:
-    """One connection sending batches back to back until the deadline; reconnects after a
-    transport error; all loops stop after MAX_ERRORS failures rather than spin."""
-    conn = await Connection.open(port)
-    try:
-        for _ in range(MAX_BATCHES_PER_CONNECTION):
-            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
-                break
-            try:
-                if conn.closed:
-                    conn = await Connection.open(port)
-                await send_batch(
-                    conn, phone, build_mutations(phone, next_jobs(phone, batch_size)), sample
-                )
-            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                sample.fail(f"{type(exc).__name__}: {exc}")
-                conn.close()
-    finally:
-        conn.close()
-
-
-async def paced_phone_loop(
     port: int,
     phone: Phone,
     batch_size: int,
     deadline: float,
     sample: Sample,
-    interval: float,
-    offset: float,
+    interval: float = 0.0,
+    offset: float = 0.0,
 ) -> None:
-    """One phone sending a batch every ``interval`` seconds from ``offset``, as on a
-    schedule: a late answer delays only that phone's next batch (open loop per phone)."""
+    """One connection sending batches until the deadline: back to back, or one every
+    ``interval`` seconds from ``offset`` as on a schedule (a late answer delays only this
+    phone's next batch). Reconnects after a transport error; all loops stop after
+    MAX_ERRORS failures rather than spin."""
     conn = await Connection.open(port)
     due = time.perf_counter() + offset
     try:
@@ -428,7 +407,7 @@ def paced_loops(
 
     def loop_of(n: int, phone: Phone) -> Callable[[float, Sample], Awaitable[None]]:
         offset = interval * n / len(phones)
-        return lambda deadline, sample: paced_phone_loop(
+        return lambda deadline, sample: phone_loop(
             port, phone, batch_size, deadline, sample, interval, offset
         )
 
