@@ -13,17 +13,21 @@ from server.api.auth import auth_routes
 from server.api.checkins import check_in_routes
 from server.api.dispatch import dispatch_routes
 from server.api.jobs import job_routes
+from server.api.live import live_routes
 from server.api.ops import ops_routes
 from server.api.sync import sync_routes
 from server.config import Settings
 from server.context import AppContext
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
+from server.db.notifications import ChangeNotifications
 from server.errors import handle_error
 from server.http.representations import RepresentationCache
+from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.changes import ChangeMirror
+from server.services.jobs import job_summaries
 
 
 def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[Config, Any]:
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(check_in_routes)
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
+    app.blueprint(live_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
     app.before_server_start(start_worker)
@@ -50,6 +55,9 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
 
 
 def build_context(settings: Settings) -> AppContext:
+    mirror = ChangeMirror(revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60))
+    hub = LiveHub(job_summaries, settings.live_queue_limit)
+    mirror.add_listener(hub.publish)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -62,9 +70,8 @@ def build_context(settings: Settings) -> AppContext:
             settings.login_failures_per_address,
         ),
         representations=RepresentationCache.from_url(settings.cache_url),
-        mirror=ChangeMirror(
-            revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60)
-        ),
+        mirror=mirror,
+        hub=hub,
     )
 
 
@@ -75,7 +82,11 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     bind_engine(ctx.engine)
     await open_engine(ctx.engine, ctx.settings)
     await ctx.mirror.load()
+    ctx.hub.last_id = ctx.mirror.last_id
     ctx.mirror.start(ctx.settings.change_poll_seconds)
+    if ctx.settings.is_postgres:
+        ctx.notifications = ChangeNotifications(ctx.settings.database_url, ctx.mirror.wake)
+        ctx.notifications.start()
     # Everything loaded so far lives as long as the worker: keep the collector off it, which
     # shortens the pauses that otherwise show up as tail latency.
     gc.freeze()
@@ -83,6 +94,9 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
 
 async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
+    ctx.hub.end_all("shutting_down")
+    if ctx.notifications is not None:
+        await ctx.notifications.stop()
     await ctx.mirror.stop()
     await ctx.representations.close()
     if ctx.engine is not None:

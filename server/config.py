@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     change_poll_seconds: float = Field(
         0.1, gt=0, le=5, description="How often each worker reads new change-log rows."
     )
+    live_heartbeat_seconds: float = Field(
+        15, gt=0, le=20, description="A live stream's heartbeat comment when nothing happens."
+    )
+    live_queue_limit: int = Field(
+        256, ge=8, description="Events a live stream may fall behind before it is dropped."
+    )
+    app_origin: str = Field(
+        "", description="The app's own origin for WebSocket Origin checks; empty: the Host."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

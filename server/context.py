@@ -8,7 +8,9 @@ from typing import Any
 from piccolo.engine.base import Engine
 
 from server.config import Settings
+from server.db.notifications import ChangeNotifications
 from server.http.representations import RepresentationCache
+from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
@@ -23,4 +25,6 @@ class AppContext:
     throttle: LoginThrottle
     representations: RepresentationCache
     mirror: ChangeMirror
+    hub: LiveHub
     engine: Engine[Any] | None = None
+    notifications: ChangeNotifications | None = None

@@ -1,11 +1,11 @@
 """The error hierarchy and the one handler that renders every error as RFC 9457 problem+json.
 
     ApiError
-    ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest
+    ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest, TokenInUrl
     ├── Unauthorized (401) .......... InvalidCredentials, InvalidToken, SessionRevoked,
     │                                 RefreshTokenReused
-    ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden
-    ├── NotFound (404) .............. JobNotFound, RouteNotFound
+    ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused
+    ├── NotFound (404) .............. JobNotFound, TeamNotFound, RouteNotFound
     ├── MethodNotAllowed (405)
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused
     ├── PayloadTooLarge (413)
@@ -70,6 +70,10 @@ class InvalidRequest(BadRequest):
     code, title = "invalid_request", "Request cannot be read"
 
 
+class TokenInUrl(BadRequest):
+    code, title = "token_in_url", "Tokens never go in URLs"
+
+
 class Unauthorized(ApiError):
     status, code, title = 401, "unauthorized", "Authentication required"
 
@@ -105,12 +109,20 @@ class RoleForbidden(Forbidden):
     code, title = "role_forbidden", "Your role may not do this"
 
 
+class OriginRefused(Forbidden):
+    code, title = "origin_refused", "This origin may not open the stream"
+
+
 class NotFound(ApiError):
     status, code, title = 404, "not_found", "Not found"
 
 
 class JobNotFound(NotFound):
     code, title = "job_not_found", "Job not found"
+
+
+class TeamNotFound(NotFound):
+    code, title = "team_not_found", "Team not found"
 
 
 class RouteNotFound(NotFound):

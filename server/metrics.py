@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -32,6 +33,12 @@ LATENCY = Histogram(
     "Time from request to response, per route.",
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
+)
+
+LIVE_STREAMS = Gauge(
+    "tinedy_live_streams",
+    "Live-update streams (SSE and WebSocket) open now.",
+    multiprocess_mode="livesum",
 )
 
 

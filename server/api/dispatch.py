@@ -8,12 +8,14 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import endpoint
 from server.api.jobs import parse_job_id
-from server.api.schemas import CheckInList, DevicesList, JobDetail, Problem
+from server.api.schemas import CheckInList, DevicesList, JobDetail, Problem, TeamUpdateAccepted
 from server.http.json_io import json_response, read_json, send_json_get
 from server.security.tokens import Principal
 from server.services import devices as device_service
 from server.services import dispatch as dispatch_service
+from server.services import team_updates as team_update_service
 from server.services.dispatch import AssignJob, JobEdits, NewJob
+from server.services.team_updates import TeamUpdate
 
 dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
 DISPATCH_ROLES = ("dispatcher", "admin")
@@ -84,3 +86,15 @@ async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
 async def list_check_ins(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
     job_id = parse_job_id(job_id)
     return await send_json_get(request, await dispatch_service.job_check_ins(principal, job_id))
+
+
+@dispatch_routes.post("/team-updates")
+@endpoint(
+    "Send a message to a team of the branch; it reaches their phones as a team-update event.",
+    roles=DISPATCH_ROLES,
+    body=TeamUpdate,
+    responses={202: TeamUpdateAccepted, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
+)
+async def send_team_update(request: Request, principal: Principal) -> HTTPResponse:
+    update = read_json(request, TeamUpdate)
+    return json_response(await team_update_service.send_team_update(principal, update), 202)

@@ -34,7 +34,7 @@ REFRESH_COOKIE = "tinedy_refresh"
 ANY_ROLE = ("staff", "dispatcher", "admin")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def endpoint(
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
-        async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             started = time.perf_counter()
             status = 500
             track_writes()
@@ -69,7 +69,7 @@ def endpoint(
                 if roles is not None:
                     args = (authorised(request, roles), *args)
                 response = await handler(request, *args, **kwargs)
-                status = response.status
+                status = response.status if response is not None else 101  # a WebSocket
                 return response
             except Exception as exc:
                 status = as_api_error(exc).status
@@ -110,18 +110,25 @@ def app_context(request: Request) -> AppContext:
 
 def principal_of(request: Request) -> Principal:
     ctx = app_context(request)
+    token, by_cookie = presented_token(request)
+    principal = authenticate(token, ctx.signer, ctx.mirror)
+    if by_cookie:
+        require_same_origin(request)
+    return principal
+
+
+def presented_token(request: Request) -> tuple[str, bool]:
+    """The access token and whether it came in the session cookie (else the header)."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Use the Authorization: Bearer <accessToken> scheme.")
-        return authenticate(token.strip(), ctx.signer, ctx.mirror)
+        return token.strip(), False
     cookie = request.cookies.get(ACCESS_COOKIE)
     if not cookie:
         raise Unauthorized("Sign in first.")
-    principal = authenticate(cookie, ctx.signer, ctx.mirror)
-    require_same_origin(request)
-    return principal
+    return cookie, True
 
 
 def require_same_origin(request: Request) -> None:

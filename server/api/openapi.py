@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +17,8 @@ def build_openapi(app: Sanic[Any, Any]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     models: set[type[BaseModel]] = set()
     for route in app.router.routes:
-        operation: Operation | None = getattr(route.handler, "openapi", None)
+        handler = route_handler(route)
+        operation: Operation | None = getattr(handler, "openapi", None)
         if operation is None:
             continue
         path = "/" + "/".join(_segment(part) for part in route.path.split("/") if part)
@@ -36,13 +38,21 @@ def build_openapi(app: Sanic[Any, Any]) -> dict[str, Any]:
     }
 
 
+def route_handler(route: Any) -> Any:
+    """Our handler behind a route (Sanic wraps a WebSocket handler in a partial)."""
+    handler = route.handler
+    if isinstance(handler, partial) and handler.args:
+        return handler.args[0]
+    return handler
+
+
 def _segment(part: str) -> str:
     return "{" + part[1:-1].split(":")[0] + "}" if part.startswith("<") else part
 
 
 def _operation(route: Any, operation: Operation, models: set[type[BaseModel]]) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "operationId": route.handler.__name__,
+        "operationId": route_handler(route).__name__,
         "summary": operation.summary,
         "responses": {},
     }

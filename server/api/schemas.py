@@ -300,3 +300,7 @@ class CheckInRecord(CheckInOut):
 
 class CheckInList(ApiModel):
     check_ins: list[CheckInRecord]
+
+
+class TeamUpdateAccepted(ApiModel):
+    event_id: int

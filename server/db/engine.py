@@ -108,6 +108,14 @@ async def lock_change_log() -> None:
         await engine.run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK_KEY})")
 
 
+async def notify_change_log() -> None:
+    """Within a write transaction: wake every worker's mirror when it commits (PostgreSQL;
+    one NOTIFY per transaction, however many rows it appends)."""
+    engine = current_engine()
+    if engine.engine_type == "postgres":
+        await engine.run_ddl("SELECT pg_notify('tinedy_changes', '')")
+
+
 def _current_transaction() -> Any:
     transaction = current_engine().current_transaction.get()
     if transaction is None:

@@ -81,6 +81,10 @@ class TokenSigner:
             raise InvalidToken("Token has expired.")
         return principal
 
+    def access_expiry(self, token: str) -> int:
+        """When a token that :meth:`read_access` accepted stops working (epoch seconds)."""
+        return self._verified_access(token)[1]
+
     def _verify_access(self, token: str) -> tuple[Principal, int]:
         claims = _decode(token, self._access_key)
         principal = Principal(

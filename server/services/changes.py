@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,6 +108,20 @@ async def record_session_revoked(device_id: str, user_id: str, reason: str) -> l
     return await change_queries.append_changes([row], set())
 
 
+async def record_team_update(
+    team_id: str, branch_id: str, actor_id: str, message: str, sent_at: str
+) -> int:
+    """Inside a write transaction: log a message to a team; no feed changes, so no scopes."""
+    row = {
+        "kind": "team.update",
+        "branch_id": branch_id,
+        "actor_id": actor_id,
+        "payload": {"teamId": team_id, "message": message, "sentBy": actor_id, "sentAt": sent_at},
+    }
+    _wrote.set(True)
+    return (await change_queries.append_changes([row], set()))[0]
+
+
 class ChangeMirror:
     """This worker's view of the change log: feed versions and revoked sessions."""
 
@@ -116,6 +131,8 @@ class ChangeMirror:
         self._horizon = revocation_horizon
         self._lock = asyncio.Lock()
         self._follower: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
+        self._woken = asyncio.Event()
         self.last_id = 0
 
     async def load(self) -> None:
@@ -125,6 +142,10 @@ class ChangeMirror:
         since = datetime.now(UTC) - self._horizon
         now = time.monotonic()
         self._revoked = {d: now for d in await device_queries.device_ids_revoked_since(since)}
+
+    def add_listener(self, listener: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        """``listener`` gets every batch of new rows, oldest first, once, in order."""
+        self._listeners.append(listener)
 
     def version_of(self, scope: str) -> int:
         return self._versions.get(scope, 0)
@@ -139,6 +160,8 @@ class ChangeMirror:
                 rows = await change_queries.changes_after(self.last_id, BATCH)
                 for row in rows:
                     self._apply(row)
+                for listener in self._listeners:
+                    await listener(rows)
                 if len(rows) < BATCH:
                     break
             self._forget_old_revocations()
@@ -154,10 +177,16 @@ class ChangeMirror:
                 await self._follower
             self._follower = None
 
+    def wake(self) -> None:
+        """Read the log now rather than at the next poll (a NOTIFY arrived)."""
+        self._woken.set()
+
     async def _follow(self, poll_seconds: float) -> None:
         """A failed read is logged and retried at the next tick."""
         while True:
-            await asyncio.sleep(poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), poll_seconds)
+            self._woken.clear()
             try:
                 await self.catch_up()
             except Exception:

@@ -188,3 +188,8 @@ def local_time(value: datetime) -> str:
 
 def _id_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+async def job_summaries(job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The list fields of live jobs among ``job_ids``, by id (one query)."""
+    return {str(row["id"]): job_summary(row) for row in await job_queries.get_jobs(job_ids)}

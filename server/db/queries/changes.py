@@ -9,7 +9,7 @@ from uuid import UUID
 import orjson
 from piccolo.query.functions.aggregate import Max
 
-from server.db.engine import insert_returning_ids, lock_change_log
+from server.db.engine import insert_returning_ids, lock_change_log, notify_change_log
 from server.db.tables import ChangeLog, ChangeLogHorizon, FeedVersion
 
 CHUNK = 500
@@ -34,6 +34,7 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
     commit together or not at all.
     """
     await lock_change_log()
+    await notify_change_log()
     now = datetime.now(UTC)
     ids: list[int] = []
     for start in range(0, len(rows), CHUNK):
@@ -74,18 +75,13 @@ def _param(column: str, value: Any) -> Any:
 
 
 async def changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Every row after ``after_id``, oldest first, payload parsed (the mirror's read)."""
     rows: list[dict[str, Any]] = (
-        await ChangeLog.select(
-            ChangeLog.id,
-            ChangeLog.kind,
-            ChangeLog.branch_id,
-            ChangeLog.assignee_id,
-            ChangeLog.previous_assignee_id,
-            ChangeLog.device_id,
-        )
+        await ChangeLog.select(*EVENT_COLUMNS)
         .where(ChangeLog.id > after_id)
         .order_by(ChangeLog.id)
         .limit(limit)
+        .output(load_json=True)
         .run()
     )
     return rows
@@ -193,3 +189,46 @@ async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, int]:
         if isinstance(version, int):
             moved[str(row["job_id"])] = max(version, moved.get(str(row["job_id"]), 0))
     return moved
+
+
+EVENT_COLUMNS: tuple[Any, ...] = (
+    ChangeLog.id,
+    ChangeLog.kind,
+    ChangeLog.job_id,
+    ChangeLog.branch_id,
+    ChangeLog.assignee_id,
+    ChangeLog.previous_assignee_id,
+    ChangeLog.device_id,
+    ChangeLog.payload,
+)
+
+
+async def events_seen_by(
+    after_id: int,
+    up_to_id: int,
+    limit: int,
+    *,
+    user_id: str | None,
+    branch_id: str | None,
+) -> list[dict[str, Any]]:
+    """Rows in ``(after_id, up_to_id]`` that may be events for someone: for a user (staff),
+    their jobs' rows and their branch's team updates; for a branch, its rows; with neither,
+    every row but session revocations. Oldest first, payload parsed; the caller decides the
+    audience of each row exactly."""
+    query = ChangeLog.select(*EVENT_COLUMNS).where(
+        (ChangeLog.id > after_id) & (ChangeLog.id <= up_to_id)
+    )
+    if user_id is not None:
+        query = query.where(
+            (ChangeLog.assignee_id == user_id)
+            | (ChangeLog.previous_assignee_id == user_id)
+            | ((ChangeLog.kind == "team.update") & (ChangeLog.branch_id == branch_id))
+        )
+    elif branch_id is not None:
+        query = query.where(ChangeLog.branch_id == branch_id)
+    else:
+        query = query.where(ChangeLog.kind != "session.revoked")
+    rows: list[dict[str, Any]] = (
+        await query.order_by(ChangeLog.id).limit(limit).output(load_json=True).run()
+    )
+    return rows

@@ -20,3 +20,8 @@ async def get_customer(customer_id: str) -> dict[str, Any] | None:
         await Customer.select().where(Customer.id == customer_id).first().run()
     )
     return row
+
+
+async def get_team(team_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await Team.select().where(Team.id == team_id).first().run()
+    return row

@@ -1,0 +1,113 @@
+"""``/api/mobile/live-updates``: the caller's live events as Server-Sent Events, or as JSON
+frames over a WebSocket (``/ws``). Both resume from the last event id the client saw.
+
+Tokens never go in URLs (they end up in logs): SSE from a browser rides the session cookie,
+other clients send the bearer header. A WebSocket opened by a browser must come from the
+app's own origin.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from urllib.parse import urlsplit
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.server.websockets.impl import WebsocketImplProtocol
+
+from server.api.endpoint import app_context, endpoint, presented_token, principal_of
+from server.api.schemas import Problem
+from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
+from server.realtime.events import Event
+from server.realtime.stream import Heartbeat, live_events
+from server.security.tokens import Principal
+from server.services.change_feed import require_known_cursor
+
+live_routes = Blueprint("live", url_prefix="/api/mobile/live-updates")
+RETRY_MILLISECONDS = 3000
+SSE_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+    "Vary": "Authorization, Cookie",
+}
+
+
+@live_routes.get("")
+@endpoint(
+    "The caller's live events as Server-Sent Events; resumes after Last-Event-ID.",
+    responses={200: None, 400: Problem, 401: Problem},
+)
+async def stream_live_updates(request: Request, principal: Principal) -> HTTPResponse:
+    ctx = app_context(request)
+    last_event_id = await resume_point(request, request.headers.get("last-event-id"))
+    expires_at = ctx.signer.access_expiry(presented_token(request)[0])
+    response: HTTPResponse = await request.respond(
+        headers=SSE_HEADERS, content_type="text/event-stream; charset=utf-8"
+    )
+    await response.send(f"retry: {RETRY_MILLISECONDS}\n\n")
+    heartbeat = ctx.settings.live_heartbeat_seconds
+    async with aclosing(
+        live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+    ) as events:
+        async for item in events:
+            await response.send(sse_frame(item))
+    await response.eof()  # type: ignore[no-untyped-call]
+    return response
+
+
+@live_routes.websocket("/ws")  # type: ignore[untyped-decorator]  # Sanic leaves it untyped
+@endpoint(
+    "The same events as JSON frames {event, id, data}; resumes after ?lastEventId=. "
+    "Closes with 4000 + the HTTP status of a refusal (4401, 4403, 4400).",
+    roles=None,
+)
+async def live_updates_socket(request: Request, ws: WebsocketImplProtocol) -> None:
+    ctx = app_context(request)
+    try:
+        principal = principal_of(request)
+        require_app_origin(request, ctx.settings.app_origin)
+        last_event_id = await resume_point(request, request.args.get("lastEventId"))
+        expires_at = ctx.signer.access_expiry(presented_token(request)[0])
+    except ApiError as refused:
+        await ws.close(code=4000 + refused.status, reason=refused.code)
+        return
+    heartbeat = ctx.settings.live_heartbeat_seconds
+    async with aclosing(
+        live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+    ) as events:
+        async for item in events:
+            await ws.send(ws_frame(item))
+    await ws.close(code=1000, reason="stream_ended")
+
+
+async def resume_point(request: Request, raw: str | None) -> int | None:
+    """Where the client left off: a change id it was given, or None (from now on)."""
+    if "access_token" in request.args:
+        raise TokenInUrl("Send the bearer header, or let the browser send its session cookie.")
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise InvalidCursor("The last event id must be an id this stream sent.")
+    await require_known_cursor(int(raw), app_context(request).mirror.last_id)
+    return int(raw)
+
+
+def require_app_origin(request: Request, app_origin: str) -> None:
+    """A browser's WebSocket carries the page's Origin: only the app's own may connect."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a browser: it authenticated with its bearer token
+    expected = urlsplit(app_origin).netloc if app_origin else request.host
+    if urlsplit(origin).netloc != expected:
+        raise OriginRefused(f"Origin {origin} is not this app's.")
+
+
+def sse_frame(item: Event | Heartbeat) -> bytes:
+    if isinstance(item, Heartbeat):
+        return b": heartbeat\n\n"
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.id, item.name.encode(), item.data)
+
+
+def ws_frame(item: Event | Heartbeat) -> str:
+    if isinstance(item, Heartbeat):
+        return '{"event":"heartbeat"}'
+    return f'{{"event":"{item.name}","id":{item.id},"data":{item.data.decode()}}}'

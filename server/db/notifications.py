@@ -1,0 +1,72 @@
+"""PostgreSQL's wake-up call for the change mirror: every transaction that appends to the
+change log sends one NOTIFY at commit; each worker holds one LISTEN connection and wakes its
+mirror at once instead of at the next poll.
+
+The poll goes on underneath, so a lost listening connection (a database restart, a killed
+backend) delays delivery by at most one poll interval while this reconnects; after
+reconnecting it wakes the mirror, which catches up from the log: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+CHANNEL = "tinedy_changes"
+LIVENESS_SECONDS = 10.0
+RETRY_SECONDS = 1.0
+
+log = logging.getLogger("tinedy.notifications")
+
+
+class ChangeNotifications:
+    def __init__(self, dsn: str, wake: Callable[[], None]) -> None:
+        self._dsn = dsn
+        self._wake = wake
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="change-notifications")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listening for changes failed (%s); reconnecting", exc)
+            self.connected.clear()
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _listen_once(self) -> None:
+        """Listen until the connection is lost; a liveness query catches a silent loss."""
+        connection = await asyncpg.connect(self._dsn, timeout=5)
+        try:
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _: lost.set())
+            await connection.add_listener(CHANNEL, self._notified)
+            self.connected.set()
+            self._wake()  # whatever committed while we were not listening
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), LIVENESS_SECONDS)
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=5)
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=2)
+
+    def _notified(self, *_: Any) -> None:
+        self._wake()

@@ -1,0 +1,1 @@
+"""Live updates: change-log rows turned into events and fanned out to open streams."""
