@@ -7,13 +7,8 @@ new ETag, and a device signed out on one is refused by the other.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,99 +16,16 @@ import pytest
 
 from server.db.queries.changes import newest_change_id
 from server.services.job_writes import update_job
+from tests.servers import running_instances, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
-
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "shared-secret-for-both-instances-0123456789abcdef"
-WAIT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` every 50 ms, for at most WAIT_SECONDS."""
-    for _ in range(int(WAIT_SECONDS / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def spawn_server(
-    database_url: str, data_dir: Path, log: Path, port: int
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET,
-        "DATA_DIR": str(data_dir),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WORKERS": "1",
-        "CHANGE_POLL_SECONDS": "0.05",
-        "DEMO": "false",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def tail(log: Path) -> str:
-    return log.read_text()[-2000:]
-
-
-async def start_instance(
-    database_url: str, data_dir: Path, log: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = spawn_server(database_url, data_dir, log, port)
-    base = f"http://127.0.0.1:{port}"
-
-    async def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {tail(log)}")
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"{base}/readyz", timeout=1)).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await wait_for(ready, "the server to start")
-    return process, base
 
 
 @pytest.fixture(scope="module")
 async def instances(
     database_url: str, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    tmp_path = tmp_path_factory.mktemp("instances")
-    started = [
-        await start_instance(database_url, tmp_path / name, tmp_path / f"{name}.log")
-        for name in ("a", "b")
-    ]
-    clients = [httpx.AsyncClient(base_url=base, timeout=5) for _, base in started]
-    try:
+    async with running_instances(database_url, tmp_path_factory.mktemp("instances")) as clients:
         yield clients
-    finally:
-        for client in clients:
-            await client.aclose()
-        for process, _ in started:
-            process.terminate()
-        for process, _ in started:
-            try:
-                process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:

@@ -51,7 +51,8 @@ async def live_events(
             try:
                 event = await asyncio.wait_for(subscriber.queue.get(), wait)
             except TimeoutError:
-                yield Heartbeat()
+                if time.time() < expires_at:
+                    yield Heartbeat()
                 continue
             if event is None:
                 return

@@ -6,8 +6,10 @@ Each run gets a database of its own: compaction rewrites history every other tes
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,10 +19,14 @@ from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.queries.changes import newest_change_id
 from server.db.tables import ChangeLog
+from server.realtime.events import Event
+from server.realtime.hub import LiveHub
+from server.realtime.stream import live_events
 from server.security.tokens import Principal
 from server.services.change_feed import changes_since
 from server.services.checkins import Geofence
 from server.services.job_writes import update_job
+from server.services.jobs import job_summaries
 from server.services.mutations import SyncBatch
 from server.services.retention import compact_change_log
 from server.services.sync import sync_batch
@@ -90,3 +96,21 @@ async def test_an_edit_against_a_forgotten_version_is_a_conflict(own_world: Worl
     assert [c["reason"] for c in stale["conflicts"]] == ["notes_changed"]
     fresh = await sync_batch(phone, edit(3, "fresh"), Geofence(150))
     assert fresh["synced"] == ["fresh"]
+
+
+async def test_a_resume_older_than_the_log_gets_a_reset_event(own_world: World) -> None:
+    staff = await add_staff(own_world)
+    job = (await add_jobs(staff, 1))[0]["id"]
+    await update_job(job, {"notes": "before"}, "job.updated")
+    old = await newest_change_id() - 1
+    await update_job(job, {"notes": "after"}, "job.updated")
+    await compact_change_log(1, now=datetime.now(UTC) + timedelta(days=2))
+    hub = LiveHub(job_summaries, queue_limit=8)
+    hub.last_id = await newest_change_id()
+
+    stream = live_events(hub, principal(staff), old, time.time() + 60, 0.05)
+    async with aclosing(stream) as events:
+        first = await anext(events)
+
+    assert isinstance(first, Event)
+    assert first.name == "reset" and first.id == hub.last_id

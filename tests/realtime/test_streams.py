@@ -1,0 +1,75 @@
+"""A live stream's own rules, in-process: heartbeats when quiet, the end at token expiry,
+and a bounded queue that drops a client too slow to keep up."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import aclosing
+from typing import Any
+
+from server.context import AppContext
+from server.realtime.hub import LiveHub
+from server.realtime.stream import Heartbeat, live_events
+from server.security.tokens import Principal
+from server.services.jobs import job_summaries
+from tests.world import World
+
+
+def staff_of(world: World) -> Principal:
+    user = world.staff_a
+    return Principal(user["id"], str(uuid.uuid4()), "staff", user["branch"], user["team"])
+
+
+def team_update(change_id: int, team_id: str) -> dict[str, Any]:
+    return {
+        "id": change_id,
+        "kind": "team.update",
+        "job_id": None,
+        "branch_id": None,
+        "assignee_id": None,
+        "previous_assignee_id": None,
+        "device_id": None,
+        "payload": {"teamId": team_id, "message": f"message {change_id}"},
+    }
+
+
+async def test_a_quiet_stream_sends_heartbeats(ctx: AppContext, world: World) -> None:
+    stream = live_events(ctx.hub, staff_of(world), None, time.time() + 60, 0.05)
+    async with aclosing(stream) as events:
+        assert isinstance(await anext(events), Heartbeat)
+        assert isinstance(await anext(events), Heartbeat)
+
+
+async def test_a_stream_ends_when_its_token_expires(ctx: AppContext, world: World) -> None:
+    started = time.monotonic()
+    stream = live_events(ctx.hub, staff_of(world), None, time.time() + 0.3, 10)
+    async with aclosing(stream) as events:
+        received = [item async for item in events]
+    assert received == []
+    assert time.monotonic() - started < 2
+
+
+async def test_a_client_too_slow_is_dropped_and_memory_stays_bounded(world: World) -> None:
+    hub = LiveHub(job_summaries, queue_limit=8)
+    principal = staff_of(world)
+    subscriber = hub.subscribe(principal)
+    await hub.publish([team_update(n, world.south_team) for n in range(1, 6)])
+    assert subscriber.queue.qsize() == 5 and subscriber.ended is None
+
+    await hub.publish([team_update(n, world.south_team) for n in range(6, 40)])
+
+    assert subscriber.ended == "too_slow"
+    assert subscriber.queue.qsize() == 1 and subscriber.queue.get_nowait() is None
+    await hub.publish([team_update(40, world.south_team)])
+    assert subscriber.queue.qsize() == 0, "an ended stream takes nothing more"
+    hub.unsubscribe(subscriber)
+
+
+async def test_other_teams_updates_are_not_queued(world: World) -> None:
+    hub = LiveHub(job_summaries, queue_limit=8)
+    subscriber = hub.subscribe(staff_of(world))
+    await hub.publish([team_update(1, world.north_team), team_update(2, world.south_team)])
+    assert [subscriber.queue.get_nowait().id] == [2]  # type: ignore[union-attr]
+    assert subscriber.queue.empty()
+    hub.unsubscribe(subscriber)

@@ -1,0 +1,108 @@
+"""Real server processes on loopback, for tests of what crosses between instances."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "shared-secret-for-both-instances-0123456789abcdef"
+WAIT_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` every 50 ms, for at most WAIT_SECONDS."""
+    for _ in range(int(WAIT_SECONDS / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def spawn_server(
+    database_url: str, data_dir: Path, log: Path, port: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET,
+        "DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": "1",
+        "CHANGE_POLL_SECONDS": "0.05",
+        "DEMO": "false",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-2000:]
+
+
+async def start_instance(
+    database_url: str, data_dir: Path, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = spawn_server(database_url, data_dir, log, port)
+    base = f"http://127.0.0.1:{port}"
+
+    async def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {tail(log)}")
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"{base}/readyz", timeout=1)).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(ready, "the server to start")
+    return process, base
+
+
+@asynccontextmanager
+async def running_instances(
+    database_url: str, tmp_path: Path, count: int = 2
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """``count`` server processes on one database, each with a client; always stopped."""
+    started = []
+    clients = []
+    try:
+        for name in "abcdefgh"[:count]:
+            started.append(
+                await start_instance(database_url, tmp_path / name, tmp_path / f"{name}.log")
+            )
+        clients = [httpx.AsyncClient(base_url=base, timeout=5) for _, base in started]
+        yield clients
+    finally:
+        for client in clients:
+            await client.aclose()
+        for process, _ in started:
+            process.terminate()
+        for process, _ in started:
+            try:
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

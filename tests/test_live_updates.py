@@ -1,0 +1,246 @@
+"""Live updates across two real server processes on one database: delivered within a second
+wherever the change was made, resumed with nothing missed or doubled, only to those
+concerned, and ended when the session is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.live_clients import LIVE, open_sse, open_ws, until
+from tests.servers import running_instances
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
+
+DISPATCH = "/api/dispatch/jobs"
+
+
+@pytest.fixture(scope="module")
+async def instances(
+    database_url: str, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    async with running_instances(database_url, tmp_path_factory.mktemp("live")) as clients:
+        yield clients
+
+
+async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
+    device = {"id": f"phone-{uuid.uuid4().hex[:8]}"}
+    body = {"email": user["email"], "password": TEST_PASSWORD, "device": device}
+    response = await client.post("/api/mobile/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+async def test_a_change_on_one_instance_reaches_sse_and_websocket_clients_of_the_other(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    phone = await sign_in(b, staff)
+    sse = await open_sse(b, phone)
+    ws = await open_ws(str(b.base_url), phone)
+    office = await sign_in(a, world.dispatcher)
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    response = await a.patch(f"{DISPATCH}/{job['id']}", json={"priority": "urgent"}, headers=office)
+    assert response.status_code == 200
+    await until(lambda: sse.events and ws.events, "the event on both streams", seconds=1.0)
+    assert loop.time() - started < 1.0
+    for listener in (sse, ws):
+        [event] = listener.events
+        assert event.name == "priority-alert"
+        assert event.data["job"]["id"] == job["id"]
+        assert event.data["job"]["priority"] == "urgent"
+        assert "notes" not in event.data["job"]
+    assert sse.events[0].id == ws.events[0].id
+    await sse.stop()
+    await ws.stop()
+
+
+async def test_a_reconnect_gets_every_missed_event_in_order_once_then_live_ones(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    phone, office = await sign_in(a, staff), await sign_in(a, world.dispatcher)
+    first = await open_sse(a, phone)
+    await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "one"}, headers=office)
+    await until(lambda: first.events, "the first event")
+    last_seen = first.events[-1].id
+    await first.stop()  # into the lift
+
+    for note in ("two", "three", "four"):
+        await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": note}, headers=office)
+    resumed = await open_sse(b, phone, last_event_id=last_seen)
+    await until(lambda: len(resumed.events) == 3, "the three missed events")
+    await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "five"}, headers=office)
+    await until(lambda: len(resumed.events) == 4, "the live event after them")
+    await asyncio.sleep(0.3)
+
+    ids = [event.id for event in resumed.events]
+    assert ids == sorted(set(ids)) and len(ids) == 4 and ids[0] > last_seen
+    assert resumed.names() == ["job-updated"] * 4
+    ws = await open_ws(str(b.base_url), phone, f"?lastEventId={last_seen}")
+    await until(lambda: len(ws.events) == 4, "the same four over the WebSocket")
+    assert [event.id for event in ws.events] == ids
+    await resumed.stop()
+    await ws.stop()
+
+
+async def test_only_those_concerned_hear_and_a_reassignment_tells_both(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    giver, taker, bystander = [await add_staff(world) for _ in range(3)]
+    north_dispatcher = await add_user("dispatcher", world.north, None)
+    job = (await add_jobs(giver, 1))[0]
+    await add_jobs(bystander, 1)
+    streams = {
+        "giver": await open_sse(b, await sign_in(b, giver)),
+        "taker": await open_sse(a, await sign_in(a, taker)),
+        "bystander": await open_sse(b, await sign_in(b, bystander)),
+        "north": await open_sse(a, await sign_in(a, north_dispatcher)),
+        "south": await open_sse(b, await sign_in(b, world.dispatcher)),
+    }
+    office = await sign_in(a, world.dispatcher)
+
+    moved = await a.post(
+        f"{DISPATCH}/{job['id']}/assign", json={"assigneeId": taker["id"]}, headers=office
+    )
+    assert moved.status_code == 200
+    await until(
+        lambda: all(streams[n].events for n in ("giver", "taker", "south")), "the three audiences"
+    )
+    await asyncio.sleep(0.5)  # time for anything misdelivered to arrive
+
+    assert streams["giver"].names() == ["job-unassigned"]
+    assert streams["taker"].names() == ["job-assigned"]
+    assert streams["south"].names() == ["job-assigned"]
+    assert streams["bystander"].events == [] and streams["north"].events == []
+    assert streams["taker"].events[0].data["job"]["assigneeId"] == taker["id"]
+    for stream in streams.values():
+        await stream.stop()
+
+
+async def test_team_updates_reach_the_team_and_its_dispatchers(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    member = await add_staff(world)
+    other_team = await add_staff(world, "north")
+    member_stream = await open_sse(b, await sign_in(b, member))
+    other_stream = await open_sse(b, await sign_in(b, other_team))
+    office = await sign_in(a, world.dispatcher)
+
+    sent = await a.post(
+        "/api/dispatch/team-updates",
+        json={"teamId": world.south_team, "message": "รหัสประตูคอนโดเปลี่ยนเป็น 4411"},
+        headers=office,
+    )
+    assert sent.status_code == 202, sent.text
+    await until(lambda: member_stream.events, "the team update")
+    [event] = member_stream.events
+    assert (event.name, event.id) == ("team-update", sent.json()["eventId"])
+    assert event.data["message"] == "รหัสประตูคอนโดเปลี่ยนเป็น 4411"
+    await asyncio.sleep(0.3)
+    assert other_stream.events == []
+    elsewhere = await a.post(
+        "/api/dispatch/team-updates",
+        json={"teamId": world.north_team, "message": "not yours"},
+        headers=office,
+    )
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["code"] == "team_not_found"
+    as_staff = await a.post(
+        "/api/dispatch/team-updates",
+        json={"teamId": world.south_team, "message": "x"},
+        headers=await sign_in(a, member),
+    )
+    assert as_staff.status_code == 403
+    await member_stream.stop()
+    await other_stream.stop()
+
+
+async def test_signing_out_ends_the_stream_on_every_instance(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, b = instances
+    staff = await add_staff(world)
+    phone = await sign_in(a, staff)
+    sse = await open_sse(b, phone)
+    ws = await open_ws(str(b.base_url), phone)
+    assert (await a.post("/api/mobile/auth/logout", headers=phone)).status_code == 204
+    await asyncio.wait_for(asyncio.gather(sse.ended.wait(), ws.ended.wait()), 5)
+    assert sse.status == 200
+
+
+async def test_refusals(world: World, instances: list[httpx.AsyncClient]) -> None:
+    a, _ = instances
+    phone = await sign_in(a, world.staff_a)
+    in_url = await a.get(f"{LIVE}?access_token=abc", headers=phone)
+    assert (in_url.status_code, in_url.json()["code"]) == (400, "token_in_url")
+    unknown = await a.get(LIVE, headers=phone | {"Last-Event-ID": "99999999999"})
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "invalid_cursor")
+    async with httpx.AsyncClient(base_url=a.base_url) as no_cookies:
+        assert (await no_cookies.get(LIVE)).status_code == 401
+    foreign = await open_ws(str(a.base_url), phone | {"Origin": "https://evil.example"})
+    await asyncio.wait_for(foreign.ended.wait(), 5)
+    assert foreign.close_code == 4403
+    anonymous = await open_ws(str(a.base_url), {})
+    await asyncio.wait_for(anonymous.ended.wait(), 5)
+    assert anonymous.close_code == 4401
+    own = await open_ws(str(a.base_url), phone | {"Origin": str(a.base_url)})
+    await asyncio.sleep(0.3)
+    assert not own.ended.is_set()
+    await own.stop()
+
+
+async def test_open_streams_are_counted_on_metrics(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    a, _ = instances
+    phone = await sign_in(a, world.staff_b)
+
+    def open_streams(text: str) -> float:
+        line = next(x for x in text.splitlines() if x.startswith("tinedy_live_streams"))
+        return float(line.split()[-1])
+
+    before = open_streams((await a.get("/metrics")).text)
+    streams = [await open_sse(a, phone) for _ in range(3)]
+    assert open_streams((await a.get("/metrics")).text) == before + 3
+    for stream in streams:
+        await stream.stop()
+
+
+async def test_a_killed_listening_connection_loses_nothing(
+    world: World, instances: list[httpx.AsyncClient], database_url: str, engine_kind: str
+) -> None:
+    if engine_kind != "postgres":
+        pytest.skip("SQLite has no listening connection: its poll alone delivers")
+    a, b = instances
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    sse = await open_sse(b, await sign_in(b, staff))
+    connection = await asyncpg.connect(database_url)
+    try:
+        killed = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+        )
+    finally:
+        await connection.close()
+    assert killed == 2, "one listening connection per instance"
+    office = await sign_in(a, world.dispatcher)
+    for note in ("after the kill", "and again"):
+        await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": note}, headers=office)
+    await until(lambda: len(sse.events) == 2, "both changes after the kill")
+    await sse.stop()
