@@ -219,6 +219,11 @@ async def test_open_streams_are_counted_on_metrics(
     assert open_streams((await a.get("/metrics")).text) == before + 3
     for stream in streams:
         await stream.stop()
+    for _ in range(100):  # the server notices each hang-up and forgets the stream
+        if open_streams((await a.get("/metrics")).text) == before:
+            break
+        await asyncio.sleep(0.05)
+    assert open_streams((await a.get("/metrics")).text) == before
 
 
 async def test_a_killed_listening_connection_loses_nothing(
