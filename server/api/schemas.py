@@ -215,7 +215,7 @@ class SyncAnswer(ApiModel):
 
 
 class SyncChangesParams(ApiModel):
-    since: int = Field(ge=0, description="A change id from an earlier answer; 0 downloads all.")
+    since: int = Field(0, ge=0, description="A change id from an earlier answer; 0: everything.")
     limit: int = Field(100, ge=1, le=500)
 
 

@@ -61,7 +61,7 @@ async def sync_changes(request: Request, principal: Principal) -> HTTPResponse:
 async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
     args = _query(request)
-    since = _cursor(args.get("since"))
+    since = _cursor(args.get("since", "0"))
     params = validate(SyncChangesParams, {**args, "since": since})
     await change_feed.require_known_cursor(since, ctx.mirror.last_id)
     scope = audience_scope(principal)
@@ -89,7 +89,8 @@ async def list_receipts(request: Request, principal: Principal) -> HTTPResponse:
 
 
 def _query(request: Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.query_string, errors="replace").items()}
+    query = parse_qs(request.query_string, keep_blank_values=True, errors="replace")
+    return {key: values[0] for key, values in query.items()}
 
 
 def _cursor(raw: str | None) -> int:
