@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
     app.before_server_start(start_worker)
+    app.before_server_stop(end_streams)
     app.after_server_stop(stop_worker)
     return app
 
@@ -92,9 +93,14 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     gc.freeze()
 
 
-async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
+async def end_streams(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Live streams would hold a graceful shutdown open: end them (clients resume elsewhere)."""
     ctx: AppContext = app.ctx.tinedy
     ctx.hub.end_all("shutting_down")
+
+
+async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    ctx: AppContext = app.ctx.tinedy
     if ctx.notifications is not None:
         await ctx.notifications.stop()
     await ctx.mirror.stop()
