@@ -9,6 +9,7 @@ is ended (its client resumes from its last id) rather than growing memory.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from server.realtime.events import SESSION_REVOKED, TEAM_UPDATE, Event, event_na
 from server.security.tokens import Principal
 
 Summaries = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
+log = logging.getLogger("tinedy.live")
 
 
 class Subscriber:
@@ -82,7 +84,14 @@ class LiveHub:
         """Each row with a function giving its event for a principal (None: not theirs);
         the row's data is encoded once, whoever hears it."""
         job_ids = sorted({str(row["job_id"]) for row in rows if row["job_id"] is not None})
-        summaries = await self._summaries(job_ids) if job_ids else {}
+        summaries: dict[str, dict[str, Any]] = {}
+        if job_ids:
+            try:
+                summaries = await self._summaries(job_ids)
+            except Exception:
+                # The rows are already read: deliver them with ids only rather than lose
+                # them (the client reads the job itself); the database is likely down.
+                log.exception("reading the jobs of %d live events failed", len(job_ids))
         return [(row, _events_for(row, summaries)) for row in rows]
 
     def _end_revoked(self, row: dict[str, Any]) -> None:
