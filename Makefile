@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 ## bench: the load benchmarks on PostgreSQL (the feed installs wrk from Debian when missing)
-bench: bench-feed bench-sync
+bench: bench-feed bench-sync bench-live
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -59,6 +59,9 @@ bench-feed: $(VENV)/.installed-bench
 
 bench-sync: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run_sync_benchmark.py
+
+bench-live: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/run_live_benchmark.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         15, gt=0, le=20, description="A live stream's heartbeat comment when nothing happens."
     )
     live_queue_limit: int = Field(
-        256, ge=8, description="Events a live stream may fall behind before it is dropped."
+        2048, ge=8, description="Events a live stream may fall behind before it is dropped."
     )
     app_origin: str = Field(
         "", description="The app's own origin for WebSocket Origin checks; empty: the Host."

@@ -30,6 +30,8 @@ class Listener:
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     heartbeats: int = 0
+    position: int | None = None  # the last id the stream stated, with an event or without
+    closing: str | None = None
     status: int | None = None
     close_code: int | None = None
     task: asyncio.Task[None] | None = None
@@ -66,10 +68,7 @@ async def _read_sse(client: httpx.AsyncClient, headers: dict[str, str], listener
                 if line.startswith(":"):
                     listener.heartbeats += 1
                 elif line == "":
-                    if "data" in fields:
-                        listener.events.append(
-                            Received(int(fields["id"]), fields["event"], json.loads(fields["data"]))
-                        )
+                    _dispatch(listener, fields)
                     fields = {}
                 else:
                     key, _, value = line.partition(": ")
@@ -77,6 +76,19 @@ async def _read_sse(client: httpx.AsyncClient, headers: dict[str, str], listener
     finally:
         listener.opened.set()
         listener.ended.set()
+
+
+def _dispatch(listener: Listener, fields: dict[str, str]) -> None:
+    """One SSE message: an event, a closing notice (no id), or a bare position (no data)."""
+    if "id" in fields:
+        listener.position = int(fields["id"])
+    if "data" not in fields:
+        return
+    data = json.loads(fields["data"])
+    if fields.get("event") == "closing":
+        listener.closing = data["reason"]
+    else:
+        listener.events.append(Received(int(fields["id"]), fields["event"], data))
 
 
 async def open_ws(base_url: str, headers: dict[str, str], query: str = "") -> Listener:
@@ -96,10 +108,14 @@ async def _read_ws(base_url: str, headers: dict[str, str], query: str, listener:
                     message = json.loads(frame)
                     if message["event"] == "heartbeat":
                         listener.heartbeats += 1
+                        listener.position = message["id"]
+                    elif message["event"] == "closing":
+                        listener.closing = message["data"]["reason"]
                     else:
                         listener.events.append(
                             Received(message["id"], message["event"], message["data"])
                         )
+                        listener.position = message["id"]
             except websockets.ConnectionClosed:
                 pass
             listener.close_code = socket.close_code

@@ -35,7 +35,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 
 def spawn_server(
-    database_url: str, data_dir: Path, log: Path, port: int
+    database_url: str, data_dir: Path, log: Path, port: int, settings: dict[str, str]
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -47,6 +47,7 @@ def spawn_server(
         "WORKERS": "1",
         "CHANGE_POLL_SECONDS": "0.05",
         "DEMO": "false",
+        **settings,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "server", "run"],
@@ -62,10 +63,10 @@ def tail(log: Path) -> str:
 
 
 async def start_instance(
-    database_url: str, data_dir: Path, log: Path
+    database_url: str, data_dir: Path, log: Path, settings: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = spawn_server(database_url, data_dir, log, port)
+    process = spawn_server(database_url, data_dir, log, port, settings)
     base = f"http://127.0.0.1:{port}"
 
     async def ready() -> bool:
@@ -83,15 +84,18 @@ async def start_instance(
 
 @asynccontextmanager
 async def running_instances(
-    database_url: str, tmp_path: Path, count: int = 2
+    database_url: str, tmp_path: Path, count: int = 2, **settings: str
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """``count`` server processes on one database, each with a client; always stopped."""
+    """``count`` server processes on one database, each with a client; always stopped.
+    ``settings`` are more environment settings (``CHANGE_POLL_SECONDS="5"``)."""
     started = []
     clients = []
     try:
         for name in "abcdefgh"[:count]:
             started.append(
-                await start_instance(database_url, tmp_path / name, tmp_path / f"{name}.log")
+                await start_instance(
+                    database_url, tmp_path / name, tmp_path / f"{name}.log", settings
+                )
             )
         clients = [httpx.AsyncClient(base_url=base, timeout=5) for _, base in started]
         yield clients

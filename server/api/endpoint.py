@@ -9,6 +9,7 @@ cookie must also prove it came from our own pages (same-origin ``Origin`` or
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ log = logging.getLogger("tinedy.api")
 ACCESS_COOKIE = "tinedy_access"
 REFRESH_COOKIE = "tinedy_refresh"
 ANY_ROLE = ("staff", "dispatcher", "admin")
+CLIENT_CLOSED = 499  # nginx's code for a request the client abandoned
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
@@ -71,6 +73,9 @@ def endpoint(
                 response = await handler(request, *args, **kwargs)
                 status = response.status if response is not None else 101  # a WebSocket
                 return response
+            except asyncio.CancelledError:
+                status = CLIENT_CLOSED  # the client hung up (a stream ends this way)
+                raise
             except Exception as exc:
                 status = as_api_error(exc).status
                 raise

@@ -8,6 +8,8 @@ app's own origin.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import aclosing
 from urllib.parse import urlsplit
 
@@ -17,10 +19,8 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from server.api.endpoint import app_context, endpoint, presented_token, principal_of
 from server.api.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
-from server.realtime.events import Event
-from server.realtime.stream import Heartbeat, live_events
+from server.realtime.stream import Closing, Heartbeat, Item, live_events
 from server.security.tokens import Principal
-from server.services.change_feed import require_known_cursor
 
 live_routes = Blueprint("live", url_prefix="/api/mobile/live-updates")
 RETRY_MILLISECONDS = 3000
@@ -33,12 +33,16 @@ SSE_HEADERS = {
 
 @live_routes.get("")
 @endpoint(
-    "The caller's live events as Server-Sent Events; resumes after Last-Event-ID.",
+    "The caller's live events as Server-Sent Events; resumes after Last-Event-ID "
+    "(or ?lastEventId=).",
     responses={200: None, 400: Problem, 401: Problem},
 )
 async def stream_live_updates(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
-    last_event_id = await resume_point(request, request.headers.get("last-event-id"))
+    # A browser's EventSource sends Last-Event-ID itself when it reconnects; a new one (after
+    # a token refresh) cannot, so it may say where it was in the query instead.
+    raw_position = request.headers.get("last-event-id") or request.args.get("lastEventId")
+    last_event_id = resume_point(request, raw_position)
     expires_at = ctx.signer.access_expiry(presented_token(request)[0])
     response: HTTPResponse = await request.respond(
         headers=SSE_HEADERS, content_type="text/event-stream; charset=utf-8"
@@ -65,29 +69,41 @@ async def live_updates_socket(request: Request, ws: WebsocketImplProtocol) -> No
     try:
         principal = principal_of(request)
         require_app_origin(request, ctx.settings.app_origin)
-        last_event_id = await resume_point(request, request.args.get("lastEventId"))
+        last_event_id = resume_point(request, request.args.get("lastEventId"))
         expires_at = ctx.signer.access_expiry(presented_token(request)[0])
     except ApiError as refused:
         await ws.close(code=4000 + refused.status, reason=refused.code)
         return
     heartbeat = ctx.settings.live_heartbeat_seconds
-    async with aclosing(
-        live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
-    ) as events:
-        async for item in events:
-            await ws.send(ws_frame(item))
+    # Read what the client sends (and drop it): unread frames stop Sanic answering pings.
+    reader = asyncio.create_task(_drain(ws))
+    try:
+        async with aclosing(
+            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+        ) as events:
+            async for item in events:
+                await ws.send(ws_frame(item))
+    finally:
+        reader.cancel()
     await ws.close(code=1000, reason="stream_ended")
 
 
-async def resume_point(request: Request, raw: str | None) -> int | None:
-    """Where the client left off: a change id it was given, or None (from now on)."""
+async def _drain(ws: WebsocketImplProtocol) -> None:
+    with contextlib.suppress(Exception):
+        while await ws.recv() is not None:
+            pass
+
+
+def resume_point(request: Request, raw: str | None) -> int | None:
+    """Where the client left off: an id the stream sent, or None (from now on). An id the
+    log never gave out is answered in the stream with a ``reset`` event (a browser gives up
+    on an SSE error status)."""
     if "access_token" in request.args:
         raise TokenInUrl("Send the bearer header, or let the browser send its session cookie.")
     if raw is None or raw == "":
         return None
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise InvalidCursor("The last event id must be an id this stream sent.")
-    await require_known_cursor(int(raw), app_context(request).mirror.last_id)
     return int(raw)
 
 
@@ -101,13 +117,19 @@ def require_app_origin(request: Request, app_origin: str) -> None:
         raise OriginRefused(f"Origin {origin} is not this app's.")
 
 
-def sse_frame(item: Event | Heartbeat) -> bytes:
+def sse_frame(item: Item) -> bytes:
+    """An event; a heartbeat is an ``id:`` with no data (it moves the client's
+    Last-Event-ID without an event) and a comment; a closing notice has no id."""
     if isinstance(item, Heartbeat):
-        return b": heartbeat\n\n"
+        return b"id: %d\n: heartbeat\n\n" % item.position
+    if isinstance(item, Closing):
+        return b'event: closing\ndata: {"reason":"%s"}\n\n' % item.reason.encode()
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.id, item.name.encode(), item.data)
 
 
-def ws_frame(item: Event | Heartbeat) -> str:
+def ws_frame(item: Item) -> str:
     if isinstance(item, Heartbeat):
-        return '{"event":"heartbeat"}'
+        return f'{{"event":"heartbeat","id":{item.position}}}'
+    if isinstance(item, Closing):
+        return f'{{"event":"closing","data":{{"reason":"{item.reason}"}}}}'
     return f'{{"event":"{item.name}","id":{item.id},"data":{item.data.decode()}}}'

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 CHANNEL = "tinedy_changes"
+APPLICATION_NAME = "tinedy-change-listener"
 LIVENESS_SECONDS = 10.0
 RETRY_SECONDS = 1.0
 
@@ -45,14 +46,16 @@ class ChangeNotifications:
         while True:
             try:
                 await self._listen_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever it was, the poll covers while we retry
                 log.warning("listening for changes failed (%s); reconnecting", exc)
             self.connected.clear()
             await asyncio.sleep(RETRY_SECONDS)
 
     async def _listen_once(self) -> None:
         """Listen until the connection is lost; a liveness query catches a silent loss."""
-        connection = await asyncpg.connect(self._dsn, timeout=5)
+        connection = await asyncpg.connect(
+            self._dsn, timeout=5, server_settings={"application_name": APPLICATION_NAME}
+        )
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _: lost.set())

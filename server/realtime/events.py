@@ -46,7 +46,8 @@ class Event:
 def event_name(principal: Principal, row: dict[str, Any], priority: str | None) -> str | None:
     """The name of the event ``row`` is for ``principal``, or None when it is not theirs.
 
-    ``priority`` is the job's priority now (None for rows that are not a job's).
+    ``priority`` is the job's priority as the event shows it (None for rows that are not a
+    job's).
     """
     if not _concerns(principal, row):
         return None
@@ -56,6 +57,8 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
         return "job-unassigned"
     if _urgent_now(row, priority):
         return "priority-alert"
+    if principal.role == "staff" and row["kind"] == "job.created":
+        return "job-assigned"  # created with them as its assignee
     return NAMES.get(row["kind"], "job-updated")
 
 

@@ -4,6 +4,10 @@ the log), then live events, with heartbeats, until its token expires or the hub 
 No gap and no duplicate at the switch: the stream subscribes first (from then on the hub
 queues every event after ``start``), replays the log up to ``start``, then sends what was
 queued, skipping any id it already sent.
+
+The client always knows where it stands, even when nothing was for it: the stream states
+its position when it opens and with each heartbeat (an SSE ``id:`` with no event moves the
+browser's Last-Event-ID), so a reconnect resumes from there instead of from "now".
 """
 
 from __future__ import annotations
@@ -20,12 +24,26 @@ from server.security.tokens import Principal
 from server.services.jobs import NO_BRANCH
 
 REPLAY_PAGE = 500
-RESET_DATA = b'{"reason":"history_compacted","reload":"/api/mobile/sync/changes?since=0"}'
+RESET_DATA = b'{"reason":"%s","reload":"/api/mobile/sync/changes?since=0"}'
 
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """Nothing happened for a while: say so, so proxies and phones keep the line open."""
+    """Nothing more for this client up to ``position``: a heartbeat that also says where
+    to resume from."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class Closing:
+    """Why the stream ends (``token_expired``, ``session_revoked``, ``too_slow``,
+    ``shutting_down``): the client refreshes if it must, then resumes."""
+
+    reason: str
+
+
+Item = Event | Heartbeat | Closing
 
 
 async def live_events(
@@ -34,27 +52,36 @@ async def live_events(
     last_event_id: int | None,
     expires_at: float,
     heartbeat_seconds: float,
-) -> AsyncGenerator[Event | Heartbeat, None]:
+) -> AsyncGenerator[Item, None]:
     """Events for ``principal`` after ``last_event_id`` (or from now), then live ones."""
     subscriber = hub.subscribe(principal)
     try:
         start = hub.last_id
-        sent = start
+        sent = start if last_event_id is None else max(start, last_event_id)
         if last_event_id is not None:
-            sent = max(start, last_event_id)
             async for missed in _missed(hub, principal, last_event_id, start):
+                if missed.name == "reset":
+                    sent = start
                 yield missed
+        yield Heartbeat(sent)
         while True:
             wait = min(heartbeat_seconds, expires_at - time.time())
             if wait <= 0:
-                return  # the token expired: the client refreshes and reconnects
+                yield Closing("token_expired")
+                return
             try:
-                event = await asyncio.wait_for(subscriber.queue.get(), wait)
+                async with asyncio.timeout(wait):  # no task per event, unlike wait_for
+                    event = await subscriber.queue.get()
             except TimeoutError:
-                if time.time() < expires_at:
-                    yield Heartbeat()
+                if time.time() >= expires_at:
+                    continue  # say why at the top of the loop
+                if subscriber.queue.empty():
+                    # Everything up to the hub's last id that was for this client was sent.
+                    sent = max(sent, hub.last_id)
+                yield Heartbeat(sent)
                 continue
             if event is None:
+                yield Closing(subscriber.ended or "ended")
                 return
             if event.id > sent:
                 sent = event.id
@@ -67,13 +94,14 @@ async def _missed(
     hub: LiveHub, principal: Principal, after: int, up_to: int
 ) -> AsyncIterator[Event]:
     """The caller's events in ``(after, up_to]`` from the log; a ``reset`` event instead when
-    the log no longer holds them all."""
+    the log no longer holds them all (checked again after replaying: a compaction may have
+    committed meanwhile)."""
+    if after > up_to:
+        if after > await change_queries.newest_change_id():  # not an id this log gave out
+            yield reset(up_to, "unknown_position")
+        return  # else another instance is a little ahead of this one: go on live
     if after < await change_queries.compacted_through():
-        yield Event(
-            up_to,
-            "reset",
-            b'{"reason":"history_compacted","reload":"/api/mobile/sync/changes?since=0"}',
-        )
+        yield reset(up_to, "history_compacted")
         return
     user_id = principal.user_id if principal.role == "staff" else None
     branch_id = None if principal.role == "admin" else (principal.branch_id or NO_BRANCH)
@@ -87,5 +115,12 @@ async def _missed(
             if event is not None:
                 yield event
         if len(rows) < REPLAY_PAGE:
-            return
+            break
         cursor = int(rows[-1]["id"])
+    if after < await change_queries.compacted_through():
+        yield reset(up_to, "history_compacted")
+
+
+def reset(position: int, reason: str) -> Event:
+    """Tell the client to reload through the sync change feed, then go on from ``position``."""
+    return Event(position, "reset", RESET_DATA % reason.encode())

@@ -154,7 +154,14 @@ class ChangeMirror:
         return device_id in self._revoked
 
     async def catch_up(self) -> None:
-        """Read and apply every log row after ``last_id``; one reader at a time."""
+        """Read and apply every log row after ``last_id``; one reader at a time.
+
+        Shielded: a request that catches up after its own write may be cancelled (its client
+        hung up), but rows once read are always handed to the listeners.
+        """
+        await asyncio.shield(self._catch_up())
+
+    async def _catch_up(self) -> None:
         async with self._lock:
             while True:
                 rows = await change_queries.changes_after(self.last_id, BATCH)

@@ -22,6 +22,7 @@ from server.db.queries import jobs as job_queries
 from server.db.queries.jobs import JobFilter
 from server.errors import JobNotFound
 from server.services.changes import job_change_row, record_changes
+from server.services.jobs import job_summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class JobWriter:
         payload: dict[str, Any] = {
             "version": job["version"],
             "fields": {column: _plain(value) for column, value in values.items()},
+            "job": job_summary(job),  # as it is after this change: live events show it
         }
         if items:
             payload["items"] = items

@@ -10,7 +10,7 @@ from typing import Any
 
 from server.context import AppContext
 from server.realtime.hub import LiveHub
-from server.realtime.stream import Heartbeat, live_events
+from server.realtime.stream import Closing, Heartbeat, live_events
 from server.security.tokens import Principal
 from server.services.jobs import job_summaries
 from tests.world import World
@@ -37,8 +37,9 @@ def team_update(change_id: int, team_id: str) -> dict[str, Any]:
 async def test_a_quiet_stream_sends_heartbeats(ctx: AppContext, world: World) -> None:
     stream = live_events(ctx.hub, staff_of(world), None, time.time() + 60, 0.05)
     async with aclosing(stream) as events:
-        assert isinstance(await anext(events), Heartbeat)
-        assert isinstance(await anext(events), Heartbeat)
+        opening = await anext(events)  # where the stream starts
+        assert opening == Heartbeat(ctx.hub.last_id)
+        assert isinstance(await anext(events), Heartbeat)  # then one per quiet interval
 
 
 async def test_a_stream_ends_when_its_token_expires(ctx: AppContext, world: World) -> None:
@@ -46,7 +47,7 @@ async def test_a_stream_ends_when_its_token_expires(ctx: AppContext, world: Worl
     stream = live_events(ctx.hub, staff_of(world), None, time.time() + 0.3, 10)
     async with aclosing(stream) as events:
         received = [item async for item in events]
-    assert received == []
+    assert received == [Heartbeat(ctx.hub.last_id), Closing("token_expired")]
     assert time.monotonic() - started < 2
 
 
