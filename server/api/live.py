@@ -124,7 +124,7 @@ def sse_frame(item: Item) -> bytes:
         return b"id: %d\n: heartbeat\n\n" % item.position
     if isinstance(item, Closing):
         return b'event: closing\ndata: {"reason":"%s"}\n\n' % item.reason.encode()
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.id, item.name.encode(), item.data)
+    return item.sse
 
 
 def ws_frame(item: Item) -> str:
@@ -132,4 +132,4 @@ def ws_frame(item: Item) -> str:
         return f'{{"event":"heartbeat","id":{item.position}}}'
     if isinstance(item, Closing):
         return f'{{"event":"closing","data":{{"reason":"{item.reason}"}}}}'
-    return f'{{"event":"{item.name}","id":{item.id},"data":{item.data.decode()}}}'
+    return item.json

@@ -16,6 +16,7 @@ the team update itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from server.security.tokens import Principal
@@ -34,13 +35,22 @@ NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
-    """One event as sent: its id, its name for this audience, and its data as JSON bytes."""
+    """One event as sent: its id, its name for this audience, and its data as JSON bytes.
+    One instance serves every stream that hears it, so its wire forms are built once."""
 
     id: int
     name: str
     data: bytes
+
+    @cached_property
+    def sse(self) -> bytes:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.name.encode(), self.data)
+
+    @cached_property
+    def json(self) -> str:
+        return f'{{"event":"{self.name}","id":{self.id},"data":{self.data.decode()}}}'
 
 
 def event_name(principal: Principal, row: dict[str, Any], priority: str | None) -> str | None:

@@ -130,7 +130,8 @@ class ChangeMirror:
         self._revoked: dict[str, float] = {}
         self._horizon = revocation_horizon
         self._lock = asyncio.Lock()
-        self._follower: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._deliveries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
         self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
         self._woken = asyncio.Event()
         self.last_id = 0
@@ -154,10 +155,12 @@ class ChangeMirror:
         return device_id in self._revoked
 
     async def catch_up(self) -> None:
-        """Read and apply every log row after ``last_id``; one reader at a time.
+        """Read and apply every log row after ``last_id``; one reader at a time. The rows go
+        to the listeners in order through :meth:`_deliver`, so a writer waits for the read,
+        not for a fan-out to thousands of streams.
 
         Shielded: a request that catches up after its own write may be cancelled (its client
-        hung up), but rows once read are always handed to the listeners.
+        hung up), but rows once read are always queued for the listeners.
         """
         await asyncio.shield(self._catch_up())
 
@@ -167,22 +170,35 @@ class ChangeMirror:
                 rows = await change_queries.changes_after(self.last_id, BATCH)
                 for row in rows:
                     self._apply(row)
-                for listener in self._listeners:
-                    await listener(rows)
+                if rows and self._listeners:
+                    self._deliveries.put_nowait(rows)
                 if len(rows) < BATCH:
                     break
             self._forget_old_revocations()
 
+    async def _deliver(self) -> None:
+        """Hand each batch of rows to every listener, in the order they were read."""
+        while True:
+            rows = await self._deliveries.get()
+            for listener in self._listeners:
+                try:
+                    await listener(rows)
+                except Exception:
+                    log.exception("a change-log listener failed on %d rows", len(rows))
+
     def start(self, poll_seconds: float) -> None:
         """Follow the log in the background for the life of the worker."""
-        self._follower = asyncio.create_task(self._follow(poll_seconds), name="change-mirror")
+        self._tasks = [
+            asyncio.create_task(self._follow(poll_seconds), name="change-mirror"),
+            asyncio.create_task(self._deliver(), name="change-delivery"),
+        ]
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
+                await task
+        self._tasks = []
 
     def wake(self) -> None:
         """Read the log now rather than at the next poll (a NOTIFY arrived)."""
