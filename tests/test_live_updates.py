@@ -43,6 +43,16 @@ async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, 
     return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
+async def staff_with_a_job(
+    world: World, client: httpx.AsyncClient
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """A new staff member's job, their phone's headers and the dispatcher's, signed in on
+    ``client``."""
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    return job["id"], await sign_in(client, staff), await sign_in(client, world.dispatcher)
+
+
 async def test_a_change_on_one_instance_reaches_sse_and_websocket_clients_of_the_other(
     world: World, instances: list[httpx.AsyncClient]
 ) -> None:
@@ -75,20 +85,18 @@ async def test_a_reconnect_gets_every_missed_event_in_order_once_then_live_ones(
     world: World, instances: list[httpx.AsyncClient]
 ) -> None:
     a, b = instances
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    phone, office = await sign_in(a, staff), await sign_in(a, world.dispatcher)
+    job_id, phone, office = await staff_with_a_job(world, a)
     first = await open_sse(a, phone)
-    await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "one"}, headers=office)
+    await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "one"}, headers=office)
     await until(lambda: first.events, "the first event")
     last_seen = first.events[-1].id
     await first.stop()  # into the lift
 
     for note in ("two", "three", "four"):
-        await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": note}, headers=office)
+        await a.patch(f"{DISPATCH}/{job_id}", json={"notes": note}, headers=office)
     resumed = await open_sse(b, phone, last_event_id=last_seen)
     await until(lambda: len(resumed.events) == 3, "the three missed events")
-    await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "five"}, headers=office)
+    await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "five"}, headers=office)
     await until(lambda: len(resumed.events) == 4, "the live event after them")
     await asyncio.sleep(0.3)
 
@@ -239,10 +247,8 @@ async def test_a_killed_listening_connection_reconnects_and_loses_nothing(
     if engine_kind != "postgres":
         pytest.skip("SQLite has no listening connection: its poll alone delivers")
     a, b = instances
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    sse = await open_sse(b, await sign_in(b, staff))
-    office = await sign_in(a, world.dispatcher)
+    job_id, phone, office = await staff_with_a_job(world, a)
+    sse = await open_sse(b, phone)
     database = await asyncpg.connect(database_url)
     listeners = (
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -252,7 +258,7 @@ async def test_a_killed_listening_connection_reconnects_and_loses_nothing(
         before = {row["pid"] for row in await database.fetch(listeners)}
         assert len(before) == 2, "one listening connection per instance"
         await database.execute(f"SELECT pg_terminate_backend(pid) FROM ({listeners}) AS listening")
-        await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "while cut off"}, headers=office)
+        await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "while cut off"}, headers=office)
 
         async def listening_again() -> bool:
             after = {row["pid"] for row in await database.fetch(listeners)}
@@ -267,7 +273,7 @@ async def test_a_killed_listening_connection_reconnects_and_loses_nothing(
         await database.close()
     await until(lambda: len(sse.events) == 1, "the change made while cut off")
     started = asyncio.get_running_loop().time()
-    await a.patch(f"{DISPATCH}/{job['id']}", json={"notes": "after"}, headers=office)
+    await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "after"}, headers=office)
     await until(lambda: len(sse.events) == 2, "the change after reconnecting", seconds=1.0)
     assert asyncio.get_running_loop().time() - started < 1.0, "woken, not polled"
     await sse.stop()
@@ -277,13 +283,11 @@ async def test_a_stream_states_its_position_so_a_quiet_client_can_resume(
     world: World, instances: list[httpx.AsyncClient]
 ) -> None:
     a, b = instances
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    phone, office = await sign_in(a, staff), await sign_in(a, world.dispatcher)
+    job_id, phone, office = await staff_with_a_job(world, a)
     quiet = await open_sse(a, phone)
     await until(lambda: quiet.position is not None, "the stream's opening position")
     await quiet.stop()
-    await a.patch(f"{DISPATCH}/{job['id']}", json={"priority": "high"}, headers=office)
+    await a.patch(f"{DISPATCH}/{job_id}", json={"priority": "high"}, headers=office)
     resumed = await open_sse(b, phone | {"Last-Event-ID": str(quiet.position)})
     await until(lambda: resumed.events, "the change made while away")
     assert resumed.names() == ["job-updated"]
