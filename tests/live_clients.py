@@ -33,6 +33,7 @@ class Listener:
     position: int | None = None  # the last id the stream stated, with an event or without
     closing: str | None = None
     status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     close_code: int | None = None
     task: asyncio.Task[None] | None = None
 
@@ -62,6 +63,7 @@ async def _read_sse(client: httpx.AsyncClient, headers: dict[str, str], listener
         timeout = httpx.Timeout(5, read=60)
         async with client.stream("GET", LIVE, headers=headers, timeout=timeout) as response:
             listener.status = response.status_code
+            listener.headers = dict(response.headers)
             listener.opened.set()
             fields: dict[str, str] = {}
             async for line in response.aiter_lines():

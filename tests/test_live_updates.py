@@ -60,8 +60,12 @@ async def test_a_change_on_one_instance_reaches_sse_and_websocket_clients_of_the
     staff = await add_staff(world)
     job = (await add_jobs(staff, 1))[0]
     phone = await sign_in(b, staff)
-    sse = await open_sse(b, phone)
+    sse = await open_sse(b, phone | {"Accept-Encoding": "gzip, br"})
     ws = await open_ws(str(b.base_url), phone)
+    assert sse.headers["content-type"].startswith("text/event-stream")
+    assert sse.headers["cache-control"].startswith("no-cache")
+    assert sse.headers["x-accel-buffering"] == "no"
+    assert "content-encoding" not in sse.headers, "a stream is never compressed"
     office = await sign_in(a, world.dispatcher)
     loop = asyncio.get_running_loop()
 
