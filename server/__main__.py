@@ -109,6 +109,9 @@ def serve(settings: Settings) -> None:
         shutil.rmtree(settings.metrics_dir, ignore_errors=True)
         settings.metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir.resolve())
+    from cdn.build import build
+
+    build(settings.app_shell_dir)  # nothing to do when the sources did not change
     if settings.demo:
         print(f"Demo on http://{settings.host}:{settings.port}  (password demo1234)")
         print("  admin@demo.local, dispatcher@demo.local, staff1@demo.local ... staff20@demo.local")

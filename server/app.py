@@ -15,6 +15,7 @@ from server.api.dispatch import dispatch_routes
 from server.api.jobs import job_routes
 from server.api.live import live_routes
 from server.api.ops import ops_routes
+from server.api.pwa import pwa_routes
 from server.api.sync import sync_routes
 from server.config import Settings
 from server.context import AppContext
@@ -26,6 +27,7 @@ from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
+from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
 
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
     app.blueprint(live_routes)
+    app.blueprint(pwa_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
     app.before_server_start(start_worker)
@@ -61,6 +64,7 @@ def build_context(settings: Settings) -> AppContext:
     mirror = ChangeMirror(revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60))
     hub = LiveHub(job_summaries, settings.live_queue_limit)
     mirror.add_listener(hub.publish)
+    shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -75,6 +79,7 @@ def build_context(settings: Settings) -> AppContext:
         representations=RepresentationCache.from_url(settings.cache_url),
         mirror=mirror,
         hub=hub,
+        shell=shell,
     )
 
 

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     live_queue_limit: int = Field(
         2048, ge=8, description="Events a live stream may fall behind before it is dropped."
     )
+    app_shell_dir: Path = Field(
+        Path("cdn/dist"), description="The app shell's build (python -m cdn.build writes it)."
+    )
+    templates_dir: Path = Field(
+        Path("."), description="Where manifest_templates/ and sw_templates/ are."
+    )
     app_origin: str = Field(
         "", description="The app's own origin for WebSocket Origin checks; empty: the Host."
     )

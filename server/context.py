@@ -14,6 +14,7 @@ from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
+from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 
 
@@ -26,5 +27,6 @@ class AppContext:
     representations: RepresentationCache
     mirror: ChangeMirror
     hub: LiveHub
+    shell: AppShell
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

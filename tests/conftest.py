@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sanic import Sanic
 
+from cdn.build import build
 from server.app import create_app, start_worker, stop_worker
 from server.config import Settings
 from server.context import AppContext
@@ -65,8 +66,13 @@ async def fresh_database(kind: str, tmp_path: Path, prefix: str = "tinedy_test")
     return await create_postgres_database(prefix)
 
 
+APP_SHELL = Path(__file__).resolve().parents[1] / "cdn" / "dist"
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "app_shell_dir": APP_SHELL,
+        "templates_dir": APP_SHELL.parents[1],
         "data_dir": data_dir,
         "database_url": database_url,
         "secret_key": "test-secret-key-not-for-production-0123456789",
@@ -78,6 +84,12 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         **overrides,
     }
     return Settings(**values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def app_shell_build() -> Path:
+    """The app shell built once (or found built) for every app the tests start."""
+    return build(APP_SHELL)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

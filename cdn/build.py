@@ -1,0 +1,147 @@
+"""Build the app shell into ``cdn/dist``: content-hashed assets, Brotli (quality 11) and gzip
+variants beside each, icons and install screenshots drawn with Pillow, the HTML shell, and
+an asset manifest (logical name -> hashed path, size, SRI hash) that the shell, the web
+manifest and the service worker read.
+
+Run ``python -m cdn.build``; it does nothing when the sources have not changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import brotli
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from PIL import Image, ImageDraw, ImageFont
+
+SOURCE = Path(__file__).resolve().parent / "src"
+DIST = Path(__file__).resolve().parent / "dist"
+MANIFEST = "asset-manifest.json"
+STAMP = ".source-hash"
+BRAND = (15, 118, 110)
+TEXT_TYPES = {".js", ".css", ".html", ".json", ".svg", ".txt"}
+ICONS = ((192, False), (512, False), (192, True), (512, True))
+SCREENSHOTS = (("narrow", 540, 1170), ("wide", 1280, 720))
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: str
+    size: int
+    integrity: str
+
+
+def build(out: Path = DIST, force: bool = False) -> Path:
+    """Build into ``out`` unless it already holds a build of these sources; returns ``out``."""
+    stamp = _sources_hash()
+    if not force and (out / STAMP).exists() and (out / STAMP).read_text() == stamp:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "static").mkdir(parents=True)
+    assets: dict[str, Asset] = {}
+    for source in sorted(SOURCE.glob("*")):
+        if source.suffix in {".js", ".css"}:
+            assets[source.name] = _emit(out, source.name, source.read_bytes())
+    for name, image in _images():
+        assets[name] = _emit(out, name, image)
+    shell = _render_shell(assets)
+    (out / "index.html").write_bytes(shell)
+    _precompress(out / "index.html", shell)
+    manifest = {"version": stamp[:16], "assets": {k: vars(v) for k, v in sorted(assets.items())}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (out / STAMP).write_text(stamp)
+    return out
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for source in sorted(SOURCE.glob("*")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def _emit(out: Path, logical: str, body: bytes) -> Asset:
+    """Write ``body`` under a name carrying its content hash, with its compressed variants."""
+    stem, _, suffix = logical.rpartition(".")
+    name = f"{stem}.{hashlib.sha256(body).hexdigest()[:12]}.{suffix}"
+    target = out / "static" / name
+    target.write_bytes(body)
+    if target.suffix in TEXT_TYPES:
+        _precompress(target, body)
+    integrity = "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+    return Asset(path=f"/static/{name}", size=len(body), integrity=integrity)
+
+
+def _precompress(target: Path, body: bytes) -> None:
+    target.with_name(target.name + ".br").write_bytes(brotli.compress(body, quality=11))
+    target.with_name(target.name + ".gz").write_bytes(gzip.compress(body, 9, mtime=0))
+
+
+def _render_shell(assets: dict[str, Asset]) -> bytes:
+    env = Environment(loader=FileSystemLoader(SOURCE), undefined=StrictUndefined, autoescape=True)
+    return env.get_template("index.html").render(asset=assets.__getitem__).encode()
+
+
+def _images() -> list[tuple[str, bytes]]:
+    images = [
+        (f"icon-{size}{'-maskable' if maskable else ''}.png", _png(_icon(size, maskable)))
+        for size, maskable in ICONS
+    ]
+    images += [(f"screenshot-{form}.png", _png(_screenshot(w, h))) for form, w, h in SCREENSHOTS]
+    return images
+
+
+def _icon(size: int, maskable: bool) -> Image.Image:
+    """A teal tile with a white check mark; a maskable one keeps it in the 80 % safe zone."""
+    image = Image.new("RGBA", (size, size), BRAND if maskable else (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    if not maskable:
+        draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=BRAND)
+    scale = 0.55 if maskable else 0.7
+    inset = size * (1 - scale) / 2
+    points = [(0.12, 0.55), (0.4, 0.8), (0.88, 0.25)]
+    line = [(inset + x * size * scale, inset + y * size * scale) for x, y in points]
+    draw.line(line, fill="white", width=max(4, size // 10), joint="curve")
+    return image
+
+
+def _screenshot(width: int, height: int) -> Image.Image:
+    """The job list as the install dialog shows it: a bar and a column of job cards."""
+    image = Image.new("RGB", (width, height), (248, 250, 252))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, 96), fill=BRAND)
+    font = ImageFont.load_default(size=40)
+    draw.text((32, 26), "Tinedy Field", fill="white", font=font)
+    card_width = min(width - 64, 760)
+    for n in range(max(1, (height - 140) // 150)):
+        top = 130 + n * 150
+        draw.rounded_rectangle((32, top, 32 + card_width, top + 126), 18, (255, 255, 255))
+        draw.text((60, top + 24), f"{8 + n:02d}:00  Deep clean", fill=(15, 23, 42), font=font)
+        draw.rectangle((60, top + 84, 60 + card_width * 0.6, top + 96), fill=(226, 232, 240))
+    return image
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DIST)
+    parser.add_argument("--force", action="store_true", help="build even if nothing changed")
+    args = parser.parse_args()
+    print(f"app shell built in {build(args.out, args.force)}")
+
+
+if __name__ == "__main__":
+    main()
