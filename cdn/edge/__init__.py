@@ -1,0 +1,1 @@
+"""The reference edge configuration (nginx) and its renderer: ``python -m cdn.edge``."""

@@ -1,0 +1,132 @@
+"""The reference edge (`cdn/edge`) with real nginx in front of a real app process: the shell
+and assets come from the edge cache, per-user answers never do, a revalidation passes
+through, and live events pass unbuffered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cdn.edge.__main__ import render
+from tests.live_clients import open_sse, until
+from tests.servers import free_port, running_instances, wait_for
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
+    )
+    if found is None:
+        if IN_CI:
+            pytest.fail("nginx is required under CI (.ci/run installs it)")
+        pytest.skip("nginx is not installed here (apt-get install nginx); CI installs it")
+    return found
+
+
+def start_nginx(binary: str, conf: Path, log: Path) -> subprocess.Popen[bytes]:
+    """nginx in the foreground; as root its workers stay root to write the test's folders."""
+    extra = ["-g", "user root;"] if os.geteuid() == 0 else []
+    return subprocess.Popen(
+        [binary, "-c", str(conf), "-e", str(log), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture(scope="module")
+async def edge(
+    database_url: str, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    binary = nginx_binary()
+    tmp = tmp_path_factory.mktemp("edge")
+    async with running_instances(database_url, tmp, count=1) as (app,):
+        upstream = str(app.base_url).removeprefix("http://").rstrip("/")
+        port = free_port()
+        conf = tmp / "nginx.conf"
+        conf.write_text(render([upstream], f"127.0.0.1:{port}", tmp / "run"))
+        process = start_nginx(binary, conf, tmp / "startup.log")
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+        async def ready() -> bool:
+            assert process.poll() is None, (tmp / "startup.log").read_text()
+            try:
+                return (await client.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            await wait_for(ready, "nginx to start")
+            yield client
+        finally:
+            await client.aclose()
+            process.terminate()
+            process.wait(timeout=5)
+
+
+async def test_the_shell_and_assets_come_from_the_edge_cache(edge: httpx.AsyncClient) -> None:
+    br = {"Accept-Encoding": "br"}
+    first = await edge.get("/", headers=br)
+    second = await edge.get("/", headers=br)
+    assert second.headers["x-cache"] == "HIT"
+    assert second.content == first.content
+    asset = next(line for line in first.text.split('"') if line.startswith("/static/app."))
+    await edge.get(asset, headers=br)
+    cached = await edge.get(asset, headers=br)
+    assert cached.headers["x-cache"] == "HIT"
+    assert cached.headers["content-encoding"] == "br"
+    assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plain = await edge.get(asset, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers, "each encoding is its own cache entry"
+
+
+async def sign_in(edge: httpx.AsyncClient, user: dict[str, str]) -> dict[str, str]:
+    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "edge"}}
+    response = await edge.post("/api/mobile/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+async def test_per_user_answers_are_never_cached_and_revalidation_passes(
+    edge: httpx.AsyncClient, world: World
+) -> None:
+    staff = await add_staff(world)
+    await add_jobs(staff, 2)
+    headers = await sign_in(edge, staff)
+    for path in ("/api/mobile/jobs", "/manifest.webmanifest", "/sw.js"):
+        await edge.get(path, headers=headers)
+        again = await edge.get(path, headers=headers)
+        assert again.headers.get("x-cache", "") != "HIT", path
+    page = await edge.get("/api/mobile/jobs", headers=headers)
+    revalidated = await edge.get(
+        "/api/mobile/jobs", headers=headers | {"If-None-Match": page.headers["etag"]}
+    )
+    assert revalidated.status_code == 304
+    someone_else = await sign_in(edge, world.staff_c)
+    theirs = await edge.get("/api/mobile/jobs", headers=someone_else)
+    assert theirs.json()["jobs"] != page.json()["jobs"]
+
+
+async def test_live_events_pass_the_edge_unbuffered(edge: httpx.AsyncClient, world: World) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    stream = await open_sse(edge, await sign_in(edge, staff))
+    office = await sign_in(edge, world.dispatcher)
+    started = asyncio.get_running_loop().time()
+    changed = await edge.patch(
+        f"/api/dispatch/jobs/{job['id']}", json={"priority": "urgent"}, headers=office
+    )
+    assert changed.status_code == 200
+    await until(lambda: stream.events, "the event through nginx", seconds=1.0)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert stream.events[0].name == "priority-alert"
+    await stream.stop()
