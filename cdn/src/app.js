@@ -11,6 +11,12 @@ const T = {
         checkIn: "Check in", checklist: "Checklist", failed: "Failed", signOut: "Sign out",
         en_route: "On my way", in_progress: "Start", completed: "Done" },
 };
+const STATUS = {
+  th: { pending: "รอจ่ายงาน", assigned: "ได้รับงาน", en_route: "กำลังเดินทาง",
+        in_progress: "กำลังทำ", completed: "เสร็จแล้ว", cancelled: "ยกเลิก" },
+  en: { pending: "Pending", assigned: "Assigned", en_route: "On the way",
+        in_progress: "In progress", completed: "Completed", cancelled: "Cancelled" },
+};
 const NEXT = { assigned: "en_route", en_route: "in_progress", in_progress: "completed" };
 const OUTBOX = "tinedy-outbox";
 let lang = (navigator.language || "th").startsWith("th") ? "th" : "en";
@@ -82,7 +88,7 @@ async function showJobs() {
   app.innerHTML = `<h2>${t("today")}</h2>` + (jobs.length ? `<ul class="jobs">${jobs.map((job) => `
     <li><a href="#job/${job.id}"><strong>${esc(job.scheduledDate.slice(11, 16))}</strong>
     ${esc(job.customerName)} <span class="tag ${job.priority}">${esc(job.priority)}</span>
-    <br><span class="muted">${esc(job.serviceType)} · ${esc(t(job.status))} · ${esc(job.address)}</span></a></li>`).join("")}</ul>`
+    <br><span class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}</span></a></li>`).join("")}</ul>`
     : `<p class="muted">${t("none")}</p>`) + `<p><button class="ghost" id="out">${t("signOut")}</button></p>`;
   document.getElementById("out").onclick = async () => {
     await api("/api/mobile/auth/logout", { method: "POST" });
@@ -121,7 +127,7 @@ function outbox(mode, work) {
     open.onsuccess = () => {
       const tx = open.result.transaction("changes", mode);
       const result = work(tx.objectStore("changes"));
-      tx.oncomplete = () => resolve(result.result);
+      tx.oncomplete = () => resolve(result && result.result);
       tx.onerror = () => reject(tx.error);
     };
   });

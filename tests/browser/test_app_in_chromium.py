@@ -1,0 +1,183 @@
+"""The installable app in a real browser (Playwright driving Debian's Chromium, headless):
+the service worker installs and precaches, the manifest passes Chromium's installability
+checks, and with the server gone the app still starts, shows today's jobs, and keeps a
+change made offline until the server is back, which then applies it exactly once.
+
+The server is really stopped to go offline (``context.set_offline`` does not cut a service
+worker's own fetches in Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from server.services.jobs import BANGKOK
+from tests.servers import free_port, spawn_server, wait_for
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def chromium_or_skip() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail("Debian's chromium is required under CI (.ci/run installs it)")
+    pytest.skip("chromium is not installed here (apt-get install chromium); CI installs it")
+
+
+@dataclass
+class App:
+    """One app process on a fixed port, so it can stop and come back at the same origin."""
+
+    database_url: str
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = spawn_server(
+            self.database_url, self.folder, self.folder / "app.log", self.port, {}
+        )
+
+        async def ready() -> bool:
+            assert self.process is not None and self.process.poll() is None
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"{self.base}/readyz", timeout=1)).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_for(ready, "the app to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+async def app_process(database_url: str, tmp_path: Path) -> AsyncIterator[App]:
+    app = App(database_url, tmp_path, free_port())
+    await app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+async def browser_context(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        # A persistent profile: Chromium does not offer to install from an incognito one.
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=executable,
+            args=["--no-sandbox"],
+            locale="th-TH",
+            viewport={"width": 390, "height": 844},
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def todays_jobs(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    staff = await add_staff(world)
+    nine = datetime.now(BANGKOK).replace(hour=9, minute=0, second=0, microsecond=0)
+    jobs = await add_jobs(
+        staff,
+        2,
+        start=nine.astimezone(UTC),
+        step=timedelta(hours=3),
+        customer_name="คุณวิไล ทดสอบ (Wilai)",
+    )
+    return staff, jobs
+
+
+async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
+    await page.goto(app.base)
+    await page.fill("input[name=email]", staff["email"])
+    await page.fill("input[name=password]", TEST_PASSWORD)
+    await page.click("form button")
+    await page.wait_for_selector("ul.jobs li")
+
+
+async def test_the_worker_installs_precaches_and_the_app_is_installable(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    staff, _ = await todays_jobs(world)
+    page = await browser_context.new_page()
+    await sign_in(page, app_process, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    caches = await page.evaluate("caches.keys()")
+    shell = next(name for name in caches if name.startswith("tinedy-shell-"))
+    cached = await page.evaluate(
+        "name => caches.open(name).then(c => c.keys())"
+        ".then(k => k.map(r => new URL(r.url).pathname))",
+        shell,
+    )
+    assert "/" in cached and any(path.startswith("/static/app.") for path in cached)
+    cdp = await browser_context.new_cdp_session(page)
+    manifest = await cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == [], manifest
+    errors = await cdp.send("Page.getInstallabilityErrors")
+    assert errors["installabilityErrors"] == [], errors
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "jobs-th.png"))
+
+
+async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    staff, jobs = await todays_jobs(world)
+    page = await browser_context.new_page()
+    await sign_in(page, app_process, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    await page.reload()  # now under the worker's control: the job list is cached
+    await page.wait_for_selector("ul.jobs li")
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    await page.screenshot(path=str(SCREENSHOTS / "job-th.png"))
+    await page.goto(app_process.base)
+    await page.wait_for_selector("ul.jobs li")
+
+    app_process.stop()  # into the basement
+    await page.reload()
+    await page.wait_for_selector("ul.jobs li")
+    assert "วิไล" in await page.inner_text("ul.jobs")
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+
+    await app_process.start()  # signal again
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await page.wait_for_function("document.getElementById('net').hidden")
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
+        token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+        receipts = (await http.get("/api/mobile/sync/receipts", headers=headers)).json()
+        first = jobs[0]["id"]
+        detail = (await http.get(f"/api/mobile/jobs/{first}", headers=headers)).json()
+    assert [r["outcome"] for r in receipts["receipts"]] == ["applied"], "applied exactly once"
+    assert detail["job"]["status"] == "en_route"
