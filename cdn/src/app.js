@@ -133,6 +133,17 @@ function outbox(mode, work) {
   });
 }
 
+let retryDelay = 0;
+let retryTimer = null;
+
+function retryLater(response) {
+  // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
+  const asked = Number(response && response.headers.get("Retry-After"));
+  retryDelay = asked > 0 ? asked * 1000 : Math.min(Math.max(retryDelay * 2, 2000), 300000);
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(flush, retryDelay);
+}
+
 async function enqueue(change) {
   const at = new Date().toISOString();
   const entry = change.checkIn
@@ -140,6 +151,8 @@ async function enqueue(change) {
         location: change.location, accuracy: change.accuracy, timestamp: at }
     : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
   await outbox("readwrite", (store) => store.put(entry));
+  const worker = await navigator.serviceWorker?.ready;
+  if (worker && worker.sync) worker.sync.register("tinedy-outbox").catch(() => {});
   await flush();
 }
 
@@ -157,9 +170,10 @@ async function flush() {
   try {
     response = await api("/api/mobile/sync", { method: "POST", body: JSON.stringify(body) });
   } catch {
-    return; // no network: the changes wait
+    return retryLater(null); // no network: the changes wait
   }
-  if (!response.ok) return; // a refused batch keeps every change for the next try
+  if (!response.ok) return retryLater(response); // a refused batch keeps every change
+  retryDelay = 0;
   const answer = await response.json();
   await outbox("readwrite", (store) => waiting.forEach((e) => store.delete(e.mutationId)));
   const problems = [...answer.conflicts, ...answer.failed];
@@ -198,6 +212,9 @@ function start() {
 }
 
 window.addEventListener("hashchange", route);
+navigator.serviceWorker?.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "flush") flush();
+});
 window.addEventListener("online", flush);
 window.addEventListener("offline", () => showNetwork(0));
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js");

@@ -21,6 +21,7 @@ from server.services.auth import DeviceInfo, IssuedSession
 
 auth_routes = Blueprint("auth", url_prefix="/api/mobile/auth")
 REFRESH_COOKIE_PATH = "/api/mobile/auth"
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
 @auth_routes.post("/login")
@@ -75,7 +76,9 @@ async def logout(request: Request) -> HTTPResponse:
         await auth_service.logout_with_refresh(token, signer)
     else:
         raise Unauthorized("Send the access token, or refreshToken in the body.")
-    response = HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
+    # A browser wipes what the app kept offline (caches, IndexedDB outbox, service worker).
+    headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
+    response = HTTPResponse(status=204, headers=headers)
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response

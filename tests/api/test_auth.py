@@ -116,6 +116,7 @@ async def test_logout_revokes_access_and_refresh(client: httpx.AsyncClient, worl
     session = await sign_in(client, world.staff_a, "phone-logout")
     response = await client.post(LOGOUT, headers=auth(session))
     assert response.status_code == 204
+    assert response.headers["clear-site-data"] == '"cache", "cookies", "storage"'
     assert (await client.get(FEED, headers=auth(session))).status_code == 401
     refresh = await client.post(REFRESH, json={"refreshToken": session["refreshToken"]})
     assert refresh.status_code == 401

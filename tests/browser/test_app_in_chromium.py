@@ -181,3 +181,22 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
         detail = (await http.get(f"/api/mobile/jobs/{first}", headers=headers)).json()
     assert [r["outcome"] for r in receipts["receipts"]] == ["applied"], "applied exactly once"
     assert detail["job"]["status"] == "en_route"
+
+
+async def test_signing_out_wipes_what_the_app_kept_offline(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    staff, _ = await todays_jobs(world)
+    page = await browser_context.new_page()
+    await sign_in(page, app_process, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    await page.reload()
+    await page.wait_for_selector("ul.jobs li")
+    assert await page.evaluate("caches.keys().then(k => k.length)") >= 1
+    await page.click("#out")
+    await page.wait_for_selector("#login")
+    for _ in range(50):  # Clear-Site-Data is applied as the answer arrives
+        if await page.evaluate("caches.keys().then(k => k.length)") == 0:
+            break
+        await page.wait_for_timeout(100)
+    assert await page.evaluate("caches.keys().then(k => k.length)") == 0
