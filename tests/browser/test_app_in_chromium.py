@@ -9,11 +9,15 @@ worker's own fetches in Chromium).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from server.services.jobs import BANGKOK
+from tests.conftest import APP_SHELL
 from tests.servers import free_port, spawn_server, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 
@@ -44,6 +49,7 @@ class App:
     database_url: str
     folder: Path
     port: int
+    settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +58,7 @@ class App:
 
     async def start(self) -> None:
         self.process = spawn_server(
-            self.database_url, self.folder, self.folder / "app.log", self.port, {}
+            self.database_url, self.folder, self.folder / "app.log", self.port, self.settings
         )
 
         async def ready() -> bool:
@@ -111,6 +117,21 @@ async def todays_jobs(world: World) -> tuple[dict[str, Any], list[dict[str, Any]
         customer_name="คุณวิไล ทดสอบ (Wilai)",
     )
     return staff, jobs
+
+
+async def as_(http: httpx.AsyncClient, staff: dict[str, Any]) -> dict[str, str]:
+    """Headers of a fresh session of ``staff`` (another device than the browser's)."""
+    login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
+    token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def receipts_of(app: App, staff: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the server recorded of the person's offline changes."""
+    async with httpx.AsyncClient(base_url=app.base) as http:
+        answer = await http.get("/api/mobile/sync/receipts", headers=await as_(http, staff))
+    receipts: list[dict[str, Any]] = answer.json()["receipts"]
+    return receipts
 
 
 async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
@@ -172,15 +193,12 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
     await app_process.start()  # signal again
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_function("document.getElementById('net').hidden")
+    receipts = await receipts_of(app_process, staff)
+    assert [r["outcome"] for r in receipts] == ["applied"], "applied exactly once"
+    assert receipts[0]["jobId"] == jobs[0]["id"]
     async with httpx.AsyncClient(base_url=app_process.base) as http:
-        login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
-        token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
-        headers = {"Authorization": f"Bearer {token}"}
-        receipts = (await http.get("/api/mobile/sync/receipts", headers=headers)).json()
-        first = jobs[0]["id"]
-        detail = (await http.get(f"/api/mobile/jobs/{first}", headers=headers)).json()
-    assert [r["outcome"] for r in receipts["receipts"]] == ["applied"], "applied exactly once"
-    assert detail["job"]["status"] == "en_route"
+        detail = await http.get(f"/api/mobile/jobs/{jobs[0]['id']}", headers=await as_(http, staff))
+    assert detail.json()["job"]["status"] == "en_route"
 
 
 async def test_signing_out_wipes_what_the_app_kept_offline(
@@ -200,3 +218,94 @@ async def test_signing_out_wipes_what_the_app_kept_offline(
             break
         await page.wait_for_timeout(100)
     assert await page.evaluate("caches.keys().then(k => k.length)") == 0
+
+
+class Unavailable(BaseHTTPRequestHandler):
+    """A server that answers every request 503 (a deploy, an overloaded instance)."""
+
+    def do_GET(self) -> None:
+        self._refuse()
+
+    def do_POST(self) -> None:
+        self._refuse()
+
+    def _refuse(self) -> None:
+        self.send_response(503)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+async def test_a_503_while_sending_loses_nothing(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    staff, jobs = await todays_jobs(world)
+    page = await browser_context.new_page()
+    await sign_in(page, app_process, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    await page.reload()
+    await page.wait_for_selector("ul.jobs li")
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+
+    app_process.stop()
+    refusing = ThreadingHTTPServer(("127.0.0.1", app_process.port), Unavailable)
+    thread = threading.Thread(target=refusing.serve_forever, daemon=True)
+    thread.start()
+    try:
+        await page.click("#step")
+        await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+        await page.evaluate("window.dispatchEvent(new Event('online'))")
+        await page.wait_for_timeout(500)  # the 503 answer arrives; the change must stay
+        assert "1" in await page.inner_text("#net")
+    finally:
+        refusing.shutdown()
+        refusing.server_close()
+    await app_process.start()
+    await page.wait_for_function("document.getElementById('net').hidden", timeout=15_000)
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
+        token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
+        receipts = (
+            await http.get(
+                "/api/mobile/sync/receipts", headers={"Authorization": f"Bearer {token}"}
+            )
+        ).json()
+    assert [r["outcome"] for r in receipts["receipts"]] == ["applied"]
+    assert receipts["receipts"][0]["jobId"] == jobs[0]["id"]
+
+
+async def test_a_new_build_replaces_the_worker_and_its_old_caches(
+    database_url: str, tmp_path: Path, browser_context: BrowserContext, world: World
+) -> None:
+    build_copy = tmp_path / "dist"
+    shutil.copytree(APP_SHELL, build_copy)
+    app = App(database_url, tmp_path, free_port(), {"APP_SHELL_DIR": str(build_copy)})
+    await app.start()
+    try:
+        staff, _ = await todays_jobs(world)
+        page = await browser_context.new_page()
+        await sign_in(page, app, staff)
+        await page.evaluate("navigator.serviceWorker.ready")
+        old = await page.evaluate("caches.keys()")
+        assert any(name.startswith("tinedy-shell-") for name in old)
+
+        app.stop()  # deploy a new build
+        manifest = json.loads((build_copy / "asset-manifest.json").read_text())
+        manifest["version"] = "fedcba9876543210"
+        (build_copy / "asset-manifest.json").write_text(json.dumps(manifest))
+        await app.start()
+        await page.evaluate("navigator.serviceWorker.getRegistration().then(r => r.update())")
+        for _ in range(100):
+            names = await page.evaluate("caches.keys()")
+            if any("fedcba9876543210" in name for name in names) and not set(old) & set(names):
+                break
+            await page.wait_for_timeout(100)
+        names = await page.evaluate("caches.keys()")
+        assert any(name.startswith("tinedy-shell-fedcba9876543210") for name in names)
+        assert not set(old) & set(names), "the old caches are gone after activation"
+    finally:
+        app.stop()
