@@ -142,6 +142,20 @@ async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
     await page.wait_for_selector("ul.jobs li")
 
 
+async def controlled_page(
+    context: BrowserContext, app: App, world: World
+) -> tuple[Page, dict[str, Any], list[dict[str, Any]]]:
+    """A new staff member with two jobs today, signed in, on a page the worker controls (so
+    the job list is in its cache)."""
+    staff, jobs = await todays_jobs(world)
+    page = await context.new_page()
+    await sign_in(page, app, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    await page.reload()
+    await page.wait_for_selector("ul.jobs li")
+    return page, staff, jobs
+
+
 async def test_the_worker_installs_precaches_and_the_app_is_installable(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
@@ -169,12 +183,7 @@ async def test_the_worker_installs_precaches_and_the_app_is_installable(
 async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
-    staff, jobs = await todays_jobs(world)
-    page = await browser_context.new_page()
-    await sign_in(page, app_process, staff)
-    await page.evaluate("navigator.serviceWorker.ready")
-    await page.reload()  # now under the worker's control: the job list is cached
-    await page.wait_for_selector("ul.jobs li")
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
     await page.click("ul.jobs li a")
     await page.wait_for_selector("#step")
     await page.screenshot(path=str(SCREENSHOTS / "job-th.png"))
@@ -204,12 +213,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
 async def test_signing_out_wipes_what_the_app_kept_offline(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
-    staff, _ = await todays_jobs(world)
-    page = await browser_context.new_page()
-    await sign_in(page, app_process, staff)
-    await page.evaluate("navigator.serviceWorker.ready")
-    await page.reload()
-    await page.wait_for_selector("ul.jobs li")
+    page, _, _ = await controlled_page(browser_context, app_process, world)
     assert await page.evaluate("caches.keys().then(k => k.length)") >= 1
     await page.click("#out")
     await page.wait_for_selector("#login")
@@ -242,12 +246,7 @@ class Unavailable(BaseHTTPRequestHandler):
 async def test_a_503_while_sending_loses_nothing(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
-    staff, jobs = await todays_jobs(world)
-    page = await browser_context.new_page()
-    await sign_in(page, app_process, staff)
-    await page.evaluate("navigator.serviceWorker.ready")
-    await page.reload()
-    await page.wait_for_selector("ul.jobs li")
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
     await page.click("ul.jobs li a")
     await page.wait_for_selector("#step")
 
