@@ -59,13 +59,18 @@ def _prose(value: str) -> str:
     return value
 
 
+def as_uuid(value: object) -> str | None:
+    """``value`` as a UUID in its one spelling, or None when it is not one."""
+    try:
+        return None if value is None else str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
 def _canonical_id(value: str) -> str:
     """A UUID in its one spelling (a key's fingerprint must not depend on letter case);
     anything else as given: it names no job, which the caller is told per mutation."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return value
+    return as_uuid(value) or value
 
 
 def is_mutation_id(raw: str) -> bool:

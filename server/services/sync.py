@@ -13,7 +13,6 @@ Check-ins apply before pending updates: a phone that checked in (moving its job 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from server.db.queries import sync as sync_queries
 from server.errors import JobNotFound, MutationIdReused
 from server.security.tokens import Principal
 from server.services.checkins import Geofence, check_in_answer, check_in_row, corrected_time
+from server.services.inputs import as_uuid
 from server.services.job_states import status_after_check_in
 from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.jobs import job_state, job_summary, visible_scope
@@ -185,7 +185,7 @@ class BatchWork:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seen: dict[str, tuple[str, Outcome]] = field(default_factory=dict)
     changed_by: list[Outcome] = field(default_factory=list)
-    receipts: list[dict[str, Any]] = field(default_factory=list)
+    decided: list[tuple[Entry, Outcome]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
     moved_away: dict[str, int] = field(default_factory=dict)
     left: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -204,7 +204,7 @@ class BatchWork:
             return self._replayed(entry, *self.seen[entry.mutation_id])
         outcome = await self._apply(entry)
         self.seen[entry.mutation_id] = (entry.hash, outcome)
-        self._keep_receipt(entry, outcome)
+        self.decided.append((entry, outcome))
         return outcome
 
     def _replayed(self, entry: Entry, first_hash: str, first: Outcome) -> Outcome:
@@ -221,10 +221,9 @@ class BatchWork:
         checklists, and the history of those some mutation saw at an older version (a phone
         in step with the server needs none). Of the rest, note which left the caller after
         the version their mutation saw: a reassignment they could not know of."""
-        named = {job_id for e in fresh if (job_id := _uuid(e.raw.get("jobId"))) is not None}
+        named = {job_id for e in fresh if (job_id := as_uuid(e.raw.get("jobId"))) is not None}
         self.jobs = await lock_jobs(sorted(named), visible_scope(self.principal))
-        for item in await job_queries.checklists_for(list(self.jobs)):
-            self.checklists.setdefault(str(item["job"]), []).append(item)
+        self.checklists = await job_queries.checklists_by_job(list(self.jobs))
         behind = {
             entry.read.job_id
             for entry in fresh
@@ -341,44 +340,32 @@ class BatchWork:
         }
         return Outcome(mutation_id, CONFLICTS, "superseded", reason, reason, entry)
 
-    def _keep_receipt(self, entry: Entry, outcome: Outcome) -> None:
-        self.receipts.append(
-            {
-                "user_id": self.principal.user_id,
-                "device_id": self.principal.device_id,
-                "mutation_id": entry.mutation_id,
-                "kind": entry.kind,
-                "job_id": _uuid(entry.raw.get("jobId")),
-                "body_hash": entry.hash,
-                "outcome": outcome.receipt,
-                "code": outcome.code,
-                "reason": outcome.message,
-                "result": outcome.result(),
-                "client_time": outcome.client_time,
-                "received_at": self.clock.received,
-            }
-        )
+    def _receipt(self, entry: Entry, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "user_id": self.principal.user_id,
+            "device_id": self.principal.device_id,
+            "mutation_id": entry.mutation_id,
+            "kind": entry.kind,
+            "job_id": as_uuid(entry.raw.get("jobId")),
+            "body_hash": entry.hash,
+            "outcome": outcome.receipt,
+            "code": outcome.code,
+            "reason": outcome.message,
+            "result": outcome.result(),
+            "change_id": outcome.change_id,
+            "client_time": outcome.client_time,
+            "received_at": self.clock.received,
+        }
 
     async def commit(self) -> None:
-        """Write the log rows, check-ins and receipts gathered by the batch."""
+        """Write the log rows, check-ins and receipts of the mutations decided here."""
         ids = await self.writer.commit()
         for outcome, change_id in zip(self.changed_by, ids, strict=True):
             outcome.change_id = change_id
-        by_mutation = {o.mutation_id: o for o in self.changed_by}
-        for receipt in self.receipts:
-            changed = by_mutation.get(receipt["mutation_id"])
-            receipt["change_id"] = changed.change_id if changed else None
         if self.check_ins:
             await check_in_queries.insert_check_ins(self.check_ins)
-        if self.receipts:
-            await sync_queries.insert_receipts(self.receipts)
-
-
-def _uuid(value: object) -> str | None:
-    try:
-        return str(uuid.UUID(str(value))) if value is not None else None
-    except ValueError:
-        return None
+        if self.decided:
+            await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
 
 
 async def check_in(
