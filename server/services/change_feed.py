@@ -21,7 +21,7 @@ from server.db.queries import changes as change_queries
 from server.db.queries import jobs as job_queries
 from server.errors import InvalidCursor
 from server.security.tokens import Principal
-from server.services.jobs import NO_BRANCH, job_state, may_see
+from server.services.jobs import job_state, may_see, visible_scope
 
 SCAN = 500
 
@@ -43,9 +43,7 @@ async def changes_since(principal: Principal, since: int, limit: int) -> dict[st
         return {"changes": [], "removed": [], "cursor": 0, "hasMore": False, "reset": True}
     jobs = {str(job["id"]): job for job in await job_queries.get_jobs(job_ids)}
     visible = [jobs[j] for j in job_ids if j in jobs and may_see(principal, jobs[j])]
-    checklists: dict[str, list[dict[str, Any]]] = {}
-    for item in await job_queries.checklists_for([str(job["id"]) for job in visible]):
-        checklists.setdefault(str(item["job"]), []).append(item)
+    checklists = await job_queries.checklists_by_job([str(job["id"]) for job in visible])
     shown = {str(job["id"]) for job in visible}
     return {
         "changes": [job_state(job, checklists.get(str(job["id"]), [])) for job in visible],
@@ -60,8 +58,8 @@ async def _changed_jobs(
     principal: Principal, since: int, head: int, limit: int
 ) -> tuple[list[str], int, bool]:
     """Distinct job ids in log order after ``since``; stops before the ``limit + 1``-th job."""
-    user_id = principal.user_id if principal.role == "staff" else None
-    branch_id = (principal.branch_id or NO_BRANCH) if principal.role == "dispatcher" else None
+    scope = visible_scope(principal)
+    user_id, branch_id = scope.assignee_id, scope.branch_id
     seen: dict[str, None] = {}
     cursor = since
     while True:

@@ -146,6 +146,14 @@ async def checklist_for(job_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+async def checklists_by_job(job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The checklist items of several jobs by job id, each job's in position order."""
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for item in await checklists_for(job_ids):
+        by_job.setdefault(str(item["job"]), []).append(item)
+    return by_job
+
+
 async def checklists_for(job_ids: list[str]) -> list[dict[str, Any]]:
     """The checklist items of several jobs, each job's in position order."""
     if not job_ids:
