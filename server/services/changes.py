@@ -104,8 +104,7 @@ async def record_session_revoked(device_id: str, user_id: str, reason: str) -> l
         "actor_id": user_id,
         "payload": {"reason": reason},
     }
-    _wrote.set(True)
-    return await change_queries.append_changes([row], set())
+    return await _record_unscoped(row)
 
 
 async def record_team_update(
@@ -118,8 +117,13 @@ async def record_team_update(
         "actor_id": actor_id,
         "payload": {"teamId": team_id, "message": message, "sentBy": actor_id, "sentAt": sent_at},
     }
+    return (await _record_unscoped(row))[0]
+
+
+async def _record_unscoped(row: dict[str, Any]) -> list[int]:
+    """A change no feed shows (so no scope's version moves), read at once by this worker."""
     _wrote.set(True)
-    return (await change_queries.append_changes([row], set()))[0]
+    return await change_queries.append_changes([row], set())
 
 
 class ChangeMirror:
