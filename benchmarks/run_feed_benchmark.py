@@ -398,18 +398,28 @@ def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
             "threads": args.threads,
             "workers": args.workers,
         },
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "scenarios": results,
     }
-    text = json.dumps(doc, indent=2) + "\n"
-    (args.out / f"feed-{stamp}.json").write_text(text)
-    (args.out / "feed-latest.json").write_text(text)
+    save_json(args.out, "feed", stamp, doc)
     title = (
         f"feed benchmark {stamp}: wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, workers={args.workers}"
     )
     plot(results, args.out / "feed-latest.png", title)
     print(f"results: {args.out / 'feed-latest.json'}, {args.out / 'feed-latest.png'}")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (this machine is shared and noisy)."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def save_json(out: Path, name: str, stamp: str, doc: dict[str, Any]) -> None:
+    """Keep a run twice: under its time stamp, and as ``<name>-latest.json``."""
+    text = json.dumps(doc, indent=2) + "\n"
+    (out / f"{name}-{stamp}.json").write_text(text)
+    (out / f"{name}-latest.json").write_text(text)
 
 
 def main() -> None:

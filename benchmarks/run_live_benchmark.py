@@ -15,10 +15,8 @@ Run from the repository root:
 
 import argparse
 import asyncio
-import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -38,9 +36,11 @@ from matplotlib.figure import Figure
 from run_feed_benchmark import (
     HOST,
     free_port,
+    machine,
     recreate_database,
     run_server_command,
     running,
+    save_json,
     server_env,
     wait_ready,
 )
@@ -760,13 +760,11 @@ def write_results(run: dict[str, Any], goals: dict[str, Any], args: argparse.Nam
             "role_cycle": list(ROLE_CYCLE),
             "heartbeat_s": float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15")),
         },
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         **run,
         "verdict": goals,
     }
-    text = json.dumps(doc, indent=2) + "\n"
-    (args.out / f"live-{stamp}.json").write_text(text)
-    (args.out / "live-latest.json").write_text(text)
+    save_json(args.out, "live", stamp, doc)
     title = f"live updates {stamp}: one worker, {args.updates} updates per scenario and size"
     plot(run, args.out / "live-latest.png", title)
     print(f"results: {args.out / 'live-latest.json'}, {args.out / 'live-latest.png'}")

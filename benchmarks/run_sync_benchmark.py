@@ -20,8 +20,6 @@ import base64
 import hashlib
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -40,9 +38,11 @@ from run_feed_benchmark import (
     HOST,
     PASSWORD,
     free_port,
+    machine,
     recreate_database,
     run_server_command,
     running,
+    save_json,
     server_env,
     wait_ready,
 )
@@ -712,14 +712,12 @@ def write_results(
             "workers": args.workers,
             "paced_fraction": args.paced_fraction,
         },
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "phases": phases,
         "verdict": goals,
         "server_receipt_outcomes": outcomes,
     }
-    text = json.dumps(doc, indent=2) + "\n"
-    (args.out / f"sync-{stamp}.json").write_text(text)
-    (args.out / "sync-latest.json").write_text(text)
+    save_json(args.out, "sync", stamp, doc)
     title = (
         f"sync benchmark {stamp}: {args.connections} connections x {args.batch_size} mutations,"
         f" {args.duration} s, workers={args.workers}"
