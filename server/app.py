@@ -25,6 +25,7 @@ from server.errors import handle_error
 from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
+from server.security.offline_keys import OfflineKeys
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
@@ -71,6 +72,7 @@ def build_context(settings: Settings) -> AppContext:
             settings.secret_key, settings.access_token_seconds, settings.refresh_token_seconds
         ),
         cursors=CursorCodec(settings.secret_key),
+        offline_keys=OfflineKeys(settings.secret_key),
         throttle=LoginThrottle(
             settings.rate_limit_url,
             settings.login_failures_per_account,

@@ -12,6 +12,7 @@ from server.db.notifications import ChangeNotifications
 from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
+from server.security.offline_keys import OfflineKeys
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
@@ -23,6 +24,7 @@ class AppContext:
     settings: Settings
     signer: TokenSigner
     cursors: CursorCodec
+    offline_keys: OfflineKeys
     throttle: LoginThrottle
     representations: RepresentationCache
     mirror: ChangeMirror

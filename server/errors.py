@@ -5,7 +5,7 @@
     ├── Unauthorized (401) .......... InvalidCredentials, InvalidToken, SessionRevoked,
     │                                 RefreshTokenReused
     ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused
-    ├── NotFound (404) .............. JobNotFound, TeamNotFound, RouteNotFound
+    ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, RouteNotFound
     ├── MethodNotAllowed (405)
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused
     ├── PayloadTooLarge (413)
@@ -123,6 +123,10 @@ class JobNotFound(NotFound):
 
 class TeamNotFound(NotFound):
     code, title = "team_not_found", "Team not found"
+
+
+class DeviceNotFound(NotFound):
+    code, title = "device_not_found", "Device not found"
 
 
 class RouteNotFound(NotFound):

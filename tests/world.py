@@ -80,7 +80,7 @@ async def build_world() -> World:
 
 
 async def add_user(
-    role: str, branch: str | None, team: str | None, name: str = "Test Person"
+    role: str, branch: str | None, team: str | None, name: str = "Test Person", locale: str = "th"
 ) -> dict[str, Any]:
     user = {
         "id": str(uuid.uuid4()),
@@ -89,16 +89,16 @@ async def add_user(
         "role": role,
         "branch": branch,
         "team": team,
-        "locale": "th",
+        "locale": locale,
         "password_hash": test_password_hash(),
     }
     await user_queries.insert_users([user])
     return user
 
 
-async def add_staff(world: World, branch: str = "south") -> dict[str, Any]:
+async def add_staff(world: World, branch: str = "south", locale: str = "th") -> dict[str, Any]:
     team = world.south_team if branch == "south" else world.north_team
-    return await add_user("staff", getattr(world, branch), team)
+    return await add_user("staff", getattr(world, branch), team, locale=locale)
 
 
 async def add_jobs(

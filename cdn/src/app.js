@@ -1,14 +1,19 @@
 // Tinedy Field: the app shell. Plain browser JavaScript, no build step beyond hashing.
+// The outbox and the offline key live in vault.js, which the service worker shares.
 "use strict";
 
 const T = {
   th: { signIn: "เข้าสู่ระบบ", email: "อีเมล", password: "รหัสผ่าน", today: "งานวันนี้",
         none: "วันนี้ไม่มีงาน", offline: "ออฟไลน์", waiting: "รอส่ง", back: "กลับ",
         checkIn: "เช็คอิน", checklist: "รายการตรวจ", failed: "ไม่สำเร็จ", signOut: "ออกจากระบบ",
+        sent: "ส่งแล้ว", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
+        skew: "นาฬิกาคลาด", revoke: "ยกเลิกเครื่องนี้", sealed: "ล็อกไว้ รอเข้าสู่ระบบ",
         en_route: "กำลังไป", in_progress: "เริ่มงาน", completed: "เสร็จแล้ว" },
   en: { signIn: "Sign in", email: "Email", password: "Password", today: "Today's jobs",
         none: "No jobs today", offline: "Offline", waiting: "waiting", back: "Back",
         checkIn: "Check in", checklist: "Checklist", failed: "Failed", signOut: "Sign out",
+        sent: "Sent", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
+        skew: "clock off by", revoke: "Sign this phone out", sealed: "locked until you sign in",
         en_route: "On my way", in_progress: "Start", completed: "Done" },
 };
 const STATUS = {
@@ -18,25 +23,19 @@ const STATUS = {
         in_progress: "In progress", completed: "Completed", cancelled: "Cancelled" },
 };
 const NEXT = { assigned: "en_route", en_route: "in_progress", in_progress: "completed" };
-const OUTBOX = "tinedy-outbox";
+const BOARD = ["pending", "assigned", "en_route", "in_progress", "completed"];
+const PRIORITIES = ["normal", "high", "urgent"];
+const OFFLINE_DETAILS = 30; // job details fetched ahead so they open with no signal
 let lang = (navigator.language || "th").startsWith("th") ? "th" : "en";
 let user = JSON.parse(localStorage.getItem("tinedy-user") || "null");
 const app = document.getElementById("app");
 const t = (key) => T[lang][key] || key;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const office = () => user && user.role !== "staff";
 
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    credentials: "same-origin",
-    ...options,
-    headers: { "X-Requested-With": "fetch", "Content-Type": "application/json", ...options.headers },
-  });
-  if (response.status === 401 && path !== "/api/mobile/auth/refresh") {
-    const refreshed = await fetch("/api/mobile/auth/refresh", {
-      method: "POST", credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
-    if (refreshed.ok) return api(path, options);
-    signedOut();
-  }
+  const response = await vault.authorised(path, options);
+  if (response.status === 401) signedOut();
   return response;
 }
 
@@ -54,9 +53,10 @@ function showSignIn() {
   document.getElementById("login").onsubmit = async (event) => {
     event.preventDefault();
     const form = new FormData(event.target);
-    const device = { id: deviceId(), name: navigator.userAgent.slice(0, 100), platform: "web" };
-    const response = await api("/api/mobile/auth/login", {
-      method: "POST",
+    const device = { id: await vault.deviceId(), name: navigator.userAgent.slice(0, 100), platform: "web" };
+    const response = await fetch("/api/mobile/auth/login", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch", "Content-Type": "application/json" },
       body: JSON.stringify({ email: form.get("email"), password: form.get("password"), device }),
     });
     if (!response.ok) {
@@ -66,14 +66,9 @@ function showSignIn() {
     user = (await response.json()).user;
     lang = user.locale;
     localStorage.setItem("tinedy-user", JSON.stringify(user));
+    await vault.fetchKey();
     start();
   };
-}
-
-function deviceId() {
-  let id = localStorage.getItem("tinedy-device");
-  if (!id) localStorage.setItem("tinedy-device", (id = crypto.randomUUID()));
-  return id;
 }
 
 function bangkokDay(offsetDays) {
@@ -81,19 +76,42 @@ function bangkokDay(offsetDays) {
   return now.toISOString().slice(0, 10);
 }
 
+const dayFeed = (offset, limit) =>
+  `/api/mobile/jobs?from=${bangkokDay(offset)}&to=${bangkokDay(offset + 1)}&limit=${limit}`;
+
+const signOutButton = () => `<p><button class="ghost" id="out">${t("signOut")}</button></p>`;
+
+function wireSignOut() {
+  document.getElementById("out").onclick = async () => {
+    await flush(); // what can still be sent goes first: signing out wipes the browser's copy
+    await api("/api/mobile/auth/logout", { method: "POST" });
+    signedOut();
+  };
+}
+
 async function showJobs() {
-  const response = await api(`/api/mobile/jobs?from=${bangkokDay(0)}&to=${bangkokDay(1)}&limit=100`);
+  const response = await api(dayFeed(0, 100));
   if (!response.ok) return;
   const { jobs } = await response.json();
   app.innerHTML = `<h2>${t("today")}</h2>` + (jobs.length ? `<ul class="jobs">${jobs.map((job) => `
     <li><a href="#job/${job.id}"><strong>${esc(job.scheduledDate.slice(11, 16))}</strong>
     ${esc(job.customerName)} <span class="tag ${job.priority}">${esc(job.priority)}</span>
     <br><span class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}</span></a></li>`).join("")}</ul>`
-    : `<p class="muted">${t("none")}</p>`) + `<p><button class="ghost" id="out">${t("signOut")}</button></p>`;
-  document.getElementById("out").onclick = async () => {
-    await api("/api/mobile/auth/logout", { method: "POST" });
-    signedOut();
-  };
+    : `<p class="muted">${t("none")}</p>`) + signOutButton();
+  wireSignOut();
+  const due = jobs.find((job) => NEXT[job.status]);
+  if (location.hash === "#checkin" && due) location.hash = `job/${due.id}`; // the shortcut
+  if (navigator.onLine) keepForOffline(jobs);
+}
+
+// Tomorrow's list and the details of today's and tomorrow's jobs, fetched through the worker
+// (which keeps them sealed) so a cold start with no signal still has them.
+async function keepForOffline(today) {
+  const response = await api(dayFeed(1, 100)).catch(() => null);
+  const tomorrow = response && response.ok ? (await response.json()).jobs : [];
+  for (const job of [...today, ...tomorrow].slice(0, OFFLINE_DETAILS)) {
+    await api(`/api/mobile/jobs/${job.id}`).catch(() => null);
+  }
 }
 
 async function showJob(id) {
@@ -102,7 +120,7 @@ async function showJob(id) {
   const { job, checklistItems, customerContact } = await response.json();
   const next = NEXT[job.status];
   app.innerHTML = `<p><a href="#">${t("back")}</a></p><h2>${esc(job.customerName)}</h2>
-    <p class="muted">${esc(job.serviceType)} · ${esc(job.address)}<br>${esc(customerContact.phone)}</p>
+    <p class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}<br>${esc(customerContact.phone)}</p>
     <p>${esc(job.notes)}</p>
     <div class="steps">${next ? `<button id="step">${t(next)}</button>` : ""}
     <button class="ghost" id="checkin">${t("checkIn")}</button></div>
@@ -113,35 +131,40 @@ async function showJob(id) {
   app.querySelectorAll("[data-item]").forEach((box) => {
     box.onchange = () => queue({ checklist: [{ itemId: box.dataset.item, done: box.checked }] });
   });
-  document.getElementById("checkin").onclick = () => navigator.geolocation.getCurrentPosition((at) =>
-    enqueue({ checkIn: true, jobId: job.id, type: "in", accuracy: at.coords.accuracy,
-      location: { lat: at.coords.latitude, lng: at.coords.longitude } }));
+  document.getElementById("checkin").onclick = () => checkIn(job.id);
 }
 
-// The outbox: every change waits in IndexedDB under its mutationId until the server answers.
-function outbox(mode, work) {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(OUTBOX, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore("changes", { keyPath: "mutationId" });
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const tx = open.result.transaction("changes", mode);
-      const result = work(tx.objectStore("changes"));
-      tx.oncomplete = () => resolve(result && result.result);
-      tx.onerror = () => reject(tx.error);
-    };
+function checkIn(jobId) {
+  navigator.geolocation.getCurrentPosition((at) => enqueue({ checkIn: true, jobId, type: "in",
+    accuracy: at.coords.accuracy, location: { lat: at.coords.latitude, lng: at.coords.longitude } }));
+}
+
+// The dispatch board: today's jobs of the branch by status, their priority, and the team's
+// phones (a lost one can be signed out here, which also locks its offline copy).
+async function showBoard() {
+  const [feed, phones] = await Promise.all([api(dayFeed(0, 200)), api("/api/dispatch/devices")]);
+  if (!feed.ok) return;
+  const { jobs } = await feed.json();
+  const { devices } = phones.ok ? await phones.json() : { devices: [] };
+  app.innerHTML = `<h2>${t("board")}</h2><div class="board">${BOARD.map((status) => {
+    const here = jobs.filter((job) => job.status === status);
+    return `<section><h3>${esc(STATUS[lang][status])} <span class="tag">${here.length}</span></h3>${here.map((job) => `
+      <div class="card"><strong>${esc(job.scheduledDate.slice(11, 16))}</strong> ${esc(job.customerName)}
+      <br><span class="muted">${esc(job.serviceType)}</span>
+      <select data-job="${job.id}" aria-label="priority">${PRIORITIES.map((p) =>
+        `<option ${p === job.priority ? "selected" : ""}>${p}</option>`).join("")}</select></div>`).join("")}</section>`;
+  }).join("")}</div><h3>${t("phones")}</h3><ul class="jobs">${devices.map((d) => `
+    <li>${esc(d.userName)} · ${esc(d.name)}<br><span class="muted">${t("lastSeen")} ${esc(d.lastContactAt.slice(11, 16))}
+    ${d.clockSkewSeconds ? ` · ${t("skew")} ${Math.round(d.clockSkewSeconds)} s` : ""}</span>
+    <button class="ghost" data-revoke="${d.id}">${t("revoke")}</button></li>`).join("")}</ul>` + signOutButton();
+  wireSignOut();
+  app.querySelectorAll("[data-job]").forEach((select) => {
+    select.onchange = () => api(`/api/dispatch/jobs/${select.dataset.job}`,
+      { method: "PATCH", body: JSON.stringify({ priority: select.value }) }).then(showBoard);
   });
-}
-
-let retryDelay = 0;
-let retryTimer = null;
-
-function retryLater(response) {
-  // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
-  const asked = Number(response && response.headers.get("Retry-After"));
-  retryDelay = asked > 0 ? asked * 1000 : Math.min(Math.max(retryDelay * 2, 2000), 300000);
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(flush, retryDelay);
+  app.querySelectorAll("[data-revoke]").forEach((button) => {
+    button.onclick = () => api(`/api/dispatch/devices/${button.dataset.revoke}`, { method: "DELETE" }).then(showBoard);
+  });
 }
 
 async function enqueue(change) {
@@ -150,44 +173,46 @@ async function enqueue(change) {
     ? { mutationId: crypto.randomUUID(), kind: "checkIn", jobId: change.jobId, type: change.type,
         location: change.location, accuracy: change.accuracy, timestamp: at }
     : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
-  await outbox("readwrite", (store) => store.put(entry));
+  await vault.enqueue(entry);
   const worker = await navigator.serviceWorker?.ready;
   if (worker && worker.sync) worker.sync.register("tinedy-outbox").catch(() => {});
   await flush();
 }
 
+let retryDelay = 0;
+let retryTimer = null;
+
 async function flush() {
-  const waiting = await outbox("readonly", (store) => store.getAll());
-  showNetwork(waiting.length);
-  if (!waiting.length || !navigator.onLine) return;
-  const strip = ({ kind, ...rest }) => rest;
-  const body = {
-    deviceId: deviceId(), deviceTime: new Date().toISOString(), photos: [],
-    pendingUpdates: waiting.filter((e) => e.kind === "update").map(strip),
-    checkIns: waiting.filter((e) => e.kind === "checkIn").map(strip),
-  };
-  let response;
-  try {
-    response = await api("/api/mobile/sync", { method: "POST", body: JSON.stringify(body) });
-  } catch {
-    return retryLater(null); // no network: the changes wait
+  await showWaiting();
+  if (!navigator.onLine || !user) return;
+  const outcome = await vault.send();
+  if (typeof outcome === "number") {
+    // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
+    retryDelay = outcome || Math.min(Math.max(retryDelay * 2, 2000), 300000);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(flush, retryDelay);
+    return;
   }
-  if (!response.ok) return retryLater(response); // a refused batch keeps every change
   retryDelay = 0;
-  const answer = await response.json();
-  await outbox("readwrite", (store) => waiting.forEach((e) => store.delete(e.mutationId)));
-  const problems = [...answer.conflicts, ...answer.failed];
-  if (problems.length) alert(`${t("failed")}: ${problems.map((p) => p.reason || p.message).join("; ")}`);
-  showNetwork(0);
-  route();
+  await showWaiting();
+  if (outcome === "sent") route();
 }
 
-function showNetwork(waiting) {
+// The badge: offline, how many changes wait, and each final answer the server gave.
+async function showWaiting() {
+  const entries = await vault.waiting();
+  const readable = entries.filter((e) => !e.sealedAway).length;
+  const sealed = entries.length - readable;
   const badge = document.getElementById("net");
   const offline = !navigator.onLine;
-  badge.hidden = !offline && !waiting;
-  badge.textContent = [offline ? t("offline") : "", waiting ? `${waiting} ${t("waiting")}` : ""]
-    .filter(Boolean).join(" · ");
+  badge.hidden = !offline && !entries.length;
+  badge.textContent = [offline ? t("offline") : "", readable ? `${readable} ${t("waiting")}` : "",
+    sealed ? `${sealed} ${t("sealed")}` : ""].filter(Boolean).join(" · ");
+  const notices = await vault.takeNotices();
+  if (!notices.length) return;
+  const list = document.getElementById("notices");
+  list.hidden = false;
+  list.innerHTML += notices.map((n) => `<li>${t("failed")}: ${esc(n.reason)}</li>`).join("");
 }
 
 function listen() {
@@ -200,22 +225,27 @@ function listen() {
 }
 
 function route() {
+  if (!user) return showSignIn();
   const [view, id] = location.hash.slice(1).split("/");
-  return view === "job" && id ? showJob(id) : showJobs();
+  if (view === "job" && id) return showJob(id);
+  if (view === "sync") return flush().then(() => (location.hash = ""));
+  if (office()) return showBoard();
+  return showJobs();
 }
 
-function start() {
+async function start() {
   if (!user) return showSignIn();
   route();
+  if (navigator.onLine && !(await vault.key())) await vault.fetchKey();
   flush();
   listen();
 }
 
 window.addEventListener("hashchange", route);
 navigator.serviceWorker?.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "flush") flush();
+  if (event.data && event.data.type === "flush") showWaiting().then(route); // the worker sent
 });
 window.addEventListener("online", flush);
-window.addEventListener("offline", () => showNetwork(0));
+window.addEventListener("offline", showWaiting);
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js");
 start();

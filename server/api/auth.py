@@ -13,9 +13,16 @@ from server.api.endpoint import (
     endpoint,
     require_same_origin,
 )
-from server.api.schemas import LoginRequest, LoginResponse, Problem, RefreshRequest
+from server.api.schemas import (
+    LoginRequest,
+    LoginResponse,
+    OfflineKeyOut,
+    Problem,
+    RefreshRequest,
+)
 from server.errors import Unauthorized
 from server.http.json_io import json_response, read_json
+from server.security.tokens import Principal
 from server.services import auth as auth_service
 from server.services.auth import DeviceInfo, IssuedSession
 
@@ -82,6 +89,18 @@ async def logout(request: Request) -> HTTPResponse:
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response
+
+
+@auth_routes.get("/offline-key")
+@endpoint(
+    "This device's key for sealing what the app keeps offline (AES-GCM); never cached, and "
+    "refused once the device is revoked.",
+    roles=ANY_ROLE,
+    responses={200: OfflineKeyOut, 401: Problem},
+)
+async def offline_key(request: Request, principal: Principal) -> HTTPResponse:
+    key = await auth_service.offline_key(principal, app_context(request).offline_keys)
+    return json_response(key.as_json())
 
 
 def _refresh_token(request: Request) -> str | None:

@@ -9,12 +9,14 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.api.endpoint import endpoint
 from server.api.jobs import parse_job_id
 from server.api.schemas import CheckInList, DevicesList, JobDetail, Problem, TeamUpdateAccepted
+from server.errors import DeviceNotFound
 from server.http.json_io import json_response, read_json, send_json_get
 from server.security.tokens import Principal
 from server.services import devices as device_service
 from server.services import dispatch as dispatch_service
 from server.services import team_updates as team_update_service
 from server.services.dispatch import AssignJob, JobEdits, NewJob
+from server.services.inputs import as_uuid
 from server.services.team_updates import TeamUpdate
 
 dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
@@ -75,6 +77,20 @@ async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPR
 )
 async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
     return await send_json_get(request, await device_service.device_overview(principal))
+
+
+@dispatch_routes.delete("/devices/<device_id:str>")
+@endpoint(
+    "Sign a lost or handed-on phone out: its session, tokens and offline key stop working.",
+    roles=DISPATCH_ROLES,
+    responses={204: None, 401: Problem, 403: Problem, 404: Problem},
+)
+async def revoke_device(request: Request, principal: Principal, device_id: str) -> HTTPResponse:
+    device = as_uuid(device_id)
+    if device is None:
+        raise DeviceNotFound()
+    await device_service.revoke_device(principal, device)
+    return HTTPResponse(status=204)
 
 
 @dispatch_routes.get("/jobs/<job_id:str>/checkins")

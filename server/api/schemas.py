@@ -289,6 +289,12 @@ class DevicesList(ApiModel):
     devices: list[DeviceStatus]
 
 
+class OfflineKeyOut(ApiModel):
+    algorithm: Literal["AES-GCM"]
+    key: str = Field(description="32 bytes, base64url without padding.")
+    key_id: str
+
+
 class CheckInRecord(CheckInOut):
     user_id: str
     location: Location | None

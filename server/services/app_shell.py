@@ -173,6 +173,7 @@ class AppShell:
                 offline_text=TEXT[locale]["offline"],
                 navigation_timeout_ms=NAVIGATION_TIMEOUT_MS,
                 icon=self.asset("icon-192.png"),
+                vault=self.asset("vault.js"),
             )
             .encode()
         )

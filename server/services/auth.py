@@ -11,6 +11,7 @@ from server.db.engine import write_transaction
 from server.db.queries import devices as device_queries
 from server.db.queries import users as user_queries
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
+from server.security.offline_keys import OfflineKey, OfflineKeys
 from server.security.passwords import verify_password
 from server.security.throttle import LoginThrottle
 from server.security.tokens import Principal, RefreshClaims, TokenSigner
@@ -96,6 +97,20 @@ async def logout_with_refresh(refresh_token: str, signer: TokenSigner) -> None:
     claims, _ = await _device_of(refresh_token, signer)
     async with write_transaction():
         await _revoke_all([claims.device_id], claims.user_id, "signed_out")
+
+
+async def offline_key(principal: Principal, keys: OfflineKeys) -> OfflineKey:
+    """The key this device seals its offline copy with; only a live session gets it."""
+    device = await device_queries.get_device(principal.device_id)
+    if device is None or device["revoked_at"] is not None:
+        raise SessionRevoked()
+    return keys.for_device(principal.user_id, device["client_id"])
+
+
+async def revoke_session(device_id: str, user_id: str, reason: str) -> None:
+    """End one device's session (a lost phone): its tokens and offline key stop working."""
+    async with write_transaction():
+        await _revoke_all([device_id], user_id, reason)
 
 
 def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Principal:

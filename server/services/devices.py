@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.db.queries import devices as device_queries
+from server.errors import DeviceNotFound
 from server.security.tokens import Principal
+from server.services.auth import revoke_session
 from server.services.jobs import NO_BRANCH, local_time
 
 MAX_DEVICES = 1000
@@ -35,6 +37,19 @@ async def device_overview(principal: Principal) -> dict[str, Any]:
             for device in devices
         ]
     }
+
+
+async def revoke_device(principal: Principal, device_id: str) -> None:
+    """Sign a staff member's phone out for good (lost, stolen, handed on). A dispatcher may
+    revoke their branch's staff devices; an admin any device. Others' look like no device."""
+    owner = await device_queries.device_owner(device_id)
+    in_scope = owner is not None and (
+        principal.role == "admin"
+        or (owner["role"] == "staff" and str(owner["branch_id"]) == (principal.branch_id or ""))
+    )
+    if owner is None or not in_scope:
+        raise DeviceNotFound()
+    await revoke_session(device_id, str(owner["user_id"]), "revoked")
 
 
 def _device(

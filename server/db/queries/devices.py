@@ -59,6 +59,21 @@ async def live_device_ids(user_id: str, client_id: str) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
+async def device_owner(device_id: str) -> dict[str, Any] | None:
+    """A live device's user, with the user's role and branch (for scope checks)."""
+    row: dict[str, Any] | None = (
+        await Device.select(
+            Device.user.id.as_alias("user_id"),
+            Device.user.role.as_alias("role"),
+            Device.user.branch.as_alias("branch_id"),
+        )
+        .where((Device.id == device_id) & Device.revoked_at.is_null())
+        .first()
+        .run()
+    )
+    return row
+
+
 async def device_ids_revoked_since(since: datetime) -> list[str]:
     rows = await Device.select(Device.id).where(Device.revoked_at >= since).run()
     return [str(row["id"]) for row in rows]
