@@ -186,6 +186,7 @@ async function flush() {
   await showWaiting();
   if (!navigator.onLine || !user) return;
   const outcome = await vault.send();
+  if (outcome === "signed-out") return signedOut();
   if (typeof outcome === "number") {
     // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
     retryDelay = outcome || Math.min(Math.max(retryDelay * 2, 2000), 300000);

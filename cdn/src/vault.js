@@ -128,8 +128,9 @@ const vault = (() => {
     return navigator.locks ? navigator.locks.request("tinedy-refresh", refresh) : refresh();
   }
 
-  // Sends every readable waiting change in one batch. Returns "sent", "empty", or a delay in
-  // ms to retry after (network errors, 408, 429 as Retry-After asks, 5xx): nothing is lost.
+  // Sends every readable waiting change in one batch. Returns "sent", "empty", "signed-out",
+  // or a delay in ms to retry after (network errors, 408, 429 as Retry-After asks, 5xx).
+  // Nothing leaves the outbox until the server has answered for it.
   // One sender at a time across the page and the worker (Web Locks).
   const send = () => (navigator.locks ? navigator.locks.request("tinedy-outbox", sendNow) : sendNow());
 
@@ -148,6 +149,7 @@ const vault = (() => {
     } catch {
       return 0;
     }
+    if (response.status === 401) return "signed-out"; // they wait for the next sign-in
     if (!response.ok) return Number(response.headers.get("Retry-After")) * 1000 || 0;
     const answer = await response.json();
     const problems = [...answer.conflicts, ...answer.failed].map((p) => ({

@@ -25,10 +25,12 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
+from server.db.queries import devices as device_queries
+from server.services import auth as auth_service
 from server.services.jobs import BANGKOK
 from tests.conftest import APP_SHELL
 from tests.servers import free_port, spawn_server, wait_for
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -106,8 +108,10 @@ async def browser_context(tmp_path: Path) -> AsyncIterator[BrowserContext]:
             await context.close()
 
 
-async def todays_jobs(world: World) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    staff = await add_staff(world)
+async def todays_jobs(
+    world: World, locale: str = "th"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    staff = await add_staff(world, locale=locale)
     nine = datetime.now(BANGKOK).replace(hour=9, minute=0, second=0, microsecond=0)
     jobs = await add_jobs(
         staff,
@@ -180,7 +184,7 @@ async def test_the_worker_installs_precaches_and_the_app_is_installable(
     await page.screenshot(path=str(SCREENSHOTS / "jobs-th.png"))
 
 
-async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
+async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     page, staff, jobs = await controlled_page(browser_context, app_process, world)
@@ -197,17 +201,105 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_a_change(
     await page.click("ul.jobs li a")
     await page.wait_for_selector("#step")
     await page.click("#step")
-    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await page.check("[data-item] >> nth=1")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('2')")
 
     await app_process.start()  # signal again
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_function("document.getElementById('net').hidden")
     receipts = await receipts_of(app_process, staff)
-    assert [r["outcome"] for r in receipts] == ["applied"], "applied exactly once"
-    assert receipts[0]["jobId"] == jobs[0]["id"]
+    assert [r["outcome"] for r in receipts] == ["applied", "applied"], "each exactly once"
+    assert {r["jobId"] for r in receipts} == {jobs[0]["id"]}
     async with httpx.AsyncClient(base_url=app_process.base) as http:
         detail = await http.get(f"/api/mobile/jobs/{jobs[0]['id']}", headers=await as_(http, staff))
     assert detail.json()["job"]["status"] == "en_route"
+    assert [item["done"] for item in detail.json()["checklistItems"]] == [
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+SEALED_DATA = """async () => {
+  const texts = [];
+  for (const name of await caches.keys()) {
+    if (!name.startsWith("tinedy-data-")) continue;
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) {
+      const response = await cache.match(request);
+      texts.push({ url: request.url, type: response.headers.get("Content-Type"),
+                   body: new TextDecoder("latin1").decode(await response.arrayBuffer()) });
+    }
+  }
+  return texts;
+}"""
+
+OUTBOX_RECORDS = """() => new Promise((resolve) => {
+  const open = indexedDB.open("tinedy-vault");
+  open.onsuccess = () => {
+    const request = open.result.transaction("outbox").objectStore("outbox").getAll();
+    request.onsuccess = () => resolve(request.result.map((record) => ({
+      keys: Object.keys(record).sort(),
+      bytes: record.sealed ? new TextDecoder("latin1").decode(record.sealed) : JSON.stringify(record),
+    })));
+  };
+})"""
+
+HAS_KEY = """() => new Promise((resolve) => {
+  const open = indexedDB.open("tinedy-vault");
+  open.onsuccess = () => {
+    const request = open.result.transaction("meta").objectStore("meta").get("key");
+    request.onsuccess = () => resolve(Boolean(request.result));
+  };
+})"""
+
+
+async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
+    for _ in range(100):  # the app fetches its jobs' details ahead, for a cold start offline
+        kept = await page.evaluate(SEALED_DATA)
+        if sum(f"/api/mobile/jobs/{job['id']}" in entry["url"] for entry in kept for job in jobs):
+            break
+        await page.wait_for_timeout(100)
+    assert any(f"/api/mobile/jobs/{jobs[1]['id']}" in entry["url"] for entry in kept)
+    for entry in kept:
+        assert entry["type"] == "application/octet-stream"
+        assert "Wilai" not in entry["body"] and jobs[0]["id"] not in entry["body"]
+
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app_process.stop()
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    [record] = await page.evaluate(OUTBOX_RECORDS)
+    assert record["keys"] == ["mutationId", "sealed"]
+    assert jobs[0]["id"] not in record["bytes"] and "en_route" not in record["bytes"]
+
+    # The phone is reported lost: the office signs it out while it has no signal.
+    client_id = await page.evaluate("vault.deviceId()")
+    [device_id] = await device_queries.live_device_ids(staff["id"], client_id)
+    await auth_service.revoke_session(device_id, staff["id"], "revoked")
+    await app_process.start()
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await page.wait_for_selector("#login")
+    for _ in range(50):
+        if not await page.evaluate(HAS_KEY):
+            break
+        await page.wait_for_timeout(100)
+    assert not await page.evaluate(HAS_KEY), "the key is forgotten"
+    assert await page.evaluate(SEALED_DATA) == [], "the cached jobs are gone"
+    assert len(await page.evaluate(OUTBOX_RECORDS)) == 1, "the change waits, sealed"
+    assert await receipts_of(app_process, staff) == []
+
+    # Its owner finds it and signs in again: the same key comes back and the change is sent.
+    await page.fill("input[name=email]", staff["email"])
+    await page.fill("input[name=password]", TEST_PASSWORD)
+    await page.click("form button")
+    await page.wait_for_function("document.getElementById('net').hidden", timeout=15_000)
+    assert [r["outcome"] for r in await receipts_of(app_process, staff)] == ["applied"]
 
 
 async def test_signing_out_wipes_what_the_app_kept_offline(
@@ -308,3 +400,88 @@ async def test_a_new_build_replaces_the_worker_and_its_old_caches(
         assert not set(old) & set(names), "the old caches are gone after activation"
     finally:
         app.stop()
+
+
+async def test_the_worker_sends_waiting_changes_with_no_page_open(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app_process.stop()
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await page.close()  # the person pockets the phone
+
+    await app_process.start()
+    blank = await browser_context.new_page()  # not the app: only a handle on the browser
+    cdp = await browser_context.new_cdp_session(blank)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        ours = [r for r in registrations if r["scopeURL"].startswith(app_process.base)]
+        if ours:
+            break
+        await blank.wait_for_timeout(100)
+    # What Chromium does when the signal comes back, asked for now rather than in minutes.
+    await cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {
+            "origin": app_process.base,
+            "registrationId": ours[0]["registrationId"],
+            "tag": "tinedy-outbox",
+            "lastChance": False,
+        },
+    )
+    for _ in range(100):
+        receipts = await receipts_of(app_process, staff)
+        if receipts:
+            break
+        await blank.wait_for_timeout(100)
+    assert [(r["outcome"], r["jobId"]) for r in receipts] == [("applied", jobs[0]["id"])]
+
+
+async def test_the_app_speaks_english_to_an_english_speaker(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    staff, _ = await todays_jobs(world, locale="en")
+    page = await browser_context.new_page()
+    await sign_in(page, app_process, staff)
+    assert await page.inner_text("main h2") == "Today's jobs"
+    assert "Deep clean · Assigned" in await page.inner_text("ul.jobs")
+    await page.screenshot(path=str(SCREENSHOTS / "jobs-en.png"))
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    assert await page.inner_text("#step") == "On my way"
+    await page.screenshot(path=str(SCREENSHOTS / "job-en.png"))
+
+
+async def test_a_dispatcher_reprioritises_from_the_board(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    _, jobs = await todays_jobs(world)
+    dispatcher = await add_user("dispatcher", world.south, None, "Noi", locale="en")
+    page = await browser_context.new_page()
+    await page.goto(app_process.base)
+    await page.fill("input[name=email]", dispatcher["email"])
+    await page.fill("input[name=password]", TEST_PASSWORD)
+    await page.click("form button")
+    await page.wait_for_selector(f"select[data-job='{jobs[0]['id']}']")
+    assert "Wilai" in await page.inner_text(".board section:nth-child(2)")  # Assigned
+
+    await page.select_option(f"select[data-job='{jobs[0]['id']}']", "urgent")
+    await page.wait_for_timeout(200)
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        for _ in range(50):
+            detail = await http.get(
+                f"/api/mobile/jobs/{jobs[0]['id']}", headers=await as_(http, dispatcher)
+            )
+            if detail.json()["job"]["priority"] == "urgent":
+                break
+            await page.wait_for_timeout(100)
+    assert detail.json()["job"]["priority"] == "urgent"
+    await page.screenshot(path=str(SCREENSHOTS / "board-en.png"), full_page=True)
