@@ -210,10 +210,18 @@ async function showWaiting() {
   badge.textContent = [offline ? t("offline") : "", readable ? `${readable} ${t("waiting")}` : "",
     sealed ? `${sealed} ${t("sealed")}` : ""].filter(Boolean).join(" · ");
   const notices = await vault.takeNotices();
-  if (!notices.length) return;
+  const sent = notices.filter((n) => n.ok).length;
+  const refused = notices.filter((n) => !n.ok);
   const list = document.getElementById("notices");
-  list.hidden = false;
-  list.innerHTML += notices.map((n) => `<li>${t("failed")}: ${esc(n.reason)}</li>`).join("");
+  if (sent) {
+    list.insertAdjacentHTML("beforeend", `<li class="ok">✓ ${sent} ${t("sent")}</li>`);
+    setTimeout(() => {
+      list.querySelector(".ok")?.remove();
+      list.hidden = !list.children.length;
+    }, 4000);
+  }
+  list.insertAdjacentHTML("beforeend", refused.map((n) => `<li>${t("failed")}: ${esc(n.reason)}</li>`).join(""));
+  list.hidden = !list.children.length;
 }
 
 function listen() {

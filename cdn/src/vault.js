@@ -152,14 +152,18 @@ const vault = (() => {
     if (response.status === 401) return "signed-out"; // they wait for the next sign-in
     if (!response.ok) return Number(response.headers.get("Retry-After")) * 1000 || 0;
     const answer = await response.json();
-    const problems = [...answer.conflicts, ...answer.failed].map((p) => ({
-      mutationId: p.mutationId, jobId: p.jobId, reason: p.reason || p.message || p.code, at: Date.now() }));
+    const notices = [
+      ...answer.synced.map((s) => ({ mutationId: s.mutationId, ok: true })),
+      ...[...answer.conflicts, ...answer.failed].map((p) => ({
+        mutationId: p.mutationId, jobId: p.jobId, reason: p.reason || p.message || p.code })),
+    ];
     await withStore("outbox", "readwrite", (s) => entries.forEach((e) => s.delete(e.mutationId)));
-    if (problems.length) await withStore("notices", "readwrite", (s) => problems.forEach((p) => s.put(p)));
+    await withStore("notices", "readwrite", (s) => notices.forEach((n) => s.put(n)));
     return "sent";
   }
 
-  // Final answers the person has not seen yet (a worker may have sent while no page was open).
+  // The server's answer for each change, until a page has shown it (the worker may have sent
+  // while no page was open).
   async function takeNotices() {
     const notices = await withStore("notices", "readonly", (s) => s.getAll());
     if (notices.length) await withStore("notices", "readwrite", (s) => s.clear());

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,10 @@ import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from server.db.queries import devices as device_queries
+from server.security.tokens import Principal
 from server.services import auth as auth_service
+from server.services import dispatch as dispatch_service
+from server.services.dispatch import JobEdits
 from server.services.jobs import BANGKOK
 from tests.conftest import APP_SHELL
 from tests.servers import free_port, spawn_server, wait_for
@@ -241,7 +245,8 @@ OUTBOX_RECORDS = """() => new Promise((resolve) => {
     const request = open.result.transaction("outbox").objectStore("outbox").getAll();
     request.onsuccess = () => resolve(request.result.map((record) => ({
       keys: Object.keys(record).sort(),
-      bytes: record.sealed ? new TextDecoder("latin1").decode(record.sealed) : JSON.stringify(record),
+      bytes: record.sealed
+        ? new TextDecoder("latin1").decode(record.sealed) : JSON.stringify(record),
     })));
   };
 })"""
@@ -485,3 +490,26 @@ async def test_a_dispatcher_reprioritises_from_the_board(
             await page.wait_for_timeout(100)
     assert detail.json()["job"]["priority"] == "urgent"
     await page.screenshot(path=str(SCREENSHOTS / "board-en.png"), full_page=True)
+
+
+async def test_a_change_the_server_refuses_is_shown_with_its_reason(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app_process.stop()
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    # Meanwhile the office cancels the job.
+    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    await dispatch_service.edit_job(office, jobs[0]["id"], JobEdits(status="cancelled"))
+
+    await app_process.start()
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await page.wait_for_function("document.getElementById('net').hidden", timeout=15_000)
+    await page.wait_for_selector("#notices li:not(.ok)")
+    shown = await page.inner_text("#notices")
+    [receipt] = await receipts_of(app_process, staff)
+    assert receipt["outcome"] in ("rejected", "superseded")
+    assert receipt["reason"] and receipt["reason"] in shown
