@@ -252,7 +252,7 @@ async function start() {
 
 window.addEventListener("hashchange", route);
 navigator.serviceWorker?.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "flush") showWaiting().then(route); // the worker sent
+  if (event.data && event.data.type === "sent") showWaiting().then(route); // the worker sent
 });
 window.addEventListener("online", flush);
 window.addEventListener("offline", showWaiting);

@@ -24,9 +24,15 @@ const vault = (() => {
       open.onerror = () => reject(open.error);
       open.onsuccess = () => {
         const tx = open.result.transaction(name, mode);
-        const request = work(tx.objectStore(name));
+        let request;
         tx.oncomplete = () => { open.result.close(); resolve(request && request.result); };
-        tx.onerror = () => { open.result.close(); reject(tx.error); };
+        tx.onerror = tx.onabort = () => { open.result.close(); reject(tx.error); };
+        try {
+          request = work(tx.objectStore(name));
+        } catch (error) {
+          tx.abort(); // nothing half-written, and the caller hears of it
+          reject(error);
+        }
       };
     });
   }
@@ -153,7 +159,7 @@ const vault = (() => {
     if (!response.ok) return Number(response.headers.get("Retry-After")) * 1000 || 0;
     const answer = await response.json();
     const notices = [
-      ...answer.synced.map((s) => ({ mutationId: s.mutationId, ok: true })),
+      ...answer.synced.map((mutationId) => ({ mutationId, ok: true })),
       ...[...answer.conflicts, ...answer.failed].map((p) => ({
         mutationId: p.mutationId, jobId: p.jobId, reason: p.reason || p.message || p.code })),
     ];

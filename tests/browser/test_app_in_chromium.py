@@ -211,6 +211,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
     await app_process.start()  # signal again
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_function("document.getElementById('net').hidden")
+    assert "✓ 2 ส่งแล้ว" in await page.inner_text("#notices")
     receipts = await receipts_of(app_process, staff)
     assert [r["outcome"] for r in receipts] == ["applied", "applied"], "each exactly once"
     assert {r["jobId"] for r in receipts} == {jobs[0]["id"]}
