@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -76,6 +76,16 @@ class Settings(BaseSettings):
         "", description="The app's own origin for WebSocket Origin checks; empty: the Host."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    photo_store: Literal["local", "s3"] = Field(
+        "local", description="Where photos are kept: local (DATA_DIR/photos) or s3."
+    )
+    photo_bucket_endpoint_url: str = Field("", description="S3-compatible endpoint; empty: AWS S3.")
+    photo_bucket: str = Field("", description="The photo bucket; required with PHOTO_STORE=s3.")
+    photo_bucket_region: str = "us-east-1"
+    photo_bucket_access_key_id: str = Field(
+        "", description="Empty: botocore's own credential chain."
+    )
+    photo_bucket_secret_access_key: SecretStr = Field(SecretStr(""))
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -85,6 +95,13 @@ class Settings(BaseSettings):
             )
         if not self.secret_key:
             object.__setattr__(self, "secret_key", load_or_create_secret(self.data_dir))
+        return self
+
+    @model_validator(mode="after")
+    def _photo_bucket_named(self) -> Settings:
+        """Refused at start-up, not at the first upload."""
+        if self.photo_store == "s3" and not self.photo_bucket:
+            raise ValueError("PHOTO_STORE=s3 needs PHOTO_BUCKET")
         return self
 
     @property
@@ -102,6 +119,11 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def photos_dir(self) -> Path:
+        """The local photo store's root (PHOTO_STORE=local)."""
+        return self.data_dir / "photos"
 
     @property
     def metrics_dir(self) -> Path | None:

@@ -1,0 +1,219 @@
+"""Both object stores pass one set of tests; S3 against moto's server on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiobotocore.session import get_session
+from pydantic import ValidationError
+
+from server.config import Settings
+from server.storage.factory import object_store_for
+from server.storage.local import LocalObjectStore
+from server.storage.objects import InvalidObjectKey, ObjectStore
+from server.storage.s3 import S3Location, S3ObjectStore
+from tests.servers import free_port
+
+MOTO_START_SECONDS = 30.0
+REQUIRE_MOTO = os.environ.get("CI") == "true"
+ACCESS_KEY, SECRET_KEY = "testing-key", "testing-secret"
+ESCAPING_KEYS = [
+    "../outside",
+    "photos/../../outside",
+    "/etc/passwd",
+    "photos//double",
+    "photos/./here",
+    ".hidden",
+    "photos/.tmp",
+    "",
+    "back\\slash",
+    "photos/",
+    "a" * 600,
+]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's standalone S3 server as its own process; fails under CI=true if it cannot start."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        problem = _wait_for_moto(server, endpoint, log)
+        if problem:
+            (pytest.fail if REQUIRE_MOTO else pytest.skip)(
+                f"moto's S3 server did not start ({problem}); CI=true makes this a failure"
+            )
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for_moto(server: subprocess.Popen[bytes], endpoint: str, log: Path) -> str:
+    """Empty when the server answers; otherwise why not."""
+    deadline = time.monotonic() + MOTO_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return f"exited with {server.returncode}: {log.read_text()[-500:]}"
+        try:
+            httpx.get(f"{endpoint}/moto-api/", timeout=1)
+            return ""
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return f"no answer within {MOTO_START_SECONDS:.0f}s"
+
+
+async def new_bucket(endpoint: str) -> S3Location:
+    location = S3Location(
+        bucket=f"photos-{uuid.uuid4().hex[:12]}",
+        endpoint_url=endpoint,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+    )
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=location.region,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    ) as client:
+        await client.create_bucket(Bucket=location.bucket)
+    return location
+
+
+@pytest.fixture(params=["local", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    chosen: ObjectStore
+    if request.param == "local":
+        chosen = LocalObjectStore(tmp_path / "photos")
+    else:
+        chosen = S3ObjectStore(await new_bucket(request.getfixturevalue("moto_endpoint")))
+    yield chosen
+    await chosen.close()
+
+
+async def test_put_then_get_exists_and_delete(store: ObjectStore) -> None:
+    key = "jobs/job-1/photo-1/original.jpg"
+    await store.put(key, b"\xff\xd8 photo bytes", "image/jpeg")
+    assert await store.get(key) == b"\xff\xd8 photo bytes"
+    assert await store.exists(key)
+    await store.delete(key)
+    assert not await store.exists(key)
+    assert await store.get(key) is None
+
+
+async def test_put_replaces_the_whole_object(store: ObjectStore) -> None:
+    await store.put("a/b.webp", b"first version, longer", "image/webp")
+    await store.put("a/b.webp", b"second", "image/webp")
+    assert await store.get("a/b.webp") == b"second"
+
+
+async def test_missing_keys_read_as_absent_and_delete_quietly(store: ObjectStore) -> None:
+    assert await store.get("nothing/here.jpg") is None
+    assert not await store.exists("nothing/here.jpg")
+    await store.delete("nothing/here.jpg")
+
+
+async def test_a_prefix_is_not_an_object(store: ObjectStore) -> None:
+    await store.put("jobs/job-2/original.heic", b"heic", "image/heic")
+    assert await store.get("jobs/job-2") is None
+    assert not await store.exists("jobs")
+
+
+async def test_large_objects_round_trip(store: ObjectStore) -> None:
+    data = os.urandom(6 * 1024 * 1024)
+    await store.put("big/original.heic", data, "image/heic")
+    assert await store.get("big/original.heic") == data
+
+
+@pytest.mark.parametrize("key", ESCAPING_KEYS)
+async def test_keys_that_could_escape_are_refused(store: ObjectStore, key: str) -> None:
+    with pytest.raises(InvalidObjectKey):
+        await store.put(key, b"x", "image/jpeg")
+    with pytest.raises(InvalidObjectKey):
+        await store.get(key)
+    with pytest.raises(InvalidObjectKey):
+        await store.exists(key)
+    with pytest.raises(InvalidObjectKey):
+        await store.delete(key)
+
+
+async def test_local_writes_land_whole_under_the_root(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "photos")
+    await store.put("jobs/j/p.webp", b"variant", "image/webp")
+    files = [p for p in (tmp_path / "photos").rglob("*") if p.is_file()]
+    assert files == [tmp_path / "photos" / "jobs" / "j" / "p.webp"]  # no temp file left behind
+    assert not (tmp_path / "outside").exists()
+
+
+async def test_local_store_refuses_a_symlink_that_leads_out(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_bytes(b"secret")
+    (root / "link").symlink_to(tmp_path / "secret")
+    store = LocalObjectStore(root)
+    with pytest.raises(InvalidObjectKey):
+        await store.get("link/key")
+    with pytest.raises(InvalidObjectKey):
+        await store.put("link/planted", b"x", "image/jpeg")
+    assert not (tmp_path / "secret" / "planted").exists()
+
+
+async def test_s3_keeps_the_content_type(moto_endpoint: str) -> None:
+    location = await new_bucket(moto_endpoint)
+    store = S3ObjectStore(location)
+    await store.put("v/display.avif", b"avif", "image/avif")
+    await store.close()
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name=location.region,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    ) as client:
+        head = await client.head_object(Bucket=location.bucket, Key="v/display.avif")
+    assert head["ContentType"] == "image/avif"
+
+
+def settings(tmp_path: Path, **values: Any) -> Settings:
+    return Settings(data_dir=tmp_path, secret_key="x" * 48, _env_file=None, **values)
+
+
+def test_settings_choose_the_store(tmp_path: Path) -> None:
+    local = object_store_for(settings(tmp_path))
+    assert isinstance(local, LocalObjectStore)
+    assert local.root == tmp_path / "photos"
+    s3 = object_store_for(
+        settings(
+            tmp_path,
+            photo_store="s3",
+            photo_bucket="tinedy-photos",
+            photo_bucket_endpoint_url="http://127.0.0.1:9000",
+            photo_bucket_secret_access_key="hidden",
+        )
+    )
+    assert isinstance(s3, S3ObjectStore)
+    assert s3.location.bucket == "tinedy-photos"
+    assert s3.location.secret_access_key == "hidden"
+
+
+def test_s3_without_a_bucket_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="PHOTO_BUCKET"):
+        settings(tmp_path, photo_store="s3")
