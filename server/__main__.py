@@ -86,7 +86,7 @@ async def _purge_locations(retention_days: int) -> None:
     from server.services.retention import purge_locations
 
     purged = await purge_locations(retention_days)
-    print(f"Purged the coordinates of {purged} check-ins older than {retention_days} days.")
+    print(f"Purged the coordinates of {purged} check-ins and photos older than {retention_days} days.")
 
 
 async def _seed(today: date | None) -> None:

@@ -15,6 +15,7 @@ from server.api.dispatch import dispatch_routes
 from server.api.jobs import job_routes
 from server.api.live import live_routes
 from server.api.ops import ops_routes
+from server.api.photos import photo_routes
 from server.api.pwa import pwa_routes
 from server.api.sync import sync_routes
 from server.config import Settings
@@ -26,11 +27,14 @@ from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.offline_keys import OfflineKeys
+from server.security.photo_links import PhotoLinks
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
+from server.services.photo_processing import EvidenceRules, PhotoProcessor, ProcessingLimits
+from server.storage.factory import object_store_for
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -39,7 +43,9 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     settings = settings or Settings()
     app: Sanic[Config, Any] = Sanic(name)
     app.config.update(
-        REQUEST_MAX_SIZE=max(settings.max_body_bytes, settings.sync_max_body_bytes),
+        REQUEST_MAX_SIZE=max(
+            settings.max_body_bytes, settings.sync_max_body_bytes, settings.photo_max_bytes
+        ),
         JSON_MAX_SIZE=settings.max_body_bytes,
         PROXIES_COUNT=settings.proxies_count,
         FALLBACK_ERROR_FORMAT="json",
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
     app.blueprint(check_in_routes)
+    app.blueprint(photo_routes)
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
     app.blueprint(live_routes)
@@ -66,6 +73,7 @@ def build_context(settings: Settings) -> AppContext:
     hub = LiveHub(job_summaries, settings.live_queue_limit)
     mirror.add_listener(hub.publish)
     shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
+    photo_store = object_store_for(settings)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -82,6 +90,20 @@ def build_context(settings: Settings) -> AppContext:
         mirror=mirror,
         hub=hub,
         shell=shell,
+        photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
+        photo_store=photo_store,
+        photo_processor=PhotoProcessor(
+            photo_store,
+            ProcessingLimits(
+                settings.photo_processing_workers,
+                settings.photo_max_attempts,
+                timedelta(seconds=settings.photo_lease_seconds),
+            ),
+            EvidenceRules(
+                settings.geofence_radius_meters,
+                timedelta(minutes=settings.photo_visit_margin_minutes),
+            ),
+        ),
     )
 
 
@@ -94,6 +116,7 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     await ctx.mirror.load()
     ctx.hub.last_id = ctx.mirror.last_id
     ctx.mirror.start(ctx.settings.change_poll_seconds)
+    ctx.photo_processor.start()
     if ctx.settings.is_postgres:
         ctx.notifications = ChangeNotifications(ctx.settings.database_url, ctx.mirror.wake)
         ctx.notifications.start()
@@ -114,6 +137,8 @@ async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
     if ctx.notifications is not None:
         await ctx.notifications.stop()
+    await ctx.photo_processor.stop()
+    await ctx.photo_store.close()
     await ctx.mirror.stop()
     await ctx.representations.close()
     if ctx.engine is not None:

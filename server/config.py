@@ -86,6 +86,23 @@ class Settings(BaseSettings):
         "", description="Empty: botocore's own credential chain."
     )
     photo_bucket_secret_access_key: SecretStr = Field(SecretStr(""))
+    photo_max_bytes: int = Field(
+        20 * 1_048_576, ge=1024, description="Largest photo upload (camera HEIC/JPEG: 2-10 MB)."
+    )
+    photo_upload_url_seconds: int = Field(900, ge=30, description="Upload URL lifetime.")
+    photo_url_seconds: int = Field(
+        3600, ge=60, description="Least lifetime of a served photo URL (rounded up per hour)."
+    )
+    photo_processing_workers: int = Field(
+        1, ge=0, le=64, description="Processes that make variants per server; 0: none here."
+    )
+    photo_max_attempts: int = Field(5, ge=1, description="Tries before a photo is failed.")
+    photo_lease_seconds: float = Field(
+        120.0, gt=0, description="A claim on a photo lapses after this (a killed worker)."
+    )
+    photo_visit_margin_minutes: int = Field(
+        15, ge=0, description="Slack around a visit's check-in and check-out for photo times."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

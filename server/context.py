@@ -13,10 +13,13 @@ from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
 from server.security.offline_keys import OfflineKeys
+from server.security.photo_links import PhotoLinks
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
+from server.services.photo_processing import PhotoProcessor
+from server.storage.objects import ObjectStore
 
 
 @dataclass
@@ -30,5 +33,8 @@ class AppContext:
     mirror: ChangeMirror
     hub: LiveHub
     shell: AppShell
+    photo_links: PhotoLinks
+    photo_store: ObjectStore
+    photo_processor: PhotoProcessor
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

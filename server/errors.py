@@ -4,12 +4,15 @@
     ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest, TokenInUrl
     ├── Unauthorized (401) .......... InvalidCredentials, InvalidToken, SessionRevoked,
     │                                 RefreshTokenReused
-    ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused
-    ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, RouteNotFound
+    ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused,
+    │                                 SignatureInvalid, LinkExpired
+    ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, PhotoNotFound,
+    │                                 RouteNotFound
     ├── MethodNotAllowed (405)
-    ├── Conflict (409) .............. InvalidTransition, MutationIdReused
+    ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded
     ├── PayloadTooLarge (413)
-    ├── UnsupportedMediaType (415)
+    ├── UnsupportedMediaType (415) .. UnsupportedPhotoType
+    ├── PhotoUnreadable (422) ....... PhotoTypeMismatch, PhotoCorrupt, PhotoTooManyPixels
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
     ├── RateLimited (429) ........... carries ``Retry-After``
     └── DatabaseUnavailable (503)
@@ -101,6 +104,14 @@ class Forbidden(ApiError):
     status, code, title = 403, "forbidden", "Not allowed"
 
 
+class SignatureInvalid(Forbidden):
+    code, title = "invalid_signature", "This link's signature is not valid"
+
+
+class LinkExpired(Forbidden):
+    code, title = "link_expired", "This link has expired"
+
+
 class CsrfCheckFailed(Forbidden):
     code, title = "csrf_check_failed", "Cross-site request refused"
 
@@ -129,6 +140,10 @@ class DeviceNotFound(NotFound):
     code, title = "device_not_found", "Device not found"
 
 
+class PhotoNotFound(NotFound):
+    code, title = "photo_not_found", "Photo not found"
+
+
 class RouteNotFound(NotFound):
     code, title = "route_not_found", "No such endpoint"
 
@@ -149,12 +164,38 @@ class MutationIdReused(Conflict):
     code, title = "mutation_id_reused", "This key was already used for a different change"
 
 
+class PhotoAlreadyUploaded(Conflict):
+    code, title = "photo_already_uploaded", "Other bytes were already uploaded for this photo"
+
+
 class PayloadTooLarge(ApiError):
     status, code, title = 413, "payload_too_large", "Request body too large"
 
 
 class UnsupportedMediaType(ApiError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class UnsupportedPhotoType(UnsupportedMediaType):
+    code, title = "unsupported_photo_type", "Photos must be JPEG, PNG, WebP or HEIC"
+
+
+class PhotoUnreadable(ApiError):
+    """A photo that is not what it claims, or cannot be decoded safely."""
+
+    status, code, title = 422, "photo_unreadable", "The photo cannot be read"
+
+
+class PhotoTypeMismatch(PhotoUnreadable):
+    code, title = "photo_type_mismatch", "The bytes are not of the declared type"
+
+
+class PhotoCorrupt(PhotoUnreadable):
+    code, title = "photo_corrupt", "The photo is truncated or corrupt"
+
+
+class PhotoTooManyPixels(PhotoUnreadable):
+    code, title = "photo_too_many_pixels", "The photo has too many pixels"
 
 
 class ValidationFailed(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from functools import lru_cache
 from urllib.parse import parse_qs
@@ -16,8 +17,10 @@ from server.http.json_io import send_representation, validate, validator_of
 from server.security.cursors import CursorCodec
 from server.security.tokens import Principal
 from server.services import jobs as job_service
+from server.services import photos as photo_service
 from server.services.changes import audience_scope
 from server.services.jobs import FeedQuery
+from server.services.photos import OFFICE_ROLES
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
 
@@ -50,13 +53,18 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     ctx = app_context(request)
     job_id = parse_job_id(job_id)
     version = await job_service.visible_job_version(principal, job_id)
+    now = time.time()
+    # Photo evidence is for the office, and photo URLs expire: both are part of the validator.
+    audience = "office" if principal.role in OFFICE_ROLES else "field"
+    links = photo_service.links_version(ctx.photo_links, now)
 
     async def build() -> bytes:
-        return orjson.dumps(await job_service.job_detail(principal, job_id))
+        detail = await job_service.job_detail(principal, job_id)
+        detail["photos"] = await photo_service.job_photos(principal, job_id, ctx.photo_links, now)
+        return orjson.dumps(detail)
 
-    return await send_representation(
-        request, ctx.representations, validator_of("job", job_id, str(version)), build
-    )
+    validator = validator_of("job", job_id, str(version), audience, links)
+    return await send_representation(request, ctx.representations, validator, build)
 
 
 @lru_cache(maxsize=4096)

@@ -188,6 +188,44 @@ class DeviceSync(Table, tablename="device_sync"):
     clock_skew_seconds = DoublePrecision(null=True, default=None)
 
 
+class Photo(Table, tablename="photo"):
+    """A job photo: its row is made when an upload is asked for, filled when the bytes land,
+    and doubles as the processing queue (``status`` queued -> processing -> ready | failed,
+    claimed under a lease so a killed worker's photo is taken up again).
+
+    Objects are content-addressed: the original under its SHA-256, each variant likewise.
+    ``lat``/``lng`` (from EXIF) are evidence, purged after the check-in retention period."""
+
+    id = UUID(primary_key=True)
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.restrict)
+    user_id = UUID()
+    device_id = UUID(null=True, default=None)
+    kind = Varchar(length=8)
+    content_type = Varchar(length=32)
+    status = Varchar(length=16, default="awaiting_upload")
+    upload_expires_at = Timestamptz()
+    content_hash = Varchar(length=64, null=True, default=None)
+    original_key = Varchar(length=200, null=True, default=None)
+    size_bytes = Integer(null=True, default=None)
+    width = Integer(null=True, default=None)
+    height = Integer(null=True, default=None)
+    variants = JSON(default="[]")
+    taken_at = Timestamptz(null=True, default=None)
+    lat = DoublePrecision(null=True, default=None)
+    lng = DoublePrecision(null=True, default=None)
+    distance_meters = DoublePrecision(null=True, default=None)
+    flags = JSON(default="[]")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(null=True, default=None)
+    lease_owner = Varchar(length=64, null=True, default=None)
+    lease_until = Timestamptz(null=True, default=None)
+    last_error = Text(default="")
+    attached_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    uploaded_at = Timestamptz(null=True, default=None)
+    processed_at = Timestamptz(null=True, default=None)
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -202,4 +240,5 @@ ALL_TABLES: tuple[type[Table], ...] = (
     MutationReceipt,
     CheckIn,
     DeviceSync,
+    Photo,
 )

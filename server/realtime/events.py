@@ -31,6 +31,8 @@ NAMES = {
     "job.rescheduled": "job-rescheduled",
     "job.reprioritised": "job-updated",
     "job.updated": "job-updated",
+    "job.photo_added": "job-updated",
+    "job.photo_processed": "photo-processed",
     TEAM_UPDATE: "team-update",
 }
 

@@ -176,7 +176,10 @@ def _data(row: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
     payload = row.get("payload") or {}
     if row["kind"] == TEAM_UPDATE:
         return {key: payload.get(key) for key in ("teamId", "message", "sentBy", "sentAt")}
-    return {
+    data = {
         "job": job or {"id": str(row["job_id"])},
         "changed": sorted(payload.get("fields") or {}),
     }
+    if "photo" in payload:
+        data["photo"] = payload["photo"]
+    return data

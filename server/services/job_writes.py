@@ -87,9 +87,11 @@ class JobWriter:
         values: dict[str, Any],
         kind: str,
         items: dict[str, bool] | None = None,
+        about: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Apply ``values`` (column -> value) and checklist ``items`` (id -> done) to a job
-        from :func:`lock_jobs`, one version up; returns the change's log row."""
+        from :func:`lock_jobs`, one version up; returns the change's log row. ``about`` adds
+        to the payload what else changed with the job (a photo)."""
         moved_from = job["assignee"] if _assignee_changes(job, values) else None
         job.update(values, version=job["version"] + 1, updated_at=self.now)
         _, columns = self._jobs.setdefault(str(job["id"]), (job, set()))
@@ -103,6 +105,7 @@ class JobWriter:
         }
         if items:
             payload["items"] = items
+        payload.update(about or {})
         row = job_change_row(
             kind,
             job,

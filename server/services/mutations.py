@@ -79,6 +79,15 @@ class BatchCheckIn(CheckInFields):
     job_id: ObjectId
 
 
+class BatchPhoto(Input):
+    """Attaches an uploaded photo (``photoId`` from its upload) to its job, in order with the
+    phone's other changes."""
+
+    mutation_id: MutationId
+    job_id: ObjectId
+    photo_id: ObjectId
+
+
 class SyncBatch(BaseModel):
     """The envelope of ``POST /api/mobile/sync``; its entries are validated one by one."""
 

@@ -1,5 +1,6 @@
-"""How long we keep things: where people were (check-in coordinates expire, the visit record
-stays) and the change log's history (compacted to each job's newest change)."""
+"""How long we keep things: where people were (check-in and photo coordinates expire, the
+visit record and the photo's flags stay) and the change log's history (compacted to each
+job's newest change)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from server.db.engine import write_transaction
 from server.db.queries import changes as change_queries
 from server.db.queries import checkins as check_in_queries
+from server.db.queries import photos as photo_queries
 
 
 async def purge_locations(retention_days: int, now: datetime | None = None) -> int:
-    """Forget the coordinates of check-ins received more than ``retention_days`` ago."""
+    """Forget the coordinates of check-ins received, and photos uploaded, more than
+    ``retention_days`` ago; returns how many records lost theirs."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     async with write_transaction():
-        return await check_in_queries.purge_coordinates(cutoff)
+        check_ins = await check_in_queries.purge_coordinates(cutoff)
+        return check_ins + await photo_queries.purge_coordinates(cutoff)
 
 
 async def compact_change_log(keep_days: int, now: datetime | None = None) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from server.db.engine import write_transaction
 from server.db.queries import changes as change_queries
 from server.db.queries import checkins as check_in_queries
 from server.db.queries import jobs as job_queries
+from server.db.queries import photos as photo_queries
 from server.db.queries import sync as sync_queries
 from server.errors import JobNotFound, MutationIdReused
 from server.security.tokens import Principal
@@ -31,6 +32,7 @@ from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.jobs import job_state, job_summary, visible_scope
 from server.services.mutations import (
     BatchCheckIn,
+    BatchPhoto,
     CheckInRequest,
     PendingUpdate,
     SyncBatch,
@@ -50,9 +52,10 @@ from server.services.sync_rules import (
 SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
 
 
-MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn]] = {
+MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn] | type[BatchPhoto]] = {
     "update": PendingUpdate,
     "checkin": BatchCheckIn,
+    "photo": BatchPhoto,
 }
 
 
@@ -60,10 +63,10 @@ MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn]] = {
 class Entry:
     """One mutation of a batch: as sent, read (or why it cannot be), and its fingerprint."""
 
-    kind: str  # "update" | "checkin"
+    kind: str  # "update" | "checkin" | "photo"
     raw: dict[str, Any]
     mutation_id: str
-    read: PendingUpdate | BatchCheckIn | MutationRejected
+    read: PendingUpdate | BatchCheckIn | BatchPhoto | MutationRejected
     hash: str
 
     @classmethod
@@ -133,16 +136,9 @@ async def sync_batch(principal: Principal, batch: SyncBatch, geofence: Geofence)
     """Apply a batch; answer ``{synced, conflicts, failed, cursor}``."""
     entries = [Entry.of("checkin", raw) for raw in batch.check_ins]
     entries += [Entry.of("update", raw) for raw in batch.pending_updates]
+    entries += [Entry.of("photo", raw) for raw in batch.photos]
     clock = SyncClock.measure(batch.device_time)
     outcomes = await apply_entries(principal, entries, clock, geofence)
-    outcomes += [
-        Outcome.failed(
-            str(raw["mutationId"]),
-            "photos_not_supported",
-            "Photo uploads are not available yet; keep the photo and send it again later.",
-        )
-        for raw in batch.photos
-    ]
     answer: dict[str, Any] = {SYNCED: [], CONFLICTS: [], FAILED: []}
     for outcome in outcomes:
         answer[outcome.answer].append(
@@ -189,6 +185,8 @@ class BatchWork:
     check_ins: list[dict[str, Any]] = field(default_factory=list)
     moved_away: dict[str, int] = field(default_factory=dict)
     left: dict[str, dict[str, Any]] = field(default_factory=dict)
+    photos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attached: list[str] = field(default_factory=list)
     writer: JobWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +231,9 @@ class BatchWork:
         }
         for row in await change_queries.job_histories(sorted(behind)):
             self.history.setdefault(str(row["job_id"]), []).append(row)
+        self.photos = await photo_queries.photos_by_id(
+            [e.read.photo_id for e in fresh if isinstance(e.read, BatchPhoto)]
+        )
         gone = sorted(named - set(self.jobs))
         if gone:
             self.moved_away = await change_queries.moved_away_from(self.principal.user_id, gone)
@@ -244,6 +245,8 @@ class BatchWork:
                 raise entry.read
             if isinstance(entry.read, BatchCheckIn):
                 return await self._check_in(entry.read)
+            if isinstance(entry.read, BatchPhoto):
+                return self._attach(entry.read)
             return await self._update(entry.read)
         except MutationRejected as rejected:
             return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
@@ -308,6 +311,22 @@ class BatchWork:
             self._change(job, {"status": moves_to}, "job.status_changed", outcome)
         return outcome
 
+    def _attach(self, attachment: BatchPhoto) -> Outcome:
+        """A photo of the job that this person uploaded (or asked an upload URL for: the bytes
+        travel their own lane and may land later)."""
+        self._visible_job(attachment.job_id)
+        photo = self.photos.get(attachment.photo_id)
+        if (
+            photo is None
+            or str(photo["job"]) != attachment.job_id
+            or str(photo["user_id"]) != self.principal.user_id
+        ):
+            raise MutationRejected(
+                "photo_not_found", "No such photo of this job; ask for an upload URL first."
+            )
+        self.attached.append(attachment.photo_id)
+        return Outcome(attachment.mutation_id, SYNCED, "applied")
+
     def _change(
         self,
         job: dict[str, Any],
@@ -364,6 +383,7 @@ class BatchWork:
             outcome.change_id = change_id
         if self.check_ins:
             await check_in_queries.insert_check_ins(self.check_ins)
+        await photo_queries.attach(self.attached, self.clock.received)
         if self.decided:
             await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
 

@@ -140,14 +140,6 @@ async def test_staff_cannot_change_another_persons_job_through_sync(
     assert (await owner.job(theirs))["job"] == before
 
 
-async def test_photos_wait_for_the_photo_endpoints(phone: Phone) -> None:
-    job = (await add_jobs(phone.user, 1))[0]
-    photo = {"mutationId": new_id(), "jobId": job["id"], "photoId": new_id()}
-    answer = await phone.sync(photos=[photo])
-    assert answer["failed"][0]["code"] == "photos_not_supported"
-    assert answer["failed"][0]["mutationId"] == photo["mutationId"]
-
-
 async def test_a_batch_of_a_thousand_mutations_is_handled(phone: Phone) -> None:
     jobs = await add_jobs(phone.user, 10)
     updates = [phone.update(jobs[n % 10]["id"], 1, notes=f"note {n}") for n in range(1000)]

@@ -1,0 +1,170 @@
+"""Queries on job photos, including the processing queue kept in the same table.
+
+The queue is claimed under a lease: on PostgreSQL the next due photo is taken with ``FOR UPDATE
+SKIP LOCKED`` (several instances never take the same one); SQLite's one writer does the same.
+A completion or a retry names the lease it holds, so a worker whose lease lapsed (it was
+killed, or too slow) cannot overwrite the work of the one that took the photo up again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from piccolo.columns import Column
+
+from server.db.engine import current_engine
+from server.db.tables import CheckIn, DeviceSync, Job, Photo
+
+QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
+AWAITING_UPLOAD = "awaiting_upload"
+
+
+async def insert_photo(row: dict[str, Any]) -> None:
+    await Photo.insert(Photo(**row)).run()
+
+
+async def get_photo(photo_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await Photo.select().where(Photo.id == photo_id).first().run()
+    return row
+
+
+async def photos_by_id(photo_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not photo_ids:
+        return {}
+    rows = await Photo.select().where(Photo.id.is_in(photo_ids)).run()
+    return {str(row["id"]): row for row in rows}
+
+
+async def photo_with_content(job_id: str, content_hash: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await Photo.select()
+        .where((Photo.job == job_id) & (Photo.content_hash == content_hash))
+        .first()
+        .run()
+    )
+    return row
+
+
+async def job_photos(job_id: str) -> list[dict[str, Any]]:
+    """A job's photos that have their bytes (a row still waiting for them shows nothing)."""
+    rows: list[dict[str, Any]] = (
+        await Photo.select()
+        .where((Photo.job == job_id) & (Photo.status != AWAITING_UPLOAD))
+        .order_by(Photo.created_at)
+        .order_by(Photo.id)
+        .run()
+    )
+    return rows
+
+
+async def store_upload(photo_id: str, values: dict[Column | str, Any]) -> bool:
+    """Fill a photo still awaiting its bytes and queue it; False if it no longer awaits."""
+    rows = (
+        await Photo.update({**values, "status": QUEUED})
+        .where((Photo.id == photo_id) & (Photo.status == AWAITING_UPLOAD))
+        .returning(Photo.id)
+        .run()
+    )
+    return bool(rows)
+
+
+async def delete_awaiting(photo_id: str) -> None:
+    await Photo.delete().where((Photo.id == photo_id) & (Photo.status == AWAITING_UPLOAD)).run()
+
+
+async def attach(photo_ids: list[str], at: datetime) -> None:
+    if photo_ids:
+        await (
+            Photo.update({Photo.attached_at: at})
+            .where(Photo.id.is_in(photo_ids) & Photo.attached_at.is_null())
+            .run()
+        )
+
+
+async def any_due(now: datetime) -> bool:
+    return bool(await Photo.exists().where(_due(now)).run())
+
+
+async def job_place(job_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await Job.select(Job.lat, Job.lng).where(Job.id == job_id).first().run()
+    )
+    return row
+
+
+async def claim_next(owner: str, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+    """Within a write transaction: take the next due photo (queued and due, or processing
+    under a lapsed lease) for ``owner`` until ``now + lease``."""
+    query = Photo.select(Photo.id).where(_due(now)).order_by(Photo.next_attempt_at).limit(1)
+    if current_engine().engine_type == "postgres":
+        query = query.lock_rows("UPDATE", skip_locked=True, of=(Photo,))
+    picked = await query.first().run()
+    if picked is None:
+        return None
+    rows: list[dict[str, Any]] = (
+        await Photo.update(
+            {
+                Photo.status: PROCESSING,
+                Photo.lease_owner: owner,
+                Photo.lease_until: now + lease,
+                Photo.attempts: Photo.attempts + 1,
+            }
+        )
+        .where(Photo.id == picked["id"])
+        .returning(*Photo.all_columns())
+        .run()
+    )
+    return rows[0]
+
+
+async def finish(photo_id: str, owner: str, values: dict[Column | str, Any]) -> bool:
+    """Within a write transaction: settle a claimed photo; False if ``owner`` lost its lease."""
+    rows = (
+        await Photo.update({**values, "lease_owner": None, "lease_until": None})
+        .where((Photo.id == photo_id) & (Photo.status == PROCESSING) & (Photo.lease_owner == owner))
+        .returning(Photo.id)
+        .run()
+    )
+    return bool(rows)
+
+
+async def visits(job_id: str, user_id: str) -> list[dict[str, Any]]:
+    """The uploader's check-ins and check-outs at the job, in time order."""
+    rows: list[dict[str, Any]] = (
+        await CheckIn.select(CheckIn.type, CheckIn.recorded_time)
+        .where((CheckIn.job == job_id) & (CheckIn.user_id == user_id))
+        .order_by(CheckIn.recorded_time)
+        .run()
+    )
+    return rows
+
+
+async def clock_skew(device_id: str | None) -> float | None:
+    if device_id is None:
+        return None
+    row = (
+        await DeviceSync.select(DeviceSync.clock_skew_seconds)
+        .where(DeviceSync.device_id == device_id)
+        .first()
+        .run()
+    )
+    return None if row is None else row["clock_skew_seconds"]
+
+
+async def purge_coordinates(uploaded_before: datetime) -> int:
+    """Forget where photos were taken once past the retention period; the flags stay."""
+    rows = (
+        await Photo.update({Photo.lat: None, Photo.lng: None})
+        .where((Photo.uploaded_at < uploaded_before) & Photo.lat.is_not_null())
+        .returning(Photo.id)
+        .run()
+    )
+    return len(rows)
+
+
+def _due(now: datetime) -> Any:
+    """Queued and due, or claimed under a lease that has lapsed."""
+    return ((Photo.status == QUEUED) & (Photo.next_attempt_at <= now)) | (
+        (Photo.status == PROCESSING) & (Photo.lease_until < now)
+    )

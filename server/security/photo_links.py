@@ -1,0 +1,81 @@
+"""Signed photo links: single-photo upload URLs, and expiring URLs for stored photos.
+
+An upload URL is the whole permission to send bytes for one photo (like a presigned S3 URL):
+it names the photo, its job and person, the declared type and the size allowed, and when it
+lapses. A served URL names a content-addressed object and an expiry rounded up to the hour,
+so one photo keeps one URL for an hour and a CDN can hold it; the signature covers both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from server.errors import LinkExpired, SignatureInvalid
+
+UPLOAD_PATH = "/api/mobile/photos/uploads/"
+MEDIA_PATH = "/media/"
+EXPIRY_STEP = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class UploadGrant:
+    photo_id: str
+    job_id: str
+    user_id: str
+    content_type: str
+    max_bytes: int
+    expires_at: int  # unix seconds
+
+
+class PhotoLinks:
+    def __init__(self, secret: str, url_seconds: int) -> None:
+        self._uploads = URLSafeSerializer(secret, salt="photo-upload")
+        self._media_key = hashlib.blake2b(
+            secret.encode(), key=b"photo-media", digest_size=32
+        ).digest()
+        self.url_seconds = url_seconds
+
+    def upload_url(self, grant: UploadGrant) -> str:
+        token = self._uploads.dumps(
+            [
+                grant.photo_id,
+                grant.job_id,
+                grant.user_id,
+                grant.content_type,
+                grant.max_bytes,
+                grant.expires_at,
+            ]
+        )
+        return UPLOAD_PATH + token
+
+    def read_upload(self, token: str, now: float) -> UploadGrant:
+        try:
+            fields = self._uploads.loads(token)
+            grant = UploadGrant(*fields)
+        except (BadSignature, TypeError, ValueError) as exc:
+            raise SignatureInvalid() from exc
+        if now >= grant.expires_at:
+            raise LinkExpired("Ask for a new upload URL.")
+        return grant
+
+    def media_url(self, key: str, now: float) -> str:
+        expires = math.ceil((now + self.url_seconds) / EXPIRY_STEP) * EXPIRY_STEP
+        return f"{MEDIA_PATH}{quote(key)}?exp={expires}&sig={self._signature(key, expires)}"
+
+    def check_media(self, key: str, expires: str, signature: str, now: float) -> None:
+        if not expires.isdigit() or not hmac.compare_digest(
+            signature, self._signature(key, int(expires))
+        ):
+            raise SignatureInvalid()
+        if now >= int(expires):
+            raise LinkExpired("Reload the job for fresh photo links.")
+
+    def _signature(self, key: str, expires: int) -> str:
+        message = f"{key}\0{expires}".encode()
+        return hmac.new(self._media_key, message, hashlib.sha256).hexdigest()[:32]
