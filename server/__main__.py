@@ -1,5 +1,5 @@
-"""Command line: ``python -m server run|migrate|seed-demo|purge-locations|compact-changes``
-(also installed as the ``tinedy-field`` script)."""
+"""Command line: ``python -m server run|migrate|seed-demo|process-photos|purge-locations|
+compact-changes`` (also installed as the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="serve HTTP on HOST:PORT with WORKERS processes")
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser(
+        "process-photos",
+        help="process queued photos until stopped (run also starts PHOTO_PROCESSING_WORKERS)",
+    )
     seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
     commands.add_parser(
@@ -29,13 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser(
         "purge-locations",
-        help="forget check-in coordinates older than LOCATION_RETENTION_DAYS (schedule daily)",
+        help="forget check-in and photo coordinates older than LOCATION_RETENTION_DAYS "
+        "(schedule daily)",
     )
     args = parser.parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         asyncio.run(_with_engine(settings, _migrate))
+    elif args.command == "process-photos":
+        from server.services.photo_processing import run_photo_processor
+
+        run_photo_processor(settings)
     elif args.command == "compact-changes":
         days = settings.change_log_retention_days
         asyncio.run(_with_engine(settings, partial(_compact_changes, days)))
@@ -86,7 +95,9 @@ async def _purge_locations(retention_days: int) -> None:
     from server.services.retention import purge_locations
 
     purged = await purge_locations(retention_days)
-    print(f"Purged the coordinates of {purged} check-ins and photos older than {retention_days} days.")
+    print(
+        f"Purged the coordinates of {purged} check-ins and photos older than {retention_days} days."
+    )
 
 
 async def _seed(today: date | None) -> None:

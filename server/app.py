@@ -33,7 +33,7 @@ from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
-from server.services.photo_processing import EvidenceRules, PhotoProcessor, ProcessingLimits
+from server.services.photo_processing import run_photo_processor
 from server.storage.factory import object_store_for
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(pwa_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
+    app.main_process_ready(start_photo_processors)
     app.before_server_start(start_worker)
     app.before_server_stop(end_streams)
     app.after_server_stop(stop_worker)
@@ -92,19 +93,20 @@ def build_context(settings: Settings) -> AppContext:
         shell=shell,
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
-        photo_processor=PhotoProcessor(
-            photo_store,
-            ProcessingLimits(
-                settings.photo_processing_workers,
-                settings.photo_max_attempts,
-                timedelta(seconds=settings.photo_lease_seconds),
-            ),
-            EvidenceRules(
-                settings.geofence_radius_meters,
-                timedelta(minutes=settings.photo_visit_margin_minutes),
-            ),
-        ),
     )
+
+
+def start_photo_processors(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Photo processing runs in processes of its own beside the HTTP workers (see
+    ``services/photo_processing.py``); Sanic starts, watches and stops them."""
+    settings: Settings = app.ctx.tinedy.settings
+    if settings.photo_processing_workers:
+        app.manager.manage(
+            "PhotoProcessor",
+            run_photo_processor,
+            {"settings": settings},
+            workers=settings.photo_processing_workers,
+        )
 
 
 async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
@@ -116,7 +118,6 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     await ctx.mirror.load()
     ctx.hub.last_id = ctx.mirror.last_id
     ctx.mirror.start(ctx.settings.change_poll_seconds)
-    ctx.photo_processor.start()
     if ctx.settings.is_postgres:
         ctx.notifications = ChangeNotifications(ctx.settings.database_url, ctx.mirror.wake)
         ctx.notifications.start()
@@ -137,7 +138,6 @@ async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
     if ctx.notifications is not None:
         await ctx.notifications.stop()
-    await ctx.photo_processor.stop()
     await ctx.photo_store.close()
     await ctx.mirror.stop()
     await ctx.representations.close()

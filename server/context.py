@@ -18,7 +18,6 @@ from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
-from server.services.photo_processing import PhotoProcessor
 from server.storage.objects import ObjectStore
 
 
@@ -35,6 +34,5 @@ class AppContext:
     shell: AppShell
     photo_links: PhotoLinks
     photo_store: ObjectStore
-    photo_processor: PhotoProcessor
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

@@ -81,7 +81,6 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_url": "memory://",
         "db_pool_min": 1,
         "db_pool_max": 4,
-        "photo_processing_workers": 0,  # photo tests turn it on
         **overrides,
     }
     return Settings(**values)

@@ -55,6 +55,7 @@ def spawn_server(
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a test can kill it whole
     )
 
 

@@ -73,7 +73,6 @@ async def put_upload(request: Request, token: str) -> HTTPResponse:
     answer = await photo_service.receive_upload(
         grant, request.body or b"", request.headers.get("content-type"), ctx.photo_store
     )
-    ctx.photo_processor.wake()
     return json_response(answer, status=202)
 
 
@@ -102,7 +101,6 @@ async def post_photo(request: Request, principal: Principal, job_id: str) -> HTT
         ctx.photo_store,
         ctx.settings.photo_max_bytes,
     )
-    ctx.photo_processor.wake()
     return json_response(answer, status=202)
 
 

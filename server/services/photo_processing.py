@@ -1,9 +1,11 @@
-"""Turning uploaded photos into their variants, off the event loop and durably.
+"""Turning uploaded photos into their variants, off the request path and durably.
 
 The queue is the photo table itself (see ``db/queries/photos.py``): pending work survives a
-restart, and on PostgreSQL several instances share it safely. Each server runs a
-:class:`PhotoProcessor` with a small process pool (``PHOTO_PROCESSING_WORKERS``): decoding a
-12 MP HEIC takes a core for a second or two, which must never be the event loop's second.
+restart, and on PostgreSQL several instances share it safely. Processing runs in processes of
+its own, never in a process that answers requests: ``python -m server run`` starts
+``PHOTO_PROCESSING_WORKERS`` of them beside its HTTP workers (Sanic manages them), and
+``python -m server process-photos`` runs one alone, e.g. on another host. Decoding a 12 MP HEIC
+takes a core for a second or two; the feed's event loop must not pay for it.
 
 A photo that fails is tried again with a growing delay, up to ``PHOTO_MAX_ATTEMPTS``; then it
 is ``failed``, with its error shown to dispatchers. When its variants are ready the job moves
@@ -13,28 +15,28 @@ one version up with a ``photo-processed`` event, so job details and live streams
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import multiprocessing
+import signal
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from piccolo.columns import Column
 
-from server.db.engine import write_transaction
+from server.config import Settings
+from server.db.engine import engine_for, write_transaction
 from server.db.queries import photos as photo_queries
 from server.services.checkins import haversine_meters
 from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.photo_images import PhotoRejected, ProcessedPhoto, process_photo
 from server.services.photos import variant_key
+from server.storage.factory import object_store_for
 from server.storage.objects import ObjectStore
 
 log = logging.getLogger("tinedy.photos")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 FIRST_RETRY_SECONDS = 5.0
 LONGEST_RETRY_SECONDS = 600.0
 
@@ -53,24 +55,17 @@ class ProcessingLimits:
 
 
 class PhotoProcessor:
-    """One server's share of the processing queue: ``workers`` photos at a time."""
+    """A share of the processing queue: ``workers`` photos at a time, each decoded in a
+    thread of this process (Pillow and libheif work outside the GIL)."""
 
     def __init__(self, store: ObjectStore, limits: ProcessingLimits, rules: EvidenceRules) -> None:
         self.store = store
         self.limits = limits
         self.rules = rules
-        self.owner = uuid.uuid4().hex  # names this server's leases
-        self._wake = asyncio.Event()
+        self.owner = uuid.uuid4().hex  # names this processor's leases
         self._tasks: list[asyncio.Task[None]] = []
-        self._pool: Executor | None = None
 
     def start(self) -> None:
-        if self.limits.workers == 0:
-            return
-        # spawn, not fork: a forked copy of a running event loop and its threads misbehaves.
-        self._pool = ProcessPoolExecutor(
-            self.limits.workers, mp_context=multiprocessing.get_context("spawn")
-        )
         self._tasks = [
             asyncio.create_task(self._run(), name=f"photo-processor-{n}")
             for n in range(self.limits.workers)
@@ -81,13 +76,6 @@ class PhotoProcessor:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
-    def wake(self) -> None:
-        """A photo was queued here: look now rather than at the next poll."""
-        self._wake.set()
 
     async def _run(self) -> None:
         while True:
@@ -99,9 +87,7 @@ class PhotoProcessor:
                 log.exception("the photo queue could not be read")
                 worked = False
             if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.sleep(POLL_SECONDS)
 
     async def process_next(self) -> bool:
         """Claim and process one due photo; False when none is due."""
@@ -125,7 +111,7 @@ class PhotoProcessor:
         if original is None:
             raise LookupError(f"the original {photo['original_key']} is missing")
         loop = asyncio.get_running_loop()
-        processed = await loop.run_in_executor(self._pool, process_photo, original)
+        processed = await loop.run_in_executor(None, process_photo, original)
         for variant in processed.variants:
             key = variant_key(variant.sha256, variant.media_type)
             await self.store.put(key, variant.data, variant.media_type)
@@ -191,6 +177,39 @@ class PhotoProcessor:
                 about = {"photo": {"id": photo_id, "kind": photo["kind"], "status": status}}
                 writer.change(job, {}, "job.photo_processed", about=about)
                 await writer.commit()
+
+
+def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> PhotoProcessor:
+    return PhotoProcessor(
+        store,
+        ProcessingLimits(
+            workers, settings.photo_max_attempts, timedelta(seconds=settings.photo_lease_seconds)
+        ),
+        EvidenceRules(
+            settings.geofence_radius_meters,
+            timedelta(minutes=settings.photo_visit_margin_minutes),
+        ),
+    )
+
+
+def run_photo_processor(settings: Settings) -> None:
+    """A process's whole life: take photos from the queue until SIGTERM or SIGINT."""
+    asyncio.run(_process_photos(settings))
+
+
+async def _process_photos(settings: Settings) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stopping.set)
+    async with engine_for(settings):
+        store = object_store_for(settings)
+        processor = processor_for(settings, store)
+        processor.start()
+        log.info("processing photos (lease %s s)", settings.photo_lease_seconds)
+        await stopping.wait()
+        await processor.stop()
+        await store.close()
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,13 @@ from server.services.photo_images import (
 from server.storage.objects import ObjectStore
 
 OFFICE_ROLES = ("dispatcher", "admin")
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "image/heif": "heic",
+}
 REFUSALS = {
     "unsupported_photo_type": UnsupportedPhotoType,
     "photo_type_mismatch": PhotoTypeMismatch,
@@ -198,7 +204,7 @@ async def keep_photo(
 
 
 def original_key(facts: PhotoFacts) -> str:
-    return f"originals/{facts.sha256[:2]}/{facts.sha256}.{EXTENSIONS[facts.format]}"
+    return f"originals/{facts.sha256[:2]}/{facts.sha256}.{EXTENSIONS[facts.media_type]}"
 
 
 def variant_key(sha256: str, media_type: str) -> str:

@@ -53,6 +53,7 @@ async def job_photos(job_id: str) -> list[dict[str, Any]]:
         .where((Photo.job == job_id) & (Photo.status != AWAITING_UPLOAD))
         .order_by(Photo.created_at)
         .order_by(Photo.id)
+        .output(load_json=True)
         .run()
     )
     return rows

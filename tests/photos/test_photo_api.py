@@ -1,0 +1,288 @@
+"""Job photos over HTTP: upload URLs and the upload itself, the direct upload, processing in
+the background (real process pool), what each role sees, signed links, bad uploads, and the
+sync attachment."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from server.context import AppContext
+from server.db.queries import photos as photo_queries
+from server.security.photo_links import UploadGrant
+from server.services.photo_processing import processor_for
+from tests.api.phones import Phone, new_id
+from tests.api.problems import assert_problem
+from tests.photos.camera import LATITUDE, LONGITUDE, camera_photo, plain_image, png_claiming_size
+from tests.world import World, add_jobs, add_staff, bearer
+
+SMALL_LIMIT = 400_000
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"photo_max_bytes": SMALL_LIMIT}
+
+
+@pytest.fixture(autouse=True)
+async def processor(ctx: AppContext) -> AsyncIterator[None]:
+    """The queue's processor, as ``python -m server run`` starts it in a process of its own."""
+    running = processor_for(ctx.settings, ctx.photo_store)
+    running.start()
+    yield
+    await running.stop()
+
+
+async def upload_url(
+    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/api/mobile/jobs/{job_id}/photos/upload-url",
+        json={"kind": "before", "contentType": "image/jpeg", **body},
+        headers=headers,
+    )
+
+
+async def put(client: httpx.AsyncClient, url: str, body: bytes, kind: str) -> httpx.Response:
+    return await client.put(url, content=body, headers={"Content-Type": kind})
+
+
+async def detail(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> Any:
+    answer = await client.get(f"/api/mobile/jobs/{job_id}", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def processed(
+    client: httpx.AsyncClient, headers: dict[str, str], job_id: str, photo_id: str
+) -> dict[str, Any]:
+    """The photo once the background processor has settled it (bounded wait)."""
+    for _ in range(300):
+        photos = {p["id"]: p for p in (await detail(client, headers, job_id))["photos"]}
+        photo: dict[str, Any] = photos[photo_id]
+        if photo["status"] in ("ready", "failed"):
+            return photo
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"photo {photo_id} was not processed: {photos[photo_id]}")
+
+
+def picture(body: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(body))
+    image.load()
+    return image
+
+
+async def test_a_photo_sent_to_its_upload_url_is_processed_upright_and_bare(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    asked = await upload_url(client, mine, job["id"])
+    assert asked.status_code == 201, asked.text
+    grant = asked.json()
+    assert grant["maxBytes"] == SMALL_LIMIT
+
+    sent = await put(client, grant["uploadUrl"], camera_photo("JPEG", (640, 480)), "image/jpeg")
+
+    assert sent.status_code == 202, sent.text
+    assert sent.json() == {"photoId": grant["photoId"], "status": "queued"}
+    photo = await processed(client, mine, job["id"], grant["photoId"])
+    assert photo["status"] == "ready"
+    assert photo["takenAt"] == "2026-11-20T09:15:00+07:00"
+    assert "evidence" not in photo and "originalUrl" not in photo, "evidence is for the office"
+    thumb = await client.get(photo["thumbnailUrl"])
+    assert thumb.status_code == 200
+    assert thumb.headers["content-type"] == "image/webp"
+    assert "immutable" in thumb.headers["cache-control"]
+    shown = picture(thumb.content)
+    assert shown.size == (240, 320), "orientation 6 turns the 640x480 frame upright"
+    corner = shown.convert("RGB").getpixel((shown.width - 5, 5))
+    assert isinstance(corner, tuple) and corner[0] > 200, "the marked corner is top right"
+    assert not shown.getexif() and not {"exif", "xmp", "icc_profile"} & set(shown.info)
+    display = picture((await client.get(photo["url"])).content)
+    assert display.size == (480, 640), "never upscaled"
+
+
+async def test_the_office_sees_where_and_when_and_what_looks_wrong(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]  # at 13.7083, 100.5838: the photo is ~10 km away
+    heic = camera_photo("HEIF")
+    answer = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("IMG_0001.HEIC", heic, "image/heic")},
+        data={"kind": "after"},
+        headers=bearer(ctx.signer, staff),
+    )
+    assert answer.status_code == 202, answer.text
+
+    office = bearer(ctx.signer, world.dispatcher)
+    photo = await processed(client, office, job["id"], answer.json()["photoId"])
+
+    assert photo["kind"] == "after"
+    evidence = photo["evidence"]
+    assert evidence["location"] == pytest.approx({"lat": LATITUDE, "lng": LONGITUDE}, abs=1e-4)
+    assert 9_000 < evidence["distanceMeters"] < 11_000
+    assert set(evidence["flags"]) == {"far_from_job", "no_check_in"}
+    original = await client.get(photo["originalUrl"])
+    assert original.headers["content-type"] == "image/heic"
+    assert original.content == heic, "the original is kept as sent"
+
+
+async def test_the_same_photo_twice_is_one_photo(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    body = camera_photo("WEBP")
+    grant = (await upload_url(client, mine, job["id"], contentType="image/webp")).json()
+
+    first = await put(client, grant["uploadUrl"], body, "image/webp")
+    retried = await put(client, grant["uploadUrl"], body, "image/webp")  # the answer was lost
+    again = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("again.webp", body, "image/webp")},
+        headers=mine,
+    )
+    other = await put(client, grant["uploadUrl"], camera_photo("WEBP", (320, 200)), "image/webp")
+
+    assert first.json()["photoId"] == retried.json()["photoId"] == grant["photoId"]
+    assert again.status_code == 202 and again.json()["photoId"] == grant["photoId"]
+    assert_problem(other, 409, "photo_already_uploaded")
+    assert [p["id"] for p in (await detail(client, mine, job["id"]))["photos"]] == [
+        grant["photoId"]
+    ]
+
+
+BAD_UPLOADS = [
+    (b"just some text", "image/jpeg", 415, "unsupported_photo_type"),
+    (plain_image("GIF"), "image/jpeg", 415, "unsupported_photo_type"),
+    (plain_image("BMP"), "image/png", 415, "unsupported_photo_type"),
+    (camera_photo("JPEG")[:2000], "image/jpeg", 422, "photo_corrupt"),
+    (plain_image("PNG"), "image/jpeg", 422, "photo_type_mismatch"),
+    (png_claiming_size(30_000, 30_000), "image/png", 422, "photo_too_many_pixels"),
+    (b"", "image/jpeg", 422, "photo_corrupt"),
+    (b"\xff\xd8\xff" + bytes(SMALL_LIMIT), "image/jpeg", 413, "payload_too_large"),
+]
+
+
+@pytest.mark.parametrize(("body", "declared", "status", "code"), BAD_UPLOADS)
+async def test_a_bad_upload_is_refused_and_nothing_is_kept(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    body: bytes,
+    declared: str,
+    status: int,
+    code: str,
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    stored_before = stored_objects(ctx)
+    grant = (await upload_url(client, mine, job["id"], contentType=declared)).json()
+
+    assert_problem(await put(client, grant["uploadUrl"], body, declared), status, code)
+    direct = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("photo", body, declared)},
+        headers=mine,
+    )
+    assert_problem(direct, status, code)
+    assert (await detail(client, mine, job["id"]))["photos"] == []
+    assert stored_objects(ctx) == stored_before
+    assert not await photo_queries.job_photos(job["id"]), "nothing queued"
+
+
+def stored_objects(ctx: AppContext) -> set[Path]:
+    """The originals kept (variants come only from those)."""
+    root = ctx.settings.photos_dir / "originals"
+    return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+
+async def test_only_photo_types_get_an_upload_url(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    job = world.jobs[world.staff_a["id"]][0]
+    answer = await upload_url(
+        client, bearer(ctx.signer, world.staff_a), job, contentType="image/gif"
+    )
+    assert_problem(answer, 415, "unsupported_photo_type")
+
+
+async def test_links_refuse_tampering_expiry_and_other_peoples_jobs(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff, stranger = await add_staff(world), await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    grant = (await upload_url(client, mine, job["id"])).json()
+    body = camera_photo("JPEG")
+
+    tampered = grant["uploadUrl"][:-3] + (
+        "AAA" if not grant["uploadUrl"].endswith("AAA") else "BBB"
+    )
+    assert_problem(await put(client, tampered, body, "image/jpeg"), 403, "invalid_signature")
+    lapsed = ctx.photo_links.upload_url(
+        UploadGrant(grant["photoId"], job["id"], staff["id"], "image/jpeg", 10**6, 1)
+    )
+    assert_problem(await put(client, lapsed, body, "image/jpeg"), 403, "link_expired")
+
+    theirs = bearer(ctx.signer, stranger)
+    assert_problem(await upload_url(client, theirs, job["id"]), 404, "job_not_found")
+    direct = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("x.jpg", body, "image/jpeg")},
+        headers=theirs,
+    )
+    assert_problem(direct, 404, "job_not_found")
+    taken = await upload_url(
+        client, theirs, (await add_jobs(stranger, 1))[0]["id"], photoId=grant["photoId"]
+    )
+    assert_problem(taken, 404, "photo_not_found")
+
+    assert (await put(client, grant["uploadUrl"], body, "image/jpeg")).status_code == 202
+    photo = await processed(client, mine, job["id"], grant["photoId"])
+    url = photo["thumbnailUrl"]
+    assert (await client.get(url)).status_code == 200
+    assert_problem(await client.get(url.replace("sig=", "sig=0")), 403, "invalid_signature")
+    later = url.replace("exp=", "exp=9")
+    assert_problem(await client.get(later), 403, "invalid_signature")
+    key = url.split("?")[0].removeprefix("/media/")
+    old = ctx.photo_links.media_url(key, time.time() - 3 * 24 * 3600)
+    assert_problem(await client.get(old), 403, "link_expired")
+
+
+async def test_sync_attaches_a_photo_once_and_only_ones_own(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    phone = Phone(client, ctx, await add_staff(world))
+    job, other_job = await add_jobs(phone.user, 2)
+    grant = (await upload_url(client, phone.headers, job["id"])).json()
+    attach = {"mutationId": new_id(), "jobId": job["id"], "photoId": grant["photoId"]}
+    wrong_job = {"mutationId": new_id(), "jobId": other_job["id"], "photoId": grant["photoId"]}
+    unknown = {"mutationId": new_id(), "jobId": job["id"], "photoId": new_id()}
+
+    answer = await phone.sync(photos=[attach, wrong_job, unknown])
+    again = await phone.sync(photos=[attach])
+
+    assert answer["synced"] == [attach["mutationId"]] == again["synced"]
+    assert {f["mutationId"]: f["code"] for f in answer["failed"]} == {
+        wrong_job["mutationId"]: "photo_not_found",
+        unknown["mutationId"]: "photo_not_found",
+    }
+    stored = await photo_queries.get_photo(grant["photoId"])
+    assert stored is not None and stored["attached_at"] is not None
+    receipts = [r for r in await phone.receipts() if r["mutationId"] == attach["mutationId"]]
+    assert len(receipts) == 1
