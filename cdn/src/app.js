@@ -6,13 +6,15 @@ const T = {
   th: { signIn: "เข้าสู่ระบบ", email: "อีเมล", password: "รหัสผ่าน", today: "งานวันนี้",
         none: "วันนี้ไม่มีงาน", offline: "ออฟไลน์", waiting: "รอส่ง", back: "กลับ",
         checkIn: "เช็คอิน", checklist: "รายการตรวจ", failed: "ไม่สำเร็จ", signOut: "ออกจากระบบ",
-        sent: "ส่งแล้ว", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
+        sent: "ส่งแล้ว", photos: "รูปถ่าย", addPhoto: "ถ่ายรูป", shared: "รูปที่แชร์มา",
+        attach: "แนบกับงานนี้", processing: "กำลังประมวลผล", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
         skew: "นาฬิกาคลาด", revoke: "ยกเลิกเครื่องนี้", sealed: "ล็อกไว้ รอเข้าสู่ระบบ",
         en_route: "กำลังไป", in_progress: "เริ่มงาน", completed: "เสร็จแล้ว" },
   en: { signIn: "Sign in", email: "Email", password: "Password", today: "Today's jobs",
         none: "No jobs today", offline: "Offline", waiting: "waiting", back: "Back",
         checkIn: "Check in", checklist: "Checklist", failed: "Failed", signOut: "Sign out",
-        sent: "Sent", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
+        sent: "Sent", photos: "Photos", addPhoto: "Take a photo", shared: "Shared photos",
+        attach: "Attach to this job", processing: "processing", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
         skew: "clock off by", revoke: "Sign this phone out", sealed: "locked until you sign in",
         en_route: "On my way", in_progress: "Start", completed: "Done" },
 };
@@ -117,7 +119,7 @@ async function keepForOffline(today) {
 async function showJob(id) {
   const response = await api(`/api/mobile/jobs/${id}`);
   if (!response.ok) return showJobs();
-  const { job, checklistItems, customerContact } = await response.json();
+  const { job, checklistItems, customerContact, photos } = await response.json();
   const next = NEXT[job.status];
   app.innerHTML = `<p><a href="#">${t("back")}</a></p><h2>${esc(job.customerName)}</h2>
     <p class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}<br>${esc(customerContact.phone)}</p>
@@ -125,13 +127,42 @@ async function showJob(id) {
     <div class="steps">${next ? `<button id="step">${t(next)}</button>` : ""}
     <button class="ghost" id="checkin">${t("checkIn")}</button></div>
     <h3>${t("checklist")}</h3>${checklistItems.map((item) => `<label class="check">
-    <input type="checkbox" data-item="${item.id}" ${item.done ? "checked" : ""}> ${esc(item.label)}</label>`).join("")}`;
+    <input type="checkbox" data-item="${item.id}" ${item.done ? "checked" : ""}> ${esc(item.label)}</label>`).join("")}
+    <h3>${t("photos")}</h3><div class="photos">${photos.map((photo) => photo.thumbnailUrl
+      ? `<a href="${esc(photo.url)}" target="_blank"><img src="${esc(photo.thumbnailUrl)}" alt="${esc(photo.kind)}"></a>`
+      : `<span class="tag">${t("processing")}</span>`).join("")}</div>
+    <label class="ghost button">${t("addPhoto")}<input id="photo" type="file" accept="image/*" capture="environment" hidden></label>`;
   const queue = (change) => enqueue({ jobId: job.id, baseVersion: job.version, ...change });
   if (next) document.getElementById("step").onclick = () => queue({ status: next });
   app.querySelectorAll("[data-item]").forEach((box) => {
     box.onchange = () => queue({ checklist: [{ itemId: box.dataset.item, done: box.checked }] });
   });
   document.getElementById("checkin").onclick = () => checkIn(job.id);
+  document.getElementById("photo").onchange = async (event) => {
+    const kind = job.status === "completed" || job.status === "in_progress" ? "after" : "before";
+    for (const file of event.target.files) await vault.keepPhoto(job.id, kind, file);
+    await flush();
+  };
+}
+
+// Photos shared from the camera app wait in the worker's share inbox: pick a job for them.
+async function showShared() {
+  const inbox = await caches.open("share-inbox");
+  const files = await inbox.keys();
+  const response = await api(dayFeed(0, 100));
+  const { jobs } = response.ok ? await response.json() : { jobs: [] };
+  app.innerHTML = `<h2>${t("shared")} (${files.length})</h2>
+    <select id="target">${jobs.map((job) => `<option value="${job.id}">${esc(job.scheduledDate.slice(11, 16))}
+    ${esc(job.customerName)}</option>`).join("")}</select> <button id="attach">${t("attach")}</button>`;
+  document.getElementById("attach").onclick = async () => {
+    const jobId = document.getElementById("target").value;
+    for (const request of files) {
+      await vault.keepPhoto(jobId, "other", await (await inbox.match(request)).blob());
+      await inbox.delete(request);
+    }
+    location.hash = `job/${jobId}`;
+    await flush();
+  };
 }
 
 function checkIn(jobId) {
@@ -185,8 +216,9 @@ let retryTimer = null;
 async function flush() {
   await showWaiting();
   if (!navigator.onLine || !user) return;
-  const outcome = await vault.send();
-  if (outcome === "signed-out") return signedOut();
+  const uploaded = await vault.sendPhotos();
+  const outcome = typeof uploaded === "number" ? uploaded : await vault.send();
+  if (outcome === "signed-out" || uploaded === "signed-out") return signedOut();
   if (typeof outcome === "number") {
     // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
     retryDelay = outcome || Math.min(Math.max(retryDelay * 2, 2000), 300000);
@@ -196,17 +228,17 @@ async function flush() {
   }
   retryDelay = 0;
   await showWaiting();
-  if (outcome === "sent") route();
+  if (outcome === "sent" || uploaded === "sent") route();
 }
 
 // The badge: offline, how many changes wait, and each final answer the server gave.
 async function showWaiting() {
   const entries = await vault.waiting();
-  const readable = entries.filter((e) => !e.sealedAway).length;
-  const sealed = entries.length - readable;
+  const readable = entries.filter((e) => !e.sealedAway).length + (await vault.photosWaiting());
+  const sealed = entries.filter((e) => e.sealedAway).length;
   const badge = document.getElementById("net");
   const offline = !navigator.onLine;
-  badge.hidden = !offline && !entries.length;
+  badge.hidden = !offline && !readable && !sealed;
   badge.textContent = [offline ? t("offline") : "", readable ? `${readable} ${t("waiting")}` : "",
     sealed ? `${sealed} ${t("sealed")}` : ""].filter(Boolean).join(" · ");
   const notices = await vault.takeNotices();
@@ -228,9 +260,17 @@ function listen() {
   const live = new EventSource("/api/mobile/live-updates", { withCredentials: true });
   live.onmessage = route;
   ["job-assigned", "job-unassigned", "status-updated", "priority-alert", "job-updated",
-   "job-rescheduled", "job-cancelled", "team-update", "reset"].forEach((name) =>
+   "job-rescheduled", "job-cancelled", "team-update", "photo-processed", "reset"].forEach((name) =>
     live.addEventListener(name, route));
-  live.addEventListener("closing", () => live.close());
+  // The server ends a stream with its reason. Shutting down or falling behind: the browser
+  // reconnects by itself and resumes from the last event. An expired token: refresh, then
+  // open anew. A revoked session: stop.
+  live.addEventListener("closing", async (event) => {
+    const { reason } = JSON.parse(event.data);
+    if (reason !== "token_expired" && reason !== "session_revoked") return;
+    live.close();
+    if (reason === "token_expired" && (await api(dayFeed(0, 1))).ok) listen();
+  });
 }
 
 function route() {
@@ -238,6 +278,7 @@ function route() {
   const [view, id] = location.hash.slice(1).split("/");
   if (view === "job" && id) return showJob(id);
   if (view === "sync") return flush().then(() => (location.hash = ""));
+  if (view === "shared") return showShared();
   if (office()) return showBoard();
   return showJobs();
 }

@@ -20,6 +20,7 @@ const vault = (() => {
         open.result.createObjectStore("outbox", { keyPath: "mutationId" });
         open.result.createObjectStore("notices", { keyPath: "mutationId" });
         open.result.createObjectStore("meta");
+        open.result.createObjectStore("photos", { keyPath: "photoId" });
       };
       open.onerror = () => reject(open.error);
       open.onsuccess = () => {
@@ -145,9 +146,10 @@ const vault = (() => {
     if (!entries.length) return "empty";
     const strip = ({ kind, ...rest }) => rest;
     const body = {
-      deviceId: await deviceId(), deviceTime: new Date().toISOString(), photos: [],
+      deviceId: await deviceId(), deviceTime: new Date().toISOString(),
       pendingUpdates: entries.filter((e) => e.kind === "update").map(strip),
       checkIns: entries.filter((e) => e.kind === "checkIn").map(strip),
+      photos: entries.filter((e) => e.kind === "photo").map(strip),
     };
     let response;
     try {
@@ -168,6 +170,56 @@ const vault = (() => {
     return "sent";
   }
 
+  // The photo lane: a photo waits here, sealed, until its bytes are uploaded (its own lane,
+  // so a big photo never holds up a status change); then its attachment joins the outbox.
+  async function keepPhoto(jobId, kind, blob) {
+    const photoId = crypto.randomUUID();
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const sealed = await seal(bytes);
+    const type = blob.type || "image/jpeg";
+    await withStore("photos", "readwrite", (s) =>
+      s.put({ photoId, jobId, kind, type, ...(sealed ? { sealed } : { bytes }) }));
+    return photoId;
+  }
+
+  const photosWaiting = () => withStore("photos", "readonly", (s) => s.count());
+  const retryable = (status) => status === 408 || status === 429 || status >= 500;
+  const delayOf = (response) => Number(response.headers.get("Retry-After")) * 1000 || 0;
+  const sendPhotos = () =>
+    (navigator.locks ? navigator.locks.request("tinedy-photos", sendPhotosNow) : sendPhotosNow());
+
+  // Uploads every readable waiting photo; answers like send().
+  async function sendPhotosNow() {
+    const records = await withStore("photos", "readonly", (s) => s.getAll());
+    for (const record of records) {
+      const bytes = record.sealed ? await unseal(record.sealed) : record.bytes;
+      if (!bytes) continue; // sealed under another key: it waits for its owner
+      let answer;
+      try {
+        answer = await authorised(`/api/mobile/jobs/${record.jobId}/photos/upload-url`, {
+          method: "POST",
+          body: JSON.stringify({ kind: record.kind, contentType: record.type, photoId: record.photoId }) });
+        if (answer.status === 401) return "signed-out";
+        if (answer.ok) {
+          const { uploadUrl } = await answer.json();
+          answer = await fetch(uploadUrl, { method: "PUT", body: bytes, headers: { "Content-Type": record.type } });
+        }
+      } catch {
+        return 0;
+      }
+      if (retryable(answer.status)) return delayOf(answer);
+      const result = await answer.json().catch(() => ({}));
+      if (answer.ok) {
+        await enqueue({ mutationId: crypto.randomUUID(), kind: "photo", jobId: record.jobId, photoId: result.photoId });
+      } else {
+        await withStore("notices", "readwrite", (s) =>
+          s.put({ mutationId: record.photoId, reason: result.detail || String(answer.status) }));
+      }
+      await withStore("photos", "readwrite", (s) => s.delete(record.photoId));
+    }
+    return records.length ? "sent" : "empty";
+  }
+
   // The server's answer for each change, until a page has shown it (the worker may have sent
   // while no page was open).
   async function takeNotices() {
@@ -184,5 +236,5 @@ const vault = (() => {
   }
 
   return { deviceId, fetchKey, key, sealResponse, unsealResponse, enqueue, waiting, send,
-    takeNotices, forget, authorised };
+    keepPhoto, photosWaiting, sendPhotos, takeNotices, forget, authorised };
 })();

@@ -33,6 +33,7 @@ from server.services import dispatch as dispatch_service
 from server.services.dispatch import JobEdits
 from server.services.jobs import BANGKOK
 from tests.conftest import APP_SHELL
+from tests.photos.camera import camera_photo
 from tests.servers import free_port, spawn_server, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
 
@@ -514,3 +515,30 @@ async def test_a_change_the_server_refuses_is_shown_with_its_reason(
     [receipt] = await receipts_of(app_process, staff)
     assert receipt["outcome"] in ("rejected", "superseded")
     assert receipt["reason"] and receipt["reason"] in shown
+
+
+async def test_a_photo_taken_offline_is_uploaded_attached_and_shown(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app_process.stop()
+    photo = {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera_photo("JPEG")}
+    await page.set_input_files("#photo", files=[photo])
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+
+    await app_process.start()
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await page.wait_for_function("document.getElementById('net').hidden", timeout=15_000)
+    await page.wait_for_selector(".photos img", timeout=30_000)  # processed, heard live
+    thumb = await page.evaluate(
+        "fetch(document.querySelector('.photos img').src).then(r => r.headers.get('content-type'))"
+    )
+    assert thumb == "image/webp"
+    receipts = await receipts_of(app_process, staff)
+    assert [(r["kind"], r["outcome"]) for r in receipts] == [("photo", "applied")]
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        detail = await http.get(f"/api/mobile/jobs/{jobs[0]['id']}", headers=await as_(http, staff))
+    [shown] = detail.json()["photos"]
+    assert (shown["kind"], shown["status"]) == ("before", "ready")
