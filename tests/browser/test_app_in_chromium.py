@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, FilePayload, Page, async_playwright
 
 from server.db.queries import devices as device_queries
 from server.security.tokens import Principal
@@ -524,7 +524,7 @@ async def test_a_photo_taken_offline_is_uploaded_attached_and_shown(
     await page.click("ul.jobs li a")
     await page.wait_for_selector("#step")
     app_process.stop()
-    photo = {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera_photo("JPEG")}
+    photo = FilePayload(name="IMG_0001.jpg", mimeType="image/jpeg", buffer=camera_photo("JPEG"))
     await page.set_input_files("#photo", files=[photo])
     await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
 
