@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-app clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-app clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +50,9 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-## bench: the load benchmarks on PostgreSQL (the feed installs wrk from Debian when missing),
-## and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-app
+## bench: the load benchmarks on PostgreSQL (the feed and photos install wrk from Debian when
+## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
+bench: bench-feed bench-sync bench-live bench-photos bench-app
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -63,6 +63,11 @@ bench-sync: $(VENV)/.installed-bench
 
 bench-live: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run_live_benchmark.py
+
+# Photo processing per core, then the feed's p99 idle and while photos are processed.
+bench-photos: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/run_photo_benchmark.py --part both
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev

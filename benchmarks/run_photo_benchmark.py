@@ -1,46 +1,111 @@
-"""Photo processing throughput: 12 MP JPEG and HEIC photos per second per core.
+"""Photo processing: throughput per core, and the jobs feed's p99 while processing runs.
 
-Each photo is a camera-sized (4032×3024) frame of noise over a gradient, so it compresses
-about as badly as a real one, with EXIF orientation 6, capture time and GPS. A
-ProcessPoolExecutor of N workers runs ``process_photo`` (upright, thumb and display variants
-in WebP and, where built, AVIF; evidence) on it, as the photo queue will, with 2×N photos in
-flight until the count or the time bound is reached. Photos/s per core is the pool's
+Part one, ``throughput``: each photo is a camera-sized (4032×3024) frame of noise over a
+gradient, so it compresses about as badly as a real one, with EXIF orientation 6, capture time
+and GPS. A ProcessPoolExecutor of N workers runs ``process_photo`` (upright, thumb and display
+variants in WebP and, where built, AVIF; evidence) on it, as the photo queue will, with 2×N
+photos in flight until the count or the time bound is reached. Photos/s per core is the pool's
 throughput divided by N; the per-photo time is measured inside the workers.
 
+Part two, ``feed``: a fresh PostgreSQL database with the demo data, and ``python -m server run``
+with one HTTP worker and ``--processors`` photo processors (PHOTO_PROCESSING_WORKERS; by default
+the cores but one, at least one). wrk reads a staff member's first feed page, as
+run_feed_benchmark does, for a bounded window twice: idle, with no photo anywhere, and busy,
+once that staff member has uploaded the same 12 MP photos (JPEG and HEIC in turn, each made
+distinct by its capture time) to their own jobs until ``--backlog`` wait in the queue. During
+the busy window the queue is read from the database, not through the server being measured,
+and topped up by uploads if it runs low; the photos' statuses in the job details before and
+after the window count the photos processed during it. The product's target: the busy p99 at
+most twice the idle p99.
+
 Run from the repository root:
-    .venv/bin/python benchmarks/run_photo_benchmark.py --workers 2 --count 40
+    .venv/bin/python benchmarks/run_photo_benchmark.py --part both --workers 2 --count 40
 """
 
 import argparse
+import asyncio
 import io
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pillow_heif
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from PIL import ExifTags, Image
-from run_feed_benchmark import machine, save_json
+from run_feed_benchmark import (
+    FEED_PATH,
+    Scenario,
+    check,
+    free_port,
+    login,
+    machine,
+    recreate_database,
+    request,
+    run_server_command,
+    run_wrk,
+    running,
+    save_json,
+    server_env,
+    wait_ready,
+)
 
 from server.services.photo_images import process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024
 # About what phones write: a 12 MP JPEG of 4–7 MB, a HEIC of half that or less.
 SAVE_OPTIONS: dict[str, dict[str, Any]] = {"JPEG": {"quality": 90}, "HEIF": {"quality": 60}}
+MEDIA_TYPES = {"jpeg": "image/jpeg", "heic": "image/heic"}
+CAPTURE_TIME = b"2026:11:20 09:15:00"
+PARTS = {"throughput": ("throughput",), "feed": ("feed",), "both": ("throughput", "feed")}
+STAFF = "staff1@demo.local"
+HTTP_WORKERS = 1
+UPLOAD_JOBS = 8  # the staff member's first jobs, photos spread over them in turn
+LOW_WATER = 4  # fewer photos waiting than this during the busy window: upload one more
+SAMPLE_S = 0.5
+FILL_TIMEOUT_S = 300.0
+WRK_GRACE_S = 60.0
+P99_TARGET_RATIO = 2.0
 
 
 def parse_args() -> argparse.Namespace:
-    """Read the run settings; by default one worker per core."""
+    """Read the run settings; by default one pool worker per core, one processor fewer."""
+    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool processes")
-    parser.add_argument("--count", type=int, default=40, help="photos per format, at most")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds per format, at most")
+    parser.add_argument("--part", choices=sorted(PARTS), default="both")
+    parser.add_argument("--workers", type=int, default=cores, help="throughput: pool processes")
+    parser.add_argument("--count", type=int, default=40, help="throughput: photos per format")
+    parser.add_argument("--duration", type=float, default=60.0, help="throughput: s per format")
+    parser.add_argument(
+        "--processors", type=int, default=max(1, cores - 1), help="feed: PHOTO_PROCESSING_WORKERS"
+    )
+    parser.add_argument("--feed-duration", type=int, default=15, help="feed: wrk s per window")
+    parser.add_argument("--warmup", type=int, default=2, help="feed: wrk warm-up s, idle")
+    parser.add_argument("--connections", type=int, default=16, help="feed: wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="feed: wrk threads")
+    parser.add_argument("--backlog", type=int, default=24, help="feed: photos waiting, at least")
+    parser.add_argument("--max-uploads", type=int, default=120, help="feed: uploads, at most")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_photo_bench"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    if args.workers < 1 or args.count < 1 or args.duration <= 0:
-        parser.error("--workers, --count and --duration must be positive")
+    counts = (args.workers, args.count, args.duration, args.processors, args.feed_duration)
+    if min(counts) <= 0 or min(args.backlog, args.connections, args.threads) < 1:
+        parser.error("counts, durations and connections must be positive")
+    if not args.backlog <= args.max_uploads <= 3600:
+        parser.error("--max-uploads must lie between --backlog and 3600")
     return args
 
 
@@ -106,7 +171,13 @@ def run_format(pool: ProcessPoolExecutor, data: bytes, args: argparse.Namespace)
     }
 
 
-def print_table(results: dict[str, dict[str, Any]], workers: int) -> None:
+def run_throughput(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
+    """Part one: every format through the same pool."""
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        return {name: run_format(pool, data, args) for name, data in photos.items()}
+
+
+def print_throughput(results: dict[str, dict[str, Any]], workers: int) -> None:
     print(
         f"{'format':<6} {'photos':>6} {'photos/s':>9} {'per core':>9} {'ms/photo':>9} {'MB in':>6}"
     )
@@ -119,31 +190,319 @@ def print_table(results: dict[str, dict[str, Any]], workers: int) -> None:
     print(f"({workers} workers; variants: {', '.join(variant_formats())})")
 
 
+def distinct_copy(data: bytes, n: int) -> bytes:
+    """The photo taken ``n`` seconds later: other bytes (the server keeps one photo per job for
+    the same bytes) without encoding again, which takes half a minute for a 12 MP HEIC."""
+    hours, seconds = divmod(n, 3600)
+    stamp = f"2026:11:20 {9 + hours:02d}:{seconds // 60:02d}:{seconds % 60:02d}"
+    return data.replace(CAPTURE_TIME, stamp.encode(), 1)
+
+
+def api(port: int, token: str, method: str, path: str, expect: int, body: Any = None) -> Any:
+    """One JSON call as the staff member; anything but ``expect`` fails the run."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    payload = None if body is None else json.dumps(body).encode()
+    resp = request(port, method, path, headers, payload)
+    if resp.status != expect:
+        raise RuntimeError(f"{method} {path}: {resp.status} {resp.body[:300]!r}")
+    return json.loads(resp.body)
+
+
+@dataclass
+class Uploader:
+    """A staff member's phone: the photos in turn, each made distinct, over their own jobs."""
+
+    port: int
+    token: str
+    jobs: list[str]
+    photos: list[tuple[str, bytes]]
+    uploaded: list[str] = field(default_factory=list)
+
+    def upload_next(self) -> None:
+        """Ask for an upload URL and PUT the bytes to it, as the app does."""
+        n = len(self.uploaded)
+        media_type, data = self.photos[n % len(self.photos)]
+        job = self.jobs[n % len(self.jobs)]
+        ask = {"kind": "before", "contentType": media_type}
+        grant = api(self.port, self.token, "POST", f"{FEED_PATH}/{job}/photos/upload-url", 201, ask)
+        headers = {"Content-Type": media_type}
+        sent = request(self.port, "PUT", grant["uploadUrl"], headers, distinct_copy(data, n))
+        if sent.status != 202:
+            raise RuntimeError(f"upload {n}: {sent.status} {sent.body[:300]!r}")
+        self.uploaded.append(grant["photoId"])
+
+    def statuses(self) -> Counter[str]:
+        """The photos' statuses as the job details show them."""
+        counts: Counter[str] = Counter()
+        for job in self.jobs:
+            detail = api(self.port, self.token, "GET", f"{FEED_PATH}/{job}", 200)
+            counts.update(photo["status"] for photo in detail["photos"])
+        return counts
+
+
+async def queue_counts(conn: Any) -> dict[str, int]:
+    """Photos by status, read from the database so the server being measured is not asked."""
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM photo GROUP BY status")
+    return {row["status"]: row["n"] for row in rows}
+
+
+def waiting(counts: dict[str, int]) -> int:
+    return counts.get("queued", 0) + counts.get("processing", 0)
+
+
+async def fill_backlog(conn: Any, uploader: Uploader, args: argparse.Namespace) -> None:
+    """Upload until ``--backlog`` photos wait; the processors take them up as they come."""
+    deadline = time.monotonic() + FILL_TIMEOUT_S
+    while len(uploader.uploaded) < args.max_uploads and time.monotonic() < deadline:
+        if waiting(await queue_counts(conn)) >= args.backlog:
+            return
+        await asyncio.to_thread(uploader.upload_next)
+
+
+async def watch(
+    conn: Any, wrk: "asyncio.Task[dict[str, Any]]", uploader: Uploader, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], int]:
+    """Sample the queue while wrk runs, and upload one more photo when few wait."""
+    started = time.monotonic()
+    deadline = started + args.feed_duration + WRK_GRACE_S
+    samples: list[dict[str, Any]] = []
+    topped_up = 0
+    while not wrk.done() and time.monotonic() < deadline:
+        counts = await queue_counts(conn)
+        samples.append({"t_s": round(time.monotonic() - started, 2), **counts})
+        if waiting(counts) < LOW_WATER and len(uploader.uploaded) < args.max_uploads:
+            await asyncio.to_thread(uploader.upload_next)
+            topped_up += 1
+        await asyncio.wait({wrk}, timeout=SAMPLE_S)
+    return samples, topped_up
+
+
+def feed_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    if not stats["requests"]:
+        raise RuntimeError(f"wrk completed no request: {stats['errors']}")
+    return {
+        "req_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+        "p50_ms": stats["latency_us"]["p50"] / 1000,
+        "p99_ms": stats["latency_us"]["p99"] / 1000,
+        "errors": sum(stats["errors"].values()),
+        "wrk": stats,
+    }
+
+
+def idle_window(scenario: Scenario, wrk_args: argparse.Namespace) -> dict[str, Any]:
+    check(scenario)
+    print(f"~ feed idle: warm-up {wrk_args.warmup} s, measure {wrk_args.duration} s", flush=True)
+    run_wrk(scenario, wrk_args.warmup, wrk_args)
+    return feed_figures(run_wrk(scenario, wrk_args.duration, wrk_args))
+
+
+async def busy_window(
+    uploader: Uploader, scenario: Scenario, wrk_args: argparse.Namespace, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Fill the queue, then measure the feed while the processors work through it."""
+    conn = await asyncpg.connect(args.database_url)
+    try:
+        print(f"~ feed busy: uploading until {args.backlog} photos wait", flush=True)
+        await fill_backlog(conn, uploader, args)
+        filled = len(uploader.uploaded)
+        before = await asyncio.to_thread(uploader.statuses)
+        print(f"~ feed busy: {filled} uploaded, measure {wrk_args.duration} s", flush=True)
+        started = time.monotonic()
+        wrk = asyncio.create_task(
+            asyncio.to_thread(run_wrk, scenario, args.feed_duration, wrk_args)
+        )
+        samples, topped_up = await watch(conn, wrk, uploader, args)
+        stats = await wrk
+        window_s = time.monotonic() - started
+        after = await asyncio.to_thread(uploader.statuses)
+    finally:
+        await conn.close()
+    photos = window_photos(before, after, samples, window_s)
+    return {
+        "busy": feed_figures(stats),
+        "photos": {"uploaded_before": filled, "uploaded_during": topped_up, **photos},
+        "samples": samples,
+    }
+
+
+def window_photos(
+    before: Counter[str], after: Counter[str], samples: list[dict[str, Any]], window_s: float
+) -> dict[str, Any]:
+    """How many photos the processors finished in the window, by the job details' statuses.
+    None fails the run; a queue that ran dry during the window shows in ``busy_throughout``."""
+    done = sum(after[s] - before[s] for s in ("ready", "failed"))
+    if done <= 0:
+        raise RuntimeError(f"no photo was processed during the busy window: {before} -> {after}")
+    return {
+        "statuses_before": dict(before),
+        "statuses_after": dict(after),
+        "processed": done,
+        "window_s": round(window_s, 2),
+        "photos_per_s": round(done / window_s, 3),
+        "waiting_min": min(waiting(s) for s in samples),
+        "busy_throughout": min(waiting(s) for s in samples) > 0,
+    }
+
+
+def staff_jobs(port: int, token: str) -> list[str]:
+    page = api(port, token, "GET", FEED_PATH, 200)
+    return [job["id"] for job in page["jobs"][:UPLOAD_JOBS]]
+
+
+def measure_feed(port: int, photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
+    """The staff feed idle, then busy; the busy/idle p99 ratio against the target."""
+    token = login(port, STAFF)
+    headers = {"Accept-Encoding": "br", "Authorization": f"Bearer {token}"}
+    scenario = Scenario("staff_first_page", "staff first page, br", port, FEED_PATH, headers, 200)
+    wrk_args = argparse.Namespace(
+        duration=args.feed_duration,
+        warmup=args.warmup,
+        threads=args.threads,
+        connections=args.connections,
+    )
+    idle = idle_window(scenario, wrk_args)
+    shots = [(MEDIA_TYPES[name], data) for name, data in photos.items()]
+    uploader = Uploader(port, token, staff_jobs(port, token), shots)
+    busy = asyncio.run(busy_window(uploader, scenario, wrk_args, args))
+    ratio = busy["busy"]["p99_ms"] / idle["p99_ms"]
+    return {
+        "idle": idle,
+        **busy,
+        "p99_ratio": round(ratio, 2),
+        "p99_target_ratio": P99_TARGET_RATIO,
+        "within_target": ratio <= P99_TARGET_RATIO,
+    }
+
+
+def run_feed(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
+    """Part two: fresh database, the server and its processors, always stopped."""
+    if any(data.count(CAPTURE_TIME) != 1 for data in photos.values()):
+        raise SystemExit("the capture time that makes each photo distinct is not in its EXIF")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="photo-bench-") as data_dir:
+        env = {
+            **server_env(args.database_url, port, HTTP_WORKERS),
+            "DATA_DIR": data_dir,
+            "PHOTO_STORE": "local",
+            "PHOTO_PROCESSING_WORKERS": str(args.processors),
+        }
+        asyncio.run(recreate_database(args.database_url))
+        run_server_command("migrate", env)
+        run_server_command("seed-demo", env)
+        log_path = args.out / "photo-server.log"
+        with running([sys.executable, "-m", "server", "run"], env, log_path) as server:
+            wait_ready(server, port, "/readyz", log_path)
+            return measure_feed(port, photos, args)
+
+
+def print_feed(feed: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"{'feed':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name in ("idle", "busy"):
+        row = feed[name]
+        print(
+            f"{name:<6} {row['req_per_s']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+            f" {row['errors']:>7}"
+        )
+    photos = feed["photos"]
+    verdict = "within" if feed["within_target"] else "MISSES"
+    print(f"busy/idle p99: {feed['p99_ratio']:.2f} ({verdict} the target of {P99_TARGET_RATIO})")
+    print(
+        f"processed in the busy window: {photos['processed']} photos in {photos['window_s']} s"
+        f" ({photos['photos_per_s']:.2f}/s); fewest waiting {photos['waiting_min']};"
+        f" uploaded {photos['uploaded_before']} before, {photos['uploaded_during']} during"
+    )
+    print(
+        f"(staff first page, wrk -t{args.threads} -c{args.connections} -d{args.feed_duration}s;"
+        f" WORKERS={HTTP_WORKERS}, PHOTO_PROCESSING_WORKERS={args.processors})"
+    )
+
+
+def plot_throughput(ax: Axes, formats: dict[str, dict[str, Any]]) -> None:
+    bars = ax.bar(list(formats), [row["photos_per_s_per_core"] for row in formats.values()])
+    ax.bar_label(bars, fmt="%.2f")
+    ax.set_ylabel("photos / s / core")
+    ax.set_title("processing throughput")
+
+
+def plot_feed(ax: Axes, feed: dict[str, Any]) -> None:
+    xs, width = [0, 1], 0.4
+    for offset, key in ((-width / 2, "p50_ms"), (width / 2, "p99_ms")):
+        values = [feed["idle"][key], feed["busy"][key]]
+        ax.bar([x + offset for x in xs], values, width, label=key.removesuffix("_ms"))
+    ax.set_xticks(xs, ["idle", "busy"])
+    ax.set_ylabel("latency, ms")
+    ax.set_title(f"staff feed, busy/idle p99 {feed['p99_ratio']:.2f}")
+    ax.legend()
+
+
+def plot_queue(ax: Axes, samples: list[dict[str, Any]]) -> None:
+    times = [s["t_s"] for s in samples]
+    ax.plot(times, [waiting(s) for s in samples], label="waiting")
+    ax.plot(times, [s.get("ready", 0) for s in samples], label="ready")
+    ax.set_xlabel("s into the busy window")
+    ax.set_ylabel("photos")
+    ax.set_title("the queue during the busy window")
+    ax.legend()
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """One panel per measured thing: throughput, feed latency, the queue."""
+    panels: list[Any] = []
+    if "formats" in doc:
+        panels.append(lambda ax: plot_throughput(ax, doc["formats"]))
+    if "feed" in doc:
+        panels.append(lambda ax: plot_feed(ax, doc["feed"]))
+        panels.append(lambda ax: plot_queue(ax, doc["feed"]["samples"]))
+    fig = Figure(figsize=(5 * len(panels), 4.5))
+    for draw, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True):
+        draw(ax)
+    fig.suptitle(f"photo benchmark {doc['timestamp']} ({doc['machine']['cpus']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "part": args.part,
+        "workers": args.workers,
+        "count": args.count,
+        "duration_s": args.duration,
+        "size": [WIDTH, HEIGHT],
+        "variant_formats": list(variant_formats()),
+        "http_workers": HTTP_WORKERS,
+        "processors": args.processors,
+        "feed_duration_s": args.feed_duration,
+        "warmup_s": args.warmup,
+        "connections": args.connections,
+        "threads": args.threads,
+        "backlog": args.backlog,
+        "max_uploads": args.max_uploads,
+    }
+
+
 def main() -> None:
     """Entry point."""
     args = parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
+    if "feed" in PARTS[args.part] and shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: `make bench-photos` installs it from Debian")
     frame = camera_frame()
     photos = {"jpeg": camera_photo(frame, "JPEG"), "heic": camera_photo(frame, "HEIF")}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        results = {name: run_format(pool, data, args) for name, data in photos.items()}
-    print_table(results, args.workers)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "workers": args.workers,
-            "count": args.count,
-            "duration_s": args.duration,
-            "size": [WIDTH, HEIGHT],
-            "variant_formats": list(variant_formats()),
-        },
-        "machine": machine(),
-        "formats": results,
-    }
+    doc: dict[str, Any] = {"timestamp": stamp, "settings": settings(args), "machine": machine()}
+    if "throughput" in PARTS[args.part]:
+        doc["formats"] = run_throughput(photos, args)
+        print_throughput(doc["formats"], args.workers)
+    if "feed" in PARTS[args.part]:
+        try:
+            doc["feed"] = run_feed(photos, args)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            raise SystemExit(f"benchmark failed: {exc}") from exc
+        print_feed(doc["feed"], args)
     save_json(args.out, "photos", stamp, doc)
-    print(f"results: {args.out / 'photos-latest.json'}")
+    plot(doc, args.out / "photos-latest.png")
+    print(f"results: {args.out / 'photos-latest.json'}, {args.out / 'photos-latest.png'}")
 
 
 if __name__ == "__main__":
