@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         days = settings.change_log_retention_days
         asyncio.run(_with_engine(settings, partial(_compact_changes, days)))
     elif args.command == "purge-locations":
-        asyncio.run(
-            _with_engine(settings, partial(_purge_locations, settings.location_retention_days))
-        )
+        asyncio.run(_with_engine(settings, partial(_purge_locations, settings)))
     elif args.command == "seed-demo":
         if not settings.demo:
             print("seed-demo loads demo accounts: set DEMO=1 to allow it.", file=sys.stderr)
@@ -91,13 +89,17 @@ async def _compact_changes(retention_days: int) -> None:
     print(f"Dropped {dropped} change-log rows; cursors before {horizon} must reload.")
 
 
-async def _purge_locations(retention_days: int) -> None:
+async def _purge_locations(settings: Settings) -> None:
     from server.services.retention import purge_locations
+    from server.storage.factory import object_store_for
 
-    purged = await purge_locations(retention_days)
-    print(
-        f"Purged the coordinates of {purged} check-ins and photos older than {retention_days} days."
-    )
+    store = object_store_for(settings)
+    try:
+        purged = await purge_locations(settings.location_retention_days, store)
+    finally:
+        await store.close()
+    days = settings.location_retention_days
+    print(f"Purged where {purged} check-ins and photos were, for those over {days} days old.")
 
 
 async def _seed(today: date | None) -> None:

@@ -33,7 +33,7 @@ from server.security.tokens import TokenSigner
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
-from server.services.photo_processing import run_photo_processor
+from server.services.photo_processing import supervise_photo_processor
 from server.storage.factory import object_store_for
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -98,13 +98,13 @@ def build_context(settings: Settings) -> AppContext:
 
 def start_photo_processors(app: Sanic[Config, Any], _loop: Any = None) -> None:
     """Photo processing runs in processes of its own beside the HTTP workers (see
-    ``services/photo_processing.py``); Sanic starts, watches and stops them."""
+    ``services/photo_processing.py``); Sanic starts and stops their supervisors."""
     settings: Settings = app.ctx.tinedy.settings
     if settings.photo_processing_workers:
         app.manager.manage(
             "PhotoProcessor",
-            run_photo_processor,
-            {"settings": settings},
+            supervise_photo_processor,
+            {},
             workers=settings.photo_processing_workers,
         )
 

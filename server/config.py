@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     photo_processing_workers: int = Field(
         1, ge=0, le=64, description="Processes that make variants per server; 0: none here."
     )
-    photo_max_attempts: int = Field(5, ge=1, description="Tries before a photo is failed.")
+    photo_max_attempts: int = Field(
+        10, ge=1, description="Tries before a photo is failed (backoff: ~30 min in all)."
+    )
     photo_lease_seconds: float = Field(
         120.0, gt=0, description="A claim on a photo lapses after this (a killed worker)."
     )

@@ -11,13 +11,12 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.api.endpoint import app_context, endpoint
 from server.api.jobs import parse_job_id
 from server.api.schemas import PhotoAccepted, PhotoUploadUrl, Problem
-from server.errors import PhotoNotFound, UnsupportedMediaType
-from server.http.json_io import json_response, read_json
+from server.errors import InvalidRequest, PhotoNotFound, UnsupportedMediaType
+from server.http.json_io import json_response, read_json, validate
 from server.security.photo_links import MEDIA_PATH, UPLOAD_PATH
 from server.security.tokens import Principal
 from server.services import photos as photo_service
-from server.services.inputs import as_uuid
-from server.services.photos import UploadRequest
+from server.services.photos import DirectUpload, UploadRequest
 
 photo_routes = Blueprint("photos")
 MEDIA_TYPES = {
@@ -79,7 +78,7 @@ async def put_upload(request: Request, token: str) -> HTTPResponse:
 @photo_routes.post("/api/mobile/jobs/<job_id:str>/photos")
 @endpoint(
     "Upload a photo in one step: multipart/form-data with `file` (its part's type declared), "
-    "`kind` (before, after, other) and optionally `photoId`.",
+    "optionally `kind` (before, after, other; default other) and `photoId` (a UUID).",
     responses=UPLOAD_ANSWERS,
 )
 async def post_photo(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
@@ -88,16 +87,22 @@ async def post_photo(request: Request, principal: Principal, job_id: str) -> HTT
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("Send the photo as multipart/form-data, in the field file.")
-    upload = request.files.get("file") if request.files else None
+    try:
+        upload = request.files.get("file") if request.files else None
+        fields = {
+            key: request.form.get(key) if request.form else None for key in ("kind", "photoId")
+        }
+    except (KeyError, ValueError) as exc:  # no boundary, a body cut short
+        raise InvalidRequest("The multipart form cannot be read.") from exc
     if upload is None:
         raise UnsupportedMediaType("The form has no file field.")
+    form = validate(DirectUpload, {k: v for k, v in fields.items() if v is not None})
     answer = await photo_service.upload_directly(
         principal,
         job_id,
-        (request.form.get("kind") if request.form else None) or "other",
+        form,
         upload.body,
         upload.type,
-        as_uuid(request.form.get("photoId")) if request.form else None,
         ctx.photo_store,
         ctx.settings.photo_max_bytes,
     )
@@ -119,7 +124,7 @@ async def media(request: Request, key: str) -> HTTPResponse:
     etag = '"' + key.rsplit("/", 1)[-1].split(".")[0] + '"'
     cache = f"public, max-age={max(0, int(expires) - int(now))}, immutable"
     headers = {"Cache-Control": cache, "ETag": etag, "X-Content-Type-Options": "nosniff"}
-    if request.headers.get("if-none-match") == etag:
+    if etag in request.headers.get("if-none-match", "").replace("W/", "").split(", "):
         return HTTPResponse(status=304, headers=headers)
     body = await ctx.photo_store.get(key)
     if body is None:

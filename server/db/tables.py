@@ -191,7 +191,8 @@ class DeviceSync(Table, tablename="device_sync"):
 class Photo(Table, tablename="photo"):
     """A job photo: its row is made when an upload is asked for, filled when the bytes land,
     and doubles as the processing queue (``status`` queued -> processing -> ready | failed,
-    claimed under a lease so a killed worker's photo is taken up again).
+    claimed under a lease so a killed worker's photo is taken up again). A row whose bytes
+    turned out to be another photo of the job's is ``duplicate`` and names it.
 
     Objects are content-addressed: the original under its SHA-256, each variant likewise.
     ``lat``/``lng`` (from EXIF) are evidence, purged after the check-in retention period."""
@@ -200,6 +201,7 @@ class Photo(Table, tablename="photo"):
     job = ForeignKey(references=Job, null=False, on_delete=OnDelete.restrict)
     user_id = UUID()
     device_id = UUID(null=True, default=None)
+    duplicate_of = UUID(null=True, default=None)  # same bytes as that photo of the job
     kind = Varchar(length=8)
     content_type = Varchar(length=32)
     status = Varchar(length=16, default="awaiting_upload")

@@ -25,9 +25,14 @@ EXPIRY_STEP = 3600
 
 @dataclass(frozen=True, slots=True)
 class UploadGrant:
+    """Who may send which photo's bytes, until when; their role and branch let the upload
+    check they may still see the job (a reassignment ends the grant)."""
+
     photo_id: str
     job_id: str
     user_id: str
+    role: str
+    branch_id: str | None
     content_type: str
     max_bytes: int
     expires_at: int  # unix seconds
@@ -47,6 +52,8 @@ class PhotoLinks:
                 grant.photo_id,
                 grant.job_id,
                 grant.user_id,
+                grant.role,
+                grant.branch_id,
                 grant.content_type,
                 grant.max_bytes,
                 grant.expires_at,
@@ -69,9 +76,9 @@ class PhotoLinks:
         return f"{MEDIA_PATH}{quote(key)}?exp={expires}&sig={self._signature(key, expires)}"
 
     def check_media(self, key: str, expires: str, signature: str, now: float) -> None:
-        if not expires.isdigit() or not hmac.compare_digest(
-            signature, self._signature(key, int(expires))
-        ):
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            raise SignatureInvalid()
+        if not hmac.compare_digest(signature, self._signature(key, int(expires))):
             raise SignatureInvalid()
         if now >= int(expires):
             raise LinkExpired("Reload the job for fresh photo links.")

@@ -2,21 +2,30 @@
 
 The queue is the photo table itself (see ``db/queries/photos.py``): pending work survives a
 restart, and on PostgreSQL several instances share it safely. Processing runs in processes of
-its own, never in a process that answers requests: ``python -m server run`` starts
-``PHOTO_PROCESSING_WORKERS`` of them beside its HTTP workers (Sanic manages them), and
-``python -m server process-photos`` runs one alone, e.g. on another host. Decoding a 12 MP HEIC
-takes a core for a second or two; the feed's event loop must not pay for it.
+its own, never in a process that answers requests: ``python -m server run`` keeps
+``PHOTO_PROCESSING_WORKERS`` of them running beside its HTTP workers (each watched by a
+process Sanic manages, which starts it again if it dies), and ``python -m server
+process-photos`` runs one alone, e.g. on another host. Decoding a 12 MP HEIC takes a core for
+a second or two; the feed's event loop must not pay for it.
 
-A photo that fails is tried again with a growing delay, up to ``PHOTO_MAX_ATTEMPTS``; then it
-is ``failed``, with its error shown to dispatchers. When its variants are ready the job moves
-one version up with a ``photo-processed`` event, so job details and live streams show them.
+A claim is a lease, renewed while the photo is worked on; a processor that dies lets it
+lapse and another takes the photo up. Bad image data fails the photo at once; anything else
+is tried again with a growing delay, up to ``PHOTO_MAX_ATTEMPTS`` (a photo whose processors
+keep dying on it included); then it is ``failed``, with its error shown to dispatchers. When
+its variants are ready the job moves one version up with a ``photo-processed`` event, so job
+details and live streams show them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +48,10 @@ log = logging.getLogger("tinedy.photos")
 POLL_SECONDS = 0.5
 FIRST_RETRY_SECONDS = 5.0
 LONGEST_RETRY_SECONDS = 600.0
+RETRY_PAUSE = timedelta(seconds=FIRST_RETRY_SECONDS)
+NICENESS = 15
+RESTART_PAUSE_SECONDS = 1.0
+LONGEST_RESTART_PAUSE = 30.0
 
 
 @dataclass(frozen=True)
@@ -95,16 +108,36 @@ class PhotoProcessor:
         if not await photo_queries.any_due(now):  # a read: no write lock while idle
             return False
         async with write_transaction():
-            photo = await photo_queries.claim_next(self.owner, now, self.limits.lease)
+            photo = await photo_queries.claim_next(
+                self.owner, now, self.limits.lease, self.limits.lease + RETRY_PAUSE
+            )
         if photo is None:
             return False
+        if photo["attempts"] > self.limits.max_attempts:
+            # Its processors kept dying on it (out of memory, a crashing decoder).
+            error = f"Processing stopped before it finished {self.limits.max_attempts} times."
+            gave_up: dict[Column | str, Any] = {"status": photo_queries.FAILED, "last_error": error}
+            await self._settle(photo, gave_up, "failed")
+            return True
+        renewal = asyncio.create_task(self._keep_lease(str(photo["id"])))
         try:
             processed = await self._variants(photo)
         except Exception as exc:
             await self._failed(photo, exc)
             return True
+        finally:
+            renewal.cancel()
         await self._ready(photo, processed)
         return True
+
+    async def _keep_lease(self, photo_id: str) -> None:
+        """While a photo is being processed, its lease is renewed: a slow photo (a slow
+        store) is not taken up by another processor meanwhile."""
+        lease = self.limits.lease
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            async with write_transaction():
+                await photo_queries.renew_lease(photo_id, self.owner, datetime.now(UTC) + lease)
 
     async def _variants(self, photo: dict[str, Any]) -> ProcessedPhoto:
         original = await self.store.get(photo["original_key"])
@@ -145,19 +178,18 @@ class PhotoProcessor:
         await self._settle(photo, values, "ready")
 
     async def _failed(self, photo: dict[str, Any], exc: Exception) -> None:
-        error = exc.detail if isinstance(exc, PhotoRejected) else f"{type(exc).__name__}: {exc}"
-        final = isinstance(exc, PhotoRejected) or photo["attempts"] >= self.limits.max_attempts
-        log.warning("photo %s attempt %d failed: %s", photo["id"], photo["attempts"], error)
-        if final:
-            await self._settle(
-                photo, {"status": photo_queries.FAILED, "last_error": error}, "failed"
-            )
+        """Bad image data is final. Anything else (the store or the database away for a
+        while) is tried again later, backing off, until PHOTO_MAX_ATTEMPTS."""
+        log.warning("photo %s attempt %d failed", photo["id"], photo["attempts"], exc_info=exc)
+        if isinstance(exc, PhotoRejected) or photo["attempts"] >= self.limits.max_attempts:
+            error = exc.detail if isinstance(exc, PhotoRejected) else _unavailable(exc)
+            failed: dict[Column | str, Any] = {"status": photo_queries.FAILED, "last_error": error}
+            await self._settle(photo, failed, "failed")
             return
-        delay = min(FIRST_RETRY_SECONDS * 2 ** (photo["attempts"] - 1), LONGEST_RETRY_SECONDS)
         retry: dict[Column | str, Any] = {
             "status": photo_queries.QUEUED,
-            "last_error": error,
-            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
+            "last_error": _unavailable(exc),
+            "next_attempt_at": datetime.now(UTC) + retry_delay(photo["attempts"]),
         }
         async with write_transaction():
             await photo_queries.finish(str(photo["id"]), self.owner, retry)
@@ -192,8 +224,38 @@ def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> P
     )
 
 
+def supervise_photo_processor() -> None:
+    """A process Sanic starts beside the HTTP workers: it keeps one ``python -m server
+    process-photos`` running (settings come from the same environment), starts another when
+    one dies (a decoder crash, the kernel's OOM killer), pausing longer each time it dies
+    young, and stops it on SIGTERM."""
+    stopping = threading.Event()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stopping.set())
+    pause = RESTART_PAUSE_SECONDS
+    while not stopping.is_set():
+        child = subprocess.Popen([sys.executable, "-m", "server", "process-photos"])
+        started = time.monotonic()
+        while child.poll() is None and not stopping.is_set():
+            stopping.wait(0.5)
+        if stopping.is_set():
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            return
+        lived = time.monotonic() - started
+        pause = RESTART_PAUSE_SECONDS if lived > 60 else min(pause * 2, LONGEST_RESTART_PAUSE)
+        log.warning("the photo processor exited (%s); another in %.0f s", child.returncode, pause)
+        stopping.wait(pause)
+
+
 def run_photo_processor(settings: Settings) -> None:
-    """A process's whole life: take photos from the queue until SIGTERM or SIGINT."""
+    """A process's whole life: take photos from the queue until SIGTERM or SIGINT. It runs
+    at a lower CPU priority: when cores are short, answering requests comes first and photos
+    wait a little (throughput on an idle machine is unchanged)."""
+    os.nice(NICENESS)
     asyncio.run(_process_photos(settings))
 
 
@@ -210,6 +272,16 @@ async def _process_photos(settings: Settings) -> None:
         await stopping.wait()
         await processor.stop()
         await store.close()
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """5 s after the first failure, doubling, at most 10 minutes."""
+    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS))
+
+
+def _unavailable(exc: Exception) -> str:
+    """What a dispatcher is told of an infrastructure failure (details stay in the log)."""
+    return f"Could not be processed yet: storage or database unavailable ({type(exc).__name__})."
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field
@@ -19,6 +20,7 @@ from pydantic import Field
 from server.db.engine import write_transaction
 from server.db.queries import photos as photo_queries
 from server.errors import (
+    JobNotFound,
     PayloadTooLarge,
     PhotoAlreadyUploaded,
     PhotoCorrupt,
@@ -31,7 +33,7 @@ from server.security.photo_links import PhotoLinks, UploadGrant
 from server.security.tokens import Principal
 from server.services.inputs import Input, Text
 from server.services.job_writes import Actor, JobWriter, lock_jobs
-from server.services.jobs import local_time, visible_job_version
+from server.services.jobs import local_time, may_see, visible_job_version
 from server.services.photo_images import (
     DECLARED_FORMATS,
     PhotoFacts,
@@ -55,6 +57,22 @@ REFUSALS = {
     "photo_too_many_pixels": PhotoTooManyPixels,
 }
 PhotoKind = Literal["before", "after", "other"]
+GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream", "")
+SAME_TYPE = {t: ("image/heic" if t == "image/heif" else t) for t in DECLARED_FORMATS}
+CONCURRENT_CHECKS = 2  # per worker: each may hold a decoded frame of up to 200 MB
+
+
+@cache
+def _check_slots() -> asyncio.Semaphore:
+    """Per process (made on first use, inside its event loop)."""
+    return asyncio.Semaphore(CONCURRENT_CHECKS)
+
+
+class DirectUpload(Input):
+    """The form fields of a direct upload (beside ``file``); only ``file`` is required."""
+
+    kind: PhotoKind = "other"
+    photo_id: uuid.UUID | None = None
 
 
 class UploadRequest(Input):
@@ -84,18 +102,18 @@ async def request_upload(
     """A single-photo upload URL bound to the job, the person, the type and the size."""
     await visible_job_version(principal, job_id)
     content_type = accepted_type(request.content_type)
-    now = datetime.now(UTC)
-    expires = now + timedelta(seconds=url_seconds)
+    expires = datetime.now(UTC) + timedelta(seconds=url_seconds)
     photo_id = str(request.photo_id or uuid.uuid4())
-    existing = await photo_queries.get_photo(photo_id)
-    if existing is None:
-        await photo_queries.insert_photo(
-            _new_photo(photo_id, job_id, principal, request.kind, content_type, expires)
-        )
-    elif str(existing["job"]) != job_id or str(existing["user_id"]) != principal.user_id:
-        raise PhotoNotFound("That photoId belongs to another photo.")
+    await _photo_row(photo_id, job_id, principal, request.kind, content_type, expires)
     grant = UploadGrant(
-        photo_id, job_id, principal.user_id, content_type, max_bytes, int(expires.timestamp())
+        photo_id,
+        job_id,
+        principal.user_id,
+        principal.role,
+        principal.branch_id,
+        content_type,
+        max_bytes,
+        int(expires.timestamp()),
     )
     return {
         "photoId": photo_id,
@@ -108,77 +126,77 @@ async def request_upload(
 async def receive_upload(
     grant: UploadGrant, body: bytes, sent_type: str | None, store: ObjectStore
 ) -> dict[str, Any]:
-    """``PUT uploadUrl``: check the bytes, keep them once, queue them for processing."""
-    if sent_type and accepted_type(sent_type) != grant.content_type:
+    """``PUT uploadUrl``: check the bytes, keep them once, queue them for processing. A
+    generic or missing ``Content-Type`` takes the type the URL was made for."""
+    generic = not sent_type or sent_type.split(";")[0].strip().lower() in GENERIC_TYPES
+    if not generic and SAME_TYPE[accepted_type(sent_type or "")] != SAME_TYPE[grant.content_type]:
         raise PhotoTypeMismatch(f"The upload URL was made for {grant.content_type}.")
+    uploader = Principal(grant.user_id, "", grant.role, grant.branch_id, None)
     facts = await checked_photo(body, grant.content_type, grant.max_bytes)
-    return await keep_photo(grant.photo_id, grant.job_id, body, facts, store)
+    return await keep_photo(grant.photo_id, grant.job_id, uploader, body, facts, store)
 
 
 async def upload_directly(
     principal: Principal,
     job_id: str,
-    kind: str,
+    form: DirectUpload,
     body: bytes,
     content_type: str,
-    photo_id: str | None,
     store: ObjectStore,
     max_bytes: int,
 ) -> dict[str, Any]:
     """``POST /jobs/{id}/photos``: the upload URL and the upload in one step."""
     await visible_job_version(principal, job_id)
-    if kind not in ("before", "after", "other"):
-        raise PhotoTypeMismatch("kind must be before, after or other.")
     declared = accepted_type(content_type)
     facts = await checked_photo(body, declared, max_bytes)
-    photo_id = photo_id or str(uuid.uuid4())
-    existing = await photo_queries.get_photo(photo_id)
-    if existing is None:
-        expires = datetime.now(UTC)
-        await photo_queries.insert_photo(
-            _new_photo(photo_id, job_id, principal, kind, declared, expires)
-        )
-    elif str(existing["job"]) != job_id or str(existing["user_id"]) != principal.user_id:
-        raise PhotoNotFound("That photoId belongs to another photo.")
-    return await keep_photo(photo_id, job_id, body, facts, store)
+    photo_id = str(form.photo_id or uuid.uuid4())
+    await _photo_row(photo_id, job_id, principal, form.kind, declared, datetime.now(UTC))
+    return await keep_photo(photo_id, job_id, principal, body, facts, store)
 
 
 async def checked_photo(body: bytes, declared_type: str, max_bytes: int) -> PhotoFacts:
-    """Decoded in full off the event loop (truncation shows only at the end): the facts, or
-    the refusal as its problem."""
+    """Decoded in full off the event loop (truncation shows only at the end), a few at a time
+    (a 50 MP frame takes 200 MB): the facts, or the refusal as its problem."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"A photo may be at most {max_bytes} bytes.")
     if not body:
         raise PhotoCorrupt("The upload was empty.")
-    try:
-        return await asyncio.get_running_loop().run_in_executor(
-            None, inspect_photo, body, declared_type
-        )
-    except PhotoRejected as rejected:
-        raise REFUSALS[rejected.code](rejected.detail) from rejected
+    async with _check_slots():
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, inspect_photo, body, declared_type
+            )
+        except PhotoRejected as rejected:
+            raise REFUSALS[rejected.code](rejected.detail) from rejected
 
 
 async def keep_photo(
-    photo_id: str, job_id: str, body: bytes, facts: PhotoFacts, store: ObjectStore
+    photo_id: str,
+    job_id: str,
+    uploader: Principal,
+    body: bytes,
+    facts: PhotoFacts,
+    store: ObjectStore,
 ) -> dict[str, Any]:
     """Store the original and queue the photo. A retry of the same bytes answers as the
-    first time did; the same bytes already on the job answer with that photo."""
+    first time did; the same bytes already on the job answer with that photo (and a failed
+    one is tried afresh)."""
     photo = await photo_queries.get_photo(photo_id)
-    if photo is None:
+    if photo is None or str(photo["job"]) != job_id or str(photo["user_id"]) != uploader.user_id:
         raise PhotoNotFound()
     if photo["status"] != photo_queries.AWAITING_UPLOAD:
-        return _settled_upload(photo, facts)
+        return await _settled_upload(photo, facts)
     key = original_key(facts)
     await store.put(key, body, facts.media_type)  # content-addressed: a repeat is harmless
     now = datetime.now(UTC)
     async with write_transaction():
         job = (await lock_jobs([job_id])).get(job_id)  # one upload per job at a time
-        if job is None:
-            raise PhotoNotFound("The photo's job is gone.")
+        if job is None or not may_see(uploader, job):
+            raise JobNotFound()  # reassigned since the URL was given
         twin = await photo_queries.photo_with_content(job_id, facts.sha256)
         if twin is not None:
-            await photo_queries.delete_awaiting(photo_id)
-            return {"photoId": str(twin["id"]), "status": twin["status"]}
+            await photo_queries.mark_duplicate(photo_id, str(twin["id"]))
+            return await _settled_upload(twin, facts)
         stored = await photo_queries.store_upload(
             photo_id,
             {
@@ -195,7 +213,7 @@ async def keep_photo(
         if not stored:  # a racing copy of this upload settled it first
             settled = await photo_queries.get_photo(photo_id)
             assert settled is not None
-            return _settled_upload(settled, facts)
+            return await _settled_upload(settled, facts)
         writer = JobWriter(Actor(str(photo["user_id"]), _text(photo["device_id"])), now)
         about = {"photo": {"id": photo_id, "kind": photo["kind"], "status": "queued"}}
         writer.change(job, {}, "job.photo_added", about=about)
@@ -241,7 +259,8 @@ def _shown(row: dict[str, Any], links: PhotoLinks, now: float, office: bool) -> 
     }
     if office:
         shown["uploadedBy"] = str(row["user_id"])
-        shown["originalUrl"] = links.media_url(row["original_key"], now)
+        original = row["original_key"]  # let go of after the retention period
+        shown["originalUrl"] = links.media_url(original, now) if original else None
         shown["evidence"] = {
             "location": None if row["lat"] is None else {"lat": row["lat"], "lng": row["lng"]},
             "distanceMeters": row["distance_meters"],
@@ -256,10 +275,35 @@ def links_version(links: PhotoLinks, now: float) -> str:
     return links.media_url("", now).rsplit("exp=", 1)[1].split("&")[0]
 
 
-def _settled_upload(photo: dict[str, Any], facts: PhotoFacts) -> dict[str, Any]:
+async def _settled_upload(photo: dict[str, Any], facts: PhotoFacts) -> dict[str, Any]:
+    """The answer for a photo whose bytes already landed (under this id or as a twin)."""
+    if photo["status"] == photo_queries.DUPLICATE:
+        twin = await photo_queries.get_photo(str(photo["duplicate_of"]))
+        assert twin is not None
+        photo = twin
     if photo["content_hash"] != facts.sha256:
         raise PhotoAlreadyUploaded("This photo already has other bytes; ask for a new photoId.")
+    if photo["status"] == photo_queries.FAILED:
+        await photo_queries.requeue_failed(str(photo["id"]), datetime.now(UTC))
+        return {"photoId": str(photo["id"]), "status": photo_queries.QUEUED}
     return {"photoId": str(photo["id"]), "status": photo["status"]}
+
+
+async def _photo_row(
+    photo_id: str,
+    job_id: str,
+    principal: Principal,
+    kind: str,
+    content_type: str,
+    expires: datetime,
+) -> dict[str, Any]:
+    """The photo's row, made now or by an earlier (or racing) request for the same photo."""
+    row = await photo_queries.insert_photo(
+        _new_photo(photo_id, job_id, principal, kind, content_type, expires)
+    )
+    if str(row["job"]) != job_id or str(row["user_id"]) != principal.user_id:
+        raise PhotoNotFound("That photoId belongs to another photo.")
+    return row
 
 
 def _new_photo(

@@ -10,15 +10,30 @@ from server.db.engine import write_transaction
 from server.db.queries import changes as change_queries
 from server.db.queries import checkins as check_in_queries
 from server.db.queries import photos as photo_queries
+from server.services.job_writes import SYSTEM, JobWriter, lock_jobs
+from server.storage.objects import ObjectStore
 
 
-async def purge_locations(retention_days: int, now: datetime | None = None) -> int:
-    """Forget the coordinates of check-ins received, and photos uploaded, more than
-    ``retention_days`` ago; returns how many records lost theirs."""
+async def purge_locations(
+    retention_days: int, store: ObjectStore, now: datetime | None = None
+) -> int:
+    """Forget where people were more than ``retention_days`` ago: check-ins' coordinates,
+    photos' coordinates and their originals (the camera's EXIF keeps the place too). Returns
+    how many records were purged. The jobs of purged photos move one version up, so no cached
+    job detail goes on showing where a photo was taken."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     async with write_transaction():
         check_ins = await check_in_queries.purge_coordinates(cutoff)
-        return check_ins + await photo_queries.purge_coordinates(cutoff)
+        photos = await photo_queries.purge_evidence(cutoff)
+        jobs = await lock_jobs(sorted({str(photo["job"]) for photo in photos}))
+        writer = JobWriter(SYSTEM)
+        for job in jobs.values():
+            writer.change(job, {}, "job.photo_evidence_purged")
+        await writer.commit()
+    for key in sorted({photo["original_key"] for photo in photos if photo["original_key"]}):
+        if not await photo_queries.original_in_use(key):
+            await store.delete(key)
+    return check_ins + len(photos)
 
 
 async def compact_change_log(keep_days: int, now: datetime | None = None) -> tuple[int, int]:

@@ -232,7 +232,11 @@ class BatchWork:
         for row in await change_queries.job_histories(sorted(behind)):
             self.history.setdefault(str(row["job_id"]), []).append(row)
         self.photos = await photo_queries.photos_by_id(
-            [e.read.photo_id for e in fresh if isinstance(e.read, BatchPhoto)]
+            [
+                photo_id
+                for e in fresh
+                if isinstance(e.read, BatchPhoto) and (photo_id := as_uuid(e.read.photo_id))
+            ]
         )
         gone = sorted(named - set(self.jobs))
         if gone:
@@ -315,7 +319,7 @@ class BatchWork:
         """A photo of the job that this person uploaded (or asked an upload URL for: the bytes
         travel their own lane and may land later)."""
         self._visible_job(attachment.job_id)
-        photo = self.photos.get(attachment.photo_id)
+        photo = self.photos.get(as_uuid(attachment.photo_id) or "")
         if (
             photo is None
             or str(photo["job"]) != attachment.job_id
@@ -324,7 +328,8 @@ class BatchWork:
             raise MutationRejected(
                 "photo_not_found", "No such photo of this job; ask for an upload URL first."
             )
-        self.attached.append(attachment.photo_id)
+        # Bytes that turned out to be another photo of the job's: attach that one.
+        self.attached.append(str(photo["duplicate_of"] or photo["id"]))
         return Outcome(attachment.mutation_id, SYNCED, "applied")
 
     def _change(

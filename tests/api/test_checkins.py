@@ -187,8 +187,10 @@ async def test_purge_forgets_old_coordinates_and_keeps_the_visit(phone: Phone) -
     job = (await add_jobs(phone.user, 1))[0]
     await phone.client.post(checkin_url(job["id"]), json=body(), headers=phone.headers)
 
-    assert await purge_locations(90) == 0
-    purged = await purge_locations(90, now=datetime.now(UTC) + timedelta(days=91))
+    assert await purge_locations(90, phone.ctx.photo_store) == 0
+    purged = await purge_locations(
+        90, phone.ctx.photo_store, now=datetime.now(UTC) + timedelta(days=91)
+    )
 
     assert purged >= 1
     [kept] = await check_ins_of(job["id"])

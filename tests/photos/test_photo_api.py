@@ -8,6 +8,7 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from PIL import Image
 
 from server.context import AppContext
 from server.db.queries import photos as photo_queries
+from server.db.tables import Photo
 from server.security.photo_links import UploadGrant
 from server.services.photo_processing import processor_for
-from tests.api.phones import Phone, new_id
+from server.services.retention import purge_locations
+from tests.api.phones import Dispatcher, Phone, new_id
 from tests.api.problems import assert_problem
 from tests.photos.camera import LATITUDE, LONGITUDE, camera_photo, plain_image, png_claiming_size
 from tests.world import World, add_jobs, add_staff, bearer
@@ -235,7 +238,7 @@ async def test_links_refuse_tampering_expiry_and_other_peoples_jobs(
     )
     assert_problem(await put(client, tampered, body, "image/jpeg"), 403, "invalid_signature")
     lapsed = ctx.photo_links.upload_url(
-        UploadGrant(grant["photoId"], job["id"], staff["id"], "image/jpeg", 10**6, 1)
+        UploadGrant(grant["photoId"], job["id"], staff["id"], "staff", None, "image/jpeg", 10**6, 1)
     )
     assert_problem(await put(client, lapsed, body, "image/jpeg"), 403, "link_expired")
 
@@ -273,16 +276,185 @@ async def test_sync_attaches_a_photo_once_and_only_ones_own(
     attach = {"mutationId": new_id(), "jobId": job["id"], "photoId": grant["photoId"]}
     wrong_job = {"mutationId": new_id(), "jobId": other_job["id"], "photoId": grant["photoId"]}
     unknown = {"mutationId": new_id(), "jobId": job["id"], "photoId": new_id()}
+    garbled = {"mutationId": new_id(), "jobId": job["id"], "photoId": "not-a-uuid"}
 
-    answer = await phone.sync(photos=[attach, wrong_job, unknown])
+    answer = await phone.sync(photos=[attach, wrong_job, unknown, garbled])
     again = await phone.sync(photos=[attach])
 
     assert answer["synced"] == [attach["mutationId"]] == again["synced"]
     assert {f["mutationId"]: f["code"] for f in answer["failed"]} == {
         wrong_job["mutationId"]: "photo_not_found",
         unknown["mutationId"]: "photo_not_found",
+        garbled["mutationId"]: "photo_not_found",
     }
     stored = await photo_queries.get_photo(grant["photoId"])
     assert stored is not None and stored["attached_at"] is not None
     receipts = [r for r in await phone.receipts() if r["mutationId"] == attach["mutationId"]]
     assert len(receipts) == 1
+
+
+async def test_racing_retries_of_one_photo_are_one_photo(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    photo_id = new_id()
+    asked = await asyncio.gather(
+        *(upload_url(client, mine, job["id"], photoId=photo_id) for _ in range(3))
+    )
+    assert [a.status_code for a in asked] == [201, 201, 201]
+    body = camera_photo("JPEG")
+    sent = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/mobile/jobs/{job['id']}/photos",
+                files={"file": ("a.jpg", body, "image/jpeg")},
+                data={"photoId": photo_id},
+                headers=mine,
+            )
+            for _ in range(3)
+        )
+    )
+    assert [(r.status_code, r.json()["photoId"]) for r in sent] == [(202, photo_id)] * 3
+    assert [p["id"] for p in (await detail(client, mine, job["id"]))["photos"]] == [photo_id]
+
+
+async def test_a_retry_after_the_bytes_matched_another_photo_answers_the_same(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    phone = Phone(client, ctx, await add_staff(world))
+    job = (await add_jobs(phone.user, 1))[0]
+    body = camera_photo("PNG")
+    first = (await upload_url(client, phone.headers, job["id"], contentType="image/png")).json()
+    second = (await upload_url(client, phone.headers, job["id"], contentType="image/png")).json()
+    await put(client, first["uploadUrl"], body, "image/png")
+
+    answers = [await put(client, second["uploadUrl"], body, "image/png") for _ in range(2)]
+    attach = {"mutationId": new_id(), "jobId": job["id"], "photoId": second["photoId"]}
+    synced = await phone.sync(photos=[attach])
+
+    assert [(a.status_code, a.json()["photoId"]) for a in answers] == [(202, first["photoId"])] * 2
+    assert synced["synced"] == [attach["mutationId"]]
+    stored = await photo_queries.get_photo(first["photoId"])
+    assert stored is not None and stored["attached_at"] is not None
+
+
+async def test_an_upload_url_ends_when_the_job_leaves_its_holder(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff, other = await add_staff(world), await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    grant = (await upload_url(client, bearer(ctx.signer, staff), job["id"])).json()
+    office = Dispatcher(client, ctx, world.dispatcher)
+    assert (await office.assign(job["id"], other["id"])).status_code == 200
+
+    answer = await put(client, grant["uploadUrl"], camera_photo("JPEG"), "image/jpeg")
+
+    assert_problem(answer, 404, "job_not_found")
+    assert await photo_queries.job_photos(job["id"]) == []
+
+
+async def test_loose_inputs_get_clear_answers(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    photos = f"/api/mobile/jobs/{job['id']}/photos"
+    file = {"file": ("a.jpg", camera_photo("JPEG"), "image/jpeg")}
+    for form, field in (({"photoId": "nope"}, "photoId"), ({"kind": "selfie"}, "kind")):
+        answer = await client.post(photos, files=file, data=form, headers=mine)
+        problem = assert_problem(answer, 422, "validation_failed")
+        assert [e["field"] for e in problem["errors"]] == [field]
+    no_boundary = await client.post(
+        photos, content=b"--x\r\n", headers=mine | {"Content-Type": "multipart/form-data"}
+    )
+    assert no_boundary.status_code in (400, 415)
+    assert no_boundary.headers["content-type"] == "application/problem+json"
+    heic = (await upload_url(client, mine, job["id"], contentType="image/heic")).json()
+    same_kind = await put(client, heic["uploadUrl"], camera_photo("HEIF"), "image/heif")
+    assert same_kind.status_code == 202, "HEIC and HEIF are one kind of file"
+    generic = (await upload_url(client, mine, job["id"])).json()
+    sent = await put(client, generic["uploadUrl"], camera_photo("JPEG"), "application/octet-stream")
+    assert sent.status_code == 202, "a generic type takes the one the URL was made for"
+    assert_problem(await client.get("/media/originals/x.jpg?exp=²&sig=0"), 403, "invalid_signature")
+    assert_problem(
+        await client.get(f"/media/originals/x.jpg?exp={'9' * 5000}&sig=0"), 403, "invalid_signature"
+    )
+
+
+async def test_a_failed_photo_sent_again_is_tried_afresh(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    body = camera_photo("JPEG")
+    first = (await upload_url(client, mine, job["id"])).json()
+    await put(client, first["uploadUrl"], body, "image/jpeg")
+    await processed(client, mine, job["id"], first["photoId"])
+    await Photo.update({Photo.status: "failed", Photo.attempts: 10}).where(
+        Photo.id == first["photoId"]
+    )  # as after a long storage outage
+
+    again = (await upload_url(client, mine, job["id"])).json()
+    answer = await put(client, again["uploadUrl"], body, "image/jpeg")
+
+    assert answer.json() == {"photoId": first["photoId"], "status": "queued"}
+    assert (await processed(client, mine, job["id"], first["photoId"]))["status"] == "ready"
+
+
+async def test_a_photo_whose_processors_keep_dying_fails_instead_of_looping(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    mine = bearer(ctx.signer, staff)
+    grant = (await upload_url(client, mine, job["id"])).json()
+    await put(client, grant["uploadUrl"], camera_photo("JPEG"), "image/jpeg")
+    await processed(client, mine, job["id"], grant["photoId"])
+    lapsed = datetime.now(UTC) - timedelta(minutes=5)
+    await Photo.update(
+        {
+            Photo.status: "processing",
+            Photo.attempts: ctx.settings.photo_max_attempts,
+            Photo.lease_owner: "a-processor-that-died",
+            Photo.lease_until: lapsed,
+            Photo.next_attempt_at: lapsed,
+        }
+    ).where(Photo.id == grant["photoId"])
+
+    photo = await processed(
+        client, bearer(ctx.signer, world.dispatcher), job["id"], grant["photoId"]
+    )
+
+    assert photo["status"] == "failed"
+    assert "stopped before it finished" in photo["error"]
+
+
+async def test_after_the_retention_period_the_place_is_forgotten_and_the_picture_kept(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    grant = (await upload_url(client, bearer(ctx.signer, staff), job["id"])).json()
+    await put(client, grant["uploadUrl"], camera_photo("JPEG", (400, 300)), "image/jpeg")
+    office = bearer(ctx.signer, world.dispatcher)
+    before = await processed(client, office, job["id"], grant["photoId"])
+    original = before["originalUrl"].split("?")[0].removeprefix("/media/")
+    assert before["evidence"]["location"] is not None
+
+    purged = await purge_locations(
+        ctx.settings.location_retention_days,
+        ctx.photo_store,
+        now=datetime.now(UTC) + timedelta(days=ctx.settings.location_retention_days + 1),
+    )
+
+    assert purged >= 1
+    after = {p["id"]: p for p in (await detail(client, office, job["id"]))["photos"]}
+    photo = after[grant["photoId"]]
+    assert photo["evidence"]["location"] is None, "no cached detail shows the place"
+    assert photo["originalUrl"] is None and not await ctx.photo_store.exists(original)
+    assert set(photo["evidence"]["flags"]) == set(before["evidence"]["flags"])
+    assert (await client.get(photo["thumbnailUrl"])).status_code == 200

@@ -141,12 +141,23 @@ def slow_photo() -> bytes:
     return buffer.getvalue()
 
 
+def photo_processors(server: subprocess.Popen[bytes]) -> list[int]:
+    """The ``process-photos`` processes of a server (its process group)."""
+    found = subprocess.run(
+        ["pgrep", "-g", str(server.pid), "-f", "server process-photos"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
 async def test_a_processor_killed_mid_photo_is_replaced_and_the_photo_processed_once(
     database_url: str, world: World, tmp_path: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
     settings = {"PHOTO_PROCESSING_WORKERS": "1", "PHOTO_LEASE_SECONDS": "2"}
-    first, base = await start_instance(database_url, tmp_path, tmp_path / "1.log", settings)
-    started.append(first)
+    server, base = await start_instance(database_url, tmp_path, tmp_path / "s.log", settings)
+    started.append(server)
     staff = await add_staff(world)
     job = (await add_jobs(staff, 1))[0]
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -157,10 +168,9 @@ async def test_a_processor_killed_mid_photo_is_replaced_and_the_photo_processed_
             break
         await asyncio.sleep(0.02)
     assert (await status_of(photo_id))["status"] == "processing"
-    stop(first, signal.SIGKILL)  # mid-photo, with no chance to clean up
+    [processor] = photo_processors(server)
+    os.kill(processor, signal.SIGKILL)  # mid-photo, with no chance to clean up
 
-    second, _ = await start_instance(database_url, tmp_path, tmp_path / "2.log", settings)
-    started.append(second)
     for _ in range(600):
         if (await status_of(photo_id))["status"] == "ready":
             break
@@ -168,6 +178,8 @@ async def test_a_processor_killed_mid_photo_is_replaced_and_the_photo_processed_
     photo = await status_of(photo_id)
     assert photo["status"] == "ready"
     assert photo["attempts"] == 2, "taken up again once its lease lapsed"
+    [replacement] = photo_processors(server)
+    assert replacement != processor, "the dead processor was replaced"
     processed = await ChangeLog.count().where(
         (ChangeLog.job_id == job["id"]) & (ChangeLog.kind == "job.photo_processed")
     )

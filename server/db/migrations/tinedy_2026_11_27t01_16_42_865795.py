@@ -133,6 +133,27 @@ async def forwards():
     manager.add_column(
         table_class_name="Photo",
         tablename="photo",
+        column_name="duplicate_of",
+        db_column_name="duplicate_of",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Photo",
+        tablename="photo",
         column_name="kind",
         db_column_name="kind",
         column_class_name="Varchar",

@@ -17,11 +17,16 @@ from server.db.engine import current_engine
 from server.db.tables import CheckIn, DeviceSync, Job, Photo
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
-AWAITING_UPLOAD = "awaiting_upload"
+AWAITING_UPLOAD, DUPLICATE = "awaiting_upload", "duplicate"
+NOT_SHOWN = (AWAITING_UPLOAD, DUPLICATE)
 
 
-async def insert_photo(row: dict[str, Any]) -> None:
-    await Photo.insert(Photo(**row)).run()
+async def insert_photo(row: dict[str, Any]) -> dict[str, Any]:
+    """Insert unless a photo with that id exists (a racing retry); the row as stored."""
+    await Photo.insert(Photo(**row)).on_conflict(action="DO NOTHING").run()
+    stored = await get_photo(row["id"])
+    assert stored is not None
+    return stored
 
 
 async def get_photo(photo_id: str) -> dict[str, Any] | None:
@@ -50,7 +55,7 @@ async def job_photos(job_id: str) -> list[dict[str, Any]]:
     """A job's photos that have their bytes (a row still waiting for them shows nothing)."""
     rows: list[dict[str, Any]] = (
         await Photo.select()
-        .where((Photo.job == job_id) & (Photo.status != AWAITING_UPLOAD))
+        .where((Photo.job == job_id) & Photo.status.not_in(list(NOT_SHOWN)))
         .order_by(Photo.created_at)
         .order_by(Photo.id)
         .output(load_json=True)
@@ -70,8 +75,29 @@ async def store_upload(photo_id: str, values: dict[Column | str, Any]) -> bool:
     return bool(rows)
 
 
-async def delete_awaiting(photo_id: str) -> None:
-    await Photo.delete().where((Photo.id == photo_id) & (Photo.status == AWAITING_UPLOAD)).run()
+async def mark_duplicate(photo_id: str, twin_id: str) -> None:
+    """A photo whose bytes are already the job's: it stands for that one from now on."""
+    await (
+        Photo.update({Photo.status: DUPLICATE, Photo.duplicate_of: twin_id})
+        .where((Photo.id == photo_id) & (Photo.status == AWAITING_UPLOAD))
+        .run()
+    )
+
+
+async def requeue_failed(photo_id: str, now: datetime) -> None:
+    """A failed photo sent again: try it afresh."""
+    await (
+        Photo.update(
+            {
+                Photo.status: QUEUED,
+                Photo.attempts: 0,
+                Photo.next_attempt_at: now,
+                Photo.last_error: "",
+            }
+        )
+        .where((Photo.id == photo_id) & (Photo.status == FAILED))
+        .run()
+    )
 
 
 async def attach(photo_ids: list[str], at: datetime) -> None:
@@ -94,9 +120,12 @@ async def job_place(job_id: str) -> dict[str, Any] | None:
     return row
 
 
-async def claim_next(owner: str, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+async def claim_next(
+    owner: str, now: datetime, lease: timedelta, retry_after: timedelta
+) -> dict[str, Any] | None:
     """Within a write transaction: take the next due photo (queued and due, or processing
-    under a lapsed lease) for ``owner`` until ``now + lease``."""
+    under a lapsed lease) for ``owner`` until ``now + lease``. Should this claim lapse too
+    (its processor died), the photo is due again no sooner than ``retry_after``."""
     query = Photo.select(Photo.id).where(_due(now)).order_by(Photo.next_attempt_at).limit(1)
     if current_engine().engine_type == "postgres":
         query = query.lock_rows("UPDATE", skip_locked=True, of=(Photo,))
@@ -109,6 +138,7 @@ async def claim_next(owner: str, now: datetime, lease: timedelta) -> dict[str, A
                 Photo.status: PROCESSING,
                 Photo.lease_owner: owner,
                 Photo.lease_until: now + lease,
+                Photo.next_attempt_at: now + retry_after,
                 Photo.attempts: Photo.attempts + 1,
             }
         )
@@ -117,6 +147,16 @@ async def claim_next(owner: str, now: datetime, lease: timedelta) -> dict[str, A
         .run()
     )
     return rows[0]
+
+
+async def renew_lease(photo_id: str, owner: str, until: datetime) -> bool:
+    rows = (
+        await Photo.update({Photo.lease_until: until})
+        .where((Photo.id == photo_id) & (Photo.lease_owner == owner))
+        .returning(Photo.id)
+        .run()
+    )
+    return bool(rows)
 
 
 async def finish(photo_id: str, owner: str, values: dict[Column | str, Any]) -> bool:
@@ -153,19 +193,31 @@ async def clock_skew(device_id: str | None) -> float | None:
     return None if row is None else row["clock_skew_seconds"]
 
 
-async def purge_coordinates(uploaded_before: datetime) -> int:
-    """Forget where photos were taken once past the retention period; the flags stay."""
-    rows = (
-        await Photo.update({Photo.lat: None, Photo.lng: None})
-        .where((Photo.uploaded_at < uploaded_before) & Photo.lat.is_not_null())
-        .returning(Photo.id)
-        .run()
+async def purge_evidence(uploaded_before: datetime) -> list[dict[str, Any]]:
+    """Within a write transaction: forget where photos uploaded before ``uploaded_before``
+    were taken, and let go of their originals (whose EXIF says it too). Returns each such
+    photo's id, job and former original key; the variants, capture time and flags stay."""
+    expired = (Photo.uploaded_at < uploaded_before) & (
+        Photo.lat.is_not_null() | Photo.original_key.is_not_null()
     )
-    return len(rows)
+    rows: list[dict[str, Any]] = (
+        await Photo.select(Photo.id, Photo.job, Photo.original_key).where(expired).run()
+    )
+    if rows:
+        await (
+            Photo.update({Photo.lat: None, Photo.lng: None, Photo.original_key: None})
+            .where(Photo.id.is_in([row["id"] for row in rows]))
+            .run()
+        )
+    return rows
+
+
+async def original_in_use(key: str) -> bool:
+    """Another photo (of another job, say) with the same bytes still keeps this original."""
+    return bool(await Photo.exists().where(Photo.original_key == key).run())
 
 
 def _due(now: datetime) -> Any:
-    """Queued and due, or claimed under a lease that has lapsed."""
-    return ((Photo.status == QUEUED) & (Photo.next_attempt_at <= now)) | (
-        (Photo.status == PROCESSING) & (Photo.lease_until < now)
-    )
+    """Queued and due, or claimed under a lease that has lapsed (and past its backoff)."""
+    lapsed = (Photo.status == PROCESSING) & (Photo.lease_until < now)
+    return ((Photo.status == QUEUED) | lapsed) & (Photo.next_attempt_at <= now)
