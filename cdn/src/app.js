@@ -7,14 +7,16 @@ const T = {
         none: "วันนี้ไม่มีงาน", offline: "ออฟไลน์", waiting: "รอส่ง", back: "กลับ",
         checkIn: "เช็คอิน", checklist: "รายการตรวจ", failed: "ไม่สำเร็จ", signOut: "ออกจากระบบ",
         sent: "ส่งแล้ว", photos: "รูปถ่าย", addPhoto: "ถ่ายรูป", shared: "รูปที่แชร์มา",
-        attach: "แนบกับงานนี้", processing: "กำลังประมวลผล", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
+        attach: "แนบกับงานนี้", processing: "กำลังประมวลผล",
+        unsent: "ยังมีรายการที่ยังไม่ได้ส่ง จะหายไปถ้าออกจากระบบตอนนี้ ออกจากระบบหรือไม่?", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
         skew: "นาฬิกาคลาด", revoke: "ยกเลิกเครื่องนี้", sealed: "ล็อกไว้ รอเข้าสู่ระบบ",
         en_route: "กำลังไป", in_progress: "เริ่มงาน", completed: "เสร็จแล้ว" },
   en: { signIn: "Sign in", email: "Email", password: "Password", today: "Today's jobs",
         none: "No jobs today", offline: "Offline", waiting: "waiting", back: "Back",
         checkIn: "Check in", checklist: "Checklist", failed: "Failed", signOut: "Sign out",
         sent: "Sent", photos: "Photos", addPhoto: "Take a photo", shared: "Shared photos",
-        attach: "Attach to this job", processing: "processing", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
+        attach: "Attach to this job", processing: "processing",
+        unsent: "Some changes have not been sent yet and will be lost if you sign out now. Sign out?", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
         skew: "clock off by", revoke: "Sign this phone out", sealed: "locked until you sign in",
         en_route: "On my way", in_progress: "Start", completed: "Done" },
 };
@@ -28,6 +30,7 @@ const NEXT = { assigned: "en_route", en_route: "in_progress", in_progress: "comp
 const BOARD = ["pending", "assigned", "en_route", "in_progress", "completed"];
 const PRIORITIES = ["normal", "high", "urgent"];
 const OFFLINE_DETAILS = 30; // job details fetched ahead so they open with no signal
+const OFFLINE_REFRESH_MS = 10 * 60e3; // and fetched again at most this often
 let lang = (navigator.language || "th").startsWith("th") ? "th" : "en";
 let user = JSON.parse(localStorage.getItem("tinedy-user") || "null");
 const app = document.getElementById("app");
@@ -41,7 +44,12 @@ async function api(path, options = {}) {
   return response;
 }
 
+// A fresh copy, past the worker's kept one (after a live event or a sync).
+const fresh = (path) => api(path, { cache: "reload" });
+let freshNext = false;
+
 function signedOut() {
+  closeLive();
   user = null;
   localStorage.removeItem("tinedy-user");
   showSignIn();
@@ -68,7 +76,8 @@ function showSignIn() {
     user = (await response.json()).user;
     lang = user.locale;
     localStorage.setItem("tinedy-user", JSON.stringify(user));
-    await vault.fetchKey();
+    await vault.fetchKey().catch(() => null);
+    registerWorker(); // a sign-out's Clear-Site-Data removed it
     start();
   };
 }
@@ -86,13 +95,16 @@ const signOutButton = () => `<p><button class="ghost" id="out">${t("signOut")}</
 function wireSignOut() {
   document.getElementById("out").onclick = async () => {
     await flush(); // what can still be sent goes first: signing out wipes the browser's copy
+    const unsent = (await vault.waiting()).length + (await vault.photosWaiting());
+    if (unsent && !confirm(t("unsent"))) return;
     await api("/api/mobile/auth/logout", { method: "POST" });
+    closeLive();
     signedOut();
   };
 }
 
 async function showJobs() {
-  const response = await api(dayFeed(0, 100));
+  const response = await (takeFresh() ? fresh : api)(dayFeed(0, 100));
   if (!response.ok) return;
   const { jobs } = await response.json();
   app.innerHTML = `<h2>${t("today")}</h2>` + (jobs.length ? `<ul class="jobs">${jobs.map((job) => `
@@ -103,7 +115,18 @@ async function showJobs() {
   wireSignOut();
   const due = jobs.find((job) => NEXT[job.status]);
   if (location.hash === "#checkin" && due) location.hash = `job/${due.id}`; // the shortcut
-  if (navigator.onLine) keepForOffline(jobs);
+  if (navigator.onLine && Date.now() - keptAt > OFFLINE_REFRESH_MS) {
+    keptAt = Date.now();
+    keepForOffline(jobs);
+  }
+}
+
+let keptAt = 0;
+
+function takeFresh() {
+  const wanted = freshNext;
+  freshNext = false;
+  return wanted;
 }
 
 // Tomorrow's list and the details of today's and tomorrow's jobs, fetched through the worker
@@ -117,9 +140,17 @@ async function keepForOffline(today) {
 }
 
 async function showJob(id) {
-  const response = await api(`/api/mobile/jobs/${id}`);
+  const response = await (takeFresh() ? fresh : api)(`/api/mobile/jobs/${id}`);
   if (!response.ok) return showJobs();
   const { job, checklistItems, customerContact, photos } = await response.json();
+  // What this phone changed and has not sent yet shows as done already.
+  for (const change of (await vault.waiting()).filter((e) => e.jobId === job.id)) {
+    if (change.status) job.status = change.status;
+    for (const tick of change.checklist || []) {
+      const item = checklistItems.find((i) => i.id === tick.itemId);
+      if (item) item.done = tick.done;
+    }
+  }
   const next = NEXT[job.status];
   app.innerHTML = `<p><a href="#">${t("back")}</a></p><h2>${esc(job.customerName)}</h2>
     <p class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}<br>${esc(customerContact.phone)}</p>
@@ -133,7 +164,13 @@ async function showJob(id) {
       : `<span class="tag">${t("processing")}</span>`).join("")}</div>
     <label class="ghost button">${t("addPhoto")}<input id="photo" type="file" accept="image/*" capture="environment" hidden></label>`;
   const queue = (change) => enqueue({ jobId: job.id, baseVersion: job.version, ...change });
-  if (next) document.getElementById("step").onclick = () => queue({ status: next });
+  if (next) {
+    const step = document.getElementById("step");
+    step.onclick = () => {
+      step.disabled = true; // one tap, one change
+      queue({ status: next }).then(route);
+    };
+  }
   app.querySelectorAll("[data-item]").forEach((box) => {
     box.onchange = () => queue({ checklist: [{ itemId: box.dataset.item, done: box.checked }] });
   });
@@ -141,25 +178,29 @@ async function showJob(id) {
   document.getElementById("photo").onchange = async (event) => {
     const kind = job.status === "completed" || job.status === "in_progress" ? "after" : "before";
     for (const file of event.target.files) await vault.keepPhoto(job.id, kind, file);
+    registerSync();
     await flush();
   };
 }
 
 // Photos shared from the camera app wait in the worker's share inbox: pick a job for them.
 async function showShared() {
-  const inbox = await caches.open("share-inbox");
+  const inbox = await caches.open("tinedy-share-inbox");
   const files = await inbox.keys();
   const response = await api(dayFeed(0, 100));
   const { jobs } = response.ok ? await response.json() : { jobs: [] };
   app.innerHTML = `<h2>${t("shared")} (${files.length})</h2>
-    <select id="target">${jobs.map((job) => `<option value="${job.id}">${esc(job.scheduledDate.slice(11, 16))}
-    ${esc(job.customerName)}</option>`).join("")}</select> <button id="attach">${t("attach")}</button>`;
+    <select id="target">${jobs.map((job) => `<option value="${esc(job.id)}">${esc(job.scheduledDate.slice(11, 16))}
+    ${esc(job.customerName)}</option>`).join("")}</select>
+    <button id="attach" ${jobs.length && files.length ? "" : "disabled"}>${t("attach")}</button>`;
   document.getElementById("attach").onclick = async () => {
     const jobId = document.getElementById("target").value;
+    if (!jobId) return;
     for (const request of files) {
       await vault.keepPhoto(jobId, "other", await (await inbox.match(request)).blob());
       await inbox.delete(request);
     }
+    registerSync();
     location.hash = `job/${jobId}`;
     await flush();
   };
@@ -205,30 +246,53 @@ async function enqueue(change) {
         location: change.location, accuracy: change.accuracy, timestamp: at }
     : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
   await vault.enqueue(entry);
-  const worker = await navigator.serviceWorker?.ready;
-  if (worker && worker.sync) worker.sync.register("tinedy-outbox").catch(() => {});
+  registerSync();
   await flush();
+}
+
+// Background Sync (Chromium only) lets the worker send when the signal comes back, even with
+// no page open. Asked of the registration there is, never awaited (there may be none).
+function registerSync() {
+  navigator.serviceWorker?.getRegistration().then((registration) =>
+    registration?.sync?.register("tinedy-outbox")).catch(() => {});
+}
+
+function registerWorker() {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
 }
 
 let retryDelay = 0;
 let retryTimer = null;
 
+// The outbox first (a status change must not wait behind a photo), then the photo lane.
 async function flush() {
-  await showWaiting();
-  if (!navigator.onLine || !user) return;
-  const uploaded = await vault.sendPhotos();
-  const outcome = typeof uploaded === "number" ? uploaded : await vault.send();
-  if (outcome === "signed-out" || uploaded === "signed-out") return signedOut();
-  if (typeof outcome === "number") {
-    // Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
-    retryDelay = outcome || Math.min(Math.max(retryDelay * 2, 2000), 300000);
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(flush, retryDelay);
-    return;
+  try {
+    await showWaiting();
+    if (!navigator.onLine || !user) return;
+    let outcome = await vault.send();
+    const uploaded = outcome === "signed-out" ? outcome : await vault.sendPhotos();
+    if (uploaded === "sent") outcome = await vault.send(); // the photos' attachments
+    if (outcome === "signed-out" || uploaded === "signed-out") return signedOut();
+    const delays = [outcome, uploaded].filter((o) => typeof o === "number");
+    if (delays.length) return retryLater(Math.max(...delays));
+    retryDelay = 0;
+    await showWaiting();
+    if (outcome === "sent" || uploaded === "sent") refresh();
+  } catch {
+    retryLater(0); // storage or network trouble: the changes wait
   }
-  retryDelay = 0;
-  await showWaiting();
-  if (outcome === "sent" || uploaded === "sent") route();
+}
+
+// Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
+function retryLater(asked) {
+  retryDelay = asked || Math.min(Math.max(retryDelay * 2, 2000), 300000);
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(flush, retryDelay);
+}
+
+function refresh() {
+  freshNext = true;
+  return route();
 }
 
 // The badge: offline, how many changes wait, and each final answer the server gave.
@@ -256,21 +320,51 @@ async function showWaiting() {
   list.hidden = !list.children.length;
 }
 
+// Live updates. The browser reconnects by itself after a dropped connection; a stream the
+// server ends says why: shutting down or falling behind (let the browser reconnect), an
+// expired token (refresh, then open anew), a revoked session (stop). A stream that failed
+// for good (a 401 after sleeping, a 502 from a proxy) is opened anew with a backoff, from
+// the last event seen, so nothing in between is missed.
+let live = null;
+let lastEventId = "";
+let liveDelay = 1000;
+
 function listen() {
-  const live = new EventSource("/api/mobile/live-updates", { withCredentials: true });
-  live.onmessage = route;
+  closeLive();
+  const since = lastEventId ? `?lastEventId=${encodeURIComponent(lastEventId)}` : "";
+  const stream = (live = new EventSource(`/api/mobile/live-updates${since}`, { withCredentials: true }));
+  const heard = (event) => {
+    if (event.lastEventId) lastEventId = event.lastEventId;
+    liveDelay = 1000;
+    refresh();
+  };
+  stream.onmessage = heard;
   ["job-assigned", "job-unassigned", "status-updated", "priority-alert", "job-updated",
    "job-rescheduled", "job-cancelled", "team-update", "photo-processed", "reset"].forEach((name) =>
-    live.addEventListener(name, route));
-  // The server ends a stream with its reason. Shutting down or falling behind: the browser
-  // reconnects by itself and resumes from the last event. An expired token: refresh, then
-  // open anew. A revoked session: stop.
-  live.addEventListener("closing", async (event) => {
+    stream.addEventListener(name, heard));
+  stream.addEventListener("closing", (event) => {
     const { reason } = JSON.parse(event.data);
-    if (reason !== "token_expired" && reason !== "session_revoked") return;
-    live.close();
-    if (reason === "token_expired" && (await api(dayFeed(0, 1))).ok) listen();
+    if (reason === "session_revoked") closeLive();
+    else if (reason === "token_expired") reopen(stream);
   });
+  stream.onerror = () => {
+    if (stream.readyState === EventSource.CLOSED) reopen(stream);
+  };
+}
+
+async function reopen(stream) {
+  stream.close();
+  if (stream !== live || !user) return;
+  await new Promise((resolve) => setTimeout(resolve, liveDelay));
+  liveDelay = Math.min(liveDelay * 2, 60000);
+  // Any authorised call refreshes an expired token on the way (and signs out a revoked one).
+  const ok = await api("/api/mobile/auth/offline-key").then((r) => r.ok, () => false);
+  if (stream === live && user) ok ? listen() : reopen(stream);
+}
+
+function closeLive() {
+  if (live) live.close();
+  live = null;
 }
 
 function route() {
@@ -286,16 +380,16 @@ function route() {
 async function start() {
   if (!user) return showSignIn();
   route();
-  if (navigator.onLine && !(await vault.key())) await vault.fetchKey();
+  if (navigator.onLine && !(await vault.key().catch(() => null))) await vault.fetchKey().catch(() => null);
   flush();
   listen();
 }
 
 window.addEventListener("hashchange", route);
 navigator.serviceWorker?.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "sent") showWaiting().then(route); // the worker sent
+  if (event.data && event.data.type === "sent") showWaiting().then(refresh); // the worker sent
 });
 window.addEventListener("online", flush);
 window.addEventListener("offline", showWaiting);
-if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js");
+registerWorker();
 start();

@@ -1,44 +1,58 @@
 // Tinedy Field's offline vault, shared by the page and the service worker (importScripts).
-// What the app keeps offline, the outbox of changes and the cached job data, is sealed with
-// AES-GCM under this device's key from the server. The key is kept as a non-extractable
-// CryptoKey, so script can use it but never read it out; it is forgotten when the session is
-// refused, and the server will not hand it to a revoked device again.
+// What the app keeps offline, the outbox of changes, the photo lane and the cached job data,
+// is sealed with AES-GCM under this device's key from the server. The key is kept as a
+// non-extractable CryptoKey, so script can use it but never read it out; it is forgotten when
+// the session is refused, and the server will not hand it to a revoked device again.
 "use strict";
 
 const vault = (() => {
   const DB = "tinedy-vault";
+  const DB_VERSION = 2;
+  const STORES = { outbox: { keyPath: "mutationId" }, notices: { keyPath: "mutationId" },
+    meta: undefined, photos: { keyPath: "photoId" } };
   const KEY_URL = "/api/mobile/auth/offline-key";
   const SYNC_URL = "/api/mobile/sync";
+  const BATCH = 200; // mutations per sync request (the server takes up to 1,000)
   const MAX_AGE_MS = 48 * 3600e3; // cached job data older than this is never shown offline
+  const LONG_WAIT_MS = 300e3;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
-  function withStore(name, mode, work) {
+  // One transaction over one or more stores; settles in every case (an error rejects).
+  function withStores(names, mode, work) {
     return new Promise((resolve, reject) => {
-      const open = indexedDB.open(DB, 1);
+      const open = indexedDB.open(DB, DB_VERSION);
       open.onupgradeneeded = () => {
-        open.result.createObjectStore("outbox", { keyPath: "mutationId" });
-        open.result.createObjectStore("notices", { keyPath: "mutationId" });
-        open.result.createObjectStore("meta");
-        open.result.createObjectStore("photos", { keyPath: "photoId" });
+        for (const [name, options] of Object.entries(STORES)) {
+          if (!open.result.objectStoreNames.contains(name)) open.result.createObjectStore(name, options);
+        }
       };
       open.onerror = () => reject(open.error);
+      open.onblocked = () => reject(new Error("the vault is open in an older version of the app"));
       open.onsuccess = () => {
-        const tx = open.result.transaction(name, mode);
-        let request;
-        tx.oncomplete = () => { open.result.close(); resolve(request && request.result); };
-        tx.onerror = tx.onabort = () => { open.result.close(); reject(tx.error); };
+        const db = open.result;
+        db.onversionchange = () => db.close(); // let a newer version of the app upgrade
+        let result;
         try {
-          request = work(tx.objectStore(name));
+          const tx = db.transaction(names, mode);
+          tx.oncomplete = () => { db.close(); resolve(result && "result" in result ? result.result : result); };
+          tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+          const stores = [names].flat().map((name) => tx.objectStore(name));
+          try {
+            result = work(...stores);
+          } catch (error) {
+            tx.abort(); // nothing half-written, and the caller hears of it
+            throw error;
+          }
         } catch (error) {
-          tx.abort(); // nothing half-written, and the caller hears of it
+          db.close();
           reject(error);
         }
       };
     });
   }
-  const read = (name, key) => withStore(name, "readonly", (s) => s.get(key));
-  const write = (name, key, value) => withStore(name, "readwrite", (s) => s.put(value, key));
+  const read = (name, key) => withStores(name, "readonly", (s) => s.get(key));
+  const write = (name, key, value) => withStores(name, "readwrite", (s) => s.put(value, key));
 
   async function deviceId() {
     let id = await read("meta", "deviceId");
@@ -58,91 +72,109 @@ const vault = (() => {
 
   const key = () => read("meta", "key");
 
-  async function seal(bytes) {
+  // Sealed bytes are a fresh 12-byte IV, then the ciphertext; ``context`` (what the bytes
+  // are: a URL and time, a mutationId) is bound in as additional data, so sealed records
+  // cannot be swapped or re-dated.
+  async function seal(bytes, context) {
     const k = await key();
     if (!k) return null;
     const iv = crypto.getRandomValues(new Uint8Array(12));
-    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, k, bytes));
+    const options = { name: "AES-GCM", iv, additionalData: encoder.encode(context) };
+    const sealed = new Uint8Array(await crypto.subtle.encrypt(options, k, bytes));
     const out = new Uint8Array(12 + sealed.length);
     out.set(iv);
     out.set(sealed, 12);
     return out;
   }
 
-  async function unseal(bytes) {
+  async function unseal(bytes, context) {
     const k = await key();
     if (!k) return null;
     try {
       const data = new Uint8Array(bytes);
-      return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: data.slice(0, 12) }, k, data.slice(12)));
+      const options = { name: "AES-GCM", iv: data.subarray(0, 12), additionalData: encoder.encode(context) };
+      return new Uint8Array(await crypto.subtle.decrypt(options, k, data.subarray(12)));
     } catch {
-      return null; // sealed under another key: unreadable, as it should be
+      return null; // sealed under another key (or tampered with): unreadable, as it should be
     }
   }
 
   // Cached API answers: sealed bytes in Cache Storage, with when they were fetched.
-  async function sealResponse(response) {
-    const sealed = await seal(new Uint8Array(await response.arrayBuffer()));
+  async function sealResponse(response, url) {
+    const at = String(Date.now());
+    const sealed = await seal(new Uint8Array(await response.arrayBuffer()), `${url}\n${at}`);
     if (!sealed) return null; // no key: keep nothing rather than keep it in the clear
     return new Response(sealed, { headers: {
       "Content-Type": "application/octet-stream",
       "X-Sealed-Type": response.headers.get("Content-Type") || "application/json",
-      "X-Sealed-At": String(Date.now()) } });
+      "X-Sealed-At": at } });
   }
 
-  async function unsealResponse(cached) {
+  async function unsealResponse(cached, url) {
     if (!cached || !cached.headers.has("X-Sealed-At")) return null;
-    if (Date.now() - Number(cached.headers.get("X-Sealed-At")) > MAX_AGE_MS) return null;
-    const plain = await unseal(await cached.arrayBuffer());
+    const at = cached.headers.get("X-Sealed-At");
+    if (Date.now() - Number(at) > MAX_AGE_MS) return null;
+    const plain = await unseal(await cached.arrayBuffer(), `${url}\n${at}`);
     if (!plain) return null;
     return new Response(plain, { headers: { "Content-Type": cached.headers.get("X-Sealed-Type") } });
   }
 
-  // The outbox: each change waits under its mutationId, sealed, until the server answers.
+  // The outbox: each change waits under its mutationId, sealed, in the order it was made,
+  // until the server answers for it.
+  let counter = 0;
   async function enqueue(entry) {
-    const sealed = await seal(encoder.encode(JSON.stringify(entry)));
+    const seq = Date.now() * 1000 + (counter++ % 1000);
+    const sealed = await seal(encoder.encode(JSON.stringify(entry)), entry.mutationId);
     // A change made before this device ever got its key is kept unsealed: never dropped.
-    const record = sealed ? { mutationId: entry.mutationId, sealed } : { mutationId: entry.mutationId, entry };
-    await withStore("outbox", "readwrite", (s) => s.put(record));
+    const record = sealed ? { mutationId: entry.mutationId, seq, sealed } : { mutationId: entry.mutationId, seq, entry };
+    await withStores("outbox", "readwrite", (s) => s.put(record));
   }
 
   async function waiting() {
-    const records = await withStore("outbox", "readonly", (s) => s.getAll());
+    const records = await withStores("outbox", "readonly", (s) => s.getAll());
+    records.sort((a, b) => (a.seq || 0) - (b.seq || 0));
     const entries = [];
     for (const record of records) {
       if (record.entry) { entries.push(record.entry); continue; }
-      const plain = await unseal(record.sealed);
+      const plain = await unseal(record.sealed, record.mutationId);
       entries.push(plain ? JSON.parse(decoder.decode(plain)) : { mutationId: record.mutationId, sealedAway: true });
     }
     return entries;
   }
 
   // Refreshes at most once at a time across the page and the worker (Web Locks): two refreshes
-  // spending the same token would look like a stolen token and sign the device out.
+  // spending the same token would look like a stolen token and sign the device out. Nothing
+  // here goes to the HTTP cache: per-user answers must not sit on disk in the clear.
   async function authorised(url, options) {
-    const request = () => fetch(url, { credentials: "same-origin", ...options,
+    const request = () => fetch(url, { credentials: "same-origin", cache: "no-store", ...options,
       headers: { "X-Requested-With": "fetch", "Content-Type": "application/json", ...options.headers } });
     const response = await request();
     if (response.status !== 401) return response;
-    const refresh = async () => {
+    return locked("tinedy-refresh", async () => {
       const again = await request(); // another context may have refreshed meanwhile
       if (again.status !== 401) return again;
       const refreshed = await fetch("/api/mobile/auth/refresh", {
-        method: "POST", credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
-      if (refreshed.status === 401) await forget();
-      return refreshed.ok ? request() : again;
-    };
-    return navigator.locks ? navigator.locks.request("tinedy-refresh", refresh) : refresh();
+        method: "POST", credentials: "same-origin", cache: "no-store", headers: { "X-Requested-With": "fetch" } });
+      if (refreshed.status === 401) {
+        await forget();
+        return again; // signed out for good
+      }
+      return refreshed.ok ? request() : refreshed; // the refresh itself must wait: retry later
+    });
   }
 
-  // Sends every readable waiting change in one batch. Returns "sent", "empty", "signed-out",
-  // or a delay in ms to retry after (network errors, 408, 429 as Retry-After asks, 5xx).
+  const locked = (name, work) => (navigator.locks ? navigator.locks.request(name, work) : work());
+  const retryable = (status) => status === 408 || status === 429 || status >= 500;
+  const delayOf = (response) => Number(response.headers.get("Retry-After")) * 1000 || 0;
+
+  // Sends the waiting changes, oldest first, in batches. Returns "sent", "empty",
+  // "signed-out", or a delay in ms to retry after (network errors, 408, 429 as Retry-After
+  // asks, 5xx; a batch the server cannot take is kept, shown, and tried again much later).
   // Nothing leaves the outbox until the server has answered for it.
-  // One sender at a time across the page and the worker (Web Locks).
-  const send = () => (navigator.locks ? navigator.locks.request("tinedy-outbox", sendNow) : sendNow());
+  const send = () => locked("tinedy-outbox", sendNow);
 
   async function sendNow() {
-    const entries = (await waiting()).filter((e) => !e.sealedAway);
+    const entries = (await waiting()).filter((e) => !e.sealedAway).slice(0, BATCH);
     if (!entries.length) return "empty";
     const strip = ({ kind, ...rest }) => rest;
     const body = {
@@ -151,54 +183,61 @@ const vault = (() => {
       checkIns: entries.filter((e) => e.kind === "checkIn").map(strip),
       photos: entries.filter((e) => e.kind === "photo").map(strip),
     };
-    let response;
+    let answer;
     try {
-      response = await authorised(SYNC_URL, { method: "POST", body: JSON.stringify(body) });
+      const response = await authorised(SYNC_URL, { method: "POST", body: JSON.stringify(body), redirect: "error" });
+      if (response.status === 401) return "signed-out"; // they wait for the next sign-in
+      if (retryable(response.status)) return delayOf(response);
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({}));
+        await notice({ mutationId: `batch-${response.status}`, reason: problem.detail || String(response.status) });
+        return LONG_WAIT_MS;
+      }
+      answer = await response.json();
     } catch {
-      return 0;
+      return 0; // no network, or not our server answering (a captive portal)
     }
-    if (response.status === 401) return "signed-out"; // they wait for the next sign-in
-    if (!response.ok) return Number(response.headers.get("Retry-After")) * 1000 || 0;
-    const answer = await response.json();
     const notices = [
       ...answer.synced.map((mutationId) => ({ mutationId, ok: true })),
       ...[...answer.conflicts, ...answer.failed].map((p) => ({
         mutationId: p.mutationId, jobId: p.jobId, reason: p.reason || p.message || p.code })),
     ];
-    await withStore("outbox", "readwrite", (s) => entries.forEach((e) => s.delete(e.mutationId)));
-    await withStore("notices", "readwrite", (s) => notices.forEach((n) => s.put(n)));
+    await withStores(["outbox", "notices"], "readwrite", (outbox, kept) => {
+      entries.forEach((e) => outbox.delete(e.mutationId));
+      notices.forEach((n) => kept.put(n));
+    });
     return "sent";
   }
+
+  const notice = (entry) => withStores("notices", "readwrite", (s) => s.put(entry));
 
   // The photo lane: a photo waits here, sealed, until its bytes are uploaded (its own lane,
   // so a big photo never holds up a status change); then its attachment joins the outbox.
   async function keepPhoto(jobId, kind, blob) {
     const photoId = crypto.randomUUID();
     const bytes = new Uint8Array(await blob.arrayBuffer());
-    const sealed = await seal(bytes);
+    const sealed = await seal(bytes, photoId);
     const type = blob.type || "image/jpeg";
-    await withStore("photos", "readwrite", (s) =>
+    await withStores("photos", "readwrite", (s) =>
       s.put({ photoId, jobId, kind, type, ...(sealed ? { sealed } : { bytes }) }));
     return photoId;
   }
 
-  const photosWaiting = () => withStore("photos", "readonly", (s) => s.count());
-  const retryable = (status) => status === 408 || status === 429 || status >= 500;
-  const delayOf = (response) => Number(response.headers.get("Retry-After")) * 1000 || 0;
-  const sendPhotos = () =>
-    (navigator.locks ? navigator.locks.request("tinedy-photos", sendPhotosNow) : sendPhotosNow());
+  const photosWaiting = () => withStores("photos", "readonly", (s) => s.count());
+  const sendPhotos = () => locked("tinedy-photos", sendPhotosNow);
 
-  // Uploads every readable waiting photo; answers like send().
+  // Uploads the waiting photos one at a time (a phone has little memory); answers like send().
   async function sendPhotosNow() {
-    const records = await withStore("photos", "readonly", (s) => s.getAll());
-    for (const record of records) {
-      const bytes = record.sealed ? await unseal(record.sealed) : record.bytes;
+    let sent = false;
+    for (const photoId of await withStores("photos", "readonly", (s) => s.getAllKeys())) {
+      const record = await read("photos", photoId);
+      if (!record) continue;
+      const bytes = record.sealed ? await unseal(record.sealed, photoId) : record.bytes;
       if (!bytes) continue; // sealed under another key: it waits for its owner
       let answer;
       try {
         answer = await authorised(`/api/mobile/jobs/${record.jobId}/photos/upload-url`, {
-          method: "POST",
-          body: JSON.stringify({ kind: record.kind, contentType: record.type, photoId: record.photoId }) });
+          method: "POST", body: JSON.stringify({ kind: record.kind, contentType: record.type, photoId }) });
         if (answer.status === 401) return "signed-out";
         if (answer.ok) {
           const { uploadUrl } = await answer.json();
@@ -209,30 +248,39 @@ const vault = (() => {
       }
       if (retryable(answer.status)) return delayOf(answer);
       const result = await answer.json().catch(() => ({}));
+      if (result.code === "link_expired") return 0; // a slow upload outlived its URL: ask anew
       if (answer.ok) {
         await enqueue({ mutationId: crypto.randomUUID(), kind: "photo", jobId: record.jobId, photoId: result.photoId });
       } else {
-        await withStore("notices", "readwrite", (s) =>
-          s.put({ mutationId: record.photoId, reason: result.detail || String(answer.status) }));
+        await notice({ mutationId: photoId, reason: result.detail || String(answer.status) });
       }
-      await withStore("photos", "readwrite", (s) => s.delete(record.photoId));
+      await withStores("photos", "readwrite", (s) => s.delete(photoId));
+      sent = true;
     }
-    return records.length ? "sent" : "empty";
+    return sent ? "sent" : "empty";
   }
 
   // The server's answer for each change, until a page has shown it (the worker may have sent
-  // while no page was open).
-  async function takeNotices() {
-    const notices = await withStore("notices", "readonly", (s) => s.getAll());
-    if (notices.length) await withStore("notices", "readwrite", (s) => s.clear());
-    return notices;
+  // while no page was open). Read and removed in one go: none is lost or shown twice.
+  function takeNotices() {
+    let taken = [];
+    return withStores("notices", "readwrite", (s) => {
+      const all = s.getAll();
+      all.onsuccess = () => {
+        taken = all.result;
+        taken.forEach((n) => s.delete(n.mutationId));
+      };
+    }).then(() => taken);
   }
 
-  // The session was refused: forget the key and the cached data. Waiting changes stay,
-  // sealed, until this person signs in on this device again and gets the same key back.
+  // The session was refused: forget the key, the cached data and shared photos not yet
+  // placed. Waiting changes stay, sealed, until this person signs in on this device again
+  // and gets the same key back.
   async function forget() {
-    await withStore("meta", "readwrite", (s) => s.delete("key"));
-    for (const name of await caches.keys()) if (name.startsWith("tinedy-data-")) await caches.delete(name);
+    await withStores("meta", "readwrite", (s) => s.delete("key"));
+    for (const name of await caches.keys()) {
+      if (name === "tinedy-data" || name === "tinedy-share-inbox") await caches.delete(name);
+    }
   }
 
   return { deviceId, fetchKey, key, sealResponse, unsealResponse, enqueue, waiting, send,

@@ -77,12 +77,17 @@ async def refresh_session(request: Request) -> HTTPResponse:
 )
 async def logout(request: Request) -> HTTPResponse:
     signer = app_context(request).signer
-    if "authorization" in request.headers or request.cookies.get(ACCESS_COOKIE):
-        await auth_service.logout(authorised(request, ANY_ROLE))
-    elif (token := _refresh_token(request)) is not None:
-        await auth_service.logout_with_refresh(token, signer)
-    else:
-        raise Unauthorized("Send the access token, or refreshToken in the body.")
+    try:
+        if "authorization" in request.headers or request.cookies.get(ACCESS_COOKIE):
+            await auth_service.logout(authorised(request, ANY_ROLE))
+        elif (token := _refresh_token(request)) is not None:
+            await auth_service.logout_with_refresh(token, signer)
+        else:
+            raise Unauthorized("Send the access token, or refreshToken in the body.")
+    except Unauthorized as refused:
+        # Signed out already (revoked, expired): the browser still wipes what it kept.
+        refused.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+        raise
     # A browser wipes what the app kept offline (caches, IndexedDB outbox, service worker).
     headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
     response = HTTPResponse(status=204, headers=headers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import uuid
@@ -79,9 +80,16 @@ class App:
         await wait_for(ready, "the app to start")
 
     def stop(self) -> None:
+        """SIGTERM, as a deploy stops it. A signal that lands while Sanic is still starting
+        its processes can leave its main process waiting forever (sanic-org/sanic#2997):
+        then the whole process group is killed, as systemd would."""
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
             self.process = None
 
 
@@ -206,15 +214,20 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
     await page.click("ul.jobs li a")
     await page.wait_for_selector("#step")
     await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
     await page.check("[data-item] >> nth=1")
     await page.wait_for_function("document.getElementById('net').textContent.includes('2')")
+    await page.check("[data-item] >> nth=2")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('3')")
+    await page.uncheck("[data-item] >> nth=2")  # changed their mind: the last word counts
+    await page.wait_for_function("document.getElementById('net').textContent.includes('4')")
 
     await app_process.start()  # signal again
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_function("document.getElementById('net').hidden")
-    assert "✓ 2 ส่งแล้ว" in await page.inner_text("#notices")
+    assert "✓ 4 ส่งแล้ว" in await page.inner_text("#notices")
     receipts = await receipts_of(app_process, staff)
-    assert [r["outcome"] for r in receipts] == ["applied", "applied"], "each exactly once"
+    assert [r["outcome"] for r in receipts] == ["applied"] * 4, "each exactly once"
     assert {r["jobId"] for r in receipts} == {jobs[0]["id"]}
     async with httpx.AsyncClient(base_url=app_process.base) as http:
         detail = await http.get(f"/api/mobile/jobs/{jobs[0]['id']}", headers=await as_(http, staff))
@@ -230,7 +243,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
 SEALED_DATA = """async () => {
   const texts = [];
   for (const name of await caches.keys()) {
-    if (!name.startsWith("tinedy-data-")) continue;
+    if (name !== "tinedy-data") continue;
     const cache = await caches.open(name);
     for (const request of await cache.keys()) {
       const response = await cache.match(request);
@@ -282,7 +295,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     await page.click("#step")
     await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
     [record] = await page.evaluate(OUTBOX_RECORDS)
-    assert record["keys"] == ["mutationId", "sealed"]
+    assert record["keys"] == ["mutationId", "sealed", "seq"]
     assert jobs[0]["id"] not in record["bytes"] and "en_route" not in record["bytes"]
 
     # The phone is reported lost: the office signs it out while it has no signal.
@@ -399,12 +412,16 @@ async def test_a_new_build_replaces_the_worker_and_its_old_caches(
         await page.evaluate("navigator.serviceWorker.getRegistration().then(r => r.update())")
         for _ in range(100):
             names = await page.evaluate("caches.keys()")
-            if any("fedcba9876543210" in name for name in names) and not set(old) & set(names):
+            if any("fedcba9876543210" in name for name in names) and not any(
+                name in names for name in old if name.startswith("tinedy-shell-")
+            ):
                 break
             await page.wait_for_timeout(100)
         names = await page.evaluate("caches.keys()")
         assert any(name.startswith("tinedy-shell-fedcba9876543210") for name in names)
-        assert not set(old) & set(names), "the old caches are gone after activation"
+        old_shell = {name for name in old if name.startswith("tinedy-shell-")}
+        assert not old_shell & set(names), "the old shell cache is gone after activation"
+        assert set(old) - old_shell <= set(names), "the sealed job data outlives the deploy"
     finally:
         app.stop()
 
