@@ -56,7 +56,7 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     now = time.time()
     # Photo evidence is for the office, and photo URLs expire: both are part of the validator.
     audience = "office" if principal.role in OFFICE_ROLES else "field"
-    links = photo_service.links_version(ctx.photo_links, now)
+    links = str(ctx.photo_links.expiry(now))
 
     async def build() -> bytes:
         detail = await job_service.job_detail(principal, job_id)

@@ -71,8 +71,12 @@ class PhotoLinks:
             raise LinkExpired("Ask for a new upload URL.")
         return grant
 
+    def expiry(self, now: float) -> int:
+        """When URLs made at ``now`` expire: the same for an hour, so a photo keeps one URL."""
+        return math.ceil((now + self.url_seconds) / EXPIRY_STEP) * EXPIRY_STEP
+
     def media_url(self, key: str, now: float) -> str:
-        expires = math.ceil((now + self.url_seconds) / EXPIRY_STEP) * EXPIRY_STEP
+        expires = self.expiry(now)
         return f"{MEDIA_PATH}{quote(key)}?exp={expires}&sig={self._signature(key, expires)}"
 
     def check_media(self, key: str, expires: str, signature: str, now: float) -> None:

@@ -270,11 +270,6 @@ def _shown(row: dict[str, Any], links: PhotoLinks, now: float, office: bool) -> 
     return shown
 
 
-def links_version(links: PhotoLinks, now: float) -> str:
-    """Changes when served photo URLs would: part of a job detail's validator."""
-    return links.media_url("", now).rsplit("exp=", 1)[1].split("&")[0]
-
-
 async def _settled_upload(photo: dict[str, Any], facts: PhotoFacts) -> dict[str, Any]:
     """The answer for a photo whose bytes already landed (under this id or as a twin)."""
     if photo["status"] == photo_queries.DUPLICATE:
