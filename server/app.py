@@ -16,6 +16,7 @@ from server.api.jobs import job_routes
 from server.api.live import live_routes
 from server.api.ops import ops_routes
 from server.api.photos import photo_routes
+from server.api.push import push_routes
 from server.api.pwa import pwa_routes
 from server.api.sync import sync_routes
 from server.config import Settings
@@ -30,6 +31,7 @@ from server.security.offline_keys import OfflineKeys
 from server.security.photo_links import PhotoLinks
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
+from server.security.vapid import load_vapid_keys
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(job_routes)
     app.blueprint(check_in_routes)
     app.blueprint(photo_routes)
+    app.blueprint(push_routes)
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
     app.blueprint(live_routes)
@@ -93,6 +96,7 @@ def build_context(settings: Settings) -> AppContext:
         shell=shell,
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
+        vapid=load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value()),
     )
 
 

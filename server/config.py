@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     photo_lease_seconds: float = Field(
         120.0, gt=0, description="A claim on a photo lapses after this (a killed worker)."
     )
+    vapid_private_key: SecretStr = Field(
+        SecretStr(""), description="Web Push identity (PEM or raw base64url); generated if empty."
+    )
+    push_service_hosts: str = Field(
+        "fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,"
+        "web.push.apple.com,*.push.apple.com",
+        description="Push services a subscription may point at (*. for subdomains).",
+    )
     photo_visit_margin_minutes: int = Field(
         15, ge=0, description="Slack around a visit's check-in and check-out for photo times."
     )
@@ -138,6 +146,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def push_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.push_service_hosts.split(",") if h.strip())
 
     @property
     def photos_dir(self) -> Path:

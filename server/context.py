@@ -16,6 +16,7 @@ from server.security.offline_keys import OfflineKeys
 from server.security.photo_links import PhotoLinks
 from server.security.throttle import LoginThrottle
 from server.security.tokens import TokenSigner
+from server.security.vapid import VapidKeys
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.storage.objects import ObjectStore
@@ -34,5 +35,6 @@ class AppContext:
     shell: AppShell
     photo_links: PhotoLinks
     photo_store: ObjectStore
+    vapid: VapidKeys
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

@@ -7,7 +7,7 @@
     ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused,
     │                                 SignatureInvalid, LinkExpired
     ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, PhotoNotFound,
-    │                                 RouteNotFound
+    │                                 SubscriptionNotFound, RouteNotFound
     ├── MethodNotAllowed (405)
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded
     ├── PayloadTooLarge (413)
@@ -142,6 +142,10 @@ class DeviceNotFound(NotFound):
 
 class PhotoNotFound(NotFound):
     code, title = "photo_not_found", "Photo not found"
+
+
+class SubscriptionNotFound(NotFound):
+    code, title = "subscription_not_found", "Push subscription not found"
 
 
 class RouteNotFound(NotFound):

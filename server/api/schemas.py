@@ -176,6 +176,16 @@ class PhotoOut(ApiModel):
     error: str | None = Field(None, description="Why processing failed (office roles).")
 
 
+class VapidPublicKey(ApiModel):
+    public_key: str = Field(
+        description="Uncompressed P-256 point, base64url: applicationServerKey."
+    )
+
+
+class PushSubscriptionCreated(ApiModel):
+    id: str
+
+
 class PhotoUploadUrl(ApiModel):
     photo_id: str
     upload_url: str

@@ -228,6 +228,20 @@ class Photo(Table, tablename="photo"):
     processed_at = Timestamptz(null=True, default=None)
 
 
+class PushSubscription(Table, tablename="push_subscription"):
+    """A browser's Web Push subscription: where to send (``endpoint``, one row each) and the
+    keys to encrypt for it (RFC 8291), for the person signed in on that browser."""
+
+    id = UUID(primary_key=True)
+    user_id = UUID(index=True)
+    device_id = UUID(null=True, default=None)
+    endpoint = Varchar(length=1024, unique=True)
+    p256dh = Varchar(length=100)
+    auth = Varchar(length=40)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -243,4 +257,5 @@ ALL_TABLES: tuple[type[Table], ...] = (
     CheckIn,
     DeviceSync,
     Photo,
+    PushSubscription,
 )

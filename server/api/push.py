@@ -1,0 +1,59 @@
+"""``/api/mobile/push``: the server's VAPID public key, and each device's Web Push
+subscription."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.api.endpoint import ANY_ROLE, app_context, endpoint
+from server.api.schemas import Problem, PushSubscriptionCreated, VapidPublicKey
+from server.errors import SubscriptionNotFound
+from server.http.json_io import json_response, read_json
+from server.security.tokens import Principal
+from server.services import push_subscriptions as subscription_service
+from server.services.inputs import as_uuid
+from server.services.push_subscriptions import NewSubscription
+
+push_routes = Blueprint("push", url_prefix="/api/mobile/push")
+
+
+@push_routes.get("/vapid-public-key")
+@endpoint(
+    "The server's VAPID public key: the browser's applicationServerKey for subscribing.",
+    roles=None,
+    responses={200: VapidPublicKey},
+)
+async def vapid_public_key(request: Request) -> HTTPResponse:
+    key = app_context(request).vapid.public_key
+    return json_response({"publicKey": key}, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@push_routes.post("/subscriptions")
+@endpoint(
+    "Register this browser's PushSubscription (again, when its keys change): 201 with its id. "
+    "Only https endpoints of known push services are taken.",
+    roles=ANY_ROLE,
+    body=NewSubscription,
+    responses={201: PushSubscriptionCreated, 401: Problem, 422: Problem},
+)
+async def subscribe(request: Request, principal: Principal) -> HTTPResponse:
+    ctx = app_context(request)
+    subscription = read_json(request, NewSubscription)
+    subscription_id = await subscription_service.subscribe(
+        principal, subscription, ctx.settings.push_hosts
+    )
+    return json_response({"id": subscription_id}, status=201)
+
+
+@push_routes.delete("/subscriptions/<subscription_id:str>")
+@endpoint(
+    "Forget one of the caller's subscriptions (the app unsubscribed, or signs out).",
+    roles=ANY_ROLE,
+    responses={204: None, 401: Problem, 404: Problem},
+)
+async def unsubscribe(request: Request, principal: Principal, subscription_id: str) -> HTTPResponse:
+    known = as_uuid(subscription_id)
+    if known is None:
+        raise SubscriptionNotFound()
+    await subscription_service.unsubscribe(principal, known)
+    return HTTPResponse(status=204)
