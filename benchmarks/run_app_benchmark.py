@@ -10,7 +10,7 @@ The reloads run in Debian's Chromium driven by Playwright (a persistent profile,
 viewport) against one server on SQLite in a temporary folder, migrated and seeded with the
 demo for today in Bangkok. The demo staff member with the most jobs today signs in through
 the app's form; once the service worker controls the page and the app has kept its data
-ahead (a ``tinedy-data-`` cache with entries, no longer growing), the page is reloaded N
+ahead (the ``tinedy-data`` cache with entries, no longer growing), the page is reloaded N
 times with the server up (the baseline), then the server is stopped and the page is
 reloaded N times more. A reload is timed to the first ``ul.jobs li`` of the list, in two
 ways: in the page, ``performance.now()`` when a MutationObserver first sees the item (time
@@ -90,7 +90,7 @@ PAGE_TIMES = """() => ({
 DATA_ENTRIES = """async () => {
   let entries = 0;
   for (const name of await caches.keys()) {
-    if (name.startsWith("tinedy-data-")) entries += (await (await caches.open(name)).keys()).length;
+    if (name === "tinedy-data") entries += (await (await caches.open(name)).keys()).length;
   }
   return entries;
 }"""
