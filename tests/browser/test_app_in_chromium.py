@@ -173,6 +173,15 @@ async def controlled_page(
     return page, staff, jobs
 
 
+async def step_offline(page: Page, app: App) -> None:
+    """Open the first job, lose the server, tap its status step: the change waits."""
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app.stop()
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+
+
 async def test_the_worker_installs_precaches_and_the_app_is_installable(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
@@ -289,11 +298,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
         assert entry["type"] == "application/octet-stream"
         assert "Wilai" not in entry["body"] and jobs[0]["id"] not in entry["body"]
 
-    await page.click("ul.jobs li a")
-    await page.wait_for_selector("#step")
-    app_process.stop()
-    await page.click("#step")
-    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await step_offline(page, app_process)
     [record] = await page.evaluate(OUTBOX_RECORDS)
     assert record["keys"] == ["mutationId", "sealed", "seq"]
     assert jobs[0]["id"] not in record["bytes"] and "en_route" not in record["bytes"]
@@ -430,11 +435,7 @@ async def test_the_worker_sends_waiting_changes_with_no_page_open(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     page, staff, jobs = await controlled_page(browser_context, app_process, world)
-    await page.click("ul.jobs li a")
-    await page.wait_for_selector("#step")
-    app_process.stop()
-    await page.click("#step")
-    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await step_offline(page, app_process)
     await page.close()  # the person pockets the phone
 
     await app_process.start()
@@ -515,11 +516,7 @@ async def test_a_change_the_server_refuses_is_shown_with_its_reason(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     page, staff, jobs = await controlled_page(browser_context, app_process, world)
-    await page.click("ul.jobs li a")
-    await page.wait_for_selector("#step")
-    app_process.stop()
-    await page.click("#step")
-    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await step_offline(page, app_process)
     # Meanwhile the office cancels the job.
     office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
     await dispatch_service.edit_job(office, jobs[0]["id"], JobEdits(status="cancelled"))
