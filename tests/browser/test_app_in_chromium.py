@@ -234,6 +234,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
     await app_process.start()  # signal again
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_function("document.getElementById('net').hidden")
+    await page.wait_for_selector("#notices li.ok")  # the answers are shown just after
     assert "✓ 4 ส่งแล้ว" in await page.inner_text("#notices")
     receipts = await receipts_of(app_process, staff)
     assert [r["outcome"] for r in receipts] == ["applied"] * 4, "each exactly once"
