@@ -44,6 +44,13 @@ async def processor(ctx: AppContext) -> AsyncIterator[None]:
     await running.stop()
 
 
+async def staff_with_a_job(ctx: AppContext, world: World) -> tuple[dict[str, Any], dict[str, str]]:
+    """One job of a new staff member's, and their request headers."""
+    staff = await add_staff(world)
+    job = (await add_jobs(staff, 1))[0]
+    return job, bearer(ctx.signer, staff)
+
+
 async def upload_url(
     client: httpx.AsyncClient, headers: dict[str, str], job_id: str, **body: Any
 ) -> httpx.Response:
@@ -86,9 +93,7 @@ def picture(body: bytes) -> Image.Image:
 async def test_a_photo_sent_to_its_upload_url_is_processed_upright_and_bare(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     asked = await upload_url(client, mine, job["id"])
     assert asked.status_code == 201, asked.text
     grant = asked.json()
@@ -145,9 +150,7 @@ async def test_the_office_sees_where_and_when_and_what_looks_wrong(
 async def test_the_same_photo_twice_is_one_photo(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     body = camera_photo("WEBP")
     grant = (await upload_url(client, mine, job["id"], contentType="image/webp")).json()
 
@@ -190,9 +193,7 @@ async def test_a_bad_upload_is_refused_and_nothing_is_kept(
     status: int,
     code: str,
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     stored_before = stored_objects(ctx)
     grant = (await upload_url(client, mine, job["id"], contentType=declared)).json()
 
@@ -296,9 +297,7 @@ async def test_sync_attaches_a_photo_once_and_only_ones_own(
 async def test_racing_retries_of_one_photo_are_one_photo(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     photo_id = new_id()
     asked = await asyncio.gather(
         *(upload_url(client, mine, job["id"], photoId=photo_id) for _ in range(3))
@@ -358,9 +357,7 @@ async def test_an_upload_url_ends_when_the_job_leaves_its_holder(
 async def test_loose_inputs_get_clear_answers(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     photos = f"/api/mobile/jobs/{job['id']}/photos"
     file = {"file": ("a.jpg", camera_photo("JPEG"), "image/jpeg")}
     for form, field in (({"photoId": "nope"}, "photoId"), ({"kind": "selfie"}, "kind")):
@@ -387,9 +384,7 @@ async def test_loose_inputs_get_clear_answers(
 async def test_a_failed_photo_sent_again_is_tried_afresh(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     body = camera_photo("JPEG")
     first = (await upload_url(client, mine, job["id"])).json()
     await put(client, first["uploadUrl"], body, "image/jpeg")
@@ -408,9 +403,7 @@ async def test_a_failed_photo_sent_again_is_tried_afresh(
 async def test_a_photo_whose_processors_keep_dying_fails_instead_of_looping(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    staff = await add_staff(world)
-    job = (await add_jobs(staff, 1))[0]
-    mine = bearer(ctx.signer, staff)
+    job, mine = await staff_with_a_job(ctx, world)
     grant = (await upload_url(client, mine, job["id"])).json()
     await put(client, grant["uploadUrl"], camera_photo("JPEG"), "image/jpeg")
     await processed(client, mine, job["id"], grant["photoId"])
