@@ -143,8 +143,14 @@ async function showJob(id) {
   const response = await (takeFresh() ? fresh : api)(`/api/mobile/jobs/${id}`);
   if (!response.ok) return showJobs();
   const { job, checklistItems, customerContact, photos } = await response.json();
-  // What this phone changed and has not sent yet shows as done already.
-  for (const change of (await vault.waiting()).filter((e) => e.jobId === job.id)) {
+  // What this phone changed and has not sent yet shows as done already, including a change
+  // made while this view was being drawn (else a tick would show undone and be tapped twice).
+  let waitingChanges;
+  for (let seen = -1; seen !== changesQueued;) {
+    seen = changesQueued;
+    waitingChanges = await vault.waiting();
+  }
+  for (const change of waitingChanges.filter((e) => e.jobId === job.id)) {
     if (change.status) job.status = change.status;
     for (const tick of change.checklist || []) {
       const item = checklistItems.find((i) => i.id === tick.itemId);
@@ -152,7 +158,7 @@ async function showJob(id) {
     }
   }
   const next = NEXT[job.status];
-  app.innerHTML = `<p><a href="#">${t("back")}</a></p><h2>${esc(job.customerName)}</h2>
+  app.innerHTML = `<p><a href="#">${t("back")}</a></p><h2 data-status="${job.status}">${esc(job.customerName)}</h2>
     <p class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}<br>${esc(customerContact.phone)}</p>
     <p>${esc(job.notes)}</p>
     <div class="steps">${next ? `<button id="step">${t(next)}</button>` : ""}
@@ -239,6 +245,8 @@ async function showBoard() {
   });
 }
 
+let changesQueued = 0; // by this page, so a view being drawn can tell it missed one
+
 async function enqueue(change) {
   const at = new Date().toISOString();
   const entry = change.checkIn
@@ -246,6 +254,7 @@ async function enqueue(change) {
         location: change.location, accuracy: change.accuracy, timestamp: at }
     : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
   await vault.enqueue(entry);
+  changesQueued += 1;
   registerSync();
   await flush();
 }

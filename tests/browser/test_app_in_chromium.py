@@ -224,6 +224,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
     await page.wait_for_selector("#step")
     await page.click("#step")
     await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+    await page.wait_for_selector("h2[data-status=en_route]")  # the view shows the new step
     await page.check("[data-item] >> nth=1")
     await page.wait_for_function("document.getElementById('net').textContent.includes('2')")
     await page.check("[data-item] >> nth=2")
