@@ -14,6 +14,7 @@ from server.api.checkins import check_in_routes
 from server.api.dispatch import dispatch_routes
 from server.api.jobs import job_routes
 from server.api.live import live_routes
+from server.api.notifications import notification_routes
 from server.api.ops import ops_routes
 from server.api.photos import photo_routes
 from server.api.push import push_routes
@@ -36,6 +37,7 @@ from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
 from server.services.photo_processing import supervise_photo_processor
+from server.services.push_delivery import PushDispatcher, PushSender
 from server.storage.factory import object_store_for
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(check_in_routes)
     app.blueprint(photo_routes)
     app.blueprint(push_routes)
+    app.blueprint(notification_routes)
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
     app.blueprint(live_routes)
@@ -78,6 +81,9 @@ def build_context(settings: Settings) -> AppContext:
     mirror.add_listener(hub.publish)
     shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
     photo_store = object_store_for(settings)
+    vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
+    push = PushDispatcher(PushSender(vapid, settings), settings)
+    mirror.add_listener(push.on_changes)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -96,7 +102,8 @@ def build_context(settings: Settings) -> AppContext:
         shell=shell,
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
-        vapid=load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value()),
+        vapid=vapid,
+        push=push,
     )
 
 
@@ -125,6 +132,8 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     if ctx.settings.is_postgres:
         ctx.notifications = ChangeNotifications(ctx.settings.database_url, ctx.mirror.wake)
         ctx.notifications.start()
+    if ctx.settings.push_sending:
+        ctx.push.start(ctx.mirror.last_id)
     # Everything loaded so far lives as long as the worker: keep the collector off it, which
     # shortens the pauses that otherwise show up as tail latency. A fan-out to thousands of
     # live streams allocates in bursts: collect the young generation less often.
@@ -142,6 +151,7 @@ async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
     if ctx.notifications is not None:
         await ctx.notifications.stop()
+    await ctx.push.stop()
     await ctx.photo_store.close()
     await ctx.mirror.stop()
     await ctx.representations.close()

@@ -108,7 +108,28 @@ class Settings(BaseSettings):
     push_service_hosts: str = Field(
         "fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,"
         "web.push.apple.com,*.push.apple.com",
-        description="Push services a subscription may point at (*. for subdomains).",
+        description="Push services a subscription may point at: https hosts (*. for "
+        "subdomains), or an exact origin such as http://127.0.0.1:8765 for a local one.",
+    )
+    vapid_subject: str = Field(
+        "mailto:ops@example.com",
+        pattern=r"^(mailto:|https://)\S+$",
+        description="How push services reach the operator (VAPID sub): mailto: or https URL.",
+    )
+    push_sending: bool = Field(True, description="Send Web Push from this instance's workers.")
+    push_concurrency: int = Field(32, ge=1, le=1000, description="Pushes in flight per worker.")
+    push_max_attempts: int = Field(
+        8, ge=1, description="Tries per push on 5xx or network errors before it fails."
+    )
+    push_timeout_seconds: float = Field(10.0, gt=0, description="One push request's limit.")
+    push_poll_seconds: float = Field(
+        1.0, gt=0, description="How often due pushes are looked for without a wake-up."
+    )
+    push_ttl_seconds: int = Field(
+        86400, ge=0, le=2419200, description="How long a push service keeps a job push."
+    )
+    push_idle_days: int = Field(
+        60, ge=1, description="Subscriptions silent this long are pruned (dead, never told)."
     )
     photo_visit_margin_minutes: int = Field(
         15, ge=0, description="Slack around a visit's check-in and check-out for photo times."

@@ -19,6 +19,7 @@ from server.security.tokens import TokenSigner
 from server.security.vapid import VapidKeys
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
+from server.services.push_delivery import PushDispatcher
 from server.storage.objects import ObjectStore
 
 
@@ -36,5 +37,6 @@ class AppContext:
     photo_links: PhotoLinks
     photo_store: ObjectStore
     vapid: VapidKeys
+    push: PushDispatcher
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

@@ -148,6 +148,10 @@ class SubscriptionNotFound(NotFound):
     code, title = "subscription_not_found", "Push subscription not found"
 
 
+class NotificationNotFound(NotFound):
+    code, title = "notification_not_found", "Notification not found"
+
+
 class RouteNotFound(NotFound):
     code, title = "route_not_found", "No such endpoint"
 

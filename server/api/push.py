@@ -6,12 +6,19 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import ANY_ROLE, app_context, endpoint
-from server.api.schemas import Problem, PushSubscriptionCreated, VapidPublicKey
+from server.api.schemas import (
+    Problem,
+    PushPreferencesView,
+    PushSubscriptionCreated,
+    VapidPublicKey,
+)
 from server.errors import SubscriptionNotFound
 from server.http.json_io import json_response, read_json
 from server.security.tokens import Principal
+from server.services import notifications as notification_service
 from server.services import push_subscriptions as subscription_service
 from server.services.inputs import as_uuid
+from server.services.notifications import Preferences
 from server.services.push_subscriptions import NewSubscription
 
 push_routes = Blueprint("push", url_prefix="/api/mobile/push")
@@ -57,3 +64,25 @@ async def unsubscribe(request: Request, principal: Principal, subscription_id: s
         raise SubscriptionNotFound()
     await subscription_service.unsubscribe(principal, known)
     return HTTPResponse(status=204)
+
+
+@push_routes.get("/preferences")
+@endpoint(
+    "The caller's quiet hours (Bangkok time) and the job push kinds they opted out of.",
+    responses={200: PushPreferencesView, 401: Problem},
+)
+async def preferences(request: Request, principal: Principal) -> HTTPResponse:
+    answer = await notification_service.preferences_of(principal)
+    return json_response(answer, headers={"Cache-Control": "no-store"})
+
+
+@push_routes.put("/preferences")
+@endpoint(
+    "Set quiet hours (pushes wait until they end; urgent work and high-urgency messages "
+    "ring through) and opt out of job push kinds (urgent jobs cannot be opted out of).",
+    body=Preferences,
+    responses={200: PushPreferencesView, 401: Problem, 422: Problem},
+)
+async def save_preferences(request: Request, principal: Principal) -> HTTPResponse:
+    wanted = read_json(request, Preferences)
+    return json_response(await notification_service.save_preferences(principal, wanted))

@@ -242,6 +242,76 @@ class PushSubscription(Table, tablename="push_subscription"):
     last_seen_at = Timestamptz(default=TimestamptzNow())
 
 
+class Notification(Table, tablename="notification"):
+    """Something to tell people by Web Push: a dispatcher's message (to users, a team or a
+    role, now or at ``send_at``) or a job change that matters with the app closed. Title and
+    body are kept per language; each recipient gets theirs. ``status`` is ``scheduled`` until
+    its deliveries are made (once, by whichever instance takes it), then ``sent``."""
+
+    id = UUID(primary_key=True)
+    kind = Varchar(length=16)
+    branch_id = UUID(null=True, default=None)
+    created_by = UUID(null=True, default=None)
+    audience = JSON(default="{}")
+    recipients = JSON(default="[]")
+    title = JSON(default="{}")
+    body = JSON(default="{}")
+    url = Varchar(length=512, default="/")
+    urgency = Varchar(length=10, default="normal")
+    ttl_seconds = Integer(default=86400)
+    topic = Varchar(length=32, null=True, default=None)
+    job_id = UUID(null=True, default=None)
+    change_id = BigInt(null=True, default=None)
+    send_at = Timestamptz(default=TimestamptzNow())
+    status = Varchar(length=12, default="scheduled")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class PushDelivery(Table, tablename="push_delivery"):
+    """One notification to one subscription, and what became of it: ``queued`` (waiting,
+    or retrying after ``next_attempt_at``), ``accepted`` (the push service took it: not yet
+    proof the phone showed it), ``failed`` (with ``reason``), ``displayed`` and ``clicked``
+    (receipts from the service worker). Claimed under a lease like the photo queue."""
+
+    id = UUID(primary_key=True)
+    notification_id = UUID()
+    subscription_id = UUID()
+    user_id = UUID()
+    locale = Varchar(length=2, default="th")
+    push_service = Varchar(length=255, default="")
+    state = Varchar(length=12, default="queued")
+    reason = Varchar(length=200, null=True, default=None)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(default=TimestamptzNow())
+    lease_owner = Varchar(length=64, null=True, default=None)
+    lease_until = Timestamptz(null=True, default=None)
+    queued_at = Timestamptz(default=TimestamptzNow())
+    accepted_at = Timestamptz(null=True, default=None)
+    failed_at = Timestamptz(null=True, default=None)
+    displayed_at = Timestamptz(null=True, default=None)
+    clicked_at = Timestamptz(null=True, default=None)
+
+
+class PushPreference(Table, tablename="push_preference"):
+    """A person's quiet hours (Bangkok time, may span midnight) and the kinds of job push
+    they opted out of. No row: no quiet hours, every kind."""
+
+    user_id = UUID(primary_key=True)
+    quiet_from = Varchar(length=5, null=True, default=None)
+    quiet_until = Varchar(length=5, null=True, default=None)
+    opted_out = JSON(default="[]")
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class PushPlanCursor(Table, tablename="push_plan_cursor"):
+    """How far the change log has been turned into job pushes. One row, locked while an
+    instance plans, so each change is planned once across instances and restarts."""
+
+    id = Integer(primary_key=True)
+    last_change_id = BigInt(default=0)
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -258,4 +328,8 @@ ALL_TABLES: tuple[type[Table], ...] = (
     DeviceSync,
     Photo,
     PushSubscription,
+    Notification,
+    PushDelivery,
+    PushPreference,
+    PushPlanCursor,
 )

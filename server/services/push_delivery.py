@@ -1,0 +1,396 @@
+"""Web Push delivery, off the request path: every worker runs a :class:`PushDispatcher`
+that turns job changes into pushes, fans due notifications out to their recipients'
+subscriptions, and sends what is due through pywebpush.
+
+Sending is concurrent but bounded (``PUSH_CONCURRENCY`` per worker) over one shared HTTP
+session, and always with a TTL, an ``Urgency`` and, for job pushes, a ``Topic``. What each
+answer means is decided by :func:`settle`, a plain function: 201 accepted; 404/410 the
+subscription is gone (pruned); 429 waits for ``Retry-After``; 5xx and network errors retry
+with backoff until ``PUSH_MAX_ATTEMPTS`` or the TTL runs out; 413 and 400 fail with the reason.
+
+Instances share the work through the database (see ``db/queries/notifications.py``): the
+plan cursor and the scheduled notifications are taken under row locks and the deliveries
+under leases, so no push is planned, fanned out or sent twice by two instances. A sender
+killed after the push service took a push but before it recorded that leaves the delivery
+to be sent again once its lease lapses; the job pushes' Topic makes the phone show it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+from py_vapid import Vapid02
+from pywebpush import WebPusher
+
+from server.config import Settings
+from server.db.engine import write_transaction
+from server.db.queries import changes as change_queries
+from server.db.queries import jobs as job_queries
+from server.db.queries import notifications as queries
+from server.security.vapid import VapidKeys
+from server.services import push_plans
+from server.services.notifications import fan_out
+
+log = logging.getLogger("tinedy.push")
+
+PAYLOAD_LIMIT = 3000  # bytes of JSON; the push service's limit is 4096 encrypted
+FIRST_RETRY_SECONDS = 5
+LONGEST_RETRY_SECONDS = 600
+DEFAULT_RETRY_AFTER = 60
+LONGEST_RETRY_AFTER = 3600
+VAPID_LIFETIME = 12 * 3600
+PLAN_BATCH = 500
+PRUNE_EVERY_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back for one push: an HTTP status (None: no answer at all)."""
+
+    status: int | None
+    retry_after: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    state: str
+    reason: str | None = None
+    next_attempt_at: datetime | None = None
+    prune: bool = False
+
+
+def settle(
+    answer: Answer, attempts: int, max_attempts: int, now: datetime, expires_at: datetime
+) -> Settlement:
+    """What one push service answer means for the delivery (see the module docstring)."""
+    status = answer.status
+    if status is not None and 200 <= status < 300:
+        return Settlement(queries.ACCEPTED)
+    if status in (404, 410):
+        return Settlement(queries.FAILED, f"subscription gone ({status}): pruned", prune=True)
+    if status == 413:
+        return Settlement(queries.FAILED, "payload too large (413)")
+    if status == 429:
+        return _retry(now + _retry_after(answer.retry_after, now), expires_at, "throttled (429)")
+    if status is None or status >= 500 or status == 408:
+        what = f"push service error ({status})" if status else f"no answer: {answer.detail}"
+        if attempts >= max_attempts:
+            return Settlement(queries.FAILED, f"gave up after {attempts} tries: {what}"[:200])
+        delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
+        return _retry(now + timedelta(seconds=delay), expires_at, what)
+    if status in (401, 403):
+        return Settlement(queries.FAILED, f"push service refused our VAPID identity ({status})")
+    detail = f": {answer.detail}" if answer.detail else ""
+    return Settlement(queries.FAILED, f"rejected by the push service ({status}){detail}"[:200])
+
+
+def _retry(at: datetime, expires_at: datetime, what: str) -> Settlement:
+    if at > expires_at:
+        return Settlement(queries.FAILED, f"expired before the push service took it: {what}")
+    return Settlement(queries.QUEUED, what, next_attempt_at=at)
+
+
+def _retry_after(value: str | None, now: datetime) -> timedelta:
+    """``Retry-After`` as seconds or an HTTP date; a minute when missing or unreadable."""
+    seconds: float = DEFAULT_RETRY_AFTER
+    if value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            with contextlib.suppress(TypeError, ValueError):
+                seconds = (parsedate_to_datetime(value) - now).total_seconds()
+    return timedelta(seconds=min(max(seconds, 1), LONGEST_RETRY_AFTER))
+
+
+def payload_of(notification: dict[str, Any], delivery: dict[str, Any]) -> bytes:
+    """The push's JSON, in the recipient's language, under :data:`PAYLOAD_LIMIT`: ids to
+    fetch the rest with, never whole records."""
+    locale = delivery["locale"] if delivery["locale"] in ("th", "en") else "th"
+
+    def text(values: dict[str, str]) -> str:
+        return values.get(locale) or values.get("en") or values.get("th") or ""
+
+    message = {
+        "notificationId": str(notification["id"]),
+        "deliveryId": str(delivery["id"]),
+        "kind": notification["kind"],
+        "title": text(notification["title"]),
+        "body": text(notification["body"]),
+        "url": notification["url"],
+        "urgency": notification["urgency"],
+        "changeId": notification["change_id"],
+        "jobId": str(notification["job_id"]) if notification["job_id"] else None,
+        "tag": notification["topic"] or str(notification["id"]).replace("-", ""),
+    }
+    encoded = orjson.dumps(message)
+    while len(encoded) > PAYLOAD_LIMIT and message["body"]:
+        message["body"] = str(message["body"])[: len(str(message["body"])) // 2] + "…"
+        encoded = orjson.dumps(message)
+    return encoded
+
+
+class PushSender:
+    """pywebpush over one aiohttp session; VAPID headers signed once per push service
+    origin and reused until near their expiry."""
+
+    def __init__(self, vapid: VapidKeys, settings: Settings) -> None:
+        self._vapid = Vapid02(private_key=vapid.private_key)
+        self._subject = settings.vapid_subject
+        self._timeout = aiohttp.ClientTimeout(total=settings.push_timeout_seconds)
+        self._limit = settings.push_concurrency
+        self._session: aiohttp.ClientSession | None = None
+        self._signed: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        kept = self._signed.get(audience)
+        if kept is None or kept[0] - time.time() < 3600:
+            expires = int(time.time()) + VAPID_LIFETIME
+            claims = {"aud": audience, "exp": expires, "sub": self._subject}
+            kept = (expires, self._vapid.sign(claims))
+            self._signed[audience] = kept
+        return kept[1]
+
+    async def send(
+        self,
+        subscription: dict[str, Any],
+        payload: bytes,
+        *,
+        ttl: int,
+        urgency: str,
+        topic: str | None,
+    ) -> Answer:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit)
+            self._session = aiohttp.ClientSession(connector=connector)
+        headers = {"Urgency": urgency, **self._vapid_headers(subscription["endpoint"])}
+        if topic:
+            headers["Topic"] = topic
+        info = {
+            "endpoint": subscription["endpoint"],
+            "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]},
+        }
+        try:
+            response = await WebPusher(info, aiohttp_session=self._session).send_async(
+                payload, headers, ttl=ttl, timeout=self._timeout
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return Answer(None, detail=type(exc).__name__)
+        assert not isinstance(response, str)
+        detail = "" if response.status < 300 else (await response.text())[:120]
+        return Answer(response.status, response.headers.get("Retry-After"), detail)
+
+
+class PushDispatcher:
+    """One worker's share of the push work (see the module docstring)."""
+
+    def __init__(self, sender: PushSender, settings: Settings) -> None:
+        self._sender = sender
+        self._settings = settings
+        self._owner = f"push-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(settings.push_concurrency)
+        self._planned_through = -1
+        self._newest_change = 0
+        self._last_prune = 0.0
+
+    def start(self, newest_change_id: int) -> None:
+        self._newest_change = newest_change_id
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="push-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._sender.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def on_changes(self, rows: list[dict[str, Any]]) -> None:
+        """The change mirror's listener: new job changes may call for pushes."""
+        if rows:
+            self._newest_change = max(self._newest_change, int(rows[-1]["id"]))
+            if any(row.get("job_id") for row in rows):
+                self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.work_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database restarting, say: try again at the next poll
+                log.exception("push dispatch failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.push_poll_seconds)
+
+    async def work_once(self) -> None:
+        """Plan, fan out and send everything due now."""
+        now = datetime.now(UTC)
+        if self._newest_change > self._planned_through:
+            await self.plan()
+        if (due := await queries.next_scheduled_at()) is not None and due <= now:
+            async with write_transaction():
+                await fan_out(await queries.claim_due_notifications(now, 100), now)
+        while await self.send_due():
+            pass
+        if time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
+            self._last_prune = time.monotonic()
+            idle = now - timedelta(days=self._settings.push_idle_days)
+            async with write_transaction():
+                pruned = await queries.prune_idle_subscriptions(idle)
+            if pruned:
+                log.info("pruned %d idle push subscriptions", pruned)
+
+    async def plan(self) -> None:
+        """Turn job changes since the plan cursor into notifications (one instance at a time:
+        the others skip the locked cursor)."""
+        while True:
+            async with write_transaction():
+                newest = await change_queries.newest_change_id()
+                cursor = await queries.lock_plan_cursor(newest)
+                if cursor is None:
+                    self._planned_through = max(self._planned_through, newest)
+                    return
+                changes = await queries.job_changes_after(cursor, PLAN_BATCH)
+                if changes:
+                    await plan_job_pushes(changes, self._settings.push_ttl_seconds)
+                    await queries.move_plan_cursor(int(changes[-1]["id"]))
+                self._planned_through = int(changes[-1]["id"]) if changes else newest
+            if len(changes) < PLAN_BATCH:
+                return
+
+    async def send_due(self) -> bool:
+        """Claim a batch of due deliveries, send them concurrently, settle them in one
+        transaction. False when nothing was due."""
+        now = datetime.now(UTC)
+        lease = timedelta(seconds=self._settings.push_timeout_seconds * 3)
+        async with write_transaction():
+            claimed = await queries.claim_deliveries(
+                self._owner, now, lease, self._settings.push_concurrency * 4
+            )
+        if not claimed:
+            return False
+        notifications = await queries.notifications_by_id(
+            sorted({str(d["notification_id"]) for d in claimed})
+        )
+        subscriptions = await queries.subscriptions_by_id(
+            sorted({str(d["subscription_id"]) for d in claimed})
+        )
+        answers = await asyncio.gather(
+            *[self._send(d, notifications, subscriptions) for d in claimed]
+        )
+        done = datetime.now(UTC)
+        async with write_transaction():
+            for delivery, answer in zip(claimed, answers, strict=True):
+                await self._record(delivery, answer, done)
+        return True
+
+    async def _send(
+        self,
+        delivery: dict[str, Any],
+        notifications: dict[str, dict[str, Any]],
+        subscriptions: dict[str, dict[str, Any]],
+    ) -> Answer:
+        notification = notifications[str(delivery["notification_id"])]
+        subscription = subscriptions.get(str(delivery["subscription_id"]))
+        if subscription is None:
+            return Answer(410, detail="unsubscribed")
+        now = datetime.now(UTC)
+        ttl = max(int((delivery["expires_at"] - now).total_seconds()), 0)
+        if ttl == 0:
+            return Answer(None, detail="expired")
+        async with self._slots:
+            return await self._sender.send(
+                subscription,
+                payload_of(notification, delivery),
+                ttl=ttl,
+                urgency=notification["urgency"],
+                topic=notification["topic"],
+            )
+
+    async def _record(self, delivery: dict[str, Any], answer: Answer, now: datetime) -> None:
+        outcome = settle(
+            answer,
+            int(delivery["attempts"]),
+            self._settings.push_max_attempts,
+            now,
+            delivery["expires_at"],
+        )
+        values: dict[Any, Any] = {"state": outcome.state, "reason": outcome.reason}
+        if outcome.state == queries.ACCEPTED:
+            values["accepted_at"] = now
+        elif outcome.state == queries.FAILED:
+            values["failed_at"] = now
+        else:
+            values["next_attempt_at"] = outcome.next_attempt_at
+        settled = await queries.settle_delivery(str(delivery["id"]), self._owner, values)
+        if not settled and outcome.state == queries.ACCEPTED:
+            await queries.note_accepted(str(delivery["id"]), self._owner, now)
+        if outcome.prune:
+            await queries.forget_subscription(
+                str(delivery["subscription_id"]), outcome.reason or "", now
+            )
+
+
+async def plan_job_pushes(changes: list[dict[str, Any]], ttl: int) -> None:
+    """Within a write transaction: a notification per push the changes call for, for
+    people with a subscription who did not opt out of its kind."""
+    jobs = {
+        str(row["id"]): row
+        for row in await job_queries.get_jobs(sorted({str(c["job_id"]) for c in changes}))
+    }
+    planned = [p for c in changes for p in push_plans.job_pushes(c, jobs.get(str(c["job_id"])))]
+    if not planned:
+        return
+    people = sorted({p.user_id for p in planned})
+    subscribed = {str(s["user_id"]) for s in await queries.subscriptions_of(people)}
+    preferences = await queries.preference_of(people)
+    for push in planned:
+        if push.user_id not in subscribed or push_plans.opted_out(
+            preferences.get(push.user_id), push.kind
+        ):
+            continue
+        job = jobs[push.job_id]
+        title, body = push_plans.job_texts(push.kind, job)
+        await queries.insert_notification(
+            {
+                "id": str(uuid.uuid4()),
+                "kind": push.kind,
+                "branch_id": str(job["branch"]),
+                "audience": {"userIds": [push.user_id]},
+                "recipients": [push.user_id],
+                "title": title,
+                "body": body,
+                "url": f"/#job/{push.job_id}",
+                "urgency": "high" if push.urgent else "normal",
+                "ttl_seconds": ttl,
+                "topic": push_plans.job_topic(push.job_id),
+                "job_id": push.job_id,
+                "change_id": push.change_id,
+                "send_at": datetime.now(UTC),
+            }
+        )
