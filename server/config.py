@@ -122,6 +122,9 @@ class Settings(BaseSettings):
         8, ge=1, description="Tries per push on 5xx or network errors before it fails."
     )
     push_timeout_seconds: float = Field(10.0, gt=0, description="One push request's limit.")
+    push_retry_seconds: float = Field(
+        5.0, gt=0, description="First retry after a 5xx or network error (doubling, to 10 min)."
+    )
     push_poll_seconds: float = Field(
         1.0, gt=0, description="How often due pushes are looked for without a wake-up."
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -49,8 +49,8 @@ class NewNotification(Input):
     user_ids: list[uuid.UUID] | None = Field(None, min_length=1, max_length=500)
     team_id: uuid.UUID | None = None
     role: Role | None = None
-    title: Text | Localised = Field(max_length=120)
-    body: Prose | Localised = Field("", max_length=500)
+    title: Annotated[Text, Field(max_length=120)] | Localised
+    body: Annotated[Prose, Field(max_length=500)] | Localised = ""
     url: Text = Field("/", max_length=512)
     urgency: Urgency = "normal"
     ttl: int = Field(86400, ge=0, le=LONGEST_TTL, strict=True)

@@ -45,7 +45,6 @@ from server.services.notifications import fan_out
 log = logging.getLogger("tinedy.push")
 
 PAYLOAD_LIMIT = 3000  # bytes of JSON; the push service's limit is 4096 encrypted
-FIRST_RETRY_SECONDS = 5
 LONGEST_RETRY_SECONDS = 600
 DEFAULT_RETRY_AFTER = 60
 LONGEST_RETRY_AFTER = 3600
@@ -72,7 +71,13 @@ class Settlement:
 
 
 def settle(
-    answer: Answer, attempts: int, max_attempts: int, now: datetime, expires_at: datetime
+    answer: Answer,
+    attempts: int,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    max_attempts: int,
+    first_retry: float,
 ) -> Settlement:
     """What one push service answer means for the delivery (see the module docstring)."""
     status = answer.status
@@ -88,7 +93,7 @@ def settle(
         what = f"push service error ({status})" if status else f"no answer: {answer.detail}"
         if attempts >= max_attempts:
             return Settlement(queries.FAILED, f"gave up after {attempts} tries: {what}"[:200])
-        delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
+        delay = min(first_retry * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
         return _retry(now + timedelta(seconds=delay), expires_at, what)
     if status in (401, 403):
         return Settlement(queries.FAILED, f"push service refused our VAPID identity ({status})")
@@ -212,16 +217,26 @@ class PushDispatcher:
         self._planned_through = -1
         self._newest_change = 0
         self._last_prune = 0.0
+        self._stopping = False
 
     def start(self, newest_change_id: int) -> None:
         self._newest_change = newest_change_id
         self._task = asyncio.get_running_loop().create_task(self._run(), name="push-dispatcher")
 
     async def stop(self) -> None:
+        """Let the work in hand finish (a task cancelled inside a transaction can strand its
+        pool connection), within the time a send may take; cancel it after that."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), self._settings.push_timeout_seconds + 5
+                )
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         await self._sender.close()
 
@@ -236,7 +251,7 @@ class PushDispatcher:
                 self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.work_once()
@@ -255,7 +270,7 @@ class PushDispatcher:
         if (due := await queries.next_scheduled_at()) is not None and due <= now:
             async with write_transaction():
                 await fan_out(await queries.claim_due_notifications(now, 100), now)
-        while await self.send_due():
+        while not self._stopping and await self.send_due():
             pass
         if time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()
@@ -336,9 +351,10 @@ class PushDispatcher:
         outcome = settle(
             answer,
             int(delivery["attempts"]),
-            self._settings.push_max_attempts,
             now,
             delivery["expires_at"],
+            max_attempts=self._settings.push_max_attempts,
+            first_retry=self._settings.push_retry_seconds,
         )
         values: dict[Any, Any] = {"state": outcome.state, "reason": outcome.reason}
         if outcome.state == queries.ACCEPTED:

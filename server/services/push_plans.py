@@ -23,6 +23,7 @@ ASSIGNED, REASSIGNED, CANCELLED = "assigned", "reassigned", "cancelled"
 RESCHEDULED, URGENT, MESSAGE = "rescheduled", "urgent", "message"
 OPTIONAL_KINDS = (ASSIGNED, REASSIGNED, CANCELLED, RESCHEDULED)
 URGENCIES = ("very-low", "low", "normal", "high")
+FINISHED = ("completed", "cancelled")  # nothing more to do: only a cancellation is news
 CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 TITLES: dict[str, dict[str, str]] = {
@@ -66,6 +67,8 @@ def job_pushes(change: dict[str, Any], job: dict[str, Any] | None) -> list[JobPu
         wanted.append((RESCHEDULED, assignee))
     elif (kind == "job.reprioritised" or "priority" in fields) and urgent:
         wanted.append((URGENT, assignee))
+    if job.get("status") in FINISHED:
+        wanted = [(what, who) for what, who in wanted if what == CANCELLED]
     return [
         JobPush(what, who, str(change["job_id"]), int(change["id"]), urgent)
         for what, who in wanted

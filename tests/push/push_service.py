@@ -19,11 +19,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-import http_ece  # type: ignore[import-untyped]
+import http_ece
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -96,6 +97,7 @@ class Received:
     claims: dict[str, Any] | None
     status: int
     error: str | None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class Refusal(Exception):

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid02  # type: ignore[import-untyped]
-from pywebpush import WebPushException, webpush_async  # type: ignore[import-untyped]
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush_async
 
 from tests.push.push_service import Answer, PushService, b64url
 
