@@ -9,18 +9,26 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.api.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
 from server.context import AppContext
 from server.db.tables import Notification, PushSubscription
+from server.security.tokens import Principal
+from server.security.vapid import VapidKeys
 from server.services.jobs import BANGKOK
+from server.services.notifications import NewNotification, send_notification
+from server.services.push_subscriptions import NewSubscription
+from server.services.push_subscriptions import subscribe as subscribe_service
 from tests.api.problems import assert_problem
 from tests.push.push_service import Answer, PushService
-from tests.servers import wait_for
+from tests.servers import running_instances, wait_for
 from tests.world import World, add_jobs, add_staff, add_user, bearer
 
 SEND = "/api/mobile/notifications/send"
@@ -373,3 +381,42 @@ async def test_a_scheduled_message_waits_for_its_time(
     assert first.json()["deliveries"] == [] and push_service.received == []
     [push] = await push_service.wait_for(1)
     assert push.at >= send_at
+
+
+async def test_a_scheduled_message_fires_once_across_a_restart_and_two_instances(
+    database_url: str, world: World, tmp_path: Path, push_service: PushService
+) -> None:
+    """Kept while no instance runs, due by the time two instances start on the database: it
+    goes out once per subscription, signed with the installation's one VAPID key."""
+    vapid = ec.generate_private_key(ec.SECP256R1())
+    pem = vapid.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    push_service.vapid_public_key = VapidKeys(vapid).public_key
+    staff = await add_staff(world)
+    phone = Principal(staff["id"], str(uuid.uuid4()), "staff", world.south, world.south_team)
+    phones = [push_service.new_subscription() for _ in range(2)]
+    for subscription in phones:
+        await subscribe_service(
+            phone, NewSubscription.model_validate(subscription), (push_service.origin,)
+        )
+    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    send_at = datetime.now(UTC) + timedelta(seconds=0.5)
+    message = NewNotification.model_validate(
+        {"userIds": [staff["id"]], "title": "x", "sendAt": send_at.isoformat()}
+    )
+    queued = await send_notification(office, message)
+    await asyncio.sleep(1)
+
+    settings = {
+        "VAPID_PRIVATE_KEY": pem,
+        "PUSH_SERVICE_HOSTS": push_service.origin,
+        "PUSH_POLL_SECONDS": "0.05",
+    }
+    async with running_instances(database_url, tmp_path, count=2, **settings):
+        received = await push_service.wait_for(2)
+        await asyncio.sleep(1.0)  # time enough for a second instance to send it again
+    assert len(push_service.received) == 2, "once per subscription, by one instance"
+    assert {r.endpoint for r in received} == {p["endpoint"] for p in phones}
+    assert all(r.error is None and r.status == 201 for r in received)
+    assert all(r.payload_json["notificationId"] == queued["notificationId"] for r in received)
