@@ -1,5 +1,5 @@
-"""Command line: ``python -m server run|migrate|seed-demo|process-photos|purge-locations|
-compact-changes`` (also installed as the ``tinedy-field`` script)."""
+"""Command line: ``python -m server run|migrate|seed-demo|process-photos|send-pushes|
+purge-locations|compact-changes`` (also installed as the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         "process-photos",
         help="process queued photos until stopped (run also starts PHOTO_PROCESSING_WORKERS)",
     )
+    commands.add_parser(
+        "send-pushes", help="send Web Push until stopped (run also starts PUSH_SENDERS)"
+    )
     seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
     commands.add_parser(
@@ -45,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         from server.services.photo_processing import run_photo_processor
 
         run_photo_processor(settings)
+    elif args.command == "send-pushes":
+        from server.services.push_delivery import run_push_sender
+
+        run_push_sender(settings)
     elif args.command == "compact-changes":
         days = settings.change_log_retention_days
         asyncio.run(_with_engine(settings, partial(_compact_changes, days)))

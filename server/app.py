@@ -37,7 +37,7 @@ from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
 from server.services.jobs import job_summaries
 from server.services.photo_processing import supervise_photo_processor
-from server.services.push_delivery import PushDispatcher, PushSender
+from server.services.push_delivery import supervise_push_sender
 from server.storage.factory import object_store_for
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(pwa_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
-    app.main_process_ready(start_photo_processors)
+    app.main_process_ready(start_background_processes)
     app.before_server_start(start_worker)
     app.before_server_stop(end_streams)
     app.after_server_stop(stop_worker)
@@ -82,8 +82,6 @@ def build_context(settings: Settings) -> AppContext:
     shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
     photo_store = object_store_for(settings)
     vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
-    push = PushDispatcher(PushSender(vapid, settings), settings)
-    mirror.add_listener(push.on_changes)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -103,13 +101,12 @@ def build_context(settings: Settings) -> AppContext:
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
         vapid=vapid,
-        push=push,
     )
 
 
-def start_photo_processors(app: Sanic[Config, Any], _loop: Any = None) -> None:
-    """Photo processing runs in processes of its own beside the HTTP workers (see
-    ``services/photo_processing.py``); Sanic starts and stops their supervisors."""
+def start_background_processes(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Photo processing and push sending run in processes of their own beside the HTTP
+    workers (see ``services/supervision.py``); Sanic starts and stops their supervisors."""
     settings: Settings = app.ctx.tinedy.settings
     if settings.photo_processing_workers:
         app.manager.manage(
@@ -118,6 +115,8 @@ def start_photo_processors(app: Sanic[Config, Any], _loop: Any = None) -> None:
             {},
             workers=settings.photo_processing_workers,
         )
+    if settings.push_senders:
+        app.manager.manage("PushSender", supervise_push_sender, {}, workers=settings.push_senders)
 
 
 async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
@@ -132,8 +131,6 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     if ctx.settings.is_postgres:
         ctx.notifications = ChangeNotifications(ctx.settings.database_url, ctx.mirror.wake)
         ctx.notifications.start()
-    if ctx.settings.push_sending:
-        ctx.push.start(ctx.mirror.last_id)
     # Everything loaded so far lives as long as the worker: keep the collector off it, which
     # shortens the pauses that otherwise show up as tail latency. A fan-out to thousands of
     # live streams allocates in bursts: collect the young generation less often.
@@ -151,7 +148,6 @@ async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
     if ctx.notifications is not None:
         await ctx.notifications.stop()
-    await ctx.push.stop()
     await ctx.photo_store.close()
     await ctx.mirror.stop()
     await ctx.representations.close()

@@ -116,8 +116,10 @@ class Settings(BaseSettings):
         pattern=r"^(mailto:|https://)\S+$",
         description="How push services reach the operator (VAPID sub): mailto: or https URL.",
     )
-    push_sending: bool = Field(True, description="Send Web Push from this instance's workers.")
-    push_concurrency: int = Field(32, ge=1, le=1000, description="Pushes in flight per worker.")
+    push_senders: int = Field(
+        1, ge=0, le=8, description="Push sender processes per instance (0: it sends none)."
+    )
+    push_concurrency: int = Field(32, ge=1, le=1000, description="Pushes in flight per sender.")
     push_max_attempts: int = Field(
         8, ge=1, description="Tries per push on 5xx or network errors before it fails."
     )
@@ -126,7 +128,7 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First retry after a 5xx or network error (doubling, to 10 min)."
     )
     push_poll_seconds: float = Field(
-        1.0, gt=0, description="How often due pushes are looked for without a wake-up."
+        0.25, gt=0, description="How often a sender looks for due pushes without a wake-up."
     )
     push_ttl_seconds: int = Field(
         86400, ge=0, le=2419200, description="How long a push service keeps a job push."

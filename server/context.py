@@ -19,7 +19,6 @@ from server.security.tokens import TokenSigner
 from server.security.vapid import VapidKeys
 from server.services.app_shell import AppShell
 from server.services.changes import ChangeMirror
-from server.services.push_delivery import PushDispatcher
 from server.storage.objects import ObjectStore
 
 
@@ -37,6 +36,5 @@ class AppContext:
     photo_links: PhotoLinks
     photo_store: ObjectStore
     vapid: VapidKeys
-    push: PushDispatcher
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None

@@ -81,7 +81,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_url": "memory://",
         "db_pool_min": 1,
         "db_pool_max": 4,
-        "push_sending": False,  # on where a test is about Web Push
+        "push_senders": 0,  # the push tests run a sender of their own
         **overrides,
     }
     return Settings(**values)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.dispatch import DISPATCH_ROLES
-from server.api.endpoint import ANY_ROLE, app_context, endpoint
+from server.api.endpoint import ANY_ROLE, endpoint
 from server.api.schemas import NotificationDetail, NotificationQueued, Problem, ReceiptRecorded
 from server.http.json_io import json_response, read_json
 from server.security.tokens import Principal
@@ -28,7 +28,6 @@ notification_routes = Blueprint("notifications", url_prefix="/api/mobile/notific
 async def send(request: Request, principal: Principal) -> HTTPResponse:
     new = read_json(request, NewNotification)
     queued = await notification_service.send_notification(principal, new)
-    app_context(request).push.wake()
     return json_response(queued, status=202)
 
 

@@ -22,10 +22,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +36,7 @@ from server.services.checkins import haversine_meters
 from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.photo_images import PhotoRejected, ProcessedPhoto, process_photo
 from server.services.photos import variant_key
+from server.services.supervision import keep_running
 from server.storage.factory import object_store_for
 from server.storage.objects import ObjectStore
 
@@ -50,8 +47,6 @@ FIRST_RETRY_SECONDS = 5.0
 LONGEST_RETRY_SECONDS = 600.0
 RETRY_PAUSE = timedelta(seconds=FIRST_RETRY_SECONDS)
 NICENESS = 15
-RESTART_PAUSE_SECONDS = 1.0
-LONGEST_RESTART_PAUSE = 30.0
 
 
 @dataclass(frozen=True)
@@ -225,30 +220,8 @@ def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> P
 
 
 def supervise_photo_processor() -> None:
-    """A process Sanic starts beside the HTTP workers: it keeps one ``python -m server
-    process-photos`` running (settings come from the same environment), starts another when
-    one dies (a decoder crash, the kernel's OOM killer), pausing longer each time it dies
-    young, and stops it on SIGTERM."""
-    stopping = threading.Event()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda *_: stopping.set())
-    pause = RESTART_PAUSE_SECONDS
-    while not stopping.is_set():
-        child = subprocess.Popen([sys.executable, "-m", "server", "process-photos"])
-        started = time.monotonic()
-        while child.poll() is None and not stopping.is_set():
-            stopping.wait(0.5)
-        if stopping.is_set():
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-            return
-        lived = time.monotonic() - started
-        pause = RESTART_PAUSE_SECONDS if lived > 60 else min(pause * 2, LONGEST_RESTART_PAUSE)
-        log.warning("the photo processor exited (%s); another in %.0f s", child.returncode, pause)
-        stopping.wait(pause)
+    """Sanic's managed process: keeps ``python -m server process-photos`` running."""
+    keep_running("process-photos")
 
 
 def run_photo_processor(settings: Settings) -> None:

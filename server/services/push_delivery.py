@@ -1,8 +1,11 @@
-"""Web Push delivery, off the request path: every worker runs a :class:`PushDispatcher`
-that turns job changes into pushes, fans due notifications out to their recipients'
-subscriptions, and sends what is due through pywebpush.
+"""Web Push delivery, off the request path: each instance runs ``PUSH_SENDERS`` processes
+(``python -m server send-pushes``, supervised beside the HTTP workers, at a lower CPU
+priority: encrypting a broadcast is real work, and answering requests comes first). Each runs
+a :class:`PushDispatcher` that turns job changes into pushes, fans due notifications out to
+their recipients' subscriptions, and sends what is due through pywebpush. It looks for work
+every ``PUSH_POLL_SECONDS``, and at once when PostgreSQL announces a new change.
 
-Sending is concurrent but bounded (``PUSH_CONCURRENCY`` per worker) over one shared HTTP
+Sending is concurrent but bounded (``PUSH_CONCURRENCY`` per process) over one shared HTTP
 session, and always with a TTL, an ``Urgency`` and, for job pushes, a ``Topic``. What each
 answer means is decided by :func:`settle`, a plain function: 201 accepted; 404/410 the
 subscription is gone (pruned); 429 waits for ``Retry-After``; 5xx and network errors retry
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,13 +39,15 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from server.config import Settings
-from server.db.engine import write_transaction
+from server.db.engine import engine_for, write_transaction
+from server.db.notifications import ChangeNotifications
 from server.db.queries import changes as change_queries
 from server.db.queries import jobs as job_queries
 from server.db.queries import notifications as queries
-from server.security.vapid import VapidKeys
+from server.security.vapid import VapidKeys, load_vapid_keys
 from server.services import push_plans
 from server.services.notifications import fan_out
+from server.services.supervision import keep_running
 
 log = logging.getLogger("tinedy.push")
 
@@ -51,6 +58,7 @@ LONGEST_RETRY_AFTER = 3600
 VAPID_LIFETIME = 12 * 3600
 PLAN_BATCH = 500
 PRUNE_EVERY_SECONDS = 600
+NICENESS = 5  # below the HTTP workers, above photo processing
 
 
 @dataclass(frozen=True)
@@ -215,12 +223,10 @@ class PushDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(settings.push_concurrency)
         self._planned_through = -1
-        self._newest_change = 0
         self._last_prune = 0.0
         self._stopping = False
 
-    def start(self, newest_change_id: int) -> None:
-        self._newest_change = newest_change_id
+    def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="push-dispatcher")
 
     async def stop(self) -> None:
@@ -243,13 +249,6 @@ class PushDispatcher:
     def wake(self) -> None:
         self._wake.set()
 
-    async def on_changes(self, rows: list[dict[str, Any]]) -> None:
-        """The change mirror's listener: new job changes may call for pushes."""
-        if rows:
-            self._newest_change = max(self._newest_change, int(rows[-1]["id"]))
-            if any(row.get("job_id") for row in rows):
-                self._wake.set()
-
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
@@ -265,13 +264,15 @@ class PushDispatcher:
     async def work_once(self) -> None:
         """Plan, fan out and send everything due now."""
         now = datetime.now(UTC)
-        if self._newest_change > self._planned_through:
+        if await change_queries.newest_change_id() > self._planned_through:
             await self.plan()
         if (due := await queries.next_scheduled_at()) is not None and due <= now:
             async with write_transaction():
                 await fan_out(await queries.claim_due_notifications(now, 100), now)
-        while not self._stopping and await self.send_due():
-            pass
+        while not self._stopping and await queries.any_due_delivery(now):
+            if not await self.send_due():
+                break
+            now = datetime.now(UTC)
         if time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()
             idle = now - timedelta(days=self._settings.push_idle_days)
@@ -410,3 +411,34 @@ async def plan_job_pushes(changes: list[dict[str, Any]], ttl: int) -> None:
                 "send_at": datetime.now(UTC),
             }
         )
+
+
+def supervise_push_sender() -> None:
+    """Sanic's managed process: keeps ``python -m server send-pushes`` running."""
+    keep_running("send-pushes")
+
+
+def run_push_sender(settings: Settings) -> None:
+    """A sender process's whole life: send pushes until SIGTERM or SIGINT."""
+    os.nice(NICENESS)
+    asyncio.run(_send_pushes(settings))
+
+
+async def _send_pushes(settings: Settings) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stopping.set)
+    vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
+    dispatcher = PushDispatcher(PushSender(vapid, settings), settings)
+    async with engine_for(settings):
+        listener = None
+        if settings.is_postgres:
+            listener = ChangeNotifications(settings.database_url, dispatcher.wake)
+            listener.start()
+        dispatcher.start()
+        log.info("sending pushes (%d at a time)", settings.push_concurrency)
+        await stopping.wait()
+        await dispatcher.stop()
+        if listener is not None:
+            await listener.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from server.security.tokens import Principal
 from server.security.vapid import VapidKeys
 from server.services.jobs import BANGKOK
 from server.services.notifications import NewNotification, send_notification
+from server.services.push_delivery import PushDispatcher, PushSender
 from server.services.push_subscriptions import NewSubscription
 from server.services.push_subscriptions import subscribe as subscribe_service
 from tests.api.problems import assert_problem
@@ -39,12 +40,20 @@ PREFERENCES = "/api/mobile/push/preferences"
 @pytest.fixture
 def settings_overrides(push_service: PushService) -> dict[str, Any]:
     return {
-        "push_sending": True,
         "push_service_hosts": push_service.origin,
         "push_poll_seconds": 0.05,
         "push_retry_seconds": 0.2,
         "push_max_attempts": 3,
     }
+
+
+@pytest.fixture
+async def sender(ctx: AppContext) -> AsyncIterator[None]:
+    """The push sender a ``send-pushes`` process runs, here in the test's own loop."""
+    dispatcher = PushDispatcher(PushSender(ctx.vapid, ctx.settings), ctx.settings)
+    dispatcher.start()
+    yield
+    await dispatcher.stop()
 
 
 @pytest.fixture
@@ -103,7 +112,11 @@ async def send(
 
 
 async def test_a_message_reaches_every_phone_encrypted_signed_and_in_its_language(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, vapid_checked: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    vapid_checked: PushService,
 ) -> None:
     thai, english = await add_staff(world), await add_staff(world, locale="en")
     phones = [
@@ -141,7 +154,11 @@ async def test_a_message_reaches_every_phone_encrypted_signed_and_in_its_languag
 
 
 async def test_each_answer_of_the_push_service_drives_its_state(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, push_service: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
 ) -> None:
     staff = await add_staff(world)
     headers = bearer(ctx.signer, staff)
@@ -185,7 +202,11 @@ async def test_each_answer_of_the_push_service_drives_its_state(
 
 
 async def test_a_job_assigned_to_me_rings_my_phone_once_and_urgent_work_rings_high(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, vapid_checked: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    vapid_checked: PushService,
 ) -> None:
     staff, other = await add_staff(world), await add_staff(world)
     phone = await subscribe(client, bearer(ctx.signer, staff), vapid_checked)
@@ -231,7 +252,11 @@ async def _quiet() -> bool:
 
 
 async def test_quiet_hours_hold_a_push_and_opt_outs_stop_it_but_urgent_work_rings_through(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, push_service: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
 ) -> None:
     staff = await add_staff(world)
     headers = bearer(ctx.signer, staff)
@@ -260,26 +285,42 @@ async def test_quiet_hours_hold_a_push_and_opt_outs_stop_it_but_urgent_work_ring
     rings = await send(client, office, userIds=[staff["id"]], body="ด่วน", urgency="high")
     await detail_when(client, office, rings["notificationId"], all_in("accepted"))
 
-    [job] = await add_jobs(None, 1, status="pending", branch=world.south)
-    await client.post(
+    job, urgent_job = await add_jobs(None, 2, status="pending", branch=world.south)
+
+    async def planned(job_id: str, count: int) -> bool:
+        kinds = await Notification.select(Notification.kind).where(Notification.job_id == job_id)
+        return len(kinds) >= count
+
+    assigned = await client.post(
         f"/api/dispatch/jobs/{job['id']}/assign", json={"assigneeId": staff["id"]}, headers=office
     )
-    await client.patch(
+    assert assigned.status_code == 200
+    await wait_for(lambda: planned(job["id"], 1), "the assignment's push to be planned")
+    cancelled = await client.patch(
         f"/api/dispatch/jobs/{job['id']}", json={"status": "cancelled"}, headers=office
     )
-    await client.patch(
-        f"/api/dispatch/jobs/{job['id']}", json={"priority": "urgent"}, headers=office
-    )
-    await wait_for(_quiet, "the job pushes to be planned")
+    assert cancelled.status_code == 200
+    for edit in ({"assigneeId": staff["id"]}, {"priority": "urgent"}):
+        method, path = ("POST", "/assign") if "assigneeId" in edit else ("PATCH", "")
+        answer = await client.request(
+            method, f"/api/dispatch/jobs/{urgent_job['id']}{path}", json=edit, headers=office
+        )
+        assert answer.status_code == 200, answer.text
+        await wait_for(lambda: planned(urgent_job["id"], 1), "the urgent job's push")
+    await push_service.wait_for(2)
     kinds = await Notification.select(Notification.kind).where(Notification.job_id == job["id"])
     assert [n["kind"] for n in kinds] == ["assigned"], "cancelled was opted out of"
-    assert [r.payload_json["body"] for r in push_service.received] == ["ด่วน"], (
-        "the assignment waits for the quiet hours to end"
+    assert [r.payload_json["kind"] for r in push_service.received] == ["message", "urgent"], (
+        "the assignments wait for the quiet hours to end; urgent work rings through"
     )
 
 
 async def test_receipts_move_a_delivery_forward_once_and_only_for_its_owner(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, push_service: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
 ) -> None:
     staff, stranger = await add_staff(world), await add_staff(world)
     headers = bearer(ctx.signer, staff)
@@ -343,7 +384,12 @@ async def test_receipts_move_a_delivery_forward_once_and_only_for_its_owner(
     ],
 )
 async def test_a_bad_message_is_refused_with_the_field_at_fault(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, message: dict[str, Any], field: str
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    message: dict[str, Any],
+    field: str,
 ) -> None:
     answer = await client.post(SEND, json=message, headers=bearer(ctx.signer, world.dispatcher))
     problem = assert_problem(answer, 422, "validation_failed")
@@ -351,7 +397,7 @@ async def test_a_bad_message_is_refused_with_the_field_at_fault(
 
 
 async def test_only_the_office_sends_and_only_to_its_own_branch(
-    client: httpx.AsyncClient, ctx: AppContext, world: World
+    client: httpx.AsyncClient, ctx: AppContext, world: World, sender: None
 ) -> None:
     as_staff = bearer(ctx.signer, world.staff_a)
     assert_problem(
@@ -367,7 +413,11 @@ async def test_only_the_office_sends_and_only_to_its_own_branch(
 
 
 async def test_a_scheduled_message_waits_for_its_time(
-    client: httpx.AsyncClient, ctx: AppContext, world: World, push_service: PushService
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
 ) -> None:
     staff = await add_staff(world)
     await subscribe(client, bearer(ctx.signer, staff), push_service)

@@ -126,6 +126,16 @@ async def insert_deliveries(rows: list[dict[str, Any]]) -> None:
         await PushDelivery.insert(*[PushDelivery(**row) for row in rows]).run()
 
 
+async def any_due_delivery(now: datetime) -> bool:
+    """A cheap look (no write lock) before claiming."""
+    found: bool = (
+        await PushDelivery.exists()
+        .where((PushDelivery.state == QUEUED) & (PushDelivery.next_attempt_at <= now))
+        .run()
+    )
+    return found
+
+
 async def claim_deliveries(
     owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[dict[str, Any]]:
