@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-app clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +50,9 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-## bench: the load benchmarks on PostgreSQL (the feed and photos install wrk from Debian when
+## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
 ## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-photos bench-app
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -68,6 +68,11 @@ bench-live: $(VENV)/.installed-bench
 bench-photos: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/run_photo_benchmark.py --part both
+
+# Pushes/s to 1,000 subscriptions through the loopback push service, and the feed's p99 meanwhile.
+bench-push: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/run_push_benchmark.py
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
