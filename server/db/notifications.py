@@ -26,9 +26,13 @@ log = logging.getLogger("tinedy.notifications")
 
 
 class ChangeNotifications:
-    def __init__(self, dsn: str, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, dsn: str, wake: Callable[[], None], application_name: str = APPLICATION_NAME
+    ) -> None:
+        """``application_name`` tells the listening connections apart in pg_stat_activity."""
         self._dsn = dsn
         self._wake = wake
+        self._application_name = application_name
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -54,7 +58,7 @@ class ChangeNotifications:
     async def _listen_once(self) -> None:
         """Listen until the connection is lost; a liveness query catches a silent loss."""
         connection = await asyncpg.connect(
-            self._dsn, timeout=5, server_settings={"application_name": APPLICATION_NAME}
+            self._dsn, timeout=5, server_settings={"application_name": self._application_name}
         )
         try:
             lost = asyncio.Event()

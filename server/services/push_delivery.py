@@ -434,7 +434,9 @@ async def _send_pushes(settings: Settings) -> None:
     async with engine_for(settings):
         listener = None
         if settings.is_postgres:
-            listener = ChangeNotifications(settings.database_url, dispatcher.wake)
+            listener = ChangeNotifications(
+                settings.database_url, dispatcher.wake, "tinedy-push-sender"
+            )
             listener.start()
         dispatcher.start()
         log.info("sending pushes (%d at a time)", settings.push_concurrency)
