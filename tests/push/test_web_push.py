@@ -462,6 +462,7 @@ async def test_a_scheduled_message_fires_once_across_a_restart_and_two_instances
         "VAPID_PRIVATE_KEY": pem,
         "PUSH_SERVICE_HOSTS": push_service.origin,
         "PUSH_POLL_SECONDS": "0.05",
+        "PHOTO_PROCESSING_WORKERS": "0",
     }
     async with running_instances(database_url, tmp_path, count=2, **settings):
         received = await push_service.wait_for(2)
