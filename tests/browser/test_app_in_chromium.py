@@ -10,183 +10,43 @@ worker's own fetches in Chromium).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import threading
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, FilePayload, Page, async_playwright
+from playwright.async_api import BrowserContext, FilePayload
 
 from server.db.queries import devices as device_queries
 from server.security.tokens import Principal
 from server.services import auth as auth_service
 from server.services import dispatch as dispatch_service
 from server.services.dispatch import JobEdits
-from server.services.jobs import BANGKOK
+from tests.browser.app_helpers import (
+    SCREENSHOTS,
+    App,
+    as_,
+    controlled_page,
+    receipts_of,
+    sign_in,
+    step_offline,
+    todays_jobs,
+)
 from tests.conftest import APP_SHELL
 from tests.photos.camera import camera_photo
-from tests.servers import free_port, spawn_server, wait_for
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def chromium_or_skip() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail("Debian's chromium is required under CI (.ci/run installs it)")
-    pytest.skip("chromium is not installed here (apt-get install chromium); CI installs it")
-
-
-@dataclass
-class App:
-    """One app process on a fixed port, so it can stop and come back at the same origin."""
-
-    database_url: str
-    folder: Path
-    port: int
-    settings: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = spawn_server(
-            self.database_url, self.folder, self.folder / "app.log", self.port, self.settings
-        )
-
-        async def ready() -> bool:
-            assert self.process is not None and self.process.poll() is None
-            try:
-                async with httpx.AsyncClient() as http:
-                    return (await http.get(f"{self.base}/readyz", timeout=1)).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(ready, "the app to start")
-
-    def stop(self) -> None:
-        """SIGTERM, as a deploy stops it. A signal that lands while Sanic is still starting
-        its processes can leave its main process waiting forever (sanic-org/sanic#2997):
-        then the whole process group is killed, as systemd would."""
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-async def app_process(database_url: str, tmp_path: Path) -> AsyncIterator[App]:
-    app = App(database_url, tmp_path, free_port())
-    await app.start()
-    try:
-        yield app
-    finally:
-        app.stop()
-
-
-@pytest.fixture
-async def browser_context(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    executable = chromium_or_skip()
-    async with async_playwright() as playwright:
-        # A persistent profile: Chromium does not offer to install from an incognito one.
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=executable,
-            args=["--no-sandbox"],
-            locale="th-TH",
-            viewport={"width": 390, "height": 844},
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
-
-
-async def todays_jobs(
-    world: World, locale: str = "th"
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    staff = await add_staff(world, locale=locale)
-    nine = datetime.now(BANGKOK).replace(hour=9, minute=0, second=0, microsecond=0)
-    jobs = await add_jobs(
-        staff,
-        2,
-        start=nine.astimezone(UTC),
-        step=timedelta(hours=3),
-        customer_name="คุณวิไล ทดสอบ (Wilai)",
-    )
-    return staff, jobs
-
-
-async def as_(http: httpx.AsyncClient, staff: dict[str, Any]) -> dict[str, str]:
-    """Headers of a fresh session of ``staff`` (another device than the browser's)."""
-    login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
-    token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def receipts_of(app: App, staff: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the server recorded of the person's offline changes."""
-    async with httpx.AsyncClient(base_url=app.base) as http:
-        answer = await http.get("/api/mobile/sync/receipts", headers=await as_(http, staff))
-    receipts: list[dict[str, Any]] = answer.json()["receipts"]
-    return receipts
-
-
-async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
-    await page.goto(app.base)
-    await page.fill("input[name=email]", staff["email"])
-    await page.fill("input[name=password]", TEST_PASSWORD)
-    await page.click("form button")
-    await page.wait_for_selector("ul.jobs li")
-
-
-async def controlled_page(
-    context: BrowserContext, app: App, world: World
-) -> tuple[Page, dict[str, Any], list[dict[str, Any]]]:
-    """A new staff member with two jobs today, signed in, on a page the worker controls (so
-    the job list is in its cache)."""
-    staff, jobs = await todays_jobs(world)
-    page = await context.new_page()
-    await sign_in(page, app, staff)
-    await page.evaluate("navigator.serviceWorker.ready")
-    await page.reload()
-    await page.wait_for_selector("ul.jobs li")
-    return page, staff, jobs
-
-
-async def step_offline(page: Page, app: App) -> None:
-    """Open the first job, lose the server, tap its status step: the change waits."""
-    await page.click("ul.jobs li a")
-    await page.wait_for_selector("#step")
-    app.stop()
-    await page.click("#step")
-    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+from tests.servers import free_port, wait_for
+from tests.world import TEST_PASSWORD, World, add_user
 
 
 async def test_the_worker_installs_precaches_and_the_app_is_installable(
-    app_process: App, browser_context: BrowserContext, world: World
+    app_process: App, installable_context: BrowserContext, world: World
 ) -> None:
     staff, _ = await todays_jobs(world)
-    page = await browser_context.new_page()
+    page = await installable_context.new_page()
     await sign_in(page, app_process, staff)
     await page.evaluate("navigator.serviceWorker.ready")
     caches = await page.evaluate("caches.keys()")
@@ -197,7 +57,7 @@ async def test_the_worker_installs_precaches_and_the_app_is_installable(
         shell,
     )
     assert "/" in cached and any(path.startswith("/static/app.") for path in cached)
-    cdp = await browser_context.new_cdp_session(page)
+    cdp = await installable_context.new_cdp_session(page)
     manifest = await cdp.send("Page.getAppManifest")
     assert manifest["errors"] == [], manifest
     errors = await cdp.send("Page.getInstallabilityErrors")
@@ -344,12 +204,17 @@ async def test_signing_out_wipes_what_the_app_kept_offline(
 
 
 class Unavailable(BaseHTTPRequestHandler):
-    """A server that answers every request 503 (a deploy, an overloaded instance)."""
+    """Answers every request 503 (a deploy, an overloaded instance)."""
+
+    server: Refusing
 
     def do_GET(self) -> None:
         self._refuse()
 
     def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/api/mobile/sync":
+            self.server.batches.append(json.loads(body))
         self._refuse()
 
     def _refuse(self) -> None:
@@ -362,6 +227,17 @@ class Unavailable(BaseHTTPRequestHandler):
         return
 
 
+class Refusing(ThreadingHTTPServer):
+    """A server in the app's place that refuses everything and keeps the sync batches sent."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), Unavailable)
+        self.batches: list[dict[str, Any]] = []
+
+    async def refused_twice(self) -> bool:
+        return len(self.batches) >= 2
+
+
 async def test_a_503_while_sending_loses_nothing(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
@@ -370,14 +246,19 @@ async def test_a_503_while_sending_loses_nothing(
     await page.wait_for_selector("#step")
 
     app_process.stop()
-    refusing = ThreadingHTTPServer(("127.0.0.1", app_process.port), Unavailable)
+    refusing = Refusing(app_process.port)
     thread = threading.Thread(target=refusing.serve_forever, daemon=True)
     thread.start()
     try:
         await page.click("#step")
         await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
         await page.evaluate("window.dispatchEvent(new Event('online'))")
-        await page.wait_for_timeout(500)  # the 503 answer arrives; the change must stay
+        # One send at a time (a Web Lock): the second batch is read after the first's 503.
+        await wait_for(refusing.refused_twice, "the change to be sent again after a 503")
+        first, again = (
+            [u["mutationId"] for u in b["pendingUpdates"]] for b in refusing.batches[:2]
+        )
+        assert len(first) == 1 and again == first, "the refused change stays and is sent again"
         assert "1" in await page.inner_text("#net")
     finally:
         refusing.shutdown()
@@ -397,11 +278,16 @@ async def test_a_503_while_sending_loses_nothing(
 
 
 async def test_a_new_build_replaces_the_worker_and_its_old_caches(
-    database_url: str, tmp_path: Path, browser_context: BrowserContext, world: World
+    database_url: str,
+    tmp_path: Path,
+    app_settings: dict[str, str],
+    browser_context: BrowserContext,
+    world: World,
 ) -> None:
     build_copy = tmp_path / "dist"
     shutil.copytree(APP_SHELL, build_copy)
-    app = App(database_url, tmp_path, free_port(), {"APP_SHELL_DIR": str(build_copy)})
+    settings = {**app_settings, "APP_SHELL_DIR": str(build_copy)}
+    app = App(database_url, tmp_path, free_port(), settings)
     await app.start()
     try:
         staff, _ = await todays_jobs(world)
@@ -431,6 +317,7 @@ async def test_a_new_build_replaces_the_worker_and_its_old_caches(
         assert set(old) - old_shell <= set(names), "the sealed job data outlives the deploy"
     finally:
         app.stop()
+        app.reap()
 
 
 async def test_the_worker_sends_waiting_changes_with_no_page_open(
@@ -501,7 +388,6 @@ async def test_a_dispatcher_reprioritises_from_the_board(
     assert "Wilai" in await page.inner_text(".board section:nth-child(2)")  # Assigned
 
     await page.select_option(f"select[data-job='{jobs[0]['id']}']", "urgent")
-    await page.wait_for_timeout(200)
     async with httpx.AsyncClient(base_url=app_process.base) as http:
         for _ in range(50):
             detail = await http.get(
@@ -533,6 +419,7 @@ async def test_a_change_the_server_refuses_is_shown_with_its_reason(
     assert receipt["reason"] and receipt["reason"] in shown
 
 
+@pytest.mark.photo_processing
 async def test_a_photo_taken_offline_is_uploaded_attached_and_shown(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:

@@ -1,0 +1,176 @@
+"""What the browser tests share: the app as a real process on loopback, and the steps a
+person takes in it (sign in, open a job, lose the signal)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page
+
+from server.services.jobs import BANGKOK
+from tests.servers import spawn_server, wait_for
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+PHONE: dict[str, Any] = {"locale": "th-TH", "viewport": {"width": 390, "height": 844}}
+"""Every browser context is a Thai phone unless a test says otherwise."""
+
+
+def chromium_or_skip() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail("Debian's chromium is required under CI (.ci/run installs it)")
+    pytest.skip("chromium is not installed here (apt-get install chromium); CI installs it")
+
+
+@dataclass
+class App:
+    """One app process on a fixed port, so it can stop and come back at the same origin."""
+
+    database_url: str
+    folder: Path
+    port: int
+    settings: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    exiting: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = spawn_server(
+            self.database_url, self.folder, self.folder / "app.log", self.port, self.settings
+        )
+        async with httpx.AsyncClient(base_url=self.base, timeout=1) as http:
+
+            async def ready() -> bool:
+                assert self.process is not None and self.process.poll() is None
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(ready, "the app to start")
+
+    def stop(self) -> None:
+        """SIGTERM, as a deploy stops it; back once the server is gone, that is once its port
+        refuses connections: Sanic's main process holds the listening socket and closes it
+        only after its workers have exited. What the main process has left to do is waited
+        for in ``reap``."""
+        if self.process is not None:
+            self.process.terminate()
+            gone_or_killed(self.process, self.port)
+            self.exiting.append(self.process)
+            self.process = None
+
+    def reap(self) -> None:
+        """Wait for every process of this app that was stopped to exit."""
+        for process in self.exiting:
+            exited_or_killed(process)
+        self.exiting.clear()
+
+
+def refuses(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
+
+
+def gone_or_killed(process: subprocess.Popen[bytes], port: int) -> None:
+    """Wait for a server sent SIGTERM to close its port (or exit). A signal that lands while
+    Sanic is still starting its processes can leave its main process waiting forever, the
+    port open (sanic-org/sanic#2997): then the whole process group is killed, as systemd
+    would."""
+    deadline = time.monotonic() + 15
+    while process.poll() is None and not refuses(port):
+        if time.monotonic() > deadline:
+            kill(process)
+            return
+        time.sleep(0.02)
+
+
+def exited_or_killed(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        kill(process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+async def todays_jobs(
+    world: World, locale: str = "th"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    staff = await add_staff(world, locale=locale)
+    nine = datetime.now(BANGKOK).replace(hour=9, minute=0, second=0, microsecond=0)
+    jobs = await add_jobs(
+        staff,
+        2,
+        start=nine.astimezone(UTC),
+        step=timedelta(hours=3),
+        customer_name="คุณวิไล ทดสอบ (Wilai)",
+    )
+    return staff, jobs
+
+
+async def as_(http: httpx.AsyncClient, staff: dict[str, Any]) -> dict[str, str]:
+    """Headers of a fresh session of ``staff`` (another device than the browser's)."""
+    login = {"email": staff["email"], "password": TEST_PASSWORD, "device": {"id": "check"}}
+    token = (await http.post("/api/mobile/auth/login", json=login)).json()["accessToken"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def receipts_of(app: App, staff: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the server recorded of the person's offline changes."""
+    async with httpx.AsyncClient(base_url=app.base) as http:
+        answer = await http.get("/api/mobile/sync/receipts", headers=await as_(http, staff))
+    receipts: list[dict[str, Any]] = answer.json()["receipts"]
+    return receipts
+
+
+async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
+    await page.goto(app.base)
+    await page.fill("input[name=email]", staff["email"])
+    await page.fill("input[name=password]", TEST_PASSWORD)
+    await page.click("form button")
+    await page.wait_for_selector("ul.jobs li")
+
+
+async def controlled_page(
+    context: BrowserContext, app: App, world: World
+) -> tuple[Page, dict[str, Any], list[dict[str, Any]]]:
+    """A new staff member with two jobs today, signed in, on a page the worker controls (so
+    the job list is in its cache)."""
+    staff, jobs = await todays_jobs(world)
+    page = await context.new_page()
+    await sign_in(page, app, staff)
+    await page.evaluate("navigator.serviceWorker.ready")
+    await page.reload()
+    await page.wait_for_selector("ul.jobs li")
+    return page, staff, jobs
+
+
+async def step_offline(page: Page, app: App) -> None:
+    """Open the first job, lose the server, tap its status step: the change waits."""
+    await page.click("ul.jobs li a")
+    await page.wait_for_selector("#step")
+    app.stop()
+    await page.click("#step")
+    await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
