@@ -16,10 +16,10 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 from tests.browser.app_helpers import PHONE, App, chromium_or_skip, kill
 from tests.servers import free_port
 
-APP_SETTINGS = {"PHOTO_PROCESSING_WORKERS": "0"}
+APP_SETTINGS = {"PHOTO_PROCESSING_WORKERS": "0", "PUSH_SENDERS": "0"}
 """What an app a test starts runs with, unless the test is marked ``photo_processing``: the
 photo supervisor and its processor are two more processes that each import the app, about
-doubling the CPU a start takes."""
+doubling the CPU a start takes (the push sender likewise: no test here sends pushes)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
