@@ -10,6 +10,7 @@ const T = {
         attach: "แนบกับงานนี้", processing: "กำลังประมวลผล",
         unsent: "ยังมีรายการที่ยังไม่ได้ส่ง จะหายไปถ้าออกจากระบบตอนนี้ ออกจากระบบหรือไม่?", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
         skew: "นาฬิกาคลาด", revoke: "ยกเลิกเครื่องนี้", sealed: "ล็อกไว้ รอเข้าสู่ระบบ",
+        notify: "เปิดการแจ้งเตือน",
         en_route: "กำลังไป", in_progress: "เริ่มงาน", completed: "เสร็จแล้ว" },
   en: { signIn: "Sign in", email: "Email", password: "Password", today: "Today's jobs",
         none: "No jobs today", offline: "Offline", waiting: "waiting", back: "Back",
@@ -18,6 +19,7 @@ const T = {
         attach: "Attach to this job", processing: "processing",
         unsent: "Some changes have not been sent yet and will be lost if you sign out now. Sign out?", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
         skew: "clock off by", revoke: "Sign this phone out", sealed: "locked until you sign in",
+        notify: "Turn on notifications",
         en_route: "On my way", in_progress: "Start", completed: "Done" },
 };
 const STATUS = {
@@ -40,8 +42,15 @@ const office = () => user && user.role !== "staff";
 
 async function api(path, options = {}) {
   const response = await vault.authorised(path, options);
-  if (response.status === 401) signedOut();
+  if (response.status === 401) refused();
   return response;
+}
+
+// The server refused the session (revoked, expired for good): this browser stops taking
+// pushes for the person too.
+function refused() {
+  if (user) dropPush(false);
+  signedOut();
 }
 
 // A fresh copy, past the worker's kept one (after a live event or a sync).
@@ -90,13 +99,22 @@ function bangkokDay(offsetDays) {
 const dayFeed = (offset, limit) =>
   `/api/mobile/jobs?from=${bangkokDay(offset)}&to=${bangkokDay(offset + 1)}&limit=${limit}`;
 
-const signOutButton = () => `<p><button class="ghost" id="out">${t("signOut")}</button></p>`;
+const footer = () => (pushAsk() ? `<p><button class="ghost" id="push">${t("notify")}</button></p>` : "") +
+  `<p><button class="ghost" id="out">${t("signOut")}</button></p>`;
 
-function wireSignOut() {
+function wireFooter() {
+  const ask = document.getElementById("push");
+  if (ask) {
+    ask.onclick = () => { // the browser asks only on a tap
+      ask.remove();
+      Notification.requestPermission().then(subscribe, () => {});
+    };
+  }
   document.getElementById("out").onclick = async () => {
     await flush(); // what can still be sent goes first: signing out wipes the browser's copy
     const unsent = (await vault.waiting()).length + (await vault.photosWaiting());
     if (unsent && !confirm(t("unsent"))) return;
+    await dropPush(true); // while the token still works
     await api("/api/mobile/auth/logout", { method: "POST" });
     closeLive();
     signedOut();
@@ -111,8 +129,8 @@ async function showJobs() {
     <li><a href="#job/${job.id}"><strong>${esc(job.scheduledDate.slice(11, 16))}</strong>
     ${esc(job.customerName)} <span class="tag ${job.priority}">${esc(job.priority)}</span>
     <br><span class="muted">${esc(job.serviceType)} · ${esc(STATUS[lang][job.status])} · ${esc(job.address)}</span></a></li>`).join("")}</ul>`
-    : `<p class="muted">${t("none")}</p>`) + signOutButton();
-  wireSignOut();
+    : `<p class="muted">${t("none")}</p>`) + footer();
+  wireFooter();
   const due = jobs.find((job) => NEXT[job.status]);
   if (location.hash === "#checkin" && due) location.hash = `job/${due.id}`; // the shortcut
   if (navigator.onLine && Date.now() - keptAt > OFFLINE_REFRESH_MS) {
@@ -234,8 +252,8 @@ async function showBoard() {
   }).join("")}</div><h3>${t("phones")}</h3><ul class="jobs">${devices.map((d) => `
     <li>${esc(d.userName)} · ${esc(d.name)}<br><span class="muted">${t("lastSeen")} ${esc(d.lastContactAt.slice(11, 16))}
     ${d.clockSkewSeconds ? ` · ${t("skew")} ${Math.round(d.clockSkewSeconds)} s` : ""}</span>
-    <button class="ghost" data-revoke="${d.id}">${t("revoke")}</button></li>`).join("")}</ul>` + signOutButton();
-  wireSignOut();
+    <button class="ghost" data-revoke="${d.id}">${t("revoke")}</button></li>`).join("")}</ul>` + footer();
+  wireFooter();
   app.querySelectorAll("[data-job]").forEach((select) => {
     select.onchange = () => api(`/api/dispatch/jobs/${select.dataset.job}`,
       { method: "PATCH", body: JSON.stringify({ priority: select.value }) }).then(showBoard);
@@ -266,6 +284,23 @@ function registerSync() {
     registration?.sync?.register("tinedy-outbox")).catch(() => {});
 }
 
+// Web Push once signed in: silently where it is allowed already, after a tap on the jobs
+// screen where the person was never asked, not at all where they said no. A browser with no
+// push service (or no signal) just goes without.
+const pushable = () => "PushManager" in window && "Notification" in window && "serviceWorker" in navigator;
+const pushAsk = () => pushable() && Notification.permission === "default";
+
+function subscribe() {
+  if (!user || !pushable() || Notification.permission !== "granted") return;
+  const userId = user.id;
+  navigator.serviceWorker.ready.then((registration) => vault.subscribePush(registration, userId)).catch(() => {});
+}
+
+function dropPush(tellServer) {
+  const registration = navigator.serviceWorker?.getRegistration() || Promise.resolve();
+  return registration.then((r) => vault.unsubscribePush(r, tellServer)).catch(() => {});
+}
+
 function registerWorker() {
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
 }
@@ -273,7 +308,8 @@ function registerWorker() {
 let retryDelay = 0;
 let retryTimer = null;
 
-// The outbox first (a status change must not wait behind a photo), then the photo lane.
+// The outbox first (a status change must not wait behind a photo), then the photo lane, then
+// the receipts of notifications the worker could not send.
 async function flush() {
   try {
     await showWaiting();
@@ -281,8 +317,10 @@ async function flush() {
     let outcome = await vault.send();
     const uploaded = outcome === "signed-out" ? outcome : await vault.sendPhotos();
     if (uploaded === "sent") outcome = await vault.send(); // the photos' attachments
-    if (outcome === "signed-out" || uploaded === "signed-out") return signedOut();
-    const delays = [outcome, uploaded].filter((o) => typeof o === "number");
+    const outcomes = [outcome, uploaded];
+    outcomes.push(outcomes.includes("signed-out") ? "signed-out" : await vault.sendReceipts());
+    if (outcomes.includes("signed-out")) return refused();
+    const delays = outcomes.filter((o) => typeof o === "number");
     if (delays.length) return retryLater(Math.max(...delays));
     retryDelay = 0;
     await showWaiting();
@@ -392,11 +430,14 @@ async function start() {
   if (navigator.onLine && !(await vault.key().catch(() => null))) await vault.fetchKey().catch(() => null);
   flush();
   listen();
+  subscribe();
 }
 
 window.addEventListener("hashchange", route);
-navigator.serviceWorker?.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "sent") showWaiting().then(refresh); // the worker sent
+navigator.serviceWorker?.addEventListener("message", ({ data }) => {
+  if (data?.type === "sent") showWaiting().then(refresh); // the worker sent
+  if (data?.type === "pushed" && user) route(); // the worker has just fetched the news
+  if (data?.type === "open") location.hash = new URL(data.url).hash; // a notification tapped
 });
 window.addEventListener("online", flush);
 window.addEventListener("offline", showWaiting);

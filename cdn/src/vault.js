@@ -7,48 +7,66 @@
 
 const vault = (() => {
   const DB = "tinedy-vault";
-  const DB_VERSION = 2;
   const STORES = { outbox: { keyPath: "mutationId" }, notices: { keyPath: "mutationId" },
-    meta: undefined, photos: { keyPath: "photoId" } };
+    meta: undefined, photos: { keyPath: "photoId" }, receipts: { keyPath: "key" } };
   const KEY_URL = "/api/mobile/auth/offline-key";
   const SYNC_URL = "/api/mobile/sync";
+  const PUSH_KEY_URL = "/api/mobile/push/vapid-public-key";
+  const PUSH_URL = "/api/mobile/push/subscriptions";
   const BATCH = 200; // mutations per sync request (the server takes up to 1,000)
   const MAX_AGE_MS = 48 * 3600e3; // cached job data older than this is never shown offline
   const LONG_WAIT_MS = 300e3;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
-  // One transaction over one or more stores; settles in every case (an error rejects).
-  function withStores(names, mode, work) {
+  // The vault is opened at whatever version it has (a newer build's too, so a build never
+  // locks itself out), and a store this build has and the vault lacks is added only when it
+  // is first written: a page still running an older build opens its own version number and
+  // fails on a higher one, so the version moves only when it must (on a new vault, every
+  // store is there from version 1). A store read before it exists holds nothing: null.
+  function open(names, mode, version) {
     return new Promise((resolve, reject) => {
-      const open = indexedDB.open(DB, DB_VERSION);
-      open.onupgradeneeded = () => {
+      const request = version ? indexedDB.open(DB, version) : indexedDB.open(DB);
+      request.onupgradeneeded = () => {
         for (const [name, options] of Object.entries(STORES)) {
-          if (!open.result.objectStoreNames.contains(name)) open.result.createObjectStore(name, options);
+          if (!request.result.objectStoreNames.contains(name)) request.result.createObjectStore(name, options);
         }
       };
-      open.onerror = () => reject(open.error);
-      open.onblocked = () => reject(new Error("the vault is open in an older version of the app"));
-      open.onsuccess = () => {
-        const db = open.result;
+      request.onerror = () => reject(request.error);
+      request.onblocked = () => reject(new Error("the vault is open in an older version of the app"));
+      request.onsuccess = () => {
+        const db = request.result;
         db.onversionchange = () => db.close(); // let a newer version of the app upgrade
-        let result;
-        try {
-          const tx = db.transaction(names, mode);
-          tx.oncomplete = () => { db.close(); resolve(result && "result" in result ? result.result : result); };
-          tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
-          const stores = [names].flat().map((name) => tx.objectStore(name));
-          try {
-            result = work(...stores);
-          } catch (error) {
-            tx.abort(); // nothing half-written, and the caller hears of it
-            throw error;
-          }
-        } catch (error) {
-          db.close();
-          reject(error);
-        }
+        if (names.every((name) => db.objectStoreNames.contains(name))) return resolve(db);
+        db.close();
+        if (mode === "readonly") return resolve(null);
+        if (version) return reject(new Error("the vault could not add its stores"));
+        open(names, mode, db.version + 1).then(resolve, reject);
       };
+    });
+  }
+
+  // One transaction over one or more stores; settles in every case (an error rejects).
+  async function withStores(names, mode, work) {
+    const db = await open([names].flat(), mode);
+    if (!db) return null;
+    return new Promise((resolve, reject) => {
+      let result;
+      try {
+        const tx = db.transaction(names, mode);
+        tx.oncomplete = () => { db.close(); resolve(result && "result" in result ? result.result : result); };
+        tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+        const stores = [names].flat().map((name) => tx.objectStore(name));
+        try {
+          result = work(...stores);
+        } catch (error) {
+          tx.abort(); // nothing half-written, and the caller hears of it
+          throw error;
+        }
+      } catch (error) {
+        db.close();
+        reject(error);
+      }
     });
   }
   const read = (name, key) => withStores(name, "readonly", (s) => s.get(key));
@@ -64,13 +82,14 @@ const vault = (() => {
     const response = await authorised(KEY_URL, { method: "GET" });
     if (!response.ok) return null;
     const { key } = await response.json();
-    const raw = Uint8Array.from(atob(key.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-    const cryptoKey = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+    const cryptoKey = await crypto.subtle.importKey("raw", bytesOf(key), "AES-GCM", false, ["encrypt", "decrypt"]);
     await write("meta", "key", cryptoKey);
     return cryptoKey;
   }
 
   const key = () => read("meta", "key");
+  const bytesOf = (base64url) =>
+    Uint8Array.from(atob(base64url.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
   // Sealed bytes are a fresh 12-byte IV, then the ciphertext; ``context`` (what the bytes
   // are: a URL and time, a mutationId) is bound in as additional data, so sealed records
@@ -110,10 +129,13 @@ const vault = (() => {
       "X-Sealed-At": at } });
   }
 
+  // Whether a kept answer is recent enough to be shown offline.
+  const current = (cached) => Boolean(cached && cached.headers.has("X-Sealed-At") &&
+    Date.now() - Number(cached.headers.get("X-Sealed-At")) <= MAX_AGE_MS);
+
   async function unsealResponse(cached, url) {
-    if (!cached || !cached.headers.has("X-Sealed-At")) return null;
+    if (!current(cached)) return null;
     const at = cached.headers.get("X-Sealed-At");
-    if (Date.now() - Number(at) > MAX_AGE_MS) return null;
     const plain = await unseal(await cached.arrayBuffer(), `${url}\n${at}`);
     if (!plain) return null;
     return new Response(plain, { headers: { "Content-Type": cached.headers.get("X-Sealed-Type") } });
@@ -273,6 +295,80 @@ const vault = (() => {
     }).then(() => taken);
   }
 
+  // Notification receipts ("displayed", "clicked"), posted by the worker as they happen and in
+  // order: one that cannot be posted yet (no network, 408, 429, 5xx, signed out) waits in its
+  // own lane and goes with the next flush or sync; any other 4xx is final (gone, not this
+  // person's), and the receipt is dropped. Ids only: nothing in them needs sealing.
+  const receipt = (notificationId, deliveryId, event) => locked("tinedy-receipts", async () => {
+    const record = { key: `${deliveryId} ${event}`, notificationId, deliveryId, event, at: Date.now() };
+    let outcome = await sendReceiptsNow();
+    if (outcome === "sent" || outcome === "empty") outcome = await postReceipt(record);
+    if (outcome !== "sent") await withStores("receipts", "readwrite", (s) => s.put(record));
+    return outcome;
+  });
+
+  const sendReceipts = () => locked("tinedy-receipts", sendReceiptsNow);
+
+  async function sendReceiptsNow() {
+    const records = (await withStores("receipts", "readonly", (s) => s.getAll())) || [];
+    records.sort((a, b) => a.at - b.at);
+    for (const record of records) {
+      const outcome = await postReceipt(record);
+      if (outcome !== "sent") return outcome;
+      await withStores("receipts", "readwrite", (s) => s.delete(record.key));
+    }
+    return records.length ? "sent" : "empty";
+  }
+
+  async function postReceipt({ notificationId, deliveryId, event }) {
+    try {
+      const response = await authorised(`/api/mobile/notifications/${encodeURIComponent(notificationId)}/receipts`,
+        { method: "POST", body: JSON.stringify({ event, deliveryId }), redirect: "error" });
+      if (response.status === 401) return "signed-out";
+      return retryable(response.status) ? delayOf(response) : "sent";
+    } catch {
+      return 0;
+    }
+  }
+
+  // Web Push: this browser's subscription, registered with the server for the signed-in
+  // person. What was registered (the server's id, the endpoint and keys, for whom) is kept, so
+  // a subscription the browser renewed or re-keyed is registered again, and only then.
+  async function subscribePush(registration, userId, renewed) {
+    const kept = await read("meta", "push");
+    userId = userId || (kept && kept.userId);
+    if (!userId) return null; // nobody signed in to receive it
+    let subscription = renewed || (await registration.pushManager.getSubscription());
+    if (!subscription) {
+      const answer = await authorised(PUSH_KEY_URL, { method: "GET" });
+      if (!answer.ok) return null;
+      const applicationServerKey = bytesOf((await answer.json()).publicKey);
+      subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
+    }
+    const json = subscription.toJSON();
+    const now = { endpoint: json.endpoint, ...json.keys, userId };
+    if (kept && Object.keys(now).every((k) => kept[k] === now[k])) return kept.id;
+    const response = await authorised(PUSH_URL, { method: "POST", body: JSON.stringify(json) });
+    if (!response.ok) return null;
+    const { id } = await response.json();
+    if (kept && kept.id !== id) await dropSubscription(kept.id); // the endpoint it replaces
+    await write("meta", "push", { id, ...now });
+    return id;
+  }
+
+  const dropSubscription = (id) =>
+    authorised(`${PUSH_URL}/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => null);
+
+  // Signing out: the server forgets the subscription (while there is still a token, when
+  // ``tellServer``), then the browser drops it.
+  async function unsubscribePush(registration, tellServer) {
+    const kept = await read("meta", "push");
+    if (kept && tellServer) await dropSubscription(kept.id);
+    if (kept) await withStores("meta", "readwrite", (s) => s.delete("push"));
+    const subscription = registration && registration.pushManager && (await registration.pushManager.getSubscription());
+    if (subscription) await subscription.unsubscribe();
+  }
+
   // The session was refused: forget the key, the cached data and shared photos not yet
   // placed. Waiting changes stay, sealed, until this person signs in on this device again
   // and gets the same key back.
@@ -283,6 +379,7 @@ const vault = (() => {
     }
   }
 
-  return { deviceId, fetchKey, key, sealResponse, unsealResponse, enqueue, waiting, send,
-    keepPhoto, photosWaiting, sendPhotos, takeNotices, forget, authorised };
+  return { deviceId, fetchKey, key, sealResponse, unsealResponse, current, enqueue, waiting, send,
+    keepPhoto, photosWaiting, sendPhotos, takeNotices, receipt, sendReceipts, subscribePush,
+    unsubscribePush, forget, authorised };
 })();
