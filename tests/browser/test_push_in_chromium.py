@@ -17,25 +17,31 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from playwright.async_api import BrowserContext, Page, Route
 
-from tests.browser.test_app_in_chromium import (
-    HAS_KEY,
+from server.db.engine import write_transaction
+from server.db.queries import notifications as notification_queries
+from server.security.tokens import Principal
+from server.services.notifications import NewNotification, fan_out, send_notification
+from server.services.push_delivery import payload_of
+from server.services.push_subscriptions import NewSubscription, subscribe
+from tests.browser.app_helpers import (
     App,
-    app_process,
-    browser_context,
+    as_,
     controlled_page,
     receipts_of,
     sign_in,
     step_offline,
     todays_jobs,
 )
+from tests.browser.test_app_in_chromium import HAS_KEY
+from tests.push.push_service import BrowserKeys
 from tests.world import World
-
-__all__ = ["app_process", "browser_context"]  # the fixtures, shared with the app's tests
 
 RECEIPTS = "**/api/mobile/notifications/*/receipts"
 
@@ -120,6 +126,38 @@ def message(job: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     }
 
 
+async def delivered_message(
+    world: World, staff: dict[str, Any], job: dict[str, Any]
+) -> dict[str, Any]:
+    """An urgent message to ``staff``'s phone as the server sends it: a real notification
+    and delivery, the payload a push service would hand the worker (no push service here)."""
+    phone = Principal(staff["id"], str(uuid.uuid4()), "staff", world.south, world.south_team)
+    subscription = {
+        "endpoint": f"https://fcm.googleapis.com/fcm/send/{uuid.uuid4().hex}",
+        "keys": {"p256dh": BrowserKeys.generate().p256dh, "auth": BrowserKeys.generate().auth},
+    }
+    await subscribe(phone, NewSubscription.model_validate(subscription), ("fcm.googleapis.com",))
+    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    new = NewNotification.model_validate(
+        {
+            "userIds": [staff["id"]],
+            "title": "งานด่วน · Urgent job",
+            "body": "คุณวิไล ทดสอบ (Wilai) 09:00",
+            "url": f"/#job/{job['id']}",
+            "urgency": "high",
+        }
+    )
+    queued = await send_notification(office, new)
+    now = datetime.now(UTC)
+    async with write_transaction():
+        await fan_out(await notification_queries.claim_due_notifications(now, 100), now)
+    notification = await notification_queries.get_notification(queued["notificationId"])
+    assert notification is not None
+    [delivery] = await notification_queries.deliveries_of(queued["notificationId"])
+    payload: dict[str, Any] = json.loads(payload_of(notification, delivery))
+    return payload
+
+
 async def record_receipts(context: BrowserContext) -> list[dict[str, Any]]:
     """Every receipt request the worker or the page makes, passed on to the server."""
     posted: list[dict[str, Any]] = []
@@ -182,13 +220,13 @@ async def test_a_push_shows_its_notification_posts_its_receipt_and_refreshes_the
 ) -> None:
     await browser_context.grant_permissions(["notifications"], origin=app_process.base)
     posted = await record_receipts(browser_context)
-    page, _, jobs = await controlled_page(browser_context, app_process, world)
+    page, staff, jobs = await controlled_page(browser_context, app_process, world)
     assert await page.locator("#push").count() == 0, "allowed already: nothing to ask"
     detail = f"/api/mobile/jobs/{jobs[0]['id']}"
     kept_at = await wait_until(page, SEALED_AT, bool, detail)  # fetched ahead for offline
     assert kept_at
 
-    payload = message(jobs[0])
+    payload = await delivered_message(world, staff, jobs[0])
     await push(page, app_process, payload)
 
     shown = await wait_until(page, NOTIFICATIONS, bool)
@@ -219,6 +257,13 @@ async def test_a_push_shows_its_notification_posts_its_receipt_and_refreshes_the
     assert await wait_until(page, SEALED_AT, lambda at: at > kept_at, detail) > kept_at, (
         "the pushed job is fetched and sealed again"
     )
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        answer = await http.get(
+            f"/api/mobile/notifications/{payload['notificationId']}",
+            headers=await as_(http, staff),
+        )
+    [delivery] = answer.json()["deliveries"]
+    assert delivery["state"] == "displayed" and delivery["displayedAt"], "the server knows"
 
 
 async def test_a_receipt_waits_in_the_vault_while_the_server_is_gone(
