@@ -263,9 +263,9 @@ class PushDispatcher:
 
     async def work_once(self) -> None:
         """Plan, fan out and send everything due now."""
-        now = datetime.now(UTC)
         if await change_queries.newest_change_id() > self._planned_through:
             await self.plan()
+        now = datetime.now(UTC)  # after planning: what it planned is due now
         if (due := await queries.next_scheduled_at()) is not None and due <= now:
             async with write_transaction():
                 await fan_out(await queries.claim_due_notifications(now, 100), now)

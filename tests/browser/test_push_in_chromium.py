@@ -26,9 +26,12 @@ from playwright.async_api import BrowserContext, Page, Route
 
 from server.db.engine import write_transaction
 from server.db.queries import notifications as notification_queries
+from server.db.tables import ChangeLog, Notification
 from server.security.tokens import Principal
-from server.services.notifications import NewNotification, fan_out, send_notification
-from server.services.push_delivery import payload_of
+from server.services import dispatch as dispatch_service
+from server.services.dispatch import JobEdits
+from server.services.notifications import fan_out
+from server.services.push_delivery import payload_of, plan_job_pushes
 from server.services.push_subscriptions import NewSubscription, subscribe
 from tests.browser.app_helpers import (
     App,
@@ -129,8 +132,9 @@ def message(job: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 async def delivered_message(
     world: World, staff: dict[str, Any], job: dict[str, Any]
 ) -> dict[str, Any]:
-    """An urgent message to ``staff``'s phone as the server sends it: a real notification
-    and delivery, the payload a push service would hand the worker (no push service here)."""
+    """The push the server makes when a dispatcher marks ``staff``'s job urgent: a real
+    notification and delivery for a subscription of theirs, and the payload a push service
+    would hand the worker (no push service here)."""
     phone = Principal(staff["id"], str(uuid.uuid4()), "staff", world.south, world.south_team)
     subscription = {
         "endpoint": f"https://fcm.googleapis.com/fcm/send/{uuid.uuid4().hex}",
@@ -138,23 +142,25 @@ async def delivered_message(
     }
     await subscribe(phone, NewSubscription.model_validate(subscription), ("fcm.googleapis.com",))
     office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
-    new = NewNotification.model_validate(
-        {
-            "userIds": [staff["id"]],
-            "title": "งานด่วน · Urgent job",
-            "body": "คุณวิไล ทดสอบ (Wilai) 09:00",
-            "url": f"/#job/{job['id']}",
-            "urgency": "high",
-        }
+    await dispatch_service.edit_job(office, job["id"], JobEdits(priority="urgent"))
+    change = (
+        await ChangeLog.select()
+        .where(ChangeLog.job_id == job["id"])
+        .order_by(ChangeLog.id, ascending=False)
+        .first()
+        .output(load_json=True)
     )
-    queued = await send_notification(office, new)
+    async with write_transaction():
+        await plan_job_pushes([change], 3600)
     now = datetime.now(UTC)
     async with write_transaction():
         await fan_out(await notification_queries.claim_due_notifications(now, 100), now)
-    notification = await notification_queries.get_notification(queued["notificationId"])
-    assert notification is not None
-    [delivery] = await notification_queries.deliveries_of(queued["notificationId"])
+    [notification] = (
+        await Notification.select().where(Notification.job_id == job["id"]).output(load_json=True)
+    )
+    [delivery] = await notification_queries.deliveries_of(str(notification["id"]))
     payload: dict[str, Any] = json.loads(payload_of(notification, delivery))
+    assert payload["kind"] == "urgent" and payload["jobId"] == job["id"]
     return payload
 
 
