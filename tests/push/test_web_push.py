@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.api.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
 from server.context import AppContext
-from server.db.tables import Notification, PushSubscription
+from server.db.tables import Notification, PushSubscription, Team, User
 from server.security.tokens import Principal
 from server.security.vapid import VapidKeys
 from server.services.jobs import BANGKOK
@@ -471,3 +471,43 @@ async def test_a_scheduled_message_fires_once_across_a_restart_and_two_instances
     assert {r.endpoint for r in received} == {p["endpoint"] for p in phones}
     assert all(r.error is None and r.status == 201 for r in received)
     assert all(r.payload_json["notificationId"] == queued["notificationId"] for r in received)
+
+
+async def test_a_subscription_silent_too_long_is_pruned(
+    client: httpx.AsyncClient, ctx: AppContext, world: World, push_service: PushService
+) -> None:
+    """Some push services accept pushes for dead subscriptions: silence is the only sign."""
+    staff = await add_staff(world)
+    headers = bearer(ctx.signer, staff)
+    silent = await subscribe(client, headers, push_service)
+    alive = await subscribe(client, headers, push_service)
+    idle = datetime.now(UTC) - timedelta(days=ctx.settings.push_idle_days + 1)
+    await PushSubscription.update({PushSubscription.last_seen_at: idle}).where(
+        PushSubscription.id == silent["id"]
+    )
+    await PushDispatcher(PushSender(ctx.vapid, ctx.settings), ctx.settings).work_once()
+    kept = await PushSubscription.select(PushSubscription.id).where(
+        PushSubscription.user_id == staff["id"]
+    )
+    assert [str(row["id"]) for row in kept] == [alive["id"]]
+
+
+async def test_a_message_to_a_team_reaches_its_active_members_only(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
+) -> None:
+    team = str(uuid.uuid4())
+    await Team.insert(Team(id=team, name="ทีมพิเศษ", branch=world.south))
+    members = [await add_user("staff", world.south, team) for _ in range(2)]
+    gone = await add_user("staff", world.south, team)
+    await User.update({User.active: False}).where(User.id == gone["id"])
+    for person in [*members, gone]:
+        await subscribe(client, bearer(ctx.signer, person), push_service)
+    queued = await send(client, bearer(ctx.signer, world.dispatcher), teamId=team)
+    assert queued["recipients"] == 2
+    received = await push_service.wait_for(2)
+    await asyncio.sleep(0.3)
+    assert len(push_service.received) == 2 and all(r.status == 201 for r in received)
