@@ -259,14 +259,15 @@ async def test_a_killed_listening_connection_reconnects_and_loses_nothing(
         "AND application_name = 'tinedy-change-listener'"
     )
     try:
+        # One per instance (an idle app another test left running may add its own).
         before = {row["pid"] for row in await database.fetch(listeners)}
-        assert len(before) == 2, "one listening connection per instance"
+        assert len(before) >= 2, "one listening connection per instance"
         await database.execute(f"SELECT pg_terminate_backend(pid) FROM ({listeners}) AS listening")
         await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "while cut off"}, headers=office)
 
         async def listening_again() -> bool:
             after = {row["pid"] for row in await database.fetch(listeners)}
-            return len(after) == 2 and not after & before
+            return len(after) == len(before) and not after & before
 
         for _ in range(100):
             if await listening_again():

@@ -90,7 +90,9 @@ async def test_sqlite_and_postgres_end_with_the_same_schema(tmp_path: Path) -> N
 
 FEEDS = {
     "job_assignee_feed": lambda w: JobFilter(assignee_id=w.staff_a["id"]),
-    "job_branch_feed": lambda w: JobFilter(branch_id=w.south, statuses=("assigned", "pending")),
+    # The smaller branch: in the busy one (most of the tests' jobs) walking every job in
+    # time order costs about the same, and the planner may fairly pick either.
+    "job_branch_feed": lambda w: JobFilter(branch_id=w.north, statuses=("assigned", "pending")),
     "job_feed": lambda w: JobFilter(),
 }
 
