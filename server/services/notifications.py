@@ -145,6 +145,8 @@ async def send_notification(principal: Principal, new: NewNotification) -> dict[
 
 
 async def _recipients(principal: Principal, new: NewNotification) -> list[str]:
+    if principal.role != "admin" and principal.branch_id is None:
+        raise ValidationFailed([("audience", "you belong to no branch to send to")])
     branch = None if principal.role == "admin" else principal.branch_id
     if new.user_ids is not None:
         wanted = sorted({str(u) for u in new.user_ids})
@@ -301,6 +303,8 @@ async def record_receipt(
         deliveries = await queries.deliveries_of(known, principal.user_id) if known else []
         if receipt.delivery_id is not None:
             deliveries = [d for d in deliveries if str(d["id"]) == str(receipt.delivery_id)]
+        else:  # not named: the phones it was sent to (one still waiting cannot have shown it)
+            deliveries = [d for d in deliveries if d["state"] != queries.QUEUED]
         if not deliveries:
             raise NotificationNotFound()
         for delivery in deliveries:
@@ -313,7 +317,7 @@ async def record_receipt(
                 clicked = receipt.event == "clicked" or delivery["clicked_at"] is not None
                 values["state"] = queries.CLICKED if clicked else queries.DISPLAYED
                 values["reason"] = None
-                await queries.set_delivery(str(delivery["id"]), values)
+                await queries.move_delivery_on(str(delivery["id"]), values)
                 delivery.update(values)
         await queries.touch_subscriptions([str(d["subscription_id"]) for d in deliveries], now)
     return {"deliveries": [{"id": str(d["id"]), "state": d["state"]} for d in deliveries]}

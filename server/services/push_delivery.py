@@ -57,6 +57,7 @@ DEFAULT_RETRY_AFTER = 60
 LONGEST_RETRY_AFTER = 3600
 VAPID_LIFETIME = 12 * 3600
 PLAN_BATCH = 500
+LEASE_MARGIN_SECONDS = 30
 PRUNE_EVERY_SECONDS = 600
 NICENESS = 5  # below the HTTP workers, above photo processing
 
@@ -205,10 +206,10 @@ class PushSender:
             response = await WebPusher(info, aiohttp_session=self._session).send_async(
                 payload, headers, ttl=ttl, timeout=self._timeout
             )
+            assert not isinstance(response, str)
+            detail = "" if response.status < 300 else (await response.text())[:120]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return Answer(None, detail=type(exc).__name__)
-        assert not isinstance(response, str)
-        detail = "" if response.status < 300 else (await response.text())[:120]
         return Answer(response.status, response.headers.get("Retry-After"), detail)
 
 
@@ -221,7 +222,6 @@ class PushDispatcher:
         self._owner = f"push-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(settings.push_concurrency)
         self._planned_through = -1
         self._last_prune = 0.0
         self._stopping = False
@@ -288,8 +288,7 @@ class PushDispatcher:
             async with write_transaction():
                 newest = await change_queries.newest_change_id()
                 cursor = await queries.lock_plan_cursor(newest)
-                if cursor is None:
-                    self._planned_through = max(self._planned_through, newest)
+                if cursor is None:  # another instance is planning (or just made the row)
                     return
                 changes = await queries.job_changes_after(cursor, PLAN_BATCH)
                 if changes:
@@ -300,13 +299,14 @@ class PushDispatcher:
                 return
 
     async def send_due(self) -> bool:
-        """Claim a batch of due deliveries, send them concurrently, settle them in one
-        transaction. False when nothing was due."""
+        """Claim as many due deliveries as may be in flight, send them at once, settle them
+        in one transaction. The lease outlasts one round of sends (each within the timeout),
+        so no other sender takes them meanwhile. False when nothing was due."""
         now = datetime.now(UTC)
-        lease = timedelta(seconds=self._settings.push_timeout_seconds * 3)
+        lease = timedelta(seconds=self._settings.push_timeout_seconds * 2 + LEASE_MARGIN_SECONDS)
         async with write_transaction():
             claimed = await queries.claim_deliveries(
-                self._owner, now, lease, self._settings.push_concurrency * 4
+                self._owner, now, lease, self._settings.push_concurrency
             )
         if not claimed:
             return False
@@ -331,22 +331,25 @@ class PushDispatcher:
         notifications: dict[str, dict[str, Any]],
         subscriptions: dict[str, dict[str, Any]],
     ) -> Answer:
-        notification = notifications[str(delivery["notification_id"])]
+        """One push; whatever goes wrong becomes an answer, so the batch is still settled."""
+        notification = notifications.get(str(delivery["notification_id"]))
         subscription = subscriptions.get(str(delivery["subscription_id"]))
-        if subscription is None:
+        if subscription is None or notification is None:
             return Answer(410, detail="unsubscribed")
-        now = datetime.now(UTC)
-        ttl = max(int((delivery["expires_at"] - now).total_seconds()), 0)
-        if ttl == 0:
+        ttl = int((delivery["expires_at"] - datetime.now(UTC)).total_seconds())
+        if ttl <= 0 and notification["ttl_seconds"] > 0:
             return Answer(None, detail="expired")
-        async with self._slots:
+        try:
             return await self._sender.send(
                 subscription,
                 payload_of(notification, delivery),
-                ttl=ttl,
+                ttl=max(ttl, 0),  # 0 as asked: now or never
                 urgency=notification["urgency"],
                 topic=notification["topic"],
             )
+        except Exception as exc:  # a library's surprise must not strand the batch
+            log.exception("push %s failed", delivery["id"])
+            return Answer(None, detail=type(exc).__name__)
 
     async def _record(self, delivery: dict[str, Any], answer: Answer, now: datetime) -> None:
         outcome = settle(

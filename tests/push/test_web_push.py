@@ -511,3 +511,27 @@ async def test_a_message_to_a_team_reaches_its_active_members_only(
     received = await push_service.wait_for(2)
     await asyncio.sleep(0.3)
     assert len(push_service.received) == 2 and all(r.status == 201 for r in received)
+
+
+async def test_a_dispatcher_of_no_branch_reaches_no_one(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    nowhere = await add_user("dispatcher", None, None)
+    answer = await client.post(
+        SEND, json={"role": "staff", "title": "x"}, headers=bearer(ctx.signer, nowhere)
+    )
+    assert_problem(answer, 422, "validation_failed")
+
+
+async def test_a_ttl_of_zero_is_sent_as_now_or_never(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    sender: None,
+    push_service: PushService,
+) -> None:
+    staff = await add_staff(world)
+    await subscribe(client, bearer(ctx.signer, staff), push_service)
+    await send(client, bearer(ctx.signer, world.dispatcher), userIds=[staff["id"]], ttl=0)
+    [push] = await push_service.wait_for(1)
+    assert push.ttl == 0 and push.status == 201

@@ -263,8 +263,12 @@ async def deliveries_of(notification_id: str, user_id: str | None = None) -> lis
     return rows
 
 
-async def set_delivery(delivery_id: str, values: dict[Column | str, Any]) -> None:
-    await PushDelivery.update(values).where(PushDelivery.id == delivery_id).run()
+async def move_delivery_on(delivery_id: str, values: dict[Column | str, Any]) -> None:
+    """A receipt's update; "displayed" never overwrites a "clicked" that raced it."""
+    query = PushDelivery.update(values).where(PushDelivery.id == delivery_id)
+    if values.get("state") == DISPLAYED:
+        query = query.where(PushDelivery.state != CLICKED)
+    await query.run()
 
 
 async def preference_of(user_ids: list[str]) -> dict[str, dict[str, Any]]:
