@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from server.services.checkins import haversine_meters
 from server.services.job_writes import Actor, JobWriter, lock_jobs
 from server.services.photo_images import PhotoRejected, ProcessedPhoto, process_photo
 from server.services.photos import variant_key
-from server.services.supervision import keep_running
+from server.services.supervision import keep_running, until_stopped
 from server.storage.factory import object_store_for
 from server.storage.objects import ObjectStore
 
@@ -233,16 +232,12 @@ def run_photo_processor(settings: Settings) -> None:
 
 
 async def _process_photos(settings: Settings) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, stopping.set)
     async with engine_for(settings):
         store = object_store_for(settings)
         processor = processor_for(settings, store)
         processor.start()
         log.info("processing photos (lease %s s)", settings.photo_lease_seconds)
-        await stopping.wait()
+        await until_stopped()
         await processor.stop()
         await store.close()
 

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from server.db.queries import notifications as queries
 from server.security.vapid import VapidKeys, load_vapid_keys
 from server.services import push_plans
 from server.services.notifications import fan_out
-from server.services.supervision import keep_running
+from server.services.supervision import keep_running, until_stopped
 
 log = logging.getLogger("tinedy.push")
 
@@ -428,10 +427,6 @@ def run_push_sender(settings: Settings) -> None:
 
 
 async def _send_pushes(settings: Settings) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop_signal, stopping.set)
     vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
     dispatcher = PushDispatcher(PushSender(vapid, settings), settings)
     async with engine_for(settings):
@@ -443,7 +438,7 @@ async def _send_pushes(settings: Settings) -> None:
             listener.start()
         dispatcher.start()
         log.info("sending pushes (%d at a time)", settings.push_concurrency)
-        await stopping.wait()
+        await until_stopped()
         await dispatcher.stop()
         if listener is not None:
             await listener.stop()

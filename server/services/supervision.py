@@ -9,6 +9,7 @@ loops that answer requests, and let the kernel run it at a lower priority.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import subprocess
@@ -44,3 +45,12 @@ def keep_running(command: str) -> None:
         pause = RESTART_PAUSE_SECONDS if lived > 60 else min(pause * 2, LONGEST_RESTART_PAUSE)
         log.warning("%s exited (%s); another in %.0f s", command, child.returncode, pause)
         stopping.wait(pause)
+
+
+async def until_stopped() -> None:
+    """In a background process: return on SIGTERM or SIGINT (then it stops its work)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, stopping.set)
+    await stopping.wait()

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 
 from server.services.jobs import BANGKOK
 from tests.servers import spawn_server, wait_for
@@ -174,3 +174,26 @@ async def step_offline(page: Page, app: App) -> None:
     app.stop()
     await page.click("#step")
     await page.wait_for_function("document.getElementById('net').textContent.includes('1')")
+
+
+async def worker_registration(page: Page, app: App) -> tuple[CDPSession, dict[str, Any]]:
+    """A DevTools session on ``page`` and the app's service worker registration
+    (``origin``, ``registrationId``), for ``ServiceWorker.*`` commands. The session stays
+    attached: detaching right after a push can take its notification away again."""
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        ours = [
+            r
+            for r in registrations
+            if r["scopeURL"].startswith(app.base) and not r.get("isDeleted")
+        ]
+        if ours:
+            return cdp, {"origin": app.base, "registrationId": ours[-1]["registrationId"]}
+        await page.wait_for_timeout(100)
+    raise AssertionError(f"no service worker registered for {app.base}")

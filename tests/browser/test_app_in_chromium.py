@@ -35,6 +35,7 @@ from tests.browser.app_helpers import (
     sign_in,
     step_offline,
     todays_jobs,
+    worker_registration,
 )
 from tests.conftest import APP_SHELL
 from tests.photos.camera import camera_photo
@@ -329,27 +330,11 @@ async def test_the_worker_sends_waiting_changes_with_no_page_open(
 
     await app_process.start()
     blank = await browser_context.new_page()  # not the app: only a handle on the browser
-    cdp = await browser_context.new_cdp_session(blank)
-    registrations: list[dict[str, Any]] = []
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.extend(event["registrations"]),
-    )
-    await cdp.send("ServiceWorker.enable")
-    for _ in range(50):
-        ours = [r for r in registrations if r["scopeURL"].startswith(app_process.base)]
-        if ours:
-            break
-        await blank.wait_for_timeout(100)
+    cdp, registration = await worker_registration(blank, app_process)
     # What Chromium does when the signal comes back, asked for now rather than in minutes.
     await cdp.send(
         "ServiceWorker.dispatchSyncEvent",
-        {
-            "origin": app_process.base,
-            "registrationId": ours[0]["registrationId"],
-            "tag": "tinedy-outbox",
-            "lastChance": False,
-        },
+        registration | {"tag": "tinedy-outbox", "lastChance": False},
     )
     for _ in range(100):
         receipts = await receipts_of(app_process, staff)

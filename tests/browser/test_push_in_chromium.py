@@ -41,6 +41,7 @@ from tests.browser.app_helpers import (
     sign_in,
     step_offline,
     todays_jobs,
+    worker_registration,
 )
 from tests.browser.test_app_in_chromium import HAS_KEY
 from tests.push.push_service import BrowserKeys
@@ -189,25 +190,7 @@ async def push(page: Page, app: App, payload: dict[str, Any]) -> None:
 
 async def to_worker(page: Page, app: App, method: str, params: dict[str, Any]) -> None:
     """Send a DevTools ``ServiceWorker`` command to the app's registration."""
-    cdp = await page.context.new_cdp_session(page)
-    registrations: list[dict[str, Any]] = []
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.extend(event["registrations"]),
-    )
-    await cdp.send("ServiceWorker.enable")
-    for _ in range(50):
-        ours = [
-            r
-            for r in registrations
-            if r["scopeURL"].startswith(app.base) and not r.get("isDeleted")
-        ]
-        if ours:
-            break
-        await page.wait_for_timeout(100)
-    registration = {"origin": app.base, "registrationId": ours[-1]["registrationId"]}
-    # The session stays attached: detaching right after a push can take its notification
-    # away again in headless Chromium (seen about one run in two).
+    cdp, registration = await worker_registration(page, app)
     await cdp.send(method, registration | params)
 
 
