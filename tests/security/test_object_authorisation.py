@@ -356,9 +356,12 @@ async def test_signed_urls_cannot_be_edited_to_reach_another_object(
             photo_id, theirs["id"], scene.colleague["id"], "staff", None, "image/jpeg", 10**6, 2**40
         )
     )
-    put = {"content": PHOTO, "headers": {"Content-Type": "image/jpeg"}}
-    assert_problem(await scene.client.put(forged, **put), 403, "invalid_signature")
-    assert (await scene.client.put(grant.json()["uploadUrl"], **put)).status_code == 202
+    jpeg = {"Content-Type": "image/jpeg"}
+    assert_problem(
+        await scene.client.put(forged, content=PHOTO, headers=jpeg), 403, "invalid_signature"
+    )
+    uploaded = await scene.client.put(grant.json()["uploadUrl"], content=PHOTO, headers=jpeg)
+    assert uploaded.status_code == 202, uploaded.text
 
     [stored] = await Photo.select(Photo.original_key).where(Photo.id == photo_id)
     media = ctx.photo_links.media_url(stored["original_key"], datetime.now(UTC).timestamp())
