@@ -28,6 +28,7 @@ from server.errors import handle_error
 from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
+from server.security.headers import add_security_headers
 from server.security.offline_keys import OfflineKeys
 from server.security.photo_links import PhotoLinks
 from server.security.throttle import LoginThrottle
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(pwa_routes)
     app.blueprint(ops_routes)
     app.error_handler.add(Exception, handle_error)
+    app.register_middleware(add_security_headers, "response")
     app.main_process_ready(start_background_processes)
     app.before_server_start(start_worker)
     app.before_server_stop(end_streams)

@@ -24,8 +24,15 @@ from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-PHONE: dict[str, Any] = {"locale": "th-TH", "viewport": {"width": 390, "height": 844}}
-"""Every browser context is a Thai phone unless a test says otherwise."""
+PHONE: dict[str, Any] = {
+    "locale": "th-TH",
+    "viewport": {"width": 390, "height": 844},
+    "bypass_csp": True,
+}
+"""Every browser context is a Thai phone unless a test says otherwise. It bypasses the shell's
+Content Security Policy: Playwright evaluates string predicates (``wait_for_function``) in the
+page, which the policy forbids; tests/security/test_shell_policy_in_chromium.py runs the app
+under it."""
 
 
 def chromium_or_skip() -> str:
