@@ -27,7 +27,7 @@ from sanic import Sanic
 from server.context import AppContext
 from server.db.engine import write_transaction
 from server.db.queries import notifications as notification_queries
-from server.db.tables import Device, Photo, PushSubscription
+from server.db.tables import Device, Job, Photo, PushSubscription
 from server.security.photo_links import PhotoLinks, UploadGrant
 from server.services.notifications import fan_out
 from tests.api.problems import assert_problem
@@ -385,3 +385,27 @@ async def test_static_files_are_only_the_builds_assets(
     for path in ("..%2F..%2Fpyproject.toml", "../../server/config.py", "%2Fetc%2Fpasswd"):
         answer = await client.get(f"/static/{path}")
         assert answer.status_code == 404, path
+
+
+async def test_a_customer_of_another_branch_cannot_be_named_in_a_new_job(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """Ids in bodies follow the rule of ids in paths; this one is tested here, the others
+    where they are used (SECURITY.md lists them)."""
+    north_job = world.jobs[world.staff_c["id"]][0]
+    admin = bearer(ctx.signer, world.admin)
+    customer = (await client.get(f"/api/mobile/jobs/{north_job}", headers=admin)).json()
+    customer_id = customer["job"]["customerId"]
+    before = await Job.count().where(Job.customer == customer_id)
+    answer = await client.post(
+        "/api/dispatch/jobs",
+        json={
+            "customerId": customer_id,
+            "serviceType": "Deep clean",
+            "scheduledDate": "2026-12-01T09:00:00+07:00",
+        },
+        headers=bearer(ctx.signer, world.dispatcher),
+    )
+    problem = assert_problem(answer, 422, "validation_failed")
+    assert [e["field"] for e in problem["errors"]] == ["customerId"]
+    assert await Job.count().where(Job.customer == customer_id) == before
