@@ -8,10 +8,12 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sanic import Sanic
 
 from server.context import AppContext
+from server.errors import as_api_error, problem_response
 from server.security.headers import API_POLICY, SHELL_POLICY
 from tests.security.routes import routes
 from tests.world import World, bearer
@@ -124,3 +126,17 @@ async def test_metrics_name_routes_never_ids(
     text = (await client.get("/metrics")).text
     assert job not in text and "made-up" not in text
     assert world.staff_a["id"] not in text
+
+
+def test_an_unexpected_error_says_nothing_of_itself() -> None:
+    """A 500 is the generic problem: no message, no type, no trace (those go to the log)."""
+    failure = RuntimeError("password authentication failed for user tinedy at 10.0.0.5")
+    answer = problem_response(as_api_error(failure))
+    assert answer.status == 500
+    assert orjson.loads(answer.body or b"") == {
+        "type": "urn:tinedy:problem:internal_error",
+        "title": "Internal server error",
+        "status": 500,
+        "detail": "Internal server error",
+        "code": "internal_error",
+    }
