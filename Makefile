@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean cluster bench-fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,3 +80,11 @@ bench-app: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## cluster: nginx on http://127.0.0.1:8080 in front of two instances (WORKERS=2) on PostgreSQL,
+## Redis for the shared cache and login throttle; in the foreground until Ctrl-C (or SIGTERM)
+CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tinedy_cluster
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/5
+cluster: $(VENV)/.installed
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
+	$(BIN)/python -m cdn.cluster --database-url $(CLUSTER_DATABASE_URL) --redis-url $(CLUSTER_REDIS_URL)
