@@ -52,7 +52,7 @@ pytest: $(VENV)/.installed-dev
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
 ## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-fleet
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -73,6 +73,12 @@ bench-photos: $(VENV)/.installed-bench
 bench-push: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/run_push_benchmark.py
+
+# A fleet's working day (Locust) on one instance, then on the cluster (needs nginx and Redis):
+# the largest fleet whose every endpoint keeps its p99 under 200 ms.
+bench-fleet: $(VENV)/.installed-bench
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
+	$(BIN)/python benchmarks/run_fleet_benchmark.py
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev

@@ -1,0 +1,468 @@
+"""Load benchmark of a fleet's working day: how many phones one instance, then the cluster,
+serve with every endpoint's p99 under 200 ms.
+
+Each step runs the day of ``fleet_locustfile.py`` (phones holding live streams, revalidating
+their job list, opening jobs, syncing status changes, check-ins and ticks, uploading photos;
+dispatchers assigning and re-prioritising) with Locust in a process of its own, for N phones.
+An 8-hour day runs in ``--duration`` seconds: at the default 60 s that is a speed-up of 480,
+so N phones send the requests of 480 x N phones at a real pace (but hold only N streams).
+Steps go up through ``--fleets`` until one misses the target.
+
+Targets, each on a fresh PostgreSQL database with the demo and the fleet seeded:
+``instance`` is one ``python -m server run`` (``--workers``, Redis for cache and throttle,
+no proxy); ``cluster`` is ``cdn.cluster``: nginx in front of two instances of 2 workers.
+The load generator shares the machine's cores with everything it measures.
+
+Run from the repository root:
+    .venv/bin/python benchmarks/run_fleet_benchmark.py --fleets 25 50 100 200 --duration 60
+"""
+
+import argparse
+import asyncio
+import csv
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from matplotlib.figure import Figure
+from run_feed_benchmark import BENCH_DIR, REPO_ROOT, free_port, machine, save_json
+from run_live_benchmark import cpu_ms, descendants
+from run_sync_benchmark import Connection, sign_in
+
+sys.path.insert(0, str(REPO_ROOT))  # the cluster and the server's own queries, from this tree
+from fleet_world import FleetWorld, seed_fleet
+
+from cdn.cluster import Cluster, ClusterConfig, running_cluster
+from server.services.jobs import BANGKOK
+
+LOCUSTFILE = BENCH_DIR / "fleet_locustfile.py"
+DAY_HOURS = 8
+PHONES_PER_DISPATCHER = 50
+SIGN_IN_CONNECTIONS = 8
+LOCUST_GRACE_S = 120.0
+P99_TARGET_MS = 200.0
+ERROR_RATE_LIMIT = 0.001
+# What every benchmark instance gets besides the cluster's own settings: tokens that outlive
+# the run (a stream ends when its token does).
+BENCH_SETTINGS = {"ACCESS_TOKEN_SECONDS": "3600"}
+EVENT_PREFIX = "SSE "
+
+
+@dataclass
+class Seats:
+    """Sessions signed in so far on one target, reused by every larger step."""
+
+    phones: list[dict[str, Any]] = field(default_factory=list)
+    dispatchers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="+", choices=["instance", "cluster"], default=None)
+    parser.add_argument("--fleets", nargs="+", type=int, default=[25, 50, 100, 200, 400])
+    parser.add_argument("--duration", type=int, default=60, help="seconds per step (one day)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the lone instance")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_fleet")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    args.targets = args.targets or ["instance", "cluster"]
+    args.fleets = sorted(args.fleets)
+    return args
+
+
+def target_config(target: str, args: argparse.Namespace) -> ClusterConfig:
+    """The lone instance or the cluster, on a fresh database and ports of their own."""
+    base = ClusterConfig(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        run_dir=args.out / f"fleet-{target}",
+        first_app_port=free_port(),
+        listen_port=free_port(),
+        fresh=True,
+        settings=BENCH_SETTINGS,
+    )
+    if target == "instance":
+        return replace(base, instances=1, workers=args.workers, edge=False)
+    return base
+
+
+def dispatchers_for(phones: int) -> int:
+    """Dispatchers per branch: one per 50 phones of it (the phones split over two branches)."""
+    return max(1, math.ceil(phones / 2 / PHONES_PER_DISPATCHER))
+
+
+async def sign_in_all(port: int, emails: list[str], prefix: str) -> list[dict[str, Any]]:
+    """Sign each e-mail in as a device of its own, a few at a time (each is a password hash)."""
+    signed: list[dict[str, Any]] = [{} for _ in emails]
+    todo = iter(range(len(emails)))
+
+    async def signer() -> None:
+        conn = await Connection.open(port)
+        try:
+            for n in todo:
+                phone = await sign_in(conn, emails[n], f"{prefix}-{n}")
+                signed[n] = {"token": phone.token, "deviceId": phone.client_id}
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(signer() for _ in range(SIGN_IN_CONNECTIONS)))
+    return signed
+
+
+def sign_in_step(cluster: Cluster, world: FleetWorld, phones: int, seats: Seats) -> None:
+    """Sign in the phones and dispatchers this step adds to the last one's."""
+    port = urlsplit(cluster.url).port or 80
+    new = world.phones[len(seats.phones) : phones]
+    signed = asyncio.run(sign_in_all(port, [p["email"] for p in new], "fleet-phone"))
+    seats.phones += [{**phone, **seat} for phone, seat in zip(new, signed, strict=True)]
+    for branch, emails in world.dispatchers.items():
+        have = seats.dispatchers.setdefault(branch, [])
+        want = emails[len(have) : dispatchers_for(phones)]
+        signed = asyncio.run(sign_in_all(port, want, f"fleet-office-{branch}"))
+        have += [{**seat, "branch": branch} for seat in signed]
+
+
+def plan_for(phones: list[dict[str, Any]], seats: Seats, count: int, speedup: float) -> Any:
+    """What the Locust process reads: its users' sessions and the jobs they may touch."""
+    by_branch: dict[str, list[dict[str, Any]]] = {}
+    for phone in phones:
+        by_branch.setdefault(phone["branch"], []).append(phone)
+    return {
+        "speedup": speedup,
+        "today": datetime.now(BANGKOK).date().isoformat(),
+        "phones": phones,
+        "dispatchers": [
+            seat
+            for seats_ in seats.dispatchers.values()
+            for seat in seats_[: dispatchers_for(count)]
+        ],
+        "staff": {b: [p["userId"] for p in ps] for b, ps in by_branch.items()},
+        "rounds": {b: [j for p in ps for j in p["jobs"]] for b, ps in by_branch.items()},
+        "pool": {b: [j for p in ps for j in p["pool"]] for b, ps in by_branch.items()},
+    }
+
+
+def server_cpu_s(cluster: Cluster) -> float:
+    """CPU used so far by every process of the target: instances, their workers and helpers,
+    and nginx."""
+    roots = [i.process.pid for i in cluster.instances]
+    if cluster.edge is not None:
+        roots.append(cluster.edge.pid)
+    total = 0.0
+    for pid in roots + [d for root in roots for d in descendants(root)]:
+        with suppress(OSError):
+            total += cpu_ms(pid)
+    return total / 1000
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_locust(url: str, plan_path: Path, prefix: Path, users: int, duration: int) -> None:
+    """Locust headless for ``duration`` seconds, spawning every user within about 5 s."""
+    env = {**os.environ, "FLEET_PLAN": str(plan_path), "FLEET_OUTCOMES": f"{prefix}-outcomes.json"}
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(max(10, users // 5)),
+        "--run-time",
+        f"{duration}s",
+        "--host",
+        url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+    ]
+    with Path(f"{prefix}-locust.log").open("wb") as log:
+        subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=duration + LOCUST_GRACE_S,
+        )
+
+
+def read_endpoints(prefix: Path) -> list[dict[str, Any]]:
+    """Per endpoint from Locust's CSV: requests, errors, p50/p95/p99 (ms)."""
+    endpoints = []
+    with Path(f"{prefix}_stats.csv").open() as stats:
+        for row in csv.DictReader(stats):
+            if row["Name"] == "Aggregated":
+                continue
+            name = (
+                row["Name"]
+                if row["Name"].startswith(row["Type"])
+                else f"{row['Type']} {row['Name']}"
+            )
+            count, failures = int(row["Request Count"]), int(row["Failure Count"])
+            endpoints.append(
+                {
+                    "endpoint": name,
+                    "requests": count,
+                    "errors": failures,
+                    "error_rate": failures / count if count else 0.0,
+                    "req_per_s": float(row["Requests/s"]),
+                    **{f"p{q}_ms": _ms(row[f"{q}%"]) for q in (50, 95, 99)},
+                }
+            )
+    return sorted(endpoints, key=lambda e: e["endpoint"])
+
+
+def _ms(value: str) -> float | None:
+    return None if value == "N/A" else float(value)
+
+
+def read_failures(prefix: Path) -> list[dict[str, str]]:
+    with Path(f"{prefix}_failures.csv").open() as failures:
+        return list(csv.DictReader(failures))[:10]
+
+
+def judge(endpoints: list[dict[str, Any]]) -> tuple[bool, list[str]]:
+    """Holds when every endpoint's p99 is under the target and its errors under 0.1 %. The
+    events' arrival (``SSE ...``) is shown, not judged: it is not a request."""
+    missed = [
+        e["endpoint"]
+        for e in endpoints
+        if not e["endpoint"].startswith(EVENT_PREFIX)
+        and ((e["p99_ms"] or 0) >= P99_TARGET_MS or e["error_rate"] > ERROR_RATE_LIMIT)
+    ]
+    return not missed, missed
+
+
+def run_step(
+    cluster: Cluster,
+    world: FleetWorld,
+    phones: int,
+    seats: Seats,
+    args: argparse.Namespace,
+    target: str,
+) -> dict[str, Any]:
+    """One day for ``phones`` phones: sign in, run Locust, read what it measured."""
+    sign_in_step(cluster, world, phones, seats)
+    speedup = DAY_HOURS * 3600 / args.duration
+    plan = plan_for(seats.phones[:phones], seats, phones, speedup)
+    prefix = args.out / f"fleet-{target}-{phones}"
+    plan_path = Path(f"{prefix}-plan.json")
+    plan_path.write_text(json.dumps(plan))
+    users = phones + len(plan["dispatchers"])
+    print(
+        f"~ {target}: {phones} phones, {len(plan['dispatchers'])} dispatchers, {args.duration} s",
+        flush=True,
+    )
+    load_before, server_before, generator_before = (
+        os.getloadavg(),
+        server_cpu_s(cluster),
+        children_cpu_s(),
+    )
+    run_locust(cluster.url, plan_path, prefix, users, args.duration)
+    endpoints = read_endpoints(prefix)
+    holds, missed = judge(endpoints)
+    return {
+        "target": target,
+        "phones": phones,
+        "dispatchers": len(plan["dispatchers"]),
+        "speedup": speedup,
+        "duration_s": args.duration,
+        "holds": holds,
+        "missed": missed,
+        "endpoints": endpoints,
+        "failures": read_failures(prefix),
+        "sync": json.loads(Path(f"{prefix}-outcomes.json").read_text()),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "server_cores": (server_cpu_s(cluster) - server_before) / args.duration,
+        "generator_cores": (children_cpu_s() - generator_before) / args.duration,
+        "generator_warnings": locust_warnings(prefix),
+    }
+
+
+def locust_warnings(prefix: Path) -> list[str]:
+    """Locust's own complaints, such as its CPU being saturated (then it measured itself)."""
+    lines = Path(f"{prefix}-locust.log").read_text().splitlines()
+    return [line for line in lines if "WARNING" in line or "CPU" in line][:10]
+
+
+def run_target(target: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Step the fleet up on one target until a step misses the target."""
+    config = target_config(target, args)
+    steps: list[dict[str, Any]] = []
+    with running_cluster(config) as cluster:
+        today = datetime.now(BANGKOK).date()
+        world = asyncio.run(
+            seed_fleet(args.database_url, args.fleets[-1], dispatchers_for(args.fleets[-1]), today)
+        )
+        seats = Seats()
+        for phones in args.fleets:
+            step = run_step(cluster, world, phones, seats, args, target)
+            steps.append(step)
+            print_step(step)
+            if not step["holds"]:
+                break
+    return steps
+
+
+def fmt_ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def step_table(step: dict[str, Any]) -> list[str]:
+    """One step as a markdown table: per endpoint, requests, p50/p95/p99 and errors."""
+    lines = [
+        "| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in step["endpoints"]:
+        mark = " ✗" if e["endpoint"] in step["missed"] else ""
+        lines.append(
+            f"| {e['endpoint']} | {e['requests']:,} | {e['req_per_s']:,.1f} | {fmt_ms(e['p50_ms'])}"
+            f" | {fmt_ms(e['p95_ms'])} | {fmt_ms(e['p99_ms'])}{mark}"
+            f" | {e['errors']} ({e['error_rate']:.2%}) |"
+        )
+    return lines
+
+
+def step_heading(step: dict[str, Any]) -> str:
+    verdict = "holds" if step["holds"] else "misses: " + ", ".join(step["missed"])
+    load = " / ".join(f"{x:.2f}" for x in step["load_before"])
+    return (
+        f"{step['target']}, {step['phones']} phones + {step['dispatchers']} dispatchers"
+        f" (x{step['speedup']:.0f}): {verdict}. Load average before {load};"
+        f" server {step['server_cores']:.2f} cores, load generator {step['generator_cores']:.2f}"
+    )
+
+
+def print_step(step: dict[str, Any]) -> None:
+    print(step_heading(step))
+    print("\n".join(step_table(step)), flush=True)
+    if step["sync"]["outcomes"].get("failed"):
+        print(f"PROBLEM: sync entries failed: {step['sync']['failedExamples']}")
+    for warning in step["generator_warnings"]:
+        print(f"locust: {warning}")
+
+
+def largest(steps: list[dict[str, Any]]) -> int | None:
+    held = [s["phones"] for s in steps if s["holds"]]
+    return max(held) if held else None
+
+
+def summary_table(steps: list[dict[str, Any]]) -> list[str]:
+    """Every step on one line: each endpoint's p99, the error rate, the verdict, the load."""
+    names = sorted({e["endpoint"] for s in steps for e in s["endpoints"]})
+    head = ["target", "phones", *names, "errors", "within 200 ms", "load (1 min)"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
+    for s in steps:
+        p99 = {e["endpoint"]: e["p99_ms"] for e in s["endpoints"]}
+        requests = sum(e["requests"] for e in s["endpoints"])
+        errors = sum(e["errors"] for e in s["endpoints"])
+        cells = [
+            s["target"],
+            str(s["phones"]),
+            *(fmt_ms(p99.get(n)) for n in names),
+            f"{errors / requests:.2%}" if requests else "–",
+            "yes" if s["holds"] else "no",
+            f"{s['load_before'][0]:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(steps: list[dict[str, Any]], targets: list[str], path: Path, title: str) -> None:
+    """p99 per endpoint against the fleet, one panel per target, with the 200 ms target."""
+    fig = Figure(figsize=(7 * len(targets), 5))
+    axes = fig.subplots(1, len(targets), squeeze=False)[0]
+    for ax, target in zip(axes, targets, strict=True):
+        mine = [s for s in steps if s["target"] == target]
+        names = sorted({e["endpoint"] for s in mine for e in s["endpoints"]})
+        for name in names:
+            points = [
+                (s["phones"], e["p99_ms"])
+                for s in mine
+                for e in s["endpoints"]
+                if e["endpoint"] == name and e["p99_ms"] is not None
+            ]
+            style = ":" if name.startswith(EVENT_PREFIX) else "-"
+            ax.plot(*zip(*points, strict=True), style, marker="o", label=name)
+        ax.axhline(P99_TARGET_MS, color="red", linestyle="--", label="target 200 ms")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("phones (log scale)")
+        ax.set_ylabel("p99, ms (log scale)")
+        ax.set_title(f"{target}: largest within target {largest(mine) or 'none'}")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_results(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    verdict = {t: largest([s for s in steps if s["target"] == t]) for t in args.targets}
+    doc = {
+        "timestamp": stamp,
+        "settings": {
+            "fleets": args.fleets,
+            "duration_s": args.duration,
+            "day_hours": DAY_HOURS,
+            "speedup": DAY_HOURS * 3600 / args.duration,
+            "instance_workers": args.workers,
+            "p99_target_ms": P99_TARGET_MS,
+            "error_rate_limit": ERROR_RATE_LIMIT,
+        },
+        "machine": machine(),
+        "largest_fleet_within_target": verdict,
+        "steps": steps,
+    }
+    save_json(args.out, "fleet", stamp, doc)
+    text = ["# Fleet benchmark " + stamp, "", *summary_table(steps), ""]
+    for step in steps:
+        text += ["## " + step_heading(step), "", *step_table(step), ""]
+    (args.out / "fleet-latest.md").write_text("\n".join(text))
+    title = f"fleet benchmark {stamp}: an 8-hour day in {args.duration} s per step"
+    plot(steps, args.targets, args.out / "fleet-latest.png", title)
+    print("\n".join(summary_table(steps)))
+    print(f"largest fleet within target: {verdict}")
+    print(f"results: {args.out / 'fleet-latest.json'}, .md and .png")
+
+
+def main() -> None:
+    args = parse_args()
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    steps: list[dict[str, Any]] = []
+    try:
+        for target in args.targets:
+            steps += run_target(target, args)
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        raise SystemExit(f"benchmark failed: {exc}") from exc
+    write_results(steps, args)
+
+
+if __name__ == "__main__":
+    main()
