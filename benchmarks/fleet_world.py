@@ -127,7 +127,8 @@ async def _seed_phones(world: FleetWorld, first: int, count: int, today: date, p
 async def seed_fleet(
     database_url: str, phones: int, dispatchers_per_branch: int, today: date
 ) -> FleetWorld:
-    """Seed once for the largest fleet of the run; smaller steps use the first phones."""
+    """Seed once for every step of the run: ``phones`` is their sum, since each step's
+    phones start a fresh day."""
     world = FleetWorld()
     password = hash_password(DEMO_PASSWORD)
     with tempfile.TemporaryDirectory(prefix="fleet-seed-") as tmp:

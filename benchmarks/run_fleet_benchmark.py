@@ -24,6 +24,7 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,9 +69,10 @@ EVENT_PREFIX = "SSE "
 
 @dataclass
 class Seats:
-    """Sessions signed in so far on one target, reused by every larger step."""
+    """Sessions signed in so far on one target. Each step's phones are new ones (the earlier
+    steps' phones have done their day's jobs); dispatchers carry on from step to step."""
 
-    phones: list[dict[str, Any]] = field(default_factory=list)
+    phones_used: int = 0
     dispatchers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -130,17 +133,20 @@ async def sign_in_all(port: int, emails: list[str], prefix: str) -> list[dict[st
     return signed
 
 
-def sign_in_step(cluster: Cluster, world: FleetWorld, phones: int, seats: Seats) -> None:
-    """Sign in the phones and dispatchers this step adds to the last one's."""
+def sign_in_step(
+    cluster: Cluster, world: FleetWorld, phones: int, seats: Seats
+) -> list[dict[str, Any]]:
+    """Sign in this step's new phones, and the dispatchers it adds to the last step's."""
     port = urlsplit(cluster.url).port or 80
-    new = world.phones[len(seats.phones) : phones]
+    new = world.phones[seats.phones_used : seats.phones_used + phones]
+    seats.phones_used += phones
     signed = asyncio.run(sign_in_all(port, [p["email"] for p in new], "fleet-phone"))
-    seats.phones += [{**phone, **seat} for phone, seat in zip(new, signed, strict=True)]
     for branch, emails in world.dispatchers.items():
         have = seats.dispatchers.setdefault(branch, [])
         want = emails[len(have) : dispatchers_for(phones)]
-        signed = asyncio.run(sign_in_all(port, want, f"fleet-office-{branch}"))
-        have += [{**seat, "branch": branch} for seat in signed]
+        office = asyncio.run(sign_in_all(port, want, f"fleet-office-{branch}"))
+        have += [{**seat, "branch": branch} for seat in office]
+    return [{**phone, **seat} for phone, seat in zip(new, signed, strict=True)]
 
 
 def plan_for(phones: list[dict[str, Any]], seats: Seats, count: int, speedup: float) -> Any:
@@ -283,9 +289,9 @@ def run_step(
     target: str,
 ) -> dict[str, Any]:
     """One day for ``phones`` phones: sign in, run Locust, read what it measured."""
-    sign_in_step(cluster, world, phones, seats)
+    fleet = sign_in_step(cluster, world, phones, seats)
     speedup = DAY_HOURS * 3600 / args.duration
-    plan = plan_for(seats.phones[:phones], seats, phones, speedup)
+    plan = plan_for(fleet, seats, phones, speedup)
     prefix = args.out / f"fleet-{target}-{phones}"
     plan_path = Path(f"{prefix}-plan.json")
     plan_path.write_text(json.dumps(plan))
@@ -335,9 +341,8 @@ def run_target(target: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     with running_cluster(config) as cluster:
         today = datetime.now(BANGKOK).date()
-        world = asyncio.run(
-            seed_fleet(args.database_url, args.fleets[-1], dispatchers_for(args.fleets[-1]), today)
-        )
+        office = dispatchers_for(args.fleets[-1])
+        world = asyncio.run(seed_fleet(args.database_url, sum(args.fleets), office, today))
         seats = Seats()
         for phones in args.fleets:
             step = run_step(cluster, world, phones, seats, args, target)
@@ -526,7 +531,13 @@ def write_results(steps: list[dict[str, Any]], args: argparse.Namespace) -> None
     report(doc, args.out)
 
 
+def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the run as Ctrl-C does: through the clean-up that stops the servers."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     args = parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
