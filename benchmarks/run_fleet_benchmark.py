@@ -28,13 +28,13 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -76,6 +76,18 @@ class Seats:
     dispatchers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+@dataclass
+class Target:
+    """One target under test: how it was started, the running layout, its fleet."""
+
+    name: str
+    config: ClusterConfig
+    cluster: Cluster
+    world: FleetWorld
+    seats: Seats
+    saturated_steps: int = 0
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", choices=["instance", "cluster"], default=None)
@@ -94,11 +106,14 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def target_config(target: str, args: argparse.Namespace) -> ClusterConfig:
-    """The lone instance or the cluster, on a fresh database and ports of their own."""
+def target_config(target: str, n: int, args: argparse.Namespace) -> ClusterConfig:
+    """The lone instance or the cluster (the ``n``th target), on a fresh database, a Redis
+    database and ports of their own: both run side by side for the whole search."""
+    redis = urlsplit(args.redis_url)
+    redis_db = int(redis.path.lstrip("/") or 0) + n
     base = ClusterConfig(
-        database_url=args.database_url,
-        redis_url=args.redis_url,
+        database_url=f"{args.database_url}_{target}",
+        redis_url=urlunsplit(redis._replace(path=f"/{redis_db}")),
         run_dir=args.out / f"fleet-{target}",
         first_app_port=free_port(),
         listen_port=free_port(),
@@ -280,18 +295,12 @@ def saturated(step: dict[str, Any]) -> bool:
     )
 
 
-def run_step(
-    cluster: Cluster,
-    world: FleetWorld,
-    phones: int,
-    seats: Seats,
-    args: argparse.Namespace,
-    target: str,
-) -> dict[str, Any]:
+def run_step(live: Target, phones: int, args: argparse.Namespace) -> dict[str, Any]:
     """One day for ``phones`` phones: sign in, run Locust, read what it measured."""
-    fleet = sign_in_step(cluster, world, phones, seats)
+    cluster, target = live.cluster, live.name
+    fleet = sign_in_step(cluster, live.world, phones, live.seats)
     speedup = DAY_HOURS * 3600 / args.duration
-    plan = plan_for(fleet, seats, phones, speedup)
+    plan = plan_for(fleet, live.seats, phones, speedup)
     prefix = args.out / f"fleet-{target}-{phones}"
     plan_path = Path(f"{prefix}-plan.json")
     plan_path.write_text(json.dumps(plan))
@@ -305,7 +314,7 @@ def run_step(
         server_cpu_s(cluster),
         children_cpu_s(),
     )
-    with MachineProbe(args.database_url) as probe:
+    with MachineProbe(live.config.database_url) as probe:
         run_locust(cluster.url, plan_path, prefix, users, args.duration)
     endpoints = read_endpoints(prefix)
     misses = missed(endpoints)
@@ -335,20 +344,32 @@ def locust_warnings(prefix: Path) -> list[str]:
     return [line for line in lines if "WARNING" in line or "CPU" in line][:10]
 
 
-def run_target(target: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Step the fleet up on one target until it saturates (or the sizes run out)."""
-    config = target_config(target, args)
+def start_target(name: str, n: int, stack: ExitStack, args: argparse.Namespace) -> Target:
+    """Start one target on a fresh database and seed the fleet of every step into it."""
+    config = target_config(name, n, args)
+    cluster = stack.enter_context(running_cluster(config))
+    today = datetime.now(BANGKOK).date()
+    office = dispatchers_for(args.fleets[-1])
+    world = asyncio.run(seed_fleet(config.database_url, sum(args.fleets), office, today))
+    return Target(name, config, cluster, world, Seats())
+
+
+def run_targets(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Step the fleet up on every target at once, one after the other at each size, so both
+    meet the same neighbours. A target leaves the search after two saturated steps in a row
+    (one could be a neighbour's burst)."""
     steps: list[dict[str, Any]] = []
-    with running_cluster(config) as cluster:
-        today = datetime.now(BANGKOK).date()
-        office = dispatchers_for(args.fleets[-1])
-        world = asyncio.run(seed_fleet(args.database_url, sum(args.fleets), office, today))
-        seats = Seats()
+    with ExitStack() as stack:
+        live = [start_target(name, n, stack, args) for n, name in enumerate(args.targets)]
         for phones in args.fleets:
-            step = run_step(cluster, world, phones, seats, args, target)
-            steps.append(step)
-            print_step(step)
-            if saturated(step):
+            for target in list(live):
+                step = run_step(target, phones, args)
+                steps.append(step)
+                print_step(step)
+                target.saturated_steps = target.saturated_steps + 1 if saturated(step) else 0
+                if target.saturated_steps == 2:
+                    live.remove(target)
+            if not live:
                 break
     return steps
 
@@ -547,10 +568,8 @@ def main() -> None:
         doc["largest_fleet_within_target"] = verdict(doc["steps"], targets)
         report(doc, args.out)
         return
-    steps: list[dict[str, Any]] = []
     try:
-        for target in args.targets:
-            steps += run_target(target, args)
+        steps = run_targets(args)
     except (RuntimeError, subprocess.SubprocessError) as exc:
         raise SystemExit(f"benchmark failed: {exc}") from exc
     write_results(steps, args)
