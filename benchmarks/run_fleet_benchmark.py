@@ -1,4 +1,4 @@
-"""Load benchmark of a fleet's working day: how many phones one instance, then the cluster,
+"""Load benchmark of a fleet's working day: how many phones one instance, and the cluster,
 serve with every endpoint's p99 under 200 ms.
 
 Each step runs the day of ``fleet_locustfile.py`` (phones holding live streams, revalidating
@@ -6,15 +6,17 @@ their job list, opening jobs, syncing status changes, check-ins and ticks, uploa
 dispatchers assigning and re-prioritising) with Locust in a process of its own, for N phones.
 An 8-hour day runs in ``--duration`` seconds: at the default 60 s that is a speed-up of 480,
 so N phones send the requests of 480 x N phones at a real pace (but hold only N streams).
-Steps go up through ``--fleets`` until the target saturates (a p50 at 200 ms, or 1 % errors).
+Steps go up through ``--fleets``, the targets taking turns at each size, until a target
+saturates twice in a row (a p50 at 200 ms, or 1 % errors).
 
-Targets, each on a fresh PostgreSQL database with the demo and the fleet seeded:
-``instance`` is one ``python -m server run`` (``--workers``, Redis for cache and throttle,
-no proxy); ``cluster`` is ``cdn.cluster``: nginx in front of two instances of 2 workers.
-The load generator shares the machine's cores with everything it measures.
+Targets, side by side, each on a fresh PostgreSQL database (``<database>_<target>``) with the
+demo and the fleet seeded, and a Redis database of its own: ``instance`` is one
+``python -m server run`` (``--workers``, Redis for cache and throttle, no proxy); ``cluster``
+is ``cdn.cluster``: nginx in front of two instances of 2 workers. The load generator shares
+the machine's cores with everything it measures.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_fleet_benchmark.py --fleets 25 50 100 200 --duration 60
+    .venv/bin/python benchmarks/run_fleet_benchmark.py --fleets 5 10 20 40 80 --duration 60
 """
 
 import argparse
