@@ -205,15 +205,19 @@ def wait_ready(process: subprocess.Popen[bytes], port: int, path: str, log: Path
     raise RuntimeError(f"{path} on port {port} not ready after {READY_TIMEOUT_S:.0f} s; see {log}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Ask politely, then kill the whole process group so no worker outlives it."""
-    if process.poll() is None:
-        process.terminate()
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ask each politely, all at once, then kill each whole process group so no worker
+    outlives it."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes:
         with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def start_instance(config: ClusterConfig, env: Mapping[str, str], n: int) -> Instance:
@@ -285,9 +289,8 @@ def running_cluster(config: ClusterConfig) -> Iterator[Cluster]:
         yield Cluster(url, instances, edge, edge_log)
     finally:
         if edge is not None:
-            stop(edge)
-        for instance in instances:
-            stop(instance.process)
+            stop([edge])
+        stop([instance.process for instance in instances])
 
 
 def announce(cluster: Cluster) -> None:
