@@ -490,6 +490,8 @@ def plot_percentile(ax: Axes, steps: list[dict[str, Any]], percentile: str) -> N
         ax.plot(*zip(*points, strict=True), style, marker="o", label=name)
     ax.axhline(P99_TARGET_MS, color="red", linestyle="--", label="target 200 ms")
     ax.set_xscale("log", base=2)
+    sizes = sorted({s["phones"] for s in steps})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.set_yscale("log")
     ax.set_xlabel("phones (log scale)")
     ax.set_ylabel(f"{percentile.removesuffix('_ms')}, ms (log scale)")
