@@ -103,7 +103,7 @@ class LiveStream:
         self.user = user
         self.last_id = ""
         self.buffer = b""
-        self.events = ""
+        self.events = b""
 
     def run(self) -> None:
         while True:
@@ -117,6 +117,7 @@ class LiveStream:
 
     def _follow(self) -> None:
         parts = urlsplit(str(self.user.host))
+        self.buffer = self.events = b""
         started = time.perf_counter()
         with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
             sock.settimeout(STREAM_TIMEOUT_S)
@@ -133,27 +134,26 @@ class LiveStream:
                 head += data
             head, self.buffer = head.split(b"\r\n\r\n", 1)
             status = int(head.split(b" ", 2)[1])
-            elapsed = (time.perf_counter() - started) * 1000
             if status != 200:
-                self.user.report("GET", LIVE_PATH, elapsed, ConnectionError(f"status {status}"))
-                return
-            self.user.report("GET", LIVE_PATH, elapsed, None)
+                raise ConnectionError(f"status {status}")
+            self.user.report("GET", LIVE_PATH, (time.perf_counter() - started) * 1000, None)
             self._unchunk()
             while data := sock.recv(65536):
                 self.buffer += data
                 self._unchunk()
 
     def _unchunk(self) -> None:
-        """Take whole chunks off the buffer and pass their text on."""
+        """Take whole chunks off the buffer and pass on each whole event (a chunk may end
+        inside one, even inside a character, once nginx has passed it on)."""
         while (end := self.buffer.find(b"\r\n")) >= 0:
             size = int(self.buffer[:end].split(b";")[0], 16)
             if len(self.buffer) < end + 2 + size + 2:
                 return
-            self.events += self.buffer[end + 2 : end + 2 + size].decode()
+            self.events += self.buffer[end + 2 : end + 2 + size]
             self.buffer = self.buffer[end + 2 + size + 2 :]
-            while "\n\n" in self.events:
-                block, self.events = self.events.split("\n\n", 1)
-                self._event(block)
+            while b"\n\n" in self.events:
+                block, self.events = self.events.split(b"\n\n", 1)
+                self._event(block.decode())
 
     def _event(self, block: str) -> None:
         fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
