@@ -74,8 +74,8 @@ bench-push: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/run_push_benchmark.py
 
-# A fleet's working day (Locust) on one instance, then on the cluster (needs nginx and Redis):
-# the largest fleet whose every endpoint keeps its p99 under 200 ms.
+# A fleet's working day (Locust) on one instance and on the cluster, side by side (needs nginx
+# and Redis): the largest fleet whose every endpoint keeps its p99 under 200 ms.
 bench-fleet: $(VENV)/.installed-bench
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
 	$(BIN)/python benchmarks/run_fleet_benchmark.py

@@ -97,7 +97,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=60, help="seconds per step (one day)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the lone instance")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_fleet")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument(
         "--report", type=Path, help="only render the tables and plot again from a run's JSON"
