@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean cluster bench-fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,7 @@ pytest: $(VENV)/.installed-dev
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
 ## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-fleet
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -74,9 +74,23 @@ bench-push: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/run_push_benchmark.py
 
+# A fleet's working day (Locust) on one instance and on the cluster, side by side (needs nginx
+# and Redis): the largest fleet whose every endpoint keeps its p99 under 200 ms.
+bench-fleet: $(VENV)/.installed-bench
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
+	$(BIN)/python benchmarks/run_fleet_benchmark.py
+
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_app_benchmark.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## cluster: nginx on http://127.0.0.1:8080 in front of two instances (WORKERS=2) on PostgreSQL,
+## Redis for the shared cache and login throttle; in the foreground until Ctrl-C (or SIGTERM)
+CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tinedy_cluster
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/5
+cluster: $(VENV)/.installed
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
+	$(BIN)/python -m cdn.cluster --database-url $(CLUSTER_DATABASE_URL) --redis-url $(CLUSTER_REDIS_URL)
