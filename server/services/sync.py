@@ -161,10 +161,10 @@ async def apply_entries(
         work = BatchWork(principal, clock, geofence)
         await work.load([e for e in entries if e.mutation_id not in stored])
         outcomes = [await work.settle(entry, stored) for entry in entries]
-        await work.commit()
         await sync_queries.record_device_contact(
             principal.device_id, principal.user_id, clock.received, clock.skew_seconds
         )
+        await work.commit()
         return outcomes
 
 
@@ -382,13 +382,18 @@ class BatchWork:
         }
 
     async def commit(self) -> None:
-        """Write the log rows, check-ins and receipts of the mutations decided here."""
-        ids = await self.writer.commit()
-        for outcome, change_id in zip(self.changed_by, ids, strict=True):
-            outcome.change_id = change_id
+        """Write the check-ins, log rows and receipts of the mutations decided here.
+
+        The last thing a batch does: appending to the log takes the change-log lock (see
+        ``lock_change_log``), which every writer waits on until this transaction commits, so
+        only the receipts, which need the change ids, are written after it.
+        """
         if self.check_ins:
             await check_in_queries.insert_check_ins(self.check_ins)
         await photo_queries.attach(self.attached, self.clock.received)
+        ids = await self.writer.commit()
+        for outcome, change_id in zip(self.changed_by, ids, strict=True):
+            outcome.change_id = change_id
         if self.decided:
             await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
 
