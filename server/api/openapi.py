@@ -111,14 +111,12 @@ def _content(ref: dict[str, Any], media: str) -> dict[str, Any]:
 
 
 def _schemas(models: set[type[BaseModel]]) -> tuple[Refs, dict[str, Any]]:
-    """Every model's schema in one pass, so that two models of one name (a request's
-    ``Receipt`` and a response's) get distinct component names instead of one replacing
-    the other; and each model's reference."""
+    """Each model's reference, and every schema as a component. One pass over all models,
+    so two models of one name (a notification's ``Receipt`` and a sync ``Receipt``) get
+    distinct component names instead of one silently replacing the other."""
     ordered = sorted(models, key=lambda m: (m.__name__, m.__module__))
-    refs, top = models_json_schema(
+    by_mode, top = models_json_schema(
         [(model, "validation") for model in ordered], by_alias=True, ref_template=REF_TEMPLATE
     )
-    components: dict[str, Any] = top.get("$defs", {})
-    return {model: refs[(model, "validation")] for model in ordered}, dict(
-        sorted(components.items())
-    )
+    refs = {model: by_mode[(model, "validation")] for model in ordered}
+    return refs, dict(sorted(top.get("$defs", {}).items()))
