@@ -12,6 +12,7 @@ from sanic.config import Config
 from server.api.auth import auth_routes
 from server.api.checkins import check_in_routes
 from server.api.dispatch import dispatch_routes
+from server.api.head import answer_head_like_get
 from server.api.jobs import job_routes
 from server.api.live import live_routes
 from server.api.notifications import notification_routes
@@ -24,7 +25,7 @@ from server.config import Settings
 from server.context import AppContext
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.db.notifications import ChangeNotifications
-from server.errors import handle_error
+from server.errors import MAX_HEADER_BYTES, handle_error
 from server.http.representations import RepresentationCache
 from server.realtime.hub import LiveHub
 from server.security.cursors import CursorCodec
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
             settings.max_body_bytes, settings.sync_max_body_bytes, settings.photo_max_bytes
         ),
         JSON_MAX_SIZE=settings.max_body_bytes,
+        REQUEST_MAX_HEADER_SIZE=MAX_HEADER_BYTES,
         PROXIES_COUNT=settings.proxies_count,
         FALLBACK_ERROR_FORMAT="json",
         ACCESS_LOG=False,
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(live_routes)
     app.blueprint(pwa_routes)
     app.blueprint(ops_routes)
+    answer_head_like_get(app)
     app.error_handler.add(Exception, handle_error)
     app.register_middleware(add_security_headers, "response")
     app.main_process_ready(start_background_processes)

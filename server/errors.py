@@ -12,6 +12,7 @@
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415) .. UnsupportedPhotoType
+    ├── HeadersTooLarge (431)
     ├── PhotoUnreadable (422) ....... PhotoTypeMismatch, PhotoCorrupt, PhotoTooManyPixels
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
     ├── RateLimited (429) ........... carries ``Retry-After``
@@ -188,6 +189,15 @@ class UnsupportedPhotoType(UnsupportedMediaType):
     code, title = "unsupported_photo_type", "Photos must be JPEG, PNG, WebP or HEIC"
 
 
+MAX_HEADER_BYTES = 8192
+"""The request line and headers together (Sanic's default, set by the app factory): room for
+a JWT and the session cookies several times over."""
+
+
+class HeadersTooLarge(ApiError):
+    status, code, title = 431, "headers_too_large", "Request header fields too large"
+
+
 class PhotoUnreadable(ApiError):
     """A photo that is not what it claims, or cannot be decoded safely."""
 
@@ -242,6 +252,12 @@ _SANIC_TO_API: tuple[tuple[type[Exception], type[ApiError]], ...] = (
 def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, sanic_exceptions.PayloadTooLarge) and "header" in str(exc).lower():
+        # Sanic reports an oversize request head as a 413 with this message.
+        return HeadersTooLarge(
+            f"The request line and headers exceed {MAX_HEADER_BYTES} bytes: "
+            "send fewer or smaller cookies and headers."
+        )
     for sanic_type, api_type in _SANIC_TO_API:
         if isinstance(exc, sanic_type):
             error = api_type(str(exc) if api_type is not RouteNotFound else "")

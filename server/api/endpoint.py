@@ -1,5 +1,5 @@
-"""The one decorator every route wears: who may call it, what OpenAPI says about it, and its
-request metrics.
+"""The one decorator every route wears: who may call it, what OpenAPI says about it, its
+request metrics and its ``Server-Timing`` header.
 
 Authentication happens here for every route that names ``roles``, so no handler can forget
 it. Browsers authenticate with the HttpOnly session cookie; an unsafe request carried by that
@@ -22,11 +22,12 @@ from pydantic import BaseModel
 from sanic import HTTPResponse, Request
 
 from server.context import AppContext
-from server.errors import CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
+from server.errors import ApiError, CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
 from server.metrics import observe
 from server.security.tokens import Principal
 from server.services.auth import authenticate
 from server.services.changes import track_writes, wrote_changes
+from server.timing import end_request, start_request
 
 log = logging.getLogger("tinedy.api")
 
@@ -41,13 +42,16 @@ Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
 
 @dataclass(frozen=True)
 class Operation:
-    """What the OpenAPI document says about one route."""
+    """What the OpenAPI document says about one route. A ``stream`` (Server-Sent Events)
+    answers GET only: its headers leave before its handler ends, and a HEAD would hold the
+    stream open."""
 
     summary: str
     roles: tuple[str, ...] | None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    stream: bool = False
 
 
 def endpoint(
@@ -57,20 +61,23 @@ def endpoint(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
+    stream: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Document a handler and, unless ``roles`` is None, pass it the authenticated caller."""
-    operation = Operation(summary, roles, body, query, responses or {})
+    """Document a handler and, unless ``roles`` is None, pass it the authenticated caller.
+    Its answer (or its error) carries ``Server-Timing``."""
+    operation = Operation(summary, roles, body, query, responses or {}, stream)
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
-            started = time.perf_counter()
+            timings, timing_token = start_request()
             status = 500
+            answer: HTTPResponse | ApiError | None = None
             track_writes()
             try:
                 if roles is not None:
                     args = (authorised(request, roles), *args)
-                response = await handler(request, *args, **kwargs)
+                answer = response = await handler(request, *args, **kwargs)
                 status = response.status if response is not None else 101  # a WebSocket
                 return response
             except asyncio.CancelledError:
@@ -78,11 +85,15 @@ def endpoint(
                 raise
             except Exception as exc:
                 status = as_api_error(exc).status
+                answer = exc if isinstance(exc, ApiError) else None
                 raise
             finally:
-                observe(request, status, time.perf_counter() - started)
+                observe(request, status, time.perf_counter() - timings.started)
                 if wrote_changes():
                     await see_own_write(request)
+                if answer is not None and not stream:
+                    answer.headers["Server-Timing"] = timings.header()
+                end_request(timing_token)
 
         wrapped.__dict__["openapi"] = operation
         return wrapped

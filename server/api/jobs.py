@@ -7,13 +7,12 @@ import uuid
 from functools import lru_cache
 from urllib.parse import parse_qs
 
-import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import app_context, endpoint
 from server.api.schemas import FeedParams, JobDetail, JobsPage, Problem
 from server.errors import JobNotFound
-from server.http.json_io import send_representation, validate, validator_of
+from server.http.json_io import dump_json, send_representation, validate, validator_of
 from server.security.cursors import CursorCodec
 from server.security.tokens import Principal
 from server.services import jobs as job_service
@@ -39,7 +38,7 @@ async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
     validator = validator_of("feed", scope, str(version), query.page_key)
 
     async def build() -> bytes:
-        return orjson.dumps(await job_service.feed_page(principal, query, ctx.cursors))
+        return dump_json(await job_service.feed_page(principal, query, ctx.cursors))
 
     return await send_representation(request, ctx.representations, validator, build)
 
@@ -61,7 +60,7 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     async def build() -> bytes:
         detail = await job_service.job_detail(principal, job_id)
         detail["photos"] = await photo_service.job_photos(principal, job_id, ctx.photo_links, now)
-        return orjson.dumps(detail)
+        return dump_json(detail)
 
     validator = validator_of("job", job_id, str(version), audience, links)
     return await send_representation(request, ctx.representations, validator, build)

@@ -36,6 +36,7 @@ SSE_HEADERS = {
     "The caller's live events as Server-Sent Events; resumes after Last-Event-ID "
     "(or ?lastEventId=).",
     responses={200: None, 400: Problem, 401: Problem},
+    stream=True,
 )
 async def stream_live_updates(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)

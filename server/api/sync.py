@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import orjson
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.api.endpoint import app_context, endpoint
@@ -19,6 +18,7 @@ from server.api.schemas import (
 )
 from server.errors import InvalidCursor, PayloadTooLarge
 from server.http.json_io import (
+    dump_json,
     json_response,
     read_json,
     send_json_get,
@@ -70,7 +70,7 @@ async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
     )
 
     async def build() -> bytes:
-        return orjson.dumps(await change_feed.changes_since(principal, since, params.limit))
+        return dump_json(await change_feed.changes_since(principal, since, params.limit))
 
     return await send_representation(request, ctx.representations, validator, build)
 

@@ -19,6 +19,7 @@ from piccolo.table import Table
 
 from server.config import Settings
 from server.db.tables import ALL_TABLES
+from server.db.timing import TimedPostgresEngine, TimedSQLiteEngine
 
 # Serialises change-log appends on PostgreSQL so ids become visible in commit order.
 CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
@@ -28,9 +29,9 @@ _bound: Engine[Any] | None = None
 
 def create_engine(settings: Settings) -> Engine[Any]:
     if settings.is_postgres:
-        return PostgresEngine(config={"dsn": settings.database_url})
+        return TimedPostgresEngine(config={"dsn": settings.database_url})
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteEngine(path=str(settings.sqlite_path), timeout=settings.sqlite_busy_timeout)
+    return TimedSQLiteEngine(path=str(settings.sqlite_path), timeout=settings.sqlite_busy_timeout)
 
 
 def bind_engine(engine: Engine[Any]) -> None:

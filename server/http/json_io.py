@@ -25,6 +25,7 @@ from server.http.negotiation import (
     tagged,
 )
 from server.http.representations import RepresentationCache
+from server.timing import encode_time
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -62,12 +63,18 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         ) from exc
 
 
+def dump_json(data: Any) -> bytes:
+    """Serialise a response body, counted as ``encode`` in Server-Timing."""
+    with encode_time():
+        return orjson.dumps(data)
+
+
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
     """A JSON answer that is not a cacheable GET (a login, a created thing)."""
     return HTTPResponse(
-        orjson.dumps(data),
+        dump_json(data),
         status=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
         content_type=JSON_TYPE,
@@ -91,7 +98,7 @@ async def send_representation(
 
 async def send_json_get(request: Request, data: Any) -> HTTPResponse:
     """A JSON GET whose validator is the hash of its own bytes (for small, uncached bodies)."""
-    body = orjson.dumps(data)
+    body = dump_json(data)
 
     async def encoded(encoding: str) -> Encoded:
         return encode(body, encoding)

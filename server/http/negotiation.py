@@ -11,6 +11,8 @@ import gzip
 
 import brotli
 
+from server.timing import encode_time
+
 MIN_COMPRESS_BYTES = 256
 BROTLI_DYNAMIC_QUALITY = 5
 GZIP_LEVEL = 6
@@ -56,11 +58,12 @@ def encode(body: bytes, encoding: str) -> Encoded:
 
 
 def compress(body: bytes, encoding: str) -> bytes:
-    if encoding == "br":
-        return bytes(brotli.compress(body, quality=BROTLI_DYNAMIC_QUALITY))
-    if encoding == "gzip":
-        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-    return body
+    with encode_time():
+        if encoding == "br":
+            return bytes(brotli.compress(body, quality=BROTLI_DYNAMIC_QUALITY))
+        if encoding == "gzip":
+            return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        return body
 
 
 def tagged(validator: str, encoding: str) -> str:
