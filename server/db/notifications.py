@@ -47,11 +47,15 @@ class ChangeNotifications:
             self._task = None
 
     async def _listen_forever(self) -> None:
+        """Reconnect every RETRY_SECONDS for as long as it takes; one warning per outage."""
+        failing = False
         while True:
             try:
                 await self._listen_once()
             except Exception as exc:  # whatever it was, the poll covers while we retry
-                log.warning("listening for changes failed (%s); reconnecting", exc)
+                if not failing:
+                    log.warning("listening for changes failed (%r); reconnecting", exc)
+            failing = not self.connected.is_set()  # quiet until it connects again
             self.connected.clear()
             await asyncio.sleep(RETRY_SECONDS)
 
