@@ -89,8 +89,13 @@ async def test_killing_an_instance_behind_nginx_loses_no_request_and_no_event(
             try:
                 for stream in streams:
                     await stream.start()
-                held = [await open_streams(base) for _, base in instances]
-                assert sum(held) == STREAMS
+                held: list[int] = []
+
+                async def all_streams_held() -> bool:
+                    held[:] = [await open_streams(base) for _, base in instances]
+                    return sum(held) == STREAMS
+
+                await wait_until(all_streams_held, "both instances to hold the streams", 10)
                 victim = instances[held.index(max(held))]
                 load.start()
 
