@@ -48,14 +48,18 @@ class ChangeNotifications:
 
     async def _listen_forever(self) -> None:
         """Reconnect every RETRY_SECONDS for as long as it takes; one warning per outage."""
-        failing = False
+        warned = False
         while True:
             try:
                 await self._listen_once()
+                reason = "connection lost"
             except Exception as exc:  # whatever it was, the poll covers while we retry
-                if not failing:
-                    log.warning("listening for changes failed (%r); reconnecting", exc)
-            failing = not self.connected.is_set()  # quiet until it connects again
+                reason = repr(exc)
+            if self.connected.is_set():
+                warned = False  # it had connected: this is a new outage
+            if not warned:
+                log.warning("listening for changes stopped (%s); reconnecting", reason)
+                warned = True
             self.connected.clear()
             await asyncio.sleep(RETRY_SECONDS)
 

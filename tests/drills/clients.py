@@ -29,7 +29,6 @@ class ResumingStream:
         self._headers = headers
         self._streams: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
-        self.refused: list[int | None] = []  # statuses of reconnects that got no stream
 
     @property
     def events(self) -> list[Received]:
@@ -53,8 +52,6 @@ class ResumingStream:
     async def _follow(self) -> None:
         for _ in range(MOST_RECONNECTS):
             await self._streams[-1].ended.wait()
-            if self._streams[-1].status != 200:
-                self.refused.append(self._streams[-1].status)
             await asyncio.sleep(RECONNECT_SECONDS)
             try:
                 stream = await open_sse(self._client, self._headers, self.position)

@@ -8,9 +8,11 @@ import asyncio
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from server.db.notifications import APPLICATION_NAME as LISTENER_NAME
 from server.db.queries.changes import changes_after, newest_change_id
 from tests.drills.clients import ResumingStream, sign_in
 from tests.drills.load import ANSWER_SECONDS, Load, wait_until
@@ -38,6 +40,18 @@ def is_outage_answer(response: httpx.Response) -> bool:
         and response.json()["code"] == "database_unavailable"
         and int(response.headers["retry-after"]) > 0
     )
+
+
+async def listening_connections(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url, timeout=5)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            LISTENER_NAME,
+        )
+        return count
+    finally:
+        await connection.close()
 
 
 async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_nothing(
@@ -83,10 +97,14 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
         await asyncio.to_thread(drill_postgres.start)
         up_at = time.monotonic()
 
+        async def listening() -> bool:
+            return await listening_connections(drill_postgres.url) == 1
+
         async def ready() -> bool:
             return (await client.get("/readyz")).status_code == 200
 
         await wait_until(ready, "the app to be ready again, by itself", 15)
+        await wait_until(listening, "the app to LISTEN for changes again", 15)
         await wait_until(lambda: edits_succeed_since(up_at), "edits after the restart", 15)
         answers = await load.stop()
 
@@ -120,3 +138,4 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
     assert heard == sorted(set(heard)), "in order, no duplicates"
     assert heard == written, "every change to the job reached the stream, nothing lost"
     assert log.count("reading the change log failed") == 1, "one warning per outage"
+    assert log.count("listening for changes stopped") == 1, "one warning per outage"
