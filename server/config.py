@@ -32,7 +32,9 @@ class Settings(BaseSettings):
         3.0, gt=0, description="PostgreSQL: longest wait for a new connection (then 503)."
     )
     db_command_timeout_seconds: float = Field(
-        30.0, gt=0, description="PostgreSQL: longest a statement may run (then 503)."
+        30.0,
+        gt=0,
+        description="PostgreSQL: longest a statement may run, or wait for a pooled connection.",
     )
     sqlite_busy_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the lock.")
     secret_key: str = Field("", description="Signs tokens and cursors; generated when empty.")

@@ -7,7 +7,7 @@ queries run through the tables, which :func:`bind_engine` points at SQLite or Po
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,8 @@ _bound: Engine[Any] | None = None
 
 
 class _ReleasingTransaction(PostgresTransaction):
-    """Piccolo's transaction, except that a lost connection cannot leak it.
+    """Piccolo's transaction, except that it waits for a pooled connection no longer than
+    a statement may run, and that a lost connection cannot leak it.
 
     Piccolo's releases the connection and leaves the context only when BEGIN, COMMIT and
     ROLLBACK all succeed. When the database goes away mid-transaction they fail, the pool
@@ -39,7 +40,7 @@ class _ReleasingTransaction(PostgresTransaction):
     async def __aenter__(self) -> PostgresTransaction:
         if self._parent is not None:
             return self._parent
-        self.connection = await self.get_connection()  # type: ignore[no-untyped-call]
+        self.connection = await self.get_connection()
         try:
             self.transaction = self.connection.transaction()
             await self.begin()  # type: ignore[no-untyped-call]
@@ -65,6 +66,11 @@ class _ReleasingTransaction(PostgresTransaction):
                 self.engine.current_transaction.reset(self.context)
         return exception is None
 
+    async def get_connection(self) -> Any:
+        if self.engine.pool:
+            return await self.engine.pool.acquire(timeout=self.engine.config["command_timeout"])
+        return await self.engine.get_new_connection()
+
     async def _give_back(self) -> None:
         if self.engine.pool:
             await self.engine.pool.release(self.connection)
@@ -73,15 +79,23 @@ class _ReleasingTransaction(PostgresTransaction):
 
 
 class _PostgresEngine(PostgresEngine):
-    """Piccolo's engine with :class:`_ReleasingTransaction`."""
+    """Piccolo's engine with :class:`_ReleasingTransaction`, and the same bounded wait for a
+    pooled connection outside transactions."""
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
         return _ReleasingTransaction(engine=self, allow_nested=allow_nested)
 
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        if self.pool is None:
+            raise ValueError("A pool isn't currently running.")
+        async with self.pool.acquire(timeout=self.config["command_timeout"]) as connection:
+            return await connection.fetch(query, *(args or ()))
+
 
 def create_engine(settings: Settings) -> Engine[Any]:
     if settings.is_postgres:
-        # Bounded waits: with the database gone, a request fails in seconds instead of hanging.
+        # Bounded waits (a new connection; a statement, or a turn at the pool): with the
+        # database gone, a request fails in seconds instead of hanging.
         config = {
             "dsn": settings.database_url,
             "timeout": settings.db_connect_timeout_seconds,
