@@ -24,6 +24,9 @@ async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, 
 
 
 class ResumingStream:
+    """One live-updates subscription across however many connections it takes: each
+    reconnect (after ``RECONNECT_SECONDS``) resumes from the last id any of them stated."""
+
     def __init__(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
         self._client = client
         self._headers = headers
