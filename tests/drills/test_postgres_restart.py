@@ -63,63 +63,64 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
     process, base = await start_instance(
         drill_postgres.url, tmp_path / "app", tmp_path / "app.log", APP_SETTINGS
     )
-    client = httpx.AsyncClient(base_url=base, timeout=ANSWER_SECONDS * 3)
-    office = await sign_in(client, drill_world.dispatcher)
-    stream = ResumingStream(client, await sign_in(client, staff))
-
-    async def edit_or_read(n: int) -> tuple[str, httpx.Response]:
-        if n % 2:
-            return "read", await client.get(f"/api/mobile/jobs/{job_id}", headers=office)
-        body = {"notes": f"note {n}"}
-        return "edit", await client.patch(f"/api/dispatch/jobs/{job_id}", json=body, headers=office)
-
-    load = Load(edit_or_read)
     try:
-        await stream.start()
-        load.start()
+        async with httpx.AsyncClient(base_url=base, timeout=ANSWER_SECONDS * 3) as client:
+            office = await sign_in(client, drill_world.dispatcher)
+            stream = ResumingStream(client, await sign_in(client, staff))
 
-        async def edits_succeed_since(moment: float) -> bool:
-            return sum(a.what == "edit" and a.status == 200 for a in load.since(moment)) >= 5
+            async def edit_or_read(n: int) -> tuple[str, httpx.Response]:
+                path = f"/api/dispatch/jobs/{job_id}"
+                if n % 2:
+                    return "read", await client.get(f"/api/mobile/jobs/{job_id}", headers=office)
+                return "edit", await client.patch(path, json={"notes": f"n{n}"}, headers=office)
 
-        await wait_until(lambda: edits_succeed_since(0), "edits before the outage", 15)
+            load = Load(edit_or_read)
+            try:
+                await stream.start()
+                load.start()
 
-        await asyncio.to_thread(drill_postgres.stop)
-        down_at = time.monotonic()
+                async def edits_succeed_since(moment: float) -> bool:
+                    fresh = load.since(moment)
+                    return sum(a.what == "edit" and a.status == 200 for a in fresh) >= 5
 
-        async def edits_refused() -> bool:
-            return sum(a.status == 503 for a in load.since(down_at)) >= 5
+                await wait_until(lambda: edits_succeed_since(0), "edits before the outage", 15)
 
-        await wait_until(edits_refused, "requests refused during the outage", 15)
-        assert is_outage_answer(await client.get("/readyz"))
-        login = {"email": staff["email"], "password": TEST_PASSWORD}
-        assert is_outage_answer(await client.post("/api/mobile/auth/login", json=login))
+                await asyncio.to_thread(drill_postgres.stop)
+                down_at = time.monotonic()
 
-        await asyncio.to_thread(drill_postgres.start)
-        up_at = time.monotonic()
+                async def edits_refused() -> bool:
+                    return sum(a.status == 503 for a in load.since(down_at)) >= 5
 
-        async def listening() -> bool:
-            return await listening_connections(drill_postgres.url) == 1
+                await wait_until(edits_refused, "requests refused during the outage", 15)
+                assert is_outage_answer(await client.get("/readyz"))
+                login = {"email": staff["email"], "password": TEST_PASSWORD}
+                assert is_outage_answer(await client.post("/api/mobile/auth/login", json=login))
 
-        async def ready() -> bool:
-            return (await client.get("/readyz")).status_code == 200
+                await asyncio.to_thread(drill_postgres.start)
+                up_at = time.monotonic()
 
-        await wait_until(ready, "the app to be ready again, by itself", 15)
-        await wait_until(listening, "the app to LISTEN for changes again", 15)
-        await wait_until(lambda: edits_succeed_since(up_at), "edits after the restart", 15)
-        answers = await load.stop()
+                async def ready() -> bool:
+                    return (await client.get("/readyz")).status_code == 200
 
-        written = [
-            row["id"] for row in await changes_after(before, 10_000) if str(row["job_id"]) == job_id
-        ]
-        await until(
-            lambda: {e.id for e in stream.events} >= set(written),
-            "the stream to hear every change, those after the restart too",
-            seconds=15,
-        )
+                async def listening() -> bool:
+                    return await listening_connections(drill_postgres.url) == 1
+
+                await wait_until(ready, "the app to be ready again, by itself", 15)
+                await wait_until(listening, "the app to LISTEN for changes again", 15)
+                await wait_until(lambda: edits_succeed_since(up_at), "edits after it", 15)
+                answers = await load.stop()
+
+                changes = await changes_after(before, 10_000)
+                written = [row["id"] for row in changes if str(row["job_id"]) == job_id]
+                await until(
+                    lambda: {e.id for e in stream.events} >= set(written),
+                    "the stream to hear every change, those after the restart too",
+                    seconds=15,
+                )
+            finally:
+                await load.stop()
+                await stream.stop()
     finally:
-        await load.stop()
-        await stream.stop()
-        await client.aclose()
         alive = process.poll() is None
         process.terminate()
         process.wait(timeout=10)
