@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ from tests.servers import free_port
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_BIN = Path(os.environ.get("TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 COMMAND_SECONDS = 30
+STOP_SECONDS = 10
 INITDB_OPTIONS = ("-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
 REDIS_OPTIONS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 
@@ -33,6 +35,19 @@ def require_tool(path: str | None, what: str) -> str:
             pytest.fail(f"{what} is required under CI")
         pytest.skip(f"{what} is not installed here")
     return path
+
+
+def stop_app(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to an app process, then SIGKILL to its group if it is not gone within
+    STOP_SECONDS: drills test what survives a failure, not how long a graceful stop takes."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_SECONDS)
 
 
 def _as_postgres() -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from server.db.queries.changes import changes_after, newest_change_id
 from tests.drills.clients import ResumingStream, sign_in
 from tests.drills.load import ANSWER_SECONDS, Load, wait_until
-from tests.drills.services import PrivatePostgres
+from tests.drills.services import PrivatePostgres, stop_app
 from tests.live_clients import until
 from tests.nginx import running_edge
 from tests.servers import start_instance
@@ -51,9 +51,7 @@ async def two_instances(
         yield started
     finally:
         for process, _ in started:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=10)
+            stop_app(process)
 
 
 async def open_streams(base: str) -> int:

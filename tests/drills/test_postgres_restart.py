@@ -16,7 +16,7 @@ from server.db.notifications import APPLICATION_NAME as LISTENER_NAME
 from server.db.queries.changes import changes_after, newest_change_id
 from tests.drills.clients import ResumingStream, sign_in
 from tests.drills.load import ANSWER_SECONDS, Load, wait_until
-from tests.drills.services import PrivatePostgres
+from tests.drills.services import PrivatePostgres, stop_app
 from tests.live_clients import until
 from tests.servers import start_instance, tail
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
@@ -122,8 +122,7 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
                 await stream.stop()
     finally:
         alive = process.poll() is None
-        process.terminate()
-        process.wait(timeout=10)
+        stop_app(process)
     log = (tmp_path / "app.log").read_text()
 
     assert alive, f"the app survived the outage without a restart: {tail(tmp_path / 'app.log')}"

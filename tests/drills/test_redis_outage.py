@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from server.shared_store import RETRY_SECONDS
 from tests.drills.clients import sign_in
 from tests.drills.load import ANSWER_SECONDS, wait_until
-from tests.drills.services import PrivatePostgres, private_redis
+from tests.drills.services import PrivatePostgres, private_redis, stop_app
 from tests.servers import start_instance
 from tests.world import World, add_jobs, add_staff
 
@@ -95,8 +95,7 @@ async def test_the_app_serves_through_a_redis_outage_and_shares_again_after(
                 assert any(not key.startswith("LIMITS") for key in kept), "pages kept there"
         finally:
             await store.aclose()
-            process.terminate()
-            process.wait(timeout=10)
+            stop_app(process)
     text = log.read_text()
     for name in ("feed cache", "login throttle"):
         assert text.count(f"{name}: the shared store failed") == 1, "one warning, not one each"

@@ -27,7 +27,7 @@ from server.db.queries.jobs import checklist_for
 from server.db.queries.sync import receipts_for
 from tests.drills.clients import sign_in
 from tests.drills.load import wait_until
-from tests.drills.services import PrivatePostgres
+from tests.drills.services import PrivatePostgres, stop_app
 from tests.servers import start_instance
 from tests.world import World, add_jobs, add_staff
 
@@ -69,9 +69,7 @@ async def app_process(
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             yield process, client
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+        stop_app(process)
 
 
 def kill_hard(process: subprocess.Popen[bytes]) -> None:
