@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(2, ge=1, description="PostgreSQL pool: connections kept open.")
     db_pool_max: int = Field(10, ge=1, description="PostgreSQL pool: most connections per worker.")
+    db_connect_timeout_seconds: float = Field(
+        3.0, gt=0, description="PostgreSQL: longest wait for a new connection (then 503)."
+    )
+    db_command_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="PostgreSQL: longest a statement may run, or wait for a pooled connection.",
+    )
     sqlite_busy_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the lock.")
     secret_key: str = Field("", description="Signs tokens and cursors; generated when empty.")
     demo: bool = Field(False, description="Demo mode: allows seed-demo and prints the logins.")

@@ -16,7 +16,8 @@
     ├── PhotoUnreadable (422) ....... PhotoTypeMismatch, PhotoCorrupt, PhotoTooManyPixels
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
     ├── RateLimited (429) ........... carries ``Retry-After``
-    └── DatabaseUnavailable (503)
+    └── DatabaseUnavailable (503) ... carries ``Retry-After``; also what a lost database
+                                      connection becomes (see :func:`is_database_outage`)
 
 The body is always::
 
@@ -30,9 +31,11 @@ shape; anything else is a 500 with a generic body and the stack trace only in th
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import asyncpg
 import orjson
 from sanic import HTTPResponse, Request
 from sanic import exceptions as sanic_exceptions
@@ -239,7 +242,37 @@ class RateLimited(ApiError):
 
 class DatabaseUnavailable(ApiError):
     status, code, title = 503, "database_unavailable", "Database unreachable"
+    RETRY_AFTER_SECONDS = 5
 
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+
+
+# The server is gone, restarting, refusing connections, or too slow to answer. asyncpg
+# raises InternalClientError ("another operation is in progress") for a connection whose
+# server sent FATAL (a shutdown) mid-query, before the socket's close was noticed.
+_OUTAGE_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means PostgreSQL cannot be reached: the driver's connection errors, or
+    a socket error or timeout raised inside the driver (not, say, a full disk)."""
+    if isinstance(exc, _OUTAGE_ERRORS):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):  # "connection is closed", "pool is closing"
+        return "clos" in str(exc)
+    if isinstance(exc, OSError):  # refused, reset, timed out (TimeoutError is an OSError)
+        frames = traceback.extract_tb(exc.__traceback__)
+        return any("/asyncpg/" in frame.filename for frame in frames)
+    return False
+
+
+DATABASE_OUTAGE_DETAIL = "The database cannot be reached just now; try again shortly."
 
 _SANIC_TO_API: tuple[tuple[type[Exception], type[ApiError]], ...] = (
     (sanic_exceptions.NotFound, RouteNotFound),
@@ -258,6 +291,8 @@ def as_api_error(exc: Exception) -> ApiError:
             f"The request line and headers exceed {MAX_HEADER_BYTES} bytes: "
             "send fewer or smaller cookies and headers."
         )
+    if is_database_outage(exc):
+        return DatabaseUnavailable(DATABASE_OUTAGE_DETAIL)
     for sanic_type, api_type in _SANIC_TO_API:
         if isinstance(exc, sanic_type):
             error = api_type(str(exc) if api_type is not RouteNotFound else "")
@@ -291,6 +326,8 @@ async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
     """The app's only exception handler: 4xx are quiet, 5xx are logged with their trace."""
     error = as_api_error(exc)
     count_refused(request, error.status)
-    if error.status >= 500:
+    if isinstance(error, DatabaseUnavailable):  # an outage: one line each, not a trace each
+        log.warning("%s %s: database unavailable (%r)", request.method, request.path, exc)
+    elif error.status >= 500:
         log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return problem_response(error)

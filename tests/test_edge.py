@@ -5,72 +5,26 @@ through, and live events pass unbuffered."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cdn.edge.__main__ import render
 from tests.live_clients import open_sse, until
-from tests.servers import free_port, running_instances, wait_for
+from tests.nginx import running_edge
+from tests.servers import running_instances
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
-
-IN_CI = os.environ.get("CI") == "true"
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
-    )
-    if found is None:
-        if IN_CI:
-            pytest.fail("nginx is required under CI (.ci/run installs it)")
-        pytest.skip("nginx is not installed here (apt-get install nginx); CI installs it")
-    return found
-
-
-def start_nginx(binary: str, conf: Path, log: Path) -> subprocess.Popen[bytes]:
-    """nginx in the foreground; as root its workers stay root to write the test's folders."""
-    extra = ["-g", "user root;"] if os.geteuid() == 0 else []
-    return subprocess.Popen(
-        [binary, "-c", str(conf), "-e", str(log), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
 
 
 @pytest.fixture(scope="module")
 async def edge(
     database_url: str, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
-    binary = nginx_binary()
     tmp = tmp_path_factory.mktemp("edge")
     async with running_instances(database_url, tmp, count=1) as (app,):
         upstream = str(app.base_url).removeprefix("http://").rstrip("/")
-        port = free_port()
-        conf = tmp / "nginx.conf"
-        conf.write_text(render([upstream], f"127.0.0.1:{port}", tmp / "run"))
-        process = start_nginx(binary, conf, tmp / "startup.log")
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
-
-        async def ready() -> bool:
-            assert process.poll() is None, (tmp / "startup.log").read_text()
-            try:
-                return (await client.get("/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        try:
-            await wait_for(ready, "nginx to start")
+        async with running_edge([upstream], tmp) as client:
             yield client
-        finally:
-            await client.aclose()
-            process.terminate()
-            process.wait(timeout=5)
 
 
 async def test_the_shell_and_assets_come_from_the_edge_cache(edge: httpx.AsyncClient) -> None:

@@ -22,13 +22,24 @@ async def healthz(request: Request) -> HTTPResponse:
 
 
 @ops_routes.get("/readyz")
-@endpoint("The database answers.", roles=None, responses={200: Health, 503: Problem})
+@endpoint(
+    "Ready to serve: the database answers (else 503). `checks` says how each dependency "
+    "stands; a shared store that is down is `degraded: …` while the app serves without it.",
+    roles=None,
+    responses={200: Health, 503: Problem},
+)
 async def readyz(request: Request) -> HTTPResponse:
+    ctx = app_context(request)
     try:
         await ping()
     except Exception as exc:
         raise DatabaseUnavailable("The database did not answer.") from exc
-    return await send_json_get(request, {"status": "ok"})
+    checks = {
+        "database": "ok",
+        "cache": await ctx.representations.probe(),
+        "rateLimit": await ctx.throttle.probe(),
+    }
+    return await send_json_get(request, {"status": "ok", "checks": checks})
 
 
 @ops_routes.get("/metrics")

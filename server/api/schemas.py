@@ -222,6 +222,11 @@ class Problem(ApiModel):
 
 class Health(ApiModel):
     status: Literal["ok"]
+    checks: dict[str, str] | None = Field(
+        None,
+        description="/readyz only: each dependency's state: `ok`, `local` (per process by "
+        "configuration) or `degraded: <why>` (serving without it).",
+    )
 
 
 class JobState(JobFull):

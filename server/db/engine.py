@@ -7,13 +7,13 @@ queries run through the tables, which :func:`bind_engine` points at SQLite or Po
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
@@ -27,9 +27,82 @@ CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
 _bound: Engine[Any] | None = None
 
 
+class _ReleasingTransaction(PostgresTransaction):
+    """Piccolo's transaction, except that it waits for a pooled connection no longer than
+    a statement may run, and that a lost connection cannot leak it.
+
+    Piccolo's releases the connection and leaves the context only when BEGIN, COMMIT and
+    ROLLBACK all succeed. When the database goes away mid-transaction they fail, the pool
+    slot is never returned, and the dead transaction stays current for the next request
+    served on the same keep-alive connection (Sanic runs them in one task): every later
+    query there fails until the client reconnects.
+    """
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()  # type: ignore[no-untyped-call]
+        except BaseException:
+            await self._give_back()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception is None:
+                if not self._committed and not self._rolled_back:
+                    await self.commit()  # type: ignore[no-untyped-call]
+            elif not self._rolled_back and not self.connection.is_closed():
+                await self.rollback()  # type: ignore[no-untyped-call]
+        finally:
+            try:
+                await self._give_back()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+    async def get_connection(self) -> Any:
+        if self.engine.pool:
+            return await self.engine.pool.acquire(timeout=self.engine.config["command_timeout"])
+        return await self.engine.get_new_connection()
+
+    async def _give_back(self) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)
+        else:
+            await self.connection.close()
+
+
+class _PostgresEngine(TimedPostgresEngine):
+    """Piccolo's engine with :class:`_ReleasingTransaction`, and the same bounded wait for a
+    pooled connection outside transactions."""
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return _ReleasingTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        if self.pool is None:
+            raise ValueError("A pool isn't currently running.")
+        async with self.pool.acquire(timeout=self.config["command_timeout"]) as connection:
+            return await connection.fetch(query, *(args or ()))
+
+
 def create_engine(settings: Settings) -> Engine[Any]:
     if settings.is_postgres:
-        return TimedPostgresEngine(config={"dsn": settings.database_url})
+        # Bounded waits (a new connection; a statement, or a turn at the pool): with the
+        # database gone, a request fails in seconds instead of hanging.
+        config = {
+            "dsn": settings.database_url,
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_command_timeout_seconds,
+        }
+        return _PostgresEngine(config=config)
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     return TimedSQLiteEngine(path=str(settings.sqlite_path), timeout=settings.sqlite_busy_timeout)
 

@@ -21,6 +21,7 @@ CHANNEL = "tinedy_changes"
 APPLICATION_NAME = "tinedy-change-listener"
 LIVENESS_SECONDS = 10.0
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 8.0
 
 log = logging.getLogger("tinedy.notifications")
 
@@ -47,13 +48,25 @@ class ChangeNotifications:
             self._task = None
 
     async def _listen_forever(self) -> None:
+        """Reconnect for as long as it takes, waiting RETRY_SECONDS at first and twice as
+        long after each failed try, up to MAX_RETRY_SECONDS; one warning per outage."""
+        warned = False
+        delay = RETRY_SECONDS
         while True:
             try:
                 await self._listen_once()
+                reason = "connection lost"
             except Exception as exc:  # whatever it was, the poll covers while we retry
-                log.warning("listening for changes failed (%s); reconnecting", exc)
+                reason = repr(exc)
+            if self.connected.is_set():  # it had connected: this is a new outage
+                warned = False
+                delay = RETRY_SECONDS
+            if not warned:
+                log.warning("listening for changes stopped (%s); reconnecting", reason)
+                warned = True
             self.connected.clear()
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _listen_once(self) -> None:
         """Listen until the connection is lost; a liveness query catches a silent loss."""

@@ -4,11 +4,15 @@ A key names a validator (for the feed: scope, feed version and query), so entrie
 invalidating: a change raises the version and new requests ask for a new key. Two tiers: a
 per-worker LRU in memory, and optionally a shared aiocache Redis cache so one worker's work
 serves the others. Concurrent requests for the same missing body build it once.
+
+When Redis fails or is slow, the worker serves from its own tier alone until Redis answers
+again (see :mod:`server.shared_store`): a cache is never a reason to fail a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,9 +21,11 @@ from aiocache import Cache
 from aiocache.serializers import NullSerializer
 
 from server.http.negotiation import IDENTITY, Encoded, encode
+from server.shared_store import LOCAL, SharedStore, StoreUnavailable
 
 LOCAL_BYTES = 64 * 1024 * 1024
 SHARED_TTL_SECONDS = 600
+PROBE_KEY = "tinedy:probe"
 
 
 class RepresentationCache:
@@ -28,6 +34,7 @@ class RepresentationCache:
         self._local_budget = local_bytes
         self._local_size = 0
         self._shared = shared
+        self._shared_store = SharedStore("feed cache")
         self._building: dict[str, asyncio.Future[Encoded]] = {}
 
     @classmethod
@@ -37,6 +44,19 @@ class RepresentationCache:
             shared.serializer = NullSerializer(encoding=None)  # bodies are bytes: no decoding
             return cls(shared)
         return cls()
+
+    @property
+    def status(self) -> str:
+        """For /readyz: ``local`` (no shared tier), ``ok``, or ``degraded: <why>``."""
+        return LOCAL if self._shared is None else self._shared_store.status
+
+    async def probe(self) -> str:
+        """Try the shared tier now (it may have come back), then say how it stands."""
+        shared = self._shared
+        if shared is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await self._shared_store.run(lambda: shared.exists(PROBE_KEY))
+        return self.status
 
     async def close(self) -> None:
         if self._shared is not None:
@@ -104,9 +124,13 @@ class RepresentationCache:
             self._local_size -= len(evicted[1])
 
     async def _shared_get(self, key: str) -> Encoded | None:
-        if self._shared is None:
+        shared = self._shared
+        if shared is None:
             return None
-        raw: bytes | None = await self._shared.get(key)
+        try:
+            raw: bytes | None = await self._shared_store.run(lambda: shared.get(key))
+        except StoreUnavailable:
+            return None
         if raw is None:
             return None
         encoding, _, body = raw.partition(b"\n")
@@ -114,6 +138,8 @@ class RepresentationCache:
 
     async def _store(self, key: str, encoded: Encoded) -> None:
         self._local_put(key, encoded)
-        if self._shared is not None:
+        shared = self._shared
+        if shared is not None:
             raw = encoded[0].encode() + b"\n" + encoded[1]
-            await self._shared.set(key, raw, ttl=SHARED_TTL_SECONDS)
+            with contextlib.suppress(StoreUnavailable):
+                await self._shared_store.run(lambda: shared.set(key, raw, ttl=SHARED_TTL_SECONDS))

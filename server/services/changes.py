@@ -28,6 +28,7 @@ log = logging.getLogger("tinedy.changes")
 
 ALL_SCOPE = "all"
 BATCH = 1000
+OUTAGE_POLL_SECONDS = 1.0
 _wrote: ContextVar[bool] = ContextVar("tinedy_wrote_changes", default=False)
 
 
@@ -209,15 +210,27 @@ class ChangeMirror:
         self._woken.set()
 
     async def _follow(self, poll_seconds: float) -> None:
-        """A failed read is logged and retried at the next tick."""
+        """Read the log every ``poll_seconds``, or at once when woken. While reads fail (the
+        database is down), wait longer between tries, up to OUTAGE_POLL_SECONDS, and say so
+        once per outage, not once per try; a wake-up still tries at once."""
+        wait = poll_seconds
+        failing = False
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), poll_seconds)
+                await asyncio.wait_for(self._woken.wait(), wait)
             self._woken.clear()
             try:
                 await self.catch_up()
-            except Exception:
-                log.exception("reading the change log failed; retrying")
+            except Exception as exc:
+                if not failing:
+                    log.warning("reading the change log failed (%r); retrying", exc)
+                failing = True
+                wait = min(wait * 2, max(poll_seconds, OUTAGE_POLL_SECONDS))
+                continue
+            if failing:
+                log.warning("reading the change log again, up to change %d", self.last_id)
+            failing = False
+            wait = poll_seconds
 
     def _apply(self, row: dict[str, Any]) -> None:
         change_id = int(row["id"])

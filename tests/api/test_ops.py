@@ -12,9 +12,10 @@ from tests.world import World, bearer
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
-    for path in ("/healthz", "/readyz"):
+    ready = {"status": "ok", "checks": {"database": "ok", "cache": "local", "rateLimit": "local"}}
+    for path, body in (("/healthz", {"status": "ok"}), ("/readyz", ready)):
         response = await client.get(path)
-        assert response.json() == {"status": "ok"}
+        assert response.json() == body
         again = await client.get(path, headers={"If-None-Match": response.headers["etag"]})
         assert again.status_code == 304
 
