@@ -17,8 +17,8 @@ import redis
 from cdn.cluster import ClusterConfig, running_cluster
 from server.db.engine import engine_for
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.nginx import nginx_binary
 from tests.servers import free_port
-from tests.test_edge import nginx_binary
 from tests.world import TEST_PASSWORD, add_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
