@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,9 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
-## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app
+## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads, and starts
+## on emulated 3G)
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -77,6 +78,10 @@ bench-push: $(VENV)/.installed-bench
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_app_benchmark.py
+
+# Cold, warm and offline starts on DevTools' slow and fast 3G, in Debian's chromium.
+bench-mobile: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_mobile_benchmark.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
