@@ -478,8 +478,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
         base_log = args.out / "baseline.log"
         with running(base_cmd, os.environ, base_log) as baseline:
             wait_ready(baseline, base_port, "/", base_log)
-            baseline, *others = scenarios(base_port, port, feeds)
-            return [measure_paired(baseline, s, args, dispatcher) for s in others]
+            ceiling, *others = scenarios(base_port, port, feeds)
+            return [measure_paired(ceiling, s, args, dispatcher) for s in others]
 
 
 def measure_paired(
