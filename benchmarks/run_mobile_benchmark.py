@@ -13,7 +13,8 @@ the most jobs today. Each round starts from a fresh browser profile:
   is closed and the app opened again in a new tab, timed from the navigation to the first
   job of the list. The worker is left running (see ``BrowserDevTools``): its start-up, tens
   of milliseconds when the phone has stopped it, is not in the figure.
-- **offline**: the same reopens with the network offline.
+- **offline**: the same reopens with the page and the worker offline, and the server stopped
+  too (Chromium's own check for a new worker script is past any emulation).
 
 The network is Chrome DevTools' own presets, applied with ``Network.emulateNetworkConditions``
 to the page *and* to the service worker, which makes its own fetches (the navigation and the
@@ -172,9 +173,10 @@ class BrowserDevTools:
 
     A worker that stops keeps its session (Chromium reports it crashed) but not its network
     conditions, and when it starts again its first fetch comes within a millisecond: too
-    soon to throttle it again reliably. So the reopens leave the worker running (a DevTools
-    session keeps it from being stopped when idle); were it restarted anyway, it is sent its
-    conditions again, and the fetch timed after each start (``WORKER_FETCH``) tells."""
+    soon to throttle it again reliably. So the reopens leave the worker running (with this
+    session attached, Chromium did not stop it when idle in our runs); were it restarted
+    anyway, it is sent its conditions again, and the fetch timed after each start
+    (``WORKER_FETCH``) tells whether they held."""
 
     def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
