@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-fleet cluster clean
+.PHONY: run serve migrate seed-demo test check lint typecheck pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,9 @@ fuzz: $(VENV)/.installed-dev
 		$(BIN)/python -m pytest tests/api/test_openapi_fuzz.py
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
-## missing), and the app in Debian's Chromium on SQLite (shell size, offline reloads)
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-fleet
+## missing), the app in Debian's Chromium on SQLite (shell size, offline reloads, and starts
+## on emulated 3G), and a fleet's working day on one instance and on the cluster
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -90,6 +91,10 @@ bench-fleet: $(VENV)/.installed-bench
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_app_benchmark.py
+
+# Cold, warm and offline starts on DevTools' slow and fast 3G, in Debian's chromium.
+bench-mobile: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_mobile_benchmark.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -122,8 +122,10 @@ function wireFooter() {
 }
 
 async function showJobs() {
-  const response = await (takeFresh() ? fresh : api)(dayFeed(0, 100));
+  const path = dayFeed(0, 100);
+  const response = await (takeFresh() ? fresh : api)(path);
   if (!response.ok) return;
+  listShown = new URL(path, location.href).href;
   const { jobs } = await response.json();
   app.innerHTML = `<h2>${t("today")}</h2>` + (jobs.length ? `<ul class="jobs">${jobs.map((job) => `
     <li><a href="#job/${job.id}"><strong>${esc(job.scheduledDate.slice(11, 16))}</strong>
@@ -140,6 +142,7 @@ async function showJobs() {
 }
 
 let keptAt = 0;
+let listShown = null; // the list on screen, redrawn when the worker has a newer copy of it
 
 function takeFresh() {
   const wanted = freshNext;
@@ -415,6 +418,7 @@ function closeLive() {
 }
 
 function route() {
+  listShown = null;
   if (!user) return showSignIn();
   const [view, id] = location.hash.slice(1).split("/");
   if (view === "job" && id) return showJob(id);
@@ -437,7 +441,15 @@ window.addEventListener("hashchange", route);
 navigator.serviceWorker?.addEventListener("message", ({ data }) => {
   if (data?.type === "sent") showWaiting().then(refresh); // the worker sent
   if (data?.type === "pushed" && user) route(); // the worker has just fetched the news
+  if (data?.type === "refreshed" && data.url === listShown) route(); // drawn from a kept copy
   if (data?.type === "open") location.hash = new URL(data.url).hash; // a notification tapped
+});
+// The first worker takes control only after the first sign-in has drawn the list, which so
+// went past it: fetch the day again through it, so the next start (with or without signal)
+// finds it kept.
+navigator.serviceWorker?.addEventListener("controllerchange", () => {
+  keptAt = 0;
+  if (user) route();
 });
 window.addEventListener("online", flush);
 window.addEventListener("offline", showWaiting);
