@@ -47,7 +47,6 @@ from run_feed_benchmark import (
     login,
     machine,
     request,
-    run_server_command,
     running,
     save_json,
     server_env,
@@ -56,6 +55,7 @@ from run_feed_benchmark import (
 )
 
 from cdn.build import DIST, MANIFEST, build
+from cdn.cluster import run_command
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT: ViewportSize = {"width": 390, "height": 844}
@@ -184,7 +184,7 @@ def bangkok_day(offset: int = 0) -> str:
 
 def seed(env: Mapping[str, str]) -> None:
     """Migrate and load the demo, anchored on today in Bangkok, as the app counts days."""
-    run_server_command("migrate", env)
+    run_command("migrate", env)
     command = [sys.executable, "-m", "server", "seed-demo", "--today", bangkok_day()]
     print(f"+ python -m server seed-demo --today {bangkok_day()}", flush=True)
     subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, timeout=SETUP_TIMEOUT_S)

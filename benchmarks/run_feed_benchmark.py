@@ -39,6 +39,8 @@ import asyncpg
 import brotli
 from matplotlib.figure import Figure
 
+from cdn.cluster import run_command
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "wrk_report.lua"
@@ -151,18 +153,6 @@ def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
         "PORT": str(port),
         "WORKERS": str(workers),
     }
-
-
-def run_server_command(command: str, env: Mapping[str, str]) -> None:
-    """Run a one-shot server command (migrate, seed-demo) and fail loudly."""
-    print(f"+ python -m server {command}", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "server", command],
-        cwd=REPO_ROOT,
-        env=env,
-        check=True,
-        timeout=SETUP_TIMEOUT_S,
-    )
 
 
 def stop(proc: "subprocess.Popen[bytes]") -> None:
@@ -460,8 +450,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     port = free_port()
     env = server_env(args.database_url, port, args.workers)
     asyncio.run(recreate_database(args.database_url))
-    run_server_command("migrate", env)
-    run_server_command("seed-demo", env)
+    run_command("migrate", env)
+    run_command("seed-demo", env)
     server_log = args.out / "server.log"
     with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
         wait_ready(server, port, "/readyz", server_log)

@@ -38,13 +38,14 @@ from run_feed_benchmark import (
     free_port,
     machine,
     recreate_database,
-    run_server_command,
     running,
     save_json,
     server_env,
     wait_ready,
 )
 from run_sync_benchmark import Connection, sign_in
+
+from cdn.cluster import run_command
 
 LIVE_PATH = "/api/mobile/live-updates"
 TEAM_UPDATES_PATH = "/api/dispatch/team-updates"
@@ -638,8 +639,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
     }
     asyncio.run(recreate_database(args.database_url))
-    run_server_command("migrate", env)
-    run_server_command("seed-demo", env)
+    run_command("migrate", env)
+    run_command("seed-demo", env)
     server_log = args.out / "live-server.log"
     with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
         wait_ready(server, port, "/readyz", server_log)

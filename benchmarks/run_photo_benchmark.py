@@ -53,7 +53,6 @@ from run_feed_benchmark import (
     machine,
     recreate_database,
     request,
-    run_server_command,
     run_wrk,
     running,
     save_json,
@@ -61,6 +60,7 @@ from run_feed_benchmark import (
     wait_ready,
 )
 
+from cdn.cluster import run_command
 from server.services.photo_images import process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024
@@ -387,8 +387,8 @@ def run_feed(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, An
             "PHOTO_PROCESSING_WORKERS": str(args.processors),
         }
         asyncio.run(recreate_database(args.database_url))
-        run_server_command("migrate", env)
-        run_server_command("seed-demo", env)
+        run_command("migrate", env)
+        run_command("seed-demo", env)
         log_path = args.out / "photo-server.log"
         with running([sys.executable, "-m", "server", "run"], env, log_path) as server:
             wait_ready(server, port, "/readyz", log_path)

@@ -42,7 +42,6 @@ from run_feed_benchmark import (
     machine,
     recreate_database,
     request,
-    run_server_command,
     run_wrk,
     running,
     save_json,
@@ -50,6 +49,8 @@ from run_feed_benchmark import (
     wait_ready,
 )
 from run_photo_benchmark import api, feed_figures, idle_window, plot_feed
+
+from cdn.cluster import run_command
 
 # The fake push service is test code, not part of the installed package.
 sys.path.insert(0, str(REPO_ROOT))
@@ -216,8 +217,8 @@ async def run_all(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
             "PUSH_POLL_SECONDS": str(PUSH_POLL_SECONDS),
         }
         await recreate_database(args.database_url)
-        await asyncio.to_thread(run_server_command, "migrate", env)
-        await asyncio.to_thread(run_server_command, "seed-demo", env)
+        await asyncio.to_thread(run_command, "migrate", env)
+        await asyncio.to_thread(run_command, "seed-demo", env)
         log_path = args.out / "push-server.log"
         with running([sys.executable, "-m", "server", "run"], env, log_path) as server:
             await asyncio.to_thread(wait_ready, server, port, "/readyz", log_path)

@@ -40,12 +40,13 @@ from run_feed_benchmark import (
     free_port,
     machine,
     recreate_database,
-    run_server_command,
     running,
     save_json,
     server_env,
     wait_ready,
 )
+
+from cdn.cluster import run_command
 
 SYNC_PATH = "/api/mobile/sync"
 LOGIN_PATH = "/api/mobile/auth/login"
@@ -605,8 +606,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, i
     port = free_port()
     env = server_env(args.database_url, port, args.workers)
     asyncio.run(recreate_database(args.database_url))
-    run_server_command("migrate", env)
-    run_server_command("seed-demo", env)
+    run_command("migrate", env)
+    run_command("seed-demo", env)
     server_log = args.out / "sync-server.log"
     with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
         wait_ready(server, port, "/readyz", server_log)
