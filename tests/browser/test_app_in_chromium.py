@@ -10,6 +10,7 @@ worker's own fetches in Chromium).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import uuid
@@ -110,6 +111,32 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
         False,
         False,
     ]
+
+
+# The server's count of the app's page served, from its metrics (any status).
+SHELL_SERVED = re.compile(r'^tinedy_http_requests_total\{[^}]*route="/"[^}]*\} (\S+)$', re.M)
+
+
+async def shell_pages_served(app: App) -> float:
+    async with httpx.AsyncClient(base_url=app.base) as http:
+        metrics = (await http.get("/metrics")).text
+    return sum(float(count) for count in SHELL_SERVED.findall(metrics))
+
+
+async def test_opening_the_app_again_shows_the_day_without_waiting_for_the_server(
+    app_process: App, browser_context: BrowserContext, world: World
+) -> None:
+    """The worker answers the app's page from its precache and the list from the kept day, so
+    opening the app never waits on a round trip (seconds on 3G) before the jobs show."""
+    await controlled_page(browser_context, app_process, world)
+    served = await shell_pages_served(app_process)
+    assert served >= 1, "the server served the page when the app was first opened"
+
+    reopened = await browser_context.new_page()
+    await reopened.goto(app_process.base)
+    await reopened.wait_for_selector("ul.jobs li")
+    assert "วิไล" in await reopened.inner_text("ul.jobs")
+    assert await shell_pages_served(app_process) == served, "the page came from the worker"
 
 
 SEALED_DATA = """async () => {
