@@ -103,6 +103,8 @@ def settle(
             return Settlement(queries.FAILED, f"gave up after {attempts} tries: {what}"[:200])
         delay = min(first_retry * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
         return _retry(now + timedelta(seconds=delay), expires_at, what)
+    if status is not None and 300 <= status < 400:
+        return Settlement(queries.FAILED, f"push service redirected ({status}): not followed")
     if status in (401, 403):
         return Settlement(queries.FAILED, f"push service refused our VAPID identity ({status})")
     detail = f": {answer.detail}" if answer.detail else ""
@@ -202,14 +204,26 @@ class PushSender:
             "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]},
         }
         try:
-            response = await WebPusher(info, aiohttp_session=self._session).send_async(
-                payload, headers, ttl=ttl, timeout=self._timeout
-            )
+            response = await WebPusher(
+                info, aiohttp_session=_NoRedirects(self._session)
+            ).send_async(payload, headers, ttl=ttl, timeout=self._timeout)
             assert not isinstance(response, str)
             detail = "" if response.status < 300 else (await response.text())[:120]
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return Answer(None, detail=type(exc).__name__)
         return Answer(response.status, response.headers.get("Retry-After"), detail)
+
+
+class _NoRedirects:
+    """The sender's session as pywebpush sees it, except that a push service's redirect is
+    answered, not followed: a subscription's endpoint was checked against
+    ``PUSH_SERVICE_HOSTS`` when it was made, a redirect's target never was."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._session.post(url, allow_redirects=False, **kwargs)
 
 
 class PushDispatcher:

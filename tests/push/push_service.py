@@ -29,13 +29,14 @@ from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+from yarl import URL
 
 MAX_BODY_BYTES = 4096  # RFC 8030 section 7.2: the least a push service must accept
 MAX_VAPID_LIFETIME_SECONDS = 24 * 60 * 60  # RFC 8292 section 2
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})  # RFC 8030 section 5.3
 TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 section 5.4
 TTL = re.compile(r"[0-9]+")  # RFC 8030 section 5.2: delta-seconds
-SCRIPTABLE_STATUSES = frozenset({201, 400, 404, 410, 413, 429, 500})
+SCRIPTABLE_STATUSES = frozenset({201, 307, 400, 404, 410, 413, 429, 500})
 
 
 def b64url(data: bytes) -> str:
@@ -203,7 +204,9 @@ class PushService:
             opened, answer, error = None, Answer(refusal.status), refusal.reason
         await asyncio.sleep(self.delay)
         await self._record(_received(token, self.origin, request.headers, opened, answer, error))
-        return web.Response(status=answer.status, text=error, headers=self._headers(answer))
+        return web.Response(
+            status=answer.status, text=error, headers=self._headers(answer, request.url)
+        )
 
     def _open(self, token: str, headers: Mapping[str, str], body: bytes) -> Opened:
         keys = self._keys.get(token)
@@ -217,7 +220,9 @@ class PushService:
         script = self._scripts.get(token)
         return script.popleft() if script else Answer(201)
 
-    def _headers(self, answer: Answer) -> dict[str, str]:
+    def _headers(self, answer: Answer, url: URL) -> dict[str, str]:
+        if answer.status == 307:  # a sender that follows it posts the same message again
+            return {"Location": str(url)}
         if answer.status == 201:
             return {"Location": f"{self.origin}/message/{uuid.uuid4().hex}"}
         if answer.status == 429:

@@ -110,6 +110,7 @@ def test_each_answer_means_what_the_protocol_says() -> None:
     assert _settle(404).prune
     assert _settle(413).reason == "payload too large (413)"
     assert _settle(400).state == "failed" and not _settle(400).prune
+    assert _settle(307).reason == "push service redirected (307): not followed"
     assert "VAPID" in (_settle(403).reason or "")
     throttled = _settle(429, retry_after="30")
     assert throttled.state == "queued" and throttled.next_attempt_at == NOW + timedelta(seconds=30)

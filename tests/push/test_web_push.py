@@ -169,6 +169,7 @@ async def test_each_answer_of_the_push_service_drives_its_state(
     throttled = await subscribe(client, headers, push_service, [Answer(429, retry_after=1)])
     flaky = await subscribe(client, headers, push_service, [500, 500])
     broken = await subscribe(client, headers, push_service, [500, 500, 500])
+    redirected = await subscribe(client, headers, push_service, [307])
     office = bearer(ctx.signer, world.dispatcher)
 
     queued = await send(client, office, userIds=[staff["id"]], body="ทดสอบ")
@@ -185,6 +186,10 @@ async def test_each_answer_of_the_push_service_drives_its_state(
     assert state[flaky["id"]]["state"] == "accepted" and state[flaky["id"]]["attempts"] == 3
     assert state[broken["id"]]["state"] == "failed"
     assert "gave up after 3 tries" in state[broken["id"]]["reason"]
+    assert state[redirected["id"]]["state"] == "failed"
+    assert "redirected (307): not followed" in state[redirected["id"]]["reason"]
+    sent_to = [r.endpoint for r in push_service.received]
+    assert sent_to.count(redirected["endpoint"]) == 1, "the redirect was not followed"
     retried = [r for r in push_service.received if r.endpoint == throttled["endpoint"]]
     waited = (retried[1].at - retried[0].at).total_seconds()
     assert waited >= 0.9, "the retry honoured Retry-After: 1"
@@ -198,6 +203,7 @@ async def test_each_answer_of_the_push_service_drives_its_state(
         throttled["id"],
         flaky["id"],
         broken["id"],
+        redirected["id"],
     }, "the gone subscriptions are pruned, the others kept"
 
 
