@@ -52,4 +52,8 @@ async def metrics(request: Request) -> HTTPResponse:
 @ops_routes.get("/openapi.json")
 @endpoint("This document.", roles=None)
 async def openapi(request: Request) -> HTTPResponse:
-    return await send_json_get(request, build_openapi(request.app))
+    # Routes are fixed once the app is built: describe them once per worker.
+    document = getattr(request.app.ctx, "openapi_document", None)
+    if document is None:
+        document = request.app.ctx.openapi_document = build_openapi(request.app)
+    return await send_json_get(request, document)
