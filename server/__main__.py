@@ -123,6 +123,7 @@ def serve(settings: Settings) -> None:
     from sanic.worker.loader import AppLoader
 
     from server.app import create_app
+    from server.worker_manager import end_the_start_up_wait_on_shutdown
 
     if settings.metrics_dir is not None:
         # prometheus-client reads this at import, in each worker it spawns.
@@ -135,6 +136,7 @@ def serve(settings: Settings) -> None:
     if settings.demo:
         print(f"Demo on http://{settings.host}:{settings.port}  (password demo1234)")
         print("  admin@demo.local, dispatcher@demo.local, staff1@demo.local ... staff20@demo.local")
+    end_the_start_up_wait_on_shutdown()
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(

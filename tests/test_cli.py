@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.servers import start_instance, tail
+from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +45,30 @@ def test_seed_demo_needs_demo_mode(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "DEMO=1" in result.stderr
+
+
+STOP_WITHIN_SECONDS = 30  # a stop waits for work in hand; an idle instance takes a second
+
+
+async def test_run_stops_on_sigterm_even_just_after_it_started(
+    database_url: str, world: World, tmp_path: Path
+) -> None:
+    """A supervisor may stop an instance the moment it is up (a deploy rolled back): it must
+    exit, not linger. Sanic's manager used to spin for ever on a stop that came while it
+    waited for its workers to say they started (see ``server/worker_manager.py``)."""
+    process, _ = await start_instance(
+        database_url,
+        tmp_path / "data",
+        tmp_path / "server.log",
+        {"PHOTO_PROCESSING_WORKERS": "1", "PUSH_SENDERS": "1"},
+    )
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=STOP_WITHIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(
+            f"still running {STOP_WITHIN_SECONDS} s after SIGTERM: {tail(tmp_path / 'server.log')}"
+        )
+    assert code == 0
