@@ -42,7 +42,6 @@ from playwright.async_api import BrowserContext, Page, Playwright, ViewportSize,
 from playwright.async_api import Error as PlaywrightError
 from run_feed_benchmark import (
     REPO_ROOT,
-    SETUP_TIMEOUT_S,
     free_port,
     login,
     machine,
@@ -55,7 +54,7 @@ from run_feed_benchmark import (
 )
 
 from cdn.build import DIST, MANIFEST, build
-from cdn.cluster import run_command
+from cdn.cluster import SETUP_TIMEOUT_S, run_command
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT: ViewportSize = {"width": 390, "height": 844}

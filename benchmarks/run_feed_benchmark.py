@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
@@ -29,17 +28,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import brotli
 from matplotlib.figure import Figure
 
-from cdn.cluster import run_command
+from cdn.cluster import ensure_database, run_command
+from cdn.cluster import stop as stop_processes
+from cdn.cluster import wait_ready as wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -52,10 +51,6 @@ EDIT_PATH = "/api/dispatch/jobs/{}"
 PRIORITIES = ("normal", "high")  # not "urgent": that one may page people
 EDIT_RATE_KEPT = 0.9  # below this share of --edit-rate, two edit scenarios are not alike
 EDIT_CONNECTIONS = 8  # an edit waits behind wrk's requests: one connection cannot keep the rate
-READY_TIMEOUT_S = 60.0
-SETUP_TIMEOUT_S = 300.0
-STOP_TIMEOUT_S = 15.0
-PROTECTED_DATABASES = {"postgres", "template0", "template1"}
 
 
 @dataclass(frozen=True)
@@ -123,24 +118,9 @@ def free_port() -> int:
         return port
 
 
-def quote_ident(name: str) -> str:
-    """Quote a PostgreSQL identifier (database names cannot be bind parameters)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 async def recreate_database(database_url: str) -> None:
     """Start from an empty database so seeded data is the same every run."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    if not name or name in PROTECTED_DATABASES:
-        raise SystemExit(f"refusing to drop database {name!r}")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
-    finally:
-        await conn.close()
+    await ensure_database(database_url, fresh=True)
 
 
 def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
@@ -157,13 +137,7 @@ def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
 
 def stop(proc: "subprocess.Popen[bytes]") -> None:
     """Stop gracefully, then kill the whole process group so no worker survives."""
-    if proc.poll() is None:
-        proc.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=STOP_TIMEOUT_S)
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    stop_processes([proc])
 
 
 @contextmanager
@@ -197,23 +171,6 @@ def request(
         return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
         conn.close()
-
-
-def wait_ready(proc: "subprocess.Popen[bytes]", port: int, path: str, log_path: Path) -> None:
-    """Poll until the server answers 200, bounded so a broken server cannot hang the run."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
-        try:
-            if request(port, "GET", path, {}).status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"{path} on port {port} not ready after {READY_TIMEOUT_S:.0f} s; see {log_path}"
-    )
 
 
 def login(port: int, email: str) -> str:
