@@ -10,8 +10,11 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests.world import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "shared-secret-for-both-instances-0123456789abcdef"
@@ -25,9 +28,11 @@ def free_port() -> int:
         return port
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` every 50 ms, for at most WAIT_SECONDS."""
-    for _ in range(int(WAIT_SECONDS / 0.05)):
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], what: str, seconds: float = WAIT_SECONDS
+) -> None:
+    """Poll ``check`` every 50 ms, for at most ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
         if await check():
             return
         await asyncio.sleep(0.05)
@@ -111,3 +116,13 @@ async def running_instances(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+async def sign_in(
+    client: httpx.AsyncClient, user: dict[str, Any], device: str = "phone"
+) -> dict[str, str]:
+    """Sign ``user`` in over HTTP as device ``device``; the bearer header for its requests."""
+    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": device}}
+    response = await client.post("/api/mobile/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}

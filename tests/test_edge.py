@@ -12,8 +12,8 @@ import pytest
 
 from tests.live_clients import open_sse, until
 from tests.nginx import running_edge
-from tests.servers import running_instances
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+from tests.servers import running_instances, sign_in
+from tests.world import World, add_jobs, add_staff
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +41,6 @@ async def test_the_shell_and_assets_come_from_the_edge_cache(edge: httpx.AsyncCl
     assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
     plain = await edge.get(asset, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers, "each encoding is its own cache entry"
-
-
-async def sign_in(edge: httpx.AsyncClient, user: dict[str, str]) -> dict[str, str]:
-    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "edge"}}
-    response = await edge.post("/api/mobile/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
 async def test_per_user_answers_are_never_cached_and_revalidation_passes(

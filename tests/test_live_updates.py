@@ -19,7 +19,8 @@ import pytest
 
 from tests.live_clients import LIVE, open_sse, open_ws, until
 from tests.servers import running_instances
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
+from tests.servers import sign_in as sign_in_as
+from tests.world import World, add_jobs, add_staff, add_user
 
 DISPATCH = "/api/dispatch/jobs"
 
@@ -36,11 +37,8 @@ async def instances(
 
 
 async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
-    device = {"id": f"phone-{uuid.uuid4().hex[:8]}"}
-    body = {"email": user["email"], "password": TEST_PASSWORD, "device": device}
-    response = await client.post("/api/mobile/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+    """Each sign-in its own phone: a later one must not end an earlier one's session."""
+    return await sign_in_as(client, user, f"phone-{uuid.uuid4().hex[:8]}")
 
 
 async def staff_with_a_job(

@@ -17,7 +17,8 @@ import pytest
 from server.db.queries.changes import newest_change_id
 from server.services.job_writes import update_job
 from tests.servers import running_instances, wait_for
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+from tests.servers import sign_in as sign_in_as
+from tests.world import World, add_jobs, add_staff
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +30,7 @@ async def instances(
 
 
 async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
-    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "multi"}}
-    response = await client.post("/api/mobile/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['accessToken']}", "Accept-Encoding": "br"}
+    return {**await sign_in_as(client, user, "multi"), "Accept-Encoding": "br"}
 
 
 async def test_a_change_reaches_both_instances_validators(

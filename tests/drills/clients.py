@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import httpx
 
 from tests.live_clients import Listener, Received, open_sse
-from tests.world import TEST_PASSWORD
 
 RECONNECT_SECONDS = 0.3
 MOST_RECONNECTS = 100
-
-
-async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
-    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "drill"}}
-    response = await client.post("/api/mobile/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
 class ResumingStream:

@@ -73,12 +73,3 @@ class Load:
     ) -> None:
         now = time.monotonic()
         self.answers.append(Answer(what, status, content_type, code, now - started, now))
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, seconds: float) -> None:
-    """Poll ``check`` every 100 ms for at most ``seconds``."""
-    for _ in range(int(seconds / 0.1)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

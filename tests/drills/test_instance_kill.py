@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from server.db.queries.changes import changes_after, newest_change_id
-from tests.drills.clients import ResumingStream, sign_in
-from tests.drills.load import ANSWER_SECONDS, Load, wait_until
+from tests.drills.clients import ResumingStream
+from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app
 from tests.live_clients import until
 from tests.nginx import running_edge
-from tests.servers import start_instance
+from tests.servers import sign_in, start_instance, wait_for
 from tests.world import World, add_jobs, add_staff
 
 pytestmark = pytest.mark.drill
@@ -93,7 +93,7 @@ async def test_killing_an_instance_behind_nginx_loses_no_request_and_no_event(
                     held[:] = [await open_streams(base) for _, base in instances]
                     return sum(held) == STREAMS
 
-                await wait_until(all_streams_held, "both instances to hold the streams", 10)
+                await wait_for(all_streams_held, "both instances to hold the streams", 10)
                 victim = instances[held.index(max(held))]
                 load.start()
 
@@ -101,11 +101,11 @@ async def test_killing_an_instance_behind_nginx_loses_no_request_and_no_event(
                     fresh = load.since(moment)
                     return sum(a.what == "edit" and a.status == 200 for a in fresh) >= 6
 
-                await wait_until(lambda: edits_since(0), "edits through both instances", 15)
+                await wait_for(lambda: edits_since(0), "edits through both instances", 15)
                 os.killpg(victim[0].pid, signal.SIGKILL)
                 victim[0].wait(timeout=10)
                 killed_at = time.monotonic()
-                await wait_until(lambda: edits_since(killed_at), "edits after the kill", 15)
+                await wait_for(lambda: edits_since(killed_at), "edits after the kill", 15)
                 answers = await load.stop()
 
                 written = [

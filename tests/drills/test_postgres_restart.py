@@ -14,11 +14,11 @@ import pytest
 
 from server.db.notifications import APPLICATION_NAME as LISTENER_NAME
 from server.db.queries.changes import changes_after, newest_change_id
-from tests.drills.clients import ResumingStream, sign_in
-from tests.drills.load import ANSWER_SECONDS, Load, wait_until
+from tests.drills.clients import ResumingStream
+from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app
 from tests.live_clients import until
-from tests.servers import start_instance, tail
+from tests.servers import sign_in, start_instance, tail, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 
 pytestmark = pytest.mark.drill
@@ -83,7 +83,7 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
                     fresh = load.since(moment)
                     return sum(a.what == "edit" and a.status == 200 for a in fresh) >= 5
 
-                await wait_until(lambda: edits_succeed_since(0), "edits before the outage", 15)
+                await wait_for(lambda: edits_succeed_since(0), "edits before the outage", 15)
 
                 await asyncio.to_thread(drill_postgres.stop)
                 down_at = time.monotonic()
@@ -91,7 +91,7 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
                 async def edits_refused() -> bool:
                     return sum(a.status == 503 for a in load.since(down_at)) >= 5
 
-                await wait_until(edits_refused, "requests refused during the outage", 15)
+                await wait_for(edits_refused, "requests refused during the outage", 15)
                 assert is_outage_answer(await client.get("/readyz"))
                 login = {"email": staff["email"], "password": TEST_PASSWORD}
                 assert is_outage_answer(await client.post("/api/mobile/auth/login", json=login))
@@ -105,9 +105,9 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
                 async def listening() -> bool:
                     return await listening_connections(drill_postgres.url) == 1
 
-                await wait_until(ready, "the app to be ready again, by itself", 15)
-                await wait_until(listening, "the app to LISTEN for changes again", 15)
-                await wait_until(lambda: edits_succeed_since(up_at), "edits after it", 15)
+                await wait_for(ready, "the app to be ready again, by itself", 15)
+                await wait_for(listening, "the app to LISTEN for changes again", 15)
+                await wait_for(lambda: edits_succeed_since(up_at), "edits after it", 15)
                 answers = await load.stop()
 
                 changes = await changes_after(before, 10_000)

@@ -11,10 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.shared_store import RETRY_SECONDS
-from tests.drills.clients import sign_in
-from tests.drills.load import ANSWER_SECONDS, wait_until
+from tests.drills.load import ANSWER_SECONDS
 from tests.drills.services import PrivatePostgres, private_redis, stop_app
-from tests.servers import start_instance
+from tests.servers import sign_in, start_instance, wait_for
 from tests.world import World, add_jobs, add_staff
 
 pytestmark = pytest.mark.drill
@@ -85,7 +84,7 @@ async def test_the_app_serves_through_a_redis_outage_and_shares_again_after(
                 async def shared_again() -> bool:
                     return set((await checks(client)).values()) == {"ok"}
 
-                await wait_until(shared_again, "the app to use Redis again", RETRY_SECONDS * 3)
+                await wait_for(shared_again, "the app to use Redis again", RETRY_SECONDS * 3)
                 page = await client.get("/api/mobile/jobs?limit=42", headers=headers)  # a new one
                 assert page.status_code == 200
                 other = await add_staff(drill_world)

@@ -25,10 +25,8 @@ from server.db.engine import CHANGE_LOG_LOCK_KEY
 from server.db.queries.changes import changes_after, newest_change_id
 from server.db.queries.jobs import checklist_for
 from server.db.queries.sync import receipts_for
-from tests.drills.clients import sign_in
-from tests.drills.load import wait_until
 from tests.drills.services import PrivatePostgres, stop_app
-from tests.servers import start_instance
+from tests.servers import sign_in, start_instance, wait_for
 from tests.world import World, add_jobs, add_staff
 
 pytestmark = pytest.mark.drill
@@ -107,9 +105,9 @@ async def test_a_batch_cut_by_sigkill_is_applied_exactly_once_on_retry(
                 return len(await receipts_for(staff["id"], mutation_ids)) == len(mutation_ids)
 
             if moment == "before_commit":
-                await wait_until(batch_waits_for_the_log, "the batch to be mid-transaction", 20)
+                await wait_for(batch_waits_for_the_log, "the batch to be mid-transaction", 20)
             else:
-                await wait_until(batch_committed, "the batch to commit", 20)
+                await wait_for(batch_committed, "the batch to commit", 20)
             kill_hard(process)
             # After the commit the answer may or may not have reached the phone first.
             with contextlib.suppress(httpx.TransportError):

@@ -26,15 +26,8 @@ from server.db.tables import ChangeLog
 from tests.live_clients import open_sse, until
 from tests.photos.camera import camera_exif, camera_photo
 from tests.photos.moto import ACCESS_KEY, SECRET_KEY, new_bucket
-from tests.servers import start_instance
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
-
-
-async def sign_in(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
-    body = {"email": user["email"], "password": TEST_PASSWORD, "device": {"id": "phone"}}
-    response = await client.post("/api/mobile/auth/login", json=body)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+from tests.servers import sign_in, start_instance
+from tests.world import World, add_jobs, add_staff
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
