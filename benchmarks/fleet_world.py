@@ -13,13 +13,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from server.auth.passwords import hash_password
 from server.config import Settings
 from server.db.engine import engine_for
-from server.db.queries import users as user_queries
-from server.security.passwords import hash_password
+from server.jobs.service import BANGKOK
+from server.jobs.writes import create_jobs
+from server.people import queries as people_queries
 from server.seed import DEMO_PASSWORD, DISTRICTS, TEAMS, demo_id
-from server.services.job_writes import create_jobs
-from server.services.jobs import BANGKOK
 
 FIRST_JOB = time(8, 0)
 JOBS_PER_PHONE = 7  # one an hour, 08:00 to 14:00
@@ -120,7 +120,7 @@ async def _seed_phones(world: FleetWorld, first: int, count: int, today: date, p
                 "pool": [job["id"] for job in pool],
             }
         )
-    await user_queries.insert_users(people)
+    await people_queries.insert_users(people)
     await create_jobs(customers, jobs, items)
 
 
@@ -144,5 +144,5 @@ async def seed_fleet(
                 ]
                 world.dispatchers[demo_id("branch", branch)] = emails
                 office += [_person(email, "dispatcher", None, branch, password) for email in emails]
-            await user_queries.insert_users(office)
+            await people_queries.insert_users(office)
     return world

@@ -49,7 +49,7 @@ from fleet_world import FleetWorld, seed_fleet
 from machine_probe import MachineProbe
 
 from cdn.cluster import Cluster, ClusterConfig, running_cluster
-from server.services.jobs import BANGKOK
+from server.jobs.service import BANGKOK
 
 LOCUSTFILE = BENCH_DIR / "fleet_locustfile.py"
 DAY_HOURS = 8

@@ -61,7 +61,7 @@ from run_feed_benchmark import (
 )
 
 from cdn.cluster import run_command
-from server.services.photo_images import process_photo, variant_formats
+from server.photos.images import process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024
 # About what phones write: a 12 MP JPEG of 4–7 MB, a HEIC of half that or less.

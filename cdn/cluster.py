@@ -35,7 +35,7 @@ import redis
 from cdn.build import build
 from cdn.edge.__main__ import render
 from server.config import load_or_create_secret
-from server.security.vapid import load_vapid_keys
+from server.push.vapid import load_vapid_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_with_engine(settings, _migrate))
     elif args.command == "process-photos":
-        from server.services.photo_processing import run_photo_processor
+        from server.photos.worker import run_photo_processor
 
         run_photo_processor(settings)
     elif args.command == "send-pushes":
-        from server.services.push_delivery import run_push_sender
+        from server.push.worker import run_push_sender
 
         run_push_sender(settings)
     elif args.command == "compact-changes":
@@ -90,15 +90,15 @@ async def _migrate() -> None:
 
 
 async def _compact_changes(retention_days: int) -> None:
-    from server.services.retention import compact_change_log
+    from server.ops.retention import compact_change_log
 
     horizon, dropped = await compact_change_log(retention_days)
     print(f"Dropped {dropped} change-log rows; cursors before {horizon} must reload.")
 
 
 async def _purge_locations(settings: Settings) -> None:
-    from server.services.retention import purge_locations
-    from server.storage.factory import object_store_for
+    from server.ops.retention import purge_locations
+    from server.photos.storage.factory import object_store_for
 
     store = object_store_for(settings)
     try:
@@ -123,7 +123,7 @@ def serve(settings: Settings) -> None:
     from sanic.worker.loader import AppLoader
 
     from server.app import create_app
-    from server.worker_manager import end_the_start_up_wait_on_shutdown
+    from server.http.worker_manager import end_the_start_up_wait_on_shutdown
 
     if settings.metrics_dir is not None:
         # prometheus-client reads this at import, in each worker it spawns.

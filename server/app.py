@@ -9,38 +9,38 @@ from typing import Any
 from sanic import Sanic
 from sanic.config import Config
 
-from server.api.auth import auth_routes
-from server.api.checkins import check_in_routes
-from server.api.dispatch import dispatch_routes
-from server.api.head import answer_head_like_get
-from server.api.jobs import job_routes
-from server.api.live import live_routes
-from server.api.notifications import notification_routes
-from server.api.ops import ops_routes
-from server.api.photos import photo_routes
-from server.api.push import push_routes
-from server.api.pwa import pwa_routes
-from server.api.sync import sync_routes
+from server.auth.endpoints import auth_routes
+from server.auth.offline_keys import OfflineKeys
+from server.auth.throttle import LoginThrottle
+from server.auth.tokens import TokenSigner
+from server.changes.listen import ChangeNotifications
+from server.changes.service import ChangeMirror
+from server.checkins.endpoints import check_in_routes
 from server.config import Settings
 from server.context import AppContext
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
-from server.db.notifications import ChangeNotifications
+from server.dispatch.endpoints import dispatch_routes
 from server.errors import MAX_HEADER_BYTES, handle_error
+from server.http.head import answer_head_like_get
 from server.http.representations import RepresentationCache
-from server.realtime.hub import LiveHub
-from server.security.cursors import CursorCodec
-from server.security.headers import add_security_headers
-from server.security.offline_keys import OfflineKeys
-from server.security.photo_links import PhotoLinks
-from server.security.throttle import LoginThrottle
-from server.security.tokens import TokenSigner
-from server.security.vapid import load_vapid_keys
-from server.services.app_shell import AppShell
-from server.services.changes import ChangeMirror
-from server.services.jobs import job_summaries
-from server.services.photo_processing import supervise_photo_processor
-from server.services.push_delivery import supervise_push_sender
-from server.storage.factory import object_store_for
+from server.http.security_headers import add_security_headers
+from server.jobs.cursors import CursorCodec
+from server.jobs.endpoints import job_routes
+from server.jobs.service import job_summaries
+from server.live.endpoints import live_routes
+from server.live.hub import LiveHub
+from server.ops.endpoints import ops_routes
+from server.photos.endpoints import photo_routes
+from server.photos.links import PhotoLinks
+from server.photos.storage.factory import object_store_for
+from server.photos.worker import supervise_photo_processor
+from server.push.endpoints import push_routes
+from server.push.notification_endpoints import notification_routes
+from server.push.vapid import load_vapid_keys
+from server.push.worker import supervise_push_sender
+from server.pwa.endpoints import pwa_routes
+from server.pwa.shell import AppShell
+from server.sync.endpoints import sync_routes
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -111,7 +111,7 @@ def build_context(settings: Settings) -> AppContext:
 
 def start_background_processes(app: Sanic[Config, Any], _loop: Any = None) -> None:
     """Photo processing and push sending run in processes of their own beside the HTTP
-    workers (see ``services/supervision.py``); Sanic starts and stops their supervisors."""
+    workers (see ``core/background.py``); Sanic starts and stops their supervisors."""
     settings: Settings = app.ctx.tinedy.settings
     if settings.photo_processing_workers:
         app.manager.manage(

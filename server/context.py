@@ -7,19 +7,19 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
+from server.auth.offline_keys import OfflineKeys
+from server.auth.throttle import LoginThrottle
+from server.auth.tokens import TokenSigner
+from server.changes.listen import ChangeNotifications
+from server.changes.service import ChangeMirror
 from server.config import Settings
-from server.db.notifications import ChangeNotifications
 from server.http.representations import RepresentationCache
-from server.realtime.hub import LiveHub
-from server.security.cursors import CursorCodec
-from server.security.offline_keys import OfflineKeys
-from server.security.photo_links import PhotoLinks
-from server.security.throttle import LoginThrottle
-from server.security.tokens import TokenSigner
-from server.security.vapid import VapidKeys
-from server.services.app_shell import AppShell
-from server.services.changes import ChangeMirror
-from server.storage.objects import ObjectStore
+from server.jobs.cursors import CursorCodec
+from server.live.hub import LiveHub
+from server.photos.links import PhotoLinks
+from server.photos.storage.objects import ObjectStore
+from server.push.vapid import VapidKeys
+from server.pwa.shell import AppShell
 
 
 @dataclass

@@ -40,7 +40,7 @@ import orjson
 from sanic import HTTPResponse, Request
 from sanic import exceptions as sanic_exceptions
 
-from server.metrics import count_refused
+from server.core.metrics import count_refused
 
 log = logging.getLogger("tinedy.errors")
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from server.auth.passwords import hash_password
 from server.db.engine import write_transaction
-from server.db.queries import organisation as organisation_queries
-from server.db.queries import users as user_queries
-from server.security.passwords import hash_password
-from server.services.job_writes import create_jobs
-from server.services.jobs import BANGKOK
+from server.jobs.service import BANGKOK
+from server.jobs.writes import create_jobs
+from server.people import queries as people_queries
 
 DEMO_PASSWORD = "demo1234"
 NAMESPACE = uuid.UUID("6f1c2a52-8f3e-4c53-9a51-6a8e0c1d7b10")
@@ -202,7 +201,7 @@ def demo_id(kind: str, key: object) -> str:
 
 async def seed_demo(today: date) -> str:
     """Load the demo once; a second run finds the admin account and leaves the data alone."""
-    if await user_queries.find_user_by_email("admin@demo.local") is not None:
+    if await people_queries.find_user_by_email("admin@demo.local") is not None:
         return "Demo data is already loaded."
     rng = random.Random(20261124)
     password_hash = hash_password(DEMO_PASSWORD)
@@ -215,10 +214,10 @@ async def seed_demo(today: date) -> str:
 
 
 async def _seed_people(password_hash: str) -> list[DemoStaff]:
-    await organisation_queries.insert_branches(
+    await people_queries.insert_branches(
         [{"id": demo_id("branch", key), "name": name} for key, name in BRANCHES.items()]
     )
-    await organisation_queries.insert_teams(
+    await people_queries.insert_teams(
         [
             {"id": demo_id("team", key), "name": name, "branch": demo_id("branch", branch)}
             for key, (name, branch) in TEAMS.items()
@@ -246,7 +245,7 @@ async def _seed_people(password_hash: str) -> list[DemoStaff]:
         row = _user(f"staff{n}@demo.local", name, "staff", team, branch, locale, password_hash)
         users.append(row)
         staff.append(DemoStaff(row["id"], branch))
-    await user_queries.insert_users(users)
+    await people_queries.insert_users(users)
     return staff
 
 

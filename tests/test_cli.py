@@ -55,7 +55,7 @@ async def test_run_stops_on_sigterm_even_just_after_it_started(
 ) -> None:
     """A supervisor may stop an instance the moment it is up (a deploy rolled back): it must
     exit, not linger. Sanic's manager used to spin for ever on a stop that came while it
-    waited for its workers to say they started (see ``server/worker_manager.py``)."""
+    waited for its workers to say they started (see ``server/http/worker_manager.py``)."""
     process, _ = await start_instance(
         database_url,
         tmp_path / "data",

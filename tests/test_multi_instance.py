@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.db.queries.changes import newest_change_id
-from server.services.job_writes import update_job
+from server.changes.queries import newest_change_id
+from server.jobs.writes import update_job
 from tests.servers import running_instances, wait_for
 from tests.servers import sign_in as sign_in_as
 from tests.world import World, add_jobs, add_staff

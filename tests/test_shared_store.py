@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from server.shared_store import SharedStore, StoreUnavailable
+from server.core.shared_store import SharedStore, StoreUnavailable
 
 
 async def refused() -> int:

@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from server.auth.passwords import hash_password
+from server.auth.tokens import Principal, TokenSigner
 from server.db.engine import write_transaction
-from server.db.queries import organisation as organisation_queries
-from server.db.queries import users as user_queries
-from server.security.passwords import hash_password
-from server.security.tokens import Principal, TokenSigner
-from server.services.job_writes import create_jobs
+from server.jobs.writes import create_jobs
+from server.people import queries as people_queries
 
 TEST_PASSWORD = "correct horse 1234"
 BASE_TIME = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 09:00 in Bangkok
@@ -47,10 +46,10 @@ async def build_world() -> World:
     south, north = str(uuid.uuid4()), str(uuid.uuid4())
     south_team, north_team = str(uuid.uuid4()), str(uuid.uuid4())
     async with write_transaction():
-        await organisation_queries.insert_branches(
+        await people_queries.insert_branches(
             [{"id": south, "name": "South"}, {"id": north, "name": "North"}]
         )
-        await organisation_queries.insert_teams(
+        await people_queries.insert_teams(
             [
                 {"id": south_team, "name": "South A", "branch": south},
                 {"id": north_team, "name": "North A", "branch": north},
@@ -92,7 +91,7 @@ async def add_user(
         "locale": locale,
         "password_hash": test_password_hash(),
     }
-    await user_queries.insert_users([user])
+    await people_queries.insert_users([user])
     return user
 
 

@@ -1,5 +1,5 @@
 """Engines that add each query's duration to the current request's ``db`` time (see
-``server/timing.py``): two clock reads per query, nothing recorded outside a request.
+``server/core/timing.py``): two clock reads per query, nothing recorded outside a request.
 
 Statements run on a transaction's raw connection (``engine.execute_many``) are not counted.
 """
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-from server.timing import add_db_time
+from server.core.timing import add_db_time
 
 T = TypeVar("T")
 

@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sanic import HTTPResponse, Request
 
+from server.core.timing import encode_time
 from server.errors import MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from server.http.negotiation import (
     IDENTITY,
@@ -25,7 +26,6 @@ from server.http.negotiation import (
     tagged,
 )
 from server.http.representations import RepresentationCache
-from server.timing import encode_time
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -11,7 +11,7 @@ import gzip
 
 import brotli
 
-from server.timing import encode_time
+from server.core.timing import encode_time
 
 MIN_COMPRESS_BYTES = 256
 BROTLI_DYNAMIC_QUALITY = 5

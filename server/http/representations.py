@@ -6,7 +6,7 @@ per-worker LRU in memory, and optionally a shared aiocache Redis cache so one wo
 serves the others. Concurrent requests for the same missing body build it once.
 
 When Redis fails or is slow, the worker serves from its own tier alone until Redis answers
-again (see :mod:`server.shared_store`): a cache is never a reason to fail a request.
+again (see :mod:`server.core.shared_store`): a cache is never a reason to fail a request.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 from aiocache import Cache
 from aiocache.serializers import NullSerializer
 
+from server.core.shared_store import LOCAL, SharedStore, StoreUnavailable
 from server.http.negotiation import IDENTITY, Encoded, encode
-from server.shared_store import LOCAL, SharedStore, StoreUnavailable
 
 LOCAL_BYTES = 64 * 1024 * 1024
 SHARED_TTL_SECONDS = 600

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from server.api.schemas import Problem
+from server.core.schemas import Problem
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

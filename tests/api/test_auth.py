@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.schemas import LoginResponse
+from server.auth.schemas import LoginResponse
+from server.auth.tokens import Principal
 from server.context import AppContext
-from server.security.tokens import Principal
 from tests.api.problems import assert_problem
 from tests.world import TEST_PASSWORD, World
 

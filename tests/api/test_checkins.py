@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.schemas import CheckInAnswer, CheckInList
+from server.checkins.queries import check_ins_of
+from server.checkins.schemas import CheckInAnswer, CheckInList
+from server.checkins.service import Geofence, haversine_meters
 from server.context import AppContext
-from server.db.queries.checkins import check_ins_of
-from server.services.checkins import Geofence, haversine_meters
-from server.services.retention import purge_locations
+from server.ops.retention import purge_locations
 from tests.api.phones import Phone, new_id, rfc3339
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.schemas import JobDetail
 from server.context import AppContext
 from server.db.tables import User
+from server.jobs.schemas import JobDetail
 from tests.api.phones import DISPATCH, Dispatcher, Phone
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer

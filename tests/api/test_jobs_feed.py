@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from server.api.schemas import JobDetail, JobsPage
 from server.context import AppContext
-from server.services.job_writes import update_job
+from server.jobs.schemas import JobDetail, JobsPage
+from server.jobs.writes import update_job
 from tests.world import BASE_TIME, World, add_jobs, add_staff, add_user, bearer
 
 FEED = "/api/mobile/jobs"

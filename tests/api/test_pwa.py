@@ -15,7 +15,7 @@ import httpx
 from PIL import Image
 
 from server.context import AppContext
-from server.services.app_shell import AppShell
+from server.pwa.shell import AppShell
 from tests.api.problems import assert_problem
 from tests.world import World, bearer
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from server.api.schemas import ReceiptsPage, SyncAnswer
+from server.changes.queries import newest_change_id
 from server.context import AppContext
-from server.db.queries.changes import newest_change_id
 from server.db.tables import DeviceSync
+from server.sync.schemas import ReceiptsPage, SyncAnswer
 from tests.api.phones import SYNC, Dispatcher, Phone, new_id
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api.schemas import SyncChanges
+from server.changes.queries import newest_change_id
 from server.context import AppContext
-from server.db.queries.changes import newest_change_id
+from server.sync.schemas import SyncChanges
 from tests.api.phones import CHANGES, Dispatcher, Phone
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, bearer

@@ -1,5 +1,5 @@
 """The conflict table of offline sync, one test per row (the table in the README and in
-``server/services/sync_rules.py``), on both engines.
+``server/sync/rules.py``), on both engines.
 
 Every row: a phone reads a job, goes offline, someone else (a dispatcher, or the same
 person's other device) changes the job, then the phone syncs against the version it saw.

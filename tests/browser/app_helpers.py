@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, CDPSession, Page
 
-from server.services.jobs import BANGKOK
+from server.jobs.service import BANGKOK
 from tests.servers import spawn_server, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 

@@ -22,11 +22,11 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, FilePayload
 
-from server.db.queries import devices as device_queries
-from server.security.tokens import Principal
-from server.services import auth as auth_service
-from server.services import dispatch as dispatch_service
-from server.services.dispatch import JobEdits
+from server.auth import queries as device_queries
+from server.auth import service as auth_service
+from server.auth.tokens import Principal
+from server.dispatch import service as dispatch_service
+from server.dispatch.service import JobEdits
 from tests.browser.app_helpers import (
     SCREENSHOTS,
     App,

@@ -24,15 +24,15 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import BrowserContext, Page, Route
 
+from server.auth.tokens import Principal
 from server.db.engine import write_transaction
-from server.db.queries import notifications as notification_queries
 from server.db.tables import ChangeLog, Notification
-from server.security.tokens import Principal
-from server.services import dispatch as dispatch_service
-from server.services.dispatch import JobEdits
-from server.services.notifications import fan_out
-from server.services.push_delivery import payload_of, plan_job_pushes
-from server.services.push_subscriptions import NewSubscription, subscribe
+from server.dispatch import service as dispatch_service
+from server.dispatch.service import JobEdits
+from server.push import queries as notification_queries
+from server.push.service import fan_out
+from server.push.subscriptions import NewSubscription, subscribe
+from server.push.worker import payload_of, plan_job_pushes
 from tests.browser.app_helpers import (
     App,
     as_,

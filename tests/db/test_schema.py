@@ -11,8 +11,8 @@ import pytest
 
 from server.db.engine import current_engine, engine_for
 from server.db.migrate import apply_migrations
-from server.db.queries.jobs import JobFilter, feed_page_query
 from server.db.tables import Job
+from server.jobs.queries import JobFilter, feed_page_query
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.world import World
 

@@ -8,13 +8,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from server.auth.passwords import verify_password
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
-from server.db.queries.users import find_user_by_email
 from server.db.tables import ChecklistItem, Customer, Job, Team, User
-from server.security.passwords import verify_password
+from server.jobs.service import BANGKOK
+from server.people.queries import find_user_by_email
 from server.seed import DEMO_PASSWORD, DemoStaff, _customers, _jobs, seed_demo
-from server.services.jobs import BANGKOK
 from tests.conftest import drop_postgres_database, fresh_database, make_settings
 
 ANCHOR = date(2026, 11, 24)

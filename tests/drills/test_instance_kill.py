@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.db.queries.changes import changes_after, newest_change_id
+from server.changes.queries import changes_after, newest_change_id
 from tests.drills.clients import ResumingStream
 from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app

@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from server.db.notifications import APPLICATION_NAME as LISTENER_NAME
-from server.db.queries.changes import changes_after, newest_change_id
+from server.changes.listen import APPLICATION_NAME as LISTENER_NAME
+from server.changes.queries import changes_after, newest_change_id
 from tests.drills.clients import ResumingStream
 from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app

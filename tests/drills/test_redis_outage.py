@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from server.shared_store import RETRY_SECONDS
+from server.core.shared_store import RETRY_SECONDS
 from tests.drills.load import ANSWER_SECONDS
 from tests.drills.services import PrivatePostgres, private_redis, stop_app
 from tests.servers import sign_in, start_instance, wait_for

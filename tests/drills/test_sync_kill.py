@@ -21,10 +21,10 @@ import asyncpg
 import httpx
 import pytest
 
+from server.changes.queries import changes_after, newest_change_id
 from server.db.engine import CHANGE_LOG_LOCK_KEY
-from server.db.queries.changes import changes_after, newest_change_id
-from server.db.queries.jobs import checklist_for
-from server.db.queries.sync import receipts_for
+from server.jobs.queries import checklist_for
+from server.sync.queries import receipts_for
 from tests.drills.services import PrivatePostgres, stop_app
 from tests.servers import sign_in, start_instance, wait_for
 from tests.world import World, add_jobs, add_staff

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiobotocore.session import get_session
 
-from server.storage.s3 import S3Location
+from server.photos.storage.s3 import S3Location
 from tests.servers import free_port
 
 MOTO_START_SECONDS = 30.0

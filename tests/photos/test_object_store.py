@@ -12,10 +12,10 @@ from aiobotocore.session import get_session
 from pydantic import ValidationError
 
 from server.config import Settings
-from server.storage.factory import object_store_for
-from server.storage.local import LocalObjectStore
-from server.storage.objects import InvalidObjectKey, ObjectStore
-from server.storage.s3 import S3ObjectStore
+from server.photos.storage.factory import object_store_for
+from server.photos.storage.local import LocalObjectStore
+from server.photos.storage.objects import InvalidObjectKey, ObjectStore
+from server.photos.storage.s3 import S3ObjectStore
 from tests.photos.moto import ACCESS_KEY, SECRET_KEY, new_bucket
 
 ESCAPING_KEYS = [

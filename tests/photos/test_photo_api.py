@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 from server.context import AppContext
-from server.db.queries import photos as photo_queries
 from server.db.tables import Photo
-from server.security.photo_links import UploadGrant
-from server.services.photo_processing import processor_for
-from server.services.retention import purge_locations
+from server.ops.retention import purge_locations
+from server.photos import queries as photo_queries
+from server.photos.links import UploadGrant
+from server.photos.worker import processor_for
 from tests.api.phones import Dispatcher, Phone, new_id
 from tests.api.problems import assert_problem
 from tests.photos.camera import LATITUDE, LONGITUDE, camera_photo, plain_image, png_claiming_size

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PIL import Image
 
-from server.services.photo_images import (
+from server.photos.images import (
     DISPLAY_SIDE,
     THUMB_SIDE,
     PhotoRejected,

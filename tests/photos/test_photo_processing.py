@@ -21,8 +21,8 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from server.db.queries import photos as photo_queries
 from server.db.tables import ChangeLog
+from server.photos import queries as photo_queries
 from tests.live_clients import open_sse, until
 from tests.photos.camera import camera_exif, camera_photo
 from tests.photos.moto import ACCESS_KEY, SECRET_KEY, new_bucket

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from server.services.jobs import BANGKOK
-from server.services.push_delivery import Answer, payload_of, settle
-from server.services.push_plans import held_until, job_pushes, opted_out
+from server.jobs.service import BANGKOK
+from server.push.plans import held_until, job_pushes, opted_out
+from server.push.worker import Answer, payload_of, settle
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)  # 22:00 in Bangkok
 LATER = NOW + timedelta(hours=1)

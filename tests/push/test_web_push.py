@@ -17,16 +17,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.api.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
+from server.auth.tokens import Principal
 from server.context import AppContext
 from server.db.tables import Notification, PushSubscription, Team, User
-from server.security.tokens import Principal
-from server.security.vapid import VapidKeys
-from server.services.jobs import BANGKOK
-from server.services.notifications import NewNotification, send_notification
-from server.services.push_delivery import PushDispatcher, PushSender
-from server.services.push_subscriptions import NewSubscription
-from server.services.push_subscriptions import subscribe as subscribe_service
+from server.jobs.service import BANGKOK
+from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
+from server.push.service import NewNotification, send_notification
+from server.push.subscriptions import NewSubscription
+from server.push.subscriptions import subscribe as subscribe_service
+from server.push.vapid import VapidKeys
+from server.push.worker import PushDispatcher, PushSender
 from tests.api.problems import assert_problem
 from tests.push.push_service import Answer, PushService
 from tests.servers import running_instances, wait_for

@@ -8,11 +8,11 @@ import uuid
 from contextlib import aclosing
 from typing import Any
 
+from server.auth.tokens import Principal
 from server.context import AppContext
-from server.realtime.hub import LiveHub
-from server.realtime.stream import Closing, Heartbeat, live_events
-from server.security.tokens import Principal
-from server.services.jobs import job_summaries
+from server.jobs.service import job_summaries
+from server.live.hub import LiveHub
+from server.live.stream import Closing, Heartbeat, live_events
 from tests.world import World
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from sanic import Sanic
 
-from server.api.endpoint import Operation
-from server.api.openapi import route_handler
+from server.http.endpoint import Operation
+from server.http.openapi import route_handler
 
 PARAMETER = re.compile(r"<([^:>]+)(?::[^>]+)?>")
 

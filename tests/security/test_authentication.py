@@ -13,8 +13,8 @@ import jwt
 import orjson
 import pytest
 
+from server.auth.tokens import TokenSigner
 from server.context import AppContext
-from server.security.tokens import TokenSigner
 from tests.api.problems import assert_problem
 from tests.world import World, bearer
 

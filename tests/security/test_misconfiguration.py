@@ -14,7 +14,7 @@ from sanic import Sanic
 
 from server.context import AppContext
 from server.errors import as_api_error, problem_response
-from server.security.headers import API_POLICY, SHELL_POLICY
+from server.http.security_headers import API_POLICY, SHELL_POLICY
 from tests.security.routes import routes
 from tests.world import World, bearer
 

@@ -26,10 +26,10 @@ from sanic import Sanic
 
 from server.context import AppContext
 from server.db.engine import write_transaction
-from server.db.queries import notifications as notification_queries
 from server.db.tables import Device, Job, Photo, PushSubscription
-from server.security.photo_links import PhotoLinks, UploadGrant
-from server.services.notifications import fan_out
+from server.photos.links import PhotoLinks, UploadGrant
+from server.push import queries as notification_queries
+from server.push.service import fan_out
 from tests.api.problems import assert_problem
 from tests.api.test_push_subscriptions import browser_subscription
 from tests.photos.camera import plain_image

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from server.config import Settings
-from server.services.push_subscriptions import allowed_endpoint
+from server.push.subscriptions import allowed_endpoint
 
 HOSTS = Settings.model_fields["push_service_hosts"].default.split(",")
 LOCAL = (*HOSTS, "http://127.0.0.1:8765")

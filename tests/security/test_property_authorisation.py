@@ -18,9 +18,9 @@ import orjson
 from pydantic import BaseModel
 from sanic import Sanic
 
-from server.api.schemas import LoginRequest, RefreshRequest
+from server.auth.schemas import LoginRequest, RefreshRequest
 from server.context import AppContext
-from server.services.mutations import BatchCheckIn, BatchPhoto, PendingUpdate
+from server.sync.mutations import BatchCheckIn, BatchPhoto, PendingUpdate
 from tests.api.phones import Phone
 from tests.api.problems import assert_problem
 from tests.photos.camera import camera_photo
@@ -29,7 +29,7 @@ from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 
 # Bodies that are read, never kept: an unknown field in them changes nothing.
 READ_ONLY_BODIES: set[type[BaseModel]] = {LoginRequest, RefreshRequest}
-# A sync batch's entries are validated one by one (``server/services/mutations.py``).
+# A sync batch's entries are validated one by one (``server/sync/mutations.py``).
 SYNC_ENTRIES: set[type[BaseModel]] = {PendingUpdate, BatchCheckIn, BatchPhoto}
 DISPATCHER_FIELDS = {
     "priority": "urgent",

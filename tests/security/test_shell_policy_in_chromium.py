@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
-from server.security.headers import SHELL_POLICY
+from server.http.security_headers import SHELL_POLICY
 from tests.browser.app_helpers import PHONE, App, chromium_or_skip, sign_in, todays_jobs
 from tests.browser.conftest import APP_SETTINGS
 from tests.servers import free_port

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from server.changes.queries import changes_after, newest_change_id
+from server.changes.service import ALL_SCOPE, branch_scope, user_scope
 from server.context import AppContext
-from server.db.queries.changes import changes_after, newest_change_id
-from server.db.queries.jobs import get_job, job_scope
 from server.errors import JobNotFound
-from server.services import job_writes
-from server.services.changes import ALL_SCOPE, branch_scope, user_scope
-from server.services.job_writes import update_job
+from server.jobs import writes as job_writes
+from server.jobs.queries import get_job, job_scope
+from server.jobs.writes import update_job
 from tests.world import World, add_jobs, add_staff
 
 

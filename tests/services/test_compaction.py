@@ -15,21 +15,21 @@ from pathlib import Path
 
 import pytest
 
+from server.auth.tokens import Principal
+from server.changes.feed import changes_since
+from server.changes.queries import newest_change_id
+from server.checkins.service import Geofence
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
-from server.db.queries.changes import newest_change_id
 from server.db.tables import ChangeLog
-from server.realtime.events import Event
-from server.realtime.hub import LiveHub
-from server.realtime.stream import live_events
-from server.security.tokens import Principal
-from server.services.change_feed import changes_since
-from server.services.checkins import Geofence
-from server.services.job_writes import update_job
-from server.services.jobs import job_summaries
-from server.services.mutations import SyncBatch
-from server.services.retention import compact_change_log
-from server.services.sync import sync_batch
+from server.jobs.service import job_summaries
+from server.jobs.writes import update_job
+from server.live.events import Event
+from server.live.hub import LiveHub
+from server.live.stream import live_events
+from server.ops.retention import compact_change_log
+from server.sync.mutations import SyncBatch
+from server.sync.service import sync_batch
 from tests.conftest import drop_postgres_database, fresh_database, make_settings
 from tests.world import World, add_jobs, add_staff, build_world
 

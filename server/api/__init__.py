@@ -1,1 +1,0 @@
-"""HTTP routes: parse, authorise, call a service, serialise. One module per URL family."""

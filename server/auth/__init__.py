@@ -1,0 +1,1 @@
+"""Sign-in, tokens, devices and their sessions, passwords, the login throttle, offline keys."""

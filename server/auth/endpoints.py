@@ -1,0 +1,150 @@
+"""``/api/mobile/auth``: sign in, refresh, sign out."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.auth import service as auth_service
+from server.auth.schemas import LoginRequest, LoginResponse, OfflineKeyOut, RefreshRequest
+from server.auth.service import DeviceInfo, IssuedSession
+from server.auth.tokens import Principal
+from server.core.schemas import Problem
+from server.errors import Unauthorized
+from server.http.endpoint import (
+    ACCESS_COOKIE,
+    ANY_ROLE,
+    REFRESH_COOKIE,
+    app_context,
+    authorised,
+    endpoint,
+    require_same_origin,
+)
+from server.http.json_io import json_response, read_json
+
+auth_routes = Blueprint("auth", url_prefix="/api/mobile/auth")
+REFRESH_COOKIE_PATH = "/api/mobile/auth"
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
+@auth_routes.post("/login")
+@endpoint(
+    "Sign in a device; also sets the browser session cookies.",
+    roles=None,
+    body=LoginRequest,
+    responses={200: LoginResponse, 401: Problem, 422: Problem, 429: Problem},
+)
+async def login(request: Request) -> HTTPResponse:
+    ctx = app_context(request)
+    body = read_json(request, LoginRequest)
+    session = await auth_service.login(
+        body.email,
+        body.password,
+        DeviceInfo(body.device.id, body.device.name, body.device.platform),
+        request.remote_addr or request.ip,
+        ctx.signer,
+        ctx.throttle,
+    )
+    return _session_response(request, session)
+
+
+@auth_routes.post("/refresh")
+@endpoint(
+    "Spend a refresh token for a new pair; a spent token signs the device out.",
+    roles=None,
+    body=RefreshRequest,
+    responses={200: LoginResponse, 401: Problem},
+)
+async def refresh_session(request: Request) -> HTTPResponse:
+    token = _refresh_token(request)
+    if token is None:
+        raise Unauthorized("Send refreshToken in the body.")
+    session = await auth_service.refresh(token, app_context(request).signer)
+    return _session_response(request, session)
+
+
+@auth_routes.post("/logout")
+@endpoint(
+    "Sign this device out: with its access token, or with its refresh token when the access "
+    "token has expired.",
+    roles=None,
+    body=RefreshRequest,
+    responses={204: None, 401: Problem},
+)
+async def logout(request: Request) -> HTTPResponse:
+    signer = app_context(request).signer
+    try:
+        if "authorization" in request.headers or request.cookies.get(ACCESS_COOKIE):
+            await auth_service.logout(authorised(request, ANY_ROLE))
+        elif (token := _refresh_token(request)) is not None:
+            await auth_service.logout_with_refresh(token, signer)
+        else:
+            raise Unauthorized("Send the access token, or refreshToken in the body.")
+    except Unauthorized as refused:
+        # Signed out already (revoked, expired): the browser still wipes what it kept.
+        refused.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+        raise
+    # A browser wipes what the app kept offline (caches, IndexedDB outbox, service worker).
+    headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
+    response = HTTPResponse(status=204, headers=headers)
+    response.delete_cookie(ACCESS_COOKIE, path="/")
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    return response
+
+
+@auth_routes.get("/offline-key")
+@endpoint(
+    "This device's key for sealing what the app keeps offline (AES-GCM); never cached, and "
+    "refused once the device is revoked.",
+    roles=ANY_ROLE,
+    responses={200: OfflineKeyOut, 401: Problem},
+)
+async def offline_key(request: Request, principal: Principal) -> HTTPResponse:
+    key = await auth_service.offline_key(principal, app_context(request).offline_keys)
+    return json_response(key.as_json())
+
+
+def _refresh_token(request: Request) -> str | None:
+    """From the JSON body, else from the browser's cookie (which must pass the CSRF check)."""
+    if request.body:
+        token = read_json(request, RefreshRequest).refresh_token
+        if token is not None:
+            return token
+    cookie = request.cookies.get(REFRESH_COOKIE)
+    if cookie:
+        require_same_origin(request)
+        return str(cookie)
+    return None
+
+
+def _session_response(request: Request, session: IssuedSession) -> HTTPResponse:
+    settings = app_context(request).settings
+    secure = settings.cookie_secure == "always" or (
+        settings.cookie_secure == "auto" and request.scheme == "https"
+    )
+    response = json_response(
+        {
+            "accessToken": session.access_token,
+            "refreshToken": session.refresh_token,
+            "expiresIn": session.expires_in,
+            "user": session.user,
+        }
+    )
+    for name, value, path, max_age in (
+        (ACCESS_COOKIE, session.access_token, "/", settings.access_token_seconds),
+        (
+            REFRESH_COOKIE,
+            session.refresh_token,
+            REFRESH_COOKIE_PATH,
+            settings.refresh_token_seconds,
+        ),
+    ):
+        response.add_cookie(
+            name,
+            value,
+            path=path,
+            max_age=max_age,
+            httponly=True,
+            samesite="Strict",
+            secure=secure,
+        )
+    return response

@@ -1,0 +1,62 @@
+"""Request and response shapes of sign-in, sessions and devices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from server.core.inputs import Text
+from server.core.schemas import ApiModel, DeviceIn, Role
+from server.sync.schemas import MutationSeen
+
+
+class LoginRequest(ApiModel):
+    email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: Text = Field(min_length=1, max_length=1024)
+    device: DeviceIn = Field(default_factory=DeviceIn)
+
+
+class RefreshRequest(ApiModel):
+    refresh_token: Text | None = Field(None, min_length=1, max_length=4096)
+
+
+class UserOut(ApiModel):
+    id: str
+    name: str
+    role: Role
+    team_id: str | None
+    locale: Literal["th", "en"]
+
+
+class LoginResponse(ApiModel):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: UserOut
+
+
+class DeviceStatus(ApiModel):
+    id: str
+    client_id: str
+    name: str
+    platform: str
+    user_id: str
+    user_name: str
+    last_contact_at: datetime
+    clock_skew_seconds: float | None
+    last_applied_mutation: MutationSeen | None
+    rejected_count: int
+    superseded_count: int
+    latest_refused: MutationSeen | None
+
+
+class DevicesList(ApiModel):
+    devices: list[DeviceStatus]
+
+
+class OfflineKeyOut(ApiModel):
+    algorithm: Literal["AES-GCM"]
+    key: str = Field(description="32 bytes, base64url without padding.")
+    key_id: str

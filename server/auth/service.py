@@ -1,0 +1,166 @@
+"""Sign-in, token refresh with rotation and reuse detection, sign-out, and request auth."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from server.auth import queries as device_queries
+from server.auth.offline_keys import OfflineKey, OfflineKeys
+from server.auth.passwords import verify_password
+from server.auth.throttle import LoginThrottle
+from server.auth.tokens import Principal, RefreshClaims, TokenSigner
+from server.changes.service import ChangeMirror, record_session_revoked
+from server.db.engine import write_transaction
+from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
+from server.people import queries as people_queries
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    client_id: str
+    name: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: dict[str, Any]
+
+
+async def login(
+    email: str,
+    password: str,
+    device: DeviceInfo,
+    client_address: str,
+    signer: TokenSigner,
+    throttle: LoginThrottle,
+) -> IssuedSession:
+    """A new session for this device; an older session of the same device is signed out."""
+    await throttle.check(email, client_address)
+    user = await people_queries.find_user_by_email(email)
+    live_user = user if user is not None and user["active"] else None
+    if not await verify_password(live_user["password_hash"] if live_user else None, password):
+        await throttle.record_failure(email, client_address)
+        raise InvalidCredentials()
+    assert live_user is not None
+    device_id = str(uuid.uuid4())
+    async with write_transaction():
+        await _revoke_all(
+            await device_queries.live_device_ids(str(live_user["id"]), device.client_id),
+            str(live_user["id"]),
+            "signed_in_again",
+        )
+        await device_queries.insert_device(
+            {
+                "id": device_id,
+                "user": live_user["id"],
+                "client_id": device.client_id,
+                "name": device.name,
+                "platform": device.platform,
+            }
+        )
+    return _issue(live_user, device_id, generation=0, signer=signer)
+
+
+async def refresh(refresh_token: str, signer: TokenSigner) -> IssuedSession:
+    """Spend ``refresh_token`` for a new pair. Spending it twice signs the device out."""
+    claims, device = await _device_of(refresh_token, signer)
+    if device["revoked_at"] is not None:
+        raise SessionRevoked()
+    async with write_transaction():
+        spent = await device_queries.advance_generation(
+            claims.device_id, claims.generation, datetime.now(UTC)
+        )
+        if not spent:
+            await _revoke_all([claims.device_id], claims.user_id, "refresh_token_reused")
+    if not spent:
+        raise RefreshTokenReused("This refresh token was already used; the device is signed out.")
+    user = await people_queries.get_user(claims.user_id)
+    if user is None or not user["active"]:
+        raise InvalidToken("The account is no longer active.")
+    return _issue(user, claims.device_id, claims.generation + 1, signer)
+
+
+async def logout(principal: Principal) -> None:
+    async with write_transaction():
+        await _revoke_all([principal.device_id], principal.user_id, "signed_out")
+
+
+async def logout_with_refresh(refresh_token: str, signer: TokenSigner) -> None:
+    """Sign out the device a refresh token belongs to (spent or not: it is ours either way)."""
+    claims, _ = await _device_of(refresh_token, signer)
+    async with write_transaction():
+        await _revoke_all([claims.device_id], claims.user_id, "signed_out")
+
+
+async def offline_key(principal: Principal, keys: OfflineKeys) -> OfflineKey:
+    """The key this device seals its offline copy with; only a live session gets it."""
+    device = await device_queries.get_device(principal.device_id)
+    if device is None or device["revoked_at"] is not None:
+        raise SessionRevoked()
+    return keys.for_device(principal.user_id, device["client_id"])
+
+
+async def revoke_session(device_id: str, user_id: str, reason: str) -> None:
+    """End one device's session (a lost phone): its tokens and offline key stop working."""
+    async with write_transaction():
+        await _revoke_all([device_id], user_id, reason)
+
+
+def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Principal:
+    """Who holds ``token``: no database read, the mirror knows revoked sessions."""
+    principal = signer.read_access(token)
+    if mirror.is_revoked(principal.device_id):
+        raise SessionRevoked()
+    return principal
+
+
+async def _device_of(
+    refresh_token: str, signer: TokenSigner
+) -> tuple[RefreshClaims, dict[str, Any]]:
+    """The signed claims and the device row they name; the device must be the user's."""
+    claims = signer.read_refresh(refresh_token)
+    device = await device_queries.get_device(claims.device_id)
+    if device is None or str(device["user"]) != claims.user_id:
+        raise InvalidToken("Refresh token is not valid.")
+    return claims, device
+
+
+async def _revoke_all(device_ids: list[str], user_id: str, reason: str) -> None:
+    revoked = await device_queries.revoke_devices(device_ids, reason, datetime.now(UTC))
+    for device_id in revoked:
+        await record_session_revoked(device_id, user_id, reason)
+
+
+def _issue(
+    user: dict[str, Any], device_id: str, generation: int, signer: TokenSigner
+) -> IssuedSession:
+    principal = Principal(
+        user_id=str(user["id"]),
+        device_id=device_id,
+        role=user["role"],
+        branch_id=_text_or_none(user["branch"]),
+        team_id=_text_or_none(user["team"]),
+    )
+    return IssuedSession(
+        access_token=signer.issue_access(principal),
+        refresh_token=signer.issue_refresh(principal.user_id, device_id, generation),
+        expires_in=signer.access_seconds,
+        user={
+            "id": principal.user_id,
+            "name": user["name"],
+            "role": user["role"],
+            "teamId": principal.team_id,
+            "locale": user["locale"],
+        },
+    )
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,1 @@
+"""The change log, the spine: every write appends to it; readers resume after an id."""

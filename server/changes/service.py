@@ -1,0 +1,248 @@
+"""Recording changes, and each worker's mirror of what the change log says.
+
+Every write appends to the change log in its own transaction (:func:`record_changes`,
+:func:`record_session_revoked`). Each worker keeps a :class:`ChangeMirror` that reads new log
+rows every ``CHANGE_POLL_SECONDS`` (and at once after its own writes). From it the hot path
+learns, without touching the database, the feed version of any scope and which sessions were
+revoked. The mirror works the same on SQLite and PostgreSQL, and across processes and hosts,
+because the log itself is the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.auth import queries as device_queries
+from server.auth.tokens import Principal
+from server.changes import queries as change_queries
+from server.jobs.service import NO_BRANCH
+
+log = logging.getLogger("tinedy.changes")
+
+ALL_SCOPE = "all"
+BATCH = 1000
+OUTAGE_POLL_SECONDS = 1.0
+_wrote: ContextVar[bool] = ContextVar("tinedy_wrote_changes", default=False)
+
+
+def user_scope(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def branch_scope(branch_id: str) -> str:
+    return f"branch:{branch_id}"
+
+
+def audience_scope(principal: Principal) -> str:
+    """The one scope whose version covers everything ``principal`` can see in the feed."""
+    if principal.role == "admin":
+        return ALL_SCOPE
+    if principal.role == "dispatcher":
+        return branch_scope(principal.branch_id or NO_BRANCH)
+    return user_scope(principal.user_id)
+
+
+def job_change_row(
+    kind: str,
+    job: dict[str, Any],
+    *,
+    previous_assignee_id: str | None = None,
+    actor_id: str | None = None,
+    device_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "job_id": job["id"],
+        "branch_id": job["branch"],
+        "assignee_id": job.get("assignee"),
+        "previous_assignee_id": previous_assignee_id,
+        "actor_id": actor_id,
+        "device_id": device_id,
+        "payload": payload or {},
+    }
+
+
+def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
+    scopes = {ALL_SCOPE}
+    for row in rows:
+        if row.get("branch_id"):
+            scopes.add(branch_scope(str(row["branch_id"])))
+        for key in ("assignee_id", "previous_assignee_id"):
+            if row.get(key):
+                scopes.add(user_scope(str(row[key])))
+    return scopes
+
+
+def track_writes() -> None:
+    """Start of a request: nothing written yet (see :func:`wrote_changes`)."""
+    _wrote.set(False)
+
+
+def wrote_changes() -> bool:
+    """Whether this request appended to the change log, so its worker should read it now."""
+    return _wrote.get()
+
+
+async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
+    """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
+    returns the change ids given to ``rows``, in order."""
+    _wrote.set(True)
+    return await change_queries.append_changes(rows, scopes_of(rows))
+
+
+async def record_session_revoked(device_id: str, user_id: str, reason: str) -> list[int]:
+    row = {
+        "kind": "session.revoked",
+        "device_id": device_id,
+        "actor_id": user_id,
+        "payload": {"reason": reason},
+    }
+    return await _record_unscoped(row)
+
+
+async def record_team_update(
+    team_id: str, branch_id: str, actor_id: str, message: str, sent_at: str
+) -> int:
+    """Inside a write transaction: log a message to a team; no feed changes, so no scopes."""
+    row = {
+        "kind": "team.update",
+        "branch_id": branch_id,
+        "actor_id": actor_id,
+        "payload": {"teamId": team_id, "message": message, "sentBy": actor_id, "sentAt": sent_at},
+    }
+    return (await _record_unscoped(row))[0]
+
+
+async def _record_unscoped(row: dict[str, Any]) -> list[int]:
+    """A change no feed shows (so no scope's version moves), read at once by this worker."""
+    _wrote.set(True)
+    return await change_queries.append_changes([row], set())
+
+
+class ChangeMirror:
+    """This worker's view of the change log: feed versions and revoked sessions."""
+
+    def __init__(self, revocation_horizon: timedelta) -> None:
+        self._versions: dict[str, int] = {}
+        self._revoked: dict[str, float] = {}
+        self._horizon = revocation_horizon
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._deliveries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
+        self._woken = asyncio.Event()
+        self.last_id = 0
+
+    async def load(self) -> None:
+        """Start from the database: the newest id first, so nothing after it is missed."""
+        self.last_id = await change_queries.newest_change_id()
+        self._versions = await change_queries.all_feed_versions()
+        since = datetime.now(UTC) - self._horizon
+        now = time.monotonic()
+        self._revoked = {d: now for d in await device_queries.device_ids_revoked_since(since)}
+
+    def add_listener(self, listener: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        """``listener`` gets every batch of new rows, oldest first, once, in order."""
+        self._listeners.append(listener)
+
+    def version_of(self, scope: str) -> int:
+        return self._versions.get(scope, 0)
+
+    def is_revoked(self, device_id: str) -> bool:
+        return device_id in self._revoked
+
+    async def catch_up(self) -> None:
+        """Read and apply every log row after ``last_id``; one reader at a time. The rows go
+        to the listeners in order through :meth:`_deliver`, so a writer waits for the read,
+        not for a fan-out to thousands of streams.
+
+        Shielded: a request that catches up after its own write may be cancelled (its client
+        hung up), but rows once read are always queued for the listeners.
+        """
+        await asyncio.shield(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        async with self._lock:
+            while True:
+                rows = await change_queries.changes_after(self.last_id, BATCH)
+                for row in rows:
+                    self._apply(row)
+                if rows and self._listeners:
+                    self._deliveries.put_nowait(rows)
+                if len(rows) < BATCH:
+                    break
+            self._forget_old_revocations()
+
+    async def _deliver(self) -> None:
+        """Hand each batch of rows to every listener, in the order they were read."""
+        while True:
+            rows = await self._deliveries.get()
+            for listener in self._listeners:
+                try:
+                    await listener(rows)
+                except Exception:
+                    log.exception("a change-log listener failed on %d rows", len(rows))
+
+    def start(self, poll_seconds: float) -> None:
+        """Follow the log in the background for the life of the worker."""
+        self._tasks = [
+            asyncio.create_task(self._follow(poll_seconds), name="change-mirror"),
+            asyncio.create_task(self._deliver(), name="change-delivery"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def wake(self) -> None:
+        """Read the log now rather than at the next poll (a NOTIFY arrived)."""
+        self._woken.set()
+
+    async def _follow(self, poll_seconds: float) -> None:
+        """Read the log every ``poll_seconds``, or at once when woken. While reads fail (the
+        database is down), wait longer between tries, up to OUTAGE_POLL_SECONDS, and say so
+        once per outage, not once per try; a wake-up still tries at once."""
+        wait = poll_seconds
+        failing = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), wait)
+            self._woken.clear()
+            try:
+                await self.catch_up()
+            except Exception as exc:
+                if not failing:
+                    log.warning("reading the change log failed (%r); retrying", exc)
+                failing = True
+                wait = min(wait * 2, max(poll_seconds, OUTAGE_POLL_SECONDS))
+                continue
+            if failing:
+                log.warning("reading the change log again, up to change %d", self.last_id)
+            failing = False
+            wait = poll_seconds
+
+    def _apply(self, row: dict[str, Any]) -> None:
+        change_id = int(row["id"])
+        self.last_id = max(self.last_id, change_id)
+        if row["kind"] == "session.revoked" and row.get("device_id"):
+            self._revoked[str(row["device_id"])] = time.monotonic()
+            return
+        for scope in scopes_of([row]):
+            self._versions[scope] = max(self._versions.get(scope, 0), change_id)
+
+    def _forget_old_revocations(self) -> None:
+        """An access token outlives its session by at most the horizon; forget older ones."""
+        oldest = time.monotonic() - self._horizon.total_seconds()
+        if any(at < oldest for at in self._revoked.values()):
+            self._revoked = {d: at for d, at in self._revoked.items() if at >= oldest}

@@ -1,0 +1,1 @@
+"""GPS check-ins and check-outs at the job's address."""

@@ -1,0 +1,112 @@
+"""Check-ins as proof of a visit: where and when, measured against the job's address.
+
+A check-in is never refused for being far away or late: it is recorded with what the server
+can vouch for (its own receive time, the device's measured clock skew, the distance to the
+job) and flagged, so a dispatcher can judge. Client clocks are evidence, not authority: the
+device's time is kept as sent, and the time we show is corrected by the skew measured at the
+same sync and never later than the moment we received it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.jobs.service import local_time
+from server.sync.mutations import CheckInFields
+
+EARTH_RADIUS_METERS = 6_371_008.8
+
+
+@dataclass(frozen=True, slots=True)
+class Geofence:
+    """``radius_meters`` around the job, widened by the fix's reported accuracy up to
+    ``radius_meters`` more (a wildly inaccurate fix cannot make everywhere "inside")."""
+
+    radius_meters: float
+
+    def contains(self, distance_meters: float, accuracy_meters: float) -> bool:
+        return distance_meters <= self.radius_meters + min(accuracy_meters, self.radius_meters)
+
+
+def haversine_meters(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = phi2 - phi1, math.radians(lng2 - lng1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))
+
+
+def corrected_time(
+    device_time: datetime, skew_seconds: float | None, received: datetime
+) -> datetime:
+    """A device's time on the server's clock: minus the measured skew, never in the future."""
+    if skew_seconds is not None:
+        device_time -= timedelta(seconds=skew_seconds)
+    return min(device_time, received)
+
+
+def check_in_row(
+    job: dict[str, Any],
+    fields: CheckInFields,
+    *,
+    mutation_id: str,
+    user_id: str,
+    device_id: str,
+    received: datetime,
+    skew_seconds: float | None,
+    geofence: Geofence,
+) -> dict[str, Any]:
+    """The stored check-in: what the device said, and what the server measured."""
+    distance = None
+    within = None
+    if job["lat"] is not None and job["lng"] is not None:
+        distance = haversine_meters(
+            fields.location.lat, fields.location.lng, job["lat"], job["lng"]
+        )
+        within = geofence.contains(distance, fields.accuracy)
+    return {
+        "id": str(uuid.uuid4()),
+        "job": str(job["id"]),
+        "user_id": user_id,
+        "device_id": device_id,
+        "mutation_id": mutation_id,
+        "type": fields.type,
+        "lat": fields.location.lat,
+        "lng": fields.location.lng,
+        "accuracy": fields.accuracy,
+        "device_time": fields.timestamp,
+        "recorded_time": corrected_time(fields.timestamp, skew_seconds, received),
+        "received_at": received,
+        "clock_skew_seconds": skew_seconds,
+        "distance_meters": distance,
+        "within_geofence": within,
+    }
+
+
+def check_in_answer(row: dict[str, Any]) -> dict[str, Any]:
+    """What the phone is told: never the coordinates back, only the verdict."""
+    distance = row["distance_meters"]
+    return {
+        "id": str(row["id"]),
+        "type": row["type"],
+        "timestamp": local_time(row["recorded_time"]),
+        "distanceMeters": None if distance is None else round(distance, 1),
+        "withinGeofence": row["within_geofence"],
+    }
+
+
+def check_in_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The whole stored check-in, coordinates included: for dispatchers and admins only."""
+    location = None if row["lat"] is None else {"lat": row["lat"], "lng": row["lng"]}
+    return {
+        **check_in_answer(row),
+        "userId": str(row["user_id"]),
+        "location": location,
+        "accuracy": row["accuracy"],
+        "deviceTime": local_time(row["device_time"]),
+        "receivedAt": local_time(row["received_at"]),
+        "clockSkewSeconds": row["clock_skew_seconds"],
+    }

@@ -1,1 +1,0 @@
-"""Every database query lives here, one module per concern; services call these, never SQL."""

@@ -1,0 +1,1 @@
+"""The office's writes: assign, re-prioritise, team updates."""

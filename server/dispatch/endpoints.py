@@ -1,0 +1,120 @@
+"""``/api/dispatch``: a dispatcher's writes to their branch's jobs, and their view of the
+phones in the field. Admins may act on every branch; staff are refused (403)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.auth import devices as device_service
+from server.auth.schemas import DevicesList
+from server.auth.tokens import Principal
+from server.checkins.schemas import CheckInList
+from server.core.inputs import as_uuid
+from server.core.schemas import Problem
+from server.dispatch import service as dispatch_service
+from server.dispatch import team_updates as team_update_service
+from server.dispatch.schemas import TeamUpdateAccepted
+from server.dispatch.service import AssignJob, JobEdits, NewJob
+from server.dispatch.team_updates import TeamUpdate
+from server.errors import DeviceNotFound
+from server.http.endpoint import endpoint
+from server.http.json_io import json_response, read_json, send_json_get
+from server.jobs.endpoints import parse_job_id
+from server.jobs.schemas import JobDetail
+
+dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
+DISPATCH_ROLES = ("dispatcher", "admin")
+WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {
+    200: JobDetail,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    409: Problem,
+    422: Problem,
+}
+
+
+@dispatch_routes.post("/jobs")
+@endpoint(
+    "Create a job for a customer of the branch; pending, or assigned when an assignee is given.",
+    roles=DISPATCH_ROLES,
+    body=NewJob,
+    responses={201: JobDetail, 401: Problem, 403: Problem, 422: Problem},
+)
+async def create_job(request: Request, principal: Principal) -> HTTPResponse:
+    new = read_json(request, NewJob)
+    return json_response(await dispatch_service.create_job(principal, new), status=201)
+
+
+@dispatch_routes.post("/jobs/<job_id:str>/assign")
+@endpoint(
+    "Assign or reassign a pending or assigned job to active staff of its branch.",
+    roles=DISPATCH_ROLES,
+    body=AssignJob,
+    responses=WRITE_ANSWERS,
+)
+async def assign_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    assign = read_json(request, AssignJob)
+    return json_response(await dispatch_service.assign_job(principal, job_id, assign))
+
+
+@dispatch_routes.patch("/jobs/<job_id:str>")
+@endpoint(
+    "Re-prioritise, reschedule, annotate or cancel a job.",
+    roles=DISPATCH_ROLES,
+    body=JobEdits,
+    responses=WRITE_ANSWERS,
+)
+async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    edits = read_json(request, JobEdits)
+    return json_response(await dispatch_service.edit_job(principal, job_id, edits))
+
+
+@dispatch_routes.get("/devices")
+@endpoint(
+    "Each signed-in device of the branch's staff: last contact, clock skew, refused changes.",
+    roles=DISPATCH_ROLES,
+    responses={200: DevicesList, 304: None, 401: Problem, 403: Problem},
+)
+async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
+    return await send_json_get(request, await device_service.device_overview(principal))
+
+
+@dispatch_routes.delete("/devices/<device_id:str>")
+@endpoint(
+    "Sign a lost or handed-on phone out: its session, tokens and offline key stop working.",
+    roles=DISPATCH_ROLES,
+    responses={204: None, 401: Problem, 403: Problem, 404: Problem},
+)
+async def revoke_device(request: Request, principal: Principal, device_id: str) -> HTTPResponse:
+    device = as_uuid(device_id)
+    if device is None:
+        raise DeviceNotFound()
+    await device_service.revoke_device(principal, device)
+    return HTTPResponse(status=204)
+
+
+@dispatch_routes.get("/jobs/<job_id:str>/checkins")
+@endpoint(
+    "A job's check-ins with where they were made (until purged), for dispatchers and admins.",
+    roles=DISPATCH_ROLES,
+    responses={200: CheckInList, 304: None, 401: Problem, 403: Problem, 404: Problem},
+)
+async def list_check_ins(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    return await send_json_get(request, await dispatch_service.job_check_ins(principal, job_id))
+
+
+@dispatch_routes.post("/team-updates")
+@endpoint(
+    "Send a message to a team of the branch; it reaches their phones as a team-update event.",
+    roles=DISPATCH_ROLES,
+    body=TeamUpdate,
+    responses={202: TeamUpdateAccepted, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
+)
+async def send_team_update(request: Request, principal: Principal) -> HTTPResponse:
+    update = read_json(request, TeamUpdate)
+    return json_response(await team_update_service.send_team_update(principal, update), 202)

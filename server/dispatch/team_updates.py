@@ -1,0 +1,37 @@
+"""Messages from the office to a team ("the Sukhumvit condo gate code changed"): logged like
+any change, so they reach phones live and are replayed to those who were away."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import Field
+
+from server.auth.tokens import Principal
+from server.changes.service import record_team_update
+from server.core.inputs import Input, Prose
+from server.db.engine import write_transaction
+from server.dispatch.service import in_branch
+from server.errors import TeamNotFound
+from server.jobs.service import local_time
+from server.people import queries as people_queries
+
+
+class TeamUpdate(Input):
+    team_id: uuid.UUID
+    message: Prose = Field(min_length=1, max_length=1000)
+
+
+async def send_team_update(principal: Principal, update: TeamUpdate) -> dict[str, int]:
+    """Log the message for the team; answers its event id. A team of another branch is the
+    same 404 as no team."""
+    team = await people_queries.get_team(str(update.team_id))
+    if team is None or not in_branch(principal, str(team["branch"])):
+        raise TeamNotFound()
+    sent_at = local_time(datetime.now(UTC))
+    async with write_transaction():
+        event_id = await record_team_update(
+            str(update.team_id), str(team["branch"]), principal.user_id, update.message, sent_at
+        )
+    return {"eventId": event_id}

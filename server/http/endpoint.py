@@ -1,0 +1,166 @@
+"""The one decorator every route wears: who may call it, what OpenAPI says about it, its
+request metrics and its ``Server-Timing`` header.
+
+Authentication happens here for every route that names ``roles``, so no handler can forget
+it. Browsers authenticate with the HttpOnly session cookie; an unsafe request carried by that
+cookie must also prove it came from our own pages (same-origin ``Origin`` or
+``Sec-Fetch-Site``, or an ``X-Requested-With`` header, which no cross-site form can send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+from sanic import HTTPResponse, Request
+
+from server.auth.service import authenticate
+from server.auth.tokens import Principal
+from server.changes.service import track_writes, wrote_changes
+from server.context import AppContext
+from server.core.metrics import observe
+from server.core.timing import end_request, start_request
+from server.errors import ApiError, CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
+
+log = logging.getLogger("tinedy.api")
+
+ACCESS_COOKIE = "tinedy_access"
+REFRESH_COOKIE = "tinedy_refresh"
+ANY_ROLE = ("staff", "dispatcher", "admin")
+CLIENT_CLOSED = 499  # nginx's code for a request the client abandoned
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says about one route. A ``stream`` (Server-Sent Events)
+    answers GET only: its headers leave before its handler ends, and a HEAD would hold the
+    stream open."""
+
+    summary: str
+    roles: tuple[str, ...] | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    stream: bool = False
+
+
+def endpoint(
+    summary: str,
+    *,
+    roles: tuple[str, ...] | None = ANY_ROLE,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | None] | None = None,
+    stream: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Document a handler and, unless ``roles`` is None, pass it the authenticated caller.
+    Its answer (or its error) carries ``Server-Timing``."""
+    operation = Operation(summary, roles, body, query, responses or {}, stream)
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
+            timings, timing_token = start_request()
+            status = 500
+            answer: HTTPResponse | ApiError | None = None
+            track_writes()
+            try:
+                if roles is not None:
+                    args = (authorised(request, roles), *args)
+                answer = response = await handler(request, *args, **kwargs)
+                status = response.status if response is not None else 101  # a WebSocket
+                return response
+            except asyncio.CancelledError:
+                status = CLIENT_CLOSED  # the client hung up (a stream ends this way)
+                raise
+            except Exception as exc:
+                status = as_api_error(exc).status
+                answer = exc if isinstance(exc, ApiError) else None
+                raise
+            finally:
+                observe(request, status, time.perf_counter() - timings.started)
+                if wrote_changes():
+                    await see_own_write(request)
+                if answer is not None and not stream:
+                    answer.headers["Server-Timing"] = timings.header()
+                end_request(timing_token)
+
+        wrapped.__dict__["openapi"] = operation
+        return wrapped
+
+    return decorate
+
+
+def authorised(request: Request, roles: tuple[str, ...]) -> Principal:
+    principal = principal_of(request)
+    if principal.role not in roles:
+        raise RoleForbidden()
+    return principal
+
+
+async def see_own_write(request: Request) -> None:
+    """After a write, read the change log at once: this worker's next answer reflects it
+    (a signed-out device is refused, a feed has its new version) without waiting for the poll.
+    A failed read must not replace the answer: the poll will catch up.
+    """
+    try:
+        await app_context(request).mirror.catch_up()
+    except Exception:
+        log.exception("reading the change log after a write failed")
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.ctx.tinedy
+    return ctx
+
+
+def principal_of(request: Request) -> Principal:
+    ctx = app_context(request)
+    token, by_cookie = presented_token(request)
+    principal = authenticate(token, ctx.signer, ctx.mirror)
+    if by_cookie:
+        require_same_origin(request)
+    return principal
+
+
+def presented_token(request: Request) -> tuple[str, bool]:
+    """The access token and whether it came in the session cookie (else the header)."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use the Authorization: Bearer <accessToken> scheme.")
+        return token.strip(), False
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if not cookie:
+        raise Unauthorized("Sign in first.")
+    return cookie, True
+
+
+def require_same_origin(request: Request) -> None:
+    """CSRF check for cookie-carried unsafe requests."""
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site in ("same-origin", "none"):
+            return
+        raise CsrfCheckFailed("Request came from another site.")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if urlsplit(origin).netloc == request.host:
+            return
+        raise CsrfCheckFailed("Request came from another origin.")
+    if request.headers.get("x-requested-with"):
+        return
+    raise CsrfCheckFailed("Send Origin or X-Requested-With with cookie-authenticated requests.")

@@ -1,0 +1,1 @@
+"""Jobs: the feed (who sees what), the detail, the state machine and every job write."""

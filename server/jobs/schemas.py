@@ -1,0 +1,96 @@
+"""Request and response shapes of the job feed and the job detail."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from uuid import UUID
+
+from pydantic import Field, field_validator
+
+from server.core.inputs import Priority, Text, in_range
+from server.core.schemas import MAX_PAGE, ApiModel, JobStatus, Location
+from server.jobs.service import BANGKOK
+from server.photos.schemas import PhotoOut
+
+
+class FeedParams(ApiModel):
+    """Query string of ``GET /api/mobile/jobs``; ``status`` may repeat."""
+
+    status: list[JobStatus] = Field(default_factory=list)
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+    assignee_id: UUID | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: Text | None = Field(None, min_length=1, max_length=2048)
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _day_or_instant(cls, value: object) -> object:
+        """RFC 3339 with an offset, or a bare date meaning midnight in Bangkok."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("give an RFC 3339 time or a date")
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(), BANGKOK)
+            instant = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("give an RFC 3339 time, e.g. 2026-11-24T09:30:00+07:00") from exc
+        if instant.tzinfo is None:
+            raise ValueError("give a time with an offset, e.g. 2026-11-24T09:30:00+07:00")
+        return instant
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else in_range(value)
+
+
+class JobSummary(ApiModel):
+    id: str
+    customer_name: str
+    service_type: str
+    status: JobStatus
+    address: str
+    scheduled_date: datetime
+    assignee_id: str | None
+    priority: Priority
+    version: int
+    updated_at: datetime
+
+
+class JobsPage(ApiModel):
+    jobs: list[JobSummary]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class JobFull(JobSummary):
+    notes: str
+    duration_minutes: int
+    customer_id: str
+    branch_id: str
+    created_at: datetime
+
+
+class CustomerContact(ApiModel):
+    name: str
+    phone: str
+    line_id: str
+
+
+class ChecklistItemOut(ApiModel):
+    id: str
+    label: str
+    done: bool
+    done_at: datetime | None
+
+
+class JobDetail(ApiModel):
+    job: JobFull
+    customer_contact: CustomerContact
+    checklist_items: list[ChecklistItemOut]
+    photos: list[PhotoOut]
+    location: Location

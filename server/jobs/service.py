@@ -1,0 +1,195 @@
+"""Who may see which jobs, the feed's pages, and a job's detail.
+
+Staff see only jobs assigned to them, whatever filters they pass; dispatchers see their
+branch; admins see everything. A job outside the caller's view does not exist for them (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
+from typing import Any
+
+from server.auth.tokens import Principal
+from server.errors import JobNotFound
+from server.jobs import queries as job_queries
+from server.jobs.cursors import CursorCodec, FeedPosition
+from server.jobs.queries import JobFilter
+
+BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
+NO_BRANCH = "00000000-0000-0000-0000-000000000000"  # a dispatcher with no branch sees nothing
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """The feed's filters as the caller gave them (already validated)."""
+
+    statuses: tuple[str, ...] = ()
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    assignee_id: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+    after: FeedPosition | None = None
+
+    @cached_property
+    def filters_key(self) -> str:
+        """A canonical spelling of the filters (not the page): cursors are bound to it."""
+        return "|".join(
+            (
+                ",".join(sorted(set(self.statuses))),
+                self.scheduled_from.isoformat() if self.scheduled_from else "",
+                self.scheduled_to.isoformat() if self.scheduled_to else "",
+                self.assignee_id or "",
+            )
+        )
+
+    @cached_property
+    def page_key(self) -> str:
+        return f"{self.filters_key}|{self.limit}|{self.cursor or ''}"
+
+
+def visible_scope(principal: Principal) -> JobFilter:
+    """Every job the caller may see: their own (staff), their branch's (dispatchers), all."""
+    if principal.role == "staff":
+        return JobFilter(assignee_id=principal.user_id)
+    if principal.role == "dispatcher":
+        return JobFilter(branch_id=principal.branch_id or NO_BRANCH)
+    return JobFilter()
+
+
+def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
+    """The caller's scope, narrowed by their filters; staff cannot widen it."""
+    scope = visible_scope(principal)
+    return JobFilter(
+        assignee_id=scope.assignee_id if principal.role == "staff" else query.assignee_id,
+        branch_id=scope.branch_id,
+        statuses=query.statuses,
+        scheduled_from=query.scheduled_from,
+        scheduled_to=query.scheduled_to,
+    )
+
+
+def may_see(principal: Principal, job: dict[str, Any]) -> bool:
+    if principal.role == "admin":
+        return True
+    if principal.role == "dispatcher":
+        return str(job["branch"]) == principal.branch_id
+    return job["assignee"] is not None and str(job["assignee"]) == principal.user_id
+
+
+def with_cursor(query: FeedQuery, codec: CursorCodec) -> FeedQuery:
+    """Check the cursor before anything else: a forged or foreign one is a 400."""
+    if not query.cursor:
+        return query
+    return replace(query, after=codec.decode(query.cursor, query.filters_key))
+
+
+async def feed_page(principal: Principal, query: FeedQuery, codec: CursorCodec) -> dict[str, Any]:
+    """One page of the feed: ``{jobs, total, hasMore, nextCursor}``."""
+    job_filter = visible_jobs(principal, query)
+    after = (query.after.scheduled_at, query.after.job_id) if query.after else None
+    rows = await job_queries.feed_page(job_filter, after, query.limit + 1)
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = None
+    if has_more:
+        last = rows[-1]
+        next_cursor = codec.encode(
+            FeedPosition(last["scheduled_at"], str(last["id"])), query.filters_key
+        )
+    return {
+        "jobs": [job_summary(row) for row in rows],
+        "total": await job_queries.count_jobs(job_filter),
+        "hasMore": has_more,
+        "nextCursor": next_cursor,
+    }
+
+
+def job_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "customerName": row["customer_name"],
+        "serviceType": row["service_type"],
+        "status": row["status"],
+        "address": row["address"],
+        "scheduledDate": local_time(row["scheduled_at"]),
+        "assigneeId": _id_or_none(row["assignee"]),
+        "priority": row["priority"],
+        "version": row["version"],
+        "updatedAt": local_time(row["updated_at"]),
+    }
+
+
+async def visible_job_version(principal: Principal, job_id: str) -> int:
+    """The version of a job the caller may see; 404 for any other, existing or not."""
+    scope = await job_queries.job_scope(job_id)
+    if scope is None or not may_see(principal, scope):
+        raise JobNotFound()
+    return int(scope["version"])
+
+
+async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
+    row = await job_queries.get_job(job_id)
+    if row is None or not may_see(principal, row):
+        raise JobNotFound()
+    checklist = await job_queries.checklist_for(job_id)
+    return {
+        "job": job_fields(row),
+        "customerContact": {
+            "name": row["customer_name"],
+            "phone": row["customer_phone"],
+            "lineId": row["customer_line_id"],
+        },
+        "checklistItems": [checklist_item(item) for item in checklist],
+        "photos": [],  # filled by services.photos.job_photos
+        "location": {"lat": row["lat"], "lng": row["lng"]},
+    }
+
+
+def job_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """All of a job's own fields: the summary plus notes, duration and its owners."""
+    return {
+        **job_summary(row),
+        "notes": row["notes"],
+        "durationMinutes": row["duration_minutes"],
+        "customerId": str(row["customer"]),
+        "branchId": str(row["branch"]),
+        "createdAt": local_time(row["created_at"]),
+    }
+
+
+def job_state(row: dict[str, Any], checklist: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job as offline sync sends it: its fields, checklist and location, so a phone can
+    work on it with no signal."""
+    return {
+        **job_fields(row),
+        "checklistItems": [checklist_item(item) for item in checklist],
+        "location": {"lat": row["lat"], "lng": row["lng"]},
+    }
+
+
+def checklist_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(item["id"]),
+        "label": item["label"],
+        "done": item["done"],
+        "doneAt": local_time(item["done_at"]) if item["done_at"] else None,
+    }
+
+
+def local_time(value: datetime) -> str:
+    """RFC 3339 in the company's zone (+07:00); stored values are UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(BANGKOK).isoformat()
+
+
+def _id_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+async def job_summaries(job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The list fields of live jobs among ``job_ids``, by id (one query)."""
+    return {str(row["id"]): job_summary(row) for row in await job_queries.get_jobs(job_ids)}

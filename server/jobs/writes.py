@@ -1,0 +1,160 @@
+"""Writing jobs: every write bumps the job's version and appends to the change log in the
+same transaction, so feeds, sync cursors and live updates all see it or none do.
+
+Inside one transaction a service locks the jobs it will touch (:func:`lock_jobs`), decides
+each change in memory through a :class:`JobWriter`, and commits them together at the end: a
+sync batch of a hundred changes costs a few statements, and the change-log lock is held only
+for the last moment of the transaction.
+Each log row's payload says what changed (``version``, ``fields``, ``items``) and the row
+says who changed it (``actor_id``, ``device_id``): offline sync reads that history to tell a
+stale edit of an untouched field from a real conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from server.changes.service import job_change_row, record_changes
+from server.db.engine import write_transaction
+from server.errors import JobNotFound
+from server.jobs import queries as job_queries
+from server.jobs.queries import JobFilter
+from server.jobs.service import job_summary
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change: a user on one device session (both None for the system)."""
+
+    user_id: str | None = None
+    device_id: str | None = None
+
+
+SYSTEM = Actor()
+EVERY_JOB = JobFilter()
+
+
+async def create_jobs(
+    customers: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+    checklist_items: list[dict[str, Any]],
+    actor: Actor = SYSTEM,
+) -> int:
+    """Insert customers, jobs and their checklists at once; returns the newest change id."""
+    async with write_transaction():
+        if customers:
+            await job_queries.insert_customers(customers)
+        await job_queries.insert_jobs(jobs)
+        if checklist_items:
+            await job_queries.insert_checklist_items(checklist_items)
+        rows = [
+            job_change_row(
+                "job.created",
+                job,
+                actor_id=actor.user_id,
+                device_id=actor.device_id,
+                payload={"version": 1},
+            )
+            for job in jobs
+        ]
+        return max(await record_changes(rows))
+
+
+async def lock_jobs(job_ids: list[str], scope: JobFilter = EVERY_JOB) -> dict[str, dict[str, Any]]:
+    """Within a write transaction: the live jobs among ``job_ids`` within ``scope``, by id,
+    locked to commit."""
+    return {str(job["id"]): job for job in await job_queries.lock_jobs(job_ids, scope)}
+
+
+class JobWriter:
+    """Changes to jobs locked in one transaction, kept in memory as they are decided and
+    written by :meth:`commit`: each job's final columns once, checklist items in one go,
+    and the change-log rows together, whatever the number of changes."""
+
+    def __init__(self, actor: Actor, now: datetime | None = None) -> None:
+        self.actor = actor
+        self.now = now or datetime.now(UTC)
+        self._jobs: dict[str, tuple[dict[str, Any], set[str]]] = {}
+        self._items: dict[str, tuple[str, bool]] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    def change(
+        self,
+        job: dict[str, Any],
+        values: dict[str, Any],
+        kind: str,
+        items: dict[str, bool] | None = None,
+        about: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Apply ``values`` (column -> value) and checklist ``items`` (id -> done) to a job
+        from :func:`lock_jobs`, one version up; returns the change's log row. ``about`` adds
+        to the payload what else changed with the job (a photo)."""
+        moved_from = job["assignee"] if _assignee_changes(job, values) else None
+        job.update(values, version=job["version"] + 1, updated_at=self.now)
+        _, columns = self._jobs.setdefault(str(job["id"]), (job, set()))
+        columns.update(values)
+        for item_id, done in (items or {}).items():
+            self._items[item_id] = (str(job["id"]), done)
+        payload: dict[str, Any] = {
+            "version": job["version"],
+            "fields": {column: _plain(value) for column, value in values.items()},
+            "job": job_summary(job),  # as it is after this change: live events show it
+        }
+        if items:
+            payload["items"] = items
+        payload.update(about or {})
+        row = job_change_row(
+            kind,
+            job,
+            previous_assignee_id=_plain(moved_from),
+            actor_id=self.actor.user_id,
+            device_id=self.actor.device_id,
+            payload=payload,
+        )
+        self.rows.append(row)
+        return row
+
+    async def commit(self) -> list[int]:
+        """Write everything changed; returns the change ids of :attr:`rows`, in order."""
+        if not self.rows:
+            return []
+        await job_queries.store_jobs(
+            [
+                ({c: job[c] for c in columns}, str(job["id"]), job["version"])
+                for job, columns in self._jobs.values()
+            ],
+            self.now,
+        )
+        if self._items:
+            await job_queries.store_checklist_items(
+                [(item_id, job_id, done) for item_id, (job_id, done) in self._items.items()],
+                self.now,
+            )
+        return await record_changes(self.rows)
+
+
+async def update_job(
+    job_id: str, values: dict[str, Any], kind: str, actor: Actor = SYSTEM
+) -> dict[str, Any]:
+    """Change one job's stored fields (column name -> value) in its own transaction."""
+    async with write_transaction():
+        job = (await lock_jobs([job_id])).get(job_id)
+        if job is None:
+            raise JobNotFound()
+        writer = JobWriter(actor)
+        writer.change(job, values, kind)
+        await writer.commit()
+        return job
+
+
+def _assignee_changes(job: dict[str, Any], values: dict[str, Any]) -> bool:
+    return "assignee" in values and _plain(values["assignee"]) != _plain(job["assignee"])
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if isinstance(value, UUID) else value

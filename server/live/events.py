@@ -1,0 +1,101 @@
+"""Which event a change-log row is, and for whom: plain functions, no I/O.
+
+One row is one event id (the change-log id, the same number as the sync cursor); its name
+may differ by audience: the new assignee hears ``job-assigned`` where the previous one hears
+``job-unassigned``. Who hears what:
+
+- staff: changes to the jobs assigned to them, the news that a job left them, and their
+  team's updates;
+- dispatchers: everything in their branch (jobs and team updates);
+- admins: everything.
+
+The data is small enough for a phone: the job's list fields (as the feed shows them), or
+the team update itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from server.auth.tokens import Principal
+
+TEAM_UPDATE = "team.update"
+SESSION_REVOKED = "session.revoked"
+NAMES = {
+    "job.created": "job-created",
+    "job.assigned": "job-assigned",
+    "job.status_changed": "status-updated",
+    "job.cancelled": "job-cancelled",
+    "job.rescheduled": "job-rescheduled",
+    "job.reprioritised": "job-updated",
+    "job.updated": "job-updated",
+    "job.photo_added": "job-updated",
+    "job.photo_processed": "photo-processed",
+    TEAM_UPDATE: "team-update",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as sent: its id, its name for this audience, and its data as JSON bytes.
+    One instance serves every stream that hears it, so its wire forms are built once."""
+
+    id: int
+    name: str
+    data: bytes
+
+    @cached_property
+    def sse(self) -> bytes:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.name.encode(), self.data)
+
+    @cached_property
+    def json(self) -> str:
+        return f'{{"event":"{self.name}","id":{self.id},"data":{self.data.decode()}}}'
+
+
+def event_name(principal: Principal, row: dict[str, Any], priority: str | None) -> str | None:
+    """The name of the event ``row`` is for ``principal``, or None when it is not theirs.
+
+    ``priority`` is the job's priority as the event shows it (None for rows that are not a
+    job's).
+    """
+    if not _concerns(principal, row):
+        return None
+    if row["kind"] == TEAM_UPDATE:
+        return "team-update"
+    if principal.role == "staff" and _id(row["assignee_id"]) != principal.user_id:
+        return "job-unassigned"
+    if _urgent_now(row, priority):
+        return "priority-alert"
+    if principal.role == "staff" and row["kind"] == "job.created":
+        return "job-assigned"  # created with them as its assignee
+    return NAMES.get(row["kind"], "job-updated")
+
+
+def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
+    kind = row["kind"]
+    if kind == SESSION_REVOKED:
+        return False
+    if principal.role == "admin":
+        return True
+    if principal.role == "dispatcher":
+        return principal.branch_id is not None and _id(row["branch_id"]) == principal.branch_id
+    if kind == TEAM_UPDATE:
+        team = (row.get("payload") or {}).get("teamId")
+        return principal.team_id is not None and team == principal.team_id
+    me = principal.user_id
+    return me in (_id(row["assignee_id"]), _id(row["previous_assignee_id"]))
+
+
+def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:
+    """Raised to urgent by this change, or created urgent."""
+    fields = (row.get("payload") or {}).get("fields") or {}
+    if fields.get("priority") == "urgent":
+        return True
+    return row["kind"] == "job.created" and priority == "urgent"
+
+
+def _id(value: object) -> str | None:
+    return None if value is None else str(value)

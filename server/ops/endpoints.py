@@ -1,0 +1,60 @@
+"""Operations: liveness, readiness, metrics and the API description."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from server.core.metrics import exposition
+from server.core.schemas import Problem
+from server.errors import DatabaseUnavailable
+from server.http.endpoint import app_context, endpoint
+from server.http.json_io import send_json_get
+from server.http.openapi import build_openapi
+from server.ops.queries import ping
+from server.ops.schemas import Health
+
+ops_routes = Blueprint("ops")
+
+
+@ops_routes.get("/healthz")
+@endpoint("The process is alive.", roles=None, responses={200: Health})
+async def healthz(request: Request) -> HTTPResponse:
+    return await send_json_get(request, {"status": "ok"})
+
+
+@ops_routes.get("/readyz")
+@endpoint(
+    "Ready to serve: the database answers (else 503). `checks` says how each dependency "
+    "stands; a shared store that is down is `degraded: …` while the app serves without it.",
+    roles=None,
+    responses={200: Health, 503: Problem},
+)
+async def readyz(request: Request) -> HTTPResponse:
+    ctx = app_context(request)
+    try:
+        await ping()
+    except Exception as exc:
+        raise DatabaseUnavailable("The database did not answer.") from exc
+    checks = {
+        "database": "ok",
+        "cache": await ctx.representations.probe(),
+        "rateLimit": await ctx.throttle.probe(),
+    }
+    return await send_json_get(request, {"status": "ok", "checks": checks})
+
+
+@ops_routes.get("/metrics")
+@endpoint("Prometheus text: request counts and latency per route.", roles=None)
+async def metrics(request: Request) -> HTTPResponse:
+    settings = app_context(request).settings
+    return exposition(settings.metrics_dir)
+
+
+@ops_routes.get("/openapi.json")
+@endpoint("This document.", roles=None)
+async def openapi(request: Request) -> HTTPResponse:
+    # Routes are fixed once the app is built: describe them once per worker.
+    document = getattr(request.app.ctx, "openapi_document", None)
+    if document is None:
+        document = request.app.ctx.openapi_document = build_openapi(request.app)
+    return await send_json_get(request, document)

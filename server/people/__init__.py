@@ -1,0 +1,1 @@
+"""Staff accounts, branches, teams and customers."""

@@ -1,0 +1,1 @@
+"""Photos: upload URLs, checks and variants, evidence, processing, object storage."""

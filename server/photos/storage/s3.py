@@ -1,0 +1,104 @@
+"""Objects in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2): the store for several instances."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from server.photos.storage.objects import checked_key
+
+if TYPE_CHECKING:
+    from aiobotocore.session import ClientCreatorContext
+    from types_aiobotocore_s3 import S3Client
+
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    """Where the bucket is and how to sign for it. An empty endpoint means AWS itself; empty
+    keys leave botocore to find credentials (an instance role, for one)."""
+
+    bucket: str
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+class S3ObjectStore:
+    """One pooled client, opened on first use and kept until ``close()``."""
+
+    def __init__(self, location: S3Location) -> None:
+        self.location = location
+        self._exit_stack = AsyncExitStack()
+        self._client: S3Client | None = None
+        self._opening = asyncio.Lock()
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        client = await self._connected()
+        await client.put_object(
+            Bucket=self.location.bucket, Key=checked_key(key), Body=data, ContentType=content_type
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        client = await self._connected()
+        try:
+            response = await client.get_object(Bucket=self.location.bucket, Key=checked_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        async with response["Body"] as body:  # read to the end so the connection is reused
+            return await body.read()
+
+    async def exists(self, key: str) -> bool:
+        client = await self._connected()
+        try:
+            await client.head_object(Bucket=self.location.bucket, Key=checked_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return False
+            raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        client = await self._connected()
+        await client.delete_object(Bucket=self.location.bucket, Key=checked_key(key))
+
+    async def close(self) -> None:
+        await self._exit_stack.aclose()
+        self._client = None
+
+    async def _connected(self) -> S3Client:
+        async with self._opening:
+            if self._client is None:
+                self._client = await self._exit_stack.enter_async_context(self._new_client())
+            return self._client
+
+    def _new_client(self) -> ClientCreatorContext[S3Client]:
+        where = self.location
+        return get_session().create_client(
+            "s3",
+            endpoint_url=where.endpoint_url or None,
+            region_name=where.region,
+            aws_access_key_id=where.access_key_id or None,
+            aws_secret_access_key=where.secret_access_key or None,
+            config=AioConfig(
+                # Path-style URLs work on every S3-compatible server; AWS picks its own.
+                s3={"addressing_style": "path" if where.endpoint_url else "auto"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code", "") in MISSING_CODES

@@ -1,0 +1,1 @@
+"""Web Push: subscriptions, preferences, messages, plans and the sending worker."""

@@ -1,0 +1,1 @@
+"""The installable app: shell, manifest and service worker, rendered per user."""

@@ -1,1 +1,0 @@
-"""Credentials: password hashes, signed tokens and cursors, and the login throttle."""

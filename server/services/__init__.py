@@ -1,1 +1,0 @@
-"""Domain rules and transaction boundaries, as plain async functions testable without HTTP."""

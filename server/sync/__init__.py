@@ -1,0 +1,1 @@
+"""Offline sync: batches of mutations decided by the conflict table, receipts."""

@@ -1,0 +1,417 @@
+"""Offline sync: a phone's queued changes applied at most once, each on its own.
+
+One batch is one write transaction. It first takes the user's sync lock (so copies of a batch
+racing on parallel connections queue up), reads the stored receipts of its mutation ids, and
+locks the jobs the new mutations touch. Each new mutation is then decided by the rules of
+:mod:`server.sync.rules` and its outcome stored as a receipt in the same
+transaction as its effect: a replay returns the stored outcome and changes nothing, and the
+same ``mutationId`` with a different body is refused (``mutation_id_reused``).
+
+Check-ins apply before pending updates: a phone that checked in (moving its job to
+``in_progress``) and also queued "en route" finds the latter already passed, not refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.auth.tokens import Principal
+from server.changes import queries as change_queries
+from server.checkins import queries as check_in_queries
+from server.checkins.service import Geofence, check_in_answer, check_in_row, corrected_time
+from server.core.inputs import as_uuid
+from server.db.engine import write_transaction
+from server.errors import JobNotFound, MutationIdReused
+from server.jobs import queries as job_queries
+from server.jobs.service import job_state, job_summary, visible_scope
+from server.jobs.states import status_after_check_in
+from server.jobs.writes import Actor, JobWriter, lock_jobs
+from server.photos import queries as photo_queries
+from server.sync import queries as sync_queries
+from server.sync.mutations import (
+    BatchCheckIn,
+    BatchPhoto,
+    CheckInRequest,
+    PendingUpdate,
+    SyncBatch,
+    body_hash,
+    read_mutation,
+)
+from server.sync.rules import (
+    RESOLUTION,
+    MutationRejected,
+    Rights,
+    Superseded,
+    history_since,
+    plan_update,
+    receipt_outcome,
+)
+
+SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
+
+
+MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn] | type[BatchPhoto]] = {
+    "update": PendingUpdate,
+    "checkin": BatchCheckIn,
+    "photo": BatchPhoto,
+}
+
+
+@dataclass
+class Entry:
+    """One mutation of a batch: as sent, read (or why it cannot be), and its fingerprint."""
+
+    kind: str  # "update" | "checkin" | "photo"
+    raw: dict[str, Any]
+    mutation_id: str
+    read: PendingUpdate | BatchCheckIn | BatchPhoto | MutationRejected
+    hash: str
+
+    @classmethod
+    def of(cls, kind: str, raw: dict[str, Any]) -> Entry:
+        """Fingerprint what the entry means, not how it was spelt (``5`` or ``5.0``, ``Z`` or
+        ``+00:00``), so a retry through another route is still the same mutation."""
+        try:
+            model = read_mutation(MUTATION_MODELS[kind], raw)
+        except MutationRejected as rejected:
+            return cls(kind, raw, str(raw["mutationId"]), rejected, body_hash(kind, raw))
+        meaning = model.model_dump(mode="json", by_alias=True)
+        return cls(kind, raw, str(raw["mutationId"]), model, body_hash(kind, meaning))
+
+
+@dataclass
+class Outcome:
+    """What became of one mutation: the list it is answered in and its receipt."""
+
+    mutation_id: str
+    answer: str  # SYNCED | CONFLICTS | FAILED
+    receipt: str  # applied | merged | superseded | rejected
+    code: str | None = None
+    message: str = ""
+    entry: dict[str, Any] | None = None  # the conflicts/failed entry
+    check_in: dict[str, Any] | None = None
+    change_id: int | None = None
+    client_time: datetime | None = None
+
+    def result(self) -> dict[str, Any]:
+        return {"answer": self.answer, "entry": self.entry, "checkIn": self.check_in}
+
+    @classmethod
+    def stored(cls, receipt: dict[str, Any]) -> Outcome:
+        result = receipt["result"] or {}
+        return cls(
+            receipt["mutation_id"],
+            result["answer"],
+            receipt["outcome"],
+            receipt["code"],
+            receipt["reason"],
+            result.get("entry"),
+            result.get("checkIn"),
+            receipt["change_id"],
+        )
+
+    @classmethod
+    def failed(cls, mutation_id: str, code: str, message: str) -> Outcome:
+        entry = {"mutationId": mutation_id, "code": code, "message": message}
+        return cls(mutation_id, FAILED, "rejected", code, message, entry)
+
+
+@dataclass(frozen=True)
+class SyncClock:
+    """The server's time at receipt and the device's measured skew (device minus server)."""
+
+    received: datetime
+    skew_seconds: float | None
+
+    @classmethod
+    def measure(cls, device_time: datetime | None) -> SyncClock:
+        now = datetime.now(UTC)
+        skew = None if device_time is None else (device_time - now).total_seconds()
+        return cls(now, skew)
+
+
+async def sync_batch(principal: Principal, batch: SyncBatch, geofence: Geofence) -> dict[str, Any]:
+    """Apply a batch; answer ``{synced, conflicts, failed, cursor}``."""
+    entries = [Entry.of("checkin", raw) for raw in batch.check_ins]
+    entries += [Entry.of("update", raw) for raw in batch.pending_updates]
+    entries += [Entry.of("photo", raw) for raw in batch.photos]
+    clock = SyncClock.measure(batch.device_time)
+    outcomes = await apply_entries(principal, entries, clock, geofence)
+    answer: dict[str, Any] = {SYNCED: [], CONFLICTS: [], FAILED: []}
+    for outcome in outcomes:
+        answer[outcome.answer].append(
+            outcome.mutation_id if outcome.answer == SYNCED else outcome.entry
+        )
+    own = [o.change_id for o in outcomes if o.change_id is not None]
+    answer["cursor"] = max(own) if own else await change_queries.newest_change_id()
+    return answer
+
+
+async def apply_entries(
+    principal: Principal, entries: list[Entry], clock: SyncClock, geofence: Geofence
+) -> list[Outcome]:
+    """Apply ``entries`` in one transaction; one outcome per entry, in order."""
+    async with write_transaction():
+        await sync_queries.lock_user_mutations(principal.user_id)
+        stored = await sync_queries.receipts_for(
+            principal.user_id, sorted({e.mutation_id for e in entries})
+        )
+        work = BatchWork(principal, clock, geofence)
+        await work.load([e for e in entries if e.mutation_id not in stored])
+        outcomes = [await work.settle(entry, stored) for entry in entries]
+        await sync_queries.record_device_contact(
+            principal.device_id, principal.user_id, clock.received, clock.skew_seconds
+        )
+        await work.commit()
+        return outcomes
+
+
+@dataclass
+class BatchWork:
+    """The state of one batch inside its transaction: locked jobs, their checklists and
+    history, and what is to be written at the end."""
+
+    principal: Principal
+    clock: SyncClock
+    geofence: Geofence
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checklists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seen: dict[str, tuple[str, Outcome]] = field(default_factory=dict)
+    changed_by: list[Outcome] = field(default_factory=list)
+    decided: list[tuple[Entry, Outcome]] = field(default_factory=list)
+    check_ins: list[dict[str, Any]] = field(default_factory=list)
+    moved_away: dict[str, int] = field(default_factory=dict)
+    left: dict[str, dict[str, Any]] = field(default_factory=dict)
+    photos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attached: list[str] = field(default_factory=list)
+    writer: JobWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        actor = Actor(self.principal.user_id, self.principal.device_id)
+        self.writer = JobWriter(actor, self.clock.received)
+
+    async def settle(self, entry: Entry, stored: dict[str, dict[str, Any]]) -> Outcome:
+        """The outcome of ``entry``: stored before, seen earlier in this batch, or new."""
+        before = stored.get(entry.mutation_id)
+        if before is not None:
+            return self._replayed(entry, before["body_hash"], Outcome.stored(before))
+        if entry.mutation_id in self.seen:
+            return self._replayed(entry, *self.seen[entry.mutation_id])
+        outcome = await self._apply(entry)
+        self.seen[entry.mutation_id] = (entry.hash, outcome)
+        self.decided.append((entry, outcome))
+        return outcome
+
+    def _replayed(self, entry: Entry, first_hash: str, first: Outcome) -> Outcome:
+        if first_hash == entry.hash:
+            return first
+        return Outcome.failed(
+            entry.mutation_id,
+            "mutation_id_reused",
+            "This mutationId was already used for a different change; nothing was applied.",
+        )
+
+    async def load(self, fresh: list[Entry]) -> None:
+        """Lock the jobs the batch's new mutations name that the caller may see; read their
+        checklists, and the history of those some mutation saw at an older version (a phone
+        in step with the server needs none). Of the rest, note which left the caller after
+        the version their mutation saw: a reassignment they could not know of."""
+        named = {job_id for e in fresh if (job_id := as_uuid(e.raw.get("jobId"))) is not None}
+        self.jobs = await lock_jobs(sorted(named), visible_scope(self.principal))
+        self.checklists = await job_queries.checklists_by_job(list(self.jobs))
+        behind = {
+            entry.read.job_id
+            for entry in fresh
+            if isinstance(entry.read, PendingUpdate)
+            and entry.read.job_id in self.jobs
+            and entry.read.base_version < self.jobs[entry.read.job_id]["version"]
+        }
+        for row in await change_queries.job_histories(sorted(behind)):
+            self.history.setdefault(str(row["job_id"]), []).append(row)
+        self.photos = await photo_queries.photos_by_id(
+            [
+                photo_id
+                for e in fresh
+                if isinstance(e.read, BatchPhoto) and (photo_id := as_uuid(e.read.photo_id))
+            ]
+        )
+        gone = sorted(named - set(self.jobs))
+        if gone:
+            self.moved_away = await change_queries.moved_away_from(self.principal.user_id, gone)
+            self.left = {str(j["id"]): j for j in await job_queries.get_jobs(list(self.moved_away))}
+
+    async def _apply(self, entry: Entry) -> Outcome:
+        try:
+            if isinstance(entry.read, MutationRejected):
+                raise entry.read
+            if isinstance(entry.read, BatchCheckIn):
+                return await self._check_in(entry.read)
+            if isinstance(entry.read, BatchPhoto):
+                return self._attach(entry.read)
+            return await self._update(entry.read)
+        except MutationRejected as rejected:
+            return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
+
+    def _visible_job(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise MutationRejected("job_not_found", "No such job.")
+        return job
+
+    async def _update(self, update: PendingUpdate) -> Outcome:
+        left = self.left.get(update.job_id)
+        if left is not None and self.moved_away[update.job_id] > update.base_version:
+            # Theirs at the version they edited: tell them it left, and no more than the
+            # feed showed them then.
+            return self._conflict(update.mutation_id, left, "job_reassigned", job_summary(left))
+        job = self._visible_job(update.job_id)
+        checklist = {
+            str(item["id"]): item["done"] for item in self.checklists.get(update.job_id, [])
+        }
+        history = history_since(
+            self.history.get(update.job_id, []),
+            update.base_version,
+            job["version"],
+            self.principal.device_id,
+        )
+        rights = Rights(
+            moves=str(job["assignee"]) == self.principal.user_id,
+            cancels=self.principal.role in ("dispatcher", "admin"),
+        )
+        try:
+            plan = plan_update(job, checklist, update, history, rights)
+        except Superseded as superseded:
+            return self._conflict(update.mutation_id, job, superseded.reason)
+        outcome = Outcome(update.mutation_id, SYNCED, receipt_outcome(history, plan))
+        outcome.client_time = corrected_time(
+            update.client_timestamp, self.clock.skew_seconds, self.clock.received
+        )
+        if plan.writes:
+            kind = "job.status_changed" if "status" in plan.values else "job.updated"
+            self._change(job, plan.values, kind, outcome, plan.items)
+        return outcome
+
+    async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
+        """Recorded on any job the caller may see; only the assignee's arrival moves it."""
+        job = self._visible_job(check_in.job_id)
+        row = check_in_row(
+            job,
+            check_in,
+            mutation_id=check_in.mutation_id,
+            user_id=self.principal.user_id,
+            device_id=self.principal.device_id,
+            received=self.clock.received,
+            skew_seconds=self.clock.skew_seconds,
+            geofence=self.geofence,
+        )
+        self.check_ins.append(row)
+        outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
+        outcome.client_time = row["recorded_time"]
+        moves_to = status_after_check_in(job["status"], check_in.type)
+        if moves_to is not None and str(job["assignee"]) == self.principal.user_id:
+            self._change(job, {"status": moves_to}, "job.status_changed", outcome)
+        return outcome
+
+    def _attach(self, attachment: BatchPhoto) -> Outcome:
+        """A photo of the job that this person uploaded (or asked an upload URL for: the bytes
+        travel their own lane and may land later)."""
+        self._visible_job(attachment.job_id)
+        photo = self.photos.get(as_uuid(attachment.photo_id) or "")
+        if (
+            photo is None
+            or str(photo["job"]) != attachment.job_id
+            or str(photo["user_id"]) != self.principal.user_id
+        ):
+            raise MutationRejected(
+                "photo_not_found", "No such photo of this job; ask for an upload URL first."
+            )
+        # Bytes that turned out to be another photo of the job's: attach that one.
+        self.attached.append(str(photo["duplicate_of"] or photo["id"]))
+        return Outcome(attachment.mutation_id, SYNCED, "applied")
+
+    def _change(
+        self,
+        job: dict[str, Any],
+        values: dict[str, Any],
+        kind: str,
+        outcome: Outcome,
+        items: dict[str, bool] | None = None,
+    ) -> None:
+        row = self.writer.change(job, values, kind, items)
+        self.changed_by.append(outcome)
+        self.history.setdefault(str(job["id"]), []).append(row)
+        for item in self.checklists.get(str(job["id"]), []):
+            if str(item["id"]) in (items or {}):
+                item["done"] = items[str(item["id"])]  # type: ignore[index]
+                item["done_at"] = self.clock.received if item["done"] else None
+
+    def _conflict(
+        self,
+        mutation_id: str,
+        job: dict[str, Any],
+        reason: str,
+        shown: dict[str, Any] | None = None,
+    ) -> Outcome:
+        entry = {
+            "mutationId": mutation_id,
+            "jobId": str(job["id"]),
+            "reason": reason,
+            "resolution": RESOLUTION,
+            "job": shown or job_state(job, self.checklists.get(str(job["id"]), [])),
+        }
+        return Outcome(mutation_id, CONFLICTS, "superseded", reason, reason, entry)
+
+    def _receipt(self, entry: Entry, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "user_id": self.principal.user_id,
+            "device_id": self.principal.device_id,
+            "mutation_id": entry.mutation_id,
+            "kind": entry.kind,
+            "job_id": as_uuid(entry.raw.get("jobId")),
+            "body_hash": entry.hash,
+            "outcome": outcome.receipt,
+            "code": outcome.code,
+            "reason": outcome.message,
+            "result": outcome.result(),
+            "change_id": outcome.change_id,
+            "client_time": outcome.client_time,
+            "received_at": self.clock.received,
+        }
+
+    async def commit(self) -> None:
+        """Write the check-ins, log rows and receipts of the mutations decided here.
+
+        The last thing a batch does: appending to the log takes the change-log lock (see
+        ``lock_change_log``), which every writer waits on until this transaction commits, so
+        only the receipts, which need the change ids, are written after it.
+        """
+        if self.check_ins:
+            await check_in_queries.insert_check_ins(self.check_ins)
+        await photo_queries.attach(self.attached, self.clock.received)
+        ids = await self.writer.commit()
+        for outcome, change_id in zip(self.changed_by, ids, strict=True):
+            outcome.change_id = change_id
+        if self.decided:
+            await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
+
+
+async def check_in(
+    principal: Principal, job_id: str, request: CheckInRequest, key: str, geofence: Geofence
+) -> dict[str, Any]:
+    """One check-in outside a batch, idempotent by ``key``: ``{"checkIn": ...}``."""
+    raw = {
+        **request.model_dump(mode="json", by_alias=True, exclude={"mutation_id"}),
+        "mutationId": key,
+        "jobId": job_id,
+    }
+    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
+    outcome = (await apply_entries(principal, [Entry.of("checkin", raw)], clock, geofence))[0]
+    if outcome.code == "job_not_found":
+        raise JobNotFound()
+    if outcome.code == "mutation_id_reused":
+        raise MutationIdReused(outcome.message)
+    assert outcome.check_in is not None, outcome
+    return {"checkIn": outcome.check_in}
