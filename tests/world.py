@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from server.auth.passwords import hash_password
-from server.auth.tokens import Principal, TokenSigner
+from server.auth.tokens import TokenSigner
+from server.core.access import Principal
 from server.db.engine import write_transaction
 from server.jobs.writes import create_jobs
 from server.people import queries as people_queries

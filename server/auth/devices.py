@@ -7,9 +7,9 @@ from typing import Any
 
 from server.auth import queries as device_queries
 from server.auth.service import revoke_session
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 from server.errors import DeviceNotFound
-from server.jobs.service import NO_BRANCH, local_time
+from server.jobs.service import local_time
 
 MAX_DEVICES = 1000
 APPLIED = ("applied", "merged")
@@ -18,7 +18,7 @@ REFUSED = ("rejected", "superseded")
 
 async def device_overview(principal: Principal) -> dict[str, Any]:
     """``{"devices": [...]}`` for the caller's branch (admins: every branch)."""
-    branch = None if principal.role == "admin" else (principal.branch_id or NO_BRANCH)
+    branch = principal.audience.branch_filter
     devices = await device_queries.staff_devices(branch, MAX_DEVICES)
     ids = [str(device["id"]) for device in devices]
     states = await device_queries.sync_states(ids)
@@ -43,9 +43,10 @@ async def revoke_device(principal: Principal, device_id: str) -> None:
     """Sign a staff member's phone out for good (lost, stolen, handed on). A dispatcher may
     revoke their branch's staff devices; an admin any device. Others' look like no device."""
     owner = await device_queries.device_owner(device_id)
+    audience = principal.audience
     in_scope = owner is not None and (
-        principal.role == "admin"
-        or (owner["role"] == "staff" and str(owner["branch_id"]) == (principal.branch_id or ""))
+        audience.everything
+        or (owner["role"] == Role.STAFF and audience.office_of(owner["branch_id"]))
     )
     if owner is None or not in_scope:
         raise DeviceNotFound()

@@ -7,12 +7,11 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.auth import service as auth_service
 from server.auth.schemas import LoginRequest, LoginResponse, OfflineKeyOut, RefreshRequest
 from server.auth.service import DeviceInfo, IssuedSession
-from server.auth.tokens import Principal
+from server.core.access import ANY_ROLE, Principal
 from server.core.schemas import Problem
 from server.errors import Unauthorized
 from server.http.endpoint import (
     ACCESS_COOKIE,
-    ANY_ROLE,
     REFRESH_COOKIE,
     app_context,
     authorised,

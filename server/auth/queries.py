@@ -8,6 +8,7 @@ from typing import Any
 
 from piccolo.query.functions.aggregate import Count, Max
 
+from server.core.access import Role
 from server.db.tables import Device, DeviceSync, MutationReceipt
 
 
@@ -90,7 +91,7 @@ async def staff_devices(branch_id: str | None, limit: int) -> list[dict[str, Any
         Device.last_seen_at,
         Device.user.id.as_alias("user_id"),
         Device.user.name.as_alias("user_name"),
-    ).where(Device.revoked_at.is_null() & (Device.user.role == "staff"))
+    ).where(Device.revoked_at.is_null() & (Device.user.role == Role.STAFF))
     if branch_id is not None:
         query = query.where(Device.user.branch == branch_id)
     rows: list[dict[str, Any]] = (

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from server.core.inputs import Text
-from server.core.schemas import ApiModel, DeviceIn, Role
+from server.core.schemas import ApiModel, DeviceIn, RoleName
 from server.sync.schemas import MutationSeen
 
 
@@ -25,7 +25,7 @@ class RefreshRequest(ApiModel):
 class UserOut(ApiModel):
     id: str
     name: str
-    role: Role
+    role: RoleName
     team_id: str | None
     locale: Literal["th", "en"]
 

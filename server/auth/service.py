@@ -11,8 +11,9 @@ from server.auth import queries as device_queries
 from server.auth.offline_keys import OfflineKey, OfflineKeys
 from server.auth.passwords import verify_password
 from server.auth.throttle import LoginThrottle
-from server.auth.tokens import Principal, RefreshClaims, TokenSigner
+from server.auth.tokens import RefreshClaims, TokenSigner
 from server.changes.service import ChangeMirror, record_session_revoked
+from server.core.access import Principal
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries

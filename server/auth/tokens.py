@@ -15,21 +15,11 @@ from typing import Any
 
 import jwt
 
+from server.core.access import Principal, Role
 from server.errors import InvalidToken
 
 ALGORITHM = "HS256"
 VERIFIED_TOKENS = 16_384
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking, as the access token says."""
-
-    user_id: str
-    device_id: str
-    role: str
-    branch_id: str | None
-    team_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +80,7 @@ class TokenSigner:
         principal = Principal(
             user_id=_text(claims, "sub"),
             device_id=_text(claims, "dev"),
-            role=_text(claims, "role"),
+            role=_role(claims),
             branch_id=claims.get("br"),
             team_id=claims.get("tm"),
         )
@@ -118,6 +108,13 @@ def _decode(token: str, key: bytes) -> dict[str, Any]:
     except (jwt.PyJWTError, UnicodeError, ValueError) as exc:
         raise InvalidToken("Token is not valid.") from exc
     return claims
+
+
+def _role(claims: dict[str, Any]) -> Role:
+    try:
+        return Role(_text(claims, "role"))
+    except ValueError as exc:
+        raise InvalidToken("Token is malformed.") from exc
 
 
 def _text(claims: dict[str, Any], name: str) -> str:

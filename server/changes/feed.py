@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.auth.tokens import Principal
 from server.changes import queries as change_queries
+from server.core.access import Principal
 from server.errors import InvalidCursor
 from server.jobs import queries as job_queries
 from server.jobs.service import job_state, may_see, visible_scope

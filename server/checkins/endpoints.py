@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
 from server.checkins.schemas import CheckInAnswer
 from server.checkins.service import Geofence
+from server.core.access import Principal
 from server.core.inputs import is_mutation_id
 from server.core.schemas import Problem
 from server.errors import ValidationFailed

@@ -20,7 +20,7 @@ from server.core.inputs import Text
 JobStatus = Literal["pending", "assigned", "en_route", "in_progress", "completed", "cancelled"]
 
 
-Role = Literal["staff", "dispatcher", "admin"]
+RoleName = Literal["staff", "dispatcher", "admin"]  # the values of core.access.Role
 
 
 MAX_PAGE = 200

@@ -8,8 +8,8 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.auth import devices as device_service
 from server.auth.schemas import DevicesList
-from server.auth.tokens import Principal
 from server.checkins.schemas import CheckInList
+from server.core.access import OFFICE_ROLES, Principal
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.dispatch import service as dispatch_service
@@ -24,7 +24,6 @@ from server.jobs.endpoints import parse_job_id
 from server.jobs.schemas import JobDetail
 
 dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
-DISPATCH_ROLES = ("dispatcher", "admin")
 WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {
     200: JobDetail,
     401: Problem,
@@ -38,7 +37,7 @@ WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {
 @dispatch_routes.post("/jobs")
 @endpoint(
     "Create a job for a customer of the branch; pending, or assigned when an assignee is given.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     body=NewJob,
     responses={201: JobDetail, 401: Problem, 403: Problem, 422: Problem},
 )
@@ -50,7 +49,7 @@ async def create_job(request: Request, principal: Principal) -> HTTPResponse:
 @dispatch_routes.post("/jobs/<job_id:str>/assign")
 @endpoint(
     "Assign or reassign a pending or assigned job to active staff of its branch.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     body=AssignJob,
     responses=WRITE_ANSWERS,
 )
@@ -63,7 +62,7 @@ async def assign_job(request: Request, principal: Principal, job_id: str) -> HTT
 @dispatch_routes.patch("/jobs/<job_id:str>")
 @endpoint(
     "Re-prioritise, reschedule, annotate or cancel a job.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     body=JobEdits,
     responses=WRITE_ANSWERS,
 )
@@ -76,7 +75,7 @@ async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPR
 @dispatch_routes.get("/devices")
 @endpoint(
     "Each signed-in device of the branch's staff: last contact, clock skew, refused changes.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     responses={200: DevicesList, 304: None, 401: Problem, 403: Problem},
 )
 async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
@@ -86,7 +85,7 @@ async def list_devices(request: Request, principal: Principal) -> HTTPResponse:
 @dispatch_routes.delete("/devices/<device_id:str>")
 @endpoint(
     "Sign a lost or handed-on phone out: its session, tokens and offline key stop working.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     responses={204: None, 401: Problem, 403: Problem, 404: Problem},
 )
 async def revoke_device(request: Request, principal: Principal, device_id: str) -> HTTPResponse:
@@ -100,7 +99,7 @@ async def revoke_device(request: Request, principal: Principal, device_id: str) 
 @dispatch_routes.get("/jobs/<job_id:str>/checkins")
 @endpoint(
     "A job's check-ins with where they were made (until purged), for dispatchers and admins.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     responses={200: CheckInList, 304: None, 401: Problem, 403: Problem, 404: Problem},
 )
 async def list_check_ins(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
@@ -111,7 +110,7 @@ async def list_check_ins(request: Request, principal: Principal, job_id: str) ->
 @dispatch_routes.post("/team-updates")
 @endpoint(
     "Send a message to a team of the branch; it reaches their phones as a team-update event.",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     body=TeamUpdate,
     responses={202: TeamUpdateAccepted, 401: Problem, 403: Problem, 404: Problem, 422: Problem},
 )

@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from server.auth.tokens import Principal
 from server.checkins import queries as check_in_queries
 from server.checkins.service import check_in_record
+from server.core.access import Principal, Role
 from server.core.inputs import Input, Priority, Prose, Rfc3339, Text
 from server.db.engine import write_transaction
 from server.errors import InvalidTransition, JobNotFound, ValidationFailed
@@ -68,10 +68,6 @@ class JobEdits(Input):
         return {column: value for column, value in named.items() if value is not None}
 
 
-def in_branch(principal: Principal, branch_id: str) -> bool:
-    return principal.role == "admin" or principal.branch_id == branch_id
-
-
 def actor_of(principal: Principal) -> Actor:
     return Actor(principal.user_id, principal.device_id)
 
@@ -79,7 +75,7 @@ def actor_of(principal: Principal) -> Actor:
 async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
     """A new job for one of the branch's customers, pending or assigned at once."""
     customer = await people_queries.get_customer(str(new.customer_id))
-    if customer is None or not in_branch(principal, str(customer["branch"])):
+    if customer is None or not principal.audience.office_of(customer["branch"]):
         raise ValidationFailed([("customerId", "no such customer in your branch")])
     branch = str(customer["branch"])
     if new.assignee_id is not None:
@@ -151,7 +147,7 @@ async def require_assignable(user_id: uuid.UUID, branch_id: str) -> None:
     user = await people_queries.get_user(str(user_id))
     if (
         user is None
-        or user["role"] != "staff"
+        or user["role"] != Role.STAFF
         or not user["active"]
         or str(user["branch"]) != branch_id
     ):

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
-from server.auth.tokens import Principal
 from server.changes.service import record_team_update
+from server.core.access import Principal
 from server.core.inputs import Input, Prose
 from server.db.engine import write_transaction
-from server.dispatch.service import in_branch
 from server.errors import TeamNotFound
 from server.jobs.service import local_time
 from server.people import queries as people_queries
@@ -27,7 +26,7 @@ async def send_team_update(principal: Principal, update: TeamUpdate) -> dict[str
     """Log the message for the team; answers its event id. A team of another branch is the
     same 404 as no team."""
     team = await people_queries.get_team(str(update.team_id))
-    if team is None or not in_branch(principal, str(team["branch"])):
+    if team is None or not principal.audience.office_of(team["branch"]):
         raise TeamNotFound()
     sent_at = local_time(datetime.now(UTC))
     async with write_transaction():

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from sanic import HTTPResponse, Request
 
 from server.auth.service import authenticate
-from server.auth.tokens import Principal
 from server.changes.service import track_writes, wrote_changes
 from server.context import AppContext
+from server.core.access import ANY_ROLE, Principal, Role
 from server.core.metrics import observe
 from server.core.timing import end_request, start_request
 from server.errors import ApiError, CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
@@ -33,7 +33,6 @@ log = logging.getLogger("tinedy.api")
 
 ACCESS_COOKIE = "tinedy_access"
 REFRESH_COOKIE = "tinedy_refresh"
-ANY_ROLE = ("staff", "dispatcher", "admin")
 CLIENT_CLOSED = 499  # nginx's code for a request the client abandoned
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -47,7 +46,7 @@ class Operation:
     stream open."""
 
     summary: str
-    roles: tuple[str, ...] | None
+    roles: tuple[Role, ...] | None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
@@ -57,7 +56,7 @@ class Operation:
 def endpoint(
     summary: str,
     *,
-    roles: tuple[str, ...] | None = ANY_ROLE,
+    roles: tuple[Role, ...] | None = ANY_ROLE,
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,

@@ -9,8 +9,7 @@ from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
-from server.changes.service import audience_scope
+from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import JobNotFound
 from server.http.endpoint import app_context, endpoint
@@ -20,7 +19,6 @@ from server.jobs.cursors import CursorCodec
 from server.jobs.schemas import FeedParams, JobDetail, JobsPage
 from server.jobs.service import FeedQuery
 from server.photos import service as photo_service
-from server.photos.service import OFFICE_ROLES
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
 
@@ -34,7 +32,7 @@ job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
 async def list_jobs(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
     query = feed_query(request.query_string, ctx.cursors)
-    scope = audience_scope(principal)
+    scope = principal.audience.version_scope
     version = ctx.mirror.version_of(scope)
     validator = validator_of("feed", scope, str(version), query.page_key)
 
@@ -55,7 +53,7 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
     version = await job_service.visible_job_version(principal, job_id)
     now = time.time()
     # Photo evidence is for the office, and photo URLs expire: both are part of the validator.
-    audience = "office" if principal.role in OFFICE_ROLES else "field"
+    audience = principal.audience.family
     links = str(ctx.photo_links.expiry(now))
 
     async def build() -> bytes:

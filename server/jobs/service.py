@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 from server.errors import JobNotFound
 from server.jobs import queries as job_queries
 from server.jobs.cursors import CursorCodec, FeedPosition
 from server.jobs.queries import JobFilter
 
 BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
-NO_BRANCH = "00000000-0000-0000-0000-000000000000"  # a dispatcher with no branch sees nothing
 
 
 @dataclass(frozen=True)
@@ -52,18 +51,17 @@ class FeedQuery:
 
 def visible_scope(principal: Principal) -> JobFilter:
     """Every job the caller may see: their own (staff), their branch's (dispatchers), all."""
-    if principal.role == "staff":
-        return JobFilter(assignee_id=principal.user_id)
-    if principal.role == "dispatcher":
-        return JobFilter(branch_id=principal.branch_id or NO_BRANCH)
-    return JobFilter()
+    audience = principal.audience
+    if audience.role is Role.STAFF:
+        return JobFilter(assignee_id=audience.user_id)
+    return JobFilter(branch_id=audience.branch_filter)
 
 
 def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
     """The caller's scope, narrowed by their filters; staff cannot widen it."""
     scope = visible_scope(principal)
     return JobFilter(
-        assignee_id=scope.assignee_id if principal.role == "staff" else query.assignee_id,
+        assignee_id=scope.assignee_id if principal.role is Role.STAFF else query.assignee_id,
         branch_id=scope.branch_id,
         statuses=query.statuses,
         scheduled_from=query.scheduled_from,
@@ -72,11 +70,7 @@ def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
 
 
 def may_see(principal: Principal, job: dict[str, Any]) -> bool:
-    if principal.role == "admin":
-        return True
-    if principal.role == "dispatcher":
-        return str(job["branch"]) == principal.branch_id
-    return job["assignee"] is not None and str(job["assignee"]) == principal.user_id
+    return principal.audience.sees_job(job["branch"], (job["assignee"],))
 
 
 def with_cursor(query: FeedQuery, codec: CursorCodec) -> FeedQuery:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from server.auth.tokens import Principal
+from server.core.access import NO_BRANCH, Principal, Role
 from server.core.metrics import LIVE_STREAMS
 from server.live.events import SESSION_REVOKED, TEAM_UPDATE, Event, event_name
 
@@ -77,12 +77,12 @@ class LiveHub:
             LIVE_STREAMS.dec()
 
     def _index(self, subscriber: Subscriber) -> set[Subscriber]:
-        principal = subscriber.principal
-        if principal.role == "admin":
+        audience = subscriber.principal.audience
+        if audience.everything:
             return self._admins
-        if principal.role == "dispatcher":
-            return self._by_branch[principal.branch_id or ""]
-        return self._by_user[principal.user_id]
+        if audience.role is Role.DISPATCHER:
+            return self._by_branch[audience.branch_filter or NO_BRANCH]
+        return self._by_user[audience.user_id]
 
     async def publish(self, rows: list[dict[str, Any]]) -> None:
         """Fan new log rows (oldest first) out to the streams they concern."""

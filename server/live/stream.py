@@ -17,10 +17,9 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
-from server.auth.tokens import Principal
 from server.changes import queries as change_queries
-from server.jobs.service import NO_BRANCH
-from server.live.events import Event
+from server.core.access import Principal, Role
+from server.live.events import RESET, Event
 from server.live.hub import LiveHub
 
 REPLAY_PAGE = 500
@@ -60,7 +59,7 @@ async def live_events(
         sent = start if last_event_id is None else max(start, last_event_id)
         if last_event_id is not None:
             async for missed in _missed(hub, principal, last_event_id, start):
-                if missed.name == "reset":
+                if missed.name == RESET:
                     sent = start
                 yield missed
         yield Heartbeat(sent)
@@ -103,8 +102,9 @@ async def _missed(
     if after < await change_queries.compacted_through():
         yield reset(up_to, "history_compacted")
         return
-    user_id = principal.user_id if principal.role == "staff" else None
-    branch_id = None if principal.role == "admin" else (principal.branch_id or NO_BRANCH)
+    audience = principal.audience
+    user_id = audience.user_id if audience.role is Role.STAFF else None
+    branch_id = audience.branch_filter
     cursor = after
     while cursor < up_to:
         rows = await change_queries.events_seen_by(
@@ -123,4 +123,4 @@ async def _missed(
 
 def reset(position: int, reason: str) -> Event:
     """Tell the client to reload through the sync change feed, then go on from ``position``."""
-    return Event(position, "reset", RESET_DATA % reason.encode())
+    return Event(position, RESET, RESET_DATA % reason.encode())

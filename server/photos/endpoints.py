@@ -8,7 +8,7 @@ import time
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import InvalidRequest, PhotoNotFound, UnsupportedMediaType
 from server.http.endpoint import app_context, endpoint

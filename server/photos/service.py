@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 from server.core.inputs import Input, Text
 from server.db.engine import write_transaction
 from server.errors import (
@@ -42,7 +42,6 @@ from server.photos.images import (
 from server.photos.links import PhotoLinks, UploadGrant
 from server.photos.storage.objects import ObjectStore
 
-OFFICE_ROLES = ("dispatcher", "admin")
 EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -131,7 +130,7 @@ async def receive_upload(
     generic = not sent_type or sent_type.split(";")[0].strip().lower() in GENERIC_TYPES
     if not generic and SAME_TYPE[accepted_type(sent_type or "")] != SAME_TYPE[grant.content_type]:
         raise PhotoTypeMismatch(f"The upload URL was made for {grant.content_type}.")
-    uploader = Principal(grant.user_id, "", grant.role, grant.branch_id, None)
+    uploader = Principal(grant.user_id, "", Role(grant.role), grant.branch_id, None)
     facts = await checked_photo(body, grant.content_type, grant.max_bytes)
     return await keep_photo(grant.photo_id, grant.job_id, uploader, body, facts, store)
 
@@ -234,7 +233,7 @@ async def job_photos(
 ) -> list[dict[str, Any]]:
     """The job's photos as the caller may see them: everyone sees the pictures and when they
     were taken; dispatchers and admins also see the evidence (where, flags) and originals."""
-    office = principal.role in OFFICE_ROLES
+    office = principal.audience.family == "office"
     return [_shown(row, links, now, office) for row in await photo_queries.job_photos(job_id)]
 
 

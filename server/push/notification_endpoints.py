@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
+from server.core.access import ANY_ROLE, OFFICE_ROLES, Principal
 from server.core.schemas import Problem
-from server.dispatch.endpoints import DISPATCH_ROLES
-from server.http.endpoint import ANY_ROLE, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.push import service as notification_service
 from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
@@ -22,7 +21,7 @@ notification_routes = Blueprint("notifications", url_prefix="/api/mobile/notific
     "Send a message by Web Push to users, a team or a role of your branch, now or at "
     "sendAt; each recipient gets the title and body in their language. 202: kept, and sent "
     "when due (once, whatever restarts or instances come between).",
-    roles=DISPATCH_ROLES,
+    roles=OFFICE_ROLES,
     body=NewNotification,
     responses={202: NotificationQueued, 401: Problem, 403: Problem, 422: Problem},
 )

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.core.inputs import Input, Prose, Rfc3339, Text, as_uuid
+from server.core.schemas import RoleName
 from server.db.engine import write_transaction
 from server.errors import NotificationNotFound, ValidationFailed
 from server.jobs.service import local_time
@@ -30,7 +31,6 @@ from server.push import plans as push_plans
 from server.push import queries
 
 Urgency = Literal["very-low", "low", "normal", "high"]
-Role = Literal["staff", "dispatcher", "admin"]
 LONGEST_TTL = 28 * 86400
 FURTHEST_SEND_AT = timedelta(days=30)
 MAX_RECIPIENTS = 5000
@@ -48,7 +48,7 @@ class NewNotification(Input):
 
     user_ids: list[uuid.UUID] | None = Field(None, min_length=1, max_length=500)
     team_id: uuid.UUID | None = None
-    role: Role | None = None
+    role: RoleName | None = None
     title: Annotated[Text, Field(max_length=120)] | Localised
     body: Annotated[Prose, Field(max_length=500)] | Localised = ""
     url: Text = Field("/", max_length=512)
@@ -145,9 +145,10 @@ async def send_notification(principal: Principal, new: NewNotification) -> dict[
 
 
 async def _recipients(principal: Principal, new: NewNotification) -> list[str]:
-    if principal.role != "admin" and principal.branch_id is None:
+    audience = principal.audience
+    if not audience.everything and audience.branch_id is None:
         raise ValidationFailed([("audience", "you belong to no branch to send to")])
-    branch = None if principal.role == "admin" else principal.branch_id
+    branch = audience.branch_filter
     if new.user_ids is not None:
         wanted = sorted({str(u) for u in new.user_ids})
         known = {
@@ -218,11 +219,7 @@ async def notification_detail(principal: Principal, notification_id: str) -> dic
     """The notification and its deliveries: all of them for the office of its branch; a
     recipient sees their own; anyone else gets a 404."""
     notification = await _visible(principal, notification_id)
-    office = principal.role == "admin" or (
-        principal.role == "dispatcher"
-        and notification["branch_id"] is not None
-        and str(notification["branch_id"]) == principal.branch_id
-    )
+    office = principal.audience.office_of(notification["branch_id"])
     deliveries = await queries.deliveries_of(notification_id, None if office else principal.user_id)
     counts = dict.fromkeys(STATE_ORDER, 0)
     for delivery in deliveries:
@@ -283,11 +280,9 @@ async def _visible(principal: Principal, notification_id: str) -> dict[str, Any]
     notification = await queries.get_notification(known) if known else None
     if notification is None:
         raise NotificationNotFound()
-    if principal.role == "admin" or principal.user_id in {
-        str(u) for u in notification["recipients"]
-    }:
+    if principal.user_id in {str(u) for u in notification["recipients"]}:
         return notification
-    if principal.role == "dispatcher" and str(notification["branch_id"]) == principal.branch_id:
+    if principal.audience.office_of(notification["branch_id"]):
         return notification
     raise NotificationNotFound()
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.core.inputs import Input, as_uuid
 from server.db.engine import write_transaction
 from server.errors import SubscriptionNotFound, ValidationFailed

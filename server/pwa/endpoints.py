@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, NotFound
 from server.http.endpoint import app_context, endpoint, principal_of

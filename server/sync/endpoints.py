@@ -7,10 +7,9 @@ from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth.tokens import Principal
 from server.changes import feed as change_feed
-from server.changes.service import audience_scope
 from server.checkins.service import Geofence
+from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import InvalidCursor, PayloadTooLarge
 from server.http.endpoint import app_context, endpoint
@@ -64,7 +63,7 @@ async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
     since = _cursor(args.get("since", "0"))
     params = validate(SyncChangesParams, {**args, "since": since})
     await change_feed.require_known_cursor(since, ctx.mirror.last_id)
-    scope = audience_scope(principal)
+    scope = principal.audience.version_scope
     validator = validator_of(
         "changes", scope, str(ctx.mirror.version_of(scope)), str(since), str(params.limit)
     )

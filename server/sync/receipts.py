@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.jobs.service import local_time
 from server.sync import queries as sync_queries
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from server.auth.tokens import Principal
 from server.changes import queries as change_queries
 from server.checkins import queries as check_in_queries
 from server.checkins.service import Geofence, check_in_answer, check_in_row, corrected_time
+from server.core.access import Principal
 from server.core.inputs import as_uuid
 from server.db.engine import write_transaction
 from server.errors import JobNotFound, MutationIdReused
@@ -279,7 +279,7 @@ class BatchWork:
         )
         rights = Rights(
             moves=str(job["assignee"]) == self.principal.user_id,
-            cancels=self.principal.role in ("dispatcher", "admin"),
+            cancels=self.principal.audience.family == "office",
         )
         try:
             plan = plan_update(job, checklist, update, history, rights)

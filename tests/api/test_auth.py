@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from server.auth.schemas import LoginResponse
-from server.auth.tokens import Principal
 from server.context import AppContext
+from server.core.access import Principal, Role
 from tests.api.problems import assert_problem
 from tests.world import TEST_PASSWORD, World
 
@@ -150,7 +150,7 @@ async def test_missing_or_malformed_credentials_are_401(
 async def test_forged_and_expired_tokens_are_refused(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
-    principal = Principal(world.staff_a["id"], "dev", "staff", world.south, world.south_team)
+    principal = Principal(world.staff_a["id"], "dev", Role.STAFF, world.south, world.south_team)
     valid = ctx.signer.issue_access(principal)
     head, payload, signature = valid.split(".")
     forged = f"{head}.{payload}.{signature[::-1]}"

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.auth.tokens import Principal
 from server.context import AppContext
+from server.core.access import Principal, Role
 from server.db.tables import Notification, PushSubscription, Team, User
 from server.jobs.service import BANGKOK
 from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
@@ -444,13 +444,15 @@ async def test_a_scheduled_message_fires_once_across_a_restart_and_two_instances
     ).decode()
     push_service.vapid_public_key = VapidKeys(vapid).public_key
     staff = await add_staff(world)
-    phone = Principal(staff["id"], str(uuid.uuid4()), "staff", world.south, world.south_team)
+    phone = Principal(staff["id"], str(uuid.uuid4()), Role.STAFF, world.south, world.south_team)
     phones = [push_service.new_subscription() for _ in range(2)]
     for subscription in phones:
         await subscribe_service(
             phone, NewSubscription.model_validate(subscription), (push_service.origin,)
         )
-    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    office = Principal(
+        world.dispatcher["id"], str(uuid.uuid4()), Role.DISPATCHER, world.south, None
+    )
     send_at = datetime.now(UTC) + timedelta(seconds=0.5)
     message = NewNotification.model_validate(
         {"userIds": [staff["id"]], "title": "x", "sendAt": send_at.isoformat()}

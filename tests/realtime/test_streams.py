@@ -8,8 +8,8 @@ import uuid
 from contextlib import aclosing
 from typing import Any
 
-from server.auth.tokens import Principal
 from server.context import AppContext
+from server.core.access import Principal, Role
 from server.jobs.service import job_summaries
 from server.live.hub import LiveHub
 from server.live.stream import Closing, Heartbeat, live_events
@@ -18,7 +18,7 @@ from tests.world import World
 
 def staff_of(world: World) -> Principal:
     user = world.staff_a
-    return Principal(user["id"], str(uuid.uuid4()), "staff", user["branch"], user["team"])
+    return Principal(user["id"], str(uuid.uuid4()), Role.STAFF, user["branch"], user["team"])
 
 
 def team_update(change_id: int, team_id: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from server.changes.queries import changes_after, newest_change_id
-from server.changes.service import ALL_SCOPE, branch_scope, user_scope
 from server.context import AppContext
+from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.errors import JobNotFound
 from server.jobs import writes as job_writes
 from server.jobs.queries import get_job, job_scope

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from server.auth.tokens import Principal
 from server.changes.feed import changes_since
 from server.changes.queries import newest_change_id
 from server.checkins.service import Geofence
+from server.core.access import Principal, Role
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import ChangeLog
@@ -47,7 +47,9 @@ async def own_world(engine_kind: str, tmp_path: Path) -> AsyncIterator[World]:
 
 
 def principal(user: dict[str, str]) -> Principal:
-    return Principal(user["id"], str(uuid.uuid4()), user["role"], user["branch"], user["team"])
+    return Principal(
+        user["id"], str(uuid.uuid4()), Role(user["role"]), user["branch"], user["team"]
+    )
 
 
 async def test_compaction_keeps_what_a_full_download_needs(own_world: World) -> None:
