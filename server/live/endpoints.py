@@ -20,6 +20,7 @@ from server.auth.tokens import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
 from server.http.endpoint import app_context, endpoint, presented_token, principal_of
+from server.live.events import CLOSING
 from server.live.stream import Closing, Heartbeat, Item, live_events
 
 live_routes = Blueprint("live", url_prefix="/api/mobile/live-updates")
@@ -124,7 +125,7 @@ def sse_frame(item: Item) -> bytes:
     if isinstance(item, Heartbeat):
         return b"id: %d\n: heartbeat\n\n" % item.position
     if isinstance(item, Closing):
-        return b'event: closing\ndata: {"reason":"%s"}\n\n' % item.reason.encode()
+        return b'event: %s\ndata: {"reason":"%s"}\n\n' % (CLOSING.encode(), item.reason.encode())
     return item.sse
 
 

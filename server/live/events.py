@@ -23,6 +23,11 @@ from server.auth.tokens import Principal
 
 TEAM_UPDATE = "team.update"
 SESSION_REVOKED = "session.revoked"
+JOB_ASSIGNED = "job-assigned"
+JOB_UNASSIGNED = "job-unassigned"
+PRIORITY_ALERT = "priority-alert"
+RESET = "reset"  # the stream's: reload through the sync feed, then go on
+CLOSING = "closing"  # the stream's: it ends, and says why
 NAMES = {
     "job.created": "job-created",
     "job.assigned": "job-assigned",
@@ -35,6 +40,9 @@ NAMES = {
     "job.photo_processed": "photo-processed",
     TEAM_UPDATE: "team-update",
 }
+EVENT_NAMES = frozenset({*NAMES.values(), JOB_ASSIGNED, JOB_UNASSIGNED, PRIORITY_ALERT, RESET})
+"""Every name an event can have on the wire (``closing`` is a notice, not an event); the app
+redraws on each (rendered into it by server/pwa/vocabulary.py)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +72,13 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
     if not _concerns(principal, row):
         return None
     if row["kind"] == TEAM_UPDATE:
-        return "team-update"
+        return NAMES[TEAM_UPDATE]
     if principal.role == "staff" and _id(row["assignee_id"]) != principal.user_id:
-        return "job-unassigned"
+        return JOB_UNASSIGNED
     if _urgent_now(row, priority):
-        return "priority-alert"
+        return PRIORITY_ALERT
     if principal.role == "staff" and row["kind"] == "job.created":
-        return "job-assigned"  # created with them as its assignee
+        return JOB_ASSIGNED  # created with them as its assignee
     return NAMES.get(row["kind"], "job-updated")
 
 
