@@ -105,4 +105,4 @@ CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tinedy_cluster
 CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/5
 cluster: $(VENV)/.installed
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
-	$(BIN)/python -m cdn.cluster --database-url $(CLUSTER_DATABASE_URL) --redis-url $(CLUSTER_REDIS_URL)
+	$(BIN)/python -m server.cluster --database-url $(CLUSTER_DATABASE_URL) --redis-url $(CLUSTER_REDIS_URL)

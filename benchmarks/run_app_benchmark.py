@@ -54,7 +54,7 @@ from run_feed_benchmark import (
 )
 
 from cdn.build import DIST, MANIFEST, build
-from cdn.cluster import SETUP_TIMEOUT_S, run_command
+from server.cluster.processes import SETUP_TIMEOUT_S, run_command
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT: ViewportSize = {"width": 390, "height": 844}

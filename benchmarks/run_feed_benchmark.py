@@ -36,9 +36,9 @@ from typing import Any
 import brotli
 from matplotlib.figure import Figure
 
-from cdn.cluster import ensure_database, run_command
-from cdn.cluster import stop as stop_processes
-from cdn.cluster import wait_ready as wait_ready
+from server.cluster.processes import ensure_database, run_command
+from server.cluster.processes import stop as stop_processes
+from server.cluster.processes import wait_ready as wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent

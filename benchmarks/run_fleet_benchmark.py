@@ -12,7 +12,7 @@ saturates twice in a row (a p50 at 200 ms, or 1 % errors).
 Targets, side by side, each on a fresh PostgreSQL database (``<database>_<target>``) with the
 demo and the fleet seeded, and a Redis database of its own: ``instance`` is one
 ``python -m server run`` (``--workers``, Redis for cache and throttle, no proxy); ``cluster``
-is ``cdn.cluster``: nginx in front of two instances of 2 workers. The load generator shares
+is ``server.cluster``: nginx in front of two instances of 2 workers. The load generator shares
 the machine's cores with everything it measures.
 
 Run from the repository root:
@@ -48,8 +48,8 @@ sys.path.insert(0, str(REPO_ROOT))  # the cluster and the server's own queries, 
 from fleet_world import FleetWorld, seed_fleet
 from machine_probe import MachineProbe
 
-from cdn.cluster import Cluster, ClusterConfig, running_cluster
-from server.jobs.service import BANGKOK
+from server.cluster.layout import Cluster, ClusterConfig, running_cluster
+from server.core.clock import BANGKOK
 
 LOCUSTFILE = BENCH_DIR / "fleet_locustfile.py"
 DAY_HOURS = 8

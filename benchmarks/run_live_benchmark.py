@@ -45,7 +45,7 @@ from run_feed_benchmark import (
 )
 from run_sync_benchmark import Connection, sign_in
 
-from cdn.cluster import run_command
+from server.cluster.processes import run_command
 
 LIVE_PATH = "/api/mobile/live-updates"
 TEAM_UPDATES_PATH = "/api/dispatch/team-updates"

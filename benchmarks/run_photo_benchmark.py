@@ -60,7 +60,7 @@ from run_feed_benchmark import (
     wait_ready,
 )
 
-from cdn.cluster import run_command
+from server.cluster.processes import run_command
 from server.photos.images import process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024

@@ -50,7 +50,7 @@ from run_feed_benchmark import (
 )
 from run_photo_benchmark import api, feed_figures, idle_window, plot_feed
 
-from cdn.cluster import run_command
+from server.cluster.processes import run_command
 
 # The fake push service is test code, not part of the installed package.
 sys.path.insert(0, str(REPO_ROOT))

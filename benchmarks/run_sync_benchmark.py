@@ -46,7 +46,7 @@ from run_feed_benchmark import (
     wait_ready,
 )
 
-from cdn.cluster import run_command
+from server.cluster.processes import run_command
 
 SYNC_PATH = "/api/mobile/sync"
 LOGIN_PATH = "/api/mobile/auth/login"

@@ -1,42 +1,25 @@
-"""The reference edge (`cdn/edge`) run as real nginx in front of app processes, for tests."""
+"""The reference edge (`cdn/edge`, started by `server.cluster.edge`) run as real nginx in front
+of app processes, for tests."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
-from cdn.edge.__main__ import render
-from tests.servers import free_port, wait_for
+from server.cluster.edge import start_edge
+from server.cluster.processes import free_port, stop
+from tests.requirements import require_tool
+from tests.servers import wait_for
 
-IN_CI = os.environ.get("CI") == "true"
+NGINX_WHY = "apt-get install nginx (.ci/run installs it)"
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
-    )
-    if found is None:
-        if IN_CI:
-            pytest.fail("nginx is required under CI (.ci/run installs it)")
-        pytest.skip("nginx is not installed here (apt-get install nginx); CI installs it")
-    return found
-
-
-def start_nginx(binary: str, conf: Path, log: Path) -> subprocess.Popen[bytes]:
-    """nginx in the foreground; as root its workers stay root to write the test's folders."""
-    extra = ["-g", "user root;"] if os.geteuid() == 0 else []
-    return subprocess.Popen(
-        [binary, "-c", str(conf), "-e", str(log), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    """nginx's path; a skip here, a failure under CI=true, when it is missing."""
+    return require_tool("nginx", NGINX_WHY)
 
 
 @asynccontextmanager
@@ -45,13 +28,12 @@ async def running_edge(upstreams: list[str], tmp: Path) -> AsyncIterator[httpx.A
     a client of it. Always stopped."""
     binary = nginx_binary()
     port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(render(upstreams, f"127.0.0.1:{port}", tmp / "run"))
-    process = start_nginx(binary, conf, tmp / "startup.log")
+    run_dir = tmp / "nginx"
+    process = start_edge(binary, upstreams, f"127.0.0.1:{port}", run_dir)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
     async def ready() -> bool:
-        assert process.poll() is None, (tmp / "startup.log").read_text()
+        assert process.poll() is None, (run_dir / "error.log").read_text()
         try:
             return (await client.get("/healthz")).status_code == 200
         except httpx.TransportError:
@@ -62,5 +44,4 @@ async def running_edge(upstreams: list[str], tmp: Path) -> AsyncIterator[httpx.A
         yield client
     finally:
         await client.aclose()
-        process.terminate()
-        process.wait(timeout=5)
+        stop([process], timeout=5)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,18 +12,14 @@ from typing import Any
 
 import httpx
 
+from server.cluster.processes import REPO_ROOT, start_app, stop
+from server.cluster.processes import free_port as free_port
 from tests.world import TEST_PASSWORD
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 SECRET = "shared-secret-for-both-instances-0123456789abcdef"
 WAIT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+STOP_SECONDS = 3.0
 
 
 async def wait_for(
@@ -54,14 +48,7 @@ def spawn_server(
         "DEMO": "false",
         **settings,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: a test can kill it whole
-    )
+    return start_app(env, log)  # its own process group: a test can kill it whole
 
 
 def tail(log: Path) -> str:
@@ -108,14 +95,7 @@ async def running_instances(
     finally:
         for client in clients:
             await client.aclose()
-        for process, _ in started:
-            process.terminate()
-        for process, _ in started:
-            try:
-                process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop([process for process, _ in started], timeout=STOP_SECONDS)
 
 
 async def sign_in(

@@ -1,4 +1,4 @@
-"""``make cluster``'s layout (`cdn/cluster.py`) starts whole and stops whole: real nginx in
+"""``make cluster``'s layout (`server/cluster/`) starts whole and stops whole: real nginx in
 front of two real instances on one PostgreSQL database with Redis; requests through the edge
 reach both instances, a sign-in made through one is honoured by the other, and nothing it
 started outlives it."""
@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
-from cdn.cluster import ClusterConfig, running_cluster
+from server.cluster.layout import ClusterConfig, running_cluster
+from server.cluster.processes import free_port
 from server.db.engine import engine_for
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.nginx import nginx_binary
-from tests.servers import free_port
+from tests.requirements import unavailable
 from tests.world import TEST_PASSWORD, add_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -29,9 +29,7 @@ def redis_or_skip() -> None:
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is needed under CI but unreachable: {exc}")
-        pytest.skip(f"Redis unreachable ({exc}); the cluster is untested here")
+        unavailable("Redis", f"unreachable at {REDIS_URL} ({exc}); the cluster is untested")
 
 
 def served_healthz(metrics: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -16,11 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from server.cluster.processes import free_port, stop
+from tests.requirements import require_tool
 
-from tests.servers import free_port
-
-IN_CI = os.environ.get("CI") == "true"
 POSTGRES_BIN = Path(os.environ.get("TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 COMMAND_SECONDS = 30
 STOP_SECONDS = 10
@@ -28,26 +25,10 @@ INITDB_OPTIONS = ("-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
 REDIS_OPTIONS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 
 
-def require_tool(path: str | None, what: str) -> str:
-    """The tool's path; a skip locally when it is missing, a failure under CI."""
-    if path is None or not Path(path).exists():
-        if IN_CI:
-            pytest.fail(f"{what} is required under CI")
-        pytest.skip(f"{what} is not installed here")
-    return path
-
-
 def stop_app(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to an app process, then SIGKILL to its group if it is not gone within
     STOP_SECONDS: drills test what survives a failure, not how long a graceful stop takes."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_SECONDS)
+    stop([process], timeout=STOP_SECONDS)
 
 
 def _as_postgres() -> list[str]:
@@ -94,7 +75,9 @@ class PrivatePostgres:
 @contextmanager
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A started private cluster, always stopped and removed."""
-    initdb = require_tool(str(POSTGRES_BIN / "initdb"), "PostgreSQL's initdb")
+    initdb = require_tool(
+        str(POSTGRES_BIN / "initdb"), "apt-get install postgresql, or TEST_POSTGRES_BIN"
+    )
     root = Path(tempfile.mkdtemp(prefix="tinedy-drill-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
@@ -158,7 +141,7 @@ class PrivateRedis:
 
 @contextmanager
 def private_redis(log: Path) -> Iterator[PrivateRedis]:
-    binary = require_tool(shutil.which("redis-server"), "redis-server")
+    binary = require_tool("redis-server", "apt-get install redis-server")
     redis = PrivateRedis(binary, log)
     redis.start()
     try:
