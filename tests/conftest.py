@@ -25,6 +25,7 @@ from server.config import Settings
 from server.context import AppContext
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
+from tests.requirements import unavailable
 from tests.world import World, build_world
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -41,9 +42,12 @@ async def create_postgres_database(prefix: str) -> str:
     try:
         conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable ({exc}); set REQUIRE_POSTGRES=1 to fail instead")
+        unavailable(
+            "PostgreSQL",
+            f"unreachable ({exc})",
+            required=REQUIRE_POSTGRES,
+            switch="REQUIRE_POSTGRES=1",
+        )
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import BrowserContext, CDPSession, Page
 
-from server.jobs.service import BANGKOK
+from server.core.clock import BANGKOK
+from tests.requirements import require_tool
 from tests.servers import spawn_server, wait_for
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
 
@@ -36,11 +36,7 @@ under it."""
 
 
 def chromium_or_skip() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail("Debian's chromium is required under CI (.ci/run installs it)")
-    pytest.skip("chromium is not installed here (apt-get install chromium); CI installs it")
+    return require_tool(CHROMIUM, "apt-get install chromium (.ci/run installs it)")
 
 
 @dataclass
