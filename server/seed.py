@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from server.auth.passwords import hash_password
+from server.core.clock import BANGKOK
 from server.db.engine import write_transaction
-from server.jobs.service import BANGKOK
 from server.jobs.writes import create_jobs
 from server.people import queries as people_queries
 

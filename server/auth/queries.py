@@ -75,11 +75,6 @@ async def device_owner(device_id: str) -> dict[str, Any] | None:
     return row
 
 
-async def device_ids_revoked_since(since: datetime) -> list[str]:
-    rows = await Device.select(Device.id).where(Device.revoked_at >= since).run()
-    return [str(row["id"]) for row in rows]
-
-
 async def staff_devices(branch_id: str | None, limit: int) -> list[dict[str, Any]]:
     """Signed-in devices of staff (of one branch, or all), most recently seen first, with
     what their syncs told us."""

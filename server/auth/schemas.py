@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from server.core.inputs import Text
 from server.core.schemas import ApiModel, DeviceIn, RoleName
-from server.sync.schemas import MutationSeen
 
 
 class LoginRequest(ApiModel):
@@ -35,25 +33,6 @@ class LoginResponse(ApiModel):
     refresh_token: str
     expires_in: int
     user: UserOut
-
-
-class DeviceStatus(ApiModel):
-    id: str
-    client_id: str
-    name: str
-    platform: str
-    user_id: str
-    user_name: str
-    last_contact_at: datetime
-    clock_skew_seconds: float | None
-    last_applied_mutation: MutationSeen | None
-    rejected_count: int
-    superseded_count: int
-    latest_refused: MutationSeen | None
-
-
-class DevicesList(ApiModel):
-    devices: list[DeviceStatus]
 
 
 class OfflineKeyOut(ApiModel):

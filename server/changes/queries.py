@@ -10,7 +10,7 @@ import orjson
 from piccolo.query.functions.aggregate import Max
 
 from server.db.engine import insert_returning_ids, lock_change_log, notify_change_log
-from server.db.tables import ChangeLog, ChangeLogHorizon, FeedVersion
+from server.db.tables import ChangeLog, ChangeLogHorizon, Device, FeedVersion
 
 CHUNK = 500
 LOG_COLUMNS = (
@@ -232,3 +232,9 @@ async def events_seen_by(
         await query.order_by(ChangeLog.id).limit(limit).output(load_json=True).run()
     )
     return rows
+
+
+async def device_ids_revoked_since(since: datetime) -> list[str]:
+    """Sessions signed out since ``since``: the mirror refuses their tokens from start-up."""
+    rows = await Device.select(Device.id).where(Device.revoked_at >= since).run()
+    return [str(row["id"]) for row in rows]

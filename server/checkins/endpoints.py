@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.checkins.schemas import CheckInAnswer
+from server.checkins.schemas import CheckInAnswer, CheckInRequest
 from server.checkins.service import Geofence
 from server.core.access import Principal
 from server.core.inputs import is_mutation_id
@@ -14,7 +14,7 @@ from server.http.endpoint import app_context, endpoint
 from server.http.json_io import json_response, read_json
 from server.jobs.endpoints import parse_job_id
 from server.sync import service as sync_service
-from server.sync.mutations import CheckInRequest, new_mutation_id
+from server.sync.mutations import new_mutation_id
 
 check_in_routes = Blueprint("checkins", url_prefix="/api/mobile/jobs")
 

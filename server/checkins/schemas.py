@@ -1,10 +1,13 @@
-"""Response shapes of check-ins and check-outs."""
+"""Request and response shapes of check-ins and check-outs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
+from server.core.inputs import Input, MutationId, Rfc3339
 from server.core.schemas import ApiModel, Location
 
 
@@ -31,3 +34,21 @@ class CheckInRecord(CheckInOut):
 
 class CheckInList(ApiModel):
     check_ins: list[CheckInRecord]
+
+
+class Coordinates(Input):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
+
+
+class CheckInFields(Input):
+    type: Literal["in", "out"]
+    location: Coordinates
+    accuracy: float = Field(ge=0, le=100_000, allow_inf_nan=False, strict=True)
+    timestamp: Rfc3339
+
+
+class CheckInRequest(CheckInFields):
+    """``POST /api/mobile/jobs/{id}/checkin``: the job is in the path."""
+
+    mutation_id: MutationId | None = None

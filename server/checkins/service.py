@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from server.jobs.service import local_time
-from server.sync.mutations import CheckInFields
+from server.checkins.schemas import CheckInFields
+from server.core.clock import local_time
 
 EARTH_RADIUS_METERS = 6_371_008.8
 

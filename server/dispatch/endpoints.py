@@ -6,12 +6,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.auth import devices as device_service
-from server.auth.schemas import DevicesList
 from server.checkins.schemas import CheckInList
 from server.core.access import OFFICE_ROLES, Principal
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
+from server.devices import service as device_service
+from server.devices.schemas import DevicesList
 from server.dispatch import service as dispatch_service
 from server.dispatch import team_updates as team_update_service
 from server.dispatch.schemas import TeamUpdateAccepted

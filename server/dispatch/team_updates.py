@@ -10,10 +10,10 @@ from pydantic import Field
 
 from server.changes.service import record_team_update
 from server.core.access import Principal
+from server.core.clock import local_time
 from server.core.inputs import Input, Prose
 from server.db.engine import write_transaction
 from server.errors import TeamNotFound
-from server.jobs.service import local_time
 from server.people import queries as people_queries
 
 

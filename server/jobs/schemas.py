@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field, field_validator
 
+from server.core.clock import BANGKOK
 from server.core.inputs import Priority, Text, in_range
 from server.core.schemas import MAX_PAGE, ApiModel, JobStatus, Location
-from server.jobs.service import BANGKOK
-from server.photos.schemas import PhotoOut
 
 
 class FeedParams(ApiModel):
@@ -86,6 +86,40 @@ class ChecklistItemOut(ApiModel):
     label: str
     done: bool
     done_at: datetime | None
+
+
+class PhotoVariantOut(ApiModel):
+    name: Literal["thumb", "display"]
+    media_type: str
+    width: int
+    height: int
+    url: str
+
+
+class PhotoEvidenceOut(ApiModel):
+    location: Location | None
+    distance_meters: float | None
+    flags: list[
+        Literal["far_from_job", "outside_visit", "no_check_in", "no_location", "no_capture_time"]
+    ]
+
+
+class PhotoOut(ApiModel):
+    """URLs are signed and expire (at least ``PHOTO_URL_SECONDS``); null until processed."""
+
+    id: str
+    kind: Literal["before", "after", "other"]
+    status: Literal["queued", "processing", "ready", "failed"]
+    thumbnail_url: str | None
+    url: str | None
+    taken_at: datetime | None
+    width: int | None
+    height: int | None
+    variants: list[PhotoVariantOut]
+    uploaded_by: str | None = Field(None, description="Dispatchers and admins only.")
+    original_url: str | None = Field(None, description="Dispatchers and admins only.")
+    evidence: PhotoEvidenceOut | None = Field(None, description="Dispatchers and admins only.")
+    error: str | None = Field(None, description="Why processing failed (office roles).")
 
 
 class JobDetail(ApiModel):

@@ -7,17 +7,16 @@ branch; admins see everything. A job outside the caller's view does not exist fo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from server.core.access import Principal, Role
+from server.core.clock import local_time
 from server.errors import JobNotFound
 from server.jobs import queries as job_queries
 from server.jobs.cursors import CursorCodec, FeedPosition
 from server.jobs.queries import JobFilter
-
-BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
 
 
 @dataclass(frozen=True)
@@ -171,13 +170,6 @@ def checklist_item(item: dict[str, Any]) -> dict[str, Any]:
         "done": item["done"],
         "doneAt": local_time(item["done_at"]) if item["done_at"] else None,
     }
-
-
-def local_time(value: datetime) -> str:
-    """RFC 3339 in the company's zone (+07:00); stored values are UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(BANGKOK).isoformat()
 
 
 def _id_or_none(value: object) -> str | None:

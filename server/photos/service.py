@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from server.core.access import Principal, Role
+from server.core.clock import local_time
 from server.core.inputs import Input, Text
 from server.db.engine import write_transaction
 from server.errors import (
@@ -30,7 +31,7 @@ from server.errors import (
     PhotoTypeMismatch,
     UnsupportedPhotoType,
 )
-from server.jobs.service import local_time, may_see, visible_job_version
+from server.jobs.service import may_see, visible_job_version
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.photos.images import (

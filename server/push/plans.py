@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from server.jobs.service import BANGKOK
+from server.core.clock import BANGKOK
 
 ASSIGNED, REASSIGNED, CANCELLED = "assigned", "reassigned", "cancelled"
 RESCHEDULED, URGENT, MESSAGE = "rescheduled", "urgent", "message"

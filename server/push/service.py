@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from server.core.access import Principal
+from server.core.clock import local_time
 from server.core.inputs import Input, Prose, Rfc3339, Text, as_uuid
 from server.core.schemas import RoleName
 from server.db.engine import write_transaction
 from server.errors import NotificationNotFound, ValidationFailed
-from server.jobs.service import local_time
 from server.people import queries as people_queries
 from server.push import plans as push_plans
 from server.push import queries

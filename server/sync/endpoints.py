@@ -7,7 +7,6 @@ from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.changes import feed as change_feed
 from server.checkins.service import Geofence
 from server.core.access import Principal
 from server.core.schemas import Problem
@@ -22,6 +21,7 @@ from server.http.json_io import (
     validate,
     validator_of,
 )
+from server.sync import changes_feed as change_feed
 from server.sync import service as sync_service
 from server.sync.mutations import MAX_MUTATIONS, SyncBatch
 from server.sync.receipts import receipts_page

@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from server.checkins.schemas import CheckInFields
 from server.core.inputs import (
     Input,
     MutationId,
@@ -54,24 +55,6 @@ class PendingUpdate(Input):
         if self.status is None and self.notes is None and not self.checklist:
             raise ValueError("give at least one of status, checklist or notes")
         return self
-
-
-class Coordinates(Input):
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
-    lng: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
-
-
-class CheckInFields(Input):
-    type: Literal["in", "out"]
-    location: Coordinates
-    accuracy: float = Field(ge=0, le=100_000, allow_inf_nan=False, strict=True)
-    timestamp: Rfc3339
-
-
-class CheckInRequest(CheckInFields):
-    """``POST /api/mobile/jobs/{id}/checkin``: the job is in the path."""
-
-    mutation_id: MutationId | None = None
 
 
 class BatchCheckIn(CheckInFields):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.core.access import Principal
-from server.jobs.service import local_time
+from server.core.clock import local_time
 from server.sync import queries as sync_queries
 
 

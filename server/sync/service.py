@@ -19,6 +19,7 @@ from typing import Any
 
 from server.changes import queries as change_queries
 from server.checkins import queries as check_in_queries
+from server.checkins.schemas import CheckInRequest
 from server.checkins.service import Geofence, check_in_answer, check_in_row, corrected_time
 from server.core.access import Principal
 from server.core.inputs import as_uuid
@@ -33,7 +34,6 @@ from server.sync import queries as sync_queries
 from server.sync.mutations import (
     BatchCheckIn,
     BatchPhoto,
-    CheckInRequest,
     PendingUpdate,
     SyncBatch,
     body_hash,

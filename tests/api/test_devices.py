@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import httpx
 
-from server.auth.schemas import DevicesList
 from server.auth.service import DeviceInfo, login
 from server.context import AppContext
+from server.devices.schemas import DevicesList
 from tests.api.phones import Phone
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 

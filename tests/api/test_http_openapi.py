@@ -52,6 +52,12 @@ def test_models_sharing_a_name_keep_their_own_schemas(spec: dict[str, Any]) -> N
     assert "mutationId" in mutation_receipt["properties"]
 
 
+def test_schema_names_are_public_names_not_module_paths(spec: dict[str, Any]) -> None:
+    """A name a client generator turns into a type must not change when a module moves."""
+    names = spec["components"]["schemas"]
+    assert [name for name in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name)] == []
+
+
 def test_every_reference_resolves(spec: dict[str, Any]) -> None:
     text = str(spec)
     for name in set(re.findall(r"#/components/schemas/([\w.-]+)", text)):

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from server.auth.passwords import verify_password
+from server.core.clock import BANGKOK
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import ChecklistItem, Customer, Job, Team, User
-from server.jobs.service import BANGKOK
 from server.people.queries import find_user_by_email
 from server.seed import DEMO_PASSWORD, DemoStaff, _customers, _jobs, seed_demo
 from tests.conftest import drop_postgres_database, fresh_database, make_settings

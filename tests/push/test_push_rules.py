@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from server.jobs.service import BANGKOK
+from server.core.clock import BANGKOK
 from server.push.plans import held_until, job_pushes, opted_out
 from server.push.worker import Answer, payload_of, settle
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.context import AppContext
 from server.core.access import Principal, Role
+from server.core.clock import BANGKOK
 from server.db.tables import Notification, PushSubscription, Team, User
-from server.jobs.service import BANGKOK
 from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
 from server.push.service import NewNotification, send_notification
 from server.push.subscriptions import NewSubscription

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from server.changes.feed import changes_since
+from server.sync.changes_feed import changes_since
 from server.changes.queries import newest_change_id
 from server.checkins.service import Geofence
 from server.core.access import Principal, Role

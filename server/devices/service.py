@@ -8,8 +8,8 @@ from typing import Any
 from server.auth import queries as device_queries
 from server.auth.service import revoke_session
 from server.core.access import Principal, Role
+from server.core.clock import local_time
 from server.errors import DeviceNotFound
-from server.jobs.service import local_time
 
 MAX_DEVICES = 1000
 APPLIED = ("applied", "merged")
