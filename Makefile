@@ -64,37 +64,37 @@ bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python benchmarks/run_feed_benchmark.py
+	$(BIN)/python -m benchmarks.feed
 
 bench-sync: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/run_sync_benchmark.py
+	$(BIN)/python -m benchmarks.sync
 
 bench-live: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/run_live_benchmark.py
+	$(BIN)/python -m benchmarks.live
 
 # Photo processing per core, then the feed's p99 idle and while photos are processed.
 bench-photos: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python benchmarks/run_photo_benchmark.py --part both
+	$(BIN)/python -m benchmarks.photos --part both
 
 # Pushes/s to 1,000 subscriptions through the loopback push service, and the feed's p99 meanwhile.
 bench-push: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python benchmarks/run_push_benchmark.py
+	$(BIN)/python -m benchmarks.push
 
 # A fleet's working day (Locust) on one instance and on the cluster, side by side (needs nginx
 # and Redis): the largest fleet whose every endpoint keeps its p99 under 200 ms.
 bench-fleet: $(VENV)/.installed-bench
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
-	$(BIN)/python benchmarks/run_fleet_benchmark.py
+	$(BIN)/python -m benchmarks.fleet
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/run_app_benchmark.py
+	$(BIN)/python -m benchmarks.app
 
 # Cold, warm and offline starts on DevTools' slow and fast 3G, in Debian's chromium.
 bench-mobile: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/run_mobile_benchmark.py
+	$(BIN)/python -m benchmarks.mobile
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ clock, around ``page.reload()`` and Playwright's wait for the item to be visible
 reload has 10 s; one that runs out counts as a failure, and is left out of the figures.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_app_benchmark.py --reloads 15
+    .venv/bin/python -m benchmarks.app --reloads 15
 """
 
 import argparse
@@ -40,7 +40,9 @@ from typing import Any
 from matplotlib.figure import Figure
 from playwright.async_api import BrowserContext, Page, Playwright, ViewportSize, async_playwright
 from playwright.async_api import Error as PlaywrightError
-from run_feed_benchmark import (
+
+from benchmarks.harness import (
+    PASSWORD,
     REPO_ROOT,
     free_port,
     login,
@@ -52,7 +54,6 @@ from run_feed_benchmark import (
     stop,
     wait_ready,
 )
-
 from cdn.build import DIST, MANIFEST, build
 from server.cluster.processes import SETUP_TIMEOUT_S, run_command
 
@@ -60,7 +61,6 @@ CHROMIUM = "/usr/bin/chromium"
 VIEWPORT: ViewportSize = {"width": 390, "height": 844}
 BANGKOK = timezone(timedelta(hours=7))
 STAFF = [f"staff{n}@demo.local" for n in range(1, 21)]
-PASSWORD = "demo1234"
 FIRST_JOB = "ul.jobs li"
 RELOAD_TIMEOUT_MS = 10_000
 SETTLE_S = 0.5  # between reloads, so one reload's background fetches do not run into the next

@@ -12,7 +12,7 @@ the next request rebuilds the page. A control runs the same edits on another
 staff member's jobs, so the writes cost the same but the page stays cached.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_feed_benchmark.py --duration 10
+    .venv/bin/python -m benchmarks.feed --duration 10
 """
 
 import argparse
@@ -20,14 +20,12 @@ import asyncio
 import http.client
 import json
 import os
-import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,43 +34,32 @@ from typing import Any
 import brotli
 from matplotlib.figure import Figure
 
-from server.cluster.processes import ensure_database, run_command
-from server.cluster.processes import stop as stop_processes
+from benchmarks.harness import (
+    FEED_PATH,
+    HOST,
+    Response,
+    Scenario,
+    baseline_command,
+    check,
+    free_port,
+    login,
+    machine,
+    recreate_database,
+    request,
+    require_wrk,
+    run_wrk,
+    running,
+    save_json,
+    server_env,
+)
+from server.cluster.processes import run_command
 from server.cluster.processes import wait_ready as wait_ready
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-LUA_SCRIPT = BENCH_DIR / "wrk_report.lua"
-HOST = "127.0.0.1"
-PASSWORD = "demo1234"
-FEED_PATH = "/api/mobile/jobs"
 FILTERED_PATH = FEED_PATH + "?status=assigned&status=pending&limit=50"
 EDIT_PATH = "/api/dispatch/jobs/{}"
 PRIORITIES = ("normal", "high")  # not "urgent": that one may page people
 EDIT_RATE_KEPT = 0.9  # below this share of --edit-rate, two edit scenarios are not alike
 EDIT_CONNECTIONS = 8  # an edit waits behind wrk's requests: one connection cannot keep the rate
-
-
-@dataclass(frozen=True)
-class Response:
-    """A raw HTTP response; the body is kept compressed, as sent."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One wrk target: where to hit, with which headers, and what it must answer."""
-
-    name: str
-    description: str
-    port: int
-    path: str
-    headers: dict[str, str]
-    expect_status: int
-    edited_jobs: tuple[str, ...] = ()  # the dispatcher edits these while wrk runs
 
 
 @dataclass
@@ -108,120 +95,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_bench")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     return parser.parse_args()
-
-
-def free_port() -> int:
-    """Ask the kernel for an unused loopback port."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def recreate_database(database_url: str) -> None:
-    """Start from an empty database so seeded data is the same every run."""
-    await ensure_database(database_url, fresh=True)
-
-
-def server_env(database_url: str, port: int, workers: int) -> dict[str, str]:
-    """Environment of every `python -m server` call."""
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DEMO": "1",
-        "HOST": HOST,
-        "PORT": str(port),
-        "WORKERS": str(workers),
-    }
-
-
-def stop(proc: "subprocess.Popen[bytes]") -> None:
-    """Stop gracefully, then kill the whole process group so no worker survives."""
-    stop_processes([proc])
-
-
-@contextmanager
-def running(
-    cmd: list[str], env: Mapping[str, str], log_path: Path
-) -> Iterator["subprocess.Popen[bytes]"]:
-    """Run a server in its own session for the duration of the block."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield proc
-        finally:
-            stop(proc)
-
-
-def request(
-    port: int, method: str, path: str, headers: Mapping[str, str], body: bytes | None = None
-) -> Response:
-    """One HTTP/1.1 request without transparent decompression."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=dict(headers))
-        resp = conn.getresponse()
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
-def login(port: int, email: str) -> str:
-    """Log a demo user in and return the access token."""
-    payload = {
-        "email": email,
-        "password": PASSWORD,
-        "device": {"id": f"bench-{email}", "name": "feed benchmark", "platform": "android"},
-    }
-    resp = request(
-        port,
-        "POST",
-        "/api/mobile/auth/login",
-        {"Content-Type": "application/json"},
-        json.dumps(payload).encode(),
-    )
-    if resp.status != 200:
-        raise RuntimeError(f"login {email} failed: {resp.status} {resp.body[:200]!r}")
-    token: str = json.loads(resp.body)["accessToken"]
-    return token
-
-
-def check(scenario: Scenario) -> Response:
-    """Send one request first, so wrk never measures a wrong answer (401s are fast)."""
-    resp = request(scenario.port, "GET", scenario.path, scenario.headers)
-    if resp.status != scenario.expect_status:
-        got = f"{resp.status} {resp.body[:200]!r}"
-        raise RuntimeError(f"{scenario.name}: expected {scenario.expect_status}, got {got}")
-    if resp.status == 200 and resp.headers.get("content-encoding") != "br":
-        raise RuntimeError(f"{scenario.name}: response is not br-compressed: {resp.headers}")
-    return resp
-
-
-def run_wrk(scenario: Scenario, duration: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Run wrk once and return the JSON line printed by wrk_report.lua."""
-    header_flags = [flag for k, v in scenario.headers.items() for flag in ("-H", f"{k}: {v}")]
-    cmd = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{duration}s",
-        "--latency",
-        "-s",
-        str(LUA_SCRIPT),
-        *header_flags,
-        f"http://{HOST}:{scenario.port}{scenario.path}",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60)
-    report = next(line for line in reversed(out.stdout.splitlines()) if line.startswith("{"))
-    stats: dict[str, Any] = json.loads(report)
-    return stats
 
 
 def edit_loop(
@@ -370,21 +243,6 @@ def scenarios(base_port: int, port: int, feeds: Feeds) -> list[Scenario]:
     ]
 
 
-def baseline_command(body_file: Path, port: int, workers: int) -> list[str]:
-    """Command line of the precomputed-bytes baseline server."""
-    return [
-        sys.executable,
-        str(BENCH_DIR / "baseline_server.py"),
-        str(body_file),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-
-
 def fetch_first_page(port: int, token: str) -> Response:
     """A staff first page: its bytes feed the baseline, its ETag the 304 scenario."""
     headers = {"Accept-Encoding": "br", "Authorization": f"Bearer {token}"}
@@ -523,21 +381,10 @@ def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
     print(f"results: {args.out / 'feed-latest.json'}, {args.out / 'feed-latest.png'}")
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on (this machine is shared and noisy)."""
-    return {"cpus": os.cpu_count(), "platform": platform.platform()}
-
-
-def save_json(out: Path, name: str, stamp: str, doc: dict[str, Any]) -> None:
-    """Keep a run twice: under its time stamp, and as ``<name>-latest.json``."""
-    text = json.dumps(doc, indent=2) + "\n"
-    (out / f"{name}-{stamp}.json").write_text(text)
-    (out / f"{name}-latest.json").write_text(text)
-
-
 def main() -> None:
     """Entry point."""
     args = parse_args()
+    require_wrk("bench-feed")
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     try:

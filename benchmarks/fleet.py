@@ -16,7 +16,7 @@ is ``server.cluster``: nginx in front of two instances of 2 workers. The load ge
 the machine's cores with everything it measures.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_fleet_benchmark.py --fleets 5 10 20 40 80 --duration 60
+    .venv/bin/python -m benchmarks.fleet --fleets 5 10 20 40 80 --duration 60
 """
 
 import argparse
@@ -40,14 +40,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from run_feed_benchmark import BENCH_DIR, REPO_ROOT, free_port, machine, save_json
-from run_live_benchmark import cpu_ms, descendants
-from run_sync_benchmark import Connection, sign_in
 
-sys.path.insert(0, str(REPO_ROOT))  # the cluster and the server's own queries, from this tree
-from fleet_world import FleetWorld, seed_fleet
-from machine_probe import MachineProbe
-
+from benchmarks.fleet_world import FleetWorld, seed_fleet
+from benchmarks.harness import (
+    BENCH_DIR,
+    REPO_ROOT,
+    Connection,
+    cpu_ms,
+    descendants,
+    free_port,
+    machine,
+    save_json,
+    sign_in,
+)
+from benchmarks.machine_probe import MachineProbe
 from server.cluster.layout import Cluster, ClusterConfig, running_cluster
 from server.core.clock import BANGKOK
 

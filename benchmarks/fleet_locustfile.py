@@ -1,5 +1,5 @@
 """Locust users of the fleet benchmark: phones working through a working day at a speed-up,
-and dispatchers handing out work. ``run_fleet_benchmark.py`` starts Locust on this file with
+and dispatchers handing out work. ``benchmarks.fleet`` starts Locust on this file with
 ``FLEET_PLAN`` naming the plan (speed-up, tokens, jobs) and ``FLEET_OUTCOMES`` where to write
 what the sync answers said; it is not meant to be started by hand.
 

@@ -10,7 +10,7 @@ edits (PATCH /api/dispatch/jobs/{id}, notes), one at a time. A stream's fan-out 
 the time from just before the request is sent to the moment its event's bytes come in.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_live_benchmark.py --sizes 500 2000 5000
+    .venv/bin/python -m benchmarks.live --sizes 500 2000 5000
 """
 
 import argparse
@@ -33,18 +33,21 @@ import asyncpg
 import orjson
 import uvloop
 from matplotlib.figure import Figure
-from run_feed_benchmark import (
+
+from benchmarks.harness import (
     HOST,
+    Connection,
+    cpu_ms,
+    descendants,
     free_port,
     machine,
     recreate_database,
     running,
     save_json,
     server_env,
+    sign_in,
     wait_ready,
 )
-from run_sync_benchmark import Connection, sign_in
-
 from server.cluster.processes import run_command
 
 LIVE_PATH = "/api/mobile/live-updates"
@@ -61,7 +64,6 @@ DELIVERY_TIMEOUT_S = 15.0
 GAUGE_TIMEOUT_S = 15.0
 SETTLE_S = 3.0
 POLL_S = 0.005
-MAX_DESCENDANTS = 64
 P99_GOAL_MS = 250.0
 KB_GOAL = 30.0
 GOAL_SIZE = 5000
@@ -263,20 +265,6 @@ def percentile(ordered: list[float], q: float) -> float:
 # The server process and its worker, read from /proc.
 
 
-def descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (Sanic's manager forks the worker, and a helper or two)."""
-    found: list[int] = []
-    todo = [pid]
-    while todo and len(found) < MAX_DESCENDANTS:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").iterdir():
-            with suppress(OSError):
-                children = [int(c) for c in (task / "children").read_text().split()]
-                found += children
-                todo += children
-    return found
-
-
 def server_socket_inode(port: int, client_port: int) -> str:
     """The inode of the server's end of one loopback connection, from /proc/net/tcp."""
     local, remote = f"0100007F:{port:04X}", f"0100007F:{client_port:04X}"
@@ -305,13 +293,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def cpu_ms(pid: int) -> float:
-    """User plus system CPU a process has used, ms (10 ms resolution)."""
-    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(after_name[11]) + int(after_name[12])
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 # Setting up: accounts, streams, the server's own count of them.

@@ -28,7 +28,7 @@ worker or the HTTP cache, plus the bytes so far of requests still open (the live
 until the list is shown, and over the first ``--window`` seconds of the start.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_mobile_benchmark.py --rounds 2 --reopens 3
+    .venv/bin/python -m benchmarks.mobile --rounds 2 --reopens 3
 """
 
 import argparse
@@ -50,19 +50,18 @@ from typing import Any
 from matplotlib.figure import Figure
 from playwright.async_api import BrowserContext, CDPSession, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
-from run_app_benchmark import (
-    CHROMIUM,
-    FIRST_JOB,
-    PASSWORD,
-    VIEWPORT,
-    Person,
-    busiest_staff,
-    kept_ahead,
-    seed,
-)
-from run_feed_benchmark import free_port, machine, running, save_json, server_env, wait_ready
 from websockets.asyncio.client import ClientConnection, connect
 
+from benchmarks.app import CHROMIUM, FIRST_JOB, VIEWPORT, Person, busiest_staff, kept_ahead, seed
+from benchmarks.harness import (
+    PASSWORD,
+    free_port,
+    machine,
+    running,
+    save_json,
+    server_env,
+    wait_ready,
+)
 from cdn.build import DIST, build
 
 SIGN_IN_FORM = "form#login"

@@ -10,7 +10,7 @@ throughput divided by N; the per-photo time is measured inside the workers.
 Part two, ``feed``: a fresh PostgreSQL database with the demo data, and ``python -m server run``
 with one HTTP worker and ``--processors`` photo processors (PHOTO_PROCESSING_WORKERS; by default
 the cores but one, at least one). wrk reads a staff member's first feed page, as
-run_feed_benchmark does, for a bounded window twice: idle, with no photo anywhere, and busy,
+benchmarks.feed does, for a bounded window twice: idle, with no photo anywhere, and busy,
 once that staff member has uploaded the same 12 MP photos (JPEG and HEIC in turn, each made
 distinct by its capture time) to their own jobs until ``--backlog`` wait in the queue. During
 the busy window the queue is read from the database, not through the server being measured,
@@ -19,15 +19,13 @@ after the window count the photos processed during it. The product's target: the
 most twice the idle p99.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_photo_benchmark.py --part both --workers 2 --count 40
+    .venv/bin/python -m benchmarks.photos --part both --workers 2 --count 40
 """
 
 import argparse
 import asyncio
 import io
-import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -44,22 +42,26 @@ import pillow_heif
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import ExifTags, Image
-from run_feed_benchmark import (
+
+from benchmarks.harness import (
     FEED_PATH,
     Scenario,
-    check,
+    api,
+    feed_figures,
     free_port,
+    idle_window,
     login,
     machine,
+    plot_feed,
     recreate_database,
     request,
+    require_wrk,
     run_wrk,
     running,
     save_json,
     server_env,
     wait_ready,
 )
-
 from server.cluster.processes import run_command
 from server.photos.images import process_photo, variant_formats
 
@@ -198,16 +200,6 @@ def distinct_copy(data: bytes, n: int) -> bytes:
     return data.replace(CAPTURE_TIME, stamp.encode(), 1)
 
 
-def api(port: int, token: str, method: str, path: str, expect: int, body: Any = None) -> Any:
-    """One JSON call as the staff member; anything but ``expect`` fails the run."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    payload = None if body is None else json.dumps(body).encode()
-    resp = request(port, method, path, headers, payload)
-    if resp.status != expect:
-        raise RuntimeError(f"{method} {path}: {resp.status} {resp.body[:300]!r}")
-    return json.loads(resp.body)
-
-
 @dataclass
 class Uploader:
     """A staff member's phone: the photos in turn, each made distinct, over their own jobs."""
@@ -275,25 +267,6 @@ async def watch(
             topped_up += 1
         await asyncio.wait({wrk}, timeout=SAMPLE_S)
     return samples, topped_up
-
-
-def feed_figures(stats: dict[str, Any]) -> dict[str, Any]:
-    if not stats["requests"]:
-        raise RuntimeError(f"wrk completed no request: {stats['errors']}")
-    return {
-        "req_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
-        "p50_ms": stats["latency_us"]["p50"] / 1000,
-        "p99_ms": stats["latency_us"]["p99"] / 1000,
-        "errors": sum(stats["errors"].values()),
-        "wrk": stats,
-    }
-
-
-def idle_window(scenario: Scenario, wrk_args: argparse.Namespace) -> dict[str, Any]:
-    check(scenario)
-    print(f"~ feed idle: warm-up {wrk_args.warmup} s, measure {wrk_args.duration} s", flush=True)
-    run_wrk(scenario, wrk_args.warmup, wrk_args)
-    return feed_figures(run_wrk(scenario, wrk_args.duration, wrk_args))
 
 
 async def busy_window(
@@ -424,17 +397,6 @@ def plot_throughput(ax: Axes, formats: dict[str, dict[str, Any]]) -> None:
     ax.set_title("processing throughput")
 
 
-def plot_feed(ax: Axes, feed: dict[str, Any]) -> None:
-    xs, width = [0, 1], 0.4
-    for offset, key in ((-width / 2, "p50_ms"), (width / 2, "p99_ms")):
-        values = [feed["idle"][key], feed["busy"][key]]
-        ax.bar([x + offset for x in xs], values, width, label=key.removesuffix("_ms"))
-    ax.set_xticks(xs, ["idle", "busy"])
-    ax.set_ylabel("latency, ms")
-    ax.set_title(f"staff feed, busy/idle p99 {feed['p99_ratio']:.2f}")
-    ax.legend()
-
-
 def plot_queue(ax: Axes, samples: list[dict[str, Any]]) -> None:
     times = [s["t_s"] for s in samples]
     ax.plot(times, [waiting(s) for s in samples], label="waiting")
@@ -485,8 +447,8 @@ def main() -> None:
     args = parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    if "feed" in PARTS[args.part] and shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: `make bench-photos` installs it from Debian")
+    if "feed" in PARTS[args.part]:
+        require_wrk("bench-photos")
     frame = camera_frame()
     photos = {"jpeg": camera_photo(frame, "JPEG"), "heic": camera_photo(frame, "HEIF")}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -8,7 +8,7 @@ subscription's keys; it runs in this process, so its own decryption is part of t
 
 ``--subscriptions`` browser-like subscriptions are registered through the API, spread over the
 staff of the demo dispatcher's branch (Sukhumvit: staff1 to staff10), each POST with that staff
-member's bearer token. wrk then reads a staff member's first feed page, as run_feed_benchmark
+member's bearer token. wrk then reads a staff member's first feed page, as benchmarks.feed
 does, for a bounded window twice: idle, with no push anywhere, and busy, started the moment the
 dispatcher sends ``{"role": "staff"}``; broadcasts follow back to back until the window ends or
 ``--max-broadcasts`` is reached. Each broadcast is timed from the send until the push service
@@ -16,13 +16,12 @@ has all of its messages: pushes/s is their count over that time. Afterwards each
 detail must count every delivery ``accepted``.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_push_benchmark.py --subscriptions 1000
+    .venv/bin/python -m benchmarks.push --subscriptions 1000
 """
 
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,27 +32,29 @@ from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from run_feed_benchmark import (
+
+from benchmarks.harness import (
     FEED_PATH,
-    REPO_ROOT,
     Scenario,
+    api,
+    feed_figures,
     free_port,
+    idle_window,
     login,
     machine,
+    plot_feed,
     recreate_database,
     request,
+    require_wrk,
     run_wrk,
     running,
     save_json,
     server_env,
     wait_ready,
 )
-from run_photo_benchmark import api, feed_figures, idle_window, plot_feed
-
 from server.cluster.processes import run_command
 
 # The fake push service is test code, not part of the installed package.
-sys.path.insert(0, str(REPO_ROOT))
 from tests.push.push_service import PushService, Received
 
 SUBSCRIPTIONS_PATH = "/api/mobile/push/subscriptions"
@@ -315,8 +316,7 @@ def main() -> None:
     args = parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: `make bench-push` installs it from Debian")
+    require_wrk("bench-push")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     doc: dict[str, Any] = {"timestamp": stamp, "settings": settings(args), "machine": machine()}
     try:

@@ -11,14 +11,12 @@ same run. The machine is shared and noisy, so the server's mutations/s are quote
 as a ratio to that floor.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/run_sync_benchmark.py --duration 10
+    .venv/bin/python -m benchmarks.sync --duration 10
 """
 
 import argparse
 import asyncio
-import base64
 import hashlib
-import json
 import math
 import subprocess
 import sys
@@ -34,22 +32,23 @@ from urllib.parse import quote
 import asyncpg
 import orjson
 from matplotlib.figure import Figure
-from run_feed_benchmark import (
-    HOST,
-    PASSWORD,
+
+from benchmarks.harness import (
+    Connection,
+    Phone,
+    expect_json,
     free_port,
     machine,
     recreate_database,
     running,
     save_json,
     server_env,
+    sign_in,
     wait_ready,
 )
-
 from server.cluster.processes import run_command
 
 SYNC_PATH = "/api/mobile/sync"
-LOGIN_PATH = "/api/mobile/auth/login"
 JOBS_PATH = "/api/mobile/jobs?limit=200"
 STAFF = 20
 ALONE_SIZE = 100
@@ -86,20 +85,6 @@ RECEIPT_OUTCOMES = "SELECT outcome, count(*) AS n FROM mutation_receipt GROUP BY
 
 
 @dataclass
-class Phone:
-    """One simulated phone: its session, and the jobs only it edits, so the versions it
-    sends stay the server's (an edit it sees accepted is one version further)."""
-
-    client_id: str
-    token: str
-    user_id: str
-    device_id: str
-    versions: dict[str, int] = field(default_factory=dict)
-    next_job: int = 0
-    notes_sent: int = 0
-
-
-@dataclass
 class Sample:
     """What one phase measured: per-batch latency of every OK batch, and the failures."""
 
@@ -125,68 +110,6 @@ class ServerRun:
     paced: Sample
     paced_rate: float
     alone: Sample
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection on loopback. A client of our own, this small,
-    because the load generator shares the CPUs with the server and PostgreSQL: a heavy
-    client would be measured as server time."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self.closed = False
-
-    @classmethod
-    async def open(cls, port: int) -> "Connection":
-        """Connect to the server under test."""
-        reader, writer = await asyncio.open_connection(HOST, port)
-        return cls(reader, writer)
-
-    def close(self) -> None:
-        """Close without waiting on a peer that may be gone."""
-        self.closed = True
-        self._writer.close()
-
-    async def send(
-        self, method: str, path: str, token: str | None, body: bytes = b""
-    ) -> tuple[int, bytes]:
-        """One request; answers (status, body). No Accept-Encoding, so bodies come plain."""
-        head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
-        if body:  # never on a GET: Sanic logs a Content-Length it did not read as an error
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        if token:
-            head += f"Authorization: Bearer {token}\r\n"
-        self._writer.write(head.encode() + b"\r\n" + body)
-        await self._writer.drain()
-        return await self._read_response()
-
-    async def _read_response(self) -> tuple[int, bytes]:
-        """Status line, headers, then a Content-Length or chunked body."""
-        raw = await self._reader.readuntil(b"\r\n\r\n")
-        status_line, *lines = raw.decode("latin-1").rstrip("\r\n").split("\r\n")
-        headers = dict(_header(line) for line in lines if ":" in line)
-        if headers.get("connection") == "close":
-            self.closed = True
-        if headers.get("transfer-encoding") == "chunked":
-            return int(status_line.split()[1]), await self._read_chunked()
-        length = int(headers.get("content-length", "0"))
-        return int(status_line.split()[1]), await self._reader.readexactly(length)
-
-    async def _read_chunked(self) -> bytes:
-        """Chunked bodies, in case a response streams; bounded by the request timeout."""
-        parts = []
-        while size := int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16):
-            parts.append(await self._reader.readexactly(size))
-            await self._reader.readuntil(b"\r\n")
-        await self._reader.readuntil(b"\r\n")
-        return b"".join(parts)
-
-
-def _header(line: str) -> tuple[str, str]:
-    """A header line, lower-cased: only framing headers are read, and they ignore case."""
-    name, value = line.split(":", 1)
-    return name.strip().lower(), value.strip().lower()
 
 
 def parse_args() -> argparse.Namespace:
@@ -218,33 +141,6 @@ def parse_args() -> argparse.Namespace:
 def bangkok_now() -> str:
     """RFC 3339 with an offset, as the phones send it."""
     return datetime.now(BANGKOK).isoformat(timespec="milliseconds")
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The access token's claims, unverified: only to learn the user and device session ids
-    the server records, so the floor writes the same values."""
-    payload = token.split(".")[1]
-    claims: dict[str, Any] = json.loads(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    )
-    return claims
-
-
-def expect_json(what: str, status: int, body: bytes) -> Any:
-    """The parsed answer of a setup call, or a failure that says what the server said."""
-    if status != 200:
-        raise RuntimeError(f"{what}: {status} {body[:300]!r}")
-    return orjson.loads(body)
-
-
-async def sign_in(conn: Connection, email: str, client_id: str) -> Phone:
-    """Log a demo user in as one phone (a distinct device id makes a distinct session)."""
-    device = {"id": client_id, "name": "sync benchmark", "platform": "android"}
-    payload = {"email": email, "password": PASSWORD, "device": device}
-    status, body = await conn.send("POST", LOGIN_PATH, None, orjson.dumps(payload))
-    token: str = expect_json(f"login {email} as {client_id}", status, body)["accessToken"]
-    claims = jwt_claims(token)
-    return Phone(client_id, token, str(claims["sub"]), str(claims["dev"]))
 
 
 async def job_versions(conn: Connection, token: str) -> dict[str, int]:
