@@ -10,6 +10,9 @@ from pydantic import Field
 from server.core.schemas import ApiModel, Location
 from server.jobs.schemas import ChecklistItemOut, JobFull, JobSummary
 
+MutationKind = Literal["update", "checkin", "photo"]
+"""What a sync batch carries (its ``updates``, ``checkIns`` and ``photos``)."""
+
 
 class JobState(JobFull):
     """A job as offline sync sends it: enough to work on it with no signal."""
@@ -68,7 +71,7 @@ class ReceiptsParams(ApiModel):
 
 class Receipt(ApiModel):
     mutation_id: str
-    kind: Literal["update", "checkin"]
+    kind: MutationKind
     job_id: str | None
     outcome: Literal["applied", "merged", "superseded", "rejected"]
     code: str | None

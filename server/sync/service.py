@@ -48,11 +48,12 @@ from server.sync.rules import (
     plan_update,
     receipt_outcome,
 )
+from server.sync.schemas import MutationKind
 
 SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
 
 
-MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn] | type[BatchPhoto]] = {
+MUTATION_MODELS: dict[MutationKind, type[PendingUpdate] | type[BatchCheckIn] | type[BatchPhoto]] = {
     "update": PendingUpdate,
     "checkin": BatchCheckIn,
     "photo": BatchPhoto,
@@ -63,14 +64,14 @@ MUTATION_MODELS: dict[str, type[PendingUpdate] | type[BatchCheckIn] | type[Batch
 class Entry:
     """One mutation of a batch: as sent, read (or why it cannot be), and its fingerprint."""
 
-    kind: str  # "update" | "checkin" | "photo"
+    kind: MutationKind
     raw: dict[str, Any]
     mutation_id: str
     read: PendingUpdate | BatchCheckIn | BatchPhoto | MutationRejected
     hash: str
 
     @classmethod
-    def of(cls, kind: str, raw: dict[str, Any]) -> Entry:
+    def of(cls, kind: MutationKind, raw: dict[str, Any]) -> Entry:
         """Fingerprint what the entry means, not how it was spelt (``5`` or ``5.0``, ``Z`` or
         ``+00:00``), so a retry through another route is still the same mutation."""
         try:

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 
 from server.context import AppContext
+from server.sync.schemas import ReceiptsPage
+from tests.answers import parse_answer
 from tests.world import bearer
 
 SYNC = "/api/mobile/sync"
@@ -88,6 +90,7 @@ class Phone:
     async def receipts(self, since: int = 0) -> list[dict[str, Any]]:
         response = await self.client.get(RECEIPTS, params={"since": since}, headers=self.headers)
         assert response.status_code == 200, response.text
+        parse_answer(ReceiptsPage, response.json())
         receipts: list[dict[str, Any]] = response.json()["receipts"]
         return receipts
 

@@ -7,13 +7,14 @@ from typing import Any
 import httpx
 
 from server.core.schemas import Problem
+from tests.answers import parse_answer
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
-    Problem.model_validate(body)
+    parse_answer(Problem, body)
     assert body["status"] == status
     assert body["code"] == code
     assert body["type"] == f"urn:tinedy:problem:{code}"

@@ -11,6 +11,7 @@ import pytest
 from server.auth.schemas import LoginResponse
 from server.context import AppContext
 from server.core.access import Principal, Role
+from tests.answers import parse_answer
 from tests.api.problems import assert_problem
 from tests.world import TEST_PASSWORD, World
 
@@ -49,7 +50,7 @@ async def test_login_returns_tokens_user_and_session_cookies(
     response = await client.post(LOGIN, json=credentials(world.staff_a))
     assert response.status_code == 200
     body = response.json()
-    LoginResponse.model_validate(body)
+    parse_answer(LoginResponse, body)
     assert body["user"] == {
         "id": world.staff_a["id"],
         "name": "สมชาย ใจดี",

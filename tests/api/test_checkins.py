@@ -14,6 +14,7 @@ from server.checkins.schemas import CheckInAnswer, CheckInList
 from server.checkins.service import Geofence, haversine_meters
 from server.context import AppContext
 from server.ops.retention import purge_locations
+from tests.answers import parse_answer
 from tests.api.phones import Phone, new_id, rfc3339
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer
@@ -59,7 +60,7 @@ async def test_an_arrival_on_site_is_within_the_fence_and_starts_the_job(phone: 
         checkin_url(job["id"]), json=body(mutationId=new_id()), headers=phone.headers
     )
     assert response.status_code == 201, response.text
-    answer = CheckInAnswer.model_validate(response.json()).check_in
+    answer = parse_answer(CheckInAnswer, response.json()).check_in
     assert answer.within_geofence is True
     assert answer.distance_meters == 0
     assert "location" not in response.json()["checkIn"]
@@ -210,7 +211,7 @@ async def test_coordinates_are_for_dispatchers_and_admins_only(
     url = f"/api/dispatch/jobs/{job['id']}/checkins"
 
     seen = await phone.client.get(url, headers=bearer(ctx.signer, world.dispatcher))
-    [record] = CheckInList.model_validate(seen.json()).check_ins
+    [record] = parse_answer(CheckInList, seen.json()).check_ins
     assert record.location is not None
     assert (record.location.lat, record.location.lng) == (nearby["lat"], nearby["lng"])
     assert record.user_id == phone.user["id"]

@@ -9,6 +9,7 @@ import httpx
 from server.auth.service import DeviceInfo, login
 from server.context import AppContext
 from server.devices.schemas import DevicesList
+from tests.answers import parse_answer
 from tests.api.phones import Phone
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 
@@ -43,7 +44,7 @@ async def test_the_branch_sees_each_device_its_clock_and_its_refusals(
         "/api/dispatch/devices", headers=bearer(ctx.signer, world.dispatcher)
     )
 
-    listed = DevicesList.model_validate(response.json()).devices
+    listed = parse_answer(DevicesList, response.json()).devices
     [device] = [d for d in listed if d.user_id == staff["id"]]
     assert (device.client_id, device.name, device.platform) == (
         "field-phone",

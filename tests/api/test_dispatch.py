@@ -10,6 +10,7 @@ import pytest
 from server.context import AppContext
 from server.db.tables import User
 from server.jobs.schemas import JobDetail
+from tests.answers import parse_answer
 from tests.api.phones import DISPATCH, Dispatcher, Phone
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer
@@ -53,7 +54,7 @@ async def test_a_dispatcher_creates_a_job_that_the_assignee_sees_at_once(
     )
 
     assert created.status_code == 201, created.text
-    detail = JobDetail.model_validate(created.json())
+    detail = parse_answer(JobDetail, created.json())
     assert detail.job.status == "assigned"
     assert detail.job.assignee_id == staff["id"]
     assert detail.job.notes == "รหัสประตู 12"

@@ -14,6 +14,7 @@ import pytest
 from server.context import AppContext
 from server.jobs.schemas import JobDetail, JobsPage
 from server.jobs.writes import update_job
+from tests.answers import parse_answer
 from tests.world import BASE_TIME, World, add_jobs, add_staff, add_user, bearer
 
 FEED = "/api/mobile/jobs"
@@ -289,7 +290,7 @@ async def test_job_detail_has_the_contract_shape(
     job_id = world.jobs[world.staff_a["id"]][0]
     headers = bearer(ctx.signer, world.staff_a)
     response = await client.get(f"{FEED}/{job_id}", headers=headers)
-    detail = JobDetail.model_validate(response.json())
+    detail = parse_answer(JobDetail, response.json())
     assert detail.job.id == job_id
     assert [item.label for item in detail.checklist_items][:2] == ["ปัดฝุ่น · Dust", "ถูพื้น · Mop"]
     assert detail.location.lat == pytest.approx(13.7083)
@@ -299,4 +300,4 @@ async def test_job_detail_has_the_contract_shape(
         await client.get(f"{FEED}/{job_id}", headers=headers | {"If-None-Match": etag})
     ).status_code == 304
     page = await client.get(FEED, headers=headers)
-    JobsPage.model_validate(page.json())
+    parse_answer(JobsPage, page.json())

@@ -151,8 +151,15 @@ def test_a_new_build_changes_the_service_worker(tmp_path: Path, ctx: AppContext)
     before = ctx.shell.render_worker("th", "field")
     after = rebuilt.render_worker("th", "field")
     assert before != after
-    assert b'const VERSION = "0123456789abcdef-field-th";' in after
+    assert worker_config(after)["version"] == "0123456789abcdef-field-th"
     assert ctx.shell.render_worker("th", "field") == before, "rendering is deterministic"
+
+
+def worker_config(worker: bytes) -> dict[str, Any]:
+    """The one config object a rendered service worker reads."""
+    [line] = [line for line in worker.decode().splitlines() if line.startswith("const CONFIG = ")]
+    config: dict[str, Any] = json.loads(line.removeprefix("const CONFIG = ").removesuffix(";"))
+    return config
 
 
 def test_brotli_variants_are_quality_11(ctx: AppContext) -> None:

@@ -4,6 +4,7 @@ every outcome on record."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import httpx
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from server.changes.queries import newest_change_id
 from server.context import AppContext
 from server.db.tables import DeviceSync
-from server.sync.schemas import ReceiptsPage, SyncAnswer
+from server.sync.schemas import MutationKind, ReceiptsPage, SyncAnswer
+from server.sync.service import MUTATION_MODELS
+from tests.answers import parse_answer
 from tests.api.phones import SYNC, Dispatcher, Phone, new_id
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff
@@ -40,7 +43,7 @@ async def test_the_same_batch_twice_applies_once_and_answers_the_same(
     log_after_first = await newest_change_id()
     second = await phone.send(batch)
 
-    SyncAnswer.model_validate(first)
+    parse_answer(SyncAnswer, first)
     assert first == second
     assert len(first["synced"]) == 4
     assert await newest_change_id() == log_after_first, "a replay wrote nothing"
@@ -203,12 +206,12 @@ async def test_receipts_page_through_every_outcome(phone: Phone) -> None:
     first = await phone.client.get(
         "/api/mobile/sync/receipts", params={"limit": 4}, headers=phone.headers
     )
-    page = ReceiptsPage.model_validate(first.json())
+    page = parse_answer(ReceiptsPage, first.json())
     assert page.has_more
     rest = await phone.client.get(
         "/api/mobile/sync/receipts", params={"since": page.cursor}, headers=phone.headers
     )
-    receipts = page.receipts + ReceiptsPage.model_validate(rest.json()).receipts
+    receipts = page.receipts + parse_answer(ReceiptsPage, rest.json()).receipts
     assert [r.mutation_id for r in receipts][:5] == [m["mutationId"] for m in mutations]
     assert [r.outcome for r in receipts] == ["applied"] * 5 + ["rejected"]
     assert receipts[-1].code == "invalid_transition"
@@ -307,3 +310,7 @@ async def test_text_the_database_cannot_store_is_refused_per_mutation(phone: Pho
         SYNC, json=phone.batch() | {"surprise": 1}, headers=phone.headers
     )
     assert_problem(response, 422, "validation_failed")
+
+
+def test_every_kind_a_batch_carries_is_a_published_receipt_kind() -> None:
+    assert set(get_args(MutationKind)) == set(MUTATION_MODELS)

@@ -11,6 +11,7 @@ import pytest
 from server.changes.queries import newest_change_id
 from server.context import AppContext
 from server.sync.schemas import SyncChanges
+from tests.answers import parse_answer
 from tests.api.phones import CHANGES, Dispatcher, Phone
 from tests.api.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, bearer
@@ -21,7 +22,7 @@ async def pull(phone: Phone, since: int, limit: int = 100) -> dict[str, Any]:
         CHANGES, params={"since": since, "limit": limit}, headers=phone.headers
     )
     assert response.status_code == 200, response.text
-    SyncChanges.model_validate(response.json())
+    parse_answer(SyncChanges, response.json())
     body: dict[str, Any] = response.json()
     return body
 

@@ -27,6 +27,7 @@ from server.push.subscriptions import NewSubscription
 from server.push.subscriptions import subscribe as subscribe_service
 from server.push.vapid import VapidKeys
 from server.push.worker import PushDispatcher, PushSender
+from tests.answers import parse_answer
 from tests.api.problems import assert_problem
 from tests.push.push_service import Answer, PushService
 from tests.servers import running_instances, wait_for
@@ -87,7 +88,7 @@ async def detail_when(
     async def check() -> bool:
         answer = await client.get(f"/api/mobile/notifications/{notification_id}", headers=headers)
         assert answer.status_code == 200, answer.text
-        NotificationDetail.model_validate(answer.json())  # as documented in OpenAPI
+        parse_answer(NotificationDetail, answer.json())  # as documented in OpenAPI
         seen.update(answer.json())
         return settled(seen)
 
@@ -107,7 +108,7 @@ async def send(
     answer = await client.post(SEND, json={"title": "ประชุมทีม", **message}, headers=headers)
     assert answer.status_code == 202, answer.text
     queued: dict[str, Any] = answer.json()
-    NotificationQueued.model_validate(queued)
+    parse_answer(NotificationQueued, queued)
     return queued
 
 
@@ -335,7 +336,7 @@ async def test_receipts_move_a_delivery_forward_once_and_only_for_its_owner(
     first = await client.post(receipts, json={"event": "displayed", **delivery}, headers=headers)
     again = await client.post(receipts, json={"event": "displayed", **delivery}, headers=headers)
     assert first.status_code == again.status_code == 200
-    ReceiptRecorded.model_validate(first.json())
+    parse_answer(ReceiptRecorded, first.json())
     assert first.json() == again.json()
     shown = await detail_when(client, office, queued["notificationId"], all_in("displayed"))
     clicked = await client.post(receipts, json={"event": "clicked"}, headers=headers)
