@@ -1,4 +1,4 @@
--- wrk report hook: prints one JSON line that run_feed_benchmark.py parses.
+-- wrk report hook: prints one JSON line that benchmarks.harness.run_wrk parses.
 -- Headers are passed with wrk -H flags, so this script adds no per-request
 -- Lua work and does not slow wrk down.
 
