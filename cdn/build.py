@@ -1,7 +1,8 @@
 """Build the app shell into ``cdn/dist``: content-hashed assets, Brotli (quality 11) and gzip
 variants beside each, icons and install screenshots drawn with Pillow, the HTML shell, and
 an asset manifest (logical name -> hashed path, size, SRI hash) that the shell, the web
-manifest and the service worker read.
+manifest and the service worker read. The server's vocabulary (server/pwa/vocabulary.py:
+event names, statuses, cache names, translations...) is written into ``vocabulary.js``.
 
 Run ``python -m cdn.build``; it does nothing when the sources have not changed.
 """
@@ -22,10 +23,13 @@ import brotli
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from PIL import Image, ImageDraw, ImageFont
 
+from server.pwa import vocabulary
+
 SOURCE = Path(__file__).resolve().parent / "src"
 DIST = Path(__file__).resolve().parent / "dist"
 MANIFEST = "asset-manifest.json"
 STAMP = ".source-hash"
+VOCABULARY = "vocabulary.js"
 BRAND = (15, 118, 110)
 TEXT_TYPES = {".js", ".css", ".html", ".json", ".svg", ".txt"}
 ICONS = ((192, False), (512, False), (192, True), (512, True))
@@ -50,6 +54,7 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     for source in sorted(SOURCE.glob("*")):
         if source.suffix in {".js", ".css"}:
             assets[source.name] = _emit(out, source.name, source.read_bytes())
+    assets[VOCABULARY] = _emit(out, VOCABULARY, _vocabulary_script())
     for name, image in _images():
         assets[name] = _emit(out, name, image)
     shell = _render_shell(assets)
@@ -63,9 +68,15 @@ def build(out: Path = DIST, force: bool = False) -> Path:
 
 def _sources_hash() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(_vocabulary_script())
     for source in sorted(SOURCE.glob("*")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
+
+
+def _vocabulary_script() -> bytes:
+    words = json.dumps(vocabulary.for_app(), ensure_ascii=False, sort_keys=True)
+    return f'"use strict";\nself.VOCABULARY = Object.freeze({words});\n'.encode()
 
 
 def _emit(out: Path, logical: str, body: bytes) -> Asset:

@@ -2,39 +2,13 @@
 // The outbox and the offline key live in vault.js, which the service worker shares.
 "use strict";
 
-const T = {
-  th: { signIn: "เข้าสู่ระบบ", email: "อีเมล", password: "รหัสผ่าน", today: "งานวันนี้",
-        none: "วันนี้ไม่มีงาน", offline: "ออฟไลน์", waiting: "รอส่ง", back: "กลับ",
-        checkIn: "เช็คอิน", checklist: "รายการตรวจ", failed: "ไม่สำเร็จ", signOut: "ออกจากระบบ",
-        sent: "ส่งแล้ว", photos: "รูปถ่าย", addPhoto: "ถ่ายรูป", shared: "รูปที่แชร์มา",
-        attach: "แนบกับงานนี้", processing: "กำลังประมวลผล",
-        unsent: "ยังมีรายการที่ยังไม่ได้ส่ง จะหายไปถ้าออกจากระบบตอนนี้ ออกจากระบบหรือไม่?", board: "กระดานจ่ายงาน", phones: "โทรศัพท์ของทีม", lastSeen: "ติดต่อล่าสุด",
-        skew: "นาฬิกาคลาด", revoke: "ยกเลิกเครื่องนี้", sealed: "ล็อกไว้ รอเข้าสู่ระบบ",
-        notify: "เปิดการแจ้งเตือน",
-        en_route: "กำลังไป", in_progress: "เริ่มงาน", completed: "เสร็จแล้ว" },
-  en: { signIn: "Sign in", email: "Email", password: "Password", today: "Today's jobs",
-        none: "No jobs today", offline: "Offline", waiting: "waiting", back: "Back",
-        checkIn: "Check in", checklist: "Checklist", failed: "Failed", signOut: "Sign out",
-        sent: "Sent", photos: "Photos", addPhoto: "Take a photo", shared: "Shared photos",
-        attach: "Attach to this job", processing: "processing",
-        unsent: "Some changes have not been sent yet and will be lost if you sign out now. Sign out?", board: "Dispatch board", phones: "Team phones", lastSeen: "last contact",
-        skew: "clock off by", revoke: "Sign this phone out", sealed: "locked until you sign in",
-        notify: "Turn on notifications",
-        en_route: "On my way", in_progress: "Start", completed: "Done" },
-};
-const STATUS = {
-  th: { pending: "รอจ่ายงาน", assigned: "ได้รับงาน", en_route: "กำลังเดินทาง",
-        in_progress: "กำลังทำ", completed: "เสร็จแล้ว", cancelled: "ยกเลิก" },
-  en: { pending: "Pending", assigned: "Assigned", en_route: "On the way",
-        in_progress: "In progress", completed: "Completed", cancelled: "Cancelled" },
-};
-const NEXT = { assigned: "en_route", en_route: "in_progress", in_progress: "completed" };
-const BOARD = ["pending", "assigned", "en_route", "in_progress", "completed"];
-const PRIORITIES = ["normal", "high", "urgent"];
+// The words the server and the app share are the server's (server/pwa/vocabulary.py),
+// written by the build into vocabulary.js.
+const { text: T, statusText: STATUS, steps: NEXT, board: BOARD, priorities: PRIORITIES } = VOCABULARY;
 const OFFLINE_DETAILS = 30; // job details fetched ahead so they open with no signal
 const OFFLINE_REFRESH_MS = 10 * 60e3; // and fetched again at most this often
 let lang = (navigator.language || "th").startsWith("th") ? "th" : "en";
-let user = JSON.parse(localStorage.getItem("tinedy-user") || "null");
+let user = JSON.parse(localStorage.getItem(VOCABULARY.storage.user) || "null");
 const app = document.getElementById("app");
 const t = (key) => T[lang][key] || key;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -60,7 +34,7 @@ let freshNext = false;
 function signedOut() {
   closeLive();
   user = null;
-  localStorage.removeItem("tinedy-user");
+  localStorage.removeItem(VOCABULARY.storage.user);
   showSignIn();
 }
 
@@ -84,7 +58,7 @@ function showSignIn() {
     }
     user = (await response.json()).user;
     lang = user.locale;
-    localStorage.setItem("tinedy-user", JSON.stringify(user));
+    localStorage.setItem(VOCABULARY.storage.user, JSON.stringify(user));
     await vault.fetchKey().catch(() => null);
     registerWorker(); // a sign-out's Clear-Site-Data removed it
     start();
@@ -212,7 +186,7 @@ async function showJob(id) {
 
 // Photos shared from the camera app wait in the worker's share inbox: pick a job for them.
 async function showShared() {
-  const inbox = await caches.open("tinedy-share-inbox");
+  const inbox = await caches.open(VOCABULARY.caches.shareInbox);
   const files = await inbox.keys();
   const response = await api(dayFeed(0, 100));
   const { jobs } = response.ok ? await response.json() : { jobs: [] };
@@ -284,7 +258,7 @@ async function enqueue(change) {
 // no page open. Asked of the registration there is, never awaited (there may be none).
 function registerSync() {
   navigator.serviceWorker?.getRegistration().then((registration) =>
-    registration?.sync?.register("tinedy-outbox")).catch(() => {});
+    registration?.sync?.register(VOCABULARY.syncTag)).catch(() => {});
 }
 
 // Web Push once signed in: silently where it is allowed already, after a tap on the jobs
@@ -389,10 +363,8 @@ function listen() {
     refresh();
   };
   stream.onmessage = heard;
-  ["job-assigned", "job-unassigned", "status-updated", "priority-alert", "job-updated",
-   "job-rescheduled", "job-cancelled", "team-update", "photo-processed", "reset"].forEach((name) =>
-    stream.addEventListener(name, heard));
-  stream.addEventListener("closing", (event) => {
+  VOCABULARY.events.forEach((name) => stream.addEventListener(name, heard));
+  stream.addEventListener(VOCABULARY.closing, (event) => {
     const { reason } = JSON.parse(event.data);
     if (reason === "session_revoked") closeLive();
     else if (reason === "token_expired") reopen(stream);
@@ -439,10 +411,11 @@ async function start() {
 
 window.addEventListener("hashchange", route);
 navigator.serviceWorker?.addEventListener("message", ({ data }) => {
-  if (data?.type === "sent") showWaiting().then(refresh); // the worker sent
-  if (data?.type === "pushed" && user) route(); // the worker has just fetched the news
-  if (data?.type === "refreshed" && data.url === listShown) route(); // drawn from a kept copy
-  if (data?.type === "open") location.hash = new URL(data.url).hash; // a notification tapped
+  const { sent, pushed, refreshed, open } = VOCABULARY.messages;
+  if (data?.type === sent) showWaiting().then(refresh); // the worker sent
+  if (data?.type === pushed && user) route(); // the worker has just fetched the news
+  if (data?.type === refreshed && data.url === listShown) route(); // drawn from a kept copy
+  if (data?.type === open) location.hash = new URL(data.url).hash; // a notification tapped
 });
 // The first worker takes control only after the first sign-in has drawn the list, which so
 // went past it: fetch the day again through it, so the next start (with or without signal)

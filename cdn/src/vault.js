@@ -1,4 +1,5 @@
-// Tinedy Field's offline vault, shared by the page and the service worker (importScripts).
+// Tinedy Field's offline vault, shared by the page and the service worker (importScripts,
+// after vocabulary.js).
 // What the app keeps offline, the outbox of changes, the photo lane and the cached job data,
 // is sealed with AES-GCM under this device's key from the server. The key is kept as a
 // non-extractable CryptoKey, so script can use it but never read it out; it is forgotten when
@@ -6,7 +7,7 @@
 "use strict";
 
 const vault = (() => {
-  const DB = "tinedy-vault";
+  const DB = VOCABULARY.storage.vault;
   const STORES = { outbox: { keyPath: "mutationId" }, notices: { keyPath: "mutationId" },
     meta: undefined, photos: { keyPath: "photoId" }, receipts: { keyPath: "key" } };
   const KEY_URL = "/api/mobile/auth/offline-key";
@@ -172,7 +173,7 @@ const vault = (() => {
       headers: { "X-Requested-With": "fetch", "Content-Type": "application/json", ...options.headers } });
     const response = await request();
     if (response.status !== 401) return response;
-    return locked("tinedy-refresh", async () => {
+    return locked(VOCABULARY.locks.refresh, async () => {
       const again = await request(); // another context may have refreshed meanwhile
       if (again.status !== 401) return again;
       const refreshed = await fetch("/api/mobile/auth/refresh", {
@@ -193,7 +194,7 @@ const vault = (() => {
   // "signed-out", or a delay in ms to retry after (network errors, 408, 429 as Retry-After
   // asks, 5xx; a batch the server cannot take is kept, shown, and tried again much later).
   // Nothing leaves the outbox until the server has answered for it.
-  const send = () => locked("tinedy-outbox", sendNow);
+  const send = () => locked(VOCABULARY.locks.outbox, sendNow);
 
   async function sendNow() {
     const entries = (await waiting()).filter((e) => !e.sealedAway).slice(0, BATCH);
@@ -246,7 +247,7 @@ const vault = (() => {
   }
 
   const photosWaiting = () => withStores("photos", "readonly", (s) => s.count());
-  const sendPhotos = () => locked("tinedy-photos", sendPhotosNow);
+  const sendPhotos = () => locked(VOCABULARY.locks.photos, sendPhotosNow);
 
   // Uploads the waiting photos one at a time (a phone has little memory); answers like send().
   async function sendPhotosNow() {
@@ -299,7 +300,7 @@ const vault = (() => {
   // order: one that cannot be posted yet (no network, 408, 429, 5xx, signed out) waits in its
   // own lane and goes with the next flush or sync; any other 4xx is final (gone, not this
   // person's), and the receipt is dropped. Ids only: nothing in them needs sealing.
-  const receipt = (notificationId, deliveryId, event) => locked("tinedy-receipts", async () => {
+  const receipt = (notificationId, deliveryId, event) => locked(VOCABULARY.locks.receipts, async () => {
     const record = { key: `${deliveryId} ${event}`, notificationId, deliveryId, event, at: Date.now() };
     let outcome = await sendReceiptsNow();
     if (outcome === "sent" || outcome === "empty") outcome = await postReceipt(record);
@@ -307,7 +308,7 @@ const vault = (() => {
     return outcome;
   });
 
-  const sendReceipts = () => locked("tinedy-receipts", sendReceiptsNow);
+  const sendReceipts = () => locked(VOCABULARY.locks.receipts, sendReceiptsNow);
 
   async function sendReceiptsNow() {
     const records = (await withStores("receipts", "readonly", (s) => s.getAll())) || [];
@@ -375,7 +376,7 @@ const vault = (() => {
   async function forget() {
     await withStores("meta", "readwrite", (s) => s.delete("key"));
     for (const name of await caches.keys()) {
-      if (name === "tinedy-data" || name === "tinedy-share-inbox") await caches.delete(name);
+      if (name === VOCABULARY.caches.data || name === VOCABULARY.caches.shareInbox) await caches.delete(name);
     }
   }
 

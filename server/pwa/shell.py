@@ -20,6 +20,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from server.http.files import Representation
 from server.http.negotiation import IDENTITY
+from server.pwa import vocabulary
+from server.pwa.translations import MANIFEST as TEXT
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -27,31 +29,6 @@ PRIVATE_REVALIDATE = "private, no-cache"
 NAVIGATION_TIMEOUT_MS = 3000
 DATA_TIMEOUT_MS = 4000
 LOCALES = ("th", "en")
-
-TEXT: dict[str, dict[str, str]] = {
-    "th": {
-        "name": "Tinedy Field · งานภาคสนาม",
-        "short_name": "Tinedy",
-        "description": "งานทำความสะอาดของวันนี้ เช็คอิน รายการตรวจ และอัปเดตสด แม้ไม่มีสัญญาณ",
-        "today": "งานวันนี้",
-        "check_in": "เช็คอิน",
-        "sync": "ซิงค์ตอนนี้",
-        "board": "กระดานจ่ายงาน",
-        "offline": "ออฟไลน์ · เปิดแอปอีกครั้งเมื่อมีสัญญาณ",
-        "list": "รายการงานวันนี้",
-    },
-    "en": {
-        "name": "Tinedy Field",
-        "short_name": "Tinedy",
-        "description": "Today's cleaning jobs, check-ins, checklists and live updates, offline too",
-        "today": "Today's jobs",
-        "check_in": "Check in",
-        "sync": "Sync now",
-        "board": "Dispatch board",
-        "offline": "Offline: open the app again when you have signal",
-        "list": "Today's job list",
-    },
-}
 
 # The strategy table each service worker renders: first match wins.
 ROUTES: dict[str, list[dict[str, Any]]] = {
@@ -161,20 +138,25 @@ class AppShell:
             .encode()
         )
 
+    def worker_config(self, locale: str, family: str) -> dict[str, Any]:
+        """The one object a service worker reads: its strategy set's routes and words, this
+        build's files, and the vocabulary it shares with the app."""
+        return {
+            "strategySet": f"{family}-{locale}",
+            "version": f"{self.version}-{family}-{locale}",
+            "precache": ["/", *sorted(a["path"] for a in self.assets.values())],
+            "routes": ROUTES[family],
+            "offlineText": TEXT[locale]["offline"],
+            "navigationTimeoutMs": NAVIGATION_TIMEOUT_MS,
+            "icon": self.asset("icon-192.png"),
+            "scripts": [self.asset("vocabulary.js"), self.asset("vault.js")],
+            **vocabulary.for_worker(),
+        }
+
     def render_worker(self, locale: str, family: str) -> bytes:
-        precache = ["/", *sorted(a["path"] for a in self.assets.values())]
         return (
             self.templates.get_template("sw.js.j2")
-            .render(
-                strategy_set=f"{family}-{locale}",
-                version=f"{self.version}-{family}-{locale}",
-                precache=precache,
-                routes=ROUTES[family],
-                offline_text=TEXT[locale]["offline"],
-                navigation_timeout_ms=NAVIGATION_TIMEOUT_MS,
-                icon=self.asset("icon-192.png"),
-                vault=self.asset("vault.js"),
-            )
+            .render(config=self.worker_config(locale, family))
             .encode()
         )
 

@@ -1,0 +1,79 @@
+"""The names the app and the server share, each written once, here or in the module that owns
+it, and rendered into the app: ``python -m cdn.build`` writes :func:`for_app` into the
+``vocabulary.js`` module every other module of the app reads, and the service worker gets its
+part in the config object it is rendered with (server/pwa/shell.py).
+
+=================  ==========================================================================
+live events        server/live/events.py: ``EVENT_NAMES`` (the app redraws on each), ``CLOSING``
+job statuses       server/core/schemas.py: ``JobStatus``; the board's columns are all but
+                   cancelled
+field steps        server/jobs/states.py: ``FIELD_STEPS``
+priorities         server/core/inputs.py: ``Priority``
+translations       server/pwa/translations.py: the screens, the statuses, the manifest
+caches, locks,     here: the Cache Storage names, the Web Locks, the Background Sync tag, the
+storage, messages  IndexedDB and localStorage names, the worker's messages to its pages
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, get_args
+
+from server.core.inputs import Priority
+from server.core.schemas import JobStatus
+from server.jobs.states import FIELD_STEPS
+from server.live.events import CLOSING, EVENT_NAMES
+from server.pwa import translations
+
+FAMILY: Final = "tinedy-"
+"""Every cache of the app's is named so; a worker deletes those of its family it does not keep."""
+CACHES: Final = {
+    "shell": FAMILY + "shell-",  # then the build's version: a new build brings a new cache
+    "data": FAMILY + "data",  # sealed job data; outlives deploys
+    "shareInbox": FAMILY + "share-inbox",  # photos shared from the camera app, not yet placed
+}
+LOCKS: Final = {
+    "refresh": FAMILY + "refresh",
+    "outbox": FAMILY + "outbox",
+    "photos": FAMILY + "photos",
+    "receipts": FAMILY + "receipts",
+}
+SYNC_TAG: Final = FAMILY + "outbox"
+"""The Background Sync tag on which the worker sends what waits (outbox, photos, receipts)."""
+STORAGE: Final = {"vault": FAMILY + "vault", "user": FAMILY + "user"}
+MESSAGES: Final = {
+    "sent": "sent",  # the worker sent what waited
+    "pushed": "pushed",  # a push came and the worker fetched the news
+    "refreshed": "refreshed",  # a kept answer the page showed has changed
+    "open": "open",  # a notification was tapped: show its URL
+}
+"""The ``type`` of each message the service worker posts to its pages."""
+
+STATUSES: Final = get_args(JobStatus)
+BOARD: Final = tuple(status for status in STATUSES if status != "cancelled")
+
+
+def for_app() -> dict[str, Any]:
+    """What ``vocabulary.js`` holds: the same bytes for the same server, so the build that
+    writes it is repeatable (its name carries its hash)."""
+    return {
+        "events": sorted(EVENT_NAMES),
+        "closing": CLOSING,
+        "statuses": list(STATUSES),
+        "board": list(BOARD),
+        "steps": dict(FIELD_STEPS),
+        "priorities": list(get_args(Priority)),
+        "caches": CACHES,
+        "family": FAMILY,
+        "locks": LOCKS,
+        "syncTag": SYNC_TAG,
+        "storage": STORAGE,
+        "messages": MESSAGES,
+        "text": translations.SCREENS,
+        "statusText": translations.STATUSES,
+    }
+
+
+def for_worker() -> dict[str, Any]:
+    """The part of the vocabulary every service worker's config carries."""
+    return {"caches": CACHES, "family": FAMILY, "syncTag": SYNC_TAG, "messages": MESSAGES}
