@@ -1,8 +1,17 @@
 """Build the app shell into ``cdn/dist``: content-hashed assets, Brotli (quality 11) and gzip
 variants beside each, icons and install screenshots drawn with Pillow, the HTML shell, and
 an asset manifest (logical name -> hashed path, size, SRI hash) that the shell, the web
-manifest and the service worker read. The server's vocabulary (server/pwa/vocabulary.py:
-event names, statuses, cache names, translations...) is written into ``vocabulary.js``.
+manifest and the service worker read.
+
+The app is native ES modules, with no bundler: each module is written under a name carrying
+its hash, with its ``import ... from "./name.js"`` rewritten to its dependencies' hashed
+names (so dependencies are hashed first, and the module graph may have no cycle). The shell
+loads ``app.js`` and preloads every module it imports, with their SRI hashes. The service
+worker stays a classic script (browsers fetch a module worker without cookies, and the
+server renders the worker per role): ``worker.js`` and what it imports are written as one
+classic script for its ``importScripts``, each module in a function of its own. The server's
+vocabulary (server/pwa/vocabulary.py: event names, statuses, cache names, translations...) is
+written as the module ``vocabulary.js``.
 
 Run ``python -m cdn.build``; it does nothing when the sources have not changed.
 """
@@ -15,6 +24,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +40,9 @@ DIST = Path(__file__).resolve().parent / "dist"
 MANIFEST = "asset-manifest.json"
 STAMP = ".source-hash"
 VOCABULARY = "vocabulary.js"
+ENTRY = "app.js"
+WORKER = "worker.js"
+IMPORT = re.compile(r'(\bfrom\s*|\bimport\s*)"\./([\w.-]+\.js)"')
 BRAND = (15, 118, 110)
 TEXT_TYPES = {".js", ".css", ".html", ".json", ".svg", ".txt"}
 ICONS = ((192, False), (512, False), (192, True), (512, True))
@@ -51,13 +64,15 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     (out / "static").mkdir(parents=True)
     assets: dict[str, Asset] = {}
-    for source in sorted(SOURCE.glob("*")):
-        if source.suffix in {".js", ".css"}:
-            assets[source.name] = _emit(out, source.name, source.read_bytes())
-    assets[VOCABULARY] = _emit(out, VOCABULARY, _vocabulary_script())
+    modules = {source.name: source.read_bytes() for source in sorted(SOURCE.glob("*.js"))}
+    modules[VOCABULARY] = _vocabulary_module()
+    assets.update(_emit_modules(out, {n: b for n, b in modules.items() if n != WORKER}))
+    assets[WORKER] = _emit(out, WORKER, _classic_script(WORKER, modules))
+    for source in sorted(SOURCE.glob("*.css")):
+        assets[source.name] = _emit(out, source.name, source.read_bytes())
     for name, image in _images():
         assets[name] = _emit(out, name, image)
-    shell = _render_shell(assets)
+    shell = _render_shell(assets, _imported(ENTRY, modules))
     (out / "index.html").write_bytes(shell)
     _precompress(out / "index.html", shell)
     manifest = {"version": stamp[:16], "assets": {k: vars(v) for k, v in sorted(assets.items())}}
@@ -68,15 +83,114 @@ def build(out: Path = DIST, force: bool = False) -> Path:
 
 def _sources_hash() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(_vocabulary_script())
+    digest.update(_vocabulary_module())
     for source in sorted(SOURCE.glob("*")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 
 
-def _vocabulary_script() -> bytes:
+def _vocabulary_module() -> bytes:
     words = json.dumps(vocabulary.for_app(), ensure_ascii=False, sort_keys=True)
-    return f'"use strict";\nself.VOCABULARY = Object.freeze({words});\n'.encode()
+    return f"export default Object.freeze({words});\n".encode()
+
+
+def _imports(body: bytes) -> list[str]:
+    return [match[1] for match in IMPORT.findall(body.decode())]
+
+
+def _imported(entry: str, modules: dict[str, bytes]) -> list[str]:
+    """Every module ``entry`` imports, directly or not, in a stable order."""
+    seen: list[str] = []
+    waiting = _imports(modules[entry])
+    while waiting:
+        name = waiting.pop(0)
+        if name not in seen:
+            seen.append(name)
+            waiting += _imports(modules[name])
+    return sorted(seen)
+
+
+NAMED_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w.-]+\.js)";$', re.M)
+DEFAULT_IMPORT = re.compile(r'^import (\w+) from "\./([\w.-]+\.js)";$', re.M)
+EXPORT = re.compile(r"^export (async function|function|const|let|class) (\w+)", re.M)
+EXPORT_DEFAULT = re.compile(r"^export default ", re.M)
+LEFT = re.compile(r"^\s*(import|export)\b", re.M)
+
+
+def _classic_script(entry: str, modules: dict[str, bytes]) -> bytes:
+    """``entry`` and every module it imports as one classic script, which declares ``serve``
+    (what ``entry`` exports as ``serve``). Only the forms the app uses are understood: named
+    and default imports of ``./name.js``, ``export`` before a declaration, ``export default``.
+    """
+    names = [*_dependencies_first(entry, modules), entry]
+    wrapped = "\n".join(_classic_module(name, modules[name].decode()) for name in names)
+    return (
+        f'"use strict";\nconst serve = (() => {{\nconst modules = {{}};\n{wrapped}\n'
+        f"return modules[{json.dumps(entry)}].serve;\n}})();\n"
+    ).encode()
+
+
+def _classic_module(name: str, body: str) -> str:
+    """The module as a function of its own whose answer is its exports, kept in ``modules``."""
+    exports: list[str] = []
+
+    def exported(match: re.Match[str]) -> str:
+        exports.append(match[2])
+        return f"{match[1]} {match[2]}"
+
+    def imported(match: re.Match[str]) -> str:
+        return f"const {{{match[1].replace(' as ', ': ')}}} = modules[{json.dumps(match[2])}];"
+
+    body = NAMED_IMPORT.sub(imported, body)
+    body = DEFAULT_IMPORT.sub(
+        lambda m: f"const {m[1]} = modules[{json.dumps(m[2])}].default;", body
+    )
+    body = EXPORT.sub(exported, body)
+    if EXPORT_DEFAULT.search(body):
+        body = EXPORT_DEFAULT.sub("const default_ = ", body)
+        exports.append("default: default_")
+    if LEFT.search(body):
+        raise ValueError(f"{name}: an import or export the worker's classic script cannot hold")
+    answer = ", ".join(exports)
+    return f"modules[{json.dumps(name)}] = (() => {{\n{body}\nreturn {{ {answer} }};\n}})();"
+
+
+def _dependencies_first(entry: str, modules: dict[str, bytes]) -> list[str]:
+    """What ``entry`` imports, directly or not, each after its own imports."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        for dependency in _imports(modules[name]):
+            if dependency not in order:
+                visit(dependency)
+                order.append(dependency)
+
+    visit(entry)
+    return order
+
+
+def _emit_modules(out: Path, modules: dict[str, bytes]) -> dict[str, Asset]:
+    """Each module under its hashed name, importing its dependencies by theirs."""
+    emitted: dict[str, Asset] = {}
+
+    def emit(name: str, importers: tuple[str, ...]) -> Asset:
+        if name in importers:
+            raise ValueError("modules import each other: " + " -> ".join((*importers, name)))
+        if name not in emitted:
+            if name not in modules:
+                raise ValueError(f"{importers[-1]} imports {name}, which cdn/src does not have")
+
+            def hashed(match: re.Match[str]) -> str:
+                dependency = emit(match[2], (*importers, name))
+                return f'{match[1]}"./{dependency.path.rpartition("/")[2]}"'
+
+            body = IMPORT.sub(hashed, modules[name].decode()).encode()
+            emitted[name] = _emit(out, name, body)
+        return emitted[name]
+
+    for name in sorted(modules):
+        emit(name, ())
+    return emitted
 
 
 def _emit(out: Path, logical: str, body: bytes) -> Asset:
@@ -96,9 +210,10 @@ def _precompress(target: Path, body: bytes) -> None:
     target.with_name(target.name + ".gz").write_bytes(gzip.compress(body, 9, mtime=0))
 
 
-def _render_shell(assets: dict[str, Asset]) -> bytes:
+def _render_shell(assets: dict[str, Asset], preload: list[str]) -> bytes:
     env = Environment(loader=FileSystemLoader(SOURCE), undefined=StrictUndefined, autoescape=True)
-    return env.get_template("index.html").render(asset=assets.__getitem__).encode()
+    template = env.get_template("index.html")
+    return template.render(asset=assets.__getitem__, preload=[assets[n] for n in preload]).encode()
 
 
 def _images() -> list[tuple[str, bytes]]:

@@ -20,7 +20,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from server.http.files import Representation
 from server.http.negotiation import IDENTITY
-from server.pwa import vocabulary
 from server.pwa.translations import MANIFEST as TEXT
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -139,8 +138,8 @@ class AppShell:
         )
 
     def worker_config(self, locale: str, family: str) -> dict[str, Any]:
-        """The one object a service worker reads: its strategy set's routes and words, this
-        build's files, and the vocabulary it shares with the app."""
+        """The one object a service worker reads: its strategy set's routes and words, and this
+        build's files (the names it shares with the app are in the app's vocabulary.js)."""
         return {
             "strategySet": f"{family}-{locale}",
             "version": f"{self.version}-{family}-{locale}",
@@ -149,8 +148,7 @@ class AppShell:
             "offlineText": TEXT[locale]["offline"],
             "navigationTimeoutMs": NAVIGATION_TIMEOUT_MS,
             "icon": self.asset("icon-192.png"),
-            "scripts": [self.asset("vocabulary.js"), self.asset("vault.js")],
-            **vocabulary.for_worker(),
+            "worker": self.asset("worker.js"),
         }
 
     def render_worker(self, locale: str, family: str) -> bytes:

@@ -1,9 +1,9 @@
 """The names the app and the server share, each written once, here or in the module that owns
 it, and rendered into the app: ``python -m cdn.build`` writes :func:`for_app` into the
-``vocabulary.js`` module every other module of the app reads, and the service worker gets its
-part in the config object it is rendered with (server/pwa/shell.py).
+``vocabulary.js`` module that the app's other modules, the service worker's included, read.
 
 =================  ==========================================================================
+roles' screens     server/core/access.py: ``family_of`` (field or office screens per role)
 live events        server/live/events.py: ``EVENT_NAMES`` (the app redraws on each), ``CLOSING``
 job statuses       server/core/schemas.py: ``JobStatus``; the board's columns are all but
                    cancelled
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Final, get_args
 
+from server.core.access import Role, family_of
 from server.core.inputs import Priority
 from server.core.schemas import JobStatus
 from server.jobs.states import FIELD_STEPS
@@ -71,9 +72,5 @@ def for_app() -> dict[str, Any]:
         "messages": MESSAGES,
         "text": translations.SCREENS,
         "statusText": translations.STATUSES,
+        "families": {role.value: family_of(role) for role in Role},
     }
-
-
-def for_worker() -> dict[str, Any]:
-    """The part of the vocabulary every service worker's config carries."""
-    return {"caches": CACHES, "family": FAMILY, "syncTag": SYNC_TAG, "messages": MESSAGES}

@@ -156,9 +156,9 @@ def test_a_new_build_changes_the_service_worker(tmp_path: Path, ctx: AppContext)
 
 
 def worker_config(worker: bytes) -> dict[str, Any]:
-    """The one config object a rendered service worker reads."""
-    [line] = [line for line in worker.decode().splitlines() if line.startswith("const CONFIG = ")]
-    config: dict[str, Any] = json.loads(line.removeprefix("const CONFIG = ").removesuffix(";"))
+    """The one config object a rendered service worker serves with."""
+    [line] = [line for line in worker.decode().splitlines() if line.startswith("serve(")]
+    config: dict[str, Any] = json.loads(line.removeprefix("serve(").removesuffix(");"))
     return config
 
 

@@ -174,6 +174,15 @@ HAS_KEY = """() => new Promise((resolve) => {
 })"""
 
 
+DEVICE_ID = """() => new Promise((resolve) => {
+  const open = indexedDB.open("tinedy-vault");
+  open.onsuccess = () => {
+    const request = open.result.transaction("meta").objectStore("meta").get("deviceId");
+    request.onsuccess = () => resolve(request.result);
+  };
+})"""
+
+
 async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
@@ -194,7 +203,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     assert jobs[0]["id"] not in record["bytes"] and "en_route" not in record["bytes"]
 
     # The phone is reported lost: the office signs it out while it has no signal.
-    client_id = await page.evaluate("vault.deviceId()")
+    client_id = await page.evaluate(DEVICE_ID)
     [device_id] = await device_queries.live_device_ids(staff["id"], client_id)
     await auth_service.revoke_session(device_id, staff["id"], "revoked")
     await app_process.start()

@@ -93,6 +93,7 @@ def test_the_apps_sources_hold_no_copy_of_the_vocabulary(source: Path) -> None:
     assert vocabulary.FAMILY not in code
 
 
-def test_the_service_worker_template_renders_one_config_object() -> None:
+def test_the_service_worker_is_rendered_from_one_config_object() -> None:
     template = (ROOT / "sw_templates" / "sw.js.j2").read_text()
-    assert re.findall(r"{{.*?}}|{%.*?%}", template) == ["{{ config | tojson }}"]
+    expressions = re.findall(r"{{.*?}}|{%.*?%}", template)
+    assert expressions == ["{{ config.worker | tojson }}", "{{ config | tojson }}"]

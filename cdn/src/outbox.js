@@ -1,0 +1,108 @@
+// The outbox: each change waits under its mutationId, sealed, in the order it was made, until
+// the server answers for it; the server's answers wait as notices until a page shows them.
+import { authorised, delayOf, locked, retryable } from "./api.js";
+import { seal, unseal } from "./seal.js";
+import { deviceId, withStores } from "./store.js";
+import vocabulary from "./vocabulary.js";
+
+/** @typedef {"sent" | "empty" | "signed-out" | number} Outcome a send's answer; a number is a delay in ms to retry after */
+
+const SYNC_URL = "/api/mobile/sync";
+const BATCH = 200; // mutations per sync request (the server takes up to 1,000)
+const LONG_WAIT_MS = 300e3;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+let counter = 0;
+let enqueued = 0;
+
+/** How many changes this page (or worker) has queued: a view being drawn can tell it missed one. */
+export const queued = () => enqueued;
+
+/** @param {Record<string, any> & { mutationId: string }} entry */
+export async function enqueue(entry) {
+  const seq = Date.now() * 1000 + (counter++ % 1000);
+  const sealed = await seal(encoder.encode(JSON.stringify(entry)), entry.mutationId);
+  // A change made before this device ever got its key is kept unsealed: never dropped.
+  const record = sealed ? { mutationId: entry.mutationId, seq, sealed } : { mutationId: entry.mutationId, seq, entry };
+  await withStores("outbox", "readwrite", (s) => s.put(record));
+  enqueued += 1;
+}
+
+/** The waiting changes, oldest first; one sealed under another key shows as ``sealedAway``. */
+export async function waiting() {
+  /** @type {any[]} */
+  const records = await withStores("outbox", "readonly", (s) => s.getAll());
+  records.sort((a, b) => (a.seq || 0) - (b.seq || 0));
+  /** @type {any[]} */
+  const entries = [];
+  for (const record of records) {
+    if (record.entry) { entries.push(record.entry); continue; }
+    const plain = await unseal(record.sealed, record.mutationId);
+    entries.push(plain ? JSON.parse(decoder.decode(plain)) : { mutationId: record.mutationId, sealedAway: true });
+  }
+  return entries;
+}
+
+// Sends the waiting changes, oldest first, in batches. Nothing leaves the outbox until the
+// server has answered for it; a batch the server cannot take is kept, shown, and tried again
+// much later.
+/** @returns {Promise<Outcome>} */
+export const send = () => locked(vocabulary.locks.outbox, sendNow);
+
+/** @returns {Promise<Outcome>} */
+async function sendNow() {
+  const entries = (await waiting()).filter((e) => !e.sealedAway).slice(0, BATCH);
+  if (!entries.length) return "empty";
+  /** @param {Record<string, any>} entry */
+  const strip = ({ kind, ...rest }) => rest;
+  const body = {
+    deviceId: await deviceId(), deviceTime: new Date().toISOString(),
+    pendingUpdates: entries.filter((e) => e.kind === "update").map(strip),
+    checkIns: entries.filter((e) => e.kind === "checkIn").map(strip),
+    photos: entries.filter((e) => e.kind === "photo").map(strip),
+  };
+  let answer;
+  try {
+    const response = await authorised(SYNC_URL, { method: "POST", body: JSON.stringify(body), redirect: "error" });
+    if (response.status === 401) return "signed-out"; // they wait for the next sign-in
+    if (retryable(response.status)) return delayOf(response);
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      await notice({ mutationId: `batch-${response.status}`, reason: problem.detail || String(response.status) });
+      return LONG_WAIT_MS;
+    }
+    answer = await response.json();
+  } catch {
+    return 0; // no network, or not our server answering (a captive portal)
+  }
+  /** @type {any[]} */
+  const notices = [
+    ...answer.synced.map((/** @type {string} */ mutationId) => ({ mutationId, ok: true })),
+    ...[...answer.conflicts, ...answer.failed].map((p) => ({
+      mutationId: p.mutationId, jobId: p.jobId, reason: p.reason || p.message || p.code })),
+  ];
+  await withStores(["outbox", "notices"], "readwrite", (outbox, kept) => {
+    entries.forEach((e) => outbox.delete(e.mutationId));
+    notices.forEach((n) => kept.put(n));
+  });
+  return "sent";
+}
+
+/** @param {{ mutationId: string, reason: string }} entry */
+export const notice = (entry) => withStores("notices", "readwrite", (s) => s.put(entry));
+
+// The server's answer for each change, until a page has shown it (the worker may have sent
+// while no page was open). Read and removed in one go: none is lost or shown twice.
+/** @returns {Promise<{ mutationId: string, ok?: boolean, reason?: string }[]>} */
+export function takeNotices() {
+  /** @type {any[]} */
+  let taken = [];
+  return withStores("notices", "readwrite", (s) => {
+    const all = s.getAll();
+    all.onsuccess = () => {
+      taken = all.result;
+      taken.forEach((n) => s.delete(n.mutationId));
+    };
+  }).then(() => taken);
+}

@@ -1,0 +1,126 @@
+// What every screen of the page shares: API calls that notice a refused session, fresh copies
+// after a live event, sending what waits (with the badge that counts it), and the service
+// worker's registration. The entry (app.js) fills in ``actions``.
+import { authorised } from "./api.js";
+import { flush } from "./flush.js";
+import { html, show } from "./html.js";
+import { t } from "./i18n.js";
+import { enqueue, takeNotices, waiting } from "./outbox.js";
+import { photosWaiting } from "./photos.js";
+import { user } from "./session.js";
+import vocabulary from "./vocabulary.js";
+
+export const actions = {
+  /** Draw the screen the address asks for. @type {() => Promise<void> | void} */
+  route: () => {},
+  /** The server refused the session. @type {() => void} */
+  refused: () => {},
+};
+
+/** @param {string} path @param {RequestInit & { headers?: Record<string, string> }} [options] */
+export async function api(path, options = {}) {
+  const response = await authorised(path, options);
+  if (response.status === 401) actions.refused();
+  return response;
+}
+
+// A fresh copy, past the worker's kept one (after a live event or a sync).
+/** @param {string} path */
+const fresh = (path) => api(path, { cache: "reload" });
+let freshNext = false;
+
+/** The way the next screen drawn fetches: fresh once after ``refresh()``, else as usual. */
+export function fetcher() {
+  const wanted = freshNext;
+  freshNext = false;
+  return wanted ? fresh : api;
+}
+
+export function refresh() {
+  freshNext = true;
+  return actions.route();
+}
+
+let retryDelay = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let retryTimer;
+
+export async function flushNow() {
+  try {
+    await showWaiting();
+    if (!navigator.onLine || !user()) return;
+    const flushed = await flush();
+    if (flushed.signedOut) return actions.refused();
+    if (flushed.retryAfter !== null) return retryLater(flushed.retryAfter);
+    retryDelay = 0;
+    await showWaiting();
+    if (flushed.sent) refresh();
+  } catch {
+    retryLater(0); // storage or network trouble: the changes wait
+  }
+}
+
+// Network errors, 408, 429 (as Retry-After asks) and 5xx: try again, backing off to 5 min.
+/** @param {number} asked */
+function retryLater(asked) {
+  retryDelay = asked || Math.min(Math.max(retryDelay * 2, 2000), 300000);
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(flushNow, retryDelay);
+}
+
+/** A change made on this page: kept in the outbox, then sent when it can be. @param {Record<string, any>} change */
+export async function enqueueChange(change) {
+  const at = new Date().toISOString();
+  const entry = change.checkIn
+    ? { mutationId: crypto.randomUUID(), kind: "checkIn", jobId: change.jobId, type: change.type,
+        location: change.location, accuracy: change.accuracy, timestamp: at }
+    : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
+  await enqueue(entry);
+  registerSync();
+  await flushNow();
+}
+
+// Background Sync (Chromium only) lets the worker send when the signal comes back, even with
+// no page open. Asked of the registration there is, never awaited (there may be none).
+export function registerSync() {
+  navigator.serviceWorker?.getRegistration().then((registration) =>
+    /** @type {any} */ (registration)?.sync?.register(vocabulary.syncTag)).catch(() => {});
+}
+
+export function registerWorker() {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+}
+
+// The badge: offline, how many changes wait, and each final answer the server gave.
+export async function showWaiting() {
+  const entries = await waiting();
+  const readable = entries.filter((e) => !e.sealedAway).length + (await photosWaiting());
+  const sealed = entries.filter((e) => e.sealedAway).length;
+  const badge = /** @type {HTMLElement} */ (document.getElementById("net"));
+  const offline = !navigator.onLine;
+  badge.hidden = !offline && !readable && !sealed;
+  badge.textContent = [offline ? t("offline") : "", readable ? `${readable} ${t("waiting")}` : "",
+    sealed ? `${sealed} ${t("sealed")}` : ""].filter(Boolean).join(" · ");
+  const notices = await takeNotices();
+  const sent = notices.filter((n) => n.ok).length;
+  const refused = notices.filter((n) => !n.ok);
+  const list = /** @type {HTMLElement} */ (document.getElementById("notices"));
+  if (sent) {
+    show(list, html`<li class="ok">✓ ${sent} ${t("sent")}</li>`, "beforeend");
+    setTimeout(() => {
+      list.querySelector(".ok")?.remove();
+      list.hidden = !list.children.length;
+    }, 4000);
+  }
+  show(list, html`${refused.map((n) => html`<li>${t("failed")}: ${n.reason}</li>`)}`, "beforeend");
+  list.hidden = !list.children.length;
+}
+
+function bangkokDay(/** @type {number} */ offsetDays) {
+  const now = new Date(Date.now() + 7 * 3600e3 + offsetDays * 864e5);
+  return now.toISOString().slice(0, 10);
+}
+
+/** The jobs of a day (0: today) in Bangkok. @param {number} offset @param {number} limit */
+export const dayFeed = (offset, limit) =>
+  `/api/mobile/jobs?from=${bangkokDay(offset)}&to=${bangkokDay(offset + 1)}&limit=${limit}`;

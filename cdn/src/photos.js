@@ -1,0 +1,62 @@
+// The photo lane: a photo waits here, sealed, until its bytes are uploaded (its own lane, so
+// a big photo never holds up a status change); then its attachment joins the outbox.
+import { authorised, delayOf, locked, retryable } from "./api.js";
+import { enqueue, notice } from "./outbox.js";
+import { seal, unseal } from "./seal.js";
+import { read, withStores } from "./store.js";
+import vocabulary from "./vocabulary.js";
+
+/** @typedef {import("./outbox.js").Outcome} Outcome */
+
+/** @param {string} jobId @param {string} kind @param {Blob} blob */
+export async function keepPhoto(jobId, kind, blob) {
+  const photoId = crypto.randomUUID();
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  const sealed = await seal(bytes, photoId);
+  const type = blob.type || "image/jpeg";
+  await withStores("photos", "readwrite", (s) =>
+    s.put({ photoId, jobId, kind, type, ...(sealed ? { sealed } : { bytes }) }));
+  return photoId;
+}
+
+/** @returns {Promise<number>} */
+export const photosWaiting = () => withStores("photos", "readonly", (s) => s.count());
+/** @returns {Promise<Outcome>} */
+export const sendPhotos = () => locked(vocabulary.locks.photos, sendPhotosNow);
+
+/**
+ * Uploads the waiting photos one at a time (a phone has little memory); answers like send().
+ * @returns {Promise<Outcome>}
+ */
+async function sendPhotosNow() {
+  let sent = false;
+  for (const photoId of await withStores("photos", "readonly", (s) => s.getAllKeys())) {
+    const record = await read("photos", photoId);
+    if (!record) continue;
+    const bytes = record.sealed ? await unseal(record.sealed, photoId) : record.bytes;
+    if (!bytes) continue; // sealed under another key: it waits for its owner
+    let answer;
+    try {
+      answer = await authorised(`/api/mobile/jobs/${record.jobId}/photos/upload-url`, {
+        method: "POST", body: JSON.stringify({ kind: record.kind, contentType: record.type, photoId }) });
+      if (answer.status === 401) return "signed-out";
+      if (answer.ok) {
+        const { uploadUrl } = await answer.json();
+        answer = await fetch(uploadUrl, { method: "PUT", body: bytes, headers: { "Content-Type": record.type } });
+      }
+    } catch {
+      return 0;
+    }
+    if (retryable(answer.status)) return delayOf(answer);
+    const result = await answer.json().catch(() => ({}));
+    if (result.code === "link_expired") return 0; // a slow upload outlived its URL: ask anew
+    if (answer.ok) {
+      await enqueue({ mutationId: crypto.randomUUID(), kind: "photo", jobId: record.jobId, photoId: result.photoId });
+    } else {
+      await notice({ mutationId: photoId, reason: result.detail || String(answer.status) });
+    }
+    await withStores("photos", "readwrite", (s) => s.delete(photoId));
+    sent = true;
+  }
+  return sent ? "sent" : "empty";
+}
