@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
+.PHONY: run serve migrate seed-demo test check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,15 @@ migrate: $(VENV)/.installed
 ## test: lint, format check, types, then the suite on SQLite and PostgreSQL
 test: check pytest
 
-check: lint typecheck
+check: lint typecheck js
+
+# ESLint and TypeScript (types from JSDoc) over the app's modules; npm ci installs the tools
+# pinned in cdn/package-lock.json the first time (and when the lock changes).
+js: cdn/node_modules/.package-lock.json
+	cd cdn && npm run --silent check
+
+cdn/node_modules/.package-lock.json: cdn/package-lock.json
+	cd cdn && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

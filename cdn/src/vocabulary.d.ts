@@ -1,0 +1,19 @@
+// The shape of vocabulary.js, which cdn/build.py writes from server/pwa/vocabulary.py (for_app).
+declare const vocabulary: {
+  readonly events: string[];
+  readonly closing: string;
+  readonly statuses: string[];
+  readonly board: string[];
+  readonly steps: Record<string, string>;
+  readonly priorities: string[];
+  readonly caches: { shell: string; data: string; shareInbox: string };
+  readonly family: string;
+  readonly locks: { refresh: string; outbox: string; photos: string; receipts: string };
+  readonly syncTag: string;
+  readonly storage: { vault: string; user: string };
+  readonly messages: { sent: string; pushed: string; refreshed: string; open: string };
+  readonly text: Record<string, Record<string, string>>;
+  readonly statusText: Record<string, Record<string, string>>;
+  readonly families: Record<string, "field" | "office">;
+};
+export default vocabulary;
