@@ -17,7 +17,8 @@ from typing import Any
 
 import asyncpg
 
-CHANNEL = "tinedy_changes"
+from server.db.engine import CHANGES_CHANNEL
+
 APPLICATION_NAME = "tinedy-change-listener"
 LIVENESS_SECONDS = 10.0
 RETRY_SECONDS = 1.0
@@ -76,7 +77,7 @@ class ChangeNotifications:
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _: lost.set())
-            await connection.add_listener(CHANNEL, self._notified)
+            await connection.add_listener(CHANGES_CHANNEL, self._notified)
             self.connected.set()
             self._wake()  # whatever committed while we were not listening
             while not lost.is_set():

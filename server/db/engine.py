@@ -182,12 +182,17 @@ async def lock_change_log() -> None:
         await engine.run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK_KEY})")
 
 
+CHANGES_CHANNEL = "tinedy_changes"
+"""The PostgreSQL NOTIFY channel on which a write wakes every worker's change-log mirror
+(server/changes/listen.py listens on it)."""
+
+
 async def notify_change_log() -> None:
     """Within a write transaction: wake every worker's mirror when it commits (PostgreSQL;
     one NOTIFY per transaction, however many rows it appends)."""
     engine = current_engine()
     if engine.engine_type == "postgres":
-        await engine.run_ddl("SELECT pg_notify('tinedy_changes', '')")
+        await engine.run_ddl(f"SELECT pg_notify('{CHANGES_CHANNEL}', '')")
 
 
 def _current_transaction() -> Any:
