@@ -40,6 +40,10 @@ class Listener:
     def names(self) -> list[str]:
         return [event.name for event in self.events]
 
+    def before(self, barrier: int) -> list[Received]:
+        """What arrived ahead of the event with id ``barrier`` (see :func:`pass_barrier`)."""
+        return [event for event in self.events if event.id < barrier]
+
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
@@ -124,6 +128,31 @@ async def _read_ws(base_url: str, headers: dict[str, str], query: str, listener:
     finally:
         listener.opened.set()
         listener.ended.set()
+
+
+async def pass_barrier(
+    client: httpx.AsyncClient,
+    teams: list[tuple[dict[str, str], str]],
+    listeners: list[Listener],
+) -> int:
+    """Send each team of ``teams`` (its office's headers, its id) a team update and wait
+    until every listener has heard one; the barrier's event id. A stream delivers in log
+    order, so by then anything an earlier change was going to bring it has arrived: "nothing
+    else came" without a guessed sleep."""
+    barrier = 0
+    for office, team in teams:
+        sent = await client.post(
+            "/api/dispatch/team-updates",
+            json={"teamId": team, "message": "barrier"},
+            headers=office,
+        )
+        assert sent.status_code == 202, sent.text
+        barrier = barrier or int(sent.json()["eventId"])
+    await until(
+        lambda: all(any(e.id >= barrier for e in listener.events) for listener in listeners),
+        "every stream to pass the barrier",
+    )
+    return barrier
 
 
 async def until(check: Any, what: str, seconds: float = 5.0) -> None:

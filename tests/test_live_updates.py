@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.live_clients import LIVE, open_sse, open_ws, until
+from tests.live_clients import LIVE, open_sse, open_ws, pass_barrier, until
 from tests.servers import running_instances
 from tests.servers import sign_in as sign_in_as
 from tests.world import World, add_jobs, add_staff, add_user
@@ -99,15 +99,14 @@ async def test_a_reconnect_gets_every_missed_event_in_order_once_then_live_ones(
     resumed = await open_sse(b, phone, last_event_id=last_seen)
     await until(lambda: len(resumed.events) == 3, "the three missed events")
     await a.patch(f"{DISPATCH}/{job_id}", json={"notes": "five"}, headers=office)
-    await until(lambda: len(resumed.events) == 4, "the live event after them")
-    await asyncio.sleep(0.3)
+    barrier = await pass_barrier(a, [(office, world.south_team)], [resumed])
 
-    ids = [event.id for event in resumed.events]
+    ids = [event.id for event in resumed.before(barrier)]
     assert ids == sorted(set(ids)) and len(ids) == 4 and ids[0] > last_seen
-    assert resumed.names() == ["job-updated"] * 4
+    assert [event.name for event in resumed.before(barrier)] == ["job-updated"] * 4
     ws = await open_ws(str(b.base_url), phone, f"?lastEventId={last_seen}")
-    await until(lambda: len(ws.events) == 4, "the same four over the WebSocket")
-    assert [event.id for event in ws.events] == ids
+    await until(lambda: any(e.id == barrier for e in ws.events), "the same over the WebSocket")
+    assert [event.id for event in ws.before(barrier)] == ids
     await resumed.stop()
     await ws.stop()
 
@@ -136,12 +135,16 @@ async def test_only_those_concerned_hear_and_a_reassignment_tells_both(
     await until(
         lambda: all(streams[n].events for n in ("giver", "taker", "south")), "the three audiences"
     )
-    await asyncio.sleep(0.5)  # time for anything misdelivered to arrive
+    everyone = list(streams.values())
+    north_office = await sign_in(a, north_dispatcher)
+    teams = [(office, world.south_team), (north_office, world.north_team)]
+    barrier = await pass_barrier(a, teams, everyone)
+    heard = {name: [e.name for e in stream.before(barrier)] for name, stream in streams.items()}
 
-    assert streams["giver"].names() == ["job-unassigned"]
-    assert streams["taker"].names() == ["job-assigned"]
-    assert streams["south"].names() == ["job-assigned"]
-    assert streams["bystander"].events == [] and streams["north"].events == []
+    assert heard["giver"] == ["job-unassigned"]
+    assert heard["taker"] == ["job-assigned"]
+    assert heard["south"] == ["job-assigned"]
+    assert heard["bystander"] == [] and heard["north"] == []
     assert streams["taker"].events[0].data["job"]["assigneeId"] == taker["id"]
     for stream in streams.values():
         await stream.stop()
@@ -167,8 +170,9 @@ async def test_team_updates_reach_the_team_and_its_dispatchers(
     [event] = member_stream.events
     assert (event.name, event.id) == ("team-update", sent.json()["eventId"])
     assert event.data["message"] == "รหัสประตูคอนโดเปลี่ยนเป็น 4411"
-    await asyncio.sleep(0.3)
-    assert other_stream.events == []
+    north_office = await sign_in(a, await add_user("dispatcher", world.north, None))
+    barrier = await pass_barrier(a, [(north_office, world.north_team)], [other_stream])
+    assert other_stream.before(barrier) == []
     elsewhere = await a.post(
         "/api/dispatch/team-updates",
         json={"teamId": world.north_team, "message": "not yours"},
@@ -216,7 +220,7 @@ async def test_refusals(world: World, instances: list[httpx.AsyncClient]) -> Non
     await asyncio.wait_for(anonymous.ended.wait(), 5)
     assert anonymous.close_code == 4401
     own = await open_ws(str(a.base_url), phone | {"Origin": str(a.base_url)})
-    await asyncio.sleep(0.3)
+    await pass_barrier(a, [(await sign_in(a, world.dispatcher), world.south_team)], [own])
     assert not own.ended.is_set()
     await own.stop()
 
