@@ -10,8 +10,8 @@ loads ``app.js`` and preloads every module it imports, with their SRI hashes. Th
 worker stays a classic script (browsers fetch a module worker without cookies, and the
 server renders the worker per role): ``worker.js`` and what it imports are written as one
 classic script for its ``importScripts``, each module in a function of its own. The server's
-vocabulary (server/pwa/vocabulary.py: event names, statuses, cache names, translations...) is
-written as the module ``vocabulary.js``.
+vocabulary (server/pwa/vocabulary.py: event names, statuses, cache names...) is written as the
+module ``vocabulary.js``, its translations (server/pwa/translations.py) as ``translations.js``.
 
 Run ``python -m cdn.build``; it does nothing when the sources have not changed.
 """
@@ -33,13 +33,14 @@ import brotli
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from PIL import Image, ImageDraw, ImageFont
 
-from server.pwa import vocabulary
+from server.pwa import translations, vocabulary
 
 SOURCE = Path(__file__).resolve().parent / "src"
 DIST = Path(__file__).resolve().parent / "dist"
 MANIFEST = "asset-manifest.json"
 STAMP = ".source-hash"
 VOCABULARY = "vocabulary.js"
+TRANSLATIONS = "translations.js"
 ENTRY = "app.js"
 WORKER = "worker.js"
 IMPORT = re.compile(r'(\bfrom\s*|\bimport\s*)"\./([\w.-]+\.js)"')
@@ -65,7 +66,7 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     (out / "static").mkdir(parents=True)
     assets: dict[str, Asset] = {}
     modules = {source.name: source.read_bytes() for source in sorted(SOURCE.glob("*.js"))}
-    modules[VOCABULARY] = _vocabulary_module()
+    modules |= _generated_modules()
     assets.update(_emit_modules(out, {n: b for n, b in modules.items() if n != WORKER}))
     assets[WORKER] = _emit(out, WORKER, _classic_script(WORKER, modules))
     for source in sorted(SOURCE.glob("*.css")):
@@ -83,15 +84,22 @@ def build(out: Path = DIST, force: bool = False) -> Path:
 
 def _sources_hash() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(_vocabulary_module())
+    for body in _generated_modules().values():
+        digest.update(body)
     for source in sorted(SOURCE.glob("*")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
 
 
-def _vocabulary_module() -> bytes:
-    words = json.dumps(vocabulary.for_app(), ensure_ascii=False, sort_keys=True)
-    return f"export default Object.freeze({words});\n".encode()
+def _generated_modules() -> dict[str, bytes]:
+    """The modules written from the server's own words: its vocabulary and its translations."""
+    words = {VOCABULARY: vocabulary.for_app(), TRANSLATIONS: translations.for_app()}
+    return {name: _data_module(data) for name, data in words.items()}
+
+
+def _data_module(data: object) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return f"export default Object.freeze({text});\n".encode()
 
 
 def _imports(body: bytes) -> list[str]:

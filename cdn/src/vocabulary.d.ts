@@ -12,8 +12,6 @@ declare const vocabulary: {
   readonly syncTag: string;
   readonly storage: { vault: string; user: string };
   readonly messages: { sent: string; pushed: string; refreshed: string; open: string };
-  readonly text: Record<string, Record<string, string>>;
-  readonly statusText: Record<string, Record<string, string>>;
   readonly families: Record<string, "field" | "office">;
 };
 export default vocabulary;

@@ -2,9 +2,9 @@
 (``MANIFEST``: the web manifest, its shortcuts and the service worker's offline page), the
 app's screens (``SCREENS``), and the job statuses as people read them (``STATUSES``).
 
-The app gets the last two through its vocabulary (server/pwa/vocabulary.py), the manifest and
-the service worker the first, rendered per locale (server/pwa/shell.py). A key the app asks for
-and no set has shows as the key itself.
+The app gets the last two as its module ``translations.js`` (written by ``python -m cdn.build``
+from :func:`for_app`), the manifest and the service worker the first, rendered per locale
+(server/pwa/shell.py). A key the app asks for and no set has shows as the key itself.
 """
 
 from __future__ import annotations
@@ -121,3 +121,8 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
         "cancelled": "Cancelled",
     },
 }
+
+
+def for_app() -> dict[str, dict[str, dict[str, str]]]:
+    """What ``translations.js`` holds."""
+    return {"screens": SCREENS, "statuses": STATUSES}

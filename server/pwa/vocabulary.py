@@ -9,7 +9,8 @@ job statuses       server/core/schemas.py: ``JobStatus``; the board's columns ar
                    cancelled
 field steps        server/jobs/states.py: ``FIELD_STEPS``
 priorities         server/core/inputs.py: ``Priority``
-translations       server/pwa/translations.py: the screens, the statuses, the manifest
+translations       server/pwa/translations.py: the screens, the statuses, the manifest (the
+                   app's ``translations.js``)
 caches, locks,     here: the Cache Storage names, the Web Locks, the Background Sync tag, the
 storage, messages  IndexedDB and localStorage names, the worker's messages to its pages
 =================  ==========================================================================
@@ -24,7 +25,6 @@ from server.core.inputs import Priority
 from server.core.schemas import JobStatus
 from server.jobs.states import FIELD_STEPS
 from server.live.events import CLOSING, EVENT_NAMES
-from server.pwa import translations
 
 FAMILY: Final = "tinedy-"
 """Every cache of the app's is named so; a worker deletes those of its family it does not keep."""
@@ -70,7 +70,5 @@ def for_app() -> dict[str, Any]:
         "syncTag": SYNC_TAG,
         "storage": STORAGE,
         "messages": MESSAGES,
-        "text": translations.SCREENS,
-        "statusText": translations.STATUSES,
         "families": {role.value: family_of(role) for role in Role},
     }

@@ -42,7 +42,7 @@ def test_the_worker_is_one_classic_script() -> None:
 
 def sources() -> dict[str, bytes]:
     modules = {path.name: path.read_bytes() for path in build.SOURCE.glob("*.js")}
-    return modules | {build.VOCABULARY: b"export default {};\n"}
+    return modules | {name: b"export default {};\n" for name in build._generated_modules()}
 
 
 @pytest.mark.parametrize("form", ["export { a };", "export async function* pages() {}"])

@@ -1,7 +1,7 @@
 """One source per vocabulary: the names the app shares with the server (live events, statuses,
 cache and lock names, translations) are the server's, rendered into the app by the build
-(``vocabulary.js``) and into the service worker by the server; the app's sources hold no
-copy, and the app listens to every event the server can send."""
+(``vocabulary.js``, ``translations.js``, which the service worker reads too); the app's
+sources hold no copy, and the app listens to every event the server can send."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from server.core.access import Principal, Role
 from server.live.events import NAMES, event_name
 from server.live.stream import reset
-from server.pwa import vocabulary
+from server.pwa import translations, vocabulary
 from tests.conftest import APP_SHELL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,10 +24,10 @@ SOURCES = [*sorted((ROOT / "cdn" / "src").glob("*.js")), ROOT / "sw_templates" /
 ME, SOMEONE, BRANCH, TEAM = "u-me", "u-other", "b-south", "t-south"
 
 
-def built_vocabulary() -> dict[str, Any]:
-    """The vocabulary as the app reads it: the object in the built ``vocabulary.js``."""
+def built(module: str = "vocabulary.js") -> dict[str, Any]:
+    """The vocabulary (or the translations) as the app reads it: the object in the module."""
     manifest = json.loads((APP_SHELL / "asset-manifest.json").read_text())
-    script = (APP_SHELL / manifest["assets"]["vocabulary.js"]["path"].lstrip("/")).read_text()
+    script = (APP_SHELL / manifest["assets"][module]["path"].lstrip("/")).read_text()
     words: dict[str, Any] = json.loads(script[script.index("{") : script.rindex("}") + 1])
     return words
 
@@ -61,11 +61,12 @@ def every_event_sent() -> set[str]:
 def test_the_app_listens_to_every_event_the_server_sends() -> None:
     sent = every_event_sent()
     assert "job-created" in sent and "job-unassigned" in sent  # the table reaches them
-    assert sent <= set(built_vocabulary()["events"])
+    assert sent <= set(built()["events"])
 
 
-def test_the_app_is_built_from_the_servers_vocabulary() -> None:
-    assert built_vocabulary() == json.loads(json.dumps(vocabulary.for_app()))
+def test_the_app_is_built_from_the_servers_vocabulary_and_translations() -> None:
+    assert built() == json.loads(json.dumps(vocabulary.for_app()))
+    assert built("translations.js") == translations.for_app()
 
 
 def shared_words() -> list[str]:
@@ -79,7 +80,7 @@ def shared_words() -> list[str]:
         words["syncTag"],
         *words["storage"].values(),
     ]
-    for texts in (words["text"], words["statusText"]):
+    for texts in translations.for_app().values():
         keys = {key for locale in texts.values() for key in locale}
         named += [text for locale in texts.values() for text in locale.values() if text not in keys]
     return sorted(set(named))
