@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from server.core.background import Backoff
 from server.db.engine import CHANGES_CHANNEL
 
 APPLICATION_NAME = "tinedy-change-listener"
@@ -51,8 +52,7 @@ class ChangeNotifications:
     async def _listen_forever(self) -> None:
         """Reconnect for as long as it takes, waiting RETRY_SECONDS at first and twice as
         long after each failed try, up to MAX_RETRY_SECONDS; one warning per outage."""
-        warned = False
-        delay = RETRY_SECONDS
+        backoff = Backoff(RETRY_SECONDS, MAX_RETRY_SECONDS)
         while True:
             try:
                 await self._listen_once()
@@ -60,14 +60,11 @@ class ChangeNotifications:
             except Exception as exc:  # whatever it was, the poll covers while we retry
                 reason = repr(exc)
             if self.connected.is_set():  # it had connected: this is a new outage
-                warned = False
-                delay = RETRY_SECONDS
-            if not warned:
+                backoff.succeeded()
+            if not backoff.failing:
                 log.warning("listening for changes stopped (%s); reconnecting", reason)
-                warned = True
             self.connected.clear()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            await asyncio.sleep(backoff.failed())
 
     async def _listen_once(self) -> None:
         """Listen until the connection is lost; a liveness query catches a silent loss."""

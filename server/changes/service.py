@@ -22,6 +22,7 @@ from typing import Any
 from server.auth import queries as device_queries
 from server.auth.tokens import Principal
 from server.changes import queries as change_queries
+from server.core.background import PollingLoop
 from server.jobs.service import NO_BRANCH
 
 log = logging.getLogger("tinedy.changes")
@@ -138,7 +139,7 @@ class ChangeMirror:
         self._tasks: list[asyncio.Task[None]] = []
         self._deliveries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
         self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
-        self._woken = asyncio.Event()
+        self._follower: PollingLoop | None = None
         self.last_id = 0
 
     async def load(self) -> None:
@@ -192,13 +193,25 @@ class ChangeMirror:
                     log.exception("a change-log listener failed on %d rows", len(rows))
 
     def start(self, poll_seconds: float) -> None:
-        """Follow the log in the background for the life of the worker."""
-        self._tasks = [
-            asyncio.create_task(self._follow(poll_seconds), name="change-mirror"),
-            asyncio.create_task(self._deliver(), name="change-delivery"),
-        ]
+        """Follow the log in the background for the life of the worker: read it every
+        ``poll_seconds``, or at once when woken. While reads fail (the database is down), wait
+        longer between tries, up to OUTAGE_POLL_SECONDS, and say so once per outage."""
+        self._follower = PollingLoop(
+            "change-mirror",
+            self.catch_up,
+            poll_seconds,
+            longest=OUTAGE_POLL_SECONDS,
+            logger=log,
+            doing="reading the change log",
+            recovered=lambda: f"reading the change log again, up to change {self.last_id}",
+        )
+        self._follower.start()
+        self._tasks = [asyncio.create_task(self._deliver(), name="change-delivery")]
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -207,30 +220,8 @@ class ChangeMirror:
 
     def wake(self) -> None:
         """Read the log now rather than at the next poll (a NOTIFY arrived)."""
-        self._woken.set()
-
-    async def _follow(self, poll_seconds: float) -> None:
-        """Read the log every ``poll_seconds``, or at once when woken. While reads fail (the
-        database is down), wait longer between tries, up to OUTAGE_POLL_SECONDS, and say so
-        once per outage, not once per try; a wake-up still tries at once."""
-        wait = poll_seconds
-        failing = False
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), wait)
-            self._woken.clear()
-            try:
-                await self.catch_up()
-            except Exception as exc:
-                if not failing:
-                    log.warning("reading the change log failed (%r); retrying", exc)
-                failing = True
-                wait = min(wait * 2, max(poll_seconds, OUTAGE_POLL_SECONDS))
-                continue
-            if failing:
-                log.warning("reading the change log again, up to change %d", self.last_id)
-            failing = False
-            wait = poll_seconds
+        if self._follower is not None:
+            self._follower.wake()
 
     def _apply(self, row: dict[str, Any]) -> None:
         change_id = int(row["id"])
