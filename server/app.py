@@ -18,6 +18,7 @@ from server.changes.service import ChangeMirror
 from server.checkins.endpoints import check_in_routes
 from server.config import Settings
 from server.context import AppContext
+from server.core.background import keep_running
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.dispatch.endpoints import dispatch_routes
 from server.errors import MAX_HEADER_BYTES, handle_error
@@ -33,11 +34,11 @@ from server.ops.endpoints import ops_routes
 from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
 from server.photos.storage.factory import object_store_for
-from server.photos.worker import supervise_photo_processor
+from server.photos.worker import COMMAND as PROCESS_PHOTOS
 from server.push.endpoints import push_routes
 from server.push.notification_endpoints import notification_routes
 from server.push.vapid import load_vapid_keys
-from server.push.worker import supervise_push_sender
+from server.push.worker import COMMAND as SEND_PUSHES
 from server.pwa.endpoints import pwa_routes
 from server.pwa.shell import AppShell
 from server.sync.endpoints import sync_routes
@@ -116,12 +117,14 @@ def start_background_processes(app: Sanic[Config, Any], _loop: Any = None) -> No
     if settings.photo_processing_workers:
         app.manager.manage(
             "PhotoProcessor",
-            supervise_photo_processor,
-            {},
+            keep_running,
+            {"command": PROCESS_PHOTOS},
             workers=settings.photo_processing_workers,
         )
     if settings.push_senders:
-        app.manager.manage("PushSender", supervise_push_sender, {}, workers=settings.push_senders)
+        app.manager.manage(
+            "PushSender", keep_running, {"command": SEND_PUSHES}, workers=settings.push_senders
+        )
 
 
 async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:

@@ -8,7 +8,7 @@ killed, or too slow) cannot overwrite the work of the one that took the photo up
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column
@@ -121,11 +121,11 @@ async def job_place(job_id: str) -> dict[str, Any] | None:
 
 
 async def claim_next(
-    owner: str, now: datetime, lease: timedelta, retry_after: timedelta
+    owner: str, now: datetime, lease_until: datetime, due_if_lapsed: datetime
 ) -> dict[str, Any] | None:
     """Within a write transaction: take the next due photo (queued and due, or processing
-    under a lapsed lease) for ``owner`` until ``now + lease``. Should this claim lapse too
-    (its processor died), the photo is due again no sooner than ``retry_after``."""
+    under a lapsed lease) for ``owner`` until ``lease_until``. Should this claim lapse too
+    (its processor died), the photo is due again no sooner than ``due_if_lapsed``."""
     query = Photo.select(Photo.id).where(_due(now)).order_by(Photo.next_attempt_at).limit(1)
     if current_engine().engine_type == "postgres":
         query = query.lock_rows("UPDATE", skip_locked=True, of=(Photo,))
@@ -137,8 +137,8 @@ async def claim_next(
             {
                 Photo.status: PROCESSING,
                 Photo.lease_owner: owner,
-                Photo.lease_until: now + lease,
-                Photo.next_attempt_at: now + retry_after,
+                Photo.lease_until: lease_until,
+                Photo.next_attempt_at: due_if_lapsed,
                 Photo.attempts: Photo.attempts + 1,
             }
         )

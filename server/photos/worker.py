@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from piccolo.columns import Column
 
 from server.checkins.service import haversine_meters
 from server.config import Settings
-from server.core.background import keep_running, until_stopped
+from server.core.background import LeasePolicy, PollingLoop, RetryPolicy, run_in_background
 from server.db.engine import engine_for, write_transaction
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
@@ -41,10 +42,9 @@ from server.photos.storage.objects import ObjectStore
 
 log = logging.getLogger("tinedy.photos")
 
+COMMAND = "process-photos"
 POLL_SECONDS = 0.5
 FIRST_RETRY_SECONDS = 5.0
-LONGEST_RETRY_SECONDS = 600.0
-RETRY_PAUSE = timedelta(seconds=FIRST_RETRY_SECONDS)
 NICENESS = 15
 
 
@@ -56,9 +56,10 @@ class EvidenceRules:
 
 @dataclass(frozen=True)
 class ProcessingLimits:
+    """``workers`` photos at a time, each claimed under ``queue``'s lease and retries."""
+
     workers: int
-    max_attempts: int
-    lease: timedelta
+    queue: LeasePolicy
 
 
 class PhotoProcessor:
@@ -70,46 +71,44 @@ class PhotoProcessor:
         self.limits = limits
         self.rules = rules
         self.owner = uuid.uuid4().hex  # names this processor's leases
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[PollingLoop] = []
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"photo-processor-{n}")
+        """Each of ``workers`` loops takes photo after photo while any is due, and looks
+        again every POLL_SECONDS when none is."""
+        self._loops = [
+            PollingLoop(
+                f"photo-processor-{n}",
+                self.process_next,
+                POLL_SECONDS,
+                logger=log,
+                doing="processing the photo queue",
+                traceback=True,
+            )
             for n in range(self.limits.workers)
         ]
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                worked = await self.process_next()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the photo queue could not be read")
-                worked = False
-            if not worked:
-                await asyncio.sleep(POLL_SECONDS)
+        await asyncio.gather(*(loop.stop() for loop in self._loops))
+        self._loops = []
 
     async def process_next(self) -> bool:
         """Claim and process one due photo; False when none is due."""
         now = datetime.now(UTC)
         if not await photo_queries.any_due(now):  # a read: no write lock while idle
             return False
+        queue = self.limits.queue
         async with write_transaction():
             photo = await photo_queries.claim_next(
-                self.owner, now, self.limits.lease, self.limits.lease + RETRY_PAUSE
+                self.owner, now, queue.lease_until(now), queue.due_if_lapsed(now)
             )
         if photo is None:
             return False
-        if photo["attempts"] > self.limits.max_attempts:
+        if queue.tries_used_up(photo["attempts"]):
             # Its processors kept dying on it (out of memory, a crashing decoder).
-            error = f"Processing stopped before it finished {self.limits.max_attempts} times."
+            error = f"Processing stopped before it finished {queue.retries.max_attempts} times."
             gave_up: dict[Column | str, Any] = {"status": photo_queries.FAILED, "last_error": error}
             await self._settle(photo, gave_up, "failed")
             return True
@@ -127,11 +126,12 @@ class PhotoProcessor:
     async def _keep_lease(self, photo_id: str) -> None:
         """While a photo is being processed, its lease is renewed: a slow photo (a slow
         store) is not taken up by another processor meanwhile."""
-        lease = self.limits.lease
+        queue = self.limits.queue
         while True:
-            await asyncio.sleep(lease.total_seconds() / 3)
+            await asyncio.sleep(queue.lease.total_seconds() / 3)
             async with write_transaction():
-                await photo_queries.renew_lease(photo_id, self.owner, datetime.now(UTC) + lease)
+                until = queue.lease_until(datetime.now(UTC))
+                await photo_queries.renew_lease(photo_id, self.owner, until)
 
     async def _variants(self, photo: dict[str, Any]) -> ProcessedPhoto:
         original = await self.store.get(photo["original_key"])
@@ -175,7 +175,8 @@ class PhotoProcessor:
         """Bad image data is final. Anything else (the store or the database away for a
         while) is tried again later, backing off, until PHOTO_MAX_ATTEMPTS."""
         log.warning("photo %s attempt %d failed", photo["id"], photo["attempts"], exc_info=exc)
-        if isinstance(exc, PhotoRejected) or photo["attempts"] >= self.limits.max_attempts:
+        retries = self.limits.queue.retries
+        if isinstance(exc, PhotoRejected) or retries.gives_up(photo["attempts"]):
             error = exc.detail if isinstance(exc, PhotoRejected) else _unavailable(exc)
             failed: dict[Column | str, Any] = {"status": photo_queries.FAILED, "last_error": error}
             await self._settle(photo, failed, "failed")
@@ -183,7 +184,7 @@ class PhotoProcessor:
         retry: dict[Column | str, Any] = {
             "status": photo_queries.QUEUED,
             "last_error": _unavailable(exc),
-            "next_attempt_at": datetime.now(UTC) + retry_delay(photo["attempts"]),
+            "next_attempt_at": retries.next_attempt_at(photo["attempts"], datetime.now(UTC)),
         }
         async with write_transaction():
             await photo_queries.finish(str(photo["id"]), self.owner, retry)
@@ -209,7 +210,11 @@ def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> P
     return PhotoProcessor(
         store,
         ProcessingLimits(
-            workers, settings.photo_max_attempts, timedelta(seconds=settings.photo_lease_seconds)
+            workers,
+            LeasePolicy(
+                timedelta(seconds=settings.photo_lease_seconds),
+                RetryPolicy(settings.photo_max_attempts, FIRST_RETRY_SECONDS),
+            ),
         ),
         EvidenceRules(
             settings.geofence_radius_meters,
@@ -218,33 +223,23 @@ def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> P
     )
 
 
-def supervise_photo_processor() -> None:
-    """Sanic's managed process: keeps ``python -m server process-photos`` running."""
-    keep_running("process-photos")
-
-
 def run_photo_processor(settings: Settings) -> None:
     """A process's whole life: take photos from the queue until SIGTERM or SIGINT. It runs
     at a lower CPU priority: when cores are short, answering requests comes first and photos
     wait a little (throughput on an idle machine is unchanged)."""
-    os.nice(NICENESS)
-    asyncio.run(_process_photos(settings))
+    run_in_background(lambda: _processing_photos(settings), NICENESS)
 
 
-async def _process_photos(settings: Settings) -> None:
+@asynccontextmanager
+async def _processing_photos(settings: Settings) -> AsyncIterator[None]:
     async with engine_for(settings):
         store = object_store_for(settings)
         processor = processor_for(settings, store)
         processor.start()
         log.info("processing photos (lease %s s)", settings.photo_lease_seconds)
-        await until_stopped()
+        yield
         await processor.stop()
         await store.close()
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """5 s after the first failure, doubling, at most 10 minutes."""
-    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS))
 
 
 def _unavailable(exc: Exception) -> str:

@@ -9,7 +9,7 @@ way, so each is fanned out once however many instances run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column
@@ -137,10 +137,10 @@ async def any_due_delivery(now: datetime) -> bool:
 
 
 async def claim_deliveries(
-    owner: str, now: datetime, lease: timedelta, limit: int
+    owner: str, now: datetime, lease_until: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """Within a write transaction: up to ``limit`` due deliveries (queued and due, none
-    under a live lease) for ``owner`` until ``now + lease``."""
+    under a live lease) for ``owner`` until ``lease_until``."""
     due = (
         (PushDelivery.state == QUEUED)
         & (PushDelivery.next_attempt_at <= now)
@@ -159,7 +159,7 @@ async def claim_deliveries(
         await PushDelivery.update(
             {
                 PushDelivery.lease_owner: owner,
-                PushDelivery.lease_until: now + lease,
+                PushDelivery.lease_until: lease_until,
                 PushDelivery.attempts: PushDelivery.attempts + 1,
             }
         )

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -40,7 +41,7 @@ from pywebpush import WebPusher
 from server.changes import queries as change_queries
 from server.changes.listen import ChangeNotifications
 from server.config import Settings
-from server.core.background import keep_running, until_stopped
+from server.core.background import LeasePolicy, PollingLoop, RetryPolicy, run_in_background
 from server.db.engine import engine_for, write_transaction
 from server.jobs import queries as job_queries
 from server.push import plans as push_plans
@@ -50,8 +51,8 @@ from server.push.vapid import VapidKeys, load_vapid_keys
 
 log = logging.getLogger("tinedy.push")
 
+COMMAND = "send-pushes"
 PAYLOAD_LIMIT = 3000  # bytes of JSON; the push service's limit is 4096 encrypted
-LONGEST_RETRY_SECONDS = 600
 DEFAULT_RETRY_AFTER = 60
 LONGEST_RETRY_AFTER = 3600
 VAPID_LIFETIME = 12 * 3600
@@ -99,10 +100,10 @@ def settle(
         return _retry(now + _retry_after(answer.retry_after, now), expires_at, "throttled (429)")
     if status is None or status >= 500 or status == 408:
         what = f"push service error ({status})" if status else f"no answer: {answer.detail}"
-        if attempts >= max_attempts:
+        retries = RetryPolicy(max_attempts, first_retry)
+        if retries.gives_up(attempts):
             return Settlement(queries.FAILED, f"gave up after {attempts} tries: {what}"[:200])
-        delay = min(first_retry * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
-        return _retry(now + timedelta(seconds=delay), expires_at, what)
+        return _retry(retries.next_attempt_at(attempts, now), expires_at, what)
     if status is not None and 300 <= status < 400:
         return Settlement(queries.FAILED, f"push service redirected ({status}): not followed")
     if status in (401, 403):
@@ -233,46 +234,34 @@ class PushDispatcher:
         self._sender = sender
         self._settings = settings
         self._owner = f"push-{uuid.uuid4().hex[:12]}"
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._queue = LeasePolicy(
+            # The lease outlasts one round of sends (each within the timeout).
+            timedelta(seconds=settings.push_timeout_seconds * 2 + LEASE_MARGIN_SECONDS),
+            RetryPolicy(settings.push_max_attempts, settings.push_retry_seconds),
+        )
+        # The database restarting, say: it tries again at the next poll.
+        self._loop = PollingLoop(
+            "push-dispatcher",
+            self.work_once,
+            settings.push_poll_seconds,
+            logger=log,
+            doing="dispatching pushes",
+            traceback=True,
+        )
         self._planned_through = -1
         self._last_prune = 0.0
-        self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="push-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Let the work in hand finish (a task cancelled inside a transaction can strand its
         pool connection), within the time a send may take; cancel it after that."""
-        if self._task is not None:
-            self._stopping = True
-            self._wake.set()
-            try:
-                await asyncio.wait_for(
-                    asyncio.shield(self._task), self._settings.push_timeout_seconds + 5
-                )
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
+        await self._loop.stop(grace=self._settings.push_timeout_seconds + 5)
         await self._sender.close()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.work_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database restarting, say: try again at the next poll
-                log.exception("push dispatch failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.push_poll_seconds)
+        self._loop.wake()
 
     async def work_once(self) -> None:
         """Plan, fan out and send everything due now."""
@@ -282,7 +271,7 @@ class PushDispatcher:
         if (due := await queries.next_scheduled_at()) is not None and due <= now:
             async with write_transaction():
                 await fan_out(await queries.claim_due_notifications(now, 100), now)
-        while not self._stopping and await queries.any_due_delivery(now):
+        while not self._loop.stopping and await queries.any_due_delivery(now):
             if not await self.send_due():
                 break
             now = datetime.now(UTC)
@@ -316,10 +305,9 @@ class PushDispatcher:
         in one transaction. The lease outlasts one round of sends (each within the timeout),
         so no other sender takes them meanwhile. False when nothing was due."""
         now = datetime.now(UTC)
-        lease = timedelta(seconds=self._settings.push_timeout_seconds * 2 + LEASE_MARGIN_SECONDS)
         async with write_transaction():
             claimed = await queries.claim_deliveries(
-                self._owner, now, lease, self._settings.push_concurrency
+                self._owner, now, self._queue.lease_until(now), self._settings.push_concurrency
             )
         if not claimed:
             return False
@@ -370,8 +358,8 @@ class PushDispatcher:
             int(delivery["attempts"]),
             now,
             delivery["expires_at"],
-            max_attempts=self._settings.push_max_attempts,
-            first_retry=self._settings.push_retry_seconds,
+            max_attempts=self._queue.retries.max_attempts,
+            first_retry=self._queue.retries.first_seconds,
         )
         values: dict[Any, Any] = {"state": outcome.state, "reason": outcome.reason}
         if outcome.state == queries.ACCEPTED:
@@ -429,18 +417,13 @@ async def plan_job_pushes(changes: list[dict[str, Any]], ttl: int) -> None:
         )
 
 
-def supervise_push_sender() -> None:
-    """Sanic's managed process: keeps ``python -m server send-pushes`` running."""
-    keep_running("send-pushes")
-
-
 def run_push_sender(settings: Settings) -> None:
     """A sender process's whole life: send pushes until SIGTERM or SIGINT."""
-    os.nice(NICENESS)
-    asyncio.run(_send_pushes(settings))
+    run_in_background(lambda: _sending_pushes(settings), NICENESS)
 
 
-async def _send_pushes(settings: Settings) -> None:
+@asynccontextmanager
+async def _sending_pushes(settings: Settings) -> AsyncIterator[None]:
     vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
     dispatcher = PushDispatcher(PushSender(vapid, settings), settings)
     async with engine_for(settings):
@@ -452,7 +435,7 @@ async def _send_pushes(settings: Settings) -> None:
             listener.start()
         dispatcher.start()
         log.info("sending pushes (%d at a time)", settings.push_concurrency)
-        await until_stopped()
+        yield
         await dispatcher.stop()
         if listener is not None:
             await listener.stop()
