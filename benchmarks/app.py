@@ -44,15 +44,21 @@ from playwright.async_api import Error as PlaywrightError
 from benchmarks.harness import (
     PASSWORD,
     REPO_ROOT,
+    add_out_option,
+    failures_end_run,
     free_port,
+    keep_results,
     login,
-    machine,
+    new_stamp,
+    prepare_out,
+    print_head,
     request,
-    running,
-    save_json,
+    results_doc,
     server_env,
+    serving,
     stop,
-    wait_ready,
+    titled,
+    two_panels,
 )
 from cdn.build import DIST, MANIFEST, build
 from server.cluster.processes import SETUP_TIMEOUT_S, run_command
@@ -138,7 +144,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reloads", type=int, default=15, help="timed reloads per mode")
     parser.add_argument("--warmup", type=int, default=2, help="untimed reloads before each mode")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_out_option(parser)
     args = parser.parse_args()
     if args.reloads < 1 or args.warmup < 0:
         parser.error("--reloads must be positive and --warmup not negative")
@@ -179,6 +185,12 @@ def served(port: int, files: list[ShellFile]) -> list[ShellFile]:
 def bangkok_day(offset: int = 0) -> str:
     """A day in Bangkok as the app asks for it (the feed reads a date as Bangkok midnight)."""
     return (datetime.now(BANGKOK) + timedelta(days=offset)).date().isoformat()
+
+
+def require_chromium() -> None:
+    """Stop before any set-up when the browser is missing."""
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
 def seed(env: Mapping[str, str]) -> None:
@@ -318,9 +330,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     port = free_port()
     env = {**server_env(f"sqlite:///{workdir / 'app.sqlite3'}", port, 1), "DATA_DIR": str(workdir)}
     seed(env)
-    log = args.out / "app-server.log"
-    with running([sys.executable, "-m", "server", "run"], env, log) as server:
-        wait_ready(server, port, "/readyz", log)
+    with serving(env, port, args.out / "app-server.log") as server:
         files = served(port, shell_files(DIST))
         person = busiest_staff(port)
         print(f"~ {person.email}: {person.jobs_today} jobs today", flush=True)
@@ -388,8 +398,7 @@ def print_reloads(summaries: list[dict[str, Any]], quotient: dict[str, float], n
         f"{'mode':<9}{'ok':>4}{'page p50':>10}{'page p90':>10}{'doc p50':>9}"
         f"{'wall p50':>10}{'wall p90':>10}{'failed':>8}"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for s in summaries:
         page, doc, wall = s["first_job_ms"], s["document_in_ms"], s["wall_ms"]
         print(
@@ -406,10 +415,9 @@ def print_reloads(summaries: list[dict[str, Any]], quotient: dict[str, float], n
             print(f"first failure {s['mode']}: {s['first_failure']}")
 
 
-def plot(files: list[ShellFile], summaries: list[dict[str, Any]], path: Path, title: str) -> None:
+def plot(files: list[ShellFile], summaries: list[dict[str, Any]], title: str) -> Figure:
     """The shell's bytes per file, and every timed reload of both modes."""
-    fig = Figure(figsize=(12, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels()
     bars = left.barh([f.name for f in files], [f.wire_bytes for f in files])
     left.bar_label(bars, labels=[f"{f.wire_bytes:,} B" for f in files])
     left.invert_yaxis()
@@ -423,49 +431,42 @@ def plot(files: list[ShellFile], summaries: list[dict[str, Any]], path: Path, ti
     right.set_xticks(range(1, len(summaries) + 1), [s["mode"] for s in summaries])
     right.set_ylabel("ms from navigation start to the first job (in page)")
     right.set_title("reload to the job list")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, title)
 
 
 def write_results(result: dict[str, Any], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = new_stamp()
     files: list[ShellFile] = result["files"]
-    doc = {
-        "timestamp": stamp,
-        "settings": {"reloads": args.reloads, "warmup": args.warmup, "viewport": VIEWPORT},
-        "machine": machine(),
-        "chromium": CHROMIUM,
-        "build": json.loads((DIST / MANIFEST).read_text())["version"],
-        "shell": {
+    doc = results_doc(
+        stamp,
+        {"reloads": args.reloads, "warmup": args.warmup, "viewport": VIEWPORT},
+        chromium=CHROMIUM,
+        build=json.loads((DIST / MANIFEST).read_text())["version"],
+        shell={
             "files": [asdict(f) for f in files],
             "wire_bytes": sum(f.wire_bytes for f in files),
             "raw_bytes": sum(f.raw_bytes for f in files),
         },
-        "person": asdict(result["person"]),
-        "data_cache_entries": result["data_entries"],
-        "reloads": result["summaries"],
-        "offline_over_online": result["ratios"],
-    }
-    save_json(args.out, "app", stamp, doc)
+        person=asdict(result["person"]),
+        data_cache_entries=result["data_entries"],
+        reloads=result["summaries"],
+        offline_over_online=result["ratios"],
+    )
     title = f"app benchmark {stamp}: Chromium 390x844, {args.reloads} reloads per mode"
-    plot(files, result["summaries"], args.out / "app-latest.png", title)
-    print(f"results: {args.out / 'app-latest.json'}, {args.out / 'app-latest.png'}")
+    keep_results(args.out, "app", stamp, doc, lambda: plot(files, result["summaries"], title))
 
 
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        with tempfile.TemporaryDirectory(prefix="app-bench-") as tmp:
-            result = run_all(args, Path(tmp))
-    except (RuntimeError, subprocess.SubprocessError, OSError, PlaywrightError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
+    prepare_out(args)
+    require_chromium()
+    with (
+        failures_end_run(OSError, PlaywrightError),
+        tempfile.TemporaryDirectory(prefix="app-bench-") as tmp,
+    ):
+        result = run_all(args, Path(tmp))
     result["summaries"] = [summarise(s) for s in result["series"]]
     result["ratios"] = ratios(*result["summaries"])
     print_shell(result["files"])

@@ -16,12 +16,9 @@ Run from the repository root:
 """
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,21 +36,28 @@ from benchmarks.harness import (
     HOST,
     Response,
     Scenario,
+    add_database_option,
+    add_out_option,
     baseline_command,
     check,
+    failures_end_run,
     free_port,
+    keep_results,
     login,
-    machine,
-    recreate_database,
+    new_stamp,
+    prepare_out,
+    print_head,
     request,
     require_wrk,
+    results_doc,
     run_wrk,
     running,
-    save_json,
     server_env,
+    serving_fresh,
+    titled,
+    two_panels,
+    wait_ready,
 )
-from server.cluster.processes import run_command
-from server.cluster.processes import wait_ready as wait_ready
 
 FILTERED_PATH = FEED_PATH + "?status=assigned&status=pending&limit=50"
 EDIT_PATH = "/api/dispatch/jobs/{}"
@@ -92,8 +96,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--edit-rate", type=float, default=20.0, help="dispatcher edits per second while writing"
     )
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_bench")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_database_option(parser, "tinedy_bench")
+    add_out_option(parser)
     return parser.parse_args()
 
 
@@ -264,12 +268,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     """Set up the database, start both servers, measure, and always stop them."""
     port = free_port()
     env = server_env(args.database_url, port, args.workers)
-    asyncio.run(recreate_database(args.database_url))
-    run_command("migrate", env)
-    run_command("seed-demo", env)
-    server_log = args.out / "server.log"
-    with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
-        wait_ready(server, port, "/readyz", server_log)
+    with serving_fresh(args.database_url, env, port, args.out / "server.log"):
         staff = login(port, "staff1@demo.local")
         dispatcher = login(port, "dispatcher@demo.local")
         page = fetch_first_page(port, staff)
@@ -305,8 +304,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         f"{'scenario':<24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'B/resp':>9}{'base/s':>9}{'ratio':>8}{'errors':>8}{'edits/s':>9}{'rebuilt<=':>11}"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for r in results:
         print(
             f"{r['name']:<24}{r['req_per_s']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
@@ -321,14 +319,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
             )
 
 
-def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
+def plot(results: list[dict[str, Any]], title: str) -> Figure:
     """Bar charts of req/s beside each one's baseline (annotated with the ratio), and p50/p99
     latency."""
     names = [r["name"] for r in results]
     xs = range(len(names))
     width = 0.4
-    fig = Figure(figsize=(12, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels()
     left.bar(
         [x - width / 2 for x in xs],
         [r["baseline_req_per_s"] for r in results],
@@ -350,48 +347,35 @@ def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
     right.legend()
     for ax in (left, right):
         ax.set_xticks(list(xs), names, rotation=20, ha="right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, title)
 
 
 def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "connections": args.connections,
-            "threads": args.threads,
-            "workers": args.workers,
-            "edit_rate_per_s": args.edit_rate,
-        },
-        "machine": machine(),
-        "load_average": os.getloadavg(),
-        "scenarios": results,
+    stamp = new_stamp()
+    settings = {
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "connections": args.connections,
+        "threads": args.threads,
+        "workers": args.workers,
+        "edit_rate_per_s": args.edit_rate,
     }
-    save_json(args.out, "feed", stamp, doc)
+    doc = results_doc(stamp, settings, load_average=os.getloadavg(), scenarios=results)
     title = (
         f"feed benchmark {stamp}: wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, workers={args.workers}"
     )
-    plot(results, args.out / "feed-latest.png", title)
-    print(f"results: {args.out / 'feed-latest.json'}, {args.out / 'feed-latest.png'}")
+    keep_results(args.out, "feed", stamp, doc, lambda: plot(results, title))
 
 
 def main() -> None:
     """Entry point."""
     args = parse_args()
     require_wrk("bench-feed")
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
-            results = run_all(args, Path(tmp))
-    except (RuntimeError, subprocess.SubprocessError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
+    prepare_out(args)
+    with failures_end_run(), tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
+        results = run_all(args, Path(tmp))
     print_table(results)
     write_results(results, args)
 

@@ -29,7 +29,6 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,10 +45,15 @@ from benchmarks.harness import (
     BENCH_DIR,
     REPO_ROOT,
     Connection,
+    add_database_option,
+    add_out_option,
     cpu_ms,
     descendants,
+    failures_end_run,
     free_port,
-    machine,
+    new_stamp,
+    prepare_out,
+    results_doc,
     save_json,
     sign_in,
 )
@@ -102,9 +106,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fleets", nargs="+", type=int, default=[5, 10, 20, 40, 80, 160])
     parser.add_argument("--duration", type=int, default=60, help="seconds per step (one day)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the lone instance")
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_fleet")
+    add_database_option(parser, "tinedy_fleet")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_out_option(parser)
     parser.add_argument(
         "--report", type=Path, help="only render the tables and plot again from a run's JSON"
     )
@@ -542,22 +546,18 @@ def report(doc: dict[str, Any], out: Path) -> None:
 
 
 def write_results(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "fleets": args.fleets,
-            "duration_s": args.duration,
-            "day_hours": DAY_HOURS,
-            "speedup": DAY_HOURS * 3600 / args.duration,
-            "instance_workers": args.workers,
-            "p99_target_ms": P99_TARGET_MS,
-            "error_rate_limit": ERROR_RATE_LIMIT,
-        },
-        "machine": machine(),
-        "largest_fleet_within_target": verdict(steps, args.targets),
-        "steps": steps,
+    stamp = new_stamp()
+    settings = {
+        "fleets": args.fleets,
+        "duration_s": args.duration,
+        "day_hours": DAY_HOURS,
+        "speedup": DAY_HOURS * 3600 / args.duration,
+        "instance_workers": args.workers,
+        "p99_target_ms": P99_TARGET_MS,
+        "error_rate_limit": ERROR_RATE_LIMIT,
     }
+    largest = verdict(steps, args.targets)
+    doc = results_doc(stamp, settings, largest_fleet_within_target=largest, steps=steps)
     save_json(args.out, "fleet", stamp, doc)
     report(doc, args.out)
 
@@ -570,18 +570,15 @@ def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_out(args)
     if args.report:
         doc = json.loads(args.report.read_text())
         targets = list(dict.fromkeys(s["target"] for s in doc["steps"]))
         doc["largest_fleet_within_target"] = verdict(doc["steps"], targets)
         report(doc, args.out)
         return
-    try:
+    with failures_end_run():
         steps = run_targets(args)
-    except (RuntimeError, subprocess.SubprocessError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
     write_results(steps, args)
 
 

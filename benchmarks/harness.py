@@ -1,7 +1,8 @@
-"""What the benchmarks share: servers started and stopped through ``server.cluster.processes``
-(the app on a seeded database, the bare-Sanic baseline), plain HTTP calls and a small raw
-keep-alive client, wrk runs read through ``wrk_report.lua``, the feed measured idle and busy,
-CPU read from /proc, and results kept as JSON beside a plot.
+"""What the benchmarks share: the options every run takes (database, output folder, wrk
+windows), servers started and stopped through ``server.cluster.processes`` (the app on a
+freshly seeded database, the bare-Sanic baseline), plain HTTP calls and a small raw keep-alive
+client, wrk runs read through ``wrk_report.lua``, the feed measured idle and busy, CPU read from
+/proc, and results kept as JSON beside a plot, a failure ending the run with one line.
 
 Every benchmark is a module run from the repository root: ``python -m benchmarks.<name>``.
 """
@@ -18,7 +19,8 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +29,11 @@ from typing import Any
 
 import orjson
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from server.cluster.processes import HOST as HOST
 from server.cluster.processes import REPO_ROOT as REPO_ROOT
-from server.cluster.processes import ensure_database, spawn
+from server.cluster.processes import ensure_database, run_command, spawn
 from server.cluster.processes import free_port as free_port
 from server.cluster.processes import stop as stop_processes
 from server.cluster.processes import wait_ready as wait_ready
@@ -42,6 +45,48 @@ PASSWORD = "demo1234"  # every demo account's
 FEED_PATH = "/api/mobile/jobs"
 LOGIN_PATH = "/api/mobile/auth/login"
 MAX_DESCENDANTS = 64  # processes read under one server, at most
+SERVER_COMMAND = [sys.executable, "-m", "server", "run"]
+
+
+# Options and the run's frame
+
+
+def add_database_option(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--database-url``: the PostgreSQL database the run drops and seeds again."""
+    parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:5432/{name}")
+
+
+def add_out_option(parser: argparse.ArgumentParser) -> None:
+    """``--out``: where results, plots and server logs go."""
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+
+
+def add_feed_window_options(parser: argparse.ArgumentParser, duration: int, scope: str) -> None:
+    """The wrk options of a feed measured idle and busy (``idle_window``); ``scope`` prefixes
+    their help where a run has other parts."""
+    parser.add_argument(
+        "--feed-duration", type=int, default=duration, help=f"{scope}wrk s per window"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help=f"{scope}wrk warm-up s, idle")
+    parser.add_argument("--connections", type=int, default=16, help=f"{scope}wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help=f"{scope}wrk threads")
+
+
+def prepare_out(args: argparse.Namespace) -> None:
+    """Make ``args.out`` absolute (servers run elsewhere) and create it."""
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def failures_end_run(*errors: type[Exception]) -> Iterator[None]:
+    """A failed run (a server that would not start, a wrong answer, and ``errors``) ends
+    with one line instead of a traceback."""
+    caught: tuple[type[Exception], ...] = (RuntimeError, subprocess.SubprocessError, *errors)
+    try:
+        yield
+    except caught as exc:
+        raise SystemExit(f"benchmark failed: {exc}") from exc
 
 
 # Servers
@@ -77,6 +122,31 @@ def stop(proc: Popen[bytes]) -> None:
 async def recreate_database(database_url: str) -> None:
     """Start from an empty database so seeded data is the same every run."""
     await ensure_database(database_url, fresh=True)
+
+
+def seed_fresh_database(database_url: str, env: Mapping[str, str]) -> None:
+    """Drop and create the database, migrate it and load the demo data."""
+    asyncio.run(recreate_database(database_url))
+    run_command("migrate", env)
+    run_command("seed-demo", env)
+
+
+@contextmanager
+def serving(env: Mapping[str, str], port: int, log_path: Path) -> Iterator[Popen[bytes]]:
+    """``python -m server run`` for the duration of the block, once it answers /readyz."""
+    with running(SERVER_COMMAND, env, log_path) as server:
+        wait_ready(server, port, "/readyz", log_path)
+        yield server
+
+
+@contextmanager
+def serving_fresh(
+    database_url: str, env: Mapping[str, str], port: int, log_path: Path
+) -> Iterator[Popen[bytes]]:
+    """The app on a freshly seeded database (``seed_fresh_database``, then ``serving``)."""
+    seed_fresh_database(database_url, env)
+    with serving(env, port, log_path) as server:
+        yield server
 
 
 def baseline_command(body_file: Path, port: int, workers: int) -> list[str]:
@@ -325,6 +395,17 @@ def idle_window(scenario: Scenario, wrk_args: argparse.Namespace) -> dict[str, A
     return feed_figures(run_wrk(scenario, wrk_args.duration, wrk_args))
 
 
+def print_feed_windows(feed: dict[str, Any]) -> None:
+    """The feed's figures idle and busy, a row each."""
+    print(f"{'feed':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name in ("idle", "busy"):
+        row = feed[name]
+        print(
+            f"{name:<6} {row['req_per_s']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+            f" {row['errors']:>7}"
+        )
+
+
 def plot_feed(ax: Axes, feed: dict[str, Any]) -> None:
     xs, width = [0, 1], 0.4
     for offset, key in ((-width / 2, "p50_ms"), (width / 2, "p99_ms")):
@@ -363,6 +444,36 @@ def cpu_ms(pid: int) -> float:
 # Results
 
 
+def print_head(head: str) -> None:
+    """A table's heading, underlined."""
+    print(head)
+    print("-" * len(head))
+
+
+def new_stamp() -> str:
+    """The run's time stamp, UTC, as results are named."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def results_doc(stamp: str, settings: dict[str, Any], **figures: Any) -> dict[str, Any]:
+    """A run's JSON: when, with which settings, on what machine, then its own figures."""
+    return {"timestamp": stamp, "settings": settings, "machine": machine(), **figures}
+
+
+def two_panels(width: float = 12) -> tuple[Figure, Axes, Axes]:
+    """A figure of two plots side by side, as most benchmarks draw."""
+    fig = Figure(figsize=(width, 4.5))
+    left, right = fig.subplots(1, 2)
+    return fig, left, right
+
+
+def titled(fig: Figure, title: str) -> Figure:
+    """The figure with its title, laid out."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on (this machine is shared and noisy)."""
     return {"cpus": os.cpu_count(), "platform": platform.platform()}
@@ -373,3 +484,13 @@ def save_json(out: Path, name: str, stamp: str, doc: dict[str, Any]) -> None:
     text = json.dumps(doc, indent=2) + "\n"
     (out / f"{name}-{stamp}.json").write_text(text)
     (out / f"{name}-latest.json").write_text(text)
+
+
+def keep_results(
+    out: Path, name: str, stamp: str, doc: dict[str, Any], draw: Callable[[], Figure]
+) -> None:
+    """Save the JSON (``save_json``), then the figure ``draw`` makes as
+    ``<name>-latest.png``, and say where both are."""
+    save_json(out, name, stamp, doc)
+    draw().savefig(out / f"{name}-latest.png", dpi=100)
+    print(f"results: {out / f'{name}-latest.json'}, {out / f'{name}-latest.png'}")

@@ -18,8 +18,6 @@ import asyncio
 import math
 import os
 import resource
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -37,18 +35,23 @@ from matplotlib.figure import Figure
 from benchmarks.harness import (
     HOST,
     Connection,
+    add_database_option,
+    add_out_option,
     cpu_ms,
     descendants,
+    failures_end_run,
     free_port,
-    machine,
-    recreate_database,
-    running,
-    save_json,
+    keep_results,
+    new_stamp,
+    prepare_out,
+    print_head,
+    results_doc,
     server_env,
+    serving_fresh,
     sign_in,
-    wait_ready,
+    titled,
+    two_panels,
 )
-from server.cluster.processes import run_command
 
 LIVE_PATH = "/api/mobile/live-updates"
 TEAM_UPDATES_PATH = "/api/dispatch/team-updates"
@@ -235,10 +238,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=5, help="updates per scenario and size")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
     parser.add_argument("--batch", type=int, default=200, help="streams opened at a time")
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_live_bench"
-    )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_database_option(parser, "tinedy_live_bench")
+    add_out_option(parser)
     args = parser.parse_args()
     if min(args.sizes) < 1 or args.updates < 1 or args.batch < 1 or args.interval < 0:
         parser.error("--sizes, --updates and --batch must be positive, --interval not negative")
@@ -619,12 +620,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         **server_env(args.database_url, port, 1),
         "ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
     }
-    asyncio.run(recreate_database(args.database_url))
-    run_command("migrate", env)
-    run_command("seed-demo", env)
     server_log = args.out / "live-server.log"
-    with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
-        wait_ready(server, port, "/readyz", server_log)
+    with serving_fresh(args.database_url, env, port, server_log) as server:
         run = uvloop.run(drive(server.pid, port, args))
         if server.poll() is not None:
             run["problems"].append(f"the server exited with {server.returncode}")
@@ -662,8 +659,7 @@ def print_table(run: dict[str, Any], goals: dict[str, Any]) -> None:
         f"{'streams':>7}  {'scenario':<12}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
         f"{'delivered':>14}{'req ms':>8}{'srv cpu':>8}{'cli cpu':>8}{'KB/stream':>10}"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for size in run["sizes"]:
         for s in size["scenarios"]:
             print(
@@ -697,11 +693,10 @@ def scenario_of(size: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def plot(run: dict[str, Any], path: Path, title: str) -> None:
+def plot(run: dict[str, Any], title: str) -> Figure:
     """p50/p99 fan-out latency and KB per idle stream against the number of streams."""
     sizes = [size["connections"] for size in run["sizes"]]
-    fig = Figure(figsize=(12, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels()
     for n, scenario in enumerate(SCENARIOS):
         rows = [scenario_of(size, scenario.name) for size in run["sizes"]]
         color = f"C{n}"
@@ -723,44 +718,32 @@ def plot(run: dict[str, Any], path: Path, title: str) -> None:
     right.set_ylim(bottom=0)
     right.set_title("memory per idle stream")
     right.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, title)
 
 
 def write_results(run: dict[str, Any], goals: dict[str, Any], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "sizes": args.sizes,
-            "updates": args.updates,
-            "interval_s": args.interval,
-            "batch": args.batch,
-            "workers": 1,
-            "role_cycle": list(ROLE_CYCLE),
-            "heartbeat_s": float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15")),
-        },
-        "machine": machine(),
-        **run,
-        "verdict": goals,
+    stamp = new_stamp()
+    settings = {
+        "sizes": args.sizes,
+        "updates": args.updates,
+        "interval_s": args.interval,
+        "batch": args.batch,
+        "workers": 1,
+        "role_cycle": list(ROLE_CYCLE),
+        "heartbeat_s": float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15")),
     }
-    save_json(args.out, "live", stamp, doc)
+    doc = results_doc(stamp, settings, **run, verdict=goals)
     title = f"live updates {stamp}: one worker, {args.updates} updates per scenario and size"
-    plot(run, args.out / "live-latest.png", title)
-    print(f"results: {args.out / 'live-latest.json'}, {args.out / 'live-latest.png'}")
+    keep_results(args.out, "live", stamp, doc, lambda: plot(run, title))
 
 
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    try:
+    prepare_out(args)
+    with failures_end_run(OSError, asyncpg.PostgresError):
         run = run_all(args)
-    except (RuntimeError, subprocess.SubprocessError, OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
     goals = verdict(run)
     print_table(run, goals)
     write_results(run, goals, args)

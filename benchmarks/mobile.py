@@ -37,8 +37,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,15 +50,30 @@ from playwright.async_api import BrowserContext, CDPSession, Page, async_playwri
 from playwright.async_api import Error as PlaywrightError
 from websockets.asyncio.client import ClientConnection, connect
 
-from benchmarks.app import CHROMIUM, FIRST_JOB, VIEWPORT, Person, busiest_staff, kept_ahead, seed
+from benchmarks.app import (
+    CHROMIUM,
+    FIRST_JOB,
+    VIEWPORT,
+    Person,
+    busiest_staff,
+    kept_ahead,
+    require_chromium,
+    seed,
+)
 from benchmarks.harness import (
     PASSWORD,
+    add_out_option,
+    failures_end_run,
     free_port,
-    machine,
-    running,
-    save_json,
+    keep_results,
+    new_stamp,
+    prepare_out,
+    print_head,
+    results_doc,
     server_env,
-    wait_ready,
+    serving,
+    titled,
+    two_panels,
 )
 from cdn.build import DIST, build
 
@@ -407,8 +420,7 @@ class Server:
 
     @contextmanager
     def up(self) -> Iterator[None]:
-        with running([sys.executable, "-m", "server", "run"], self.env, self.log) as process:
-            wait_ready(process, self.port, "/readyz", self.log)
+        with serving(self.env, self.port, self.log):
             yield
 
 
@@ -538,8 +550,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"{'network':<9}{'start':<9}{'ok':>3}{'html ms':>9}{'shown ms':>10}{'max ms':>9}"
         f"{'sign-in ms':>12}{'B to shown':>12}{'B in window':>13}"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for r in rows:
         sign_in = f"{r['sign_in_ms']:.0f}" if r["sign_in_ms"] is not None else "-"
         shown = f"{r['ms']:.0f}" if r["ms"] is not None else "-"
@@ -561,12 +572,9 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             )
 
 
-def plot(
-    rows: list[dict[str, Any]], networks: list[dict[str, Any]], path: Path, title: str
-) -> None:
+def plot(rows: list[dict[str, Any]], networks: list[dict[str, Any]], title: str) -> Figure:
     """Every start's time by network and kind, and the median bytes of each."""
-    fig = Figure(figsize=(12, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels()
     labels, series = [], []
     for network in networks:
         for kind in ("cold", "warm", "offline"):
@@ -588,43 +596,40 @@ def plot(
     right.set_xticks(list(xs), [f"{r['network']}\n{r['kind']}" for r in rows])
     right.set_ylabel("bytes on the wire (median)")
     right.set_title("bytes per start")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, title)
 
 
 def write_results(
     result: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "rounds": args.rounds,
-            "reopens": args.reopens,
-            "window_s": args.window,
-            "cpu_throttle": args.cpu_throttle,
-            "viewport": VIEWPORT,
-            "networks": {name: NETWORKS[name] for name in args.networks},
-            "throttled": "the page and every service worker (Network.emulateNetworkConditions);"
-            " CPU throttling on the page only",
-        },
-        "machine": machine(),
-        "load_average": os.getloadavg(),
-        "chromium": CHROMIUM,
-        "person": asdict(result["person"]),
-        "summary": rows,
-        "starts": {n["network"]: [asdict(s) for s in n["starts"]] for n in result["networks"]},
-        "data_cache_entries": {n["network"]: n["data_cache_entries"] for n in result["networks"]},
+    stamp = new_stamp()
+    settings = {
+        "rounds": args.rounds,
+        "reopens": args.reopens,
+        "window_s": args.window,
+        "cpu_throttle": args.cpu_throttle,
+        "viewport": VIEWPORT,
+        "networks": {name: NETWORKS[name] for name in args.networks},
+        "throttled": "the page and every service worker (Network.emulateNetworkConditions);"
+        " CPU throttling on the page only",
     }
-    save_json(args.out, "mobile", stamp, doc)
+    networks = result["networks"]
+    doc = results_doc(
+        stamp,
+        settings,
+        load_average=os.getloadavg(),
+        chromium=CHROMIUM,
+        person=asdict(result["person"]),
+        summary=rows,
+        starts={n["network"]: [asdict(s) for s in n["starts"]] for n in networks},
+        data_cache_entries={n["network"]: n["data_cache_entries"] for n in networks},
+    )
     title = (
         f"mobile benchmark {stamp}: Chromium 390x844, DevTools network presets,"
         f" CPU x{args.cpu_throttle:g}"
     )
-    plot(rows, result["networks"], args.out / "mobile-latest.png", title)
-    print(f"results: {args.out / 'mobile-latest.json'}, {args.out / 'mobile-latest.png'}")
+    keep_results(args.out, "mobile", stamp, doc, lambda: plot(rows, networks, title))
 
 
 def parse_args() -> argparse.Namespace:
@@ -635,7 +640,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reopens", type=int, default=3, help="warm and offline starts per round")
     parser.add_argument("--window", type=float, default=6.0, help="seconds of bytes per start")
     parser.add_argument("--cpu-throttle", type=float, default=4.0, help="page CPU slowdown")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_out_option(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.reopens < 1 or args.cpu_throttle < 1:
         parser.error("--rounds, --reopens and --cpu-throttle must be at least 1")
@@ -645,16 +650,14 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    prepare_out(args)
+    require_chromium()
     print(f"load average: {os.getloadavg()}", flush=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="mobile-bench-") as tmp:
-            result = run_all(args, Path(tmp))
-    except (RuntimeError, subprocess.SubprocessError, OSError, PlaywrightError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
+    with (
+        failures_end_run(OSError, PlaywrightError),
+        tempfile.TemporaryDirectory(prefix="mobile-bench-") as tmp,
+    ):
+        result = run_all(args, Path(tmp))
     rows = [row for network in result["networks"] for row in summarise(network)]
     print_table(rows, args)
     write_results(result, rows, args)

@@ -27,14 +27,11 @@ import asyncio
 import io
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -46,23 +43,28 @@ from PIL import ExifTags, Image
 from benchmarks.harness import (
     FEED_PATH,
     Scenario,
+    add_database_option,
+    add_feed_window_options,
+    add_out_option,
     api,
+    failures_end_run,
     feed_figures,
     free_port,
     idle_window,
+    keep_results,
     login,
-    machine,
+    new_stamp,
     plot_feed,
-    recreate_database,
+    prepare_out,
+    print_feed_windows,
     request,
     require_wrk,
+    results_doc,
     run_wrk,
-    running,
-    save_json,
     server_env,
-    wait_ready,
+    serving_fresh,
+    titled,
 )
-from server.cluster.processes import run_command
 from server.photos.images import process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024
@@ -92,16 +94,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--processors", type=int, default=max(1, cores - 1), help="feed: PHOTO_PROCESSING_WORKERS"
     )
-    parser.add_argument("--feed-duration", type=int, default=15, help="feed: wrk s per window")
-    parser.add_argument("--warmup", type=int, default=2, help="feed: wrk warm-up s, idle")
-    parser.add_argument("--connections", type=int, default=16, help="feed: wrk connections")
-    parser.add_argument("--threads", type=int, default=1, help="feed: wrk threads")
+    add_feed_window_options(parser, 15, "feed: ")
     parser.add_argument("--backlog", type=int, default=24, help="feed: photos waiting, at least")
     parser.add_argument("--max-uploads", type=int, default=120, help="feed: uploads, at most")
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_photo_bench"
-    )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_database_option(parser, "tinedy_photo_bench")
+    add_out_option(parser)
     args = parser.parse_args()
     counts = (args.workers, args.count, args.duration, args.processors, args.feed_duration)
     if min(counts) <= 0 or min(args.backlog, args.connections, args.threads) < 1:
@@ -359,23 +356,12 @@ def run_feed(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, An
             "PHOTO_STORE": "local",
             "PHOTO_PROCESSING_WORKERS": str(args.processors),
         }
-        asyncio.run(recreate_database(args.database_url))
-        run_command("migrate", env)
-        run_command("seed-demo", env)
-        log_path = args.out / "photo-server.log"
-        with running([sys.executable, "-m", "server", "run"], env, log_path) as server:
-            wait_ready(server, port, "/readyz", log_path)
+        with serving_fresh(args.database_url, env, port, args.out / "photo-server.log"):
             return measure_feed(port, photos, args)
 
 
 def print_feed(feed: dict[str, Any], args: argparse.Namespace) -> None:
-    print(f"{'feed':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name in ("idle", "busy"):
-        row = feed[name]
-        print(
-            f"{name:<6} {row['req_per_s']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
-            f" {row['errors']:>7}"
-        )
+    print_feed_windows(feed)
     photos = feed["photos"]
     verdict = "within" if feed["within_target"] else "MISSES"
     print(f"busy/idle p99: {feed['p99_ratio']:.2f} ({verdict} the target of {P99_TARGET_RATIO})")
@@ -407,7 +393,7 @@ def plot_queue(ax: Axes, samples: list[dict[str, Any]]) -> None:
     ax.legend()
 
 
-def plot(doc: dict[str, Any], path: Path) -> None:
+def plot(doc: dict[str, Any]) -> Figure:
     """One panel per measured thing: throughput, feed latency, the queue."""
     panels: list[Any] = []
     if "formats" in doc:
@@ -418,9 +404,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fig = Figure(figsize=(5 * len(panels), 4.5))
     for draw, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True):
         draw(ax)
-    fig.suptitle(f"photo benchmark {doc['timestamp']} ({doc['machine']['cpus']} cores)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, f"photo benchmark {doc['timestamp']} ({doc['machine']['cpus']} cores)")
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -445,26 +429,21 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_out(args)
     if "feed" in PARTS[args.part]:
         require_wrk("bench-photos")
     frame = camera_frame()
     photos = {"jpeg": camera_photo(frame, "JPEG"), "heic": camera_photo(frame, "HEIF")}
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc: dict[str, Any] = {"timestamp": stamp, "settings": settings(args), "machine": machine()}
+    stamp = new_stamp()
+    doc = results_doc(stamp, settings(args))
     if "throughput" in PARTS[args.part]:
         doc["formats"] = run_throughput(photos, args)
         print_throughput(doc["formats"], args.workers)
     if "feed" in PARTS[args.part]:
-        try:
+        with failures_end_run():
             doc["feed"] = run_feed(photos, args)
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            raise SystemExit(f"benchmark failed: {exc}") from exc
         print_feed(doc["feed"], args)
-    save_json(args.out, "photos", stamp, doc)
-    plot(doc, args.out / "photos-latest.png")
-    print(f"results: {args.out / 'photos-latest.json'}, {args.out / 'photos-latest.png'}")
+    keep_results(args.out, "photos", stamp, doc, lambda: plot(doc))
 
 
 if __name__ == "__main__":

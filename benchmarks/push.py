@@ -23,11 +23,8 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from matplotlib.axes import Axes
@@ -35,24 +32,33 @@ from matplotlib.figure import Figure
 
 from benchmarks.harness import (
     FEED_PATH,
+    SERVER_COMMAND,
     Scenario,
+    add_database_option,
+    add_feed_window_options,
+    add_out_option,
     api,
+    failures_end_run,
     feed_figures,
     free_port,
     idle_window,
+    keep_results,
     login,
-    machine,
+    new_stamp,
     plot_feed,
-    recreate_database,
+    prepare_out,
+    print_feed_windows,
     request,
     require_wrk,
+    results_doc,
     run_wrk,
     running,
-    save_json,
+    seed_fresh_database,
     server_env,
+    titled,
+    two_panels,
     wait_ready,
 )
-from server.cluster.processes import run_command
 
 # The fake push service is test code, not part of the installed package.
 from tests.push.push_service import PushService, Received
@@ -74,16 +80,11 @@ def parse_args() -> argparse.Namespace:
     """Read the run settings; defaults match `make bench-push`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=1000, help="subscriptions in all")
-    parser.add_argument("--feed-duration", type=int, default=10, help="wrk s per window")
-    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up s, idle")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    add_feed_window_options(parser, 10, "")
     parser.add_argument("--max-broadcasts", type=int, default=5, help="broadcasts, at most")
     parser.add_argument("--timeout", type=float, default=120.0, help="s for one broadcast")
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_push_bench"
-    )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_database_option(parser, "tinedy_push_bench")
+    add_out_option(parser)
     args = parser.parse_args()
     if not 1 <= args.subscriptions <= 20_000:
         parser.error("--subscriptions must lie between 1 and 20000")
@@ -217,11 +218,10 @@ async def run_all(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
             "PUSH_SERVICE_HOSTS": push.origin,
             "PUSH_POLL_SECONDS": str(PUSH_POLL_SECONDS),
         }
-        await recreate_database(args.database_url)
-        await asyncio.to_thread(run_command, "migrate", env)
-        await asyncio.to_thread(run_command, "seed-demo", env)
+        await asyncio.to_thread(seed_fresh_database, args.database_url, env)
         log_path = args.out / "push-server.log"
-        with running([sys.executable, "-m", "server", "run"], env, log_path) as server:
+        # Not ``serving``: the push service answers on this loop while the server starts.
+        with running(SERVER_COMMAND, env, log_path) as server:
             await asyncio.to_thread(wait_ready, server, port, "/readyz", log_path)
             return await measure(port, push, args)
 
@@ -246,13 +246,7 @@ def summary(result: dict[str, Any], count: int) -> dict[str, Any]:
 
 def print_result(doc: dict[str, Any], args: argparse.Namespace) -> None:
     push = doc["push"]
-    print(f"{'feed':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name in ("idle", "busy"):
-        row = push[name]
-        print(
-            f"{name:<6} {row['req_per_s']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
-            f" {row['errors']:>7}"
-        )
+    print_feed_windows(push)
     print(f"busy/idle p99: {push['p99_ratio']:.2f}")
     print(
         f"{'#':>2} {'pushes/s':>9} {'first s':>8} {'last s':>8} {'decrypted':>10} {'accepted':>9}"
@@ -284,16 +278,13 @@ def plot_arrivals(ax: Axes, broadcasts: list[dict[str, Any]]) -> None:
     ax.legend()
 
 
-def plot(doc: dict[str, Any], path: Path) -> None:
+def plot(doc: dict[str, Any]) -> Figure:
     """The feed's latency idle and busy; each broadcast's arrivals."""
-    fig = Figure(figsize=(10, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels(10)
     plot_feed(left, doc["push"])
     plot_arrivals(right, doc["push"]["broadcasts"])
     subs = doc["settings"]["subscriptions"]
-    fig.suptitle(f"push benchmark {doc['timestamp']}: {subs} subscriptions")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, f"push benchmark {doc['timestamp']}: {subs} subscriptions")
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -314,21 +305,15 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_out(args)
     require_wrk("bench-push")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc: dict[str, Any] = {"timestamp": stamp, "settings": settings(args), "machine": machine()}
-    try:
-        with tempfile.TemporaryDirectory(prefix="push-bench-") as data_dir:
-            doc["push"] = asyncio.run(run_all(args, data_dir))
-    except (RuntimeError, AssertionError, subprocess.SubprocessError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
+    stamp = new_stamp()
+    doc = results_doc(stamp, settings(args))
+    with failures_end_run(AssertionError), tempfile.TemporaryDirectory(prefix="push-bench-") as tmp:
+        doc["push"] = asyncio.run(run_all(args, tmp))
     doc["summary"] = summary(doc["push"], args.subscriptions)
     print_result(doc, args)
-    save_json(args.out, "push", stamp, doc)
-    plot(doc, args.out / "push-latest.png")
-    print(f"results: {args.out / 'push-latest.json'}, {args.out / 'push-latest.png'}")
+    keep_results(args.out, "push", stamp, doc, lambda: plot(doc))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,11 @@ import argparse
 import asyncio
 import hashlib
 import math
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -36,17 +33,22 @@ from matplotlib.figure import Figure
 from benchmarks.harness import (
     Connection,
     Phone,
+    add_database_option,
+    add_out_option,
     expect_json,
+    failures_end_run,
     free_port,
-    machine,
-    recreate_database,
-    running,
-    save_json,
+    keep_results,
+    new_stamp,
+    prepare_out,
+    print_head,
+    results_doc,
     server_env,
+    serving_fresh,
     sign_in,
-    wait_ready,
+    titled,
+    two_panels,
 )
-from server.cluster.processes import run_command
 
 SYNC_PATH = "/api/mobile/sync"
 JOBS_PATH = "/api/mobile/jobs?limit=200"
@@ -126,10 +128,8 @@ def parse_args() -> argparse.Namespace:
         default=0.5,
         help="the paced phase's rate, as a fraction of the saturation phase's batches/s",
     )
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/tinedy_sync_bench"
-    )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    add_database_option(parser, "tinedy_sync_bench")
+    add_out_option(parser)
     args = parser.parse_args()
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.batch_size < 1:
         parser.error("--duration, --connections and --batch-size must be positive")
@@ -501,12 +501,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, i
     """Set up the database, drive the server and always stop it, then measure the floor."""
     port = free_port()
     env = server_env(args.database_url, port, args.workers)
-    asyncio.run(recreate_database(args.database_url))
-    run_command("migrate", env)
-    run_command("seed-demo", env)
-    server_log = args.out / "sync-server.log"
-    with running([sys.executable, "-m", "server", "run"], env, server_log) as server:
-        wait_ready(server, port, "/readyz", server_log)
+    with serving_fresh(args.database_url, env, port, args.out / "sync-server.log"):
         run = asyncio.run(drive_server(port, args))
     # The server is stopped: its change-log follower would otherwise share the CPUs.
     floor, outcomes = asyncio.run(drive_floor(args.database_url, run.phones, args))
@@ -547,8 +542,7 @@ def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
         f"{'phase':<14}{'batch':>6}{'batches':>9}{'batch/s':>9}{'mut/s':>9}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
     )
-    print(head)
-    print("-" * len(head))
+    print_head(head)
     for p in phases:
         print(
             f"{p['name']:<14}{p['batch_size']:>6}{p['batches']:>9}{p['batches_per_s']:>9.1f}"
@@ -567,10 +561,9 @@ def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
             print(f"first failure in {p['name']}:\n{p['first_error']}")
 
 
-def plot(phases: list[dict[str, Any]], goals: dict[str, Any], path: Path, title: str) -> None:
+def plot(phases: list[dict[str, Any]], goals: dict[str, Any], title: str) -> Figure:
     """Mutations/s of the load against the floor, and p50/p99 of every phase."""
-    fig = Figure(figsize=(12, 4.5))
-    left, right = fig.subplots(1, 2)
+    fig, left, right = two_panels()
     bars = left.bar(["server_load", "floor_sql"], [p["mutations_per_s"] for p in phases[:2]])
     left.bar_label(bars, labels=[f"x{goals['ratio_to_floor']:.2f} of floor", "floor"])
     left.set_ylabel("mutations / s")
@@ -584,9 +577,7 @@ def plot(phases: list[dict[str, Any]], goals: dict[str, Any], path: Path, title:
     right.set_ylabel("batch latency, ms")
     right.set_title("latency per batch")
     right.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return titled(fig, title)
 
 
 def write_results(
@@ -596,42 +587,33 @@ def write_results(
     args: argparse.Namespace,
 ) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {
-        "timestamp": stamp,
-        "settings": {
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "connections": args.connections,
-            "batch_size": args.batch_size,
-            "alone_batch_size": ALONE_SIZE,
-            "alone_repeats": ALONE_REPEATS,
-            "workers": args.workers,
-            "paced_fraction": args.paced_fraction,
-        },
-        "machine": machine(),
-        "phases": phases,
-        "verdict": goals,
-        "server_receipt_outcomes": outcomes,
+    stamp = new_stamp()
+    settings = {
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "connections": args.connections,
+        "batch_size": args.batch_size,
+        "alone_batch_size": ALONE_SIZE,
+        "alone_repeats": ALONE_REPEATS,
+        "workers": args.workers,
+        "paced_fraction": args.paced_fraction,
     }
-    save_json(args.out, "sync", stamp, doc)
+    doc = results_doc(
+        stamp, settings, phases=phases, verdict=goals, server_receipt_outcomes=outcomes
+    )
     title = (
         f"sync benchmark {stamp}: {args.connections} connections x {args.batch_size} mutations,"
         f" {args.duration} s, workers={args.workers}"
     )
-    plot(phases, goals, args.out / "sync-latest.png", title)
-    print(f"results: {args.out / 'sync-latest.json'}, {args.out / 'sync-latest.png'}")
+    keep_results(args.out, "sync", stamp, doc, lambda: plot(phases, goals, title))
 
 
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    try:
+    prepare_out(args)
+    with failures_end_run(OSError, asyncpg.PostgresError):
         phases, outcomes = run_all(args)
-    except (RuntimeError, subprocess.SubprocessError, OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"benchmark failed: {exc}") from exc
     goals = verdict(phases)
     print(f"server receipt outcomes (check, warm-up, load, alone): {outcomes}")
     print_table(phases, goals)
