@@ -212,9 +212,14 @@ def keep_running(command: str) -> None:
             return
         young = time.monotonic() - started <= YOUNG_SECONDS
         young_deaths = young_deaths + 1 if young else 0
-        pause = backoff_delay(young_deaths + 1, RESTART_PAUSE_SECONDS, LONGEST_RESTART_PAUSE)
+        pause = restart_pause(young_deaths)
         log.warning("%s exited (%s); another in %.0f s", command, child.returncode, pause)
         stopping.wait(pause)
+
+
+def restart_pause(young_deaths: int) -> float:
+    """The pause before a new process, after ``young_deaths`` in a row (0: it lived long)."""
+    return backoff_delay(young_deaths + 1, RESTART_PAUSE_SECONDS, LONGEST_RESTART_PAUSE)
 
 
 def _end(child: subprocess.Popen[bytes]) -> None:

@@ -17,6 +17,7 @@ from server.core.background import (
     PollingLoop,
     RetryPolicy,
     backoff_delay,
+    restart_pause,
 )
 
 log = logging.getLogger("tests.background")
@@ -36,6 +37,10 @@ def test_the_wait_doubles_from_the_first_up_to_the_longest() -> None:
         600,
     ]
     assert backoff_delay(5000, 1, 8) == 8, "a long outage's count does not overflow"
+
+
+def test_a_process_that_keeps_dying_young_is_restarted_less_and_less_often() -> None:
+    assert [restart_pause(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
 
 
 def test_a_backoff_counts_failures_in_a_row_and_says_when_an_outage_ends() -> None:
