@@ -19,35 +19,15 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.auth import queries as device_queries
-from server.auth.tokens import Principal
 from server.changes import queries as change_queries
+from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
-from server.jobs.service import NO_BRANCH
 
 log = logging.getLogger("tinedy.changes")
 
-ALL_SCOPE = "all"
 BATCH = 1000
 OUTAGE_POLL_SECONDS = 1.0
 _wrote: ContextVar[bool] = ContextVar("tinedy_wrote_changes", default=False)
-
-
-def user_scope(user_id: str) -> str:
-    return f"user:{user_id}"
-
-
-def branch_scope(branch_id: str) -> str:
-    return f"branch:{branch_id}"
-
-
-def audience_scope(principal: Principal) -> str:
-    """The one scope whose version covers everything ``principal`` can see in the feed."""
-    if principal.role == "admin":
-        return ALL_SCOPE
-    if principal.role == "dispatcher":
-        return branch_scope(principal.branch_id or NO_BRANCH)
-    return user_scope(principal.user_id)
 
 
 def job_change_row(
@@ -148,7 +128,7 @@ class ChangeMirror:
         self._versions = await change_queries.all_feed_versions()
         since = datetime.now(UTC) - self._horizon
         now = time.monotonic()
-        self._revoked = {d: now for d in await device_queries.device_ids_revoked_since(since)}
+        self._revoked = {d: now for d in await change_queries.device_ids_revoked_since(since)}
 
     def add_listener(self, listener: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
         """``listener`` gets every batch of new rows, oldest first, once, in order."""
