@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from server.auth.tokens import Principal
+from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
 from server.http.endpoint import app_context, endpoint, presented_token, principal_of

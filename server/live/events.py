@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 
 TEAM_UPDATE = "team.update"
 SESSION_REVOKED = "session.revoked"
@@ -73,11 +73,11 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
         return None
     if row["kind"] == TEAM_UPDATE:
         return NAMES[TEAM_UPDATE]
-    if principal.role == "staff" and _id(row["assignee_id"]) != principal.user_id:
+    if principal.role is Role.STAFF and _id(row["assignee_id"]) != principal.user_id:
         return JOB_UNASSIGNED
     if _urgent_now(row, priority):
         return PRIORITY_ALERT
-    if principal.role == "staff" and row["kind"] == "job.created":
+    if principal.role is Role.STAFF and row["kind"] == "job.created":
         return JOB_ASSIGNED  # created with them as its assignee
     return NAMES.get(row["kind"], "job-updated")
 
@@ -86,15 +86,12 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
     kind = row["kind"]
     if kind == SESSION_REVOKED:
         return False
-    if principal.role == "admin":
-        return True
-    if principal.role == "dispatcher":
-        return principal.branch_id is not None and _id(row["branch_id"]) == principal.branch_id
+    audience = principal.audience
+    if audience.role is not Role.STAFF:
+        return audience.office_of(row["branch_id"])
     if kind == TEAM_UPDATE:
-        team = (row.get("payload") or {}).get("teamId")
-        return principal.team_id is not None and team == principal.team_id
-    me = principal.user_id
-    return me in (_id(row["assignee_id"]), _id(row["previous_assignee_id"]))
+        return audience.hears_team((row.get("payload") or {}).get("teamId"))
+    return audience.sees_job(row["branch_id"], (row["assignee_id"], row["previous_assignee_id"]))
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:

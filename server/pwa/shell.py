@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from server.core.access import family_of
 from server.http.files import Representation
 from server.http.negotiation import IDENTITY
 from server.pwa.translations import MANIFEST as TEXT
@@ -50,10 +51,6 @@ def locale_from(accept_language: str) -> str:
         if tag.startswith(LOCALES):
             return tag[:2]
     return "th"
-
-
-def role_family(role: str | None) -> str:
-    return "field" if role in (None, "staff") else "office"
 
 
 @dataclass(frozen=True, eq=False)  # compared (and cached) by identity: one per worker
@@ -93,7 +90,7 @@ class AppShell:
         return _cached_manifest(self, locale, role)
 
     def service_worker(self, locale: str, role: str | None) -> Representation:
-        return _cached_worker(self, locale, role_family(role))
+        return _cached_worker(self, locale, family_of(role))
 
     def render_manifest(self, locale: str, role: str | None) -> bytes:
         text = TEXT[locale]
@@ -121,7 +118,7 @@ class AppShell:
             },
         ]
         icon = self.asset("icon-192.png")
-        if role_family(role) == "field":
+        if family_of(role) == "field":
             shortcuts = [
                 {"name": text["today"], "url": "/#today", "icon": icon},
                 {"name": text["check_in"], "url": "/#checkin", "icon": icon},

@@ -24,7 +24,7 @@ from playwright.async_api import BrowserContext, FilePayload
 
 from server.auth import queries as device_queries
 from server.auth import service as auth_service
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 from server.dispatch import service as dispatch_service
 from server.dispatch.service import JobEdits
 from tests.browser.app_helpers import (
@@ -427,7 +427,9 @@ async def test_a_change_the_server_refuses_is_shown_with_its_reason(
     page, staff, jobs = await controlled_page(browser_context, app_process, world)
     await step_offline(page, app_process)
     # Meanwhile the office cancels the job.
-    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    office = Principal(
+        world.dispatcher["id"], str(uuid.uuid4()), Role.DISPATCHER, world.south, None
+    )
     await dispatch_service.edit_job(office, jobs[0]["id"], JobEdits(status="cancelled"))
 
     await app_process.start()

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import BrowserContext, Page, Route
 
-from server.auth.tokens import Principal
+from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.db.tables import ChangeLog, Notification
 from server.dispatch import service as dispatch_service
@@ -136,13 +136,15 @@ async def delivered_message(
     """The push the server makes when a dispatcher marks ``staff``'s job urgent: a real
     notification and delivery for a subscription of theirs, and the payload a push service
     would hand the worker (no push service here)."""
-    phone = Principal(staff["id"], str(uuid.uuid4()), "staff", world.south, world.south_team)
+    phone = Principal(staff["id"], str(uuid.uuid4()), Role.STAFF, world.south, world.south_team)
     subscription = {
         "endpoint": f"https://fcm.googleapis.com/fcm/send/{uuid.uuid4().hex}",
         "keys": {"p256dh": BrowserKeys.generate().p256dh, "auth": BrowserKeys.generate().auth},
     }
     await subscribe(phone, NewSubscription.model_validate(subscription), ("fcm.googleapis.com",))
-    office = Principal(world.dispatcher["id"], str(uuid.uuid4()), "dispatcher", world.south, None)
+    office = Principal(
+        world.dispatcher["id"], str(uuid.uuid4()), Role.DISPATCHER, world.south, None
+    )
     await dispatch_service.edit_job(office, job["id"], JobEdits(priority="urgent"))
     change = (
         await ChangeLog.select()

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from server.sync.changes_feed import changes_since
 from server.changes.queries import newest_change_id
 from server.checkins.service import Geofence
 from server.core.access import Principal, Role
@@ -28,6 +27,7 @@ from server.live.events import Event
 from server.live.hub import LiveHub
 from server.live.stream import live_events
 from server.ops.retention import compact_change_log
+from server.sync.changes_feed import changes_since
 from server.sync.mutations import SyncBatch
 from server.sync.service import sync_batch
 from tests.conftest import drop_postgres_database, fresh_database, make_settings
