@@ -44,12 +44,12 @@ from playwright.async_api import Error as PlaywrightError
 from benchmarks.harness import (
     PASSWORD,
     REPO_ROOT,
-    add_out_option,
+    Failures,
+    add_run_options,
     failures_end_run,
     free_port,
     keep_results,
     login,
-    new_stamp,
     prepare_out,
     print_head,
     request,
@@ -114,21 +114,13 @@ class ShellFile:
 
 
 @dataclass
-class Reloads:
+class Reloads(Failures):
     """One series of timed reloads: per reload, ms in the page and on the wall clock."""
 
     mode: str
     first_job_ms: list[float] = field(default_factory=list)
     document_in_ms: list[float] = field(default_factory=list)
     wall_ms: list[float] = field(default_factory=list)
-    failures: int = 0
-    first_failure: str | None = None
-
-    def fail(self, detail: str) -> None:
-        """Count a failed reload; keep the first reason."""
-        self.failures += 1
-        if self.first_failure is None:
-            self.first_failure = detail
 
 
 @dataclass(frozen=True)
@@ -144,7 +136,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reloads", type=int, default=15, help="timed reloads per mode")
     parser.add_argument("--warmup", type=int, default=2, help="untimed reloads before each mode")
-    add_out_option(parser)
+    add_run_options(parser)
     args = parser.parse_args()
     if args.reloads < 1 or args.warmup < 0:
         parser.error("--reloads must be positive and --warmup not negative")
@@ -436,10 +428,8 @@ def plot(files: list[ShellFile], summaries: list[dict[str, Any]], title: str) ->
 
 def write_results(result: dict[str, Any], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = new_stamp()
     files: list[ShellFile] = result["files"]
     doc = results_doc(
-        stamp,
         {"reloads": args.reloads, "warmup": args.warmup, "viewport": VIEWPORT},
         chromium=CHROMIUM,
         build=json.loads((DIST / MANIFEST).read_text())["version"],
@@ -453,8 +443,8 @@ def write_results(result: dict[str, Any], args: argparse.Namespace) -> None:
         reloads=result["summaries"],
         offline_over_online=result["ratios"],
     )
-    title = f"app benchmark {stamp}: Chromium 390x844, {args.reloads} reloads per mode"
-    keep_results(args.out, "app", stamp, doc, lambda: plot(files, result["summaries"], title))
+    title = f"app benchmark {doc['timestamp']}: Chromium 390x844, {args.reloads} reloads per mode"
+    keep_results(args.out, "app", doc, lambda: plot(files, result["summaries"], title))
 
 
 def main() -> None:

@@ -36,15 +36,13 @@ from benchmarks.harness import (
     HOST,
     Response,
     Scenario,
-    add_database_option,
-    add_out_option,
+    add_run_options,
     baseline_command,
     check,
     failures_end_run,
     free_port,
     keep_results,
     login,
-    new_stamp,
     prepare_out,
     print_head,
     request,
@@ -54,6 +52,7 @@ from benchmarks.harness import (
     running,
     server_env,
     serving_fresh,
+    staff_first_page,
     titled,
     two_panels,
     wait_ready,
@@ -96,8 +95,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--edit-rate", type=float, default=20.0, help="dispatcher edits per second while writing"
     )
-    add_database_option(parser, "tinedy_bench")
-    add_out_option(parser)
+    add_run_options(parser, "tinedy_bench")
     return parser.parse_args()
 
 
@@ -206,10 +204,11 @@ def scenarios(base_port: int, port: int, feeds: Feeds) -> list[Scenario]:
     """The measured scenarios; the baseline comes first as the ratio reference, the edits
     come last (they change the ETag the 304 scenario sends)."""
     br = {"Accept-Encoding": "br"}
-    staff_headers = {**br, "Authorization": f"Bearer {feeds.staff}"}
+    first_page = staff_first_page(port, feeds.staff)
+    staff_headers = first_page.headers
     return [
         Scenario("baseline", "precomputed br bytes, bare Sanic", base_port, "/", br, 200),
-        Scenario("staff_first_page", "staff first page, br", port, FEED_PATH, staff_headers, 200),
+        first_page,
         Scenario(
             "staff_304",
             "staff first page, If-None-Match",
@@ -352,7 +351,6 @@ def plot(results: list[dict[str, Any]], title: str) -> Figure:
 
 def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = new_stamp()
     settings = {
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -361,12 +359,12 @@ def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         "workers": args.workers,
         "edit_rate_per_s": args.edit_rate,
     }
-    doc = results_doc(stamp, settings, load_average=os.getloadavg(), scenarios=results)
+    doc = results_doc(settings, load_average=os.getloadavg(), scenarios=results)
     title = (
-        f"feed benchmark {stamp}: wrk -t{args.threads} -c{args.connections}"
+        f"feed benchmark {doc['timestamp']}: wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, workers={args.workers}"
     )
-    keep_results(args.out, "feed", stamp, doc, lambda: plot(results, title))
+    keep_results(args.out, "feed", doc, lambda: plot(results, title))
 
 
 def main() -> None:

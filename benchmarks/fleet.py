@@ -51,7 +51,6 @@ from benchmarks.harness import (
     descendants,
     failures_end_run,
     free_port,
-    new_stamp,
     prepare_out,
     results_doc,
     save_json,
@@ -546,7 +545,6 @@ def report(doc: dict[str, Any], out: Path) -> None:
 
 
 def write_results(steps: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    stamp = new_stamp()
     settings = {
         "fleets": args.fleets,
         "duration_s": args.duration,
@@ -557,8 +555,8 @@ def write_results(steps: list[dict[str, Any]], args: argparse.Namespace) -> None
         "error_rate_limit": ERROR_RATE_LIMIT,
     }
     largest = verdict(steps, args.targets)
-    doc = results_doc(stamp, settings, largest_fleet_within_target=largest, steps=steps)
-    save_json(args.out, "fleet", stamp, doc)
+    doc = results_doc(settings, largest_fleet_within_target=largest, steps=steps)
+    save_json(args.out, "fleet", doc)
     report(doc, args.out)
 
 

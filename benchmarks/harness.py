@@ -72,6 +72,14 @@ def add_feed_window_options(parser: argparse.ArgumentParser, duration: int, scop
     parser.add_argument("--threads", type=int, default=1, help=f"{scope}wrk threads")
 
 
+def add_run_options(parser: argparse.ArgumentParser, database: str | None = None) -> None:
+    """The options that close every benchmark's list: ``--database-url`` (where the run has
+    a ``database`` of its own) and ``--out``."""
+    if database is not None:
+        add_database_option(parser, database)
+    add_out_option(parser)
+
+
 def prepare_out(args: argparse.Namespace) -> None:
     """Make ``args.out`` absolute (servers run elsewhere) and create it."""
     args.out = args.out.resolve()
@@ -323,6 +331,21 @@ async def sign_in(conn: Connection, email: str, client_id: str) -> Phone:
     return Phone(client_id, token, str(claims["sub"]), str(claims["dev"]))
 
 
+@dataclass(kw_only=True)
+class Failures:
+    """Failures of a measured series, counted; the first kept whole, since it is usually the
+    telling one."""
+
+    failures: int = 0
+    first_failure: str | None = None
+
+    def fail(self, detail: str) -> None:
+        """Count one failure."""
+        self.failures += 1
+        if self.first_failure is None:
+            self.first_failure = detail
+
+
 # wrk, and the feed measured idle and busy
 
 
@@ -348,6 +371,12 @@ def check(scenario: Scenario) -> Response:
     if resp.status == 200 and resp.headers.get("content-encoding") != "br":
         raise RuntimeError(f"{scenario.name}: response is not br-compressed: {resp.headers}")
     return resp
+
+
+def staff_first_page(port: int, token: str) -> Scenario:
+    """A staff member's first feed page in br: the page every feed measurement reads."""
+    headers = {"Accept-Encoding": "br", "Authorization": f"Bearer {token}"}
+    return Scenario("staff_first_page", "staff first page, br", port, FEED_PATH, headers, 200)
 
 
 def require_wrk(target: str) -> None:
@@ -386,6 +415,23 @@ def feed_figures(stats: dict[str, Any]) -> dict[str, Any]:
         "errors": sum(stats["errors"].values()),
         "wrk": stats,
     }
+
+
+def feed_wrk_args(args: argparse.Namespace) -> argparse.Namespace:
+    """``run_wrk``'s settings from the options ``add_feed_window_options`` adds."""
+    return argparse.Namespace(
+        duration=args.feed_duration,
+        warmup=args.warmup,
+        threads=args.threads,
+        connections=args.connections,
+    )
+
+
+def wrk_in_background(
+    scenario: Scenario, wrk_args: argparse.Namespace
+) -> asyncio.Task[dict[str, Any]]:
+    """wrk over one measured window, in a thread, while the caller makes the server busy."""
+    return asyncio.create_task(asyncio.to_thread(run_wrk, scenario, wrk_args.duration, wrk_args))
 
 
 def idle_window(scenario: Scenario, wrk_args: argparse.Namespace) -> dict[str, Any]:
@@ -450,14 +496,15 @@ def print_head(head: str) -> None:
     print("-" * len(head))
 
 
-def new_stamp() -> str:
+def _new_stamp() -> str:
     """The run's time stamp, UTC, as results are named."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
-def results_doc(stamp: str, settings: dict[str, Any], **figures: Any) -> dict[str, Any]:
-    """A run's JSON: when, with which settings, on what machine, then its own figures."""
-    return {"timestamp": stamp, "settings": settings, "machine": machine(), **figures}
+def results_doc(settings: dict[str, Any], **figures: Any) -> dict[str, Any]:
+    """A run's JSON, stamped now: when, with which settings, on what machine, then its own
+    figures."""
+    return {"timestamp": _new_stamp(), "settings": settings, "machine": machine(), **figures}
 
 
 def two_panels(width: float = 12) -> tuple[Figure, Axes, Axes]:
@@ -479,18 +526,16 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform()}
 
 
-def save_json(out: Path, name: str, stamp: str, doc: dict[str, Any]) -> None:
+def save_json(out: Path, name: str, doc: dict[str, Any]) -> None:
     """Keep a run twice: under its time stamp, and as ``<name>-latest.json``."""
     text = json.dumps(doc, indent=2) + "\n"
-    (out / f"{name}-{stamp}.json").write_text(text)
+    (out / f"{name}-{doc['timestamp']}.json").write_text(text)
     (out / f"{name}-latest.json").write_text(text)
 
 
-def keep_results(
-    out: Path, name: str, stamp: str, doc: dict[str, Any], draw: Callable[[], Figure]
-) -> None:
+def keep_results(out: Path, name: str, doc: dict[str, Any], draw: Callable[[], Figure]) -> None:
     """Save the JSON (``save_json``), then the figure ``draw`` makes as
     ``<name>-latest.png``, and say where both are."""
-    save_json(out, name, stamp, doc)
+    save_json(out, name, doc)
     draw().savefig(out / f"{name}-latest.png", dpi=100)
     print(f"results: {out / f'{name}-latest.json'}, {out / f'{name}-latest.png'}")

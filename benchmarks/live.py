@@ -35,14 +35,12 @@ from matplotlib.figure import Figure
 from benchmarks.harness import (
     HOST,
     Connection,
-    add_database_option,
-    add_out_option,
+    add_run_options,
     cpu_ms,
     descendants,
     failures_end_run,
     free_port,
     keep_results,
-    new_stamp,
     prepare_out,
     print_head,
     results_doc,
@@ -238,8 +236,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=5, help="updates per scenario and size")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
     parser.add_argument("--batch", type=int, default=200, help="streams opened at a time")
-    add_database_option(parser, "tinedy_live_bench")
-    add_out_option(parser)
+    add_run_options(parser, "tinedy_live_bench")
     args = parser.parse_args()
     if min(args.sizes) < 1 or args.updates < 1 or args.batch < 1 or args.interval < 0:
         parser.error("--sizes, --updates and --batch must be positive, --interval not negative")
@@ -723,7 +720,6 @@ def plot(run: dict[str, Any], title: str) -> Figure:
 
 def write_results(run: dict[str, Any], goals: dict[str, Any], args: argparse.Namespace) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = new_stamp()
     settings = {
         "sizes": args.sizes,
         "updates": args.updates,
@@ -733,9 +729,11 @@ def write_results(run: dict[str, Any], goals: dict[str, Any], args: argparse.Nam
         "role_cycle": list(ROLE_CYCLE),
         "heartbeat_s": float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15")),
     }
-    doc = results_doc(stamp, settings, **run, verdict=goals)
-    title = f"live updates {stamp}: one worker, {args.updates} updates per scenario and size"
-    keep_results(args.out, "live", stamp, doc, lambda: plot(run, title))
+    doc = results_doc(settings, **run, verdict=goals)
+    title = (
+        f"live updates {doc['timestamp']}: one worker, {args.updates} updates per scenario and size"
+    )
+    keep_results(args.out, "live", doc, lambda: plot(run, title))
 
 
 def main() -> None:

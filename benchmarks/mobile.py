@@ -62,11 +62,10 @@ from benchmarks.app import (
 )
 from benchmarks.harness import (
     PASSWORD,
-    add_out_option,
+    add_run_options,
     failures_end_run,
     free_port,
     keep_results,
-    new_stamp,
     prepare_out,
     print_head,
     results_doc,
@@ -603,7 +602,6 @@ def write_results(
     result: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = new_stamp()
     settings = {
         "rounds": args.rounds,
         "reopens": args.reopens,
@@ -616,7 +614,6 @@ def write_results(
     }
     networks = result["networks"]
     doc = results_doc(
-        stamp,
         settings,
         load_average=os.getloadavg(),
         chromium=CHROMIUM,
@@ -626,10 +623,10 @@ def write_results(
         data_cache_entries={n["network"]: n["data_cache_entries"] for n in networks},
     )
     title = (
-        f"mobile benchmark {stamp}: Chromium 390x844, DevTools network presets,"
+        f"mobile benchmark {doc['timestamp']}: Chromium 390x844, DevTools network presets,"
         f" CPU x{args.cpu_throttle:g}"
     )
-    keep_results(args.out, "mobile", stamp, doc, lambda: plot(rows, networks, title))
+    keep_results(args.out, "mobile", doc, lambda: plot(rows, networks, title))
 
 
 def parse_args() -> argparse.Namespace:
@@ -640,7 +637,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reopens", type=int, default=3, help="warm and offline starts per round")
     parser.add_argument("--window", type=float, default=6.0, help="seconds of bytes per start")
     parser.add_argument("--cpu-throttle", type=float, default=4.0, help="page CPU slowdown")
-    add_out_option(parser)
+    add_run_options(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.reopens < 1 or args.cpu_throttle < 1:
         parser.error("--rounds, --reopens and --cpu-throttle must be at least 1")

@@ -43,27 +43,27 @@ from PIL import ExifTags, Image
 from benchmarks.harness import (
     FEED_PATH,
     Scenario,
-    add_database_option,
     add_feed_window_options,
-    add_out_option,
+    add_run_options,
     api,
     failures_end_run,
     feed_figures,
+    feed_wrk_args,
     free_port,
     idle_window,
     keep_results,
     login,
-    new_stamp,
     plot_feed,
     prepare_out,
     print_feed_windows,
     request,
     require_wrk,
     results_doc,
-    run_wrk,
     server_env,
     serving_fresh,
+    staff_first_page,
     titled,
+    wrk_in_background,
 )
 from server.photos.images import process_photo, variant_formats
 
@@ -97,8 +97,7 @@ def parse_args() -> argparse.Namespace:
     add_feed_window_options(parser, 15, "feed: ")
     parser.add_argument("--backlog", type=int, default=24, help="feed: photos waiting, at least")
     parser.add_argument("--max-uploads", type=int, default=120, help="feed: uploads, at most")
-    add_database_option(parser, "tinedy_photo_bench")
-    add_out_option(parser)
+    add_run_options(parser, "tinedy_photo_bench")
     args = parser.parse_args()
     counts = (args.workers, args.count, args.duration, args.processors, args.feed_duration)
     if min(counts) <= 0 or min(args.backlog, args.connections, args.threads) < 1:
@@ -278,9 +277,7 @@ async def busy_window(
         before = await asyncio.to_thread(uploader.statuses)
         print(f"~ feed busy: {filled} uploaded, measure {wrk_args.duration} s", flush=True)
         started = time.monotonic()
-        wrk = asyncio.create_task(
-            asyncio.to_thread(run_wrk, scenario, args.feed_duration, wrk_args)
-        )
+        wrk = wrk_in_background(scenario, wrk_args)
         samples, topped_up = await watch(conn, wrk, uploader, args)
         stats = await wrk
         window_s = time.monotonic() - started
@@ -322,14 +319,8 @@ def staff_jobs(port: int, token: str) -> list[str]:
 def measure_feed(port: int, photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
     """The staff feed idle, then busy; the busy/idle p99 ratio against the target."""
     token = login(port, STAFF)
-    headers = {"Accept-Encoding": "br", "Authorization": f"Bearer {token}"}
-    scenario = Scenario("staff_first_page", "staff first page, br", port, FEED_PATH, headers, 200)
-    wrk_args = argparse.Namespace(
-        duration=args.feed_duration,
-        warmup=args.warmup,
-        threads=args.threads,
-        connections=args.connections,
-    )
+    scenario = staff_first_page(port, token)
+    wrk_args = feed_wrk_args(args)
     idle = idle_window(scenario, wrk_args)
     shots = [(MEDIA_TYPES[name], data) for name, data in photos.items()]
     uploader = Uploader(port, token, staff_jobs(port, token), shots)
@@ -434,8 +425,7 @@ def main() -> None:
         require_wrk("bench-photos")
     frame = camera_frame()
     photos = {"jpeg": camera_photo(frame, "JPEG"), "heic": camera_photo(frame, "HEIF")}
-    stamp = new_stamp()
-    doc = results_doc(stamp, settings(args))
+    doc = results_doc(settings(args))
     if "throughput" in PARTS[args.part]:
         doc["formats"] = run_throughput(photos, args)
         print_throughput(doc["formats"], args.workers)
@@ -443,7 +433,7 @@ def main() -> None:
         with failures_end_run():
             doc["feed"] = run_feed(photos, args)
         print_feed(doc["feed"], args)
-    keep_results(args.out, "photos", stamp, doc, lambda: plot(doc))
+    keep_results(args.out, "photos", doc, lambda: plot(doc))
 
 
 if __name__ == "__main__":

@@ -31,33 +31,32 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from benchmarks.harness import (
-    FEED_PATH,
     SERVER_COMMAND,
     Scenario,
-    add_database_option,
     add_feed_window_options,
-    add_out_option,
+    add_run_options,
     api,
     failures_end_run,
     feed_figures,
+    feed_wrk_args,
     free_port,
     idle_window,
     keep_results,
     login,
-    new_stamp,
     plot_feed,
     prepare_out,
     print_feed_windows,
     request,
     require_wrk,
     results_doc,
-    run_wrk,
     running,
     seed_fresh_database,
     server_env,
+    staff_first_page,
     titled,
     two_panels,
     wait_ready,
+    wrk_in_background,
 )
 
 # The fake push service is test code, not part of the installed package.
@@ -83,8 +82,7 @@ def parse_args() -> argparse.Namespace:
     add_feed_window_options(parser, 10, "")
     parser.add_argument("--max-broadcasts", type=int, default=5, help="broadcasts, at most")
     parser.add_argument("--timeout", type=float, default=120.0, help="s for one broadcast")
-    add_database_option(parser, "tinedy_push_bench")
-    add_out_option(parser)
+    add_run_options(parser, "tinedy_push_bench")
     args = parser.parse_args()
     if not 1 <= args.subscriptions <= 20_000:
         parser.error("--subscriptions must lie between 1 and 20000")
@@ -159,7 +157,7 @@ async def busy_window(
     """wrk on the feed from the first send; broadcasts back to back until it ends."""
     print(f"~ feed busy: broadcasts while measuring {args.feed_duration} s", flush=True)
     started = time.monotonic()
-    wrk = asyncio.create_task(asyncio.to_thread(run_wrk, scenario, args.feed_duration, wrk_args))
+    wrk = wrk_in_background(scenario, wrk_args)
     broadcasts: list[dict[str, Any]] = []
     while not wrk.done() and len(broadcasts) < args.max_broadcasts:
         broadcasts.append(await broadcast(port, dispatcher, push, args.subscriptions, args))
@@ -191,14 +189,8 @@ async def measure(port: int, push: PushService, args: argparse.Namespace) -> dic
     push.vapid_public_key = json.loads(vapid.body)["publicKey"]
     tokens = await register(port, push, args.subscriptions)
     dispatcher = await asyncio.to_thread(login, port, DISPATCHER)
-    headers = {"Accept-Encoding": "br", "Authorization": f"Bearer {tokens[0]}"}
-    scenario = Scenario("staff_first_page", "staff first page, br", port, FEED_PATH, headers, 200)
-    wrk_args = argparse.Namespace(
-        duration=args.feed_duration,
-        warmup=args.warmup,
-        threads=args.threads,
-        connections=args.connections,
-    )
+    scenario = staff_first_page(port, tokens[0])
+    wrk_args = feed_wrk_args(args)
     idle = await asyncio.to_thread(idle_window, scenario, wrk_args)
     busy = await busy_window(port, dispatcher, push, scenario, wrk_args, args)
     for row in busy["broadcasts"]:
@@ -307,13 +299,12 @@ def main() -> None:
     args = parse_args()
     prepare_out(args)
     require_wrk("bench-push")
-    stamp = new_stamp()
-    doc = results_doc(stamp, settings(args))
+    doc = results_doc(settings(args))
     with failures_end_run(AssertionError), tempfile.TemporaryDirectory(prefix="push-bench-") as tmp:
         doc["push"] = asyncio.run(run_all(args, tmp))
     doc["summary"] = summary(doc["push"], args.subscriptions)
     print_result(doc, args)
-    keep_results(args.out, "push", stamp, doc, lambda: plot(doc))
+    keep_results(args.out, "push", doc, lambda: plot(doc))
 
 
 if __name__ == "__main__":

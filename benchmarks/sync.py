@@ -32,14 +32,13 @@ from matplotlib.figure import Figure
 
 from benchmarks.harness import (
     Connection,
+    Failures,
     Phone,
-    add_database_option,
-    add_out_option,
+    add_run_options,
     expect_json,
     failures_end_run,
     free_port,
     keep_results,
-    new_stamp,
     prepare_out,
     print_head,
     results_doc,
@@ -87,19 +86,11 @@ RECEIPT_OUTCOMES = "SELECT outcome, count(*) AS n FROM mutation_receipt GROUP BY
 
 
 @dataclass
-class Sample:
+class Sample(Failures):
     """What one phase measured: per-batch latency of every OK batch, and the failures."""
 
     latencies_s: list[float] = field(default_factory=list)
-    errors: int = 0
-    first_error: str | None = None
     elapsed_s: float = 0.0
-
-    def fail(self, detail: str) -> None:
-        """Count a failure; keep the first one whole, since it is usually the telling one."""
-        self.errors += 1
-        if self.first_error is None:
-            self.first_error = detail
 
 
 @dataclass(frozen=True)
@@ -128,8 +119,7 @@ def parse_args() -> argparse.Namespace:
         default=0.5,
         help="the paced phase's rate, as a fraction of the saturation phase's batches/s",
     )
-    add_database_option(parser, "tinedy_sync_bench")
-    add_out_option(parser)
+    add_run_options(parser, "tinedy_sync_bench")
     args = parser.parse_args()
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.batch_size < 1:
         parser.error("--duration, --connections and --batch-size must be positive")
@@ -280,7 +270,7 @@ async def phone_loop(
     try:
         for _ in range(MAX_BATCHES_PER_CONNECTION):
             await asyncio.sleep(max(0.0, min(due, deadline) - time.perf_counter()))
-            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
+            if time.perf_counter() >= deadline or sample.failures >= MAX_ERRORS:
                 break
             due += interval
             try:
@@ -330,8 +320,8 @@ async def check_batch(port: int, phone: Phone, batch_size: int) -> None:
         await send_batch(conn, phone, build_mutations(phone, next_jobs(phone, batch_size)), sample)
     finally:
         conn.close()
-    if sample.first_error is not None:
-        raise RuntimeError(f"the check batch failed: {sample.first_error}")
+    if sample.first_failure is not None:
+        raise RuntimeError(f"the check batch failed: {sample.first_failure}")
 
 
 async def time_alone(port: int, phone: Phone) -> Sample:
@@ -444,7 +434,7 @@ async def floor_loop(
     """One SQL session writing batches back to back until the deadline."""
     async with pool.acquire() as conn:
         for _ in range(MAX_BATCHES_PER_CONNECTION):
-            if time.perf_counter() >= deadline or sample.errors >= MAX_ERRORS:
+            if time.perf_counter() >= deadline or sample.failures >= MAX_ERRORS:
                 break
             mutations = build_mutations(phone, next_jobs(phone, batch_size))
             started = time.perf_counter()
@@ -478,7 +468,7 @@ def summarise(name: str, description: str, sample: Sample, batch_size: int) -> d
     """The figures of one phase; a phase without a single OK batch fails the run."""
     ordered = sorted(sample.latencies_s)
     if not ordered:
-        raise RuntimeError(f"{name}: no batch succeeded; first failure: {sample.first_error}")
+        raise RuntimeError(f"{name}: no batch succeeded; first failure: {sample.first_failure}")
     batches = len(ordered)
     return {
         "name": name,
@@ -492,8 +482,8 @@ def summarise(name: str, description: str, sample: Sample, batch_size: int) -> d
         "p50_ms": percentile(ordered, 50) * 1000,
         "p99_ms": percentile(ordered, 99) * 1000,
         "max_ms": ordered[-1] * 1000,
-        "errors": sample.errors,
-        "first_error": sample.first_error,
+        "errors": sample.failures,
+        "first_error": sample.first_failure,
     }
 
 
@@ -587,7 +577,6 @@ def write_results(
     args: argparse.Namespace,
 ) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
-    stamp = new_stamp()
     settings = {
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -598,14 +587,12 @@ def write_results(
         "workers": args.workers,
         "paced_fraction": args.paced_fraction,
     }
-    doc = results_doc(
-        stamp, settings, phases=phases, verdict=goals, server_receipt_outcomes=outcomes
-    )
+    doc = results_doc(settings, phases=phases, verdict=goals, server_receipt_outcomes=outcomes)
     title = (
-        f"sync benchmark {stamp}: {args.connections} connections x {args.batch_size} mutations,"
-        f" {args.duration} s, workers={args.workers}"
+        f"sync benchmark {doc['timestamp']}: {args.connections} connections"
+        f" x {args.batch_size} mutations, {args.duration} s, workers={args.workers}"
     )
-    keep_results(args.out, "sync", stamp, doc, lambda: plot(phases, goals, title))
+    keep_results(args.out, "sync", doc, lambda: plot(phases, goals, title))
 
 
 def main() -> None:
