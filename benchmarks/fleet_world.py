@@ -15,8 +15,8 @@ from typing import Any
 
 from server.auth.passwords import hash_password
 from server.config import Settings
+from server.core.clock import BANGKOK
 from server.db.engine import engine_for
-from server.jobs.service import BANGKOK
 from server.jobs.writes import create_jobs
 from server.people import queries as people_queries
 from server.seed import DEMO_PASSWORD, DISTRICTS, TEAMS, demo_id
