@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
+.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,12 +58,17 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+## test-fast: the edit loop: lint, types and the tests that need no database of their own,
+## server process or browser (the pure rules, contracts and docs), in seconds
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "not services"
+
 ## fuzz: schemathesis at length on every operation, as a staff member and as a dispatcher, on
 ## both engines (`make test` runs a short pass of the same); FUZZ_EXAMPLES to go further
 FUZZ_EXAMPLES ?= 150
 fuzz: $(VENV)/.installed-dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_ROLES=staff,dispatcher \
-		$(BIN)/python -m pytest tests/api/test_openapi_fuzz.py
+		$(BIN)/python -m pytest tests/http/test_openapi_fuzz.py
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
 ## missing), the app in Debian's Chromium on SQLite (shell size, offline reloads, and starts

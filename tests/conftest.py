@@ -33,6 +33,27 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 _app_names = itertools.count()
+TESTS = Path(__file__).parent
+SERVICE_SUITES = frozenset({"browser", "drills", "cluster"})
+"""Suites that start real processes (a browser, PostgreSQL and Redis of their own, nginx)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "services: needs a database, server processes or a browser (not in test-fast)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what ``make test-fast`` leaves out: every test on a database (both engines) and
+    the suites that start processes; what remains are the pure rules, run in seconds."""
+    for item in items:
+        suite = item.path.relative_to(TESTS).parts[0]
+        needs_database = "engine_kind" in getattr(item, "fixturenames", ())
+        if needs_database or suite in SERVICE_SUITES or item.path.name == "test_cli.py":
+            item.add_marker(pytest.mark.services)
+
+
 Sanic.test_mode = True  # many apps in one process: Sanic skips its one-app-only start-up tweaks
 
 

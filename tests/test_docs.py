@@ -22,7 +22,7 @@ from server.live import events
 from server.live.stream import reset
 from server.sync import rules
 from server.sync.schemas import SyncConflict
-from tests.api.test_sync_conflicts import TABLE as CONFLICT_TESTS
+from tests.sync.test_conflicts import TABLE as CONFLICT_TESTS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -28,7 +28,7 @@ from server.push.subscriptions import subscribe as subscribe_service
 from server.push.vapid import VapidKeys
 from server.push.worker import PushDispatcher, PushSender
 from tests.answers import parse_answer
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.push.push_service import Answer, PushService
 from tests.servers import running_instances, wait_for
 from tests.world import World, add_jobs, add_staff, add_user, bearer

@@ -1,6 +1,6 @@
 """Broken authentication (OWASP API2): only tokens this server signed, for access, unexpired
 and unedited, are taken. (Sign-in, refresh rotation, revocation, cookies and throttling are
-tested in tests/api/test_auth.py and tests/api/test_login_throttle.py.)"""
+tested in tests/auth/test_auth.py and tests/auth/test_login_throttle.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from server.auth.tokens import TokenSigner
 from server.context import AppContext
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import World, bearer
 
 FEED = "/api/mobile/jobs"

@@ -16,7 +16,7 @@ import httpx
 from sanic import Sanic
 
 from server.context import AppContext
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.security.routes import Route, key, routes
 from tests.world import World, bearer
 
@@ -39,7 +39,7 @@ PUBLIC = {
 SELF_AUTHENTICATING = {
     ("POST", "/api/mobile/auth/refresh"),  # the refresh token, from the body or its cookie
     ("POST", "/api/mobile/auth/logout"),  # the access token, else the refresh token
-    ("GET", "/api/mobile/live-updates/ws"),  # closes 4401: tests/test_live_updates.py
+    ("GET", "/api/mobile/live-updates/ws"),  # closes 4401: tests/live/test_live_updates.py
 }
 ROLES = ("staff", "dispatcher", "admin")
 
@@ -96,7 +96,7 @@ async def test_a_cookie_session_cannot_be_ridden_from_another_site(
     app: Sanic[Any, Any], client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
     """Every unsafe route the session cookie authenticates checks where the request came
-    from (CSRF); the cookie is also SameSite=Strict (tests/api/test_auth.py)."""
+    from (CSRF); the cookie is also SameSite=Strict (tests/auth/test_auth.py)."""
     token = bearer(ctx.signer, world.admin)["Authorization"].removeprefix("Bearer ")
     cookie = {"Cookie": f"tinedy_access={token}; tinedy_refresh=any"}
     unsafe = [r for r in protected(app) if r.method not in ("GET", "HEAD", "OPTIONS")]

@@ -30,9 +30,9 @@ from server.db.tables import Device, Job, Photo, PushSubscription
 from server.photos.links import PhotoLinks, UploadGrant
 from server.push import queries as notification_queries
 from server.push.service import fan_out
-from tests.api.problems import assert_problem
-from tests.api.test_push_subscriptions import browser_subscription
 from tests.photos.camera import plain_image
+from tests.problems import assert_problem
+from tests.push.test_subscriptions import browser_subscription
 from tests.security.routes import key, routes
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user, bearer
 

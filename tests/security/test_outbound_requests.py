@@ -2,7 +2,7 @@
 of place: push services, at the endpoint of a browser's subscription, and the photo bucket
 (configured by the operator, never named by a client). A subscription's endpoint is the only
 URL a client can give, so it must be an https URL on a push service of ``PUSH_SERVICE_HOSTS``.
-(The same refusals over HTTP: tests/api/test_push_subscriptions.py.)"""
+(The same refusals over HTTP: tests/push/test_subscriptions.py.)"""
 
 from __future__ import annotations
 

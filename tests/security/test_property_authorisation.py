@@ -21,9 +21,9 @@ from sanic import Sanic
 from server.auth.schemas import LoginRequest, RefreshRequest
 from server.context import AppContext
 from server.sync.mutations import BatchCheckIn, BatchPhoto, PendingUpdate
-from tests.api.phones import Phone
-from tests.api.problems import assert_problem
+from tests.phones import Phone
 from tests.photos.camera import camera_photo
+from tests.problems import assert_problem
 from tests.security.routes import routes
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 

@@ -14,7 +14,7 @@ import pytest
 from sanic import Sanic
 
 from server.context import AppContext
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.security.routes import routes
 from tests.world import World, bearer
 

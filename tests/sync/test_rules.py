@@ -1,7 +1,7 @@
 """The conflict table of offline sync (the docstring of ``server/sync/rules.py``), one case per
 row, asked of the rules themselves on plain data: the job as the server holds it, what others
 and this device changed since the phone's ``baseVersion`` (:class:`History`), and the phone's
-update. The same rows over HTTP, on both engines: ``tests/api/test_sync_conflicts.py``."""
+update. The same rows over HTTP, on both engines: ``tests/sync/test_conflicts.py``."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from server.context import AppContext
 from server.db.tables import User
 from server.jobs.schemas import JobDetail
 from tests.answers import parse_answer
-from tests.api.phones import DISPATCH, Dispatcher, Phone
-from tests.api.problems import assert_problem
+from tests.phones import DISPATCH, Dispatcher, Phone
+from tests.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer
 
 FEED = "/api/mobile/jobs"

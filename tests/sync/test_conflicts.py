@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from server.context import AppContext
-from tests.api.phones import Dispatcher, Phone
+from tests.phones import Dispatcher, Phone
 from tests.world import World, add_jobs, add_staff
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from server.errors import MAX_HEADER_BYTES
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 
 
 @pytest.mark.parametrize("size", [MAX_HEADER_BYTES + 1, 16 * MAX_HEADER_BYTES])

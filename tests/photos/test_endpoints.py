@@ -22,9 +22,9 @@ from server.ops.retention import purge_locations
 from server.photos import queries as photo_queries
 from server.photos.links import UploadGrant
 from server.photos.worker import processor_for
-from tests.api.phones import Dispatcher, Phone, new_id
-from tests.api.problems import assert_problem
+from tests.phones import Dispatcher, Phone, new_id
 from tests.photos.camera import LATITUDE, LONGITUDE, camera_photo, plain_image, png_claiming_size
+from tests.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, bearer
 
 SMALL_LIMIT = 400_000

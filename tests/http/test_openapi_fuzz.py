@@ -28,8 +28,8 @@ import pytest
 
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
-from tests.api.conftest import signed_in
 from tests.conftest import drop_postgres_database, fresh_database, make_settings
+from tests.http.conftest import signed_in
 from tests.servers import ROOT, running_instances
 from tests.world import World, add_jobs, add_staff, build_world
 
@@ -45,7 +45,7 @@ CHECKS = (
 )
 # The SSE stream never ends by itself (each request would hang until its timeout) and the
 # WebSocket is no request/response exchange: tests/realtime drives both. Logout would sign
-# the fuzzing user out midway: tests/api/test_auth.py covers it.
+# the fuzzing user out midway: tests/auth/test_auth.py covers it.
 EXCLUDED_PATHS = "^/api/mobile/(live-updates.*|auth/logout)$"
 SCHEMATHESIS = (sys.executable, "-m", "schemathesis.cli")
 
@@ -117,7 +117,7 @@ async def test_every_operation_answers_bad_input_as_documented(
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "SCHEMATHESIS_HOOKS": "tests.api.fuzz_hooks",
+        "SCHEMATHESIS_HOOKS": "tests.http.fuzz_hooks",
         "FUZZ_KNOWN_IDS": json.dumps(ids),
     }
     # Run in a folder of its own: schemathesis keeps a cache of past failures where it runs.

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_auth import LOGIN, credentials
+from tests.auth.test_auth import LOGIN, credentials
 from tests.world import World
 
 

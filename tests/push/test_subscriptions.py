@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.context import AppContext
 from server.db.tables import PushSubscription
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import World, add_staff, bearer
 
 SUBSCRIPTIONS = "/api/mobile/push/subscriptions"

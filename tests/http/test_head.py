@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.conftest import signed_in
+from tests.http.conftest import signed_in
 from tests.world import World
 
 CARRIED_OVER = ("etag", "content-type", "content-encoding", "cache-control", "vary")

@@ -10,7 +10,7 @@ from server.auth.service import DeviceInfo, login
 from server.context import AppContext
 from server.devices.schemas import DevicesList
 from tests.answers import parse_answer
-from tests.api.phones import Phone
+from tests.phones import Phone
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 
 

@@ -15,8 +15,8 @@ from server.db.tables import DeviceSync
 from server.sync.schemas import MutationKind, ReceiptsPage, SyncAnswer
 from server.sync.service import MUTATION_MODELS
 from tests.answers import parse_answer
-from tests.api.phones import SYNC, Dispatcher, Phone, new_id
-from tests.api.problems import assert_problem
+from tests.phones import SYNC, Dispatcher, Phone, new_id
+from tests.problems import assert_problem
 from tests.world import World, add_jobs, add_staff
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from server.context import AppContext
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import World, bearer
 
 LOGIN = "/api/mobile/auth/login"

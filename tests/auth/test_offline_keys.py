@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from server.context import AppContext
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import TEST_PASSWORD, World, add_staff, bearer
 
 KEY_URL = "/api/mobile/auth/offline-key"

@@ -12,8 +12,8 @@ from server.changes.queries import newest_change_id
 from server.context import AppContext
 from server.sync.schemas import SyncChanges
 from tests.answers import parse_answer
-from tests.api.phones import CHANGES, Dispatcher, Phone
-from tests.api.problems import assert_problem
+from tests.phones import CHANGES, Dispatcher, Phone
+from tests.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, bearer
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.context import AppContext
-from tests.api.phones import CHANGES, RECEIPTS, Dispatcher, Phone
+from tests.phones import CHANGES, RECEIPTS, Dispatcher, Phone
 from tests.world import World, add_jobs, add_staff
 
 JOBS = 2

@@ -16,7 +16,7 @@ from PIL import Image
 
 from server.context import AppContext
 from server.pwa.shell import AppShell
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import World, bearer
 
 ROOT = Path(__file__).resolve().parents[2]

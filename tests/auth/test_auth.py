@@ -12,7 +12,7 @@ from server.auth.schemas import LoginResponse
 from server.context import AppContext
 from server.core.access import Principal, Role
 from tests.answers import parse_answer
-from tests.api.problems import assert_problem
+from tests.problems import assert_problem
 from tests.world import TEST_PASSWORD, World
 
 LOGIN = "/api/mobile/auth/login"

@@ -15,8 +15,8 @@ from server.checkins.service import Geofence, haversine_meters
 from server.context import AppContext
 from server.ops.retention import purge_locations
 from tests.answers import parse_answer
-from tests.api.phones import Phone, new_id, rfc3339
-from tests.api.problems import assert_problem
+from tests.phones import Phone, new_id, rfc3339
+from tests.problems import assert_problem
 from tests.world import World, add_jobs, add_staff, add_user, bearer
 
 JOB_LAT, JOB_LNG = 13.7083, 100.5838  # where tests.world puts every job

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.problems import assert_problem
-from tests.api.test_auth import LOGIN, credentials
+from tests.auth.test_auth import LOGIN, credentials
+from tests.problems import assert_problem
 from tests.world import World, add_staff
 
 
