@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from piccolo.engine.base import Engine
+from sanic import Request
 
 from server.auth.offline_keys import OfflineKeys
+from server.auth.service import authenticate
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import TokenSigner
 from server.changes.listen import ChangeNotifications
 from server.changes.service import ChangeMirror
 from server.config import Settings
+from server.core.access import Principal
 from server.http.representations import RepresentationCache
 from server.jobs.cursors import CursorCodec
 from server.live.hub import LiveHub
@@ -38,3 +41,15 @@ class AppContext:
     vapid: VapidKeys
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None
+
+    def authenticate(self, token: str) -> Principal:
+        """Who holds ``token``: no database read, the mirror knows revoked sessions."""
+        return authenticate(token, self.signer, self.mirror)
+
+    async def catch_up(self) -> None:
+        await self.mirror.catch_up()
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.ctx.tinedy
+    return ctx

@@ -21,6 +21,7 @@ from sanic import Sanic
 
 from cdn.build import build
 from server.app import create_app, start_worker, stop_worker
+from server.cluster.processes import drop_database, ensure_database
 from server.config import Settings
 from server.context import AppContext
 from server.db.engine import engine_for
@@ -59,9 +60,9 @@ Sanic.test_mode = True  # many apps in one process: Sanic skips its one-app-only
 
 async def create_postgres_database(prefix: str) -> str:
     """A fresh database on the local server; its URL."""
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        await ensure_database(url, fresh=True)
     except (OSError, asyncpg.PostgresError) as exc:
         unavailable(
             "PostgreSQL",
@@ -69,20 +70,7 @@ async def create_postgres_database(prefix: str) -> str:
             required=REQUIRE_POSTGRES,
             switch="REQUIRE_POSTGRES=1",
         )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_postgres_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    return url
 
 
 async def fresh_database(kind: str, tmp_path: Path, prefix: str = "tinedy_test") -> str:
@@ -134,7 +122,7 @@ async def database_url(engine_kind: str, session_dir: Path) -> AsyncIterator[str
     url = await fresh_database(engine_kind, session_dir)
     yield url
     if engine_kind == "postgres":
-        await drop_postgres_database(url)
+        await drop_database(url)
 
 
 @pytest.fixture(scope="session")

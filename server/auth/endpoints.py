@@ -7,13 +7,13 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.auth import service as auth_service
 from server.auth.schemas import LoginRequest, LoginResponse, OfflineKeyOut, RefreshRequest
 from server.auth.service import DeviceInfo, IssuedSession
+from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
 from server.core.schemas import Problem
 from server.errors import Unauthorized
 from server.http.endpoint import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
-    app_context,
     authorised,
     endpoint,
     require_same_origin,

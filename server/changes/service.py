@@ -15,19 +15,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.changes import queries as change_queries
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
+from server.core.writes import note_changes_written
 
 log = logging.getLogger("tinedy.changes")
 
 BATCH = 1000
 OUTAGE_POLL_SECONDS = 1.0
-_wrote: ContextVar[bool] = ContextVar("tinedy_wrote_changes", default=False)
 
 
 def job_change_row(
@@ -62,20 +61,10 @@ def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
     return scopes
 
 
-def track_writes() -> None:
-    """Start of a request: nothing written yet (see :func:`wrote_changes`)."""
-    _wrote.set(False)
-
-
-def wrote_changes() -> bool:
-    """Whether this request appended to the change log, so its worker should read it now."""
-    return _wrote.get()
-
-
 async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
     """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
     returns the change ids given to ``rows``, in order."""
-    _wrote.set(True)
+    note_changes_written()
     return await change_queries.append_changes(rows, scopes_of(rows))
 
 
@@ -104,7 +93,7 @@ async def record_team_update(
 
 async def _record_unscoped(row: dict[str, Any]) -> list[int]:
     """A change no feed shows (so no scope's version moves), read at once by this worker."""
-    _wrote.set(True)
+    note_changes_written()
     return await change_queries.append_changes([row], set())
 
 

@@ -6,11 +6,12 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.checkins.schemas import CheckInAnswer, CheckInRequest
 from server.checkins.service import Geofence
+from server.context import app_context
 from server.core.access import Principal
 from server.core.inputs import is_mutation_id
 from server.core.schemas import Problem
 from server.errors import ValidationFailed
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.jobs.endpoints import parse_job_id
 from server.sync import service as sync_service

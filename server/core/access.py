@@ -97,7 +97,7 @@ class Audience:
     def sees_job(self, branch_id: object, assignee_ids: tuple[object, ...]) -> bool:
         """A job of ``branch_id`` assigned to ``assignee_ids`` (None where unassigned)."""
         if self.role is Role.STAFF:
-            return self.user_id in {str(a) for a in assignee_ids if a is not None}
+            return any(a is not None and str(a) == self.user_id for a in assignee_ids)
         return self.office_of(branch_id)
 
     def hears_team(self, team_id: object) -> bool:

@@ -116,9 +116,10 @@ class LeasePolicy:
 class PollingLoop:
     """A task that runs ``step`` every ``every`` seconds, and at once when woken. When a step
     returns True there may be more to do, and it runs again straight away. While steps fail
-    (the database is down) it waits longer between tries, twice ``every`` at first, doubling,
-    up to ``longest``, and says so once per outage, not once per try; a wake-up still tries
-    at once."""
+    (the database is down) it says so once per outage, at ``level``, not once per try, and
+    with ``longest`` waits longer between tries (twice ``every`` at first, doubling, up to
+    ``longest`` or ``every``, whichever is longer; without it, ``every``); a wake-up still
+    tries at once."""
 
     def __init__(
         self,
@@ -130,6 +131,7 @@ class PollingLoop:
         doing: str,
         longest: float | None = None,
         traceback: bool = False,
+        level: int = logging.WARNING,
         recovered: Callable[[], str] | None = None,
     ) -> None:
         """``doing`` names the step in the log ("reading the change log"); ``recovered``
@@ -137,10 +139,13 @@ class PollingLoop:
         self.name = name
         self._step = step
         self._every = every
-        self._backoff = Backoff(every * 2, max(longest or every, every))
+        self._backoff = (
+            Backoff(every * 2, max(longest, every)) if longest else Backoff(every, every)
+        )
         self._log = logger
         self._doing = doing
         self._traceback = traceback
+        self._level = level
         self._recovered = recovered or (lambda: f"{doing} again")
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -181,7 +186,7 @@ class PollingLoop:
                 wait = self._backoff.failed()
             else:
                 if self._backoff.succeeded():
-                    self._log.warning("%s", self._recovered())
+                    self._log.log(self._level, "%s", self._recovered())
                 if more:
                     continue
                 wait = self._every
@@ -192,7 +197,9 @@ class PollingLoop:
         """The first failure of an outage is told; the tries after it, until one works, not."""
         if not self._backoff.failing:
             exc_info = exc if self._traceback else None
-            self._log.warning("%s failed (%r); retrying", self._doing, exc, exc_info=exc_info)
+            self._log.log(
+                self._level, "%s failed (%r); retrying", self._doing, exc, exc_info=exc_info
+            )
 
 
 def keep_running(command: str) -> None:

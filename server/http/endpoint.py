@@ -15,18 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 from sanic import HTTPResponse, Request
 
-from server.auth.service import authenticate
-from server.changes.service import track_writes, wrote_changes
-from server.context import AppContext
 from server.core.access import ANY_ROLE, Principal, Role
 from server.core.metrics import observe
 from server.core.timing import end_request, start_request
+from server.core.writes import track_writes, wrote_changes
 from server.errors import ApiError, CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
 
 log = logging.getLogger("tinedy.api")
@@ -100,7 +98,7 @@ def endpoint(
     return decorate
 
 
-def authorised(request: Request, roles: tuple[str, ...]) -> Principal:
+def authorised(request: Request, roles: tuple[Role, ...]) -> Principal:
     principal = principal_of(request)
     if principal.role not in roles:
         raise RoleForbidden()
@@ -113,20 +111,28 @@ async def see_own_write(request: Request) -> None:
     A failed read must not replace the answer: the poll will catch up.
     """
     try:
-        await app_context(request).mirror.catch_up()
+        await gate_of(request).catch_up()
     except Exception:
         log.exception("reading the change log after a write failed")
 
 
-def app_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.ctx.tinedy
-    return ctx
+class Gate(Protocol):
+    """What the decorator needs of the app (its context): who holds a token, and a fresh
+    read of the change log after a write."""
+
+    def authenticate(self, token: str) -> Principal: ...
+
+    async def catch_up(self) -> None: ...
+
+
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.ctx.tinedy
+    return gate
 
 
 def principal_of(request: Request) -> Principal:
-    ctx = app_context(request)
     token, by_cookie = presented_token(request)
-    principal = authenticate(token, ctx.signer, ctx.mirror)
+    principal = gate_of(request).authenticate(token)
     if by_cookie:
         require_same_origin(request)
     return principal

@@ -9,10 +9,11 @@ from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import JobNotFound
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import dump_json, send_representation, validate, validator_of
 from server.jobs import service as job_service
 from server.jobs.cursors import CursorCodec

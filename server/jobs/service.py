@@ -136,7 +136,7 @@ async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
             "lineId": row["customer_line_id"],
         },
         "checklistItems": [checklist_item(item) for item in checklist],
-        "photos": [],  # filled by services.photos.job_photos
+        "photos": [],  # filled by photos.service.job_photos
         "location": {"lat": row["lat"], "lng": row["lng"]},
     }
 

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
+from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
-from server.http.endpoint import app_context, endpoint, presented_token, principal_of
+from server.http.endpoint import endpoint, presented_token, principal_of
 from server.live.events import CLOSING
 from server.live.stream import Closing, Heartbeat, Item, live_events
 

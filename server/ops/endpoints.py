@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.context import app_context
 from server.core.metrics import exposition
 from server.core.schemas import Problem
 from server.errors import DatabaseUnavailable
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import send_json_get
 from server.http.openapi import build_openapi
 from server.ops.queries import ping

@@ -8,10 +8,11 @@ import time
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import InvalidRequest, PhotoNotFound, UnsupportedMediaType
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, validate
 from server.jobs.endpoints import parse_job_id
 from server.photos import service as photo_service

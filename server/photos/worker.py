@@ -84,6 +84,7 @@ class PhotoProcessor:
                 logger=log,
                 doing="processing the photo queue",
                 traceback=True,
+                level=logging.ERROR,
             )
             for n in range(self.limits.workers)
         ]

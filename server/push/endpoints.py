@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.errors import SubscriptionNotFound
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.push import service as notification_service
 from server.push import subscriptions as subscription_service

@@ -247,6 +247,7 @@ class PushDispatcher:
             logger=log,
             doing="dispatching pushes",
             traceback=True,
+            level=logging.ERROR,
         )
         self._planned_through = -1
         self._last_prune = 0.0

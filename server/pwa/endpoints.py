@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, NotFound
-from server.http.endpoint import app_context, endpoint, principal_of
+from server.http.endpoint import endpoint, principal_of
 from server.http.files import send_representation_bytes
 from server.people import service as user_service
 from server.pwa.shell import locale_from

@@ -8,10 +8,11 @@ from urllib.parse import parse_qs
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.checkins.service import Geofence
+from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import InvalidCursor, PayloadTooLarge
-from server.http.endpoint import app_context, endpoint
+from server.http.endpoint import endpoint
 from server.http.json_io import (
     dump_json,
     json_response,

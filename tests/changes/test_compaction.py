@@ -17,6 +17,7 @@ import pytest
 
 from server.changes.queries import newest_change_id
 from server.checkins.service import Geofence
+from server.cluster.processes import drop_database
 from server.core.access import Principal, Role
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
@@ -30,7 +31,7 @@ from server.ops.retention import compact_change_log
 from server.sync.changes_feed import changes_since
 from server.sync.mutations import SyncBatch
 from server.sync.service import sync_batch
-from tests.conftest import drop_postgres_database, fresh_database, make_settings
+from tests.conftest import fresh_database, make_settings
 from tests.world import World, add_jobs, add_staff, build_world
 
 
@@ -43,7 +44,7 @@ async def own_world(engine_kind: str, tmp_path: Path) -> AsyncIterator[World]:
             yield await build_world()
     finally:
         if engine_kind == "postgres":
-            await drop_postgres_database(url)
+            await drop_database(url)
 
 
 def principal(user: dict[str, str]) -> Principal:

@@ -14,9 +14,9 @@ import httpx
 import redis
 
 from server.cluster.layout import ClusterConfig, running_cluster
-from server.cluster.processes import free_port
+from server.cluster.processes import drop_database, free_port
 from server.db.engine import engine_for
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import create_postgres_database, make_settings
 from tests.nginx import nginx_binary
 from tests.requirements import unavailable
 from tests.world import TEST_PASSWORD, add_user
@@ -96,4 +96,4 @@ def test_the_cluster_serves_through_the_edge_and_stops_whole(tmp_path: Path) -> 
             time.sleep(0.1)
         assert not [pid for pid in started if alive(pid)]
     finally:
-        asyncio.run(drop_postgres_database(database_url))
+        asyncio.run(drop_database(database_url))

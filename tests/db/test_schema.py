@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from server.cluster.processes import drop_database
 from server.db.engine import current_engine, engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import Job
 from server.jobs.queries import JobFilter, feed_page_query
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import create_postgres_database, make_settings
 from tests.world import World
 
 TYPE_FAMILIES = {
@@ -82,7 +83,7 @@ async def test_sqlite_and_postgres_end_with_the_same_schema(tmp_path: Path) -> N
         lite = await migrated_schema(f"sqlite:///{tmp_path / 'schema.sqlite3'}", tmp_path)
         pg = await migrated_schema(pg_url, tmp_path)
     finally:
-        await drop_postgres_database(pg_url)
+        await drop_database(pg_url)
     assert lite["columns"] == pg["columns"]
     assert lite["indexes"] == pg["indexes"]
     assert ("job", "job_assignee_feed", ("assignee", "scheduled_at", "id")) in pg["indexes"]

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from server.auth.passwords import verify_password
+from server.cluster.processes import drop_database
 from server.core.clock import BANGKOK
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import ChecklistItem, Customer, Job, Team, User
 from server.people.queries import find_user_by_email
 from server.seed import DEMO_PASSWORD, DemoStaff, _customers, _jobs, seed_demo
-from tests.conftest import drop_postgres_database, fresh_database, make_settings
+from tests.conftest import fresh_database, make_settings
 
 ANCHOR = date(2026, 11, 24)
 THAI = re.compile(r"[\u0E00-\u0E7F]")
@@ -48,7 +49,7 @@ async def test_seed_demo_loads_the_contract_world_once(engine_kind: str, tmp_pat
         seeded = await seeded_counts(url, tmp_path)
     finally:
         if engine_kind == "postgres":
-            await drop_postgres_database(url)
+            await drop_database(url)
     assert seeded["messages"][1] == "Demo data is already loaded."
     emails = {u["email"] for u in seeded["users"]}
     expected = {"admin@demo.local", "dispatcher@demo.local"} | {

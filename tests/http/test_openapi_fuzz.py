@@ -26,9 +26,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server.cluster.processes import drop_database
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
-from tests.conftest import drop_postgres_database, fresh_database, make_settings
+from tests.conftest import fresh_database, make_settings
 from tests.http.conftest import signed_in
 from tests.servers import ROOT, running_instances
 from tests.world import World, add_jobs, add_staff, build_world
@@ -44,7 +45,7 @@ CHECKS = (
     "response_schema_conformance"
 )
 # The SSE stream never ends by itself (each request would hang until its timeout) and the
-# WebSocket is no request/response exchange: tests/realtime drives both. Logout would sign
+# WebSocket is no request/response exchange: tests/live drives both. Logout would sign
 # the fuzzing user out midway: tests/auth/test_auth.py covers it.
 EXCLUDED_PATHS = "^/api/mobile/(live-updates.*|auth/logout)$"
 SCHEMATHESIS = (sys.executable, "-m", "schemathesis.cli")
@@ -73,7 +74,7 @@ async def fuzz_world(
         yield url, world, ids
     finally:
         if engine_kind == "postgres":
-            await drop_postgres_database(url)
+            await drop_database(url)
 
 
 @pytest.fixture(scope="module")
