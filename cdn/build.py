@@ -65,7 +65,7 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     (out / "static").mkdir(parents=True)
     assets: dict[str, Asset] = {}
-    modules = {source.name: source.read_bytes() for source in sorted(SOURCE.glob("*.js"))}
+    modules = {source.name: _shipped(source.read_bytes()) for source in sorted(SOURCE.glob("*.js"))}
     modules |= _generated_modules()
     assets.update(_emit_modules(out, {n: b for n, b in modules.items() if n != WORKER}))
     assets[WORKER] = _emit(out, WORKER, _classic_script(WORKER, modules))
@@ -80,6 +80,21 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (out / STAMP).write_text(stamp)
     return out
+
+
+WHOLE_LINE_COMMENT = re.compile(rb"^[ \t]*(?://[^\n]*|/\*\*(?:(?!\*/)[\s\S])*\*/[ \t]*)\n", re.M)
+
+
+def _shipped(source: bytes) -> bytes:
+    """A module as phones download it: without its whole-line comments, the JSDoc that types
+    it for the checker among them (about a third of its compressed bytes). A line inside a
+    template literal (after an odd number of backticks) is text, and stays."""
+
+    def drop(match: re.Match[bytes]) -> bytes:
+        inside_template = source.count(b"`", 0, match.start()) % 2 == 1
+        return match.group(0) if inside_template else b""
+
+    return WHOLE_LINE_COMMENT.sub(drop, source)
 
 
 def _sources_hash() -> str:

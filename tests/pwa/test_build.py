@@ -56,3 +56,15 @@ def test_an_import_cycle_stops_the_build(tmp_path: Path) -> None:
     modules = {"a.js": b'import { b } from "./b.js";\n', "b.js": b'import { a } from "./a.js";\n'}
     with pytest.raises(ValueError, match=re.escape("a.js -> b.js -> a.js")):
         build._emit_modules(tmp_path, modules)
+
+
+def test_phones_download_no_whole_line_comments() -> None:
+    for module in (APP_SHELL / "static").glob("*.js"):
+        shipped = module.read_bytes()
+        assert build._shipped(shipped) == shipped, module.name
+
+
+def test_a_line_of_a_template_literal_is_text_not_a_comment() -> None:
+    source = b"/** typed */\nconst a = 1; // kept\n// dropped\nconst t = `\n// kept\n`;\n"
+    shipped = build._shipped(source)
+    assert shipped == b"const a = 1; // kept\nconst t = `\n// kept\n`;\n"
