@@ -3,15 +3,15 @@ variants beside each, icons and install screenshots drawn with Pillow, the HTML 
 an asset manifest (logical name -> hashed path, size, SRI hash) that the shell, the web
 manifest and the service worker read.
 
-The app is native ES modules, with no bundler: each module is written under a name carrying
-its hash, with its ``import ... from "./name.js"`` rewritten to its dependencies' hashed
-names (so dependencies are hashed first, and the module graph may have no cycle). The shell
-loads ``app.js`` and preloads every module it imports, with their SRI hashes. The service
-worker stays a classic script (browsers fetch a module worker without cookies, and the
-server renders the worker per role): ``worker.js`` and what it imports are written as one
-classic script for its ``importScripts``, each module in a function of its own. The server's
-vocabulary (server/pwa/vocabulary.py: event names, statuses, cache names...) is written as the
-module ``vocabulary.js``, its translations (server/pwa/translations.py) as ``translations.js``.
+The app's sources are native ES modules (checked by ESLint and TypeScript as they are), and
+phones download each entry as one script, with no bundler to install: ``app.js`` and every
+module it imports become the page's one script, ``worker.js`` and what it imports the service
+worker's (a classic script for ``importScripts``: browsers fetch a module worker without
+cookies, and the server renders the worker per role). Each module is a function of its own
+there, after the modules it imports; the module graph may have no cycle. One request instead
+of one per module is what a start on a slow phone network needs. The server's vocabulary
+(server/pwa/vocabulary.py: event names, statuses, cache names...) is written as the module
+``vocabulary.js``, its translations (server/pwa/translations.py) as ``translations.js``.
 
 Run ``python -m cdn.build``; it does nothing when the sources have not changed.
 """
@@ -67,13 +67,13 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     assets: dict[str, Asset] = {}
     modules = {source.name: _shipped(source.read_bytes()) for source in sorted(SOURCE.glob("*.js"))}
     modules |= _generated_modules()
-    assets.update(_emit_modules(out, {n: b for n, b in modules.items() if n != WORKER}))
+    assets[ENTRY] = _emit(out, ENTRY, _page_script(ENTRY, modules))
     assets[WORKER] = _emit(out, WORKER, _classic_script(WORKER, modules))
     for source in sorted(SOURCE.glob("*.css")):
         assets[source.name] = _emit(out, source.name, source.read_bytes())
     for name, image in _images():
         assets[name] = _emit(out, name, image)
-    shell = _render_shell(assets, _imported(ENTRY, modules))
+    shell = _render_shell(assets)
     (out / "index.html").write_bytes(shell)
     _precompress(out / "index.html", shell)
     manifest = {"version": stamp[:16], "assets": {k: vars(v) for k, v in sorted(assets.items())}}
@@ -121,18 +121,6 @@ def _imports(body: bytes) -> list[str]:
     return [match[1] for match in IMPORT.findall(body.decode())]
 
 
-def _imported(entry: str, modules: dict[str, bytes]) -> list[str]:
-    """Every module ``entry`` imports, directly or not, in a stable order."""
-    seen: list[str] = []
-    waiting = _imports(modules[entry])
-    while waiting:
-        name = waiting.pop(0)
-        if name not in seen:
-            seen.append(name)
-            waiting += _imports(modules[name])
-    return sorted(seen)
-
-
 NAMED_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w.-]+\.js)";$', re.M)
 DEFAULT_IMPORT = re.compile(r'^import (\w+) from "\./([\w.-]+\.js)";$', re.M)
 EXPORT = re.compile(r"^export (async function|function|const|let|class) (\w+)", re.M)
@@ -142,15 +130,25 @@ LEFT = re.compile(r"^\s*(import|export)\b", re.M)
 
 def _classic_script(entry: str, modules: dict[str, bytes]) -> bytes:
     """``entry`` and every module it imports as one classic script, which declares ``serve``
-    (what ``entry`` exports as ``serve``). Only the forms the app uses are understood: named
-    and default imports of ``./name.js``, ``export`` before a declaration, ``export default``.
-    """
-    names = [*_dependencies_first(entry, modules), entry]
-    wrapped = "\n".join(_classic_module(name, modules[name].decode()) for name in names)
+    (what ``entry`` exports as ``serve``)."""
     return (
-        f'"use strict";\nconst serve = (() => {{\nconst modules = {{}};\n{wrapped}\n'
-        f"return modules[{json.dumps(entry)}].serve;\n}})();\n"
+        f'"use strict";\nconst serve = (() => {{\nconst modules = {{}};\n'
+        f"{_wrapped(entry, modules)}\nreturn modules[{json.dumps(entry)}].serve;\n}})();\n"
     ).encode()
+
+
+def _page_script(entry: str, modules: dict[str, bytes]) -> bytes:
+    """``entry`` and every module it imports as the page's one script."""
+    wrapped = _wrapped(entry, modules)
+    return f'"use strict";\n(() => {{\nconst modules = {{}};\n{wrapped}\n}})();\n'.encode()
+
+
+def _wrapped(entry: str, modules: dict[str, bytes]) -> str:
+    """Each module ``entry`` needs, itself last, each after what it imports. Only the forms
+    the app uses are understood: named and default imports of ``./name.js``, ``export``
+    before a declaration, ``export default``."""
+    names = [*_dependencies_first(entry, modules), entry]
+    return "\n".join(_classic_module(name, modules[name].decode()) for name in names)
 
 
 def _classic_module(name: str, body: str) -> str:
@@ -173,47 +171,28 @@ def _classic_module(name: str, body: str) -> str:
         body = EXPORT_DEFAULT.sub("const default_ = ", body)
         exports.append("default: default_")
     if LEFT.search(body):
-        raise ValueError(f"{name}: an import or export the worker's classic script cannot hold")
+        raise ValueError(f"{name}: an import or export the one-script build cannot hold")
     answer = ", ".join(exports)
     return f"modules[{json.dumps(name)}] = (() => {{\n{body}\nreturn {{ {answer} }};\n}})();"
 
 
 def _dependencies_first(entry: str, modules: dict[str, bytes]) -> list[str]:
-    """What ``entry`` imports, directly or not, each after its own imports."""
+    """What ``entry`` imports, directly or not, each after its own imports; a module missing
+    from cdn/src, or modules that import each other, stop the build."""
     order: list[str] = []
 
-    def visit(name: str) -> None:
-        for dependency in _imports(modules[name]):
-            if dependency not in order:
-                visit(dependency)
-                order.append(dependency)
-
-    visit(entry)
-    return order
-
-
-def _emit_modules(out: Path, modules: dict[str, bytes]) -> dict[str, Asset]:
-    """Each module under its hashed name, importing its dependencies by theirs."""
-    emitted: dict[str, Asset] = {}
-
-    def emit(name: str, importers: tuple[str, ...]) -> Asset:
+    def visit(name: str, importers: tuple[str, ...]) -> None:
         if name in importers:
             raise ValueError("modules import each other: " + " -> ".join((*importers, name)))
-        if name not in emitted:
-            if name not in modules:
-                raise ValueError(f"{importers[-1]} imports {name}, which cdn/src does not have")
+        if name not in modules:
+            raise ValueError(f"{importers[-1]} imports {name}, which cdn/src does not have")
+        for dependency in _imports(modules[name]):
+            if dependency not in order:
+                visit(dependency, (*importers, name))
+                order.append(dependency)
 
-            def hashed(match: re.Match[str]) -> str:
-                dependency = emit(match[2], (*importers, name))
-                return f'{match[1]}"./{dependency.path.rpartition("/")[2]}"'
-
-            body = IMPORT.sub(hashed, modules[name].decode()).encode()
-            emitted[name] = _emit(out, name, body)
-        return emitted[name]
-
-    for name in sorted(modules):
-        emit(name, ())
-    return emitted
+    visit(entry, ())
+    return order
 
 
 def _emit(out: Path, logical: str, body: bytes) -> Asset:
@@ -233,10 +212,10 @@ def _precompress(target: Path, body: bytes) -> None:
     target.with_name(target.name + ".gz").write_bytes(gzip.compress(body, 9, mtime=0))
 
 
-def _render_shell(assets: dict[str, Asset], preload: list[str]) -> bytes:
+def _render_shell(assets: dict[str, Asset]) -> bytes:
     env = Environment(loader=FileSystemLoader(SOURCE), undefined=StrictUndefined, autoescape=True)
     template = env.get_template("index.html")
-    return template.render(asset=assets.__getitem__, preload=[assets[n] for n in preload]).encode()
+    return template.render(asset=assets.__getitem__).encode()
 
 
 def _images() -> list[tuple[str, bytes]]:

@@ -1,12 +1,11 @@
-"""The build of the app's modules (cdn/build.py): hashed names that every import follows, a
-shell that preloads what the app imports, and a worker script made of the modules it imports;
-forms it cannot turn into that script, and import cycles, stop the build."""
+"""The build of the app's modules (cdn/build.py): the page and the service worker each one
+script made of the modules their entry imports, in an order where each module comes after
+what it imports; forms it cannot turn into that script, and import cycles, stop the build."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -19,19 +18,15 @@ def built(logical: str) -> str:
     return str(manifest["assets"][logical]["path"])
 
 
-def test_every_import_names_a_built_module() -> None:
-    names = {path.name for path in (APP_SHELL / "static").glob("*.js")}
-    for module in (APP_SHELL / "static").glob("*.js"):
-        for imported in re.findall(r'from "\./([^"]+)"', module.read_text()):
-            assert imported in names, (module.name, imported)
-
-
-def test_the_shell_preloads_every_module_the_app_imports() -> None:
+def test_the_page_loads_one_script_made_of_every_module_the_app_imports() -> None:
     shell = (APP_SHELL / "index.html").read_text()
-    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)"', shell))
-    imported = set(build._imported(build.ENTRY, sources()))
-    assert preloaded == {built(name) for name in imported}
+    assert shell.count("<script") == 1 and "modulepreload" not in shell
     assert f'<script type="module" src="{built(build.ENTRY)}"' in shell
+    script = (APP_SHELL / built(build.ENTRY).lstrip("/")).read_text()
+    assert not re.search(r"^\s*(import|export)\b", script, re.M)
+    order = re.findall(r'^modules\["([\w.-]+)"\] = ', script, re.M)
+    assert order == [*build._dependencies_first(build.ENTRY, sources()), build.ENTRY]
+    assert {"vocabulary.js", "translations.js", "html.js"} <= set(order)
 
 
 def test_the_worker_is_one_classic_script() -> None:
@@ -51,11 +46,15 @@ def test_a_form_the_worker_script_cannot_hold_stops_the_build(form: str) -> None
         build._classic_script("w.js", {"w.js": f"{form}\nexport function serve() {{}}\n".encode()})
 
 
-def test_an_import_cycle_stops_the_build(tmp_path: Path) -> None:
-    (tmp_path / "static").mkdir()
+def test_an_import_cycle_stops_the_build() -> None:
     modules = {"a.js": b'import { b } from "./b.js";\n', "b.js": b'import { a } from "./a.js";\n'}
     with pytest.raises(ValueError, match=re.escape("a.js -> b.js -> a.js")):
-        build._emit_modules(tmp_path, modules)
+        build._page_script("a.js", modules)
+
+
+def test_an_import_of_a_missing_module_stops_the_build() -> None:
+    with pytest.raises(ValueError, match="cdn/src does not have"):
+        build._page_script("a.js", {"a.js": b'import { b } from "./b.js";\n'})
 
 
 def test_phones_download_no_whole_line_comments() -> None:

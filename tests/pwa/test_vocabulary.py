@@ -25,10 +25,12 @@ ME, SOMEONE, BRANCH, TEAM = "u-me", "u-other", "b-south", "t-south"
 
 
 def built(module: str = "vocabulary.js") -> dict[str, Any]:
-    """The vocabulary (or the translations) as the app reads it: the object in the module."""
+    """The vocabulary (or the translations) as the app reads it: the object its module holds
+    in the page's one script."""
     manifest = json.loads((APP_SHELL / "asset-manifest.json").read_text())
-    script = (APP_SHELL / manifest["assets"][module]["path"].lstrip("/")).read_text()
-    words: dict[str, Any] = json.loads(script[script.index("{") : script.rindex("}") + 1])
+    script = (APP_SHELL / manifest["assets"]["app.js"]["path"].lstrip("/")).read_text()
+    held = script[script.index(f"modules[{json.dumps(module)}] = ") :]
+    words: dict[str, Any] = json.JSONDecoder().raw_decode(held[held.index("freeze(") + 7 :])[0]
     return words
 
 
