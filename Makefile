@@ -110,7 +110,7 @@ bench-mobile: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.mobile
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache cdn/node_modules cdn/dist
 
 ## cluster: nginx on http://127.0.0.1:8080 in front of two instances (WORKERS=2) on PostgreSQL,
 ## Redis for the shared cache and login throttle; in the foreground until Ctrl-C (or SIGTERM)
