@@ -13,7 +13,7 @@ from server.core.schemas import Problem
 from server.errors import ValidationFailed
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
-from server.jobs.endpoints import parse_job_id
+from server.jobs.service import parse_job_id
 from server.sync import service as sync_service
 from server.sync.mutations import new_mutation_id
 

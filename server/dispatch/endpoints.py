@@ -20,8 +20,8 @@ from server.dispatch.team_updates import TeamUpdate
 from server.errors import DeviceNotFound
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, send_json_get
-from server.jobs.endpoints import parse_job_id
 from server.jobs.schemas import JobDetail
+from server.jobs.service import parse_job_id
 
 dispatch_routes = Blueprint("dispatch", url_prefix="/api/dispatch")
 WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {

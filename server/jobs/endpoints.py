@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from functools import lru_cache
 from urllib.parse import parse_qs
 
@@ -12,13 +11,12 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
-from server.errors import JobNotFound
 from server.http.endpoint import endpoint
 from server.http.json_io import dump_json, send_representation, validate, validator_of
 from server.jobs import service as job_service
 from server.jobs.cursors import CursorCodec
 from server.jobs.schemas import FeedParams, JobDetail, JobsPage
-from server.jobs.service import FeedQuery
+from server.jobs.service import FeedQuery, parse_job_id
 from server.photos import service as photo_service
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
@@ -83,11 +81,3 @@ def feed_query(query_string: str, codec: CursorCodec) -> FeedQuery:
         cursor=params.cursor,
     )
     return job_service.with_cursor(query, codec)
-
-
-def parse_job_id(raw: str) -> str:
-    """A job id from a path: anything but a UUID is a job that does not exist (404)."""
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError as exc:
-        raise JobNotFound() from exc

@@ -6,6 +6,7 @@ branch; admins see everything. A job outside the caller's view does not exist fo
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -66,6 +67,14 @@ def visible_jobs(principal: Principal, query: FeedQuery) -> JobFilter:
         scheduled_from=query.scheduled_from,
         scheduled_to=query.scheduled_to,
     )
+
+
+def parse_job_id(raw: str) -> str:
+    """A job id from a path: anything but a UUID is a job that does not exist (404)."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise JobNotFound() from exc
 
 
 def may_see(principal: Principal, job: dict[str, Any]) -> bool:

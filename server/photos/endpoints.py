@@ -14,7 +14,7 @@ from server.core.schemas import Problem
 from server.errors import InvalidRequest, PhotoNotFound, UnsupportedMediaType
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, validate
-from server.jobs.endpoints import parse_job_id
+from server.jobs.service import parse_job_id
 from server.photos import service as photo_service
 from server.photos.links import MEDIA_PATH, UPLOAD_PATH
 from server.photos.schemas import PhotoAccepted, PhotoUploadUrl
