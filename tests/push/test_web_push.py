@@ -20,7 +20,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from server.context import AppContext
 from server.core.access import Principal, Role
 from server.core.clock import BANGKOK
-from server.db.tables import Notification, PushSubscription, Team, User
+from server.db.tables import (
+    Notification,
+    PushDelivery,
+    PushPlanCursor,
+    PushSubscription,
+    Team,
+    User,
+)
+from server.push import queries as push_queries
 from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
 from server.push.service import NewNotification, send_notification
 from server.push.subscriptions import NewSubscription
@@ -74,6 +82,28 @@ async def subscribe(
     answer = await client.post(SUBSCRIPTIONS, json=subscription, headers=headers)
     assert answer.status_code == 201, answer.text
     return {**subscription, "id": answer.json()["id"]}
+
+
+async def pushes_settled(*, job_id: str | None = None, notification_id: str | None = None) -> None:
+    """A barrier: every job change planned into pushes, and no delivery of the job's (or the
+    notification's) waiting to be sent, so what the push service has received of them is all
+    it will receive."""
+
+    async def settled() -> bool:
+        cursor = await PushPlanCursor.select(PushPlanCursor.last_change_id).first()
+        planned = cursor is not None and not await push_queries.job_changes_after(
+            int(cursor["last_change_id"]), 1
+        )
+        ours = Notification.select(Notification.id).where(
+            Notification.job_id == job_id if job_id else Notification.id == notification_id
+        )
+        waiting = await PushDelivery.exists().where(
+            (PushDelivery.state == push_queries.QUEUED)
+            & PushDelivery.notification_id.is_in([row["id"] for row in await ours])
+        )
+        return planned and not waiting
+
+    await wait_for(settled, "every push planned and sent")
 
 
 async def detail_when(
@@ -244,7 +274,7 @@ async def test_a_job_assigned_to_me_rings_my_phone_once_and_urgent_work_rings_hi
     assert moved.status_code == 200
     pushes = await vapid_checked.wait_for(3)
     assert pushes[2].payload_json["kind"] == "reassigned", "the phone hears the job went away"
-    await asyncio.sleep(0.5)  # time enough for a push that should not come to have come
+    await pushes_settled(job_id=job["id"])
     assert len(vapid_checked.received) == 3, "once each, and nothing for the unsubscribed"
     notifications = await Notification.select(Notification.kind).where(
         Notification.job_id == job["id"]
@@ -469,7 +499,7 @@ async def test_a_scheduled_message_fires_once_across_a_restart_and_two_instances
     }
     async with running_instances(database_url, tmp_path, count=2, **settings):
         received = await push_service.wait_for(2)
-        await asyncio.sleep(1.0)  # time enough for a second instance to send it again
+        await pushes_settled(notification_id=queued["notificationId"])
     assert len(push_service.received) == 2, "once per subscription, by one instance"
     assert {r.endpoint for r in received} == {p["endpoint"] for p in phones}
     assert all(r.error is None and r.status == 201 for r in received)
@@ -512,7 +542,7 @@ async def test_a_message_to_a_team_reaches_its_active_members_only(
     queued = await send(client, bearer(ctx.signer, world.dispatcher), teamId=team)
     assert queued["recipients"] == 2
     received = await push_service.wait_for(2)
-    await asyncio.sleep(0.3)
+    await pushes_settled(notification_id=queued["notificationId"])
     assert len(push_service.received) == 2 and all(r.status == 201 for r in received)
 
 
