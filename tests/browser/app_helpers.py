@@ -20,7 +20,7 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from server.core.clock import BANGKOK
 from tests.requirements import require_tool
 from tests.servers import spawn_server, wait_for
-from tests.world import TEST_PASSWORD, World, add_jobs, add_staff
+from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, add_user
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -148,12 +148,28 @@ async def receipts_of(app: App, staff: dict[str, Any]) -> list[dict[str, Any]]:
     return receipts
 
 
-async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
+async def fill_sign_in(page: Page, app: App, person: dict[str, Any]) -> None:
+    """The app opened and its sign-in form filled in for ``person``, not yet sent."""
     await page.goto(app.base)
-    await page.fill("input[name=email]", staff["email"])
+    await page.fill("input[name=email]", person["email"])
     await page.fill("input[name=password]", TEST_PASSWORD)
+
+
+async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
+    await fill_sign_in(page, app, staff)
     await page.click("form button")
     await page.wait_for_selector("ul.jobs li")
+
+
+async def office_page(
+    app: App, browser_context: BrowserContext, world: World
+) -> tuple[Page, dict[str, Any]]:
+    """A new dispatcher of the south branch (Noi, in English), and a page at the sign-in form
+    filled in for them, not yet sent."""
+    dispatcher = await add_user("dispatcher", world.south, None, "Noi", locale="en")
+    page = await browser_context.new_page()
+    await fill_sign_in(page, app, dispatcher)
+    return page, dispatcher
 
 
 async def controlled_page(

@@ -32,6 +32,7 @@ from tests.browser.app_helpers import (
     App,
     as_,
     controlled_page,
+    office_page,
     receipts_of,
     sign_in,
     step_offline,
@@ -41,7 +42,7 @@ from tests.browser.app_helpers import (
 from tests.conftest import APP_SHELL
 from tests.photos.camera import camera_photo
 from tests.servers import free_port, wait_for
-from tests.world import TEST_PASSWORD, World, add_user
+from tests.world import TEST_PASSWORD, World
 
 
 async def test_the_worker_installs_precaches_and_the_app_is_installable(
@@ -399,11 +400,7 @@ async def test_a_dispatcher_reprioritises_from_the_board(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     _, jobs = await todays_jobs(world)
-    dispatcher = await add_user("dispatcher", world.south, None, "Noi", locale="en")
-    page = await browser_context.new_page()
-    await page.goto(app_process.base)
-    await page.fill("input[name=email]", dispatcher["email"])
-    await page.fill("input[name=password]", TEST_PASSWORD)
+    page, dispatcher = await office_page(app_process, browser_context, world)
     await page.click("form button")
     await page.wait_for_selector(f"select[data-job='{jobs[0]['id']}']")
     assert "Wilai" in await page.inner_text(".board section:nth-child(2)")  # Assigned

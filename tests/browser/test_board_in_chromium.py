@@ -10,8 +10,8 @@ import httpx
 from playwright.async_api import BrowserContext
 
 from server.core.clock import BANGKOK
-from tests.browser.app_helpers import App, as_, todays_jobs
-from tests.world import TEST_PASSWORD, World, add_user
+from tests.browser.app_helpers import App, as_, office_page, todays_jobs
+from tests.world import World
 
 SETTLED = """async () => {
   const registration = await navigator.serviceWorker.ready;
@@ -37,11 +37,7 @@ async def test_a_job_created_shows_on_an_open_board_without_a_reload(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     _, jobs = await todays_jobs(world)
-    dispatcher = await add_user("dispatcher", world.south, None, "Noi", locale="en")
-    page = await browser_context.new_page()
-    await page.goto(app_process.base)
-    await page.fill("input[name=email]", dispatcher["email"])
-    await page.fill("input[name=password]", TEST_PASSWORD)
+    page, dispatcher = await office_page(app_process, browser_context, world)
     async with page.expect_response(lambda r: "/api/mobile/live-updates" in r.url):
         await page.click("form button")
     await page.wait_for_selector(f"select[data-job='{jobs[0]['id']}']")
