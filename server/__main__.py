@@ -1,5 +1,6 @@
 """Command line: ``python -m server run|migrate|seed-demo|process-photos|send-pushes|
-purge-locations|compact-changes`` (also installed as the ``tinedy-field`` script)."""
+send-webhooks|purge-locations|compact-changes|create-api-key|revoke-api-key|list-api-keys|
+import`` (also installed as the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "send-pushes", help="send Web Push until stopped (run also starts PUSH_SENDERS)"
     )
+    commands.add_parser(
+        "send-webhooks", help="deliver webhooks until stopped (run also starts WEBHOOK_SENDERS)"
+    )
     seed = commands.add_parser("seed-demo", help="load the demo data (DEMO=1 only)")
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
     commands.add_parser(
@@ -39,6 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         help="forget check-in and photo coordinates older than LOCATION_RETENTION_DAYS "
         "(schedule daily)",
     )
+    create_key = commands.add_parser(
+        "create-api-key", help="make an API key for the office CRM and print it (once)"
+    )
+    create_key.add_argument("--name", required=True, help="whose key it is, e.g. office-crm")
+    create_key.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        help="people:write, jobs:write, jobs:read, events:read, webhooks:manage or all; repeat",
+    )
+    revoke_key = commands.add_parser("revoke-api-key", help="revoke an API key at once")
+    revoke_key.add_argument("key", help="the key's id or its printed prefix (tk_...)")
+    commands.add_parser("list-api-keys", help="list API keys: names, scopes, last use")
+    load = commands.add_parser(
+        "import", help="load branches, teams, staff, customers and jobs from a CSV or NDJSON file"
+    )
+    load.add_argument("file", help="an .ndjson/.jsonl export, or a .csv of one kind")
+    load.add_argument("--kind", help="what a CSV's rows are (default: its 'kind' column)")
     args = parser.parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -52,6 +74,22 @@ def main(argv: list[str] | None = None) -> int:
         from server.push.worker import run_push_sender
 
         run_push_sender(settings)
+    elif args.command == "send-webhooks":
+        from server.webhooks.worker import run_webhook_sender
+
+        run_webhook_sender(settings)
+    elif args.command == "create-api-key":
+        return asyncio.run(_with_engine_answer(settings, partial(_create_key, args)))
+    elif args.command == "revoke-api-key":
+        return asyncio.run(_with_engine_answer(settings, partial(_revoke_key, args.key)))
+    elif args.command == "list-api-keys":
+        asyncio.run(_with_engine(settings, _list_keys))
+    elif args.command == "import":
+        from server.integration.imports import import_file
+
+        return asyncio.run(
+            _with_engine_answer(settings, partial(import_file, args.file, args.kind))
+        )
     elif args.command == "compact-changes":
         days = settings.change_log_retention_days
         asyncio.run(_with_engine(settings, partial(_compact_changes, days)))
@@ -77,6 +115,51 @@ async def _with_engine(settings: Settings, work: Callable[[], Awaitable[object]]
 
     async with engine_for(settings):
         await work()
+
+
+async def _with_engine_answer(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    """Run ``work`` with the database open; its answer is the exit status."""
+    from server.db.engine import engine_for
+
+    async with engine_for(settings):
+        return await work()
+
+
+async def _create_key(args: argparse.Namespace) -> int:
+    from server.integration.keys import create_api_key
+
+    try:
+        made = await create_api_key(args.name, args.scope)
+    except ValueError as exc:
+        print(f"create-api-key: {exc}", file=sys.stderr)
+        return 2
+    print(made.key)
+    record = made.record
+    print(
+        f"API key {record['name']} ({record['id']}), scopes {' '.join(record['scopes'])}: "
+        "shown once, store it now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _revoke_key(key: str) -> int:
+    from server.integration.keys import revoke_api_key
+
+    revoked = await revoke_api_key(key)
+    print(f"Revoked {revoked} key{'s' if revoked != 1 else ''}.")
+    return 0 if revoked else 1
+
+
+async def _list_keys() -> None:
+    from server.integration.keys import list_api_keys
+
+    for key in await list_api_keys():
+        state = f"revoked {key['revokedAt']}" if key["revokedAt"] else "active"
+        print(
+            f"{key['id']}  {key['prefix']}...  {key['name']}  [{' '.join(key['scopes'])}]  "
+            f"{state}  last used {key['lastUsedAt'] or 'never'}"
+        )
 
 
 async def _nothing() -> None:

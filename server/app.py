@@ -25,6 +25,7 @@ from server.errors import MAX_HEADER_BYTES, handle_error
 from server.http.head import answer_head_like_get
 from server.http.representations import RepresentationCache
 from server.http.security_headers import add_security_headers
+from server.integration.keys import ApiKeyGate
 from server.jobs.cursors import CursorCodec
 from server.jobs.endpoints import job_routes
 from server.jobs.service import job_summaries
@@ -107,6 +108,7 @@ def build_context(settings: Settings) -> AppContext:
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
         vapid=vapid,
+        api_keys=ApiKeyGate(settings.rate_limit_url, settings.integration_rate_limit),
     )
 
 

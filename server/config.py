@@ -147,6 +147,42 @@ class Settings(BaseSettings):
     photo_visit_margin_minutes: int = Field(
         15, ge=0, description="Slack around a visit's check-in and check-out for photo times."
     )
+    integration_rate_limit: str = Field(
+        "1200 per minute", description="Requests one CRM API key may make (429 past it)."
+    )
+    password_link_base_url: str = Field(
+        "", description="Origin of the app in invite and reset links; empty: this request's."
+    )
+    invite_link_hours: int = Field(72, ge=1, le=720, description="An invite link's lifetime.")
+    reset_link_minutes: int = Field(
+        60, ge=5, le=1440, description="A forgotten-password link's lifetime."
+    )
+    webhook_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (http://127.0.0.1:9000) a webhook may use besides "
+        "public https ones.",
+    )
+    webhook_senders: int = Field(
+        1, ge=0, le=8, description="Webhook sender processes per instance (0: it sends none)."
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, le=256, description="Webhook deliveries in flight per sender."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="One delivery's limit: slower is a failed try."
+    )
+    webhook_retry_seconds: float = Field(
+        5.0, gt=0, description="First retry after a failed delivery (doubling, to 1 hour)."
+    )
+    webhook_poll_seconds: float = Field(
+        0.25, gt=0, description="How often a sender looks for due deliveries without a wake-up."
+    )
+    webhook_disable_after_hours: float = Field(
+        72.0, gt=0, description="An endpoint failing every delivery this long is disabled."
+    )
+    webhook_secret_overlap_hours: float = Field(
+        24.0, ge=0, description="After a secret rotation, how long the old secret signs too."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -184,6 +220,11 @@ class Settings(BaseSettings):
     @property
     def push_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in self.push_service_hosts.split(",") if h.strip())
+
+    @property
+    def webhook_origins(self) -> tuple[str, ...]:
+        origins = self.webhook_allowed_origins.split(",")
+        return tuple(o.strip().rstrip("/").lower() for o in origins if o.strip())
 
     @property
     def photos_dir(self) -> Path:

@@ -17,6 +17,7 @@ from server.changes.service import ChangeMirror
 from server.config import Settings
 from server.core.access import Principal
 from server.http.representations import RepresentationCache
+from server.integration.keys import ApiKeyGate, KeyHolder
 from server.jobs.cursors import CursorCodec
 from server.live.hub import LiveHub
 from server.photos.links import PhotoLinks
@@ -39,12 +40,17 @@ class AppContext:
     photo_links: PhotoLinks
     photo_store: ObjectStore
     vapid: VapidKeys
+    api_keys: ApiKeyGate
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None
 
     def authenticate(self, token: str) -> Principal:
         """Who holds ``token``: no database read, the mirror knows revoked sessions."""
         return authenticate(token, self.signer, self.mirror)
+
+    async def authenticate_key(self, key: str, scope: str) -> KeyHolder:
+        """Which CRM key this is, if it may use ``scope`` and has requests left."""
+        return await self.api_keys.authenticate(key, scope)
 
     async def catch_up(self) -> None:
         await self.mirror.catch_up()

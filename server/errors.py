@@ -1,15 +1,18 @@
 """The error hierarchy and the one handler that renders every error as RFC 9457 problem+json.
 
     ApiError
-    ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest, TokenInUrl
+    ├── BadRequest (400) ............ MalformedJson, InvalidCursor, InvalidRequest, TokenInUrl,
+    │                                 PasswordLinkInvalid
     ├── Unauthorized (401) .......... InvalidCredentials, InvalidToken, SessionRevoked,
-    │                                 RefreshTokenReused
+    │                                 RefreshTokenReused, InvalidApiKey
     ├── Forbidden (403) ............. CsrfCheckFailed, RoleForbidden, OriginRefused,
-    │                                 SignatureInvalid, LinkExpired
+    │                                 SignatureInvalid, LinkExpired, ScopeForbidden
     ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, PhotoNotFound,
-    │                                 SubscriptionNotFound, RouteNotFound
+    │                                 SubscriptionNotFound, RouteNotFound, RecordNotFound,
+    │                                 WebhookNotFound
     ├── MethodNotAllowed (405)
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded
+    ├── PreconditionFailed (412) .... the record's version is not the If-Match one
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415) .. UnsupportedPhotoType
     ├── HeadersTooLarge (431)
@@ -81,6 +84,10 @@ class TokenInUrl(BadRequest):
     code, title = "token_in_url", "Tokens never go in URLs"
 
 
+class PasswordLinkInvalid(BadRequest):
+    code, title = "invalid_password_link", "This password link is used, expired or unknown"
+
+
 class Unauthorized(ApiError):
     status, code, title = 401, "unauthorized", "Authentication required"
 
@@ -102,6 +109,10 @@ class SessionRevoked(Unauthorized):
 
 class RefreshTokenReused(Unauthorized):
     code, title = "refresh_token_reused", "Refresh token was already used"
+
+
+class InvalidApiKey(Unauthorized):
+    code, title = "invalid_api_key", "API key is missing, unknown or revoked"
 
 
 class Forbidden(ApiError):
@@ -126,6 +137,10 @@ class RoleForbidden(Forbidden):
 
 class OriginRefused(Forbidden):
     code, title = "origin_refused", "This origin may not open the stream"
+
+
+class ScopeForbidden(Forbidden):
+    code, title = "missing_scope", "This API key lacks the scope for this route"
 
 
 class NotFound(ApiError):
@@ -160,6 +175,14 @@ class RouteNotFound(NotFound):
     code, title = "route_not_found", "No such endpoint"
 
 
+class RecordNotFound(NotFound):
+    code, title = "record_not_found", "No record with this external id"
+
+
+class WebhookNotFound(NotFound):
+    code, title = "webhook_not_found", "No such webhook endpoint or delivery"
+
+
 class MethodNotAllowed(ApiError):
     status, code, title = 405, "method_not_allowed", "Method not allowed"
 
@@ -178,6 +201,10 @@ class MutationIdReused(Conflict):
 
 class PhotoAlreadyUploaded(Conflict):
     code, title = "photo_already_uploaded", "Other bytes were already uploaded for this photo"
+
+
+class PreconditionFailed(ApiError):
+    status, code, title = 412, "version_mismatch", "The record changed since that version"
 
 
 class PayloadTooLarge(ApiError):

@@ -35,11 +35,19 @@ DOMAINS = [
     "push",
     "live",
     "pwa",
+    "integration",
+    "webhooks",
     "ops",
 ]
 WIRING = {"app", "context", "seed", "__main__", "cluster"}
 """What assembles the product (the factory, its typed context, the CLI and the demo)."""
-ROUTE_MODULES = {"endpoints", "notification_endpoints"}
+ROUTE_MODULES = {
+    "endpoints",
+    "notification_endpoints",
+    "people_endpoints",
+    "job_endpoints",
+    "event_endpoints",
+}
 LOWER_FILES = {"queries", "subscription_queries", "schemas"}
 ORDER = FOUNDATION + DOMAINS
 

@@ -75,7 +75,7 @@ async def record_session_revoked(device_id: str, user_id: str, reason: str) -> l
         "actor_id": user_id,
         "payload": {"reason": reason},
     }
-    return await _record_unscoped(row)
+    return await record_unscoped([row])
 
 
 async def record_team_update(
@@ -88,13 +88,14 @@ async def record_team_update(
         "actor_id": actor_id,
         "payload": {"teamId": team_id, "message": message, "sentBy": actor_id, "sentAt": sent_at},
     }
-    return (await _record_unscoped(row))[0]
+    return (await record_unscoped([row]))[0]
 
 
-async def _record_unscoped(row: dict[str, Any]) -> list[int]:
-    """A change no feed shows (so no scope's version moves), read at once by this worker."""
+async def record_unscoped(rows: list[dict[str, Any]]) -> list[int]:
+    """Inside a write transaction: facts no feed shows (so no scope's version moves), read at
+    once by this worker."""
     note_changes_written()
-    return await change_queries.append_changes([row], set())
+    return await change_queries.append_changes(rows, set())
 
 
 class ChangeMirror:

@@ -33,12 +33,16 @@ from piccolo.table import Table
 class Branch(Table, tablename="branch"):
     id = UUID(primary_key=True)
     name = Varchar(length=120)
+    external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
+    version = Integer(default=1)
 
 
 class Team(Table, tablename="team"):
     id = UUID(primary_key=True)
     name = Varchar(length=120)
     branch = ForeignKey(references=Branch, null=False, on_delete=OnDelete.restrict)
+    external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
+    version = Integer(default=1)
 
 
 class User(Table, tablename="app_user"):
@@ -49,9 +53,12 @@ class User(Table, tablename="app_user"):
     team = ForeignKey(references=Team, null=True, on_delete=OnDelete.set_null)
     branch = ForeignKey(references=Branch, null=True, on_delete=OnDelete.set_null)
     locale = Varchar(length=2, default="th")
-    password_hash = Text()
+    password_hash = Text()  # empty: no password yet (invited)
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
+    phone = Varchar(length=40, default="")
+    external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
+    version = Integer(default=1)
 
 
 class Device(Table, tablename="device"):
@@ -78,6 +85,9 @@ class Customer(Table, tablename="customer"):
     address = Text(default="")
     lat = DoublePrecision(null=True, default=None)
     lng = DoublePrecision(null=True, default=None)
+    access_notes = Text(default="")
+    external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
+    version = Integer(default=1)
 
 
 class Job(Table, tablename="job"):
@@ -98,6 +108,7 @@ class Job(Table, tablename="job"):
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
+    external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
 
 
 class ChecklistItem(Table, tablename="checklist_item"):
@@ -312,6 +323,79 @@ class PushPlanCursor(Table, tablename="push_plan_cursor"):
     last_change_id = BigInt(default=0)
 
 
+class ApiKey(Table, tablename="api_key"):
+    """A server-to-server key of the office CRM: only its SHA-256 is kept (the key itself,
+    ``tk_`` and 32 random bytes, is shown once), with the scopes it may use."""
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=120)
+    prefix = Varchar(length=16)  # the key's first characters, to tell keys apart in a list
+    key_hash = Varchar(length=64, unique=True)
+    scopes = JSON(default="[]")
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class PasswordToken(Table, tablename="password_token"):
+    """A one-time link to set a password (``invite``) or to reset a forgotten one
+    (``reset``); only its SHA-256 is kept, and ``used_at`` spends it."""
+
+    id = UUID(primary_key=True)
+    user_id = UUID(index=True)
+    purpose = Varchar(length=8)
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoint"):
+    """Where the CRM wants the field's events pushed, signed with ``secret`` (Standard
+    Webhooks); after a rotation the old secret signs too until ``previous_secret_until``."""
+
+    id = UUID(primary_key=True)
+    url = Varchar(length=2048)
+    events = JSON(default="[]")
+    description = Text(default="")
+    secret = Varchar(length=100)
+    previous_secret = Varchar(length=100, null=True, default=None)
+    previous_secret_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    failing_since = Timestamptz(null=True, default=None)
+    disabled_at = Timestamptz(null=True, default=None)
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class WebhookDelivery(Table, tablename="webhook_delivery"):
+    """One event to one endpoint, and what became of it: the outbox and the delivery log.
+    ``queued`` (waiting, or retrying after ``next_attempt_at``) -> ``delivered`` | ``failed``;
+    claimed under a lease like the push queue. ``event_id`` is the change-log id."""
+
+    id = UUID(primary_key=True)
+    endpoint_id = UUID()
+    event_id = BigInt()
+    event_type = Varchar(length=40)
+    job_id = UUID(null=True, default=None)
+    body = JSON(default="{}")
+    state = Varchar(length=12, default="queued")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    lease_owner = Varchar(length=64, null=True, default=None)
+    lease_until = Timestamptz(null=True, default=None)
+    last_status = Integer(null=True, default=None)
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class WebhookPlanCursor(Table, tablename="webhook_plan_cursor"):
+    """How far the change log has been turned into webhook deliveries (as for job pushes)."""
+
+    id = Integer(primary_key=True)
+    last_change_id = BigInt(default=0)
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -332,4 +416,9 @@ ALL_TABLES: tuple[type[Table], ...] = (
     PushDelivery,
     PushPreference,
     PushPlanCursor,
+    ApiKey,
+    PasswordToken,
+    WebhookEndpoint,
+    WebhookDelivery,
+    WebhookPlanCursor,
 )

@@ -1,10 +1,12 @@
 """The one decorator every route wears: who may call it, what OpenAPI says about it, its
 request metrics and its ``Server-Timing`` header.
 
-Authentication happens here for every route that names ``roles``, so no handler can forget
-it. Browsers authenticate with the HttpOnly session cookie; an unsafe request carried by that
-cookie must also prove it came from our own pages (same-origin ``Origin`` or
-``Sec-Fetch-Site``, or an ``X-Requested-With`` header, which no cross-site form can send).
+Authentication happens here for every route that names ``roles`` (people, by their access
+token) or a ``scope`` (the office CRM, by an API key), so no handler can forget it. The two
+never mix: a user's token is refused on a key's route and a key on a user's. Browsers
+authenticate with the HttpOnly session cookie; an unsafe request carried by that cookie must
+also prove it came from our own pages (same-origin ``Origin`` or ``Sec-Fetch-Site``, or an
+``X-Requested-With`` header, which no cross-site form can send).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from server.core.access import ANY_ROLE, Principal, Role
 from server.core.metrics import observe
 from server.core.timing import end_request, start_request
 from server.core.writes import track_writes, wrote_changes
-from server.errors import ApiError, CsrfCheckFailed, RoleForbidden, Unauthorized, as_api_error
+from server.errors import (
+    ApiError,
+    CsrfCheckFailed,
+    InvalidApiKey,
+    RoleForbidden,
+    Unauthorized,
+    as_api_error,
+)
 
 log = logging.getLogger("tinedy.api")
 
@@ -49,6 +58,7 @@ class Operation:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     stream: bool = False
+    scope: str | None = None
 
 
 def endpoint(
@@ -59,10 +69,14 @@ def endpoint(
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
     stream: bool = False,
+    scope: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Document a handler and, unless ``roles`` is None, pass it the authenticated caller.
+    """Document a handler and pass it the authenticated caller: the person (unless ``roles``
+    is None) or, for a route of the integration API, the API key holding ``scope``.
     Its answer (or its error) carries ``Server-Timing``."""
-    operation = Operation(summary, roles, body, query, responses or {}, stream)
+    operation = Operation(
+        summary, None if scope else roles, body, query, responses or {}, stream, scope
+    )
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
@@ -72,7 +86,10 @@ def endpoint(
             answer: HTTPResponse | ApiError | None = None
             track_writes()
             try:
-                if roles is not None:
+                if scope is not None:
+                    holder = await gate_of(request).authenticate_key(api_key_of(request), scope)
+                    args = (holder, *args)
+                elif roles is not None:
                     args = (authorised(request, roles), *args)
                 answer = response = await handler(request, *args, **kwargs)
                 status = response.status if response is not None else 101  # a WebSocket
@@ -122,6 +139,8 @@ class Gate(Protocol):
 
     def authenticate(self, token: str) -> Principal: ...
 
+    async def authenticate_key(self, key: str, scope: str) -> Any: ...
+
     async def catch_up(self) -> None: ...
 
 
@@ -136,6 +155,14 @@ def principal_of(request: Request) -> Principal:
     if by_cookie:
         require_same_origin(request)
     return principal
+
+
+def api_key_of(request: Request) -> str:
+    """The API key of a server-to-server request: the Authorization header only."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise InvalidApiKey("Send Authorization: Bearer <API key>.")
+    return key.strip()
 
 
 def presented_token(request: Request) -> tuple[str, bool]:

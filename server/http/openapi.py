@@ -41,6 +41,7 @@ def build_openapi(app: Sanic[Any, Any]) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "tinedy_access"},
+                "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "tk_ API key"},
             },
         },
     }
@@ -86,7 +87,10 @@ def _operation(route: Any, operation: Operation, refs: Refs) -> dict[str, Any]:
             params.append({"name": name, "in": "query", "schema": prop})
     if params:
         spec["parameters"] = params
-    if operation.roles is not None:
+    if operation.scope is not None:
+        spec["security"] = [{"apiKey": []}]
+        spec["x-scope"] = operation.scope
+    elif operation.roles is not None:
         spec["security"] = [{"bearer": []}, {"cookie": []}]
         spec["x-roles"] = list(operation.roles)
     if operation.body is not None:

@@ -1,0 +1,162 @@
+"""API keys for the office CRM: made by the command line, shown once, kept only as a hash.
+
+A key is ``tk_`` and 32 random bytes (base64url). It is high-entropy, so one SHA-256 is the
+right hash (a slow password hash would only cost every request); the lookup is by that hash.
+Every request reads the key's row, so a revocation holds from the next request on every
+instance; its last use is written at most once a minute per worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from server.core.shared_store import SharedStore, StoreUnavailable
+from server.errors import InvalidApiKey, RateLimited, ScopeForbidden
+from server.integration import queries as key_queries
+
+KEY_PREFIX = "tk_"
+LAST_USE_EVERY_SECONDS = 60.0
+
+
+class Scope(StrEnum):
+    PEOPLE_WRITE = "people:write"
+    JOBS_WRITE = "jobs:write"
+    JOBS_READ = "jobs:read"
+    EVENTS_READ = "events:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """The caller of an integration route: which key, and what it may do."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return Scope.ALL in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: str  # shown once, never stored
+    record: dict[str, Any]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(name: str, scopes: list[str]) -> NewKey:
+    """A new key with ``scopes`` (each a :class:`Scope`; ValueError names a wrong one)."""
+    wanted = sorted({Scope(scope).value for scope in scopes})
+    if not wanted:
+        raise ValueError("give at least one --scope")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    record = {
+        "id": str(uuid.uuid4()),
+        "name": name.strip()[:120] or "unnamed",
+        "prefix": key[:10],
+        "key_hash": hash_key(key),
+        "scopes": wanted,
+    }
+    await key_queries.insert_api_key(record)
+    return NewKey(key, key_record(record))
+
+
+async def revoke_api_key(key_id_or_prefix: str) -> int:
+    """Revoke the key with this id or printed prefix; returns how many were revoked."""
+    return await key_queries.revoke_api_keys(key_id_or_prefix, datetime.now(UTC))
+
+
+async def list_api_keys() -> list[dict[str, Any]]:
+    return [key_record(row) for row in await key_queries.all_api_keys()]
+
+
+def key_record(row: dict[str, Any]) -> dict[str, Any]:
+    """What a listing shows of a key: never the key or its hash."""
+
+    def when(value: Any) -> str | None:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "scopes": list(row["scopes"]),
+        "createdAt": when(row.get("created_at")),
+        "lastUsedAt": when(row.get("last_used_at")),
+        "revokedAt": when(row.get("revoked_at")),
+    }
+
+
+class ApiKeyGate:
+    """Who holds a key, whether it may use a route, and each key's request budget.
+
+    The budget is a moving window per key (``INTEGRATION_RATE_LIMIT``), counted in
+    ``RATE_LIMIT_URL``'s store so that instances share it, or in memory while that store is
+    unreachable (as the login throttle does).
+    """
+
+    def __init__(self, storage_url: str, rate: str) -> None:
+        self._rate: RateLimitItem = parse(rate)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if not storage_url.startswith("memory://"):
+            storage: Storage = storage_from_string(f"async+{storage_url}")  # type: ignore[assignment]
+            self._shared = MovingWindowRateLimiter(storage)
+        self._shared_store = SharedStore("integration rate limit")
+        self._last_use: dict[str, float] = {}
+
+    async def authenticate(self, key: str, scope: str) -> KeyHolder:
+        if not key.startswith(KEY_PREFIX):
+            raise InvalidApiKey("Integration routes take an API key (tk_...), not a user token.")
+        row = await key_queries.live_api_key(hash_key(key))
+        if row is None:
+            raise InvalidApiKey()
+        holder = KeyHolder(str(row["id"]), row["name"], frozenset(row["scopes"]))
+        await self._spend(holder.key_id)
+        if not holder.allows(scope):
+            raise ScopeForbidden(f"This route needs the {scope} scope.")
+        await self._note_use(holder.key_id)
+        return holder
+
+    async def _spend(self, key_id: str) -> None:
+        name = f"integration-key:{key_id}"
+        limiter = self._local
+        if self._shared is not None:
+            shared = self._shared
+            try:
+                if await self._shared_store.run(lambda: shared.hit(self._rate, name)):
+                    return
+                limiter = shared
+            except StoreUnavailable:
+                pass
+        if limiter is self._local and await self._local.hit(self._rate, name):
+            return
+        stats = await limiter.get_window_stats(self._rate, name)
+        raise RateLimited(
+            math.ceil(stats.reset_time - time.time()),
+            f"This key made more than {self._rate} requests.",
+        )
+
+    async def _note_use(self, key_id: str) -> None:
+        now = time.monotonic()
+        if now - self._last_use.get(key_id, -math.inf) >= LAST_USE_EVERY_SECONDS:
+            self._last_use[key_id] = now
+            await key_queries.record_key_use(key_id, datetime.now(UTC))
