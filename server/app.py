@@ -25,7 +25,10 @@ from server.errors import MAX_HEADER_BYTES, handle_error
 from server.http.head import answer_head_like_get
 from server.http.representations import RepresentationCache
 from server.http.security_headers import add_security_headers
+from server.integration.event_endpoints import event_routes
+from server.integration.job_endpoints import integration_job_routes
 from server.integration.keys import ApiKeyGate
+from server.integration.people_endpoints import people_routes
 from server.jobs.cursors import CursorCodec
 from server.jobs.endpoints import job_routes
 from server.jobs.service import job_summaries
@@ -43,6 +46,7 @@ from server.push.worker import COMMAND as SEND_PUSHES
 from server.pwa.endpoints import pwa_routes
 from server.pwa.shell import AppShell
 from server.sync.endpoints import sync_routes
+from server.webhooks.endpoints import webhook_routes
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -71,6 +75,10 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(dispatch_routes)
     app.blueprint(live_routes)
     app.blueprint(pwa_routes)
+    app.blueprint(people_routes)
+    app.blueprint(integration_job_routes)
+    app.blueprint(event_routes)
+    app.blueprint(webhook_routes)
     app.blueprint(ops_routes)
     answer_head_like_get(app)
     app.error_handler.add(Exception, handle_error)

@@ -48,9 +48,9 @@ class AppContext:
         """Who holds ``token``: no database read, the mirror knows revoked sessions."""
         return authenticate(token, self.signer, self.mirror)
 
-    async def authenticate_key(self, key: str, scope: str) -> KeyHolder:
-        """Which CRM key this is, if it may use ``scope`` and has requests left."""
-        return await self.api_keys.authenticate(key, scope)
+    async def authenticate_key(self, key: str, scopes: tuple[str, ...]) -> KeyHolder:
+        """Which CRM key this is, if it has one of ``scopes`` and requests left."""
+        return await self.api_keys.authenticate(key, scopes)
 
     async def catch_up(self) -> None:
         await self.mirror.catch_up()

@@ -58,7 +58,7 @@ class Operation:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     stream: bool = False
-    scope: str | None = None
+    scope: tuple[str, ...] | None = None
 
 
 def endpoint(
@@ -69,13 +69,14 @@ def endpoint(
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
     stream: bool = False,
-    scope: str | None = None,
+    scope: str | tuple[str, ...] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Document a handler and pass it the authenticated caller: the person (unless ``roles``
     is None) or, for a route of the integration API, the API key holding ``scope``.
     Its answer (or its error) carries ``Server-Timing``."""
+    scopes = (scope,) if isinstance(scope, str) else scope
     operation = Operation(
-        summary, None if scope else roles, body, query, responses or {}, stream, scope
+        summary, None if scopes else roles, body, query, responses or {}, stream, scopes
     )
 
     def decorate(handler: Handler) -> Handler:
@@ -86,8 +87,8 @@ def endpoint(
             answer: HTTPResponse | ApiError | None = None
             track_writes()
             try:
-                if scope is not None:
-                    holder = await gate_of(request).authenticate_key(api_key_of(request), scope)
+                if scopes is not None:
+                    holder = await gate_of(request).authenticate_key(api_key_of(request), scopes)
                     args = (holder, *args)
                 elif roles is not None:
                     args = (authorised(request, roles), *args)
@@ -139,7 +140,7 @@ class Gate(Protocol):
 
     def authenticate(self, token: str) -> Principal: ...
 
-    async def authenticate_key(self, key: str, scope: str) -> Any: ...
+    async def authenticate_key(self, key: str, scopes: tuple[str, ...]) -> Any: ...
 
     async def catch_up(self) -> None: ...
 

@@ -89,7 +89,7 @@ def _operation(route: Any, operation: Operation, refs: Refs) -> dict[str, Any]:
         spec["parameters"] = params
     if operation.scope is not None:
         spec["security"] = [{"apiKey": []}]
-        spec["x-scope"] = operation.scope
+        spec["x-scopes"] = list(operation.scope)
     elif operation.roles is not None:
         spec["security"] = [{"bearer": []}, {"cookie": []}]
         spec["x-roles"] = list(operation.roles)

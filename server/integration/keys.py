@@ -28,6 +28,7 @@ from server.errors import InvalidApiKey, RateLimited, ScopeForbidden
 from server.integration import queries as key_queries
 
 KEY_PREFIX = "tk_"
+IMPLIED_BY: dict[str, tuple[str, ...]] = {"jobs:read": ("jobs:write",)}
 LAST_USE_EVERY_SECONDS = 60.0
 
 
@@ -49,7 +50,8 @@ class KeyHolder:
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        return Scope.ALL in self.scopes or scope in self.scopes
+        """``all`` allows everything, and a write scope allows reading what it writes."""
+        return bool({Scope.ALL, scope, *IMPLIED_BY.get(scope, ())} & self.scopes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,9 @@ class ApiKeyGate:
         self._shared_store = SharedStore("integration rate limit")
         self._last_use: dict[str, float] = {}
 
-    async def authenticate(self, key: str, scope: str) -> KeyHolder:
+    async def authenticate(self, key: str, scopes: tuple[str, ...]) -> KeyHolder:
+        """The holder of ``key`` if it has one of ``scopes`` (a route that takes several kinds,
+        such as the bulk import, checks each record's own scope after this)."""
         if not key.startswith(KEY_PREFIX):
             raise InvalidApiKey("Integration routes take an API key (tk_...), not a user token.")
         row = await key_queries.live_api_key(hash_key(key))
@@ -131,8 +135,8 @@ class ApiKeyGate:
             raise InvalidApiKey()
         holder = KeyHolder(str(row["id"]), row["name"], frozenset(row["scopes"]))
         await self._spend(holder.key_id)
-        if not holder.allows(scope):
-            raise ScopeForbidden(f"This route needs the {scope} scope.")
+        if not any(holder.allows(scope) for scope in scopes):
+            raise ScopeForbidden(f"This route needs the {' or '.join(scopes)} scope.")
         await self._note_use(holder.key_id)
         return holder
 

@@ -1,0 +1,1 @@
+"""Signed webhooks (Standard Webhooks) carrying the field's events to the office CRM."""
