@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet cluster clean
+.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,8 +72,9 @@ fuzz: $(VENV)/.installed-dev
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when
 ## missing), the app in Debian's Chromium on SQLite (shell size, offline reloads, and starts
-## on emulated 3G), and a fleet's working day on one instance and on the cluster
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet
+## on emulated 3G), a fleet's working day on one instance and on the cluster, and the CRM's
+## bulk import and webhooks
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -100,6 +101,13 @@ bench-push: $(VENV)/.installed-bench
 bench-fleet: $(VENV)/.installed-bench
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update -qq && apt-get install -y -qq nginx)
 	$(BIN)/python -m benchmarks.fleet
+
+# 100,000 jobs through the CRM's NDJSON import against multi-row SQL inserts of the same rows,
+# then webhook deliveries/s to a loopback receiver and the feed's p99 meanwhile.
+bench-import: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m benchmarks.imports
+	$(BIN)/python -m benchmarks.webhooks
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
