@@ -20,6 +20,14 @@ export const retryable = (status) => status === 408 || status === 429 || status 
 /** What Retry-After asks, in ms (0 when it asks nothing). @param {Response} response */
 export const delayOf = (response) => Number(response.headers.get("Retry-After")) * 1000 || 0;
 
+/** The problem+json ``code`` of an answer, if it has one. @param {Response} response */
+export const problemCode = (response) =>
+  response.clone().json().then((problem) => problem?.code, () => undefined);
+
+/** A 401 that answers the request (a wrong current password), not one about the session. @param {Response} response */
+export const answered = async (response) =>
+  response.status === 401 && (await problemCode(response)) === vocabulary.problems.wrongPassword;
+
 // Refreshes at most once at a time across the page and the worker (Web Locks): two refreshes
 // spending the same token would look like a stolen token and sign the device out. Nothing
 // here goes to the HTTP cache: per-user answers must not sit on disk in the clear.
@@ -32,7 +40,7 @@ export async function authorised(url, options) {
   const request = () => fetch(url, { credentials: "same-origin", cache: "no-store", ...options,
     headers: { "X-Requested-With": "fetch", "Content-Type": "application/json", ...options.headers } });
   const response = await request();
-  if (response.status !== 401) return response;
+  if (response.status !== 401 || (await answered(response))) return response;
   return locked(vocabulary.locks.refresh, async () => {
     const again = await request(); // another context may have refreshed meanwhile
     if (again.status !== 401) return again;

@@ -5,6 +5,7 @@ import { fetchKey } from "./api.js";
 import { showBoard } from "./board.js";
 import { closeLive, listen } from "./live.js";
 import { actions, api, flushNow, refresh, registerWorker, showWaiting } from "./page.js";
+import { onSetPasswordPage, showChangePassword, showForgot, showSetPassword } from "./passwords.js";
 import { dropPush, subscribe } from "./push.js";
 import { key } from "./seal.js";
 import { forgetUser, office, user } from "./session.js";
@@ -26,9 +27,11 @@ function signedOut() {
 
 function route() {
   leaving();
+  if (onSetPasswordPage()) return showSetPassword();
   const person = user();
-  if (!person) return showSignIn(start);
   const [view, id] = location.hash.slice(1).split("/");
+  if (!person) return view === "forgot" ? showForgot() : showSignIn(start);
+  if (view === "password") return showChangePassword();
   if (view === "job" && id) return showJob(id);
   if (view === "sync") return flushNow().then(() => { location.hash = ""; });
   if (view === "shared") return showShared();
@@ -37,8 +40,8 @@ function route() {
 }
 
 async function start() {
-  if (!user()) return showSignIn(start);
   route();
+  if (!user() || onSetPasswordPage()) return;
   if (navigator.onLine && !(await key().catch(() => null))) await fetchKey().catch(() => null);
   flushNow();
   listen({

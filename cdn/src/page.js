@@ -1,7 +1,7 @@
 // What every screen of the page shares: API calls that notice a refused session, fresh copies
 // after a live event, sending what waits (with the badge that counts it), and the service
 // worker's registration. The entry (app.js) fills in ``actions``.
-import { authorised } from "./api.js";
+import { answered, authorised } from "./api.js";
 import { flush } from "./flush.js";
 import { html, show } from "./html.js";
 import { t } from "./i18n.js";
@@ -20,7 +20,7 @@ export const actions = {
 /** @param {string} path @param {RequestInit & { headers?: Record<string, string> }} [options] */
 export async function api(path, options = {}) {
   const response = await authorised(path, options);
-  if (response.status === 401) actions.refused();
+  if (response.status === 401 && !(await answered(response))) actions.refused();
   return response;
 }
 

@@ -1,5 +1,5 @@
 // The field screens: signing in, today's jobs, one job, photos shared from the camera app, and
-// the footer every list has (notifications, signing out).
+// the footer every list has (notifications, changing the password, signing out).
 import { fetchKey } from "./api.js";
 import { html, show } from "./html.js";
 import { speak, statusText, t } from "./i18n.js";
@@ -37,7 +37,8 @@ export function showSignIn(started) {
   show(app, html`<form id="login"><h2>${t("signIn")}</h2>
     <input name="email" type="email" autocomplete="username" placeholder="${t("email")}" required>
     <input name="password" type="password" autocomplete="current-password" placeholder="${t("password")}" required>
-    <button>${t("signIn")}</button><p id="err" class="muted"></p></form>`);
+    <button>${t("signIn")}</button><p id="err" class="muted"></p></form>
+    <p><a href="#forgot">${t("forgot")}</a></p>`);
   byId("login").onsubmit = async (event) => {
     event.preventDefault();
     const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
@@ -61,6 +62,7 @@ export function showSignIn(started) {
 }
 
 export const footer = () => html`${pushAsk() && html`<p><button class="ghost" id="push">${t("notify")}</button></p>`}
+  <p><a class="button ghost" href="#password">${t("changePassword")}</a></p>
   <p><button class="ghost" id="out">${t("signOut")}</button></p>`;
 
 /** @param {import("./session.js").User} user @param {() => void} signedOut */

@@ -13,5 +13,8 @@ declare const vocabulary: {
   readonly storage: { vault: string; user: string };
   readonly messages: { sent: string; pushed: string; refreshed: string; open: string };
   readonly families: Record<string, "field" | "office">;
+  readonly pages: { setPassword: string };
+  readonly passwordLength: { min: number; max: number };
+  readonly problems: { wrongPassword: string; passwordLink: string };
 };
 export default vocabulary;

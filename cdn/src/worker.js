@@ -164,14 +164,17 @@ async function keepShared(request) {
   return Response.redirect("/#shared", 303);
 }
 
-// The app's page is the shell this worker precached, at once, whatever the network: opening
-// the app never waits on a round trip (seconds on 3G). A new build comes with a new worker,
-// which the browser looks for on each navigation and which precaches its own shell; the page
-// open now keeps the build it started with. Other pages (a photo opened in its own tab): the
-// network, unless it is slow, down or failing.
+// The app's page (at / and at the paths that open it on a screen of its own, such as an invite
+// link's) is the shell this worker precached, at once, whatever the network: opening the app
+// never waits on a round trip (seconds on 3G). A new build comes with a new worker, which the
+// browser looks for on each navigation and which precaches its own shell; the page open now
+// keeps the build it started with. Other pages (a photo opened in its own tab): the network,
+// unless it is slow, down or failing.
+const APP_PAGES = new Set(["/", ...Object.values(vocabulary.pages)]);
+
 /** @param {Request} request */
 async function navigation(request) {
-  if (new URL(request.url).pathname === "/") {
+  if (APP_PAGES.has(new URL(request.url).pathname)) {
     const shell = await (await caches.open(SHELL_CACHE)).match("/");
     if (shell) return shell;
   }

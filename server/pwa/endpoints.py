@@ -19,6 +19,7 @@ from server.http.endpoint import endpoint, principal_of
 from server.http.files import send_representation_bytes
 from server.people import service as user_service
 from server.pwa.shell import locale_from
+from server.pwa.vocabulary import PAGES
 
 pwa_routes = Blueprint("pwa")
 
@@ -26,6 +27,16 @@ pwa_routes = Blueprint("pwa")
 @pwa_routes.get("/")
 @endpoint("The app shell (HTML); revalidated on every load.", roles=None)
 async def app_shell(request: Request) -> HTTPResponse:
+    return send_representation_bytes(request, app_context(request).shell.shell)
+
+
+@pwa_routes.get(PAGES["setPassword"])
+@endpoint(
+    "The app shell on its set-your-password screen, the page the office's invite and reset "
+    "links open; the token is in the link's fragment, so it never reaches the server.",
+    roles=None,
+)
+async def set_password_page(request: Request) -> HTTPResponse:
     return send_representation_bytes(request, app_context(request).shell.shell)
 
 

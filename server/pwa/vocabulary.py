@@ -11,8 +11,11 @@ field steps        server/jobs/states.py: ``FIELD_STEPS``
 priorities         server/core/inputs.py: ``Priority``
 translations       server/pwa/translations.py: the screens, the statuses, the manifest (the
                    app's ``translations.js``)
+problem codes      server/errors.py: the codes whose answer the app tells apart from a failure
+                   (a wrong current password is not a lost session)
 caches, locks,     here: the Cache Storage names, the Web Locks, the Background Sync tag, the
-storage, messages  IndexedDB and localStorage names, the worker's messages to its pages
+storage, messages, IndexedDB and localStorage names, the worker's messages to its pages, the
+pages              paths the server answers with the app's page besides ``/``
 =================  ==========================================================================
 """
 
@@ -23,6 +26,7 @@ from typing import Any, Final, get_args
 from server.core.access import Role, family_of
 from server.core.inputs import Priority
 from server.core.schemas import JobStatus
+from server.errors import InvalidCredentials, PasswordLinkInvalid
 from server.jobs.states import FIELD_STEPS
 from server.live.events import CLOSING, EVENT_NAMES
 
@@ -49,6 +53,15 @@ MESSAGES: Final = {
     "open": "open",  # a notification was tapped: show its URL
 }
 """The ``type`` of each message the service worker posts to its pages."""
+PAGES: Final = {"setPassword": "/set-password"}
+"""Paths that open the app's page (as ``/`` does) on a screen of their own: the invite and
+reset links the CRM sends are ``/set-password#token=...``."""
+PASSWORD_LENGTH: Final = {"min": 8, "max": 128}
+"""The lengths a password may have (the server holds to them; the app checks them first)."""
+PROBLEMS: Final = {
+    "wrongPassword": InvalidCredentials.code,  # a 401 that is an answer, not a lost session
+    "passwordLink": PasswordLinkInvalid.code,
+}
 
 STATUSES: Final = get_args(JobStatus)
 BOARD: Final = tuple(status for status in STATUSES if status != "cancelled")
@@ -70,5 +83,8 @@ def for_app() -> dict[str, Any]:
         "syncTag": SYNC_TAG,
         "storage": STORAGE,
         "messages": MESSAGES,
+        "pages": PAGES,
+        "passwordLength": PASSWORD_LENGTH,
+        "problems": PROBLEMS,
         "families": {role.value: family_of(role) for role in Role},
     }
