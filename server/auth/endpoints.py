@@ -1,11 +1,21 @@
-"""``/api/mobile/auth``: sign in, refresh, sign out."""
+"""``/api/mobile/auth``: sign in, refresh, sign out, and passwords (set from a one-time
+link, forgotten, changed)."""
 
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.auth import password_links
 from server.auth import service as auth_service
-from server.auth.schemas import LoginRequest, LoginResponse, OfflineKeyOut, RefreshRequest
+from server.auth.schemas import (
+    ChangePasswordRequest,
+    ForgotPasswordRequest,
+    LoginRequest,
+    LoginResponse,
+    OfflineKeyOut,
+    RefreshRequest,
+    SetPasswordRequest,
+)
 from server.auth.service import DeviceInfo, IssuedSession
 from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
@@ -39,7 +49,7 @@ async def login(request: Request) -> HTTPResponse:
         body.email,
         body.password,
         DeviceInfo(body.device.id, body.device.name, body.device.platform),
-        request.remote_addr or request.ip,
+        _client_address(request),
         ctx.signer,
         ctx.throttle,
     )
@@ -90,6 +100,57 @@ async def logout(request: Request) -> HTTPResponse:
     return response
 
 
+@auth_routes.post("/set-password")
+@endpoint(
+    "Set a password with a one-time invite or reset link's token; every session of the "
+    "person ends.",
+    roles=None,
+    body=SetPasswordRequest,
+    responses={204: None, 400: Problem, 422: Problem, 429: Problem},
+)
+async def set_password(request: Request) -> HTTPResponse:
+    body = read_json(request, SetPasswordRequest)
+    await password_links.set_password(
+        body.token, body.password, _client_address(request), app_context(request).throttle
+    )
+    return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
+
+
+@auth_routes.post("/forgot-password")
+@endpoint(
+    "Ask for a reset link: always 202, whether or not the account exists; the office sends "
+    "the link.",
+    roles=None,
+    body=ForgotPasswordRequest,
+    responses={202: None, 422: Problem, 429: Problem},
+)
+async def forgot_password(request: Request) -> HTTPResponse:
+    body = read_json(request, ForgotPasswordRequest)
+    await password_links.request_reset(
+        body.email, _client_address(request), app_context(request).throttle
+    )
+    return HTTPResponse(status=202, headers={"Cache-Control": "no-store"})
+
+
+@auth_routes.post("/change-password")
+@endpoint(
+    "Change one's own password; the person's other devices are signed out, this one stays.",
+    roles=ANY_ROLE,
+    body=ChangePasswordRequest,
+    responses={204: None, 401: Problem, 422: Problem, 429: Problem},
+)
+async def change_password(request: Request, principal: Principal) -> HTTPResponse:
+    body = read_json(request, ChangePasswordRequest)
+    await password_links.change_password(
+        principal,
+        body.current_password,
+        body.new_password,
+        _client_address(request),
+        app_context(request).throttle,
+    )
+    return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
+
+
 @auth_routes.get("/offline-key")
 @endpoint(
     "This device's key for sealing what the app keeps offline (AES-GCM); never cached, and "
@@ -100,6 +161,11 @@ async def logout(request: Request) -> HTTPResponse:
 async def offline_key(request: Request, principal: Principal) -> HTTPResponse:
     key = await auth_service.offline_key(principal, app_context(request).offline_keys)
     return json_response(key.as_json())
+
+
+def _client_address(request: Request) -> str:
+    """The client's address, as the proxies in front say it (``PROXIES_COUNT``)."""
+    return request.remote_addr or request.ip
 
 
 def _refresh_token(request: Request) -> str | None:

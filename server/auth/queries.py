@@ -1,5 +1,5 @@
 """Queries on signed-in devices (sessions): refresh-token generations, and what their syncs
-told us."""
+told us; and on one-time password links."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from piccolo.query.functions.aggregate import Count, Max
 
 from server.core.access import Role
-from server.db.tables import Device, DeviceSync, MutationReceipt
+from server.db.tables import Device, DeviceSync, MutationReceipt, PasswordToken
 
 
 async def insert_device(row: dict[str, Any]) -> None:
@@ -55,6 +55,15 @@ async def live_device_ids(user_id: str, client_id: str) -> list[str]:
         .where(
             (Device.user == user_id) & (Device.client_id == client_id) & Device.revoked_at.is_null()
         )
+        .run()
+    )
+    return [str(row["id"]) for row in rows]
+
+
+async def user_live_device_ids(user_id: str) -> list[str]:
+    rows = (
+        await Device.select(Device.id)
+        .where((Device.user == user_id) & Device.revoked_at.is_null())
         .run()
     )
     return [str(row["id"]) for row in rows]
@@ -136,3 +145,46 @@ async def receipts_by_id(receipt_ids: list[int]) -> list[dict[str, Any]]:
         .run()
     )
     return rows
+
+
+async def insert_password_token(row: dict[str, Any]) -> None:
+    await PasswordToken.insert(PasswordToken(**row)).run()
+
+
+async def spend_password_tokens(user_id: str, at: datetime) -> None:
+    """Within a write transaction: the person's unused links stop working."""
+    await (
+        PasswordToken.update({PasswordToken.used_at: at})
+        .where((PasswordToken.user_id == user_id) & PasswordToken.used_at.is_null())
+        .run()
+    )
+
+
+async def usable_password_token(token_hash: str, now: datetime) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await PasswordToken.select()
+        .where(
+            (PasswordToken.token_hash == token_hash)
+            & PasswordToken.used_at.is_null()
+            & (PasswordToken.expires_at > now)
+        )
+        .first()
+        .run()
+    )
+    return row
+
+
+async def spend_password_token(token_hash: str, now: datetime) -> str | None:
+    """Within a write transaction: compare-and-set, spend the link once if still usable;
+    the person it was for, or None."""
+    rows = (
+        await PasswordToken.update({PasswordToken.used_at: now})
+        .where(
+            (PasswordToken.token_hash == token_hash)
+            & PasswordToken.used_at.is_null()
+            & (PasswordToken.expires_at > now)
+        )
+        .returning(PasswordToken.user_id)
+        .run()
+    )
+    return str(rows[0]["user_id"]) if rows else None

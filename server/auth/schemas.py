@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -39,3 +40,30 @@ class OfflineKeyOut(ApiModel):
     algorithm: Literal["AES-GCM"]
     key: str = Field(description="32 bytes, base64url without padding.")
     key_id: str
+
+
+NewPassword = Annotated[Text, Field(min_length=8, max_length=128)]
+
+
+class SetPasswordRequest(ApiModel):
+    token: Text = Field(min_length=1, max_length=256)
+    password: NewPassword
+
+
+class ForgotPasswordRequest(ApiModel):
+    email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class ChangePasswordRequest(ApiModel):
+    current_password: Text = Field(min_length=1, max_length=1024)
+    new_password: NewPassword
+
+
+class InviteLinkOut(ApiModel):
+    invite_url: str = Field(description="One-time: <base>/set-password#token=<token>.")
+    expires_at: datetime
+
+
+class ResetLinkOut(ApiModel):
+    reset_url: str = Field(description="One-time: <base>/set-password#token=<token>.")
+    expires_at: datetime

@@ -13,7 +13,7 @@ from server.auth.passwords import verify_password
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import RefreshClaims, TokenSigner
 from server.changes.service import ChangeMirror, record_session_revoked
-from server.core.access import Principal
+from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries
@@ -108,6 +108,14 @@ async def offline_key(principal: Principal, keys: OfflineKeys) -> OfflineKey:
     return keys.for_device(principal.user_id, device["client_id"])
 
 
+async def sign_out_everywhere(user_id: str, reason: str, keep_device: str | None = None) -> None:
+    """Within a write transaction: end every live session of the person (but ``keep_device``):
+    their access tokens are refused from the next request on every instance, their refresh
+    tokens at once, and their live streams end."""
+    devices = await device_queries.user_live_device_ids(user_id)
+    await _revoke_all([d for d in devices if d != keep_device], user_id, reason)
+
+
 async def revoke_session(device_id: str, user_id: str, reason: str) -> None:
     """End one device's session (a lost phone): its tokens and offline key stop working."""
     async with write_transaction():
@@ -115,11 +123,21 @@ async def revoke_session(device_id: str, user_id: str, reason: str) -> None:
 
 
 def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Principal:
-    """Who holds ``token``: no database read, the mirror knows revoked sessions."""
+    """Who holds ``token``: no database read, the mirror knows revoked sessions and whose
+    role, branch or team changed since (the mirror's placement wins over the token's)."""
     principal = signer.read_access(token)
     if mirror.is_revoked(principal.device_id):
         raise SessionRevoked()
-    return principal
+    placement = mirror.placement_of(principal.user_id)
+    if placement is None:
+        return principal
+    return Principal(
+        user_id=principal.user_id,
+        device_id=principal.device_id,
+        role=Role(placement.role),
+        branch_id=placement.branch_id,
+        team_id=placement.team_id,
+    )
 
 
 async def _device_of(

@@ -53,17 +53,31 @@ class LoginThrottle:
     async def check(self, email: str, address: str) -> None:
         """Raise 429 while either budget of failures is spent."""
         for item, key in self._keys(email, address):
-            if not await self._allowed(item, key):
-                raise RateLimited(math.ceil(await self._reset_time(item, key) - time.time()))
+            await self._refuse_if_spent(item, key)
+
+    async def check_address(self, address: str) -> None:
+        """Raise 429 while the address's budget is spent (password links and forgotten
+        passwords, which have no account to count against)."""
+        await self._refuse_if_spent(*self._address_key(address))
+
+    async def record_address_failure(self, address: str) -> None:
+        await self._hit(*self._address_key(address))
 
     async def record_failure(self, email: str, address: str) -> None:
         for item, key in self._keys(email, address):
-            if self._shared is not None:
-                shared = self._shared
-                with contextlib.suppress(StoreUnavailable):
-                    await self._shared_store.run(lambda: shared.hit(item, key))  # noqa: B023
-                    continue
-            await self._local.hit(item, key)
+            await self._hit(item, key)
+
+    async def _hit(self, item: RateLimitItem, key: str) -> None:
+        if self._shared is not None:
+            shared = self._shared
+            with contextlib.suppress(StoreUnavailable):
+                await self._shared_store.run(lambda: shared.hit(item, key))
+                return
+        await self._local.hit(item, key)
+
+    async def _refuse_if_spent(self, item: RateLimitItem, key: str) -> None:
+        if not await self._allowed(item, key):
+            raise RateLimited(math.ceil(await self._reset_time(item, key) - time.time()))
 
     async def _allowed(self, item: RateLimitItem, key: str) -> bool:
         if self._shared is not None:
@@ -83,5 +97,8 @@ class LoginThrottle:
     def _keys(self, email: str, address: str) -> tuple[tuple[RateLimitItem, str], ...]:
         return (
             (self._per_account, f"login-account:{email.casefold()}"),
-            (self._per_address, f"login-address:{address}"),
+            self._address_key(address),
         )
+
+    def _address_key(self, address: str) -> tuple[RateLimitItem, str]:
+        return self._per_address, f"login-address:{address}"

@@ -4,8 +4,9 @@ Every write appends to the change log in its own transaction (:func:`record_chan
 :func:`record_session_revoked`). Each worker keeps a :class:`ChangeMirror` that reads new log
 rows every ``CHANGE_POLL_SECONDS`` (and at once after its own writes). From it the hot path
 learns, without touching the database, the feed version of any scope and which sessions were
-revoked. The mirror works the same on SQLite and PostgreSQL, and across processes and hosts,
-because the log itself is the channel.
+revoked, and whose role, branch or team changed since their token was issued (so such a
+change holds from the next request, not the next refresh). The mirror works the same on
+SQLite and PostgreSQL, and across processes and hosts, because the log itself is the channel.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +24,23 @@ from server.changes import queries as change_queries
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
+from server.people import queries as people_queries
 
 log = logging.getLogger("tinedy.changes")
 
 BATCH = 1000
 OUTAGE_POLL_SECONDS = 1.0
+SESSION_REVOKED = "session.revoked"
+USER_CHANGED = "user.changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a person stands now: what replaces their token's role, branch and team."""
+
+    role: str
+    branch_id: str | None
+    team_id: str | None
 
 
 def job_change_row(
@@ -70,10 +84,26 @@ async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
 
 async def record_session_revoked(device_id: str, user_id: str, reason: str) -> list[int]:
     row = {
-        "kind": "session.revoked",
+        "kind": SESSION_REVOKED,
         "device_id": device_id,
         "actor_id": user_id,
         "payload": {"reason": reason},
+    }
+    return await record_unscoped([row])
+
+
+async def record_user_changed(user_id: str, placement: Placement) -> list[int]:
+    """Inside a write transaction: a person's role, branch or team changed; every worker's
+    mirror applies it to their tokens from the next request."""
+    row = {
+        "kind": USER_CHANGED,
+        "actor_id": user_id,
+        "payload": {
+            "userId": user_id,
+            "role": placement.role,
+            "branchId": placement.branch_id,
+            "teamId": placement.team_id,
+        },
     }
     return await record_unscoped([row])
 
@@ -99,11 +129,13 @@ async def record_unscoped(rows: list[dict[str, Any]]) -> list[int]:
 
 
 class ChangeMirror:
-    """This worker's view of the change log: feed versions and revoked sessions."""
+    """This worker's view of the change log: feed versions, revoked sessions and people's
+    current placements (kept as long as a token issued before them may live)."""
 
     def __init__(self, revocation_horizon: timedelta) -> None:
         self._versions: dict[str, int] = {}
         self._revoked: dict[str, float] = {}
+        self._placements: dict[str, tuple[Placement, float]] = {}
         self._horizon = revocation_horizon
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,6 +151,9 @@ class ChangeMirror:
         since = datetime.now(UTC) - self._horizon
         now = time.monotonic()
         self._revoked = {d: now for d in await change_queries.device_ids_revoked_since(since)}
+        self._placements = {}
+        for row in await people_queries.placement_changes_since(since):
+            self._apply_placement(row)
 
     def add_listener(self, listener: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
         """``listener`` gets every batch of new rows, oldest first, once, in order."""
@@ -129,6 +164,12 @@ class ChangeMirror:
 
     def is_revoked(self, device_id: str) -> bool:
         return device_id in self._revoked
+
+    def placement_of(self, user_id: str) -> Placement | None:
+        """The person's placement if it changed within the horizon, else None (their token
+        says it right)."""
+        found = self._placements.get(user_id)
+        return None if found is None else found[0]
 
     async def catch_up(self) -> None:
         """Read and apply every log row after ``last_id``; one reader at a time. The rows go
@@ -196,14 +237,28 @@ class ChangeMirror:
     def _apply(self, row: dict[str, Any]) -> None:
         change_id = int(row["id"])
         self.last_id = max(self.last_id, change_id)
-        if row["kind"] == "session.revoked" and row.get("device_id"):
+        if row["kind"] == SESSION_REVOKED and row.get("device_id"):
             self._revoked[str(row["device_id"])] = time.monotonic()
+            return
+        if row["kind"] == USER_CHANGED:
+            self._apply_placement(row)
             return
         for scope in scopes_of([row]):
             self._versions[scope] = max(self._versions.get(scope, 0), change_id)
 
+    def _apply_placement(self, row: dict[str, Any]) -> None:
+        """Rows come oldest first: the last one seen for a person is their placement now."""
+        payload = row.get("payload") or {}
+        user_id = payload.get("userId")
+        if user_id:
+            placement = Placement(payload["role"], payload.get("branchId"), payload.get("teamId"))
+            self._placements[str(user_id)] = (placement, time.monotonic())
+
     def _forget_old_revocations(self) -> None:
-        """An access token outlives its session by at most the horizon; forget older ones."""
+        """An access token outlives its session (or a change of its holder's placement) by
+        at most the horizon; forget older ones."""
         oldest = time.monotonic() - self._horizon.total_seconds()
         if any(at < oldest for at in self._revoked.values()):
             self._revoked = {d: at for d, at in self._revoked.items() if at >= oldest}
+        if any(at < oldest for _, at in self._placements.values()):
+            self._placements = {u: p for u, p in self._placements.items() if p[1] >= oldest}

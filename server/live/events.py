@@ -23,6 +23,7 @@ from server.core.access import Principal, Role
 
 TEAM_UPDATE = "team.update"
 SESSION_REVOKED = "session.revoked"
+USER_CHANGED = "user.changed"  # the person's streams end: they reopen under the new audience
 JOB_ASSIGNED = "job-assigned"
 JOB_UNASSIGNED = "job-unassigned"
 PRIORITY_ALERT = "priority-alert"
@@ -36,6 +37,7 @@ NAMES = {
     "job.rescheduled": "job-rescheduled",
     "job.reprioritised": "job-updated",
     "job.updated": "job-updated",
+    "job.unassigned": "job-updated",  # its assignee was deactivated: back among jobs to assign
     "job.photo_added": "job-updated",
     "job.photo_processed": "photo-processed",
     TEAM_UPDATE: "team-update",
@@ -84,7 +86,7 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
 
 def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
     kind = row["kind"]
-    if kind == SESSION_REVOKED:
+    if not is_event(row):
         return False
     audience = principal.audience
     if audience.role is not Role.STAFF:
@@ -92,6 +94,12 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
     if kind == TEAM_UPDATE:
         return audience.hears_team((row.get("payload") or {}).get("teamId"))
     return audience.sees_job(row["branch_id"], (row["assignee_id"], row["previous_assignee_id"]))
+
+
+def is_event(row: dict[str, Any]) -> bool:
+    """Only a job's changes and team updates are events; other log rows (a session revoked,
+    a person's placement changed, a password reset asked for) are facts for the server."""
+    return row["job_id"] is not None or row["kind"] == TEAM_UPDATE
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:

@@ -18,7 +18,14 @@ import orjson
 
 from server.core.access import NO_BRANCH, Principal, Role
 from server.core.metrics import LIVE_STREAMS
-from server.live.events import SESSION_REVOKED, TEAM_UPDATE, Event, event_name
+from server.live.events import (
+    SESSION_REVOKED,
+    TEAM_UPDATE,
+    USER_CHANGED,
+    Event,
+    event_name,
+    is_event,
+)
 
 Summaries = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
 log = logging.getLogger("tinedy.live")
@@ -92,13 +99,13 @@ class LiveHub:
                     event = event_of(subscriber.principal)
                     if event is not None:
                         subscriber.offer(event)
-                self._end_revoked(row)
+                self._end_sessions(row)
         if rows:
             self.last_id = max(self.last_id, int(rows[-1]["id"]))
 
     def _audience(self, row: dict[str, Any]) -> set[Subscriber]:
         """The streams that might hear ``row``: :func:`event_name` decides exactly."""
-        if row["kind"] == SESSION_REVOKED:
+        if not is_event(row):
             return set()
         audience = set(self._admins)
         if row["branch_id"] is not None:
@@ -136,12 +143,20 @@ class LiveHub:
                 log.exception("reading the jobs of %d live events failed", len(missing))
         return [(row, _events_for(row, summaries)) for row in rows]
 
-    def _end_revoked(self, row: dict[str, Any]) -> None:
+    def _end_sessions(self, row: dict[str, Any]) -> None:
+        """A revoked session's streams end; so do those of a person whose role, branch or
+        team changed (they reconnect and hear what the new audience hears)."""
         if row["kind"] == SESSION_REVOKED and row["device_id"] is not None:
             device = str(row["device_id"])
-            for subscriber in list(self._subscribers):
-                if subscriber.principal.device_id == device:
-                    subscriber.end("session_revoked")
+            self._end_where(lambda p: p.device_id == device, "session_revoked")
+        elif row["kind"] == USER_CHANGED:
+            user = str((row.get("payload") or {}).get("userId"))
+            self._end_where(lambda p: p.user_id == user, "session_changed")
+
+    def _end_where(self, whose: Callable[[Principal], bool], reason: str) -> None:
+        for subscriber in list(self._subscribers):
+            if whose(subscriber.principal):
+                subscriber.end(reason)
 
     def end_all(self, reason: str) -> None:
         """End every stream, and any opened from now on (the worker is stopping)."""

@@ -44,3 +44,15 @@ async def delete_subscription(subscription_id: str, user_id: str) -> bool:
         .run()
     )
     return bool(rows)
+
+
+async def delete_user_subscriptions(user_id: str) -> int:
+    """Within a write transaction: forget every browser subscribed for the person (they
+    were deactivated: nothing more is sent to them)."""
+    rows = (
+        await PushSubscription.delete()
+        .where(PushSubscription.user_id == user_id)
+        .returning(PushSubscription.id)
+        .run()
+    )
+    return len(rows)
