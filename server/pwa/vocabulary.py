@@ -13,9 +13,10 @@ translations       server/pwa/translations.py: the screens, the statuses, the ma
                    app's ``translations.js``)
 problem codes      server/errors.py: the codes whose answer the app tells apart from a failure
                    (a wrong current password is not a lost session)
+passwords          server/auth: the invite and reset links' page (``LINK_PATH``) and a new
+                   password's lengths (``SetPasswordRequest``)
 caches, locks,     here: the Cache Storage names, the Web Locks, the Background Sync tag, the
-storage, messages, IndexedDB and localStorage names, the worker's messages to its pages, the
-pages              paths the server answers with the app's page besides ``/``
+storage, messages  IndexedDB and localStorage names, the worker's messages to its pages
 =================  ==========================================================================
 """
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Final, get_args
 
+from server.auth.password_links import LINK_PATH
+from server.auth.schemas import SetPasswordRequest
 from server.core.access import Role, family_of
 from server.core.inputs import Priority
 from server.core.schemas import JobStatus
@@ -53,11 +56,12 @@ MESSAGES: Final = {
     "open": "open",  # a notification was tapped: show its URL
 }
 """The ``type`` of each message the service worker posts to its pages."""
-PAGES: Final = {"setPassword": "/set-password"}
+PAGES: Final = {"setPassword": LINK_PATH}
 """Paths that open the app's page (as ``/`` does) on a screen of their own: the invite and
 reset links the CRM sends are ``/set-password#token=...``."""
-PASSWORD_LENGTH: Final = {"min": 8, "max": 128}
-"""The lengths a password may have (the server holds to them; the app checks them first)."""
+_NEW_PASSWORD: Final = SetPasswordRequest.model_json_schema()["properties"]["password"]
+PASSWORD_LENGTH: Final = {"min": _NEW_PASSWORD["minLength"], "max": _NEW_PASSWORD["maxLength"]}
+"""The lengths a new password may have, as the server checks them (the app checks first)."""
 PROBLEMS: Final = {
     "wrongPassword": InvalidCredentials.code,  # a 401 that is an answer, not a lost session
     "passwordLink": PasswordLinkInvalid.code,
