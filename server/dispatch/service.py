@@ -144,14 +144,19 @@ async def job_check_ins(principal: Principal, job_id: str) -> dict[str, Any]:
 
 
 async def require_assignable(user_id: uuid.UUID, branch_id: str) -> None:
-    user = await people_queries.get_user(str(user_id))
-    if (
-        user is None
-        or user["role"] != Role.STAFF
-        or not user["active"]
-        or str(user["branch"]) != branch_id
-    ):
+    if not is_assignable(await people_queries.get_user(str(user_id)), branch_id):
         raise ValidationFailed([("assigneeId", "must be active staff of the job's branch")])
+
+
+def is_assignable(user: dict[str, Any] | None, branch_id: str) -> bool:
+    """Whether a job of ``branch_id`` may go to ``user``: active field staff of that branch
+    (the one rule for a dispatcher's assignment and the CRM's)."""
+    return (
+        user is not None
+        and user["role"] == Role.STAFF
+        and bool(user["active"])
+        and str(user["branch"]) == branch_id
+    )
 
 
 async def _locked_visible_job(principal: Principal, job_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
 from server.db.engine import current_engine, execute_many
-from server.db.tables import ChecklistItem, Customer, Job
+from server.db.tables import ChecklistItem, Customer, Job, User
 
 INSERT_CHUNK = 500
 
@@ -162,6 +162,7 @@ async def checklists_for(job_ids: list[str]) -> list[dict[str, Any]]:
         await ChecklistItem.select(
             ChecklistItem.id,
             ChecklistItem.job,
+            ChecklistItem.position,
             ChecklistItem.label,
             ChecklistItem.done,
             ChecklistItem.done_at,
@@ -234,3 +235,79 @@ async def job_scope(job_id: str) -> dict[str, Any] | None:
         .run()
     )
     return row
+
+
+EXTERNAL_COLUMNS: tuple[Any, ...] = (
+    *DETAIL_COLUMNS,
+    Job.customer.external_id.as_alias("customer_external_id"),
+    Job.assignee.external_id.as_alias("assignee_external_id"),
+)
+
+
+async def lock_jobs_by_external_id(external_ids: list[str]) -> list[dict[str, Any]]:
+    """Within a write transaction: the live jobs the CRM knows by ``external_ids``, with the
+    CRM's ids of their customer and assignee, locked until commit (as :func:`lock_jobs`)."""
+    if not external_ids:
+        return []
+    query = (
+        Job.select(*EXTERNAL_COLUMNS)
+        .where(Job.external_id.is_in(sorted(external_ids)) & Job.deleted_at.is_null())
+        .order_by(Job.id)
+    )
+    if current_engine().engine_type == "postgres":
+        query = query.lock_rows("UPDATE", of=(Job,))
+    rows: list[dict[str, Any]] = await query.run()
+    return rows
+
+
+async def jobs_by_external_id(external_ids: list[str]) -> list[dict[str, Any]]:
+    """The live jobs among ``external_ids``, as :func:`lock_jobs_by_external_id` reads them."""
+    if not external_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await Job.select(*EXTERNAL_COLUMNS)
+        .where(Job.external_id.is_in(external_ids) & Job.deleted_at.is_null())
+        .run()
+    )
+    return rows
+
+
+async def customers_by_external_id(external_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What a job takes from its customer (branch, name, address, location), by the CRM's id."""
+    if not external_ids:
+        return {}
+    rows = await Customer.select(
+        Customer.id,
+        Customer.external_id,
+        Customer.branch,
+        Customer.name,
+        Customer.address,
+        Customer.lat,
+        Customer.lng,
+    ).where(Customer.external_id.is_in(external_ids))
+    return {row["external_id"]: row for row in rows}
+
+
+async def people_by_external_id(external_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Who a job could be assigned to (id, role, branch, active), by the CRM's id."""
+    if not external_ids:
+        return {}
+    rows = await User.select(User.id, User.external_id, User.role, User.branch, User.active).where(
+        User.external_id.is_in(external_ids)
+    )
+    return {row["external_id"]: row for row in rows}
+
+
+async def delete_checklist_items(item_ids: list[str]) -> None:
+    """Within a transaction: remove checklist items (the office took them off unticked)."""
+    if item_ids:
+        await ChecklistItem.delete().where(ChecklistItem.id.is_in(item_ids)).run()
+
+
+async def move_checklist_items(moves: list[tuple[str, int]]) -> None:
+    """Within a transaction: give items new positions, each ``(item id, position)``."""
+    if moves:
+        await execute_many(
+            "UPDATE checklist_item SET position = $1 WHERE id = $2",
+            [(position, item_id) for item_id, position in moves],
+        )

@@ -12,7 +12,7 @@ stale edit of an untouched field from a real conflict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -35,6 +35,20 @@ class Actor:
 
 SYSTEM = Actor()
 EVERY_JOB = JobFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistEdit:
+    """The office's reshaping of a job's checklist (never its ticks): ``added`` item rows
+    (``id``, ``job``, ``position``, ``label``), ``removed`` item ids, and ``moved`` items'
+    new positions, each ``(item id, position)``."""
+
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    moved: list[tuple[str, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.moved)
 
 
 async def create_jobs(
@@ -69,6 +83,15 @@ async def lock_jobs(job_ids: list[str], scope: JobFilter = EVERY_JOB) -> dict[st
     return {str(job["id"]): job for job in await job_queries.lock_jobs(job_ids, scope)}
 
 
+async def lock_external_jobs(external_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Within a write transaction: the live jobs the CRM knows by ``external_ids``, by that
+    id, locked to commit (with ``customer_external_id`` and ``assignee_external_id``)."""
+    return {
+        str(job["external_id"]): job
+        for job in await job_queries.lock_jobs_by_external_id(external_ids)
+    }
+
+
 class JobWriter:
     """Changes to jobs locked in one transaction, kept in memory as they are decided and
     written by :meth:`commit`: each job's final columns once, checklist items in one go,
@@ -79,6 +102,7 @@ class JobWriter:
         self.now = now or datetime.now(UTC)
         self._jobs: dict[str, tuple[dict[str, Any], set[str]]] = {}
         self._items: dict[str, tuple[str, bool]] = {}
+        self._reshaped = ChecklistEdit()
         self.rows: list[dict[str, Any]] = []
 
     def change(
@@ -88,16 +112,22 @@ class JobWriter:
         kind: str,
         items: dict[str, bool] | None = None,
         about: dict[str, Any] | None = None,
+        checklist: ChecklistEdit | None = None,
     ) -> dict[str, Any]:
-        """Apply ``values`` (column -> value) and checklist ``items`` (id -> done) to a job
-        from :func:`lock_jobs`, one version up; returns the change's log row. ``about`` adds
-        to the payload what else changed with the job (a photo)."""
+        """Apply ``values`` (column -> value), checklist ``items`` (id -> done) and a
+        ``checklist`` reshaping to a job from :func:`lock_jobs`, one version up; returns the
+        change's log row. ``about`` adds to the payload what else changed with the job (a
+        photo, the checklist's new labels)."""
         moved_from = job["assignee"] if _assignee_changes(job, values) else None
         job.update(values, version=job["version"] + 1, updated_at=self.now)
         _, columns = self._jobs.setdefault(str(job["id"]), (job, set()))
         columns.update(values)
         for item_id, done in (items or {}).items():
             self._items[item_id] = (str(job["id"]), done)
+        if checklist:
+            self._reshaped.added.extend(checklist.added)
+            self._reshaped.removed.extend(checklist.removed)
+            self._reshaped.moved.extend(checklist.moved)
         payload: dict[str, Any] = {
             "version": job["version"],
             "fields": {column: _plain(value) for column, value in values.items()},
@@ -128,6 +158,9 @@ class JobWriter:
             ],
             self.now,
         )
+        await job_queries.delete_checklist_items(self._reshaped.removed)
+        await job_queries.insert_checklist_items(self._reshaped.added)
+        await job_queries.move_checklist_items(self._reshaped.moved)
         if self._items:
             await job_queries.store_checklist_items(
                 [(item_id, job_id, done) for item_id, (job_id, done) in self._items.items()],

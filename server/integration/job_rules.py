@@ -1,0 +1,233 @@
+"""Who owns which field of a job the CRM sends, as plain functions over plain data.
+
+The office books the work; the field does it. An upsert replaces what the office owns and
+never rewinds what the field did (the table in ``docs/integration.md``, tested row by row):
+
+=====================================  ====================================================
+field                                  owner
+=====================================  ====================================================
+customer, serviceType, scheduledDate,  the office's (the CRM replaces them) until the job is
+durationMinutes, priority, notes       completed or cancelled; after that nothing changes
+address, location                      the customer's, taken again while the job is pending
+                                       or assigned; kept once the field has started it
+assignee                               the office's while pending or assigned (none: back to
+                                       pending); another one for a started job is 409 and
+                                       nothing of that record applies; the same one is fine
+status                                 the field's: omitted, it is never rewound nor
+                                       un-cancelled; ``"cancelled"`` cancels an unfinished
+                                       job (a completed one is 409)
+checklist labels                       the office's: matched by label, new ones added undone,
+                                       order follows the CRM's list; an unticked item whose
+                                       label left the list is removed
+checklist ticks                        the field's: a ticked item is never unticked nor
+                                       removed (it stays, after the CRM's list)
+photos, check-ins                      the field's: never touched by an upsert
+=====================================  ====================================================
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.dispatch.service import is_assignable
+from server.errors import InvalidTransition, ValidationFailed
+from server.integration.schemas import JobRecord
+from server.jobs.states import FINISHED, can_assign
+from server.jobs.writes import ChecklistEdit
+
+ONE_ASSIGNEE = "give one assignee: a job goes to one person until crews arrive"
+NOT_ASSIGNABLE = "must be active staff of the job's branch (the customer's)"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """What ``assigneeExternalIds`` asks for: ``keep`` whoever it is (omitted), no one
+    (``[]``), or ``person``."""
+
+    keep: bool = False
+    person: dict[str, Any] | None = None
+
+    @property
+    def person_id(self) -> str | None:
+        return None if self.person is None else str(self.person["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """What an upsert writes to an existing job: ``values`` (column -> value) and a
+    checklist reshaping, under the change-log ``kind`` a dispatcher's same edit has."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    checklist: ChecklistEdit = field(default_factory=ChecklistEdit)
+    labels: list[str] | None = None  # the checklist's labels after a reshaping
+
+    def __bool__(self) -> bool:
+        return bool(self.values or self.checklist)
+
+    @property
+    def kind(self) -> str:
+        for column, kind in (
+            ("status", "job.cancelled"),
+            ("assignee", "job.assigned"),
+            ("scheduled_at", "job.rescheduled"),
+            ("priority", "job.reprioritised"),
+        ):
+            if column in self.values:
+                return kind
+        return "job.updated"
+
+
+def customer_of(record: JobRecord, customers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    customer = customers.get(record.customer_external_id)
+    if customer is None:
+        raise ValidationFailed(
+            [("customerExternalId", f"no customer has external id {record.customer_external_id}")]
+        )
+    return customer
+
+
+def assignment_of(record: JobRecord, people: dict[str, dict[str, Any]]) -> Assignment:
+    wanted = record.assignee_external_ids
+    if wanted is None:
+        return Assignment(keep=True)
+    if len(wanted) > 1:
+        raise ValidationFailed([("assigneeExternalIds", ONE_ASSIGNEE)])
+    if not wanted:
+        return Assignment()
+    person = people.get(wanted[0])
+    if person is None:
+        raise ValidationFailed([("assigneeExternalIds", f"no staff has external id {wanted[0]}")])
+    return Assignment(person=person)
+
+
+def new_job(
+    external_id: str,
+    record: JobRecord,
+    customer: dict[str, Any],
+    assignment: Assignment,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A new job's row and checklist rows: its branch and place are its customer's."""
+    branch = str(customer["branch"])
+    if assignment.person is not None and not is_assignable(assignment.person, branch):
+        raise ValidationFailed([("assigneeExternalIds", NOT_ASSIGNABLE)])
+    job_id = str(uuid.uuid4())
+    status = "assigned" if assignment.person is not None else "pending"
+    job = {
+        "id": job_id,
+        "external_id": external_id,
+        "branch": branch,
+        "customer": str(customer["id"]),
+        "service_type": record.service_type,
+        "status": "cancelled" if record.status == "cancelled" else status,
+        "priority": record.priority,
+        "scheduled_at": record.scheduled_date,
+        "duration_minutes": record.duration_minutes,
+        "assignee": assignment.person_id,
+        "address": customer["address"],
+        "lat": customer["lat"],
+        "lng": customer["lng"],
+        "notes": record.notes,
+    }
+    items = [
+        {"id": str(uuid.uuid4()), "job": job_id, "position": n, "label": label}
+        for n, label in enumerate(record.checklist or [])
+    ]
+    return job, items
+
+
+def plan_update(
+    job: dict[str, Any],
+    items: list[dict[str, Any]],
+    record: JobRecord,
+    customer: dict[str, Any],
+    assignment: Assignment,
+) -> JobPlan:
+    """What of ``record`` applies to ``job`` (with its checklist ``items`` in position
+    order); raises when the record as a whole cannot apply (nothing of it does)."""
+    status = str(job["status"])
+    if record.status == "cancelled" and status == "completed":
+        raise InvalidTransition("A completed job cannot be cancelled.")
+    if status in FINISHED:
+        return JobPlan()
+    if str(customer["branch"]) != str(job["branch"]):
+        raise ValidationFailed(
+            [("customerExternalId", "is a customer of another branch than the job's")]
+        )
+    wanted: dict[str, Any] = {
+        "customer": str(customer["id"]),
+        "service_type": record.service_type,
+        "scheduled_at": record.scheduled_date,
+        "duration_minutes": record.duration_minutes,
+        "priority": record.priority,
+        "notes": record.notes,
+    }
+    if can_assign(status):
+        wanted.update(address=customer["address"], lat=customer["lat"], lng=customer["lng"])
+    wanted.update(_assignment(job, assignment))
+    if record.status == "cancelled":
+        wanted["status"] = "cancelled"
+    values = {column: value for column, value in wanted.items() if not same(job[column], value)}
+    if record.checklist is None:
+        return JobPlan(values)
+    edit, labels = reshape(str(job["id"]), items, record.checklist)
+    return JobPlan(values, edit, labels)
+
+
+def _assignment(job: dict[str, Any], assignment: Assignment) -> dict[str, Any]:
+    """The assignee and status columns an assignment asks for (none when it changes nothing)."""
+    if assignment.keep or same(job["assignee"], assignment.person_id):
+        return {}
+    if not can_assign(str(job["status"])):
+        raise InvalidTransition(
+            f"A job that is {job['status']} keeps its assignee: the field has started it."
+        )
+    if assignment.person is not None and not is_assignable(assignment.person, str(job["branch"])):
+        raise ValidationFailed([("assigneeExternalIds", NOT_ASSIGNABLE)])
+    return {
+        "assignee": assignment.person_id,
+        "status": "assigned" if assignment.person is not None else "pending",
+    }
+
+
+def reshape(
+    job_id: str, items: list[dict[str, Any]], labels: list[str]
+) -> tuple[ChecklistEdit, list[str]]:
+    """The office's labels over the field's ticks: each label takes the first unused item
+    with that label (else a new, undone one), in the CRM's order; a ticked item left over
+    stays after them, an unticked one goes. Returns the edit and the labels after it."""
+    unused = list(items)
+    order: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    for label in labels:
+        match = next((item for item in unused if item["label"] == label), None)
+        if match is not None:
+            unused.remove(match)
+            order.append(match)
+        else:
+            row = {"id": str(uuid.uuid4()), "job": job_id, "label": label}
+            added.append(row)
+            order.append(row)
+    removed = [str(item["id"]) for item in unused if not item["done"]]
+    order += [item for item in unused if item["done"]]
+    moved: list[tuple[str, int]] = []
+    for position, item in enumerate(order):
+        if any(item is row for row in added):
+            item["position"] = position
+        elif item["position"] != position:
+            moved.append((str(item["id"]), position))
+    return ChecklistEdit(added, removed, moved), [item["label"] for item in order]
+
+
+def same(stored: Any, wanted: Any) -> bool:
+    """Whether a stored column already holds ``wanted`` (ids as text; a time SQLite gives
+    back without its zone is UTC)."""
+    if isinstance(stored, datetime) and isinstance(wanted, datetime):
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        return bool(stored == wanted)
+    if isinstance(stored, uuid.UUID):
+        stored = str(stored)
+    return bool(stored == wanted)
