@@ -49,6 +49,7 @@ def every_event_sent() -> set[str]:
     ):
         row = {
             "kind": kind,
+            "job_id": "j-1",
             "assignee_id": assignee,
             "previous_assignee_id": previous,
             "branch_id": BRANCH,
