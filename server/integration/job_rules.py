@@ -1,28 +1,10 @@
 """Who owns which field of a job the CRM sends, as plain functions over plain data.
 
-The office books the work; the field does it. An upsert replaces what the office owns and
-never rewinds what the field did (the table in ``docs/integration.md``, tested row by row):
-
-=====================================  ====================================================
-field                                  owner
-=====================================  ====================================================
-customer, serviceType, scheduledDate,  the office's (the CRM replaces them) until the job is
-durationMinutes, priority, notes       completed or cancelled; after that nothing changes
-address, location                      the customer's, taken again while the job is pending
-                                       or assigned; kept once the field has started it
-assignee                               the office's while pending or assigned (none: back to
-                                       pending); another one for a started job is 409 and
-                                       nothing of that record applies; the same one is fine
-status                                 the field's: omitted, it is never rewound nor
-                                       un-cancelled; ``"cancelled"`` cancels an unfinished
-                                       job (a completed one is 409)
-checklist labels                       the office's: matched by label, new ones added undone,
-                                       order follows the CRM's list; an unticked item whose
-                                       label left the list is removed
-checklist ticks                        the field's: a ticked item is never unticked nor
-                                       removed (it stays, after the CRM's list)
-photos, check-ins                      the field's: never touched by an upsert
-=====================================  ====================================================
+The office books the work; the field does it. An upsert replaces what the office owns
+(customer, service, time, duration, priority, notes, checklist labels, and the assignee
+until the job is under way) and never rewinds what the field did (status, ticks, photos,
+check-ins). The table is in ``docs/integration.md#field-ownership``, and
+``tests/integration/test_field_ownership.py`` tests it row by row.
 """
 
 from __future__ import annotations
