@@ -47,6 +47,7 @@ from server.pwa.endpoints import pwa_routes
 from server.pwa.shell import AppShell
 from server.sync.endpoints import sync_routes
 from server.webhooks.endpoints import webhook_routes
+from server.webhooks.worker import COMMAND as SEND_WEBHOOKS
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -121,8 +122,8 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def start_background_processes(app: Sanic[Config, Any], _loop: Any = None) -> None:
-    """Photo processing and push sending run in processes of their own beside the HTTP
-    workers (see ``core/background.py``); Sanic starts and stops their supervisors."""
+    """Photo processing, push and webhook sending run in processes of their own beside the
+    HTTP workers (see ``core/background.py``); Sanic starts and stops their supervisors."""
     settings: Settings = app.ctx.tinedy.settings
     if settings.photo_processing_workers:
         app.manager.manage(
@@ -134,6 +135,13 @@ def start_background_processes(app: Sanic[Config, Any], _loop: Any = None) -> No
     if settings.push_senders:
         app.manager.manage(
             "PushSender", keep_running, {"command": SEND_PUSHES}, workers=settings.push_senders
+        )
+    if settings.webhook_senders:
+        app.manager.manage(
+            "WebhookSender",
+            keep_running,
+            {"command": SEND_WEBHOOKS},
+            workers=settings.webhook_senders,
         )
 
 

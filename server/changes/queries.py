@@ -10,9 +10,13 @@ import orjson
 from piccolo.query.functions.aggregate import Max
 
 from server.db.engine import insert_returning_ids, lock_change_log, notify_change_log
-from server.db.tables import ChangeLog, ChangeLogHorizon, Device, FeedVersion
+from server.db.tables import ChangeLog, ChangeLogHorizon, Device, FeedVersion, Job, User
 
 CHUNK = 500
+FACT_KINDS = ("checkin.recorded", "staff.password_reset_requested")
+"""Unscoped rows that only the CRM's event feed reads: no phone's feed, live stream or sync
+shows them (the job change that came with a check-in already did), and compaction drops
+them like any old row, never keeping one as a job's newest change."""
 LOG_COLUMNS = (
     "occurred_at",
     "kind",
@@ -105,7 +109,7 @@ async def job_changes_seen_by(
     query = (
         ChangeLog.select(ChangeLog.id, ChangeLog.job_id)
         .where((ChangeLog.id > after_id) & (ChangeLog.id <= up_to_id))
-        .where(ChangeLog.job_id.is_not_null())
+        .where(ChangeLog.job_id.is_not_null() & ChangeLog.kind.not_in(list(FACT_KINDS)))
     )
     if user_id is not None:
         query = query.where(
@@ -135,10 +139,11 @@ async def compact_changes(occurred_before: datetime) -> tuple[int, int]:
     previous = await compacted_through()
     if horizon <= previous:
         return previous, 0
+    facts = ", ".join(f"'{kind}'" for kind in FACT_KINDS)
     doomed = await ChangeLog.raw(
         "DELETE FROM change_log WHERE id <= {} AND id NOT IN ("
         " SELECT MAX(id) FROM change_log WHERE id <= {} AND job_id IS NOT NULL"
-        " GROUP BY job_id) RETURNING id",
+        f" AND kind NOT IN ({facts}) GROUP BY job_id) RETURNING id",
         horizon,
         horizon,
     )
@@ -216,7 +221,9 @@ async def events_seen_by(
     every row but session revocations. Oldest first, payload parsed; the caller decides the
     audience of each row exactly."""
     query = ChangeLog.select(*EVENT_COLUMNS).where(
-        (ChangeLog.id > after_id) & (ChangeLog.id <= up_to_id)
+        (ChangeLog.id > after_id)
+        & (ChangeLog.id <= up_to_id)
+        & ChangeLog.kind.not_in(list(FACT_KINDS))
     )
     if user_id is not None:
         query = query.where(
@@ -238,3 +245,45 @@ async def device_ids_revoked_since(since: datetime) -> list[str]:
     """Sessions signed out since ``since``: the mirror refuses their tokens from start-up."""
     rows = await Device.select(Device.id).where(Device.revoked_at >= since).run()
     return [str(row["id"]) for row in rows]
+
+
+async def log_rows_after(after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Whole log rows after ``after_id``, oldest first, payload parsed: what the CRM's event
+    feed and the webhook planner turn into events."""
+    rows: list[dict[str, Any]] = (
+        await ChangeLog.select()
+        .where(ChangeLog.id > after_id)
+        .order_by(ChangeLog.id)
+        .limit(limit)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def jobs_for_events(job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Jobs by id, deleted ones too, with the CRM's ids of their customer and assignee."""
+    if not job_ids:
+        return {}
+    rows = (
+        await Job.select(
+            *Job.all_columns(),
+            Job.customer.name.as_alias("customer_name"),
+            Job.customer.external_id.as_alias("customer_external_id"),
+        )
+        .where(Job.id.is_in(job_ids))
+        .run()
+    )
+    return {str(row["id"]): row for row in rows}
+
+
+async def people_for_events(user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """People by id: who they are to the CRM (its id for them) and how to reach them."""
+    if not user_ids:
+        return {}
+    rows = (
+        await User.select(User.id, User.external_id, User.email, User.name, User.phone, User.locale)
+        .where(User.id.is_in(user_ids))
+        .run()
+    )
+    return {str(row["id"]): row for row in rows}

@@ -19,6 +19,7 @@ from server.checkins.schemas import CheckInFields
 from server.core.clock import local_time
 
 EARTH_RADIUS_METERS = 6_371_008.8
+CHECK_IN_RECORDED = "checkin.recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,4 +110,27 @@ def check_in_record(row: dict[str, Any]) -> dict[str, Any]:
         "deviceTime": local_time(row["device_time"]),
         "receivedAt": local_time(row["received_at"]),
         "clockSkewSeconds": row["clock_skew_seconds"],
+    }
+
+
+def check_in_fact(row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """A new check-in as an unscoped change-log row, for the CRM's events: the verdict and
+    times, never the coordinates (those are purged after their retention period; the log
+    may keep its rows longer)."""
+    distance = row["distance_meters"]
+    return {
+        "kind": CHECK_IN_RECORDED,
+        "job_id": row["job"],
+        "branch_id": job["branch"],
+        "assignee_id": job["assignee"],
+        "actor_id": row["user_id"],
+        "device_id": row["device_id"],
+        "payload": {
+            "checkInId": str(row["id"]),
+            "type": row["type"],
+            "time": local_time(row["recorded_time"]),
+            "distanceMeters": None if distance is None else round(distance, 1),
+            "withinGeofence": row["within_geofence"],
+            "accuracyMeters": row["accuracy"],
+        },
     }

@@ -41,6 +41,25 @@ LIVE_STREAMS = Gauge(
     multiprocess_mode="livesum",
 )
 
+WEBHOOK_ENDPOINTS_DISABLED = Gauge(
+    "tinedy_webhook_endpoints_disabled",
+    "Webhook endpoints disabled after failing every delivery for WEBHOOK_DISABLE_AFTER_HOURS.",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_DELIVERIES = Gauge(
+    "tinedy_webhook_deliveries",
+    "Webhook deliveries by state now (retrying: queued after a failed try).",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def record_webhook_health(disabled: int, deliveries: dict[str, int]) -> None:
+    """Read from the database at each scrape: the sender processes keep no metrics."""
+    WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
+    for state in ("queued", "retrying", "delivered", "failed"):
+        WEBHOOK_DELIVERIES.labels(state).set(deliveries.get(state, 0))
+
 
 def route_label(request: Request) -> str:
     route = request.route

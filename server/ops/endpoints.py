@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.context import app_context
-from server.core.metrics import exposition
+from server.core.metrics import exposition, record_webhook_health
 from server.core.schemas import Problem
 from server.errors import DatabaseUnavailable
 from server.http.endpoint import endpoint
@@ -13,6 +15,9 @@ from server.http.json_io import send_json_get
 from server.http.openapi import build_openapi
 from server.ops.queries import ping
 from server.ops.schemas import Health
+from server.webhooks.service import webhook_health
+
+log = logging.getLogger("tinedy.ops")
 
 ops_routes = Blueprint("ops")
 
@@ -26,7 +31,8 @@ async def healthz(request: Request) -> HTTPResponse:
 @ops_routes.get("/readyz")
 @endpoint(
     "Ready to serve: the database answers (else 503). `checks` says how each dependency "
-    "stands; a shared store that is down is `degraded: …` while the app serves without it.",
+    "stands; a shared store that is down is `degraded: …` while the app serves without it, "
+    "and so are webhooks while an endpoint is disabled.",
     roles=None,
     responses={200: Health, 503: Problem},
 )
@@ -40,15 +46,30 @@ async def readyz(request: Request) -> HTTPResponse:
         "database": "ok",
         "cache": await ctx.representations.probe(),
         "rateLimit": await ctx.throttle.probe(),
+        "webhooks": _webhooks_state((await webhook_health())[0]),
     }
     return await send_json_get(request, {"status": "ok", "checks": checks})
 
 
 @ops_routes.get("/metrics")
-@endpoint("Prometheus text: request counts and latency per route.", roles=None)
+@endpoint(
+    "Prometheus text: request counts and latency per route, webhook deliveries by state and "
+    "disabled webhook endpoints.",
+    roles=None,
+)
 async def metrics(request: Request) -> HTTPResponse:
     settings = app_context(request).settings
+    try:
+        record_webhook_health(*await webhook_health())
+    except Exception:  # the request metrics still answer while the database does not
+        log.warning("reading webhook health for /metrics failed", exc_info=True)
     return exposition(settings.metrics_dir)
+
+
+def _webhooks_state(disabled: int) -> str:
+    if not disabled:
+        return "ok"
+    return f"degraded: {disabled} webhook endpoint{'s' if disabled > 1 else ''} disabled"
 
 
 @ops_routes.get("/openapi.json")

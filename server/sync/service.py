@@ -18,9 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.changes import queries as change_queries
+from server.changes.service import record_unscoped
 from server.checkins import queries as check_in_queries
 from server.checkins.schemas import CheckInRequest
-from server.checkins.service import Geofence, check_in_answer, check_in_row, corrected_time
+from server.checkins.service import (
+    Geofence,
+    check_in_answer,
+    check_in_fact,
+    check_in_row,
+    corrected_time,
+)
 from server.core.access import Principal
 from server.core.inputs import as_uuid
 from server.db.engine import write_transaction
@@ -383,7 +390,8 @@ class BatchWork:
         }
 
     async def commit(self) -> None:
-        """Write the check-ins, log rows and receipts of the mutations decided here.
+        """Write the check-ins, log rows (each new check-in's own fact among them, for the
+        CRM's events) and receipts of the mutations decided here.
 
         The last thing a batch does: appending to the log takes the change-log lock (see
         ``lock_change_log``), which every writer waits on until this transaction commits, so
@@ -395,6 +403,8 @@ class BatchWork:
         ids = await self.writer.commit()
         for outcome, change_id in zip(self.changed_by, ids, strict=True):
             outcome.change_id = change_id
+        if self.check_ins:
+            await record_unscoped([check_in_fact(r, self.jobs[r["job"]]) for r in self.check_ins])
         if self.decided:
             await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
 
