@@ -69,8 +69,9 @@ def job_answer(record: dict[str, object], status: int = 200) -> HTTPResponse:
     "answers NDJSON, one outcome a line, in order, as the lines are applied.",
     scope=(Scope.PEOPLE_WRITE, Scope.JOBS_WRITE),
     responses={200: None, 413: Problem, 415: Problem, **REFUSALS},
+    stream=True,
 )
-async def import_records(request: Request, holder: KeyHolder) -> HTTPResponse:
+async def import_records(request: Request, holder: KeyHolder) -> None:
     import_service.check_upload(
         request.headers.get("content-type"), request.headers.get("content-length")
     )
@@ -80,7 +81,7 @@ async def import_records(request: Request, holder: KeyHolder) -> HTTPResponse:
     async for answer in import_service.import_stream(body_chunks(request), holder.allows):
         await response.send(answer)
     await response.eof()  # type: ignore[no-untyped-call]
-    return response
+    # Nothing returned: Sanic would log an answer returned after it was sent as an error.
 
 
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns.defaults.base import Default
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
@@ -188,11 +189,37 @@ async def insert_customers(rows: list[dict[str, Any]]) -> None:
 
 
 async def insert_jobs(rows: list[dict[str, Any]]) -> None:
-    await insert_in_chunks(Job, rows)
+    await insert_many(Job, rows)
 
 
 async def insert_checklist_items(rows: list[dict[str, Any]]) -> None:
-    await insert_in_chunks(ChecklistItem, rows)
+    await insert_many(ChecklistItem, rows)
+
+
+async def insert_many(table: type[Table], rows: list[dict[str, Any]]) -> None:
+    """Within a transaction: insert ``rows`` in one round of the driver, each column a row
+    leaves out at its default. Piccolo builds an object and a query string per row, which
+    costs ten times the database's own work for an import's thousands of jobs."""
+    if not rows:
+        return
+    defaults = _defaults(table)
+    names = list(defaults)
+    placeholders = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    await execute_many(
+        f"INSERT INTO {table._meta.tablename} ({', '.join(names)}) VALUES ({placeholders})",
+        [tuple(_param(row.get(name, defaults[name])) for name in names) for row in rows],
+    )
+
+
+def _defaults(table: type[Table]) -> dict[str, Any]:
+    """Each column's default as Piccolo would give it a new row (taken once per insert)."""
+    defaults: dict[str, Any] = {}
+    for column in table._meta.columns:
+        value = column.get_default_value()
+        defaults[column._meta.db_column_name] = (
+            value.python() if isinstance(value, Default) else value
+        )
+    return defaults
 
 
 async def insert_in_chunks(table: type[Table], rows: list[dict[str, Any]]) -> None:
