@@ -17,6 +17,7 @@ from typing import Any
 
 from server.checkins.schemas import CheckInFields
 from server.core.clock import local_time
+from server.jobs.service import job_summary
 
 EARTH_RADIUS_METERS = 6_371_008.8
 CHECK_IN_RECORDED = "checkin.recorded"
@@ -116,7 +117,7 @@ def check_in_record(row: dict[str, Any]) -> dict[str, Any]:
 def check_in_fact(row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A new check-in as an unscoped change-log row, for the CRM's events: the verdict and
     times, never the coordinates (those are purged after their retention period; the log
-    may keep its rows longer)."""
+    may keep its rows longer), and the job as the check-in left it."""
     distance = row["distance_meters"]
     return {
         "kind": CHECK_IN_RECORDED,
@@ -132,5 +133,6 @@ def check_in_fact(row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "distanceMeters": None if distance is None else round(distance, 1),
             "withinGeofence": row["within_geofence"],
             "accuracyMeters": row["accuracy"],
+            "job": job_summary(job),
         },
     }
