@@ -99,7 +99,7 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
 def is_event(row: dict[str, Any]) -> bool:
     """Only a job's changes and team updates are events; other log rows (a session revoked,
     a person's placement changed, a password reset asked for) are facts for the server."""
-    return row["job_id"] is not None or row["kind"] == TEAM_UPDATE
+    return row.get("job_id") is not None or row["kind"] == TEAM_UPDATE
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:

@@ -191,3 +191,46 @@ async def test_a_customer_s_location_and_notes_are_stored(
     updated = (await put(client, path, moved, headers)).json()["customer"]
     assert updated["location"] == {"lat": 13.72, "lng": 100.52}
     assert updated["lineId"] == "@lek" and updated["version"] == 2
+
+
+PASSWORD = "รหัสผ่าน-ใหม่-2026"
+
+
+async def invite(client: httpx.AsyncClient, external_id: str, headers: dict[str, str]) -> str:
+    """The token of a new invite link for the person."""
+    response = await client.post(f"{API}/staff/{external_id}/invite", headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["inviteUrl"].split("#token=", 1)[1])
+
+
+async def crm_person(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    branch: str,
+    team: str | None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A person the CRM made and invited, who set :data:`PASSWORD`: their staff record and
+    the body that made it (``body``)."""
+    external_id = ext("st")
+    body = staff_body(branch, team, **changes)
+    record = (await put(client, f"staff/{external_id}", body, headers)).json()["staff"]
+    token = await invite(client, external_id, headers)
+    done = await client.post(
+        "/api/mobile/auth/set-password", json={"token": token, "password": PASSWORD}
+    )
+    assert done.status_code == 204, done.text
+    return dict(record) | {"body": body}
+
+
+async def sign_in(client: httpx.AsyncClient, person: dict[str, Any], device: str) -> dict[str, Any]:
+    """A new session of ``person`` on ``device``: the login answer."""
+    body = {"email": person["email"], "password": PASSWORD, "device": {"id": device}}
+    response = await client.post("/api/mobile/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def auth(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['accessToken']}"}

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from server.core.access import Principal, Role
-from server.live.events import EVENT_NAMES, NAMES, RESET, SESSION_REVOKED, TEAM_UPDATE, event_name
+from server.live.events import (
+    EVENT_NAMES,
+    NAMES,
+    RESET,
+    SESSION_REVOKED,
+    TEAM_UPDATE,
+    USER_CHANGED,
+    event_name,
+)
 
 SOUTH, NORTH = "b-south", "b-north"
 TEAM, OTHER_TEAM = "t-south-1", "t-south-2"
@@ -31,6 +39,7 @@ def row(kind: str, previous: str | None = None, **payload: Any) -> dict[str, Any
     """A change-log row of the south branch's job assigned to ``ME``."""
     return {
         "kind": kind,
+        "job_id": "j-south-1",
         "branch_id": SOUTH,
         "assignee_id": ME,
         "previous_assignee_id": previous,
@@ -56,8 +65,20 @@ CHANGES: dict[str, tuple[dict[str, Any], str | None]] = {
     "photo added": (row("job.photo_added"), "normal"),
     "photo processed": (row("job.photo_processed"), "normal"),
     "a kind not named (purged)": (row("job.photo_evidence_purged"), "normal"),
-    "team update": ({**row(TEAM_UPDATE, teamId=TEAM), "assignee_id": None}, None),
-    "session revoked": (row(SESSION_REVOKED), None),
+    "handed back (assignee deactivated)": (
+        {**row("job.unassigned", ME), "assignee_id": None},
+        "normal",
+    ),
+    "team update": ({**row(TEAM_UPDATE, teamId=TEAM), "job_id": None, "assignee_id": None}, None),
+    "session revoked": ({**row(SESSION_REVOKED), "job_id": None}, None),
+    "a person's role, branch or team changed": (
+        {**row(USER_CHANGED, userId=ME), "job_id": None, "assignee_id": None, "branch_id": None},
+        None,
+    ),
+    "a fact of no job (a password reset asked for)": (
+        {**row("staff.password_reset_requested", userId=ME), "job_id": None, "branch_id": None},
+        None,
+    ),
 }
 
 NAMED: dict[str, str | None] = {
@@ -92,8 +113,11 @@ TABLE = {
     "photo added":                       "up -- -- up -- up",
     "photo processed":                   "ph -- -- ph -- ph",
     "a kind not named (purged)":         "up -- -- up -- up",
+    "handed back (assignee deactivated)": "un -- -- up -- up",
     "team update":                       "te te -- te -- te",
     "session revoked":                   "-- -- -- -- -- --",
+    "a person's role, branch or team changed": "-- -- -- -- -- --",
+    "a fact of no job (a password reset asked for)": "-- -- -- -- -- --",
 }
 # fmt: on
 
@@ -102,7 +126,7 @@ def test_the_table_covers_every_audience_and_every_named_kind() -> None:
     assert list(TABLE) == list(CHANGES)
     assert all(len(names.split()) == len(AUDIENCES) for names in TABLE.values())
     kinds = {change["kind"] for change, _ in CHANGES.values()}
-    assert set(NAMES) | {SESSION_REVOKED} <= kinds
+    assert set(NAMES) | {SESSION_REVOKED, USER_CHANGED} <= kinds
 
 
 @pytest.mark.parametrize(
