@@ -63,11 +63,11 @@ pytest: $(VENV)/.installed-dev
 test-fast: lint typecheck
 	$(BIN)/python -m pytest -q -m "not services"
 
-## fuzz: schemathesis at length on every operation, as a staff member and as a dispatcher, on
-## both engines (`make test` runs a short pass of the same); FUZZ_EXAMPLES to go further
+## fuzz: schemathesis at length on every operation, as a staff member, a dispatcher and the
+## office CRM (an API key), on both engines (`make test` runs a short pass of the same); FUZZ_EXAMPLES to go further
 FUZZ_EXAMPLES ?= 150
 fuzz: $(VENV)/.installed-dev
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_ROLES=staff,dispatcher \
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_ROLES=staff,dispatcher,crm \
 		$(BIN)/python -m pytest tests/http/test_openapi_fuzz.py
 
 ## bench: the load benchmarks on PostgreSQL (the feed, photos and push install wrk from Debian when

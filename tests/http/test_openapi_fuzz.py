@@ -6,7 +6,8 @@ Every answer must be no 5xx and match the document: its status, its content type
 body's schema. Errors are problem+json everywhere, documented once as each operation's
 ``default`` answer. ``make test`` runs a bounded, seeded (reproducible) pass as a dispatcher;
 ``make fuzz`` runs it at length, coverage phase included, for a staff member and a dispatcher
-(``FUZZ_EXAMPLES``, ``FUZZ_ROLES``). A failure prints schemathesis's report, with a curl line
+(``FUZZ_EXAMPLES``, ``FUZZ_ROLES``). The ``crm`` role is the office CRM with an ``all`` API key:
+the integration routes are fuzzed with it (every other route answers it 401). A failure prints schemathesis's report, with a curl line
 to replay it.
 
 It runs schemathesis's own command line: its pytest plugin does not run under pytest 9.2.
@@ -29,13 +30,14 @@ import pytest
 from server.cluster.processes import drop_database
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
+from server.integration.keys import create_api_key
 from tests.conftest import fresh_database, make_settings
 from tests.http.conftest import signed_in
 from tests.servers import ROOT, running_instances
 from tests.world import World, add_jobs, add_staff, build_world
 
 FUZZ_EXAMPLES = os.environ.get("FUZZ_EXAMPLES")
-FUZZ_ROLES = os.environ.get("FUZZ_ROLES", "dispatcher").split(",")
+FUZZ_ROLES = os.environ.get("FUZZ_ROLES", "dispatcher,crm").split(",")
 # The bounded pass: a few random cases per operation, valid and malformed alike. At length,
 # also the coverage phase: each field missing, mistyped and at its bounds, in turn.
 PHASES = "coverage,fuzzing" if FUZZ_EXAMPLES else "fuzzing"
@@ -63,6 +65,7 @@ async def fuzz_world(
             await apply_migrations()
             world = await build_world()
             jobs = await add_jobs(await add_staff(world), 3)
+            crm_key = (await create_api_key("fuzz", ["all"])).key
         job_ids = [*world.jobs[world.staff_a["id"]][:3], *world.unassigned, jobs[0]["id"]]
         ids = {
             "job_id": job_ids,
@@ -70,6 +73,7 @@ async def fuzz_world(
             "customerId": [jobs[0]["customer"]],
             "assigneeId": [world.staff_a["id"], world.staff_c["id"]],
             "teamId": [world.south_team, world.north_team],
+            "crmKey": [crm_key],
         }
         yield url, world, ids
     finally:
@@ -100,8 +104,11 @@ async def test_every_operation_answers_bad_input_as_documented(
     tmp_path: Path,
 ) -> None:
     _, world, ids = fuzz_world
-    user = {"staff": world.staff_a, "dispatcher": world.dispatcher, "admin": world.admin}[role]
-    auth = (await signed_in(fuzz_server, user))["Authorization"]
+    if role == "crm":
+        auth = f"Bearer {ids['crmKey'][0]}"
+    else:
+        user = {"staff": world.staff_a, "dispatcher": world.dispatcher, "admin": world.admin}[role]
+        auth = (await signed_in(fuzz_server, user))["Authorization"]
     command = [
         *SCHEMATHESIS, "run", str(fuzz_server.base_url.join("/openapi.json")),
         "--header", f"Authorization: {auth}",
