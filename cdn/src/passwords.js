@@ -15,17 +15,18 @@ const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 const { min: SHORTEST, max: LONGEST } = vocabulary.passwordLength;
 const JSON_HEADERS = { "X-Requested-With": "fetch", "Content-Type": "application/json" };
 
+/** This page is the one an invite or reset link opens. */
+export const onSetPasswordPage = () => location.pathname === vocabulary.pages.setPassword;
+
 /** The link's token, taken once from the address (then removed from it, and from history). */
 const linkToken = (() => {
+  if (!onSetPasswordPage()) return null;
   const token = new URLSearchParams(location.hash.slice(1)).get("token")
     || new URLSearchParams(location.search).get("token");
   if (token) history.replaceState(null, "", location.pathname);
   return token;
 })();
 let setPasswordDrawn = false;
-
-/** This page is the one an invite or reset link opens. */
-export const onSetPasswordPage = () => location.pathname === vocabulary.pages.setPassword;
 
 /**
  * A labelled password input with its hint and its error, both read out with it.
@@ -57,7 +58,8 @@ function showErrors(form, errors) {
     const mine = errors.filter((e) => e.field === input.name).map((e) => e.message).join(" ");
     const line = form.querySelector(`#${input.name}-error`);
     if (line) line.textContent = mine;
-    input.toggleAttribute("aria-invalid", Boolean(mine));
+    if (mine) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
   });
   const elsewhere = errors.filter((e) => !form.querySelector(`input[name="${e.field}"]`));
   say(form, elsewhere.map((e) => e.message).join(" "));
