@@ -7,8 +7,8 @@ body's schema. Errors are problem+json everywhere, documented once as each opera
 ``default`` answer. ``make test`` runs a bounded, seeded (reproducible) pass as a dispatcher;
 ``make fuzz`` runs it at length, coverage phase included, for a staff member and a dispatcher
 (``FUZZ_EXAMPLES``, ``FUZZ_ROLES``). The ``crm`` role is the office CRM with an ``all`` API key:
-the integration routes are fuzzed with it (every other route answers it 401). A failure prints schemathesis's report, with a curl line
-to replay it.
+the integration routes are fuzzed with it (every other route answers it 401). A failure
+prints schemathesis's report, with a curl line to replay it.
 
 It runs schemathesis's own command line: its pytest plugin does not run under pytest 9.2.
 The fuzzer works on a database of its own, since its writes (created, cancelled, reassigned
