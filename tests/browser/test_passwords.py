@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Page
 from server.integration.keys import create_api_key
 from server.pwa.translations import SCREENS
 from server.pwa.vocabulary import STORAGE
-from tests.browser.app_helpers import App, as_, sign_in, todays_jobs
+from tests.browser.app_helpers import SCREENSHOTS, App, as_, sign_in, todays_jobs
 from tests.world import TEST_PASSWORD, World, add_staff
 
 TEXT = SCREENS["th"]
@@ -75,6 +75,8 @@ async def test_an_invited_person_sets_a_password_and_signs_in_with_it(
     assert await page.inner_text("#password-error") == TEXT["tooShort"]
     await fill_passwords(page, NEW_PASSWORD, NEW_PASSWORD + "!")
     assert await page.inner_text("#repeat-error") == TEXT["notSame"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "set-password-th.png"))
     assert await page.get_attribute("#repeat", "aria-invalid") == "true"
     await page.check("[data-reveal]")
     assert await page.get_attribute("#password", "type") == "text"
@@ -132,6 +134,7 @@ async def test_a_signed_in_person_changes_their_password(
     await page.fill("#repeat", NEW_PASSWORD)
     await page.click("#change-password button[type=submit]")
     await page.wait_for_selector(f"text={TEXT['wrongPassword']}")
+    await page.screenshot(path=str(SCREENSHOTS / "change-password-th.png"))
     signed_in = await page.evaluate("key => Boolean(localStorage.getItem(key))", STORAGE["user"])
     assert signed_in, "the wrong password did not sign the app out"
     await page.click(f"a:has-text('{TEXT['back']}')")
