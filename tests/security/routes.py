@@ -31,6 +31,11 @@ class Route:
     def roles(self) -> tuple[str, ...] | None:
         return self.operation.roles if self.operation else None
 
+    @property
+    def scopes(self) -> tuple[str, ...] | None:
+        """The API-key scopes of an integration route (any one of them lets a key in)."""
+        return self.operation.scope if self.operation else None
+
     def url(self, value: str | None = None) -> str:
         """The path with every parameter filled (a fresh UUID unless ``value`` is given)."""
         return PARAMETER.sub(lambda _: value or str(uuid.uuid4()), self.path)
