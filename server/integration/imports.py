@@ -1,5 +1,5 @@
-"""The bulk import: records of every kind, one a line, applied in the order they come and
-answered line by line, in that order, as each batch is written.
+"""The bulk import: records of every kind, one a line, applied in the order they come as
+they arrive, and answered line by line, in that order.
 
 The same processing serves ``POST /api/integration/v1/import`` (NDJSON streamed in and
 out) and ``python -m server import FILE`` (NDJSON, or CSV with a header row). A line that
@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import logging
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ MAX_IMPORT_BYTES = 512 * 1024 * 1024
 body) does not hold for a streamed route; this does, counted as the body arrives."""
 JOB_BATCH = 500
 FILE_CHUNK = 1 << 20
+SPOOL_BYTES = 1 << 20
+ANSWER_CHUNK = 1 << 16
 LIST_COLUMNS = frozenset({"checklist", "assigneeExternalIds"})
 INTEGER_COLUMNS = frozenset({"durationMinutes"})
 BOOLEAN_COLUMNS = frozenset({"active"})
@@ -122,9 +125,18 @@ def check_upload(content_type: str | None, content_length: str | None) -> None:
 
 
 async def import_stream(chunks: AsyncIterable[bytes], may_write: MayWrite) -> AsyncIterator[bytes]:
-    """The NDJSON answer to an NDJSON body, a batch of answer lines at a time."""
-    async for applied in apply_lines(ndjson_lines(chunks, may_write)):
-        yield b"".join(orjson.dumps(line.answer()) + b"\n" for line in applied)
+    """The NDJSON answer to an NDJSON body, sent once the body has been read.
+
+    Lines are applied as the body arrives, but their answers wait in a spooled temporary
+    file (memory up to :data:`SPOOL_BYTES`, then disk): most HTTP/1.1 clients read nothing
+    of the answer before they have sent the whole request, and a server writing into a
+    socket no one reads would stop reading the body, so both would wait for ever."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as answers:
+        async for applied in apply_lines(ndjson_lines(chunks, may_write)):
+            answers.write(b"".join(orjson.dumps(line.answer()) + b"\n" for line in applied))
+        answers.seek(0)
+        while chunk := answers.read(ANSWER_CHUNK):
+            yield chunk
 
 
 async def apply_lines(lines: AsyncIterable[Line]) -> AsyncIterator[list[Line]]:

@@ -66,7 +66,7 @@ def job_answer(record: dict[str, object], status: int = 200) -> HTTPResponse:
 @integration_job_routes.post("/import", stream=True)
 @endpoint(
     "Upsert branches, teams, staff, customers and jobs from NDJSON, one record a line; "
-    "answers NDJSON, one outcome a line, in order, as the lines are applied.",
+    "answers NDJSON, one outcome a line, in order, once the body has been read.",
     scope=(Scope.PEOPLE_WRITE, Scope.JOBS_WRITE),
     responses={200: None, 413: Problem, 415: Problem, **REFUSALS},
     stream=True,
