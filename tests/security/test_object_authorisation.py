@@ -269,6 +269,28 @@ SIGNED_URLS = {
 
 # Not anyone's object: the app shell's hashed assets, the same for everyone.
 PUBLIC_FILES = {("GET", "/static/<name:path>")}
+# The office CRM's records and webhooks: the company's, reached by any key with the route's
+# scope (tests/security/test_function_authorisation.py), by no person.
+CRM_RECORDS = {
+    ("GET", "/api/integration/v1/branches/<external_id:str>"),
+    ("PUT", "/api/integration/v1/branches/<external_id:str>"),
+    ("GET", "/api/integration/v1/teams/<external_id:str>"),
+    ("PUT", "/api/integration/v1/teams/<external_id:str>"),
+    ("GET", "/api/integration/v1/staff/<external_id:str>"),
+    ("PUT", "/api/integration/v1/staff/<external_id:str>"),
+    ("POST", "/api/integration/v1/staff/<external_id:str>/invite"),
+    ("POST", "/api/integration/v1/staff/<external_id:str>/password-reset"),
+    ("GET", "/api/integration/v1/customers/<external_id:str>"),
+    ("PUT", "/api/integration/v1/customers/<external_id:str>"),
+    ("GET", "/api/integration/v1/jobs/<external_id:str>"),
+    ("PUT", "/api/integration/v1/jobs/<external_id:str>"),
+    ("GET", "/api/integration/v1/webhooks/<webhook_id:str>"),
+    ("PATCH", "/api/integration/v1/webhooks/<webhook_id:str>"),
+    ("DELETE", "/api/integration/v1/webhooks/<webhook_id:str>"),
+    ("POST", "/api/integration/v1/webhooks/<webhook_id:str>/rotate-secret"),
+    ("GET", "/api/integration/v1/webhooks/<webhook_id:str>/deliveries"),
+    ("POST", "/api/integration/v1/webhooks/<webhook_id:str>/deliveries/<delivery_id:str>/replay"),
+}
 
 
 @pytest.fixture
@@ -288,7 +310,7 @@ async def scene(client: httpx.AsyncClient, ctx: AppContext, world: World) -> Sce
 
 async def test_every_route_with_an_id_is_in_a_table(app: Sanic[Any, Any]) -> None:
     with_ids = {key(route) for route in routes(app) if route.has_id}
-    tables = [set(STAFF_OBJECTS), set(BRANCH_OBJECTS), SIGNED_URLS, PUBLIC_FILES]
+    tables = [set(STAFF_OBJECTS), set(BRANCH_OBJECTS), SIGNED_URLS, PUBLIC_FILES, CRM_RECORDS]
     covered = set().union(*tables)
     assert sum(len(t) for t in tables) == len(covered), "a route is in two tables"
     assert with_ids - covered == set(), "routes with an id and no authorisation test"
