@@ -90,6 +90,8 @@ class WebhookSender:
                 return plans.Answer(response.status, detail)
         except TimeoutError:
             return plans.Answer(None, "timed out")
+        except aiohttp.ClientConnectorError as exc:  # the guard's refusal is its os_error
+            return plans.Answer(None, f"cannot connect: {exc.os_error}"[:200])
         except (aiohttp.ClientError, OSError) as exc:
             return plans.Answer(None, f"{type(exc).__name__}: {exc}"[:200])
 

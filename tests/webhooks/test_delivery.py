@@ -273,3 +273,16 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_until_enabled(
     (delivered,) = await received(receiver, 1)
     assert delivered.signed_by(crm.secret) and len(receiver.received) == tries + 1
     assert (await client.get("/readyz")).json()["checks"]["webhooks"] == "ok"
+
+
+async def test_at_sending_inward_addresses_are_refused_again(ctx: AppContext) -> None:
+    """A url that passed when made but now points inward (its name re-pointed) is a failed
+    try: no connection is made."""
+    sender = WebhookSender(ctx.settings)
+    try:
+        named = await sender.send("https://localhost:9/hooks", {}, b"{}")
+        literal = await sender.send("https://127.0.0.1:9/hooks", {}, b"{}")
+    finally:
+        await sender.close()
+    assert named.status is None and "private or reserved" in named.detail
+    assert literal.status is None and "url refused" in literal.detail
