@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from server.core.inputs import Text
+from server.core.inputs import Input, Text
 from server.core.schemas import ApiModel, DeviceIn, RoleName
 
 
@@ -45,16 +45,16 @@ class OfflineKeyOut(ApiModel):
 NewPassword = Annotated[Text, Field(min_length=8, max_length=128)]
 
 
-class SetPasswordRequest(ApiModel):
+class SetPasswordRequest(Input):
     token: Text = Field(min_length=1, max_length=256)
     password: NewPassword
 
 
-class ForgotPasswordRequest(ApiModel):
+class ForgotPasswordRequest(Input):
     email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-class ChangePasswordRequest(ApiModel):
+class ChangePasswordRequest(Input):
     current_password: Text = Field(min_length=1, max_length=1024)
     new_password: NewPassword
 

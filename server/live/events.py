@@ -23,6 +23,7 @@ from server.core.access import Principal, Role
 
 TEAM_UPDATE = "team.update"
 SESSION_REVOKED = "session.revoked"
+JOB_KINDS = "job."  # every change of a job is logged as job.<what>
 USER_CHANGED = "user.changed"  # the person's streams end: they reopen under the new audience
 JOB_ASSIGNED = "job-assigned"
 JOB_UNASSIGNED = "job-unassigned"
@@ -99,7 +100,8 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
 def is_event(row: dict[str, Any]) -> bool:
     """Only a job's changes and team updates are events; other log rows (a session revoked,
     a person's placement changed, a password reset asked for) are facts for the server."""
-    return row.get("job_id") is not None or row["kind"] == TEAM_UPDATE
+    kind = str(row["kind"])
+    return kind.startswith(JOB_KINDS) or kind == TEAM_UPDATE
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:
