@@ -40,6 +40,8 @@ function open() {
     const { reason } = JSON.parse(/** @type {MessageEvent} */ (event).data);
     if (reason === "session_revoked") closeLive();
     else if (reason === "token_expired") reopen(stream);
+    // The office changed this person's role, branch or team: start again as who they now are.
+    else if (reason === "session_changed") location.reload();
   });
   stream.onerror = () => {
     if (stream.readyState === EventSource.CLOSED) reopen(stream);

@@ -36,8 +36,9 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Closing:
-    """Why the stream ends (``token_expired``, ``session_revoked``, ``too_slow``,
-    ``shutting_down``): the client refreshes if it must, then resumes."""
+    """Why the stream ends (``token_expired``, ``session_revoked``, ``session_changed`` (the
+    office changed the person's role, branch or team), ``too_slow``, ``shutting_down``): the
+    client refreshes if it must, then resumes."""
 
     reason: str
 
