@@ -149,7 +149,13 @@ def check_outs(jobs: list[str], count: int, start: int) -> dict[str, Any]:
         }
         for n in range(count)
     ]
-    return {"deviceTime": now, "pendingUpdates": [], "photos": [], "checkIns": entries}
+    return {
+        "deviceId": "webhook-bench",
+        "deviceTime": now,
+        "pendingUpdates": [],
+        "photos": [],
+        "checkIns": entries,
+    }
 
 
 async def one_round(

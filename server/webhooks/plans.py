@@ -88,6 +88,31 @@ def settle(answer: Answer, attempts: int, now: datetime, retries: RetryPolicy) -
     return Settlement(QUEUED, what[:300], retries.next_attempt_at(attempts, now))
 
 
+def claimable(
+    queued: list[dict[str, Any]], now: datetime, limit: int
+) -> tuple[list[str], datetime | None]:
+    """Of the queue (in event order), up to ``limit`` deliveries that may go now, soonest
+    due first: each job's first queued event per endpoint (a later one waits for it, so one
+    job's events arrive in order), when due and not in flight. Also when the first of the
+    rest becomes free (None: nothing waits on time)."""
+    heads: set[tuple[str, str]] = set()
+    ready: list[dict[str, Any]] = []
+    soonest: datetime | None = None
+    for row in queued:
+        if row["job_id"] is not None:
+            chain = (str(row["endpoint_id"]), str(row["job_id"]))
+            if chain in heads:
+                continue
+            heads.add(chain)
+        free_at = max(row["next_attempt_at"], row["lease_until"] or row["next_attempt_at"])
+        if free_at <= now:
+            ready.append(row)
+        elif soonest is None or free_at < soonest:
+            soonest = free_at
+    ready.sort(key=lambda row: (row["next_attempt_at"], row["event_id"]))
+    return [str(row["id"]) for row in ready[:limit]], soonest
+
+
 def disables(failing_since: datetime | None, now: datetime, after: timedelta) -> bool:
     """Whether an endpoint failing since ``failing_since`` has failed long enough."""
     return failing_since is not None and now - failing_since >= after

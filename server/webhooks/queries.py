@@ -1,10 +1,11 @@
 """Queries on webhook endpoints, their deliveries and the plan cursor.
 
-Deliveries are a queue claimed under a lease, like the push queue: on PostgreSQL due rows are
-taken with ``FOR UPDATE SKIP LOCKED`` (two senders never take the same one), SQLite's one
-writer does the same. A delivery is never claimed while an earlier one of its endpoint and
-job is still queued, so one job's events reach an endpoint in order. A settlement names its
-lease, so a sender whose lease lapsed cannot overwrite the one that took the delivery up.
+Deliveries are a queue claimed under a lease, like the push queue: the sender reads the queue
+(:func:`queued_deliveries`), picks what may go (``plans.claimable``: never one behind a
+queued earlier event of its job and endpoint), and claims those still free; on PostgreSQL
+with ``FOR UPDATE SKIP LOCKED`` (two senders never take the same one), SQLite's one writer
+does the same. A settlement names its lease, so a sender whose lease lapsed cannot overwrite
+the one that took the delivery up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import orjson
 from piccolo.columns import Column
-from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Count
 
 from server.db.engine import current_engine
@@ -22,12 +22,6 @@ from server.db.tables import WebhookDelivery, WebhookEndpoint, WebhookPlanCursor
 
 QUEUED, DELIVERED, FAILED = "queued", "delivered", "failed"
 CURSOR_ROW = 1
-NOTHING_EARLIER_QUEUED = WhereRaw(
-    "NOT EXISTS (SELECT 1 FROM webhook_delivery earlier"
-    " WHERE earlier.endpoint_id = webhook_delivery.endpoint_id"
-    " AND earlier.job_id = webhook_delivery.job_id"
-    " AND earlier.state = 'queued' AND earlier.event_id < webhook_delivery.event_id)"
-)
 LIVE = WebhookEndpoint.deleted_at.is_null()
 
 
@@ -178,28 +172,40 @@ async def any_due_delivery(now: datetime, endpoint_ids: list[str]) -> bool:
     return found
 
 
-async def claim_deliveries(
-    owner: str, now: datetime, lease_until: datetime, limit: int, endpoint_ids: list[str]
-) -> list[dict[str, Any]]:
-    """Within a write transaction: up to ``limit`` due deliveries to ``endpoint_ids`` (queued
-    and due, none under a live lease, none behind a queued earlier event of the same job and
-    endpoint) for ``owner`` until ``lease_until``."""
+async def queued_deliveries(endpoint_ids: list[str]) -> list[dict[str, Any]]:
+    """The queue of ``endpoint_ids`` in event order, only what claiming needs to know."""
     if not endpoint_ids:
         return []
-    due = (
-        (WebhookDelivery.state == QUEUED)
-        & (WebhookDelivery.next_attempt_at <= now)
-        & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
-        & WebhookDelivery.endpoint_id.is_in(endpoint_ids)
-    )
-    query = (
-        WebhookDelivery.select(WebhookDelivery.id)
-        .where(due)
-        .where(NOTHING_EARLIER_QUEUED)
-        .order_by(WebhookDelivery.next_attempt_at)
+    rows: list[dict[str, Any]] = (
+        await WebhookDelivery.select(
+            WebhookDelivery.id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.job_id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.next_attempt_at,
+            WebhookDelivery.lease_until,
+        )
+        .where((WebhookDelivery.state == QUEUED) & WebhookDelivery.endpoint_id.is_in(endpoint_ids))
         .order_by(WebhookDelivery.event_id)
-        .limit(limit)
+        .run()
     )
+    return rows
+
+
+async def claim_deliveries(
+    delivery_ids: list[str], owner: str, now: datetime, lease_until: datetime
+) -> list[dict[str, Any]]:
+    """Within a write transaction: those of ``delivery_ids`` still queued and under no live
+    lease (another sender may have taken one meanwhile), for ``owner`` until
+    ``lease_until``."""
+    if not delivery_ids:
+        return []
+    free = (
+        WebhookDelivery.id.is_in(delivery_ids)
+        & (WebhookDelivery.state == QUEUED)
+        & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
+    )
+    query = WebhookDelivery.select(WebhookDelivery.id).where(free)
     picked = [row["id"] for row in await _skip_locked(query, WebhookDelivery).run()]
     if not picked:
         return []
@@ -307,6 +313,17 @@ async def requeue_delivery(endpoint_id: str, delivery_id: str, now: datetime) ->
         .run()
     )
     return bool(rows)
+
+
+async def forget_settled_deliveries(created_before: datetime) -> int:
+    """The delivery log keeps settled deliveries as long as the change log keeps history."""
+    rows = (
+        await WebhookDelivery.delete()
+        .where((WebhookDelivery.state != QUEUED) & (WebhookDelivery.created_at < created_before))
+        .returning(WebhookDelivery.id)
+        .run()
+    )
+    return len(rows)
 
 
 async def deliveries_by_state() -> dict[str, int]:

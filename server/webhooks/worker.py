@@ -45,6 +45,9 @@ COMMAND = "send-webhooks"
 LEASE_MARGIN_SECONDS = 30
 NICENESS = 5  # below the HTTP workers, like the push senders
 ANSWER_EXCERPT = 200  # bytes of a failing receiver's body kept in the delivery log
+PRUNE_EVERY_SECONDS = 600
+WAIT_AT_MOST_SECONDS = 2.0  # a replay or a re-enabled webhook is seen within this
+PICK_AHEAD = 8  # rounds of sends picked from one read of the queue
 
 
 def event_links(settings: Settings) -> EventLinks:
@@ -120,6 +123,9 @@ class WebhookDispatcher:
             level=logging.ERROR,
         )
         self._planned_through = -1
+        self._last_prune = 0.0
+        self._nothing_free_until = 0.0  # monotonic: every due delivery waits on another
+        self._picked: list[str] = []  # free when the queue was read; each re-checked at claim
 
     def start(self) -> None:
         self._loop.start()
@@ -133,11 +139,19 @@ class WebhookDispatcher:
         self._loop.wake()
 
     async def work_once(self) -> None:
-        """Plan what is new, then send everything due now."""
+        """Plan what is new, send everything due now, and now and then forget deliveries
+        settled longer ago than the change log keeps history."""
         if await change_queries.newest_change_id() > self._planned_through:
             await self.plan()
         while not self._loop.stopping and await self.send_due():
             pass
+        if time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
+            self._last_prune = time.monotonic()
+            kept_from = datetime.now(UTC) - timedelta(days=self._settings.change_log_retention_days)
+            async with write_transaction():
+                forgotten = await webhook_queries.forget_settled_deliveries(kept_from)
+            if forgotten:
+                log.info("forgot %d settled webhook deliveries", forgotten)
 
     async def plan(self) -> None:
         """Plan until the log is read through (or another instance holds the cursor). With
@@ -147,6 +161,9 @@ class WebhookDispatcher:
             self._planned_through = newest
             return
         while (read := await plan_deliveries(self._links, time.time())) is not None:
+            if read:
+                self._nothing_free_until = 0.0
+                self._picked = []
             if read < PLAN_BATCH:
                 self._planned_through = newest
                 return
@@ -155,18 +172,24 @@ class WebhookDispatcher:
         """Claim as many due deliveries as may be in flight, send them at once, settle them
         in one transaction. False when nothing was due."""
         now = datetime.now(UTC)
+        if time.monotonic() < self._nothing_free_until:
+            return False
         endpoint_ids = await webhook_queries.enabled_endpoint_ids()
         if not await webhook_queries.any_due_delivery(now, endpoint_ids):
             return False
+        concurrency, soonest = self._settings.webhook_concurrency, None
         async with write_transaction():
-            claimed = await webhook_queries.claim_deliveries(
-                self.owner,
-                now,
-                self._queue.lease_until(now),
-                self._settings.webhook_concurrency,
-                endpoint_ids,
-            )
-        if not claimed:
+            if not self._picked:
+                queued = await webhook_queries.queued_deliveries(endpoint_ids)
+                self._picked, soonest = plans.claimable(queued, now, concurrency * PICK_AHEAD)
+            picked, self._picked = self._picked[:concurrency], self._picked[concurrency:]
+            lease_until = self._queue.lease_until(now)
+            claimed = await webhook_queries.claim_deliveries(picked, self.owner, now, lease_until)
+        if not claimed and not self._picked:
+            # Due deliveries wait behind ones retrying later: no need to read the queue again
+            # before the soonest of those (or a new plan, or a little while).
+            wait = (soonest - now).total_seconds() if soonest else WAIT_AT_MOST_SECONDS
+            self._nothing_free_until = time.monotonic() + min(wait, WAIT_AT_MOST_SECONDS)
             return False
         endpoints = await webhook_queries.endpoints_by_id(
             sorted({str(d["endpoint_id"]) for d in claimed})
@@ -224,6 +247,7 @@ class WebhookDispatcher:
             since = await webhook_queries.note_endpoint_failure(endpoint_id, now)
             if plans.disables(since, now, self._disable_after):
                 await webhook_queries.disable_endpoint(endpoint_id, now)
+                self._picked = []  # some may be its
                 log.warning("webhook %s disabled: every try failed since %s", endpoint_id, since)
 
 

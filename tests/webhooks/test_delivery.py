@@ -6,12 +6,15 @@ secrets after a rotation, and an endpoint that keeps failing disabled, then enab
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from server.context import AppContext
+from server.db.engine import write_transaction
+from server.webhooks import queries as webhook_queries
 from server.webhooks.schemas import DeliveryList
 from server.webhooks.worker import WebhookDispatcher, WebhookSender
 from tests.answers import parse_answer
@@ -286,3 +289,21 @@ async def test_at_sending_inward_addresses_are_refused_again(ctx: AppContext) ->
         await sender.close()
     assert named.status is None and "private or reserved" in named.detail
     assert literal.status is None and "url refused" in literal.detail
+
+
+@pytest.mark.usefixtures("sender")
+async def test_settled_deliveries_leave_the_log_with_the_change_logs_history(
+    client: httpx.AsyncClient, ctx: AppContext, world: World, receiver: Receiver, crm: Crm
+) -> None:
+    await crm.subscribe(receiver.url(), ["job.assigned"])
+    _, job_id = await a_job(world)
+    await Dispatcher(client, ctx, world.dispatcher).assign(job_id, (await add_staff(world))["id"])
+    await received(receiver, 1)
+    await wait_for(lambda: _settled(crm), "the delivery log to say delivered")
+    async with write_transaction():
+        await webhook_queries.forget_settled_deliveries(datetime.now(UTC) + timedelta(days=1))
+    assert await crm.deliveries() == []
+
+
+async def _settled(crm: Crm) -> bool:
+    return [d["state"] for d in await crm.deliveries()] == ["delivered"]

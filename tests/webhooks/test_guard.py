@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,29 @@ def test_an_endpoint_is_disabled_only_after_failing_long_enough() -> None:
     assert not plans.disables(None, NOW, after)
     assert not plans.disables(NOW - timedelta(hours=71), NOW, after)
     assert plans.disables(NOW - timedelta(hours=72), NOW, after)
+
+
+def test_a_jobs_later_events_wait_for_its_first_queued_one() -> None:
+    def row(event_id: int, job: str | None, due: int, leased: int | None = None) -> dict[str, Any]:
+        return {
+            "id": f"d{event_id}",
+            "endpoint_id": "e1",
+            "job_id": job,
+            "event_id": event_id,
+            "next_attempt_at": NOW + timedelta(seconds=due),
+            "lease_until": None if leased is None else NOW + timedelta(seconds=leased),
+        }
+
+    queue = [
+        row(1, "a", 30),  # retrying later: a's later events wait
+        row(2, "a", 0),
+        row(3, "b", 0, leased=10),  # in flight: b's later events wait
+        row(4, "b", 0),
+        row(5, "c", -5),
+        row(6, None, 0),  # no job: nothing to wait for
+        row(7, "c", 0),
+    ]
+    picked, soonest = plans.claimable(queue, NOW, 10)
+    assert picked == ["d5", "d6"]
+    assert soonest == NOW + timedelta(seconds=10)
+    assert plans.claimable(queue, NOW, 1)[0] == ["d5"]
