@@ -12,7 +12,10 @@ from tests.world import World, bearer
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
-    ready = {"status": "ok", "checks": {"database": "ok", "cache": "local", "rateLimit": "local"}}
+    ready = {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "local", "rateLimit": "local", "webhooks": "ok"},
+    }
     for path, body in (("/healthz", {"status": "ok"}), ("/readyz", ready)):
         response = await client.get(path)
         assert response.json() == body
