@@ -287,3 +287,16 @@ async def people_for_events(user_ids: list[str]) -> dict[str, dict[str, Any]]:
         .run()
     )
     return {str(row["id"]): row for row in rows}
+
+
+async def placement_changes_since(since: datetime) -> list[dict[str, Any]]:
+    """The ``user.changed`` facts logged since ``since``, oldest first (what the change
+    mirror loads at start: a token issued before such a change may still be live)."""
+    rows: list[dict[str, Any]] = (
+        await ChangeLog.select(ChangeLog.id, ChangeLog.kind, ChangeLog.payload)
+        .where((ChangeLog.kind == "user.changed") & (ChangeLog.occurred_at >= since))
+        .order_by(ChangeLog.id)
+        .output(load_json=True)
+        .run()
+    )
+    return rows

@@ -24,7 +24,6 @@ from server.changes import queries as change_queries
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
-from server.people import queries as people_queries
 
 log = logging.getLogger("tinedy.changes")
 
@@ -152,7 +151,7 @@ class ChangeMirror:
         now = time.monotonic()
         self._revoked = {d: now for d in await change_queries.device_ids_revoked_since(since)}
         self._placements = {}
-        for row in await people_queries.placement_changes_since(since):
+        for row in await change_queries.placement_changes_since(since):
             self._apply_placement(row)
 
     def add_listener(self, listener: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:

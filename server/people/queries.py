@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column
 from piccolo.table import Table
 
 from server.db.engine import current_engine
-from server.db.tables import Branch, ChangeLog, Customer, Team, User
+from server.db.tables import Branch, Customer, Team, User
 
 
 async def find_user_by_email(email: str) -> dict[str, Any] | None:
@@ -133,21 +132,6 @@ async def set_password_hash(user_id: str, password_hash: str) -> None:
     await User.update({User.password_hash: password_hash}).where(User.id == user_id).run()
 
 
-async def placement_changes_since(since: datetime) -> list[dict[str, Any]]:
-    """The ``user.changed`` facts logged since ``since``, oldest first (what the change
-    mirror loads at start: a token issued before such a change may still be live)."""
-    rows: list[dict[str, Any]] = (
-        await ChangeLog.select(ChangeLog.id, ChangeLog.kind, ChangeLog.payload)
-        .where((ChangeLog.kind == "user.changed") & (ChangeLog.occurred_at >= since))
-        .order_by(ChangeLog.id)
-        .output(load_json=True)
-        .run()
-    )
-    return rows
-
-
 async def team_members_elsewhere(team_id: str, branch_id: str) -> int:
     """How many people of the team belong to another branch than ``branch_id``."""
-    return int(
-        await User.count().where((User.team == team_id) & (User.branch != branch_id)).run()
-    )
+    return int(await User.count().where((User.team == team_id) & (User.branch != branch_id)).run())

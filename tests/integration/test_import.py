@@ -160,7 +160,7 @@ async def test_an_overlong_line_fails_alone_and_only_ndjson_is_taken(
 async def test_thousands_of_lines_stream_through_a_real_server(
     database_url: str, crm_key: KeyMaker, tmp_path: Path
 ) -> None:
-    """A chunked upload read as it arrives, answered as each batch is written."""
+    """A chunked upload applied as it arrives, every line answered in order at the end."""
     crm = await make_crm(crm_key)
     prefix = new_external_id("BULK")
     count = 3000
