@@ -88,9 +88,8 @@ async def change_webhook(
 async def delete_webhook(webhook_id: str) -> None:
     """Gone at once: nothing more is planned or sent to it (its log stays readable to us)."""
     async with write_transaction():
-        now = datetime.now(UTC)
-        if not await webhook_queries.update_endpoint(webhook_id, {"deleted_at": now}):
-            raise WebhookNotFound()
+        await _endpoint(webhook_id)
+        await webhook_queries.update_endpoint(webhook_id, {"deleted_at": datetime.now(UTC)})
         await webhook_queries.fail_queued_deliveries(webhook_id, "webhook deleted")
 
 
