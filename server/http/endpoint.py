@@ -48,9 +48,9 @@ Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
 
 @dataclass(frozen=True)
 class Operation:
-    """What the OpenAPI document says about one route. A ``stream`` (Server-Sent Events)
-    answers GET only: its headers leave before its handler ends, and a HEAD would hold the
-    stream open."""
+    """What the OpenAPI document says about one route. A ``stream`` is an answer whose headers
+    leave before its handler ends (Server-Sent Events, the bulk import's NDJSON): no header can
+    be added after, and a streamed GET answers GET only (a HEAD would hold the stream open)."""
 
     summary: str
     roles: tuple[Role, ...] | None
@@ -93,7 +93,7 @@ def endpoint(
                 elif roles is not None:
                     args = (authorised(request, roles), *args)
                 answer = response = await handler(request, *args, **kwargs)
-                status = response.status if response is not None else 101  # a WebSocket
+                status = response.status if response is not None else streamed_status(request)
                 return response
             except asyncio.CancelledError:
                 status = CLIENT_CLOSED  # the client hung up (a stream ends this way)
@@ -114,6 +114,13 @@ def endpoint(
         return wrapped
 
     return decorate
+
+
+def streamed_status(request: Request) -> int:
+    """The status of an answer a handler sent itself (``request.respond``) and did not return,
+    or 101 for a WebSocket."""
+    sent = getattr(request.stream, "response", None)
+    return int(sent.status) if sent is not None else 101
 
 
 def authorised(request: Request, roles: tuple[Role, ...]) -> Principal:
