@@ -52,12 +52,12 @@ from benchmarks.harness import (
     print_head,
     recreate_database,
     results_doc,
-    run_command,
     server_env,
     serving,
     titled,
     two_panels,
 )
+from server.cluster.processes import run_command
 
 IMPORT_PATH = "/api/integration/v1/import"
 NDJSON = "application/x-ndjson"

@@ -129,7 +129,8 @@ async def book(client: httpx.AsyncClient, crm: Crm, **changes: Any) -> dict[str,
     answer = await put_job(client, crm, external_id, crm.booking(**changes))
     assert answer.status_code == 201, answer.text
     record: dict[str, Any] = parse_answer(JobAnswer, answer.json()).model_dump(by_alias=True)
-    return answer.json()["job"] | {"_record": record}
+    booked: dict[str, Any] = answer.json()["job"]
+    return booked | {"_record": record}
 
 
 async def change_kinds(job_id: str) -> list[str]:
