@@ -187,33 +187,37 @@ async def _staff_values(record: StaffRecord, stored: dict[str, Any] | None) -> d
 
 
 async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Within the upsert's transaction: make a person's change hold at once."""
+    """Within the upsert's transaction: make a person's change hold at once.
+
+    Their jobs are locked before anything is logged, as every writer does (jobs, then the
+    change log, whose lock is held to the commit), so a phone syncing one of those jobs at
+    the same moment waits its turn instead of deadlocking with the deactivation."""
     user_id = str(after["id"])
+    deactivated = before["active"] and not after["active"]
+    writer = JobWriter(SYSTEM)
+    if deactivated:
+        await _hand_back_jobs(user_id, writer)
+        await password_links.spend_links(user_id)
+        await push_subscription_queries.delete_user_subscriptions(user_id)
+    await writer.commit()
     if any(_plain(before[c]) != _plain(after[c]) for c in ("role", "branch", "team")):
         placement = Placement(after["role"], _plain(after["branch"]), _plain(after["team"]))
         await record_user_changed(user_id, placement)
-    if before["active"] and not after["active"]:
-        await _sign_out_for_good(user_id)
+    if deactivated:
+        await auth_service.sign_out_everywhere(user_id, "deactivated")
 
 
-async def _sign_out_for_good(user_id: str) -> None:
-    """Within a write transaction: a deactivated person's sessions end on every device,
-    nothing more is pushed to them, their unused links die, and their not-started jobs go
-    back to the office."""
-    await auth_service.sign_out_everywhere(user_id, "deactivated")
-    await password_links.spend_links(user_id)
-    await push_subscription_queries.delete_user_subscriptions(user_id)
+async def _hand_back_jobs(user_id: str, writer: JobWriter) -> None:
+    """A deactivated person's not-started jobs, locked and handed back to the office as
+    pending (decided in ``writer``, logged when it commits)."""
     scope = JobFilter(assignee_id=user_id, statuses=NOT_STARTED)
-    jobs = await lock_jobs(await _job_ids(scope), scope)
-    writer = JobWriter(SYSTEM)
-    for job in jobs.values():
+    for job in (await lock_jobs(await _job_ids(scope), scope)).values():
         writer.change(
             job,
             {"assignee": None, "status": "pending"},
             "job.unassigned",
             about={"reason": "assignee_deactivated"},
         )
-    await writer.commit()
 
 
 async def _job_ids(scope: JobFilter) -> list[str]:
