@@ -195,14 +195,15 @@ async def queued_deliveries(endpoint_ids: list[str]) -> list[dict[str, Any]]:
 async def claim_deliveries(
     delivery_ids: list[str], owner: str, now: datetime, lease_until: datetime
 ) -> list[dict[str, Any]]:
-    """Within a write transaction: those of ``delivery_ids`` still queued and under no live
-    lease (another sender may have taken one meanwhile), for ``owner`` until
-    ``lease_until``."""
+    """Within a write transaction: those of ``delivery_ids`` still queued, due, and under no
+    live lease (another sender may have taken one, or tried and failed it, meanwhile), for
+    ``owner`` until ``lease_until``."""
     if not delivery_ids:
         return []
     free = (
         WebhookDelivery.id.is_in(delivery_ids)
         & (WebhookDelivery.state == QUEUED)
+        & (WebhookDelivery.next_attempt_at <= now)
         & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
     )
     query = WebhookDelivery.select(WebhookDelivery.id).where(free)
