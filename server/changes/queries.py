@@ -126,9 +126,12 @@ async def compacted_through() -> int:
     return int(row["compacted_through"]) if row else 0
 
 
-async def compact_changes(occurred_before: datetime) -> tuple[int, int]:
-    """Within a write transaction: below the newest change older than ``occurred_before``,
-    keep only each job's newest change. Returns the new horizon and how many rows went."""
+async def compact_changes(
+    occurred_before: datetime, keep_after: int | None = None
+) -> tuple[int, int]:
+    """Within a write transaction: below the newest change older than ``occurred_before``
+    (and no further than ``keep_after``: rows a reader still needs), keep only each job's
+    newest change. Returns the new horizon and how many rows went."""
     newest_old = (
         await ChangeLog.select(Max(ChangeLog.id, alias="id"))
         .where(ChangeLog.occurred_at < occurred_before)
@@ -136,6 +139,8 @@ async def compact_changes(occurred_before: datetime) -> tuple[int, int]:
         .run()
     )
     horizon = int(newest_old["id"] or 0) if newest_old else 0
+    if keep_after is not None:
+        horizon = min(horizon, keep_after)
     previous = await compacted_through()
     if horizon <= previous:
         return previous, 0

@@ -12,6 +12,7 @@ from server.db.engine import write_transaction
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.photos.storage.objects import ObjectStore
+from server.webhooks.service import unplanned_after
 
 
 async def purge_locations(
@@ -38,10 +39,12 @@ async def purge_locations(
 
 async def compact_change_log(keep_days: int, now: datetime | None = None) -> tuple[int, int]:
     """Drop change-log rows older than ``keep_days`` except each job's newest, so the log
-    stays small while a full download (``since=0``) still finds every job. A phone whose
-    cursor is older than the new horizon is told to reload; an offline edit against a
-    version older than it counts every field as changed by others (a conflict, never a
-    silent overwrite). Returns the horizon and the number of rows dropped."""
+        stays small while a full download (``since=0``) still finds every job. A phone whose
+        cursor is older than the new horizon is told to reload; an offline edit against a
+        version older than it counts every field as changed by others (a conflict, never a
+        silent overwrite). Events not yet planned into webhook deliveries stay, however old (the
+    senders may have been stopped): webhooks are at least once. Returns the horizon and the
+    number of rows dropped."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
     async with write_transaction():
-        return await change_queries.compact_changes(cutoff)
+        return await change_queries.compact_changes(cutoff, await unplanned_after())

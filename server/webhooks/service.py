@@ -131,6 +131,14 @@ async def replay_delivery(webhook_id: str, delivery_id: str) -> dict[str, Any]:
     return {"delivery": delivery_record(row)}
 
 
+async def unplanned_after() -> int | None:
+    """The change id after which the log holds events still to plan into deliveries, while
+    any webhook is there to receive them (None: compaction need not wait for webhooks)."""
+    if not await webhook_queries.live_endpoints():
+        return None
+    return await webhook_queries.plan_cursor()
+
+
 async def plan_deliveries(links: EventLinks, now: float) -> int | None:
     """Turn the log rows after the plan cursor into deliveries, one batch in one
     transaction; how many rows it read (None: no cursor yet, or another instance holds it)."""

@@ -31,6 +31,9 @@ from server.ops.retention import compact_change_log
 from server.sync.changes_feed import changes_since
 from server.sync.mutations import SyncBatch
 from server.sync.service import sync_batch
+from server.webhooks.queries import move_plan_cursor
+from server.webhooks.schemas import NewWebhook
+from server.webhooks.service import create_webhook, unplanned_after
 from tests.conftest import fresh_database, make_settings
 from tests.world import World, add_jobs, add_staff, build_world
 
@@ -117,3 +120,25 @@ async def test_a_resume_older_than_the_log_gets_a_reset_event(own_world: World) 
 
     assert isinstance(first, Event)
     assert first.name == "reset" and first.id == hub.last_id
+
+
+async def test_events_a_webhook_has_not_been_given_yet_are_kept(own_world: World) -> None:
+    """Senders stopped for longer than the retention: what they have not planned stays in
+    the log, so each webhook still gets every event at least once; once planned, it may go."""
+    staff = await add_staff(own_world)
+    job = (await add_jobs(staff, 1))[0]["id"]
+    hook = NewWebhook(url="http://127.0.0.1:9/hooks", events=["job.status_changed"])
+    await create_webhook(hook, ("http://127.0.0.1:9",))
+    waiting_from = await unplanned_after()
+    assert waiting_from is not None
+    for n in range(3):
+        await update_job(job, {"notes": f"while the senders were stopped {n}"}, "job.updated")
+    later = datetime.now(UTC) + timedelta(days=2)
+
+    horizon, _ = await compact_change_log(1, now=later)
+
+    assert horizon <= waiting_from
+    kept = await ChangeLog.count().where((ChangeLog.job_id == job) & (ChangeLog.id > horizon))
+    assert kept == 3
+    await move_plan_cursor(await newest_change_id())
+    assert (await compact_change_log(1, now=later))[0] == await newest_change_id()
