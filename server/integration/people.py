@@ -56,6 +56,9 @@ from server.people import queries as people_queries
 from server.push import subscription_queries as push_subscription_queries
 
 NOT_STARTED = ("assigned",)
+NOT_SET_OUT = ("pending", "assigned")
+SHOWN_WITH_JOBS = ("name", "phone", "line_id")
+PLACE = ("address", "lat", "lng")
 JOB_PAGE = 500
 EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 
@@ -253,8 +256,27 @@ async def upsert_customer(
             "access_notes": record.access_notes,
         }
         saved = await _save("customer", external_id, stored, values)
+        if stored is not None and saved.status == "updated":
+            await _customer_changed(stored, saved.row)
     shown = {**saved.row, "branch_external_id": record.branch_external_id}
     return Upserted(saved.status, _customer_out(shown))
+
+
+async def _customer_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Within the upsert's transaction: phones and the board show a customer's name, phone
+    and LINE id with each of their jobs, from pages cached by version, so the customer's
+    unfinished jobs each move a version up; those not yet under way also go to the new
+    address (a job's place is the customer's until someone sets out)."""
+    shown = any(before[c] != after[c] for c in SHOWN_WITH_JOBS)
+    moved = any(before[c] != after[c] for c in PLACE)
+    if not (shown or moved):
+        return
+    job_ids = await job_queries.unfinished_job_ids_of_customer(str(after["id"]))
+    writer = JobWriter(SYSTEM)
+    for job in (await lock_jobs(job_ids)).values():
+        follows = moved and job["status"] in NOT_SET_OUT
+        writer.change(job, {c: after[c] for c in PLACE} if follows else {}, "job.updated")
+    await writer.commit()
 
 
 async def read_customer(external_id: str) -> dict[str, Any]:

@@ -271,6 +271,21 @@ EXTERNAL_COLUMNS: tuple[Any, ...] = (
 )
 
 
+async def unfinished_job_ids_of_customer(customer_id: str) -> list[str]:
+    """A customer's live jobs not yet completed or cancelled: those phones and the board
+    still show with the customer's name, phone and address."""
+    rows = (
+        await Job.select(Job.id)
+        .where(
+            (Job.customer == customer_id)
+            & Job.deleted_at.is_null()
+            & Job.status.not_in(["completed", "cancelled"])
+        )
+        .run()
+    )
+    return [str(row["id"]) for row in rows]
+
+
 async def lock_jobs_by_external_id(external_ids: list[str]) -> list[dict[str, Any]]:
     """Within a write transaction: the live jobs the CRM knows by ``external_ids``, with the
     CRM's ids of their customer and assignee, locked until commit (as :func:`lock_jobs`)."""

@@ -129,8 +129,9 @@ async def office_fields_once_finished(s: Scene) -> None:
 
 
 async def place_while_not_started(s: Scene) -> None:
-    await move_customer(s)
-    answer = await s.put()  # the same record: the job follows its customer
+    await move_customer(s)  # the job follows its customer at once
+    assert (await s.record())["version"] == 2
+    answer = await s.put()  # the same record: nothing more to write
     assert answer.status_code == 200 and answer.json()["job"]["version"] == 2
     detail = await s.detail()
     assert detail["job"]["address"] == "77 Rama IV Rd"
@@ -139,8 +140,8 @@ async def place_while_not_started(s: Scene) -> None:
 
 async def place_once_under_way(s: Scene) -> None:
     await s.field_moves("en_route")
-    before = await s.record()
     await move_customer(s)
+    before = await s.record()
     answer = await s.put()
     assert answer.json()["job"]["version"] == before["version"], "nothing to write"
     assert (await s.detail())["job"]["address"] == "1 Sathorn Rd", "they are on their way there"

@@ -14,10 +14,12 @@ import httpx
 import pytest
 
 from server.auth.tokens import TokenSigner
+from server.context import AppContext
 from server.db.tables import ChangeLog, Notification
 from server.integration import people
 from server.integration.schemas import BranchRecord, CustomerRecord, JobAnswer, StaffRecord
 from server.jobs import queries as job_queries
+from server.jobs.writes import update_job
 from tests.answers import parse_answer
 from tests.integration.conftest import KeyMaker
 from tests.live_clients import open_sse, until
@@ -311,3 +313,35 @@ async def test_a_booked_job_reaches_its_phone_live_and_as_a_push(
             await wait_for(planned, "the booking's push in the plan")
         finally:
             await stream.stop()
+
+
+async def test_a_customer_s_change_reaches_the_phones_showing_their_jobs(
+    client: httpx.AsyncClient, ctx: AppContext, crm: Crm
+) -> None:
+    """The feed and the detail name the customer from pages cached by version: a new phone
+    number moves the version, and a job nobody has set out for goes to the new address."""
+    waiting, started = await book(client, crm), await book(client, crm)
+    await update_job(started["id"], {"status": "in_progress"}, "job.status_changed")
+    phone = bearer(ctx.signer, crm.staff[0].user)
+    before = await client.get(f"/api/mobile/jobs/{waiting['id']}", headers=phone)
+    moved = CustomerRecord.model_validate(
+        {
+            "name": "คุณมาลี",
+            "phone": "0899999999",
+            "address": "88 Silom Rd",
+            "location": {"lat": 13.73, "lng": 100.52},
+            "branchExternalId": crm.branch,
+        }
+    )
+    await people.upsert_customer(crm.customer, moved)
+
+    fresh = await client.get(
+        f"/api/mobile/jobs/{waiting['id']}",
+        headers=phone | {"If-None-Match": before.headers["etag"]},
+    )
+    assert fresh.status_code == 200
+    assert fresh.json()["customerContact"]["phone"] == "0899999999"
+    assert fresh.json()["job"]["address"] == "88 Silom Rd"
+    under_way = (await client.get(f"/api/mobile/jobs/{started['id']}", headers=phone)).json()
+    assert under_way["customerContact"]["phone"] == "0899999999"
+    assert under_way["job"]["address"] == "1 Sathorn Rd"

@@ -1,5 +1,6 @@
 """Indexes for the CRM integration: each kind's external id is unique (many rows may have
-none), one webhook delivery per endpoint and event, and the delivery queue's next claim.
+none), a customer's jobs (a customer's change reaches them), one webhook delivery per endpoint
+and event, and the delivery queue's next claim.
 
 Plain SQL that PostgreSQL and SQLite both accept, so the same migration runs on either.
 """
@@ -16,6 +17,7 @@ INDEXES = (
     "CREATE UNIQUE INDEX app_user_external_id ON app_user (external_id)",
     "CREATE UNIQUE INDEX customer_external_id ON customer (external_id)",
     "CREATE UNIQUE INDEX job_external_id ON job (external_id)",
+    "CREATE INDEX job_customer ON job (customer)",
     "CREATE UNIQUE INDEX webhook_delivery_once ON webhook_delivery (endpoint_id, event_id)",
     "CREATE INDEX webhook_delivery_queue ON webhook_delivery (state, next_attempt_at)",
 )
