@@ -151,7 +151,9 @@ class Settings(BaseSettings):
         "1200 per minute", description="Requests one CRM API key may make (429 past it)."
     )
     password_link_base_url: str = Field(
-        "", description="Origin of the app in invite and reset links; empty: this request's."
+        "",
+        description="The app's public origin in links for the CRM (invites, resets, photos); "
+        "empty: APP_ORIGIN, else the request's.",
     )
     invite_link_hours: int = Field(72, ge=1, le=720, description="An invite link's lifetime.")
     reset_link_minutes: int = Field(
@@ -220,6 +222,12 @@ class Settings(BaseSettings):
     @property
     def push_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in self.push_service_hosts.split(",") if h.strip())
+
+    @property
+    def public_origin(self) -> str:
+        """Where people reach the app, for links the CRM passes on ('' when not configured:
+        a request's own origin is the next best)."""
+        return (self.password_link_base_url or self.app_origin).rstrip("/")
 
     @property
     def webhook_origins(self) -> tuple[str, ...]:

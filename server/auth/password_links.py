@@ -43,7 +43,8 @@ class PasswordLink:
 
 
 def link_base(configured: str, request_origin: str) -> str:
-    """Where links point: ``PASSWORD_LINK_BASE_URL`` when set, else the asking request's own
+    """Where links point: the public origin when set (``PASSWORD_LINK_BASE_URL``, else
+    ``APP_ORIGIN``), else the asking request's own
     origin (as the proxy in front says it, when there is one)."""
     return (configured or request_origin).rstrip("/")
 

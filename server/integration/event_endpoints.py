@@ -41,7 +41,7 @@ async def list_events(request: Request, holder: KeyHolder) -> HTTPResponse:
         types = parse_types(params.types)
     except ValueError as exc:
         raise ValidationFailed([("types", str(exc))]) from exc
-    origin = ctx.settings.password_link_base_url or f"{request.scheme}://{request.host}"
+    origin = ctx.settings.public_origin or f"{request.scheme}://{request.host}"
     links = EventLinks(ctx.photo_links, origin.rstrip("/"))
     page = await events_page(params.after, params.limit, types, links, time.time())
     return json_response(page)

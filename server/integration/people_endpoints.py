@@ -177,6 +177,6 @@ async def reset_staff_password(request: Request, _: KeyHolder, external_id: str)
 async def _link(
     request: Request, external_id: str, make: LinkMaker, lifetime: timedelta
 ) -> PasswordLink:
-    configured = app_context(request).settings.password_link_base_url
+    configured = app_context(request).settings.public_origin
     base = link_base(configured, f"{request.scheme}://{request.host}")
     return await make(external_id, base, lifetime)

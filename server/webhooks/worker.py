@@ -52,8 +52,8 @@ PICK_AHEAD = 8  # rounds of sends picked from one read of the queue
 
 def event_links(settings: Settings) -> EventLinks:
     """Photo links in webhook bodies: absolute when the app's public origin is set."""
-    origin = (settings.password_link_base_url or settings.app_origin).rstrip("/")
-    return EventLinks(PhotoLinks(settings.secret_key, settings.photo_url_seconds), origin)
+    links = PhotoLinks(settings.secret_key, settings.photo_url_seconds)
+    return EventLinks(links, settings.public_origin)
 
 
 class WebhookSender:
