@@ -44,8 +44,7 @@ class PasswordLink:
 
 def link_base(configured: str, request_origin: str) -> str:
     """Where links point: the public origin when set (``PASSWORD_LINK_BASE_URL``, else
-    ``APP_ORIGIN``), else the asking request's own
-    origin (as the proxy in front says it, when there is one)."""
+    ``APP_ORIGIN``), else the asking request's own (as the proxy in front says it)."""
     return (configured or request_origin).rstrip("/")
 
 

@@ -15,7 +15,7 @@ from server.http.json_io import send_json_get
 from server.http.openapi import build_openapi
 from server.ops.queries import ping
 from server.ops.schemas import Health
-from server.webhooks.service import webhook_health
+from server.webhooks.service import disabled_webhooks, webhook_health
 
 log = logging.getLogger("tinedy.ops")
 
@@ -46,7 +46,7 @@ async def readyz(request: Request) -> HTTPResponse:
         "database": "ok",
         "cache": await ctx.representations.probe(),
         "rateLimit": await ctx.throttle.probe(),
-        "webhooks": _webhooks_state((await webhook_health())[0]),
+        "webhooks": _webhooks_state(await disabled_webhooks()),
     }
     return await send_json_get(request, {"status": "ok", "checks": checks})
 

@@ -165,10 +165,14 @@ async def plan_deliveries(links: EventLinks, now: float) -> int | None:
         return len(rows)
 
 
+async def disabled_webhooks() -> int:
+    """How many endpoints were disabled after failing too long (for /readyz: one count)."""
+    return await webhook_queries.disabled_endpoint_count()
+
+
 async def webhook_health() -> tuple[int, dict[str, int]]:
-    """Disabled endpoints, and deliveries by state (for /readyz and /metrics)."""
-    disabled = await webhook_queries.disabled_endpoint_count()
-    return disabled, await webhook_queries.deliveries_by_state()
+    """Disabled endpoints, and deliveries by state (for /metrics)."""
+    return await disabled_webhooks(), await webhook_queries.deliveries_by_state()
 
 
 def webhook_record(row: dict[str, Any]) -> dict[str, Any]:
