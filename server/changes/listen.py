@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -88,3 +88,20 @@ class ChangeNotifications:
 
     def _notified(self, *_: Any) -> None:
         self._wake()
+
+
+@contextlib.asynccontextmanager
+async def woken_by_changes(
+    database_url: str | None, wake: Callable[[], None], application_name: str
+) -> AsyncIterator[None]:
+    """While the block runs, call ``wake`` at each commit to the change log (PostgreSQL's
+    NOTIFY; with ``database_url`` None, as on SQLite, the caller's poll alone)."""
+    if database_url is None:
+        yield
+        return
+    listener = ChangeNotifications(database_url, wake, application_name)
+    listener.start()
+    try:
+        yield
+    finally:
+        await listener.stop()

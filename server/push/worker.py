@@ -39,7 +39,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from server.changes import queries as change_queries
-from server.changes.listen import ChangeNotifications
+from server.changes.listen import woken_by_changes
 from server.config import Settings
 from server.core.background import LeasePolicy, PollingLoop, RetryPolicy, run_in_background
 from server.db.engine import engine_for, write_transaction
@@ -427,16 +427,12 @@ def run_push_sender(settings: Settings) -> None:
 async def _sending_pushes(settings: Settings) -> AsyncIterator[None]:
     vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
     dispatcher = PushDispatcher(PushSender(vapid, settings), settings)
-    async with engine_for(settings):
-        listener = None
-        if settings.is_postgres:
-            listener = ChangeNotifications(
-                settings.database_url, dispatcher.wake, "tinedy-push-sender"
-            )
-            listener.start()
+    notified = settings.database_url if settings.is_postgres else None
+    async with (
+        engine_for(settings),
+        woken_by_changes(notified, dispatcher.wake, "tinedy-push-sender"),
+    ):
         dispatcher.start()
         log.info("sending pushes (%d at a time)", settings.push_concurrency)
         yield
         await dispatcher.stop()
-        if listener is not None:
-            await listener.stop()

@@ -27,7 +27,7 @@ import aiohttp
 import orjson
 
 from server.changes import queries as change_queries
-from server.changes.listen import ChangeNotifications
+from server.changes.listen import woken_by_changes
 from server.config import Settings
 from server.core.background import LeasePolicy, PollingLoop, run_in_background
 from server.db.engine import engine_for, write_transaction
@@ -259,16 +259,12 @@ def run_webhook_sender(settings: Settings) -> None:
 @asynccontextmanager
 async def _sending_webhooks(settings: Settings) -> AsyncIterator[None]:
     dispatcher = WebhookDispatcher(WebhookSender(settings), settings)
-    async with engine_for(settings):
-        listener = None
-        if settings.is_postgres:
-            listener = ChangeNotifications(
-                settings.database_url, dispatcher.wake, "tinedy-webhook-sender"
-            )
-            listener.start()
+    notified = settings.database_url if settings.is_postgres else None
+    async with (
+        engine_for(settings),
+        woken_by_changes(notified, dispatcher.wake, "tinedy-webhook-sender"),
+    ):
         dispatcher.start()
         log.info("delivering webhooks (%d at a time)", settings.webhook_concurrency)
         yield
         await dispatcher.stop()
-        if listener is not None:
-            await listener.stop()
