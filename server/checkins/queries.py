@@ -26,7 +26,17 @@ async def purge_coordinates(received_before: datetime) -> int:
 
 
 async def check_ins_of(job_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await CheckIn.select().where(CheckIn.job == job_id).order_by(CheckIn.received_at).run()
+    return (await check_ins_of_jobs([job_id]))[job_id]
+
+
+async def check_ins_of_jobs(job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Several jobs' check-ins at once, by job id, each job's in the order received."""
+    by_job: dict[str, list[dict[str, Any]]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return by_job
+    rows = (
+        await CheckIn.select().where(CheckIn.job.is_in(job_ids)).order_by(CheckIn.received_at).run()
     )
-    return rows
+    for row in rows:
+        by_job[str(row["job"])].append(row)
+    return by_job

@@ -160,9 +160,8 @@ class EventFacts:
         self.people = await change_queries.people_for_events(sorted(people))
         completed = sorted({str(row["job_id"]) for row, name in typed if name == JOB_COMPLETED})
         self.checklists = await job_queries.checklists_by_job(completed)
-        for job_id in completed:
-            self.photos[job_id] = await photo_queries.job_photos(job_id)
-            self.check_ins[job_id] = await check_in_queries.check_ins_of(job_id)
+        self.photos = await photo_queries.photos_of_jobs(completed)
+        self.check_ins = await check_in_queries.check_ins_of_jobs(completed)
         self.ready = await photo_queries.photos_by_id(
             [str(row["payload"]["photo"]["id"]) for row, name in typed if name == PHOTO_READY]
         )

@@ -53,15 +53,25 @@ async def photo_with_content(job_id: str, content_hash: str) -> dict[str, Any] |
 
 async def job_photos(job_id: str) -> list[dict[str, Any]]:
     """A job's photos that have their bytes (a row still waiting for them shows nothing)."""
-    rows: list[dict[str, Any]] = (
+    return (await photos_of_jobs([job_id]))[job_id]
+
+
+async def photos_of_jobs(job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Several jobs' photos at once (as :func:`job_photos`), by job id."""
+    by_job: dict[str, list[dict[str, Any]]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return by_job
+    rows = (
         await Photo.select()
-        .where((Photo.job == job_id) & Photo.status.not_in(list(NOT_SHOWN)))
+        .where(Photo.job.is_in(job_ids) & Photo.status.not_in(list(NOT_SHOWN)))
         .order_by(Photo.created_at)
         .order_by(Photo.id)
         .output(load_json=True)
         .run()
     )
-    return rows
+    for row in rows:
+        by_job[str(row["job"])].append(row)
+    return by_job
 
 
 async def store_upload(photo_id: str, values: dict[Column | str, Any]) -> bool:
