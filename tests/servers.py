@@ -46,6 +46,9 @@ def spawn_server(
         "WORKERS": "1",
         "CHANGE_POLL_SECONDS": "0.05",
         "DEMO": "false",
+        # Webhook senders would deliver every test's webhooks from the shared database, signed
+        # with this process's secret: a test that wants them asks (tests/webhooks).
+        "WEBHOOK_SENDERS": "0",
         **settings,
     }
     return start_app(env, log)  # its own process group: a test can kill it whole

@@ -57,7 +57,12 @@ async def test_the_app_serves_through_a_redis_outage_and_shares_again_after(
         store = aioredis.Redis(port=redis.port)
         try:
             async with httpx.AsyncClient(base_url=base, timeout=ANSWER_SECONDS) as client:
-                assert await checks(client) == {"database": "ok", "cache": "ok", "rateLimit": "ok"}
+                assert await checks(client) == {
+                    "database": "ok",
+                    "cache": "ok",
+                    "rateLimit": "ok",
+                    "webhooks": "ok",
+                }
                 headers = await sign_in(client, staff)
                 assert (await client.get("/api/mobile/jobs", headers=headers)).status_code == 200
                 assert await store.dbsize() > 0, "feed pages are in Redis"

@@ -120,7 +120,7 @@ async def test_deliveries_are_signed_and_are_the_feeds_events(
     assert {(d["state"], d["attempts"], d["lastStatus"]) for d in log} == {("delivered", 1, 200)}
 
 
-@pytest.mark.parametrize("first", [Reply(500), Reply(200, delay=1.5)], ids=["500", "timeout"])
+@pytest.mark.parametrize("first", [Reply(500), Reply(200, delay=3.0)], ids=["500", "timeout"])
 @pytest.mark.usefixtures("sender")
 async def test_a_failed_try_is_tried_again(
     client: httpx.AsyncClient,
