@@ -235,11 +235,11 @@ class WebhookDispatcher:
             }
             if outcome.failed_try:
                 values["next_attempt_at"] = outcome.next_attempt_at
-                failing.add(str(delivery["endpoint_id"]))
             else:
                 values["delivered_at"] = now
-                working.add(str(delivery["endpoint_id"]))
-            await webhook_queries.settle_delivery(str(delivery["id"]), self.owner, values)
+            if not await webhook_queries.settle_delivery(str(delivery["id"]), self.owner, values):
+                continue  # our lease lapsed and another sender took it: its try counts
+            (failing if outcome.failed_try else working).add(str(delivery["endpoint_id"]))
         await webhook_queries.note_endpoints_working(sorted(working))
         for endpoint_id in sorted(failing - working):
             if endpoint_id not in endpoints:
