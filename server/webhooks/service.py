@@ -140,20 +140,27 @@ async def unplanned_after() -> int | None:
 
 
 async def plan_deliveries(links: EventLinks, now: float) -> int | None:
-    """Turn the log rows after the plan cursor into deliveries, one batch in one
-    transaction; how many rows it read (None: no cursor yet, or another instance holds it)."""
+    """Turn the log rows after the plan cursor into deliveries, one batch at a time; how many
+    rows it read (None: no cursor yet, or another instance planned or is planning them).
+
+    The events are built before the write transaction (a completed job's photos and visits
+    are several reads, and SQLite's write lock would hold every writer meanwhile); the
+    transaction then takes the cursor and writes the batch only if no one moved it since.
+    """
+    cursor = await webhook_queries.plan_cursor()
+    if cursor is None:
+        return None
+    rows = await change_queries.log_rows_after(cursor, PLAN_BATCH)
+    if not rows:
+        return 0
+    endpoints = [e for e in await webhook_queries.live_endpoints() if e["disabled_at"] is None]
+    wanted = {name for endpoint in endpoints for name in endpoint["events"]}
+    events = [row for row in rows if event_type(row) in wanted]
+    built = await build_events(events, links, now)
+    at = datetime.now(UTC)
     async with write_transaction():
-        cursor = await webhook_queries.lock_plan_cursor()
-        if cursor is None:
+        if await webhook_queries.lock_plan_cursor() != cursor:
             return None
-        rows = await change_queries.log_rows_after(cursor, PLAN_BATCH)
-        if not rows:
-            return 0
-        endpoints = [e for e in await webhook_queries.live_endpoints() if e["disabled_at"] is None]
-        wanted = {name for endpoint in endpoints for name in endpoint["events"]}
-        events = [row for row in rows if event_type(row) in wanted]
-        built = await build_events(events, links, now)
-        at = datetime.now(UTC)
         await webhook_queries.insert_deliveries(
             [
                 delivery
@@ -162,7 +169,7 @@ async def plan_deliveries(links: EventLinks, now: float) -> int | None:
             ]
         )
         await webhook_queries.move_plan_cursor(int(rows[-1]["id"]))
-        return len(rows)
+    return len(rows)
 
 
 async def disabled_webhooks() -> int:
