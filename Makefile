@@ -56,7 +56,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 ## test-fast: the edit loop: lint, types and the tests that need no database of their own,
 ## server process or browser (the pure rules, contracts and docs), in seconds
