@@ -14,7 +14,6 @@ sends the person a reset link it asks this product for.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from server.auth import queries as auth_queries
 from server.auth.passwords import hash_password_off_loop, verify_password
 from server.auth.service import sign_out_everywhere
 from server.auth.throttle import LoginThrottle
+from server.auth.tokens import secret_digest
 from server.changes.service import record_unscoped
 from server.core.access import Principal
 from server.db.engine import write_transaction
@@ -60,7 +60,7 @@ async def issue_link(user_id: str, purpose: str, base: str, lifetime: timedelta)
             "id": str(uuid.uuid4()),
             "user_id": user_id,
             "purpose": purpose,
-            "token_hash": _token_hash(token),
+            "token_hash": secret_digest(token),
             "expires_at": expires_at,
         }
     )
@@ -76,7 +76,7 @@ async def set_password(token: str, password: str, address: str, throttle: LoginT
     """Set the password a link is for, once; every session of the person ends. A used,
     expired or unknown link is refused and counted against the client's address."""
     await throttle.check_address(address)
-    token_hash = _token_hash(token)
+    token_hash = secret_digest(token)
     if await auth_queries.usable_password_token(token_hash, datetime.now(UTC)) is None:
         await _refuse(address, throttle)
     password_hash = await hash_password_off_loop(password)
@@ -136,7 +136,3 @@ async def _spend(token_hash: str) -> dict[str, Any] | None:
 async def _refuse(address: str, throttle: LoginThrottle) -> NoReturn:
     await throttle.record_address_failure(address)
     raise PasswordLinkInvalid()
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

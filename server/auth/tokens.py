@@ -94,6 +94,12 @@ class TokenSigner:
         return RefreshClaims(_text(claims, "sub"), _text(claims, "dev"), generation)
 
 
+def secret_digest(secret: str) -> str:
+    """What is stored of a high-entropy bearer secret (an API key, a password link's token):
+    its SHA-256. A slow password hash would add nothing to 32 random bytes but cost."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _derive(secret: str, purpose: str) -> bytes:
     return hashlib.blake2b(secret.encode(), key=purpose.encode(), digest_size=32).digest()
 

@@ -8,7 +8,6 @@ instance; its last use is written at most once a minute per worker.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 import time
@@ -23,6 +22,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from server.auth.tokens import secret_digest
 from server.core.shared_store import SharedStore, StoreUnavailable
 from server.errors import InvalidApiKey, RateLimited, ScopeForbidden
 from server.integration import queries as key_queries
@@ -60,10 +60,6 @@ class NewKey:
     record: dict[str, Any]
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 async def create_api_key(name: str, scopes: list[str]) -> NewKey:
     """A new key with ``scopes`` (each a :class:`Scope`; ValueError names a wrong one)."""
     wanted = sorted({Scope(scope).value for scope in scopes})
@@ -74,7 +70,7 @@ async def create_api_key(name: str, scopes: list[str]) -> NewKey:
         "id": str(uuid.uuid4()),
         "name": name.strip()[:120] or "unnamed",
         "prefix": key[:10],
-        "key_hash": hash_key(key),
+        "key_hash": secret_digest(key),
         "scopes": wanted,
     }
     await key_queries.insert_api_key(record)
@@ -130,7 +126,7 @@ class ApiKeyGate:
         such as the bulk import, checks each record's own scope after this)."""
         if not key.startswith(KEY_PREFIX):
             raise InvalidApiKey("Integration routes take an API key (tk_...), not a user token.")
-        row = await key_queries.live_api_key(hash_key(key))
+        row = await key_queries.live_api_key(secret_digest(key))
         if row is None:
             raise InvalidApiKey()
         holder = KeyHolder(str(row["id"]), row["name"], frozenset(row["scopes"]))

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from server.auth.tokens import secret_digest
 from server.context import AppContext
 from server.integration import queries as key_queries
-from server.integration.keys import create_api_key, hash_key, revoke_api_key
+from server.integration.keys import create_api_key, revoke_api_key
 from tests.integration.conftest import KeyMaker
 from tests.problems import assert_problem
 from tests.test_cli import run_cli
@@ -63,7 +64,7 @@ async def test_a_key_s_use_is_recorded_and_only_its_hash_is_stored(
     assert (await client.get(EVENTS, headers={"Authorization": f"Bearer {made.key}"})).is_success
     stored = [k for k in await key_queries.all_api_keys() if str(k["id"]) == made.record["id"]]
     assert stored[0]["last_used_at"] is not None
-    assert stored[0]["key_hash"] == hash_key(made.key)
+    assert stored[0]["key_hash"] == secret_digest(made.key)
     assert made.key not in str(stored[0])
 
 
