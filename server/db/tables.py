@@ -109,6 +109,18 @@ class Job(Table, tablename="job"):
     updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
     external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
+    crew = Text(default="")  # the crew's user ids, lead first, space-separated (job_crew too)
+    own_address = Boolean(default=False)  # its address is its own, not the customer's
+
+
+class JobCrew(Table, tablename="job_crew"):
+    """Who works a job, one row per person (the lead at position 0): what a staff member's
+    feed is found by. ``job.crew`` holds the same ids in order, for showing them."""
+
+    id = BigSerial(primary_key=True)
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.cascade)
+    member = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
+    position = Integer(default=0)
 
 
 class ChecklistItem(Table, tablename="checklist_item"):
@@ -133,6 +145,17 @@ class ChangeLog(Table, tablename="change_log"):
     device_id = UUID(null=True, default=None)
     actor_id = UUID(null=True, default=None)
     payload = JSON(default="{}")
+
+
+class ChangeMember(Table, tablename="change_member"):
+    """People a job change concerns beyond its lead columns: crew members other than the
+    lead (``left`` false) and people the change took the job from (``left`` true), so each
+    one's sync and live replay find it through an index."""
+
+    id = BigSerial(primary_key=True)
+    change_id = BigInt()
+    user_id = UUID()
+    left = Boolean(default=False)
 
 
 class FeedVersion(Table, tablename="feed_version"):
@@ -187,6 +210,7 @@ class CheckIn(Table, tablename="check_in"):
     clock_skew_seconds = DoublePrecision(null=True, default=None)
     distance_meters = DoublePrecision(null=True, default=None)
     within_geofence = Boolean(null=True, default=None)
+    location_missing = Boolean(default=False)  # the phone gave no place (permission denied)
 
 
 class DeviceSync(Table, tablename="device_sync"):
@@ -396,6 +420,59 @@ class WebhookPlanCursor(Table, tablename="webhook_plan_cursor"):
     last_change_id = BigInt(default=0)
 
 
+
+
+class JobProblem(Table, tablename="job_problem"):
+    """A problem the field reported on a job (customer absent, no access...): the job went on
+    hold and the office was alerted. Append-only; idempotent through the sync receipt."""
+
+    id = UUID(primary_key=True)
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.restrict)
+    user_id = UUID()
+    device_id = UUID(null=True, default=None)
+    mutation_id = Varchar(length=128)
+    reason = Varchar(length=24)
+    note = Text(default="")
+    photo_id = UUID(null=True, default=None)
+    reported_at = Timestamptz()
+    received_at = Timestamptz(default=TimestamptzNow())
+
+
+class JobRemark(Table, tablename="job_remark"):
+    """A remark from the field ("dog in the garden"): append-only, beside the office's notes,
+    never instead of them."""
+
+    id = UUID(primary_key=True)
+    job = ForeignKey(references=Job, null=False, on_delete=OnDelete.restrict)
+    author_id = UUID()
+    mutation_id = Varchar(length=128)
+    text = Text()
+    created_at = Timestamptz()
+
+
+class Alert(Table, tablename="alert"):
+    """Something the office should look at (a late start, a check-in far away...). Raised once:
+    ``dedup_key`` is unique, so two instances deciding the same alert write one row."""
+
+    id = UUID(primary_key=True)
+    kind = Varchar(length=32)
+    branch_id = UUID()
+    job_id = UUID(null=True, default=None)
+    dedup_key = Varchar(length=200)
+    urgent = Boolean(default=False)
+    detail = JSON(default="{}")
+    raised_at = Timestamptz(default=TimestamptzNow())
+    acknowledged_at = Timestamptz(null=True, default=None)
+    acknowledged_by = UUID(null=True, default=None)
+
+
+class AlertPlanCursor(Table, tablename="alert_plan_cursor"):
+    """How far the alert planner has read the change log (one row, locked while planning)."""
+
+    id = Integer(primary_key=True)
+    last_change_id = BigInt(default=0)
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -403,8 +480,10 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Device,
     Customer,
     Job,
+    JobCrew,
     ChecklistItem,
     ChangeLog,
+    ChangeMember,
     FeedVersion,
     ChangeLogHorizon,
     MutationReceipt,
@@ -421,4 +500,8 @@ ALL_TABLES: tuple[type[Table], ...] = (
     WebhookEndpoint,
     WebhookDelivery,
     WebhookPlanCursor,
+    JobProblem,
+    JobRemark,
+    Alert,
+    AlertPlanCursor,
 )
