@@ -1,10 +1,12 @@
-"""Every word the app shows, in Thai and English, in three sets: the installed app's own
+"""Every word the app shows, in Thai and English, in four sets: the installed app's own
 (``MANIFEST``: the web manifest, its shortcuts and the service worker's offline page), the
-app's screens (``SCREENS``), and the job statuses as people read them (``STATUSES``).
+app's screens (``SCREENS``), the job statuses as people read them (``STATUSES``), and the
+reasons a crew can give when it reports a problem (``REASONS``).
 
-The app gets the last two as its module ``translations.js`` (written by ``python -m cdn.build``
-from :func:`for_app`), the manifest and the service worker the first, rendered per locale
-(server/pwa/shell.py). A key the app asks for and no set has shows as the key itself.
+The app gets the last three as its module ``translations.js`` (written by ``python -m
+cdn.build`` from :func:`for_app`), the manifest and the service worker the first, rendered
+per locale (server/pwa/shell.py). A key the app asks for and no set has shows as the key
+itself.
 """
 
 from __future__ import annotations
@@ -89,6 +91,30 @@ SCREENS: Final[dict[str, dict[str, str]]] = {
         "wrongPassword": "รหัสผ่านปัจจุบันไม่ถูกต้อง",
         "noSignal": "ไม่มีสัญญาณ ลองอีกครั้งเมื่อมีสัญญาณ",
         "tryLater": "ยังทำไม่ได้ในตอนนี้ ลองอีกครั้งในอีกสักครู่",
+        "otherLanguage": "English",
+        "checkOut": "เช็คเอาท์",
+        "checkedIn": "เช็คอินแล้ว",
+        "checkedOut": "เช็คเอาท์แล้ว",
+        "locating": "กำลังหาตำแหน่ง…",
+        "locationDenied": "แอปไม่ได้รับอนุญาตให้ใช้ตำแหน่ง จึงบันทึกไว้โดยไม่มีตำแหน่ง "
+        "ครั้งหน้าให้อนุญาตตำแหน่งสำหรับเว็บนี้ในการตั้งค่าของเบราว์เซอร์",
+        "locationUnavailable": "หาตำแหน่งไม่ได้ในตอนนี้ จึงบันทึกไว้โดยไม่มีตำแหน่ง",
+        "call": "โทรหาลูกค้า",
+        "openMap": "เปิดแผนที่",
+        "crew": "ทีมงาน",
+        "lead": "หัวหน้าทีม",
+        "leadMoves": "หัวหน้าทีมเป็นผู้เปลี่ยนสถานะงาน",
+        "reportProblem": "แจ้งปัญหา",
+        "whatHappened": "เกิดอะไรขึ้น?",
+        "details": "รายละเอียด (ไม่บังคับ)",
+        "problemPhoto": "แนบรูป (ไม่บังคับ)",
+        "sendReport": "ส่งรายงาน",
+        "onHoldNote": "งานนี้พักไว้ก่อน ออฟฟิศได้รับแจ้งแล้ว",
+        "fieldNotes": "บันทึกจากหน้างาน",
+        "addRemark": "เพิ่มบันทึก",
+        "remarkHint": "เขียนถึงออฟฟิศหรือทีม",
+        "problem": "ปัญหา",
+        "photosShrunk": "ย่อรูปก่อนส่ง ประหยัดเน็ตไปแล้ว",
     },
     "en": {
         "signIn": "Sign in",
@@ -143,6 +169,31 @@ SCREENS: Final[dict[str, dict[str, str]]] = {
         "wrongPassword": "The current password is wrong",
         "noSignal": "No connection. Try again when you have signal.",
         "tryLater": "That did not work just now. Try again in a moment.",
+        "otherLanguage": "ไทย",
+        "checkOut": "Check out",
+        "checkedIn": "Checked in",
+        "checkedOut": "Checked out",
+        "locating": "Finding your location…",
+        "locationDenied": "Location is blocked for this app, so this was recorded without "
+        "your location. Next time, allow location for this site in the browser's settings.",
+        "locationUnavailable": "Your location could not be found just now, so this was "
+        "recorded without it.",
+        "call": "Call the customer",
+        "openMap": "Open in Maps",
+        "crew": "Crew",
+        "lead": "Lead",
+        "leadMoves": "The crew's lead moves the job along.",
+        "reportProblem": "Report a problem",
+        "whatHappened": "What happened?",
+        "details": "Details (optional)",
+        "problemPhoto": "Add a photo (optional)",
+        "sendReport": "Send the report",
+        "onHoldNote": "This job is on hold: the office has been told.",
+        "fieldNotes": "Field notes",
+        "addRemark": "Add a remark",
+        "remarkHint": "A note for the office or the crew",
+        "problem": "Problem",
+        "photosShrunk": "Data saved by shrinking photos",
     },
 }
 
@@ -152,6 +203,7 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
         "assigned": "ได้รับงาน",
         "en_route": "กำลังเดินทาง",
         "in_progress": "กำลังทำ",
+        "on_hold": "พักงาน",
         "completed": "เสร็จแล้ว",
         "cancelled": "ยกเลิก",
     },
@@ -160,12 +212,31 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
         "assigned": "Assigned",
         "en_route": "On the way",
         "in_progress": "In progress",
+        "on_hold": "On hold",
         "completed": "Completed",
         "cancelled": "Cancelled",
+    },
+}
+
+# The reasons a crew gives when it reports a problem, in the order the app offers them.
+REASONS: Final[dict[str, dict[str, str]]] = {
+    "th": {
+        "customer_absent": "ลูกค้าไม่อยู่",
+        "no_access": "เข้าบ้านหรืออาคารไม่ได้",
+        "unsafe": "ไม่ปลอดภัย",
+        "needs_reschedule": "ต้องเลื่อนนัด",
+        "other": "อื่น ๆ",
+    },
+    "en": {
+        "customer_absent": "The customer is not there",
+        "no_access": "Cannot get in",
+        "unsafe": "Not safe to work",
+        "needs_reschedule": "Needs another day",
+        "other": "Something else",
     },
 }
 
 
 def for_app() -> dict[str, dict[str, dict[str, str]]]:
     """What ``translations.js`` holds."""
-    return {"screens": SCREENS, "statuses": STATUSES}
+    return {"screens": SCREENS, "statuses": STATUSES, "reasons": REASONS}
