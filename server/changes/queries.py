@@ -9,11 +9,25 @@ from uuid import UUID
 import orjson
 from piccolo.query.functions.aggregate import Max
 
-from server.db.engine import insert_returning_ids, lock_change_log, notify_change_log
-from server.db.tables import ChangeLog, ChangeLogHorizon, Device, FeedVersion, Job, User
+from server.changes.audience import members_beyond_columns
+from server.db.engine import (
+    execute_many,
+    insert_returning_ids,
+    lock_change_log,
+    notify_change_log,
+)
+from server.db.tables import (
+    ChangeLog,
+    ChangeLogHorizon,
+    ChangeMember,
+    Device,
+    FeedVersion,
+    Job,
+    User,
+)
 
 CHUNK = 500
-FACT_KINDS = ("checkin.recorded", "staff.password_reset_requested")
+FACT_KINDS = ("checkin.recorded", "staff.password_reset_requested", "sync.rejected")
 """Unscoped rows that only the CRM's event feed reads: no phone's feed, live stream or sync
 shows them (the job change that came with a check-in already did), and compaction drops
 them like any old row, never keeping one as a job's newest change."""
@@ -53,6 +67,16 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
         ids += await insert_returning_ids(
             f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id",
             args,
+        )
+    members = [
+        (change_id, user_id, left)
+        for row, change_id in zip(rows, ids, strict=True)
+        if row.get("job_id")
+        for user_id, left in members_beyond_columns(row)
+    ]
+    if members:
+        await execute_many(
+            "INSERT INTO change_member (change_id, user_id, \"left\") VALUES ($1, $2, $3)", members
         )
     newest = ids[-1]
     if not scopes:
@@ -112,13 +136,27 @@ async def job_changes_seen_by(
         .where(ChangeLog.job_id.is_not_null() & ChangeLog.kind.not_in(list(FACT_KINDS)))
     )
     if user_id is not None:
-        query = query.where(
-            (ChangeLog.assignee_id == user_id) | (ChangeLog.previous_assignee_id == user_id)
-        )
+        query = query.where(_concerns(user_id, after_id))
     if branch_id is not None:
         query = query.where(ChangeLog.branch_id == branch_id)
     rows: list[dict[str, Any]] = await query.order_by(ChangeLog.id).limit(limit).run()
     return rows
+
+
+def _concerns(user_id: str, after_id: int, *, left_only: bool = False) -> Any:
+    """Rows that name ``user_id`` in a crew or among those who left it (``left_only``: only
+    the latter): through the two indexed columns or ``change_member``."""
+    members = ChangeMember.select(ChangeMember.change_id).where(
+        (ChangeMember.user_id == user_id) & (ChangeMember.change_id > after_id)
+    )
+    if left_only:
+        members = members.where(ChangeMember.left.eq(True))
+        return (ChangeLog.previous_assignee_id == user_id) | ChangeLog.id.is_in(members)
+    return (
+        (ChangeLog.assignee_id == user_id)
+        | (ChangeLog.previous_assignee_id == user_id)
+        | ChangeLog.id.is_in(members)
+    )
 
 
 async def compacted_through() -> int:
@@ -149,6 +187,12 @@ async def compact_changes(
         "DELETE FROM change_log WHERE id <= {} AND id NOT IN ("
         " SELECT MAX(id) FROM change_log WHERE id <= {} AND job_id IS NOT NULL"
         f" AND kind NOT IN ({facts}) GROUP BY job_id) RETURNING id",
+        horizon,
+        horizon,
+    )
+    await ChangeMember.raw(
+        "DELETE FROM change_member WHERE change_id <= {}"
+        " AND change_id NOT IN (SELECT id FROM change_log WHERE id <= {})",
         horizon,
         horizon,
     )
@@ -185,11 +229,11 @@ async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
 
 
 async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, int]:
-    """Of ``job_ids``, those reassigned away from ``user_id``: the job version at which it
-    last happened."""
+    """Of ``job_ids``, those taken from ``user_id`` (off their crew): the job version at
+    which it last happened."""
     rows = (
         await ChangeLog.select(ChangeLog.job_id, ChangeLog.payload)
-        .where(ChangeLog.job_id.is_in(job_ids) & (ChangeLog.previous_assignee_id == user_id))
+        .where(ChangeLog.job_id.is_in(job_ids) & _concerns(user_id, 0, left_only=True))
         .output(load_json=True)
         .run()
     )
@@ -232,8 +276,7 @@ async def events_seen_by(
     )
     if user_id is not None:
         query = query.where(
-            (ChangeLog.assignee_id == user_id)
-            | (ChangeLog.previous_assignee_id == user_id)
+            _concerns(user_id, after_id)
             | ((ChangeLog.kind == "team.update") & (ChangeLog.branch_id == branch_id))
         )
     elif branch_id is not None:

@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.changes import queries as change_queries
+from server.changes.audience import people_of_row
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
+from server.jobs.crews import crew_of
 
 log = logging.getLogger("tinedy.changes")
 
@@ -51,6 +53,10 @@ def job_change_row(
     device_id: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A log row for a change to ``job`` (as it is after the change); its payload names the
+    crew (see server/changes/audience.py)."""
+    payload = dict(payload or {})
+    payload.setdefault("crew", crew_of(job))
     return {
         "kind": kind,
         "job_id": job["id"],
@@ -59,7 +65,7 @@ def job_change_row(
         "previous_assignee_id": previous_assignee_id,
         "actor_id": actor_id,
         "device_id": device_id,
-        "payload": payload or {},
+        "payload": payload,
     }
 
 
@@ -68,9 +74,8 @@ def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
     for row in rows:
         if row.get("branch_id"):
             scopes.add(branch_scope(str(row["branch_id"])))
-        for key in ("assignee_id", "previous_assignee_id"):
-            if row.get(key):
-                scopes.add(user_scope(str(row[key])))
+        if row.get("job_id"):
+            scopes.update(user_scope(user_id) for user_id in people_of_row(row))
     return scopes
 
 

@@ -17,6 +17,9 @@ class CheckInOut(ApiModel):
     timestamp: datetime
     distance_meters: float | None
     within_geofence: bool | None
+    location_missing: bool = Field(
+        description="Sent without a place (location denied or unavailable): no verdict."
+    )
 
 
 class CheckInAnswer(ApiModel):
@@ -42,9 +45,12 @@ class Coordinates(Input):
 
 
 class CheckInFields(Input):
+    """Without ``location`` (the phone's location denied or unavailable) the visit is still
+    recorded, flagged for the office."""
+
     type: Literal["in", "out"]
-    location: Coordinates
-    accuracy: float = Field(ge=0, le=100_000, allow_inf_nan=False, strict=True)
+    location: Coordinates | None = None
+    accuracy: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False, strict=True)
     timestamp: Rfc3339
 
 

@@ -61,14 +61,15 @@ def check_in_row(
     skew_seconds: float | None,
     geofence: Geofence,
 ) -> dict[str, Any]:
-    """The stored check-in: what the device said, and what the server measured."""
+    """The stored check-in: what the device said, and what the server measured. One sent
+    without a place (the phone's location was denied or unavailable) is still a visit,
+    flagged ``location_missing``, with no distance and no geofence verdict."""
     distance = None
     within = None
-    if job["lat"] is not None and job["lng"] is not None:
-        distance = haversine_meters(
-            fields.location.lat, fields.location.lng, job["lat"], job["lng"]
-        )
-        within = geofence.contains(distance, fields.accuracy)
+    place = fields.location
+    if place is not None and job["lat"] is not None and job["lng"] is not None:
+        distance = haversine_meters(place.lat, place.lng, job["lat"], job["lng"])
+        within = geofence.contains(distance, fields.accuracy or 0.0)
     return {
         "id": str(uuid.uuid4()),
         "job": str(job["id"]),
@@ -76,15 +77,16 @@ def check_in_row(
         "device_id": device_id,
         "mutation_id": mutation_id,
         "type": fields.type,
-        "lat": fields.location.lat,
-        "lng": fields.location.lng,
-        "accuracy": fields.accuracy,
+        "lat": None if place is None else place.lat,
+        "lng": None if place is None else place.lng,
+        "accuracy": None if place is None else fields.accuracy,
         "device_time": fields.timestamp,
         "recorded_time": corrected_time(fields.timestamp, skew_seconds, received),
         "received_at": received,
         "clock_skew_seconds": skew_seconds,
         "distance_meters": distance,
         "within_geofence": within,
+        "location_missing": place is None,
     }
 
 
@@ -97,6 +99,7 @@ def check_in_answer(row: dict[str, Any]) -> dict[str, Any]:
         "timestamp": local_time(row["recorded_time"]),
         "distanceMeters": None if distance is None else round(distance, 1),
         "withinGeofence": row["within_geofence"],
+        "locationMissing": bool(row["location_missing"]),
     }
 
 
@@ -132,6 +135,7 @@ def check_in_fact(row: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
             "time": local_time(row["recorded_time"]),
             "distanceMeters": None if distance is None else round(distance, 1),
             "withinGeofence": row["within_geofence"],
+            "locationMissing": bool(row["location_missing"]),
             "accuracyMeters": row["accuracy"],
             "job": job_summary(job),
         },

@@ -17,7 +17,10 @@ from pydantic.alias_generators import to_camel
 
 from server.core.inputs import Text
 
-JobStatus = Literal["pending", "assigned", "en_route", "in_progress", "completed", "cancelled"]
+JobStatus = Literal[
+    "pending", "assigned", "en_route", "in_progress", "on_hold", "completed", "cancelled"
+]
+ProblemReason = Literal["customer_absent", "no_access", "unsafe", "needs_reschedule", "other"]
 
 
 RoleName = Literal["staff", "dispatcher", "admin"]  # the values of core.access.Role

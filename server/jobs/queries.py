@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns import Serial
 from piccolo.columns.defaults.base import Default
 from piccolo.custom_types import Combinable
 from piccolo.table import Table
 
 from server.db.engine import current_engine, execute_many
-from server.db.tables import ChecklistItem, Customer, Job, User
+from server.db.tables import ChecklistItem, Customer, Job, JobCrew, User
+from server.jobs.states import FINISHED
 
 INSERT_CHUNK = 500
 
@@ -24,6 +26,7 @@ FEED_COLUMNS: tuple[Any, ...] = (
     Job.address,
     Job.scheduled_at,
     Job.assignee,
+    Job.crew,
     Job.priority,
     Job.version,
     Job.updated_at,
@@ -32,7 +35,8 @@ FEED_COLUMNS: tuple[Any, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class JobFilter:
-    """Which live jobs a query may return: the caller's scope narrowed by their filters."""
+    """Which live jobs a query may return: the caller's scope narrowed by their filters
+    (``assignee_id``: jobs whose crew they are in)."""
 
     assignee_id: str | None = None
     branch_id: str | None = None
@@ -44,7 +48,7 @@ class JobFilter:
 def _conditions(job_filter: JobFilter) -> list[Combinable]:
     conditions: list[Combinable] = [Job.deleted_at.is_null()]
     if job_filter.assignee_id is not None:
-        conditions.append(Job.assignee == job_filter.assignee_id)
+        conditions.append(Job.id.is_in(crew_jobs(job_filter.assignee_id)))
     if job_filter.branch_id is not None:
         conditions.append(Job.branch == job_filter.branch_id)
     if job_filter.statuses:
@@ -54,6 +58,11 @@ def _conditions(job_filter: JobFilter) -> list[Combinable]:
     if job_filter.scheduled_to is not None:
         conditions.append(Job.scheduled_at < job_filter.scheduled_to)
     return conditions
+
+
+def crew_jobs(user_id: str) -> Any:
+    """The ids of the jobs whose crew ``user_id`` is in, as a sub-select."""
+    return JobCrew.select(JobCrew.job).where(JobCrew.member == user_id)
 
 
 def _after(scheduled_at: datetime, job_id: str) -> Combinable:
@@ -212,9 +221,12 @@ async def insert_many(table: type[Table], rows: list[dict[str, Any]]) -> None:
 
 
 def _defaults(table: type[Table]) -> dict[str, Any]:
-    """Each column's default as Piccolo would give it a new row (taken once per insert)."""
+    """Each column's default as Piccolo would give it a new row (taken once per insert); a
+    serial key is left to the database."""
     defaults: dict[str, Any] = {}
     for column in table._meta.columns:
+        if isinstance(column, Serial):
+            continue
         value = column.get_default_value()
         defaults[column._meta.db_column_name] = (
             value.python() if isinstance(value, Default) else value
@@ -256,7 +268,7 @@ def _param(value: Any) -> Any:
 
 async def job_scope(job_id: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = (
-        await Job.select(Job.id, Job.branch, Job.assignee, Job.version)
+        await Job.select(Job.id, Job.branch, Job.assignee, Job.crew, Job.version)
         .where((Job.id == job_id) & Job.deleted_at.is_null())
         .first()
         .run()
@@ -279,7 +291,7 @@ async def unfinished_job_ids_of_customer(customer_id: str) -> list[str]:
         .where(
             (Job.customer == customer_id)
             & Job.deleted_at.is_null()
-            & Job.status.not_in(["completed", "cancelled"])
+            & Job.status.not_in(sorted(FINISHED))
         )
         .run()
     )
@@ -358,3 +370,39 @@ async def move_checklist_items(moves: list[tuple[str, int]]) -> None:
             "UPDATE checklist_item SET position = $1 WHERE id = $2",
             [(position, item_id) for item_id, position in moves],
         )
+
+
+async def store_crews(crews: dict[str, list[str]]) -> None:
+    """Within a transaction: each job's crew (job id -> user ids, lead first) replaces the
+    one stored."""
+    if not crews:
+        return
+    await JobCrew.delete().where(JobCrew.job.is_in(list(crews))).run()
+    await insert_many(
+        JobCrew,
+        [
+            {"job": job_id, "member": user_id, "position": n}
+            for job_id, crew in crews.items()
+            for n, user_id in enumerate(crew)
+        ],
+    )
+
+
+async def insert_crews(jobs: list[dict[str, Any]]) -> None:
+    """Within a transaction: the crews of new jobs (from their ``crew`` column)."""
+    await insert_many(
+        JobCrew,
+        [
+            {"job": job["id"], "member": user_id, "position": n}
+            for job in jobs
+            for n, user_id in enumerate(str(job.get("crew") or "").split())
+        ],
+    )
+
+
+async def people_named(user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Who the people among ``user_ids`` are (name, phone), by id."""
+    if not user_ids:
+        return {}
+    rows = await User.select(User.id, User.name, User.phone).where(User.id.is_in(user_ids)).run()
+    return {str(row["id"]): row for row in rows}

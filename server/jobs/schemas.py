@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from server.core.clock import BANGKOK
 from server.core.inputs import Priority, Text, in_range
-from server.core.schemas import MAX_PAGE, ApiModel, JobStatus, Location
+from server.core.schemas import MAX_PAGE, ApiModel, JobStatus, Location, ProblemReason
 
 
 class FeedParams(ApiModel):
@@ -54,7 +54,8 @@ class JobSummary(ApiModel):
     status: JobStatus
     address: str
     scheduled_date: datetime
-    assignee_id: str | None
+    assignee_id: str | None = Field(description="The crew's lead.")
+    assignee_ids: list[str] = Field(description="The crew, lead first.")
     priority: Priority
     version: int
     updated_at: datetime
@@ -73,6 +74,7 @@ class JobFull(JobSummary):
     customer_id: str
     branch_id: str
     created_at: datetime
+    own_address: bool = Field(description="The job's address is its own, not its customer's.")
 
 
 class CustomerContact(ApiModel):
@@ -122,9 +124,36 @@ class PhotoOut(ApiModel):
     error: str | None = Field(None, description="Why processing failed (office roles).")
 
 
+class CrewMember(ApiModel):
+    id: str
+    name: str
+    phone: str
+
+
+class RemarkOut(ApiModel):
+    id: str
+    author_id: str
+    author_name: str
+    text: str
+    created_at: datetime
+
+
+class ProblemOut(ApiModel):
+    id: str
+    reason: ProblemReason
+    note: str
+    reported_by: str
+    reported_by_name: str
+    reported_at: datetime
+    photo_id: str | None
+
+
 class JobDetail(ApiModel):
     job: JobFull
     customer_contact: CustomerContact
     checklist_items: list[ChecklistItemOut]
     photos: list[PhotoOut]
     location: Location
+    crew: list[CrewMember] = Field(description="Who works the job, lead first.")
+    remarks: list[RemarkOut] = Field(description="The field's remarks, oldest first.")
+    problems: list[ProblemOut] = Field(description="Problems the field reported, oldest first.")

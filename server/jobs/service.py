@@ -16,8 +16,10 @@ from server.core.access import Principal, Role
 from server.core.clock import local_time
 from server.errors import JobNotFound
 from server.jobs import queries as job_queries
+from server.jobs.crews import crew_of
 from server.jobs.cursors import CursorCodec, FeedPosition
 from server.jobs.queries import JobFilter
+from server.reports.service import job_reports
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def parse_job_id(raw: str) -> str:
 
 
 def may_see(principal: Principal, job: dict[str, Any]) -> bool:
-    return principal.audience.sees_job(job["branch"], (job["assignee"],))
+    """Staff see the jobs whose crew they are in; the office its branch's."""
+    return principal.audience.sees_job(job["branch"], tuple(crew_of(job)))
 
 
 def with_cursor(query: FeedQuery, codec: CursorCodec) -> FeedQuery:
@@ -118,6 +121,7 @@ def job_summary(row: dict[str, Any]) -> dict[str, Any]:
         "address": row["address"],
         "scheduledDate": local_time(row["scheduled_at"]),
         "assigneeId": _id_or_none(row["assignee"]),
+        "assigneeIds": crew_of(row),
         "priority": row["priority"],
         "version": row["version"],
         "updatedAt": local_time(row["updated_at"]),
@@ -133,10 +137,14 @@ async def visible_job_version(principal: Principal, job_id: str) -> int:
 
 
 async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
+    """The job with its customer's contact, crew, checklist, location, and the field's
+    remarks and problems (its photos are added by server/photos)."""
     row = await job_queries.get_job(job_id)
     if row is None or not may_see(principal, row):
         raise JobNotFound()
     checklist = await job_queries.checklist_for(job_id)
+    crew = crew_of(row)
+    people = await job_queries.people_named(crew)
     return {
         "job": job_fields(row),
         "customerContact": {
@@ -147,6 +155,12 @@ async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
         "checklistItems": [checklist_item(item) for item in checklist],
         "photos": [],  # filled by photos.service.job_photos
         "location": {"lat": row["lat"], "lng": row["lng"]},
+        "crew": [
+            {"id": user_id, "name": people[user_id]["name"], "phone": people[user_id]["phone"]}
+            for user_id in crew
+            if user_id in people
+        ],
+        **await job_reports(job_id),
     }
 
 
@@ -159,6 +173,7 @@ def job_fields(row: dict[str, Any]) -> dict[str, Any]:
         "customerId": str(row["customer"]),
         "branchId": str(row["branch"]),
         "createdAt": local_time(row["created_at"]),
+        "ownAddress": bool(row["own_address"]),
     }
 
 

@@ -21,6 +21,7 @@ from server.changes.service import job_change_row, record_changes
 from server.db.engine import write_transaction
 from server.errors import JobNotFound
 from server.jobs import queries as job_queries
+from server.jobs.crews import crew_of, crew_text, lead_of
 from server.jobs.queries import JobFilter
 from server.jobs.service import job_summary
 
@@ -61,7 +62,10 @@ async def create_jobs(
     async with write_transaction():
         if customers:
             await job_queries.insert_customers(customers)
+        for job in jobs:
+            job.setdefault("crew", "" if job.get("assignee") is None else str(job["assignee"]))
         await job_queries.insert_jobs(jobs)
+        await job_queries.insert_crews(jobs)
         if checklist_items:
             await job_queries.insert_checklist_items(checklist_items)
         rows = [
@@ -94,14 +98,20 @@ async def lock_external_jobs(external_ids: list[str]) -> dict[str, dict[str, Any
 
 class JobWriter:
     """Changes to jobs locked in one transaction, kept in memory as they are decided and
-    written by :meth:`commit`: each job's final columns once, checklist items in one go,
-    and the change-log rows together, whatever the number of changes."""
+    written by :meth:`commit`: each job's final columns once, checklist items and crews in
+    one go, and the change-log rows together, whatever the number of changes.
+
+    A change sets a crew with ``values["crew"]`` (user ids, lead first; an ``assignee`` alone
+    is a crew of one): the lead becomes the ``assignee``, and the log row names everyone the
+    change concerns, those who left the crew included (see server/changes/audience.py).
+    """
 
     def __init__(self, actor: Actor, now: datetime | None = None) -> None:
         self.actor = actor
         self.now = now or datetime.now(UTC)
         self._jobs: dict[str, tuple[dict[str, Any], set[str]]] = {}
         self._items: dict[str, tuple[str, bool]] = {}
+        self._crews: dict[str, list[str]] = {}
         self._reshaped = ChecklistEdit()
         self.rows: list[dict[str, Any]] = []
 
@@ -118,8 +128,11 @@ class JobWriter:
         ``checklist`` reshaping to a job from :func:`lock_jobs`, one version up; returns the
         change's log row. ``about`` adds to the payload what else changed with the job (a
         photo, the checklist's new labels)."""
-        moved_from = job["assignee"] if _assignee_changes(job, values) else None
+        before = crew_of(job)
+        values = self._with_crew(job, values)
         job.update(values, version=job["version"] + 1, updated_at=self.now)
+        after = crew_of(job)
+        left = [user_id for user_id in before if user_id not in after]
         _, columns = self._jobs.setdefault(str(job["id"]), (job, set()))
         columns.update(values)
         for item_id, done in (items or {}).items():
@@ -136,16 +149,31 @@ class JobWriter:
         if items:
             payload["items"] = items
         payload.update(about or {})
+        if left:
+            payload["left"] = left
         row = job_change_row(
             kind,
             job,
-            previous_assignee_id=_plain(moved_from),
+            previous_assignee_id=lead_of(before) if lead_of(before) in left else None,
             actor_id=self.actor.user_id,
             device_id=self.actor.device_id,
             payload=payload,
         )
         self.rows.append(row)
         return row
+
+    def _with_crew(self, job: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with a crew (or a lone ``assignee``) spelt as the job's columns."""
+        if "crew" in values:
+            crew = [str(user_id) for user_id in values["crew"]]
+        elif "assignee" in values:
+            crew = [] if values["assignee"] is None else [str(values["assignee"])]
+        else:
+            return values
+        if crew == crew_of(job):
+            return {k: v for k, v in values.items() if k not in ("crew", "assignee")}
+        self._crews[str(job["id"])] = crew
+        return {**values, "crew": crew_text(crew), "assignee": lead_of(crew)}
 
     async def commit(self) -> list[int]:
         """Write everything changed; returns the change ids of :attr:`rows`, in order."""
@@ -158,6 +186,7 @@ class JobWriter:
             ],
             self.now,
         )
+        await job_queries.store_crews(self._crews)
         await job_queries.delete_checklist_items(self._reshaped.removed)
         await job_queries.insert_checklist_items(self._reshaped.added)
         await job_queries.move_checklist_items(self._reshaped.moved)
@@ -181,10 +210,6 @@ async def update_job(
         writer.change(job, values, kind)
         await writer.commit()
         return job
-
-
-def _assignee_changes(job: dict[str, Any], values: dict[str, Any]) -> bool:
-    return "assignee" in values and _plain(values["assignee"]) != _plain(job["assignee"])
 
 
 def _plain(value: Any) -> Any:

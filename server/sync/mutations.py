@@ -81,10 +81,16 @@ class SyncBatch(BaseModel):
     pending_updates: list[dict[str, Any]] = Field(default_factory=list)
     photos: list[dict[str, Any]] = Field(default_factory=list)
     check_ins: list[dict[str, Any]] = Field(default_factory=list)
+    issues: list[dict[str, Any]] = Field(default_factory=list)
+    remarks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return [*self.pending_updates, *self.photos, *self.check_ins, *self.issues, *self.remarks]
 
     @model_validator(mode="after")
     def _every_entry_named(self) -> SyncBatch:
-        for entry in [*self.pending_updates, *self.photos, *self.check_ins]:
+        for entry in self.entries:
             mutation_id = entry.get("mutationId")
             if not isinstance(mutation_id, str) or not is_mutation_id(mutation_id):
                 raise ValueError("every entry needs a mutationId (1-128 letters, digits, ._:~-)")
@@ -92,7 +98,7 @@ class SyncBatch(BaseModel):
 
     @property
     def size(self) -> int:
-        return len(self.pending_updates) + len(self.photos) + len(self.check_ins)
+        return len(self.entries)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -10,8 +10,9 @@ from pydantic import Field
 from server.core.schemas import ApiModel, Location
 from server.jobs.schemas import ChecklistItemOut, JobFull, JobSummary
 
-MutationKind = Literal["update", "checkin", "photo"]
-"""What a sync batch carries (its ``updates``, ``checkIns`` and ``photos``)."""
+MutationKind = Literal["update", "checkin", "photo", "issue", "remark"]
+"""What a sync batch carries (its ``pendingUpdates``, ``checkIns``, ``photos``, ``issues``
+and ``remarks``)."""
 
 
 class JobState(JobFull):

@@ -9,6 +9,9 @@ same ``mutationId`` with a different body is refused (``mutation_id_reused``).
 
 Check-ins apply before pending updates: a phone that checked in (moving its job to
 ``in_progress``) and also queued "en route" finds the latter already passed, not refused.
+Problems and remarks apply last: a job reported on hold after its last step stays on hold.
+A mutation refused outright (``failed``) is also logged as a ``sync.rejected`` fact, once,
+so the office hears of work a phone could not deliver.
 """
 
 from __future__ import annotations
@@ -31,12 +34,22 @@ from server.checkins.service import (
 from server.core.access import Principal
 from server.core.inputs import as_uuid
 from server.db.engine import write_transaction
-from server.errors import JobNotFound, MutationIdReused
+from server.errors import InvalidTransition, JobNotFound, MutationIdReused, ValidationFailed
 from server.jobs import queries as job_queries
-from server.jobs.service import job_state, job_summary, visible_scope
-from server.jobs.states import status_after_check_in
+from server.jobs import states as job_states
+from server.jobs.crews import is_lead
+from server.jobs.service import job_fields, job_state, job_summary, visible_scope
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
+from server.reports import queries as report_queries
+from server.reports.service import (
+    BatchProblem,
+    BatchRemark,
+    ProblemRequest,
+    problem_fact,
+    problem_row,
+    remark_row,
+)
 from server.sync import queries as sync_queries
 from server.sync.mutations import (
     BatchCheckIn,
@@ -60,11 +73,15 @@ from server.sync.schemas import MutationKind
 SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
 
 
-MUTATION_MODELS: dict[MutationKind, type[PendingUpdate] | type[BatchCheckIn] | type[BatchPhoto]] = {
+Mutation = PendingUpdate | BatchCheckIn | BatchPhoto | BatchProblem | BatchRemark
+MUTATION_MODELS: dict[MutationKind, type[Mutation]] = {
     "update": PendingUpdate,
     "checkin": BatchCheckIn,
     "photo": BatchPhoto,
+    "issue": BatchProblem,
+    "remark": BatchRemark,
 }
+SYNC_REJECTED = "sync.rejected"
 
 
 @dataclass
@@ -74,7 +91,7 @@ class Entry:
     kind: MutationKind
     raw: dict[str, Any]
     mutation_id: str
-    read: PendingUpdate | BatchCheckIn | BatchPhoto | MutationRejected
+    read: Mutation | MutationRejected
     hash: str
 
     @classmethod
@@ -145,6 +162,8 @@ async def sync_batch(principal: Principal, batch: SyncBatch, geofence: Geofence)
     entries = [Entry.of("checkin", raw) for raw in batch.check_ins]
     entries += [Entry.of("update", raw) for raw in batch.pending_updates]
     entries += [Entry.of("photo", raw) for raw in batch.photos]
+    entries += [Entry.of("issue", raw) for raw in batch.issues]
+    entries += [Entry.of("remark", raw) for raw in batch.remarks]
     clock = SyncClock.measure(batch.device_time)
     outcomes = await apply_entries(principal, entries, clock, geofence)
     answer: dict[str, Any] = {SYNCED: [], CONFLICTS: [], FAILED: []}
@@ -195,6 +214,8 @@ class BatchWork:
     left: dict[str, dict[str, Any]] = field(default_factory=dict)
     photos: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached: list[str] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    remarks: list[dict[str, Any]] = field(default_factory=list)
     writer: JobWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -243,7 +264,8 @@ class BatchWork:
             [
                 photo_id
                 for e in fresh
-                if isinstance(e.read, BatchPhoto) and (photo_id := as_uuid(e.read.photo_id))
+                if isinstance(e.read, BatchPhoto | BatchProblem)
+                and (photo_id := as_uuid(e.read.photo_id))
             ]
         )
         gone = sorted(named - set(self.jobs))
@@ -259,6 +281,10 @@ class BatchWork:
                 return await self._check_in(entry.read)
             if isinstance(entry.read, BatchPhoto):
                 return self._attach(entry.read)
+            if isinstance(entry.read, BatchProblem):
+                return self._report_problem(entry.read)
+            if isinstance(entry.read, BatchRemark):
+                return self._remark(entry.read)
             return await self._update(entry.read)
         except MutationRejected as rejected:
             return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
@@ -286,7 +312,7 @@ class BatchWork:
             self.principal.device_id,
         )
         rights = Rights(
-            moves=str(job["assignee"]) == self.principal.user_id,
+            moves=is_lead(job, self.principal.user_id),
             cancels=self.principal.audience.family == "office",
         )
         try:
@@ -303,7 +329,7 @@ class BatchWork:
         return outcome
 
     async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
-        """Recorded on any job the caller may see; only the assignee's arrival moves it."""
+        """Recorded on any job the caller may see; only the lead's arrival moves it."""
         job = self._visible_job(check_in.job_id)
         row = check_in_row(
             job,
@@ -318,8 +344,8 @@ class BatchWork:
         self.check_ins.append(row)
         outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
         outcome.client_time = row["recorded_time"]
-        moves_to = status_after_check_in(job["status"], check_in.type)
-        if moves_to is not None and str(job["assignee"]) == self.principal.user_id:
+        moves_to = job_states.status_after_check_in(job["status"], check_in.type)
+        if moves_to is not None and is_lead(job, self.principal.user_id):
             self._change(job, {"status": moves_to}, "job.status_changed", outcome)
         return outcome
 
@@ -340,6 +366,45 @@ class BatchWork:
         self.attached.append(str(photo["duplicate_of"] or photo["id"]))
         return Outcome(attachment.mutation_id, SYNCED, "applied")
 
+    def _report_problem(self, report: BatchProblem) -> Outcome:
+        """Anyone who may see the job reports a problem on it: it goes (or stays) on hold,
+        and its log row carries the report for the office's alert."""
+        job = self._visible_job(report.job_id)
+        if not job_states.can_report_problem(job["status"]):
+            raise MutationRejected(
+                "invalid_transition", f"A job that is {job['status']} cannot be put on hold."
+            )
+        if report.photo_id is not None:
+            photo = self.photos.get(as_uuid(report.photo_id) or "")
+            if photo is None or str(photo["job"]) != report.job_id:
+                raise MutationRejected("photo_not_found", "No such photo of this job.")
+        row = problem_row(
+            report.job_id,
+            report,
+            mutation_id=report.mutation_id,
+            user_id=self.principal.user_id,
+            device_id=self.principal.device_id,
+            reported_at=self.clock.received,
+        )
+        self.problems.append(row)
+        outcome = Outcome(report.mutation_id, SYNCED, "applied")
+        values = {} if job["status"] == job_states.ON_HOLD else {"status": job_states.ON_HOLD}
+        self._change(
+            job, values, "job.problem_reported", outcome, about={"problem": problem_fact(row)}
+        )
+        return outcome
+
+    def _remark(self, remark: BatchRemark) -> Outcome:
+        """A remark joins the job's others; the job moves a version up (so every copy of its
+        detail is fetched again) but none of its fields change, so nothing conflicts."""
+        job = self._visible_job(remark.job_id)
+        row = remark_row(remark, user_id=self.principal.user_id, created_at=self.clock.received)
+        self.remarks.append(row)
+        outcome = Outcome(remark.mutation_id, SYNCED, "applied")
+        about = {"remark": {"id": row["id"], "authorId": row["author_id"], "text": row["text"]}}
+        self._change(job, {}, "job.remark_added", outcome, about=about)
+        return outcome
+
     def _change(
         self,
         job: dict[str, Any],
@@ -347,8 +412,9 @@ class BatchWork:
         kind: str,
         outcome: Outcome,
         items: dict[str, bool] | None = None,
+        about: dict[str, Any] | None = None,
     ) -> None:
-        row = self.writer.change(job, values, kind, items)
+        row = self.writer.change(job, values, kind, items, about)
         self.changed_by.append(outcome)
         self.history.setdefault(str(job["id"]), []).append(row)
         for item in self.checklists.get(str(job["id"]), []):
@@ -389,6 +455,26 @@ class BatchWork:
             "received_at": self.clock.received,
         }
 
+    def _rejection(self, entry: Entry, outcome: Outcome) -> dict[str, Any]:
+        """A mutation refused outright, as a fact for the office's alerts."""
+        job_id = as_uuid(entry.raw.get("jobId"))
+        job = self.jobs.get(job_id or "")
+        return {
+            "kind": SYNC_REJECTED,
+            "branch_id": job["branch"] if job else self.principal.branch_id,
+            "actor_id": self.principal.user_id,
+            "device_id": self.principal.device_id,
+            "payload": {
+                "userId": self.principal.user_id,
+                "deviceId": self.principal.device_id,
+                "mutationId": entry.mutation_id,
+                "kind": entry.kind,
+                "jobId": job_id,
+                "code": outcome.code,
+                "message": outcome.message,
+            },
+        }
+
     async def commit(self) -> None:
         """Write the check-ins, log rows (each new check-in's own fact among them, for the
         CRM's events) and receipts of the mutations decided here.
@@ -403,8 +489,12 @@ class BatchWork:
         ids = await self.writer.commit()
         for outcome, change_id in zip(self.changed_by, ids, strict=True):
             outcome.change_id = change_id
-        if self.check_ins:
-            await record_unscoped([check_in_fact(r, self.jobs[r["job"]]) for r in self.check_ins])
+        await report_queries.insert_problems(self.problems)
+        await report_queries.insert_remarks(self.remarks)
+        facts = [check_in_fact(r, self.jobs[r["job"]]) for r in self.check_ins]
+        facts += [self._rejection(e, o) for e, o in self.decided if o.answer == FAILED]
+        if facts:
+            await record_unscoped(facts)
         if self.decided:
             await sync_queries.insert_receipts([self._receipt(*pair) for pair in self.decided])
 
@@ -426,3 +516,22 @@ async def check_in(
         raise MutationIdReused(outcome.message)
     assert outcome.check_in is not None, outcome
     return {"checkIn": outcome.check_in}
+
+
+async def report_problem(
+    principal: Principal, job_id: str, request: ProblemRequest, geofence: Geofence
+) -> dict[str, Any]:
+    """One problem report outside a batch, idempotent by its ``mutationId``: ``{"job"}``,
+    the job as it is now (on hold)."""
+    raw = {**request.model_dump(mode="json", by_alias=True), "jobId": job_id}
+    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
+    outcome = (await apply_entries(principal, [Entry.of("issue", raw)], clock, geofence))[0]
+    if outcome.code == "job_not_found":
+        raise JobNotFound()
+    if outcome.code in ("mutation_id_reused", "invalid_transition"):
+        raise (MutationIdReused if outcome.code == "mutation_id_reused" else InvalidTransition)(
+            outcome.message
+        )
+    if outcome.code == "photo_not_found":
+        raise ValidationFailed([("photoId", outcome.message)])
+    return {"job": job_fields(await job_queries.get_job(job_id) or {})}

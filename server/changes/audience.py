@@ -1,0 +1,49 @@
+"""Whom a change-log row concerns, read the same way everywhere: the feed versions it raises,
+the live streams and pushes that hear it, and the sync feeds that find it.
+
+A job's row names its crew after the change (``payload.crew``, lead first) and those the
+change took the job from (``payload.left``). Its columns hold the lead (``assignee_id``) and a
+lead who left (``previous_assignee_id``), indexed; everyone else it names is written to
+``change_member`` beside it, so each person's replay finds it through an index too. Rows
+logged before crews name only the two columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def crew_of_row(row: dict[str, Any]) -> list[str]:
+    """The job's crew after the change, lead first."""
+    payload = row.get("payload") or {}
+    crew = payload.get("crew")
+    if isinstance(crew, list):
+        return [str(user_id) for user_id in crew]
+    return [] if row.get("assignee_id") is None else [str(row["assignee_id"])]
+
+
+def left_of_row(row: dict[str, Any]) -> list[str]:
+    """Those the change took the job from."""
+    payload = row.get("payload") or {}
+    left = payload.get("left")
+    if isinstance(left, list):
+        return [str(user_id) for user_id in left]
+    previous = row.get("previous_assignee_id")
+    if previous is None or str(previous) == str(row.get("assignee_id")):
+        return []
+    return [str(previous)]
+
+
+def people_of_row(row: dict[str, Any]) -> list[str]:
+    """Everyone the row concerns: the crew, then those who left."""
+    return [*crew_of_row(row), *left_of_row(row)]
+
+
+def members_beyond_columns(row: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The ``change_member`` entries of a row: each person it concerns whom its two indexed
+    columns do not name, with whether the change took the job from them."""
+    named = {str(row[key]) for key in ("assignee_id", "previous_assignee_id") if row.get(key)}
+    return [
+        *((user_id, False) for user_id in crew_of_row(row) if user_id not in named),
+        *((user_id, True) for user_id in left_of_row(row) if user_id not in named),
+    ]
