@@ -9,6 +9,8 @@ from typing import Any
 from sanic import Sanic
 from sanic.config import Config
 
+from server.alerts.endpoints import alert_routes
+from server.alerts.planner import AlertPlanner
 from server.auth.endpoints import auth_routes
 from server.auth.offline_keys import OfflineKeys
 from server.auth.throttle import LoginThrottle
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(notification_routes)
     app.blueprint(sync_routes)
     app.blueprint(dispatch_routes)
+    app.blueprint(alert_routes)
     app.blueprint(live_routes)
     app.blueprint(pwa_routes)
     app.blueprint(people_routes)
@@ -88,7 +91,9 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.register_middleware(add_security_headers, "response")
     app.main_process_ready(start_background_processes)
     app.before_server_start(start_worker)
+    app.before_server_start(start_alert_planner)
     app.before_server_stop(end_streams)
+    app.before_server_stop(stop_alert_planner)
     app.after_server_stop(stop_worker)
     return app
 
@@ -164,6 +169,23 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     # live streams allocates in bursts: collect the young generation less often.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
+async def start_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Each worker of a running server raises alerts (ALERT_PLANNING); an app under test
+    runs none unless the test starts one."""
+    ctx: AppContext = app.ctx.tinedy
+    if ctx.settings.alert_planning:
+        ctx.alerts = AlertPlanner(ctx.settings)
+        ctx.mirror.add_listener(ctx.alerts.heard)
+        ctx.alerts.start()
+
+
+async def stop_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    ctx: AppContext = app.ctx.tinedy
+    if ctx.alerts is not None:
+        await ctx.alerts.stop()
+        ctx.alerts = None
 
 
 async def end_streams(app: Sanic[Config, Any], _loop: Any = None) -> None:

@@ -185,6 +185,23 @@ class Settings(BaseSettings):
     webhook_secret_overlap_hours: float = Field(
         24.0, ge=0, description="After a secret rotation, how long the old secret signs too."
     )
+    late_start_minutes: int = Field(
+        20,
+        ge=1,
+        le=720,
+        description="An assigned job nobody set out for this long after its "
+        "start raises a late_start alert.",
+    )
+    alert_poll_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How often each worker's alert planner looks for late "
+        "starts, and for changes without a wake-up.",
+    )
+    alert_planning: bool = Field(
+        True, description="This instance's workers raise alerts (false: other instances do)."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -8,6 +8,7 @@ from typing import Any
 from piccolo.engine.base import Engine
 from sanic import Request
 
+from server.alerts.planner import AlertPlanner
 from server.auth.offline_keys import OfflineKeys
 from server.auth.service import authenticate
 from server.auth.throttle import LoginThrottle
@@ -43,6 +44,7 @@ class AppContext:
     api_keys: ApiKeyGate
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None
+    alerts: AlertPlanner | None = None
 
     def authenticate(self, token: str) -> Principal:
         """Who holds ``token``: no database read, the mirror knows revoked sessions."""

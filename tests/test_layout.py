@@ -37,6 +37,7 @@ DOMAINS = [
     "pwa",
     "integration",
     "webhooks",
+    "alerts",
     "ops",
 ]
 WIRING = {"app", "context", "seed", "__main__", "cluster"}
