@@ -76,7 +76,7 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
     ]
     if members:
         await execute_many(
-            "INSERT INTO change_member (change_id, user_id, \"left\") VALUES ($1, $2, $3)", members
+            'INSERT INTO change_member (change_id, user_id, "left") VALUES ($1, $2, $3)', members
         )
     newest = ids[-1]
     if not scopes:

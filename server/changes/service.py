@@ -247,8 +247,8 @@ class ChangeMirror:
         if row["kind"] == USER_CHANGED:
             self._apply_placement(row)
             return
-        if row["kind"] in change_queries.FACT_KINDS:
-            return  # no feed shows it, so no scope's version moves
+        if row["kind"] in change_queries.FACT_KINDS or row.get("job_id") is None:
+            return  # no feed shows it (a fact, a team update, an alert): no version moves
         for scope in scopes_of([row]):
             self._versions[scope] = max(self._versions.get(scope, 0), change_id)
 

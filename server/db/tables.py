@@ -420,8 +420,6 @@ class WebhookPlanCursor(Table, tablename="webhook_plan_cursor"):
     last_change_id = BigInt(default=0)
 
 
-
-
 class JobProblem(Table, tablename="job_problem"):
     """A problem the field reported on a job (customer absent, no access...): the job went on
     hold and the office was alerted. Append-only; idempotent through the sync receipt."""

@@ -12,14 +12,15 @@ from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.devices import service as device_service
 from server.devices.schemas import DevicesList
+from server.dispatch import directory
 from server.dispatch import service as dispatch_service
 from server.dispatch import team_updates as team_update_service
-from server.dispatch.schemas import TeamUpdateAccepted
-from server.dispatch.service import AssignJob, JobEdits, NewJob
+from server.dispatch.schemas import CustomerList, CustomerSearch, StaffList, TeamUpdateAccepted
+from server.dispatch.service import AssignJob, JobEdits, NewJob, Reopen
 from server.dispatch.team_updates import TeamUpdate
 from server.errors import DeviceNotFound
 from server.http.endpoint import endpoint
-from server.http.json_io import json_response, read_json, send_json_get
+from server.http.json_io import json_response, read_json, read_query, send_json_get
 from server.jobs.schemas import JobDetail
 from server.jobs.service import parse_job_id
 
@@ -48,7 +49,8 @@ async def create_job(request: Request, principal: Principal) -> HTTPResponse:
 
 @dispatch_routes.post("/jobs/<job_id:str>/assign")
 @endpoint(
-    "Assign or reassign a pending or assigned job to active staff of its branch.",
+    "Give a job not finished its crew (active staff of its branch, lead first): "
+    "`assigneeIds`, or `assigneeId` for one. A new lead starts it again from assigned.",
     roles=OFFICE_ROLES,
     body=AssignJob,
     responses=WRITE_ANSWERS,
@@ -61,7 +63,8 @@ async def assign_job(request: Request, principal: Principal, job_id: str) -> HTT
 
 @dispatch_routes.patch("/jobs/<job_id:str>")
 @endpoint(
-    "Re-prioritise, reschedule, annotate or cancel a job.",
+    "Re-prioritise, reschedule, annotate, give its own address, resume (status assigned, "
+    "from on_hold) or cancel a job.",
     roles=OFFICE_ROLES,
     body=JobEdits,
     responses=WRITE_ANSWERS,
@@ -70,6 +73,42 @@ async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPR
     job_id = parse_job_id(job_id)
     edits = read_json(request, JobEdits)
     return json_response(await dispatch_service.edit_job(principal, job_id, edits))
+
+
+@dispatch_routes.post("/jobs/<job_id:str>/reopen")
+@endpoint(
+    "Reopen a job completed by mistake: back to in_progress for its crew, with a reason.",
+    roles=OFFICE_ROLES,
+    body=Reopen,
+    responses=WRITE_ANSWERS,
+)
+async def reopen_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    job_id = parse_job_id(job_id)
+    reopen = read_json(request, Reopen)
+    return json_response(await dispatch_service.reopen_job(principal, job_id, reopen))
+
+
+@dispatch_routes.get("/staff")
+@endpoint(
+    "The branch's field staff: names for the board and whom a crew can be made of.",
+    roles=OFFICE_ROLES,
+    responses={200: StaffList, 304: None, 401: Problem, 403: Problem},
+)
+async def list_staff(request: Request, principal: Principal) -> HTTPResponse:
+    return await send_json_get(request, await directory.branch_staff(principal))
+
+
+@dispatch_routes.get("/customers")
+@endpoint(
+    "The branch's customers whose name contains `q`, for a new job.",
+    roles=OFFICE_ROLES,
+    query=CustomerSearch,
+    responses={200: CustomerList, 304: None, 401: Problem, 403: Problem, 422: Problem},
+)
+async def list_customers(request: Request, principal: Principal) -> HTTPResponse:
+    search = read_query(request, CustomerSearch)
+    answer = await directory.branch_customers(principal, search.q, search.limit)
+    return await send_json_get(request, answer)
 
 
 @dispatch_routes.get("/devices")

@@ -1,8 +1,10 @@
-"""Dispatch writes: create, assign and edit jobs, for a dispatcher's own branch (admins: all).
+"""Dispatch writes: create, assign, edit, resume and reopen jobs, for a dispatcher's own
+branch (admins: all).
 
 A job of another branch is answered exactly like a job that does not exist. Each write is one
 transaction with its change-log row, on the job locked for the transaction, so a dispatcher
-and a phone syncing the same job are serialised and the state machine sees the real status.
+and a phone syncing the same job are serialised and the state machine
+(server/jobs/states.py) sees the real status.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from server.checkins import queries as check_in_queries
+from server.checkins.schemas import Coordinates
 from server.checkins.service import check_in_record
 from server.core.access import Principal, Role
 from server.core.inputs import Input, Priority, Prose, Rfc3339, Text
@@ -21,15 +24,20 @@ from server.db.engine import write_transaction
 from server.errors import InvalidTransition, JobNotFound, ValidationFailed
 from server.jobs import queries as job_queries
 from server.jobs import states as job_states
+from server.jobs.crews import MAX_CREW, crew_of, lead_of, unique_crew
 from server.jobs.service import job_detail, may_see, visible_scope
 from server.jobs.writes import Actor, JobWriter, create_jobs, lock_jobs
 from server.people import queries as people_queries
 
 MAX_CHECKLIST = 50
 Label = Annotated[Prose, Field(min_length=1, max_length=200)]
+Address = Annotated[Prose, Field(min_length=1, max_length=500)]
+Crew = Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_CREW)]
 
 
 class NewJob(Input):
+    """A job for a customer; at the customer's address unless it has its own."""
+
     customer_id: uuid.UUID
     service_type: Text = Field(min_length=1, max_length=60)
     scheduled_date: Rfc3339
@@ -37,24 +45,73 @@ class NewJob(Input):
     priority: Priority = "normal"
     notes: Prose = Field("", max_length=4000)
     assignee_id: uuid.UUID | None = None
+    assignee_ids: Crew | None = None
     checklist: list[Label] = Field(default_factory=list, max_length=MAX_CHECKLIST)
+    address: Address | None = None
+    location: Coordinates | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_crew(self) -> NewJob:
+        if self.assignee_id is not None and self.assignee_ids is not None:
+            raise ValueError("give assigneeId or assigneeIds, not both")
+        if self.location is not None and self.address is None:
+            raise ValueError("give the address of the location")
+        return self
+
+    @property
+    def crew(self) -> list[str]:
+        if self.assignee_ids is not None:
+            return unique_crew(self.assignee_ids)
+        return [] if self.assignee_id is None else [str(self.assignee_id)]
+
+    @property
+    def crew_field(self) -> str:
+        return "assigneeId" if self.assignee_id is not None else "assigneeIds"
 
 
 class AssignJob(Input):
-    assignee_id: uuid.UUID
+    """The crew, lead first: ``assigneeIds``, or ``assigneeId`` for a crew of one."""
+
+    assignee_id: uuid.UUID | None = None
+    assignee_ids: Crew | None = None
+
+    @model_validator(mode="after")
+    def _names_a_crew(self) -> AssignJob:
+        if (self.assignee_id is None) == (self.assignee_ids is None):
+            raise ValueError("give assigneeId or assigneeIds")
+        return self
+
+    @property
+    def crew(self) -> list[str]:
+        if self.assignee_ids is not None:
+            return unique_crew(self.assignee_ids)
+        return [str(self.assignee_id)]
+
+    @property
+    def crew_field(self) -> str:
+        return "assigneeId" if self.assignee_id is not None else "assigneeIds"
 
 
 class JobEdits(Input):
+    """``status``: ``assigned`` resumes a job on hold, ``cancelled`` cancels it. A new
+    ``address`` (and ``location``) makes the job's address its own."""
+
     priority: Priority | None = None
     scheduled_date: Rfc3339 | None = None
     duration_minutes: int | None = Field(None, ge=15, le=24 * 60, strict=True)
     notes: Prose | None = Field(None, max_length=4000)
-    status: Literal["cancelled"] | None = None
+    status: Literal["assigned", "cancelled"] | None = None
+    address: Address | None = None
+    location: Coordinates | None = None
 
     @model_validator(mode="after")
     def _edits_something(self) -> JobEdits:
         if not self.columns():
-            raise ValueError("give priority, scheduledDate, durationMinutes, notes or status")
+            raise ValueError(
+                "give priority, scheduledDate, durationMinutes, notes, status or address"
+            )
+        if self.location is not None and self.address is None:
+            raise ValueError("give the address of the location")
         return self
 
     def columns(self) -> dict[str, Any]:
@@ -64,8 +121,18 @@ class JobEdits(Input):
             "duration_minutes": self.duration_minutes,
             "notes": self.notes,
             "status": self.status,
+            "address": self.address,
         }
-        return {column: value for column, value in named.items() if value is not None}
+        columns = {column: value for column, value in named.items() if value is not None}
+        if self.address is not None:
+            columns["lat"] = None if self.location is None else self.location.lat
+            columns["lng"] = None if self.location is None else self.location.lng
+            columns["own_address"] = True
+        return columns
+
+
+class Reopen(Input):
+    reason: Prose = Field(min_length=1, max_length=1000)
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -78,22 +145,25 @@ async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
     if customer is None or not principal.audience.office_of(customer["branch"]):
         raise ValidationFailed([("customerId", "no such customer in your branch")])
     branch = str(customer["branch"])
-    if new.assignee_id is not None:
-        await require_assignable(new.assignee_id, branch)
+    crew = new.crew
+    await require_crew(crew, branch, new.crew_field)
+    own = new.address is not None
     job_id = str(uuid.uuid4())
     job = {
         "id": job_id,
         "branch": branch,
         "customer": str(customer["id"]),
         "service_type": new.service_type,
-        "status": "assigned" if new.assignee_id else "pending",
+        "status": "assigned" if crew else "pending",
         "priority": new.priority,
         "scheduled_at": new.scheduled_date,
         "duration_minutes": new.duration_minutes,
-        "assignee": str(new.assignee_id) if new.assignee_id else None,
-        "address": customer["address"],
-        "lat": customer["lat"],
-        "lng": customer["lng"],
+        "assignee": lead_of(crew),
+        "crew": " ".join(crew),
+        "address": new.address if own else customer["address"],
+        "lat": (new.location.lat if new.location else None) if own else customer["lat"],
+        "lng": (new.location.lng if new.location else None) if own else customer["lng"],
+        "own_address": own,
         "notes": new.notes,
     }
     items = [
@@ -105,31 +175,62 @@ async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
 
 
 async def assign_job(principal: Principal, job_id: str, assign: AssignJob) -> dict[str, Any]:
-    """Assign or reassign a pending or assigned job to active staff of its branch."""
+    """Give a job not finished a crew of active staff of its branch, lead first. The crew it
+    had before hears the job left them; their edits still queued offline come back as
+    ``job_reassigned`` conflicts (server/sync/rules.py)."""
     async with write_transaction():
         job = await _locked_visible_job(principal, job_id)
-        await require_assignable(assign.assignee_id, str(job["branch"]))
+        crew = assign.crew
+        await require_crew(crew, str(job["branch"]), assign.crew_field)
         if not job_states.can_assign(job["status"]):
             raise InvalidTransition(f"A job that is {job['status']} cannot be reassigned.")
-        if str(job["assignee"]) != str(assign.assignee_id) or job["status"] != "assigned":
-            values = {"assignee": str(assign.assignee_id), "status": "assigned"}
+        before = crew_of(job)
+        status = job_states.status_after_assign(job["status"], lead_of(before) != crew[0])
+        if crew != before or status != job["status"]:
             writer = JobWriter(actor_of(principal))
-            writer.change(job, values, "job.assigned")
+            writer.change(job, {"crew": crew, "status": status}, "job.assigned")
             await writer.commit()
     return await job_detail(principal, job_id)
 
 
 async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[str, Any]:
-    """Re-prioritise, reschedule, annotate or cancel; unchanged values write nothing."""
+    """Re-prioritise, reschedule, annotate, move, resume or cancel; unchanged values write
+    nothing."""
     async with write_transaction():
         job = await _locked_visible_job(principal, job_id)
         if edits.status == "cancelled" and not job_states.can_cancel(job["status"]):
             raise InvalidTransition(f"A job that is {job['status']} cannot be cancelled.")
+        if edits.status == "assigned" and not job_states.can_resume(job["status"]):
+            raise InvalidTransition(f"A job that is {job['status']} is not on hold.")
+        if edits.status == "assigned" and not crew_of(job):
+            raise InvalidTransition("Give the job a crew to resume it (assign it).")
         values = {k: v for k, v in edits.columns().items() if not _same(job[k], v)}
+        if "scheduled_at" in values and "status" not in values:
+            resumed = job_states.status_after_reschedule(job["status"], bool(crew_of(job)))
+            if resumed != job["status"]:
+                values["status"] = resumed
         if values:
             writer = JobWriter(actor_of(principal))
             writer.change(job, values, _edit_kind(values))
             await writer.commit()
+    return await job_detail(principal, job_id)
+
+
+async def reopen_job(principal: Principal, job_id: str, reopen: Reopen) -> dict[str, Any]:
+    """A job completed by mistake goes back to ``in_progress`` for its crew; the reason is
+    logged with the change."""
+    async with write_transaction():
+        job = await _locked_visible_job(principal, job_id)
+        if not job_states.can_reopen(job["status"]):
+            raise InvalidTransition(f"A job that is {job['status']} cannot be reopened.")
+        writer = JobWriter(actor_of(principal))
+        writer.change(
+            job,
+            {"status": job_states.REOPENED_TO},
+            "job.reopened",
+            about={"reason": reopen.reason},
+        )
+        await writer.commit()
     return await job_detail(principal, job_id)
 
 
@@ -143,9 +244,12 @@ async def job_check_ins(principal: Principal, job_id: str) -> dict[str, Any]:
     }
 
 
-async def require_assignable(user_id: uuid.UUID, branch_id: str) -> None:
-    if not is_assignable(await people_queries.get_user(str(user_id)), branch_id):
-        raise ValidationFailed([("assigneeId", "must be active staff of the job's branch")])
+async def require_crew(crew: list[str], branch_id: str, named_as: str) -> None:
+    """Every member must be active field staff of the job's branch (``named_as``: the field
+    the request named them in)."""
+    people = await people_queries.users_by_id(crew)
+    if not all(is_assignable(people.get(user_id), branch_id) for user_id in crew):
+        raise ValidationFailed([(named_as, "must be active staff of the job's branch")])
 
 
 def is_assignable(user: dict[str, Any] | None, branch_id: str) -> bool:
@@ -167,13 +271,14 @@ async def _locked_visible_job(principal: Principal, job_id: str) -> dict[str, An
 
 
 def _edit_kind(values: dict[str, Any]) -> str:
-    for column, kind in (
-        ("status", "job.cancelled"),
-        ("scheduled_at", "job.rescheduled"),
-        ("priority", "job.reprioritised"),
-    ):
-        if column in values:
-            return kind
+    if values.get("status") == "cancelled":
+        return "job.cancelled"
+    if "scheduled_at" in values:
+        return "job.rescheduled"
+    if values.get("status") in ("assigned", "pending"):
+        return "job.resumed"
+    if "priority" in values:
+        return "job.reprioritised"
     return "job.updated"
 
 

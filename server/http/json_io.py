@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -52,6 +53,17 @@ def read_json(request: Request, model: type[ModelT], max_bytes: int | None = Non
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"Body is not valid JSON: {exc.msg}.") from exc
     return validate(model, data)
+
+
+def query_args(request: Request) -> dict[str, str]:
+    """The query string's arguments, each its first value (blank ones kept)."""
+    query = parse_qs(request.query_string, keep_blank_values=True, errors="replace")
+    return {key: values[0] for key, values in query.items()}
+
+
+def read_query(request: Request, model: type[ModelT]) -> ModelT:
+    """The query string, validated (a 422 naming each bad argument)."""
+    return validate(model, query_args(request))
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

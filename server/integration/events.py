@@ -23,11 +23,13 @@ import orjson
 from pydantic import Field
 
 from server.changes import queries as change_queries
+from server.changes.audience import crew_of_row
 from server.checkins import queries as check_in_queries
 from server.core.clock import local_time
 from server.core.schemas import ApiModel
 from server.errors import InvalidCursor
 from server.jobs import queries as job_queries
+from server.jobs.crews import crew_of
 from server.jobs.service import checklist_item
 from server.photos import queries as photo_queries
 from server.photos.links import PhotoLinks
@@ -83,6 +85,11 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _by_a_person("job.assigned"),
     ),
     EventType(
+        JOB_ISSUE_REPORTED,
+        "Staff reported a problem at a job (data.issue: reason, note, staff); it is on hold.",
+        lambda row: row["kind"] == "job.problem_reported",
+    ),
+    EventType(
         JOB_STATUS_CHANGED,
         "A job's status changed (en route, in progress, cancelled...), except to completed.",
         lambda row: _status(row) is not None,
@@ -101,11 +108,6 @@ EVENT_TYPES: tuple[EventType, ...] = (
         PASSWORD_RESET_REQUESTED,
         "Staff asked to reset a forgotten password (data.staff).",
         lambda row: row["kind"] == PASSWORD_RESET_REQUESTED,
-    ),
-    EventType(
-        JOB_ISSUE_REPORTED,
-        "Coming: staff reported a problem at a job. Subscribing to it already works.",
-        lambda row: False,
     ),
 )
 TYPE_NAMES: tuple[str, ...] = tuple(t.name for t in EVENT_TYPES)
@@ -145,8 +147,9 @@ class EventFacts:
         self.jobs = await change_queries.jobs_for_events(
             sorted({str(row["job_id"]) for row, _ in typed if row["job_id"] is not None})
         )
-        people = {str(job["assignee"]) for job in self.jobs.values() if job["assignee"]}
+        people = {member for job in self.jobs.values() for member in crew_of(job)}
         for row, _ in typed:
+            people.update(crew_of_row(row))
             people.update(
                 str(value)
                 for value in (
@@ -195,6 +198,13 @@ class EventFacts:
             }
         elif name == PHOTO_READY:
             data["photo"] = self.photo(self.ready.get(str(payload["photo"]["id"])), payload)
+        elif name == JOB_ISSUE_REPORTED:
+            problem = payload.get("problem") or {}
+            data["issue"] = {
+                **{k: problem.get(k) for k in ("id", "reason", "note")},
+                "staffId": problem.get("reportedBy"),
+                "staffExternalId": self.external_id(problem.get("reportedBy")),
+            }
         return data
 
     def job(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -205,22 +215,27 @@ class EventFacts:
         if now is None:  # gone for good: what the log says of it
             then = then or {}
             assignee = then.get("assigneeId", _text(row["assignee_id"]))
+            crew = then.get("assigneeIds", crew_of_row(row))
             return {
                 "id": job_id,
                 "status": then.get("status"),
                 "version": then.get("version"),
                 "assigneeId": assignee,
                 "assigneeExternalId": self.external_id(assignee),
+                "assigneeIds": crew,
+                "assigneeExternalIds": [self.external_id(member) for member in crew],
             }
         shown = then or {
             "status": now["status"],
             "version": now["version"],
             "assigneeId": _text(now["assignee"]),
+            "assigneeIds": crew_of(now),
             "scheduledDate": local_time(now["scheduled_at"]),
             "priority": now["priority"],
             "serviceType": now["service_type"],
             "updatedAt": local_time(now["updated_at"]),
         }
+        crew = shown.get("assigneeIds", crew_of(now) if then is None else crew_of_row(row))
         return {
             "id": job_id,
             "externalId": now["external_id"],
@@ -228,6 +243,8 @@ class EventFacts:
             "version": shown["version"],
             "assigneeId": shown["assigneeId"],
             "assigneeExternalId": self.external_id(shown["assigneeId"]),
+            "assigneeIds": crew,
+            "assigneeExternalIds": [self.external_id(member) for member in crew],
             "scheduledDate": shown["scheduledDate"],
             "customerExternalId": now["customer_external_id"],
             "customerName": now["customer_name"],

@@ -1,9 +1,9 @@
 """Who owns which field of a job the CRM sends, as plain functions over plain data.
 
 The office books the work; the field does it. An upsert replaces what the office owns
-(customer, service, time, duration, priority, notes, checklist labels, and the assignee
-until the job is under way) and never rewinds what the field did (status, ticks, photos,
-check-ins). The table is in ``docs/integration.md#field-ownership``, and
+(customer, service, time, duration, priority, notes, checklist labels, and the crew and
+the place until someone sets out) and never rewinds what the field did (status, ticks,
+photos, check-ins, problems, remarks). The table is in ``docs/integration.md#field-ownership``, and
 ``tests/integration/test_field_ownership.py`` tests it row by row.
 """
 
@@ -17,24 +17,28 @@ from typing import Any
 from server.dispatch.service import is_assignable
 from server.errors import InvalidTransition, ValidationFailed
 from server.integration.schemas import JobRecord
-from server.jobs.states import FINISHED, can_assign
+from server.jobs.crews import crew_of, crew_text, lead_of
+from server.jobs.states import FINISHED, NOT_SET_OUT
 from server.jobs.writes import ChecklistEdit
 
-ONE_ASSIGNEE = "give one assignee: a job goes to one person until crews arrive"
 NOT_ASSIGNABLE = "must be active staff of the job's branch (the customer's)"
 
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """What ``assigneeExternalIds`` asks for: ``keep`` whoever it is (omitted), no one
-    (``[]``), or ``person``."""
+    """What ``assigneeExternalIds`` asks for: ``keep`` the crew it has (omitted), no one
+    (``[]``), or ``people`` (lead first)."""
 
     keep: bool = False
-    person: dict[str, Any] | None = None
+    people: tuple[dict[str, Any], ...] = ()
 
     @property
-    def person_id(self) -> str | None:
-        return None if self.person is None else str(self.person["id"])
+    def crew(self) -> list[str]:
+        return [str(person["id"]) for person in self.people]
+
+    def require_assignable(self, branch: str) -> None:
+        if not all(is_assignable(person, branch) for person in self.people):
+            raise ValidationFailed([("assigneeExternalIds", NOT_ASSIGNABLE)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,7 @@ class JobPlan:
     def kind(self) -> str:
         for column, kind in (
             ("status", "job.cancelled"),
-            ("assignee", "job.assigned"),
+            ("crew", "job.assigned"),
             ("scheduled_at", "job.rescheduled"),
             ("priority", "job.reprioritised"),
         ):
@@ -75,14 +79,13 @@ def assignment_of(record: JobRecord, people: dict[str, dict[str, Any]]) -> Assig
     wanted = record.assignee_external_ids
     if wanted is None:
         return Assignment(keep=True)
-    if len(wanted) > 1:
-        raise ValidationFailed([("assigneeExternalIds", ONE_ASSIGNEE)])
-    if not wanted:
-        return Assignment()
-    person = people.get(wanted[0])
-    if person is None:
-        raise ValidationFailed([("assigneeExternalIds", f"no staff has external id {wanted[0]}")])
-    return Assignment(person=person)
+    unknown = [external_id for external_id in wanted if external_id not in people]
+    if unknown:
+        raise ValidationFailed(
+            [("assigneeExternalIds", f"no staff has external id {', '.join(unknown)}")]
+        )
+    crew = list(dict.fromkeys(wanted))
+    return Assignment(people=tuple(people[external_id] for external_id in crew))
 
 
 def new_job(
@@ -91,12 +94,13 @@ def new_job(
     customer: dict[str, Any],
     assignment: Assignment,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A new job's row and checklist rows: its branch and place are its customer's."""
+    """A new job's row and checklist rows: its branch is its customer's, and so is its place
+    unless the record gives its own."""
     branch = str(customer["branch"])
-    if assignment.person is not None and not is_assignable(assignment.person, branch):
-        raise ValidationFailed([("assigneeExternalIds", NOT_ASSIGNABLE)])
+    assignment.require_assignable(branch)
     job_id = str(uuid.uuid4())
-    status = "assigned" if assignment.person is not None else "pending"
+    crew = assignment.crew
+    status = "assigned" if crew else "pending"
     job = {
         "id": job_id,
         "external_id": external_id,
@@ -107,10 +111,9 @@ def new_job(
         "priority": record.priority,
         "scheduled_at": record.scheduled_date,
         "duration_minutes": record.duration_minutes,
-        "assignee": assignment.person_id,
-        "address": customer["address"],
-        "lat": customer["lat"],
-        "lng": customer["lng"],
+        "assignee": lead_of(crew),
+        "crew": crew_text(crew),
+        **place_of(record, customer),
         "notes": record.notes,
     }
     items = [
@@ -146,31 +149,53 @@ def plan_update(
         "priority": record.priority,
         "notes": record.notes,
     }
-    if can_assign(status):
-        wanted.update(address=customer["address"], lat=customer["lat"], lng=customer["lng"])
+    if status in NOT_SET_OUT:
+        wanted.update(place_of(record, customer))
     wanted.update(_assignment(job, assignment))
     if record.status == "cancelled":
         wanted["status"] = "cancelled"
+    crew_ids = wanted.pop("crew_ids", None)
     values = {column: value for column, value in wanted.items() if not same(job[column], value)}
+    if "crew" in values:
+        values["crew"] = crew_ids  # the writer takes the ids and keeps the columns in step
     if record.checklist is None:
         return JobPlan(values)
     edit, labels = reshape(str(job["id"]), items, record.checklist)
     return JobPlan(values, edit, labels)
 
 
-def _assignment(job: dict[str, Any], assignment: Assignment) -> dict[str, Any]:
-    """The assignee and status columns an assignment asks for (none when it changes nothing)."""
-    if assignment.keep or same(job["assignee"], assignment.person_id):
-        return {}
-    if not can_assign(str(job["status"])):
-        raise InvalidTransition(
-            f"A job that is {job['status']} keeps its assignee: the field has started it."
-        )
-    if assignment.person is not None and not is_assignable(assignment.person, str(job["branch"])):
-        raise ValidationFailed([("assigneeExternalIds", NOT_ASSIGNABLE)])
+def place_of(record: JobRecord, customer: dict[str, Any]) -> dict[str, Any]:
+    """The job's address and coordinates: the record's own, or else its customer's."""
+    if record.address is None:
+        return {
+            "address": customer["address"],
+            "lat": customer["lat"],
+            "lng": customer["lng"],
+            "own_address": False,
+        }
+    location = record.location
     return {
-        "assignee": assignment.person_id,
-        "status": "assigned" if assignment.person is not None else "pending",
+        "address": record.address,
+        "lat": None if location is None else location.lat,
+        "lng": None if location is None else location.lng,
+        "own_address": True,
+    }
+
+
+def _assignment(job: dict[str, Any], assignment: Assignment) -> dict[str, Any]:
+    """The crew and status an assignment asks for (none when it changes nothing); the crew
+    as stored text (``crew``, compared) and as ids (``crew_ids``, written)."""
+    if assignment.keep or crew_of(job) == assignment.crew:
+        return {}
+    if str(job["status"]) not in NOT_SET_OUT:
+        raise InvalidTransition(
+            f"A job that is {job['status']} keeps its crew: the field has started it."
+        )
+    assignment.require_assignable(str(job["branch"]))
+    return {
+        "crew": crew_text(assignment.crew),
+        "crew_ids": assignment.crew,
+        "status": "assigned" if assignment.crew else "pending",
     }
 
 

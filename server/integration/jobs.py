@@ -31,6 +31,7 @@ from server.integration.job_rules import (
 from server.integration.schemas import JobRecord, UpsertStatus
 from server.integration.upserts import Upserted, check_version
 from server.jobs import queries as job_queries
+from server.jobs.crews import crew_of
 from server.jobs.writes import SYSTEM, JobWriter, create_jobs, lock_external_jobs
 
 Outcome = UpsertStatus | ApiError
@@ -66,13 +67,21 @@ async def job_records(external_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The answers' records of the jobs among ``external_ids``, by external id."""
     rows = await job_queries.jobs_by_external_id(external_ids)
     checklists = await job_queries.checklists_by_job([str(row["id"]) for row in rows])
+    crews = await job_queries.external_ids_of_people(
+        sorted({user_id for row in rows for user_id in crew_of(row)})
+    )
     return {
-        str(row["external_id"]): job_out(row, checklists.get(str(row["id"]), [])) for row in rows
+        str(row["external_id"]): job_out(row, checklists.get(str(row["id"]), []), crews)
+        for row in rows
     }
 
 
-def job_out(row: dict[str, Any], checklist: list[dict[str, Any]]) -> dict[str, Any]:
-    assignee = row["assignee_external_id"]
+def job_out(
+    row: dict[str, Any], checklist: list[dict[str, Any]], external_ids: dict[str, str | None]
+) -> dict[str, Any]:
+    """The record as the CRM sent it, with what the field made of it (its crew by the CRM's
+    ids; a member it does not know is left out)."""
+    crew = [external_ids.get(user_id) for user_id in crew_of(row)]
     return {
         "externalId": row["external_id"],
         "id": str(row["id"]),
@@ -84,8 +93,11 @@ def job_out(row: dict[str, Any], checklist: list[dict[str, Any]]) -> dict[str, A
         "priority": row["priority"],
         "notes": row["notes"],
         "checklist": [item["label"] for item in checklist],
-        "assigneeExternalIds": [] if assignee is None else [assignee],
+        "assigneeExternalIds": [external_id for external_id in crew if external_id],
         "status": row["status"],
+        "address": row["address"],
+        "location": {"lat": row["lat"], "lng": row["lng"]},
+        "ownAddress": bool(row["own_address"]),
         "updatedAt": local_time(row["updated_at"]),
     }
 

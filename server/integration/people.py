@@ -13,9 +13,10 @@ A change to a staff member takes effect at once, not at their next token refresh
   change mirror applies to the person's tokens from the next request (and which ends their
   live streams, so they reconnect under the new audience);
 - ``active: false`` signs them out of every device, forgets their browsers' push
-  subscriptions and unused password links, and hands their not-started jobs (``assigned``)
-  back to the office as ``pending`` with no assignee. Jobs already under way (``en_route``,
-  ``in_progress``) stay theirs: someone is at the customer's door.
+  subscriptions and unused password links, and takes them off the crews of their not-started
+  jobs (``assigned``): the next member leads, and a job left with nobody goes back to the
+  office as ``pending``. Jobs already under way (``en_route``, ``in_progress``) keep them:
+  someone is at the customer's door.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ from server.integration.schemas import (
 )
 from server.integration.upserts import Upserted, check_version
 from server.jobs import queries as job_queries
+from server.jobs.crews import crew_of
 from server.jobs.queries import JobFilter
+from server.jobs.states import NOT_SET_OUT
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
 from server.people import queries as people_queries
 from server.push import subscription_queries as push_subscription_queries
 
 NOT_STARTED = ("assigned",)
-NOT_SET_OUT = ("pending", "assigned")
 SHOWN_WITH_JOBS = ("name", "phone", "line_id")
 PLACE = ("address", "lat", "lng")
 JOB_PAGE = 500
@@ -211,13 +213,15 @@ async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 async def _hand_back_jobs(user_id: str, writer: JobWriter) -> None:
-    """A deactivated person's not-started jobs, locked and handed back to the office as
-    pending (decided in ``writer``, logged when it commits)."""
+    """A deactivated person taken off the crews of their not-started jobs, locked; a job
+    left with nobody goes back to the office as pending (decided in ``writer``, logged when
+    it commits)."""
     scope = JobFilter(assignee_id=user_id, statuses=NOT_STARTED)
     for job in (await lock_jobs(await _job_ids(scope), scope)).values():
+        crew = [member for member in crew_of(job) if member != user_id]
         writer.change(
             job,
-            {"assignee": None, "status": "pending"},
+            {"crew": crew} if crew else {"crew": [], "status": "pending"},
             "job.unassigned",
             about={"reason": "assignee_deactivated"},
         )
@@ -266,7 +270,7 @@ async def _customer_changed(before: dict[str, Any], after: dict[str, Any]) -> No
     """Within the upsert's transaction: phones and the board show a customer's name, phone
     and LINE id with each of their jobs, from pages cached by version, so the customer's
     unfinished jobs each move a version up; those not yet under way also go to the new
-    address (a job's place is the customer's until someone sets out)."""
+    address (a job's place is the customer's until someone sets out, unless it has its own)."""
     shown = any(before[c] != after[c] for c in SHOWN_WITH_JOBS)
     moved = any(before[c] != after[c] for c in PLACE)
     if not (shown or moved):
@@ -274,7 +278,7 @@ async def _customer_changed(before: dict[str, Any], after: dict[str, Any]) -> No
     job_ids = await job_queries.unfinished_job_ids_of_customer(str(after["id"]))
     writer = JobWriter(SYSTEM)
     for job in (await lock_jobs(job_ids)).values():
-        follows = moved and job["status"] in NOT_SET_OUT
+        follows = moved and job["status"] in NOT_SET_OUT and not job["own_address"]
         writer.change(job, {c: after[c] for c in PLACE} if follows else {}, "job.updated")
     await writer.commit()
 

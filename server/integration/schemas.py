@@ -15,9 +15,9 @@ from pydantic import Field, model_validator
 from server.checkins.schemas import Coordinates
 from server.core.inputs import Input, Priority, Prose, Rfc3339, Text
 from server.core.schemas import ApiModel, Location
+from server.jobs.crews import MAX_CREW
 
 MAX_CHECKLIST = 50
-MAX_CREW = 8
 ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~@+-]+$")]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Label = Annotated[Prose, Field(min_length=1, max_length=200)]
@@ -68,8 +68,20 @@ class JobRecord(Input):
     priority: Priority = "normal"
     notes: Prose = Field("", max_length=4000)
     checklist: list[Label] | None = Field(None, max_length=MAX_CHECKLIST)
-    assignee_external_ids: list[ExternalId] | None = Field(None, max_length=MAX_CREW)
+    assignee_external_ids: list[ExternalId] | None = Field(
+        None, max_length=MAX_CREW, description="The crew, lead first; omitted: keep it."
+    )
     status: Literal["cancelled"] | None = None
+    address: Prose | None = Field(
+        None, min_length=1, max_length=500, description="Its own; omitted: the customer's."
+    )
+    location: Coordinates | None = None
+
+    @model_validator(mode="after")
+    def _location_has_an_address(self) -> JobRecord:
+        if self.location is not None and self.address is None:
+            raise ValueError("give the address of the location")
+        return self
 
 
 class Stamped(ApiModel):
@@ -121,6 +133,9 @@ class JobOut(Stamped):
     checklist: list[str]
     assignee_external_ids: list[str]
     status: str
+    address: str
+    location: Location
+    own_address: bool
     updated_at: datetime
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_CREW = 6
+MAX_CREW = 8
 
 
 def crew_of(job: dict[str, Any]) -> list[str]:

@@ -400,6 +400,14 @@ async def insert_crews(jobs: list[dict[str, Any]]) -> None:
     )
 
 
+async def external_ids_of_people(user_ids: list[str]) -> dict[str, str | None]:
+    """The CRM's id of each person among ``user_ids`` (None for one it never sent)."""
+    if not user_ids:
+        return {}
+    rows = await User.select(User.id, User.external_id).where(User.id.is_in(user_ids)).run()
+    return {str(row["id"]): row["external_id"] for row in rows}
+
+
 async def people_named(user_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Who the people among ``user_ids`` are (name, phone), by id."""
     if not user_ids:

@@ -27,6 +27,8 @@ from typing import Final
 
 FINISHED: Final = frozenset({"completed", "cancelled"})
 UNDER_WAY: Final = frozenset({"en_route", "in_progress"})
+NOT_SET_OUT: Final = frozenset({"pending", "assigned"})
+"""Nobody has set out: the job's place and crew are still the booking's to change."""
 ASSIGNABLE: Final = frozenset({"pending", "assigned", "en_route", "in_progress", "on_hold"})
 PROBLEM_REPORTABLE: Final = frozenset({"assigned", "en_route", "in_progress", "on_hold"})
 FIELD_STEPS: Final = {

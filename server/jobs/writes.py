@@ -151,6 +151,8 @@ class JobWriter:
         payload.update(about or {})
         if left:
             payload["left"] = left
+        if after != before:
+            payload["joined"] = [user_id for user_id in after if user_id not in before]
         row = job_change_row(
             kind,
             job,

@@ -4,9 +4,9 @@ One row is one event id (the change-log id, the same number as the sync cursor);
 may differ by audience: the new assignee hears ``job-assigned`` where the previous one hears
 ``job-unassigned``. Who hears what:
 
-- staff: changes to the jobs assigned to them, the news that a job left them, and their
-  team's updates;
-- dispatchers: everything in their branch (jobs and team updates);
+- staff: changes to the jobs whose crew they are in, the news that a job left them, and
+  their team's updates;
+- dispatchers: everything in their branch (jobs, team updates and alerts);
 - admins: everything.
 
 The data is small enough for a phone: the job's list fields (as the feed shows them), or
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from server.changes.audience import left_of_row, people_of_row
 from server.core.access import Principal, Role
 
 TEAM_UPDATE = "team.update"
+ALERT_RAISED = "alert.raised"  # for the office only
 SESSION_REVOKED = "session.revoked"
 JOB_KINDS = "job."  # every change of a job is logged as job.<what>
 USER_CHANGED = "user.changed"  # the person's streams end: they reopen under the new audience
@@ -41,7 +43,12 @@ NAMES = {
     "job.unassigned": "job-updated",  # its assignee was deactivated: back among jobs to assign
     "job.photo_added": "job-updated",
     "job.photo_processed": "photo-processed",
+    "job.problem_reported": "job-on-hold",
+    "job.remark_added": "job-updated",
+    "job.reopened": "job-updated",
+    "job.resumed": "job-updated",
     TEAM_UPDATE: "team-update",
+    ALERT_RAISED: "alert",
 }
 EVENT_NAMES = frozenset({*NAMES.values(), JOB_ASSIGNED, JOB_UNASSIGNED, PRIORITY_ALERT, RESET})
 """Every name an event can have on the wire (``closing`` is a notice, not an event); the app
@@ -74,14 +81,14 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
     """
     if not _concerns(principal, row):
         return None
-    if row["kind"] == TEAM_UPDATE:
-        return NAMES[TEAM_UPDATE]
-    if principal.role is Role.STAFF and _id(row["assignee_id"]) != principal.user_id:
+    if row["kind"] in (TEAM_UPDATE, ALERT_RAISED):
+        return NAMES[row["kind"]]
+    if principal.role is Role.STAFF and principal.user_id in left_of_row(row):
         return JOB_UNASSIGNED
     if _urgent_now(row, priority):
         return PRIORITY_ALERT
     if principal.role is Role.STAFF and row["kind"] == "job.created":
-        return JOB_ASSIGNED  # created with them as its assignee
+        return JOB_ASSIGNED  # created with them in its crew
     return NAMES.get(row["kind"], "job-updated")
 
 
@@ -94,14 +101,17 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
         return audience.office_of(row["branch_id"])
     if kind == TEAM_UPDATE:
         return audience.hears_team((row.get("payload") or {}).get("teamId"))
-    return audience.sees_job(row["branch_id"], (row["assignee_id"], row["previous_assignee_id"]))
+    if kind == ALERT_RAISED:
+        return False
+    return audience.sees_job(row["branch_id"], tuple(people_of_row(row)))
 
 
 def is_event(row: dict[str, Any]) -> bool:
-    """Only a job's changes and team updates are events; other log rows (a session revoked,
-    a person's placement changed, a password reset asked for) are facts for the server."""
+    """Only a job's changes, team updates and alerts are events; other log rows (a session
+    revoked, a person's placement changed, a password reset asked for) are facts for the
+    server."""
     kind = str(row["kind"])
-    return kind.startswith(JOB_KINDS) or kind == TEAM_UPDATE
+    return kind.startswith(JOB_KINDS) or kind in (TEAM_UPDATE, ALERT_RAISED)
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:
@@ -110,7 +120,3 @@ def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:
     if fields.get("priority") == "urgent":
         return True
     return row["kind"] == "job.created" and priority == "urgent"
-
-
-def _id(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -16,9 +16,11 @@ from typing import Any
 
 import orjson
 
+from server.changes.audience import people_of_row
 from server.core.access import NO_BRANCH, Principal, Role
 from server.core.metrics import LIVE_STREAMS
 from server.live.events import (
+    ALERT_RAISED,
     SESSION_REVOKED,
     TEAM_UPDATE,
     USER_CHANGED,
@@ -115,9 +117,8 @@ class LiveHub:
             for subscribers in self._by_user.values():
                 audience |= {s for s in subscribers if s.principal.team_id == team}
             return audience
-        for key in ("assignee_id", "previous_assignee_id"):
-            if row[key] is not None:
-                audience |= self._by_user.get(str(row[key]), set())
+        for user_id in people_of_row(row):
+            audience |= self._by_user.get(user_id, set())
         return audience
 
     async def events_of(
@@ -191,10 +192,13 @@ def _data(row: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
     payload = row.get("payload") or {}
     if row["kind"] == TEAM_UPDATE:
         return {key: payload.get(key) for key in ("teamId", "message", "sentBy", "sentAt")}
+    if row["kind"] == ALERT_RAISED:
+        return {"alert": payload.get("alert")}
     data = {
         "job": job or {"id": str(row["job_id"])},
         "changed": sorted(payload.get("fields") or {}),
     }
-    if "photo" in payload:
-        data["photo"] = payload["photo"]
+    for about in ("photo", "problem", "remark"):
+        if about in payload:
+            data[about] = payload[about]
     return data

@@ -23,6 +23,42 @@ async def get_user(user_id: str) -> dict[str, Any] | None:
     return row
 
 
+async def users_by_id(user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not user_ids:
+        return {}
+    rows = await User.select().where(User.id.is_in(user_ids)).run()
+    return {str(row["id"]): row for row in rows}
+
+
+async def field_staff(branch_id: str | None) -> list[dict[str, Any]]:
+    """Field staff of ``branch_id`` (None: every branch), by name."""
+    query = User.select(User.id, User.name, User.phone, User.team, User.active).where(
+        User.role == "staff"
+    )
+    if branch_id is not None:
+        query = query.where(User.branch == branch_id)
+    rows: list[dict[str, Any]] = await query.order_by(User.name).run()
+    return rows
+
+
+async def customers_named(branch_id: str | None, search: str, limit: int) -> list[dict[str, Any]]:
+    """Customers of ``branch_id`` (None: every branch) whose name contains ``search``."""
+    query = Customer.select(
+        Customer.id, Customer.name, Customer.phone, Customer.address, Customer.lat, Customer.lng
+    )
+    if branch_id is not None:
+        query = query.where(Customer.branch == branch_id)
+    if _literal(search):
+        query = query.where(Customer.name.ilike(f"%{_literal(search)}%"))
+    rows: list[dict[str, Any]] = await query.order_by(Customer.name).limit(limit).run()
+    return rows
+
+
+def _literal(text: str) -> str:
+    """``text`` without LIKE's wildcards (the engines escape them differently)."""
+    return text.replace("%", "").replace("_", "")
+
+
 async def insert_users(rows: list[dict[str, Any]]) -> None:
     await User.insert(*(User(**row) for row in rows)).run()
 

@@ -1,8 +1,9 @@
 """What deserves a push, and when: plain functions on change-log rows and preferences.
 
-With the app closed a person needs to hear of four things: a job assigned to them (or taken
-away), their job cancelled, their job rescheduled, and a job of theirs becoming urgent. A
-change they made themselves is not pushed back to them.
+With the app closed a person needs to hear of four things: a job assigned to them (they
+joined its crew, or it was taken away), their job cancelled, their job rescheduled, and a job
+of theirs becoming urgent; each goes to every member of the crew it concerns. A change they
+made themselves is not pushed back to them.
 
 Quiet hours hold a push until they end; urgent work rings through them (a dispatcher marks a
 job urgent exactly when it cannot wait). Opting out of a kind stops that kind; urgent pushes
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from server.changes.audience import crew_of_row, left_of_row
 from server.core.clock import BANGKOK
 
 ASSIGNED, REASSIGNED, CANCELLED = "assigned", "reassigned", "cancelled"
@@ -51,22 +53,22 @@ def job_pushes(change: dict[str, Any], job: dict[str, Any] | None) -> list[JobPu
     if job is None or not change.get("job_id"):
         return []
     kind = str(change["kind"])
-    fields = set((change.get("payload") or {}).get("fields") or [])
-    assignee = _id(change.get("assignee_id"))
-    previous = _id(change.get("previous_assignee_id"))
+    payload = change.get("payload") or {}
+    fields = set(payload.get("fields") or [])
+    crew = crew_of_row(change)
+    joined = [_id(u) for u in payload.get("joined", crew)] if kind == "job.assigned" else crew
     actor = _id(change.get("actor_id"))
     urgent = job.get("priority") == "urgent"
     wanted: list[tuple[str, str | None]] = []
     if kind in ("job.created", "job.assigned"):
-        wanted.append((URGENT if urgent else ASSIGNED, assignee))
-        if previous and previous != assignee:
-            wanted.append((REASSIGNED, previous))
+        wanted += [(URGENT if urgent else ASSIGNED, who) for who in joined]
+        wanted += [(REASSIGNED, who) for who in left_of_row(change)]
     elif kind == "job.cancelled" or ("status" in fields and job.get("status") == "cancelled"):
-        wanted.append((CANCELLED, assignee))
+        wanted += [(CANCELLED, who) for who in crew]
     elif kind == "job.rescheduled" or "scheduled_at" in fields:
-        wanted.append((RESCHEDULED, assignee))
+        wanted += [(RESCHEDULED, who) for who in crew]
     elif (kind == "job.reprioritised" or "priority" in fields) and urgent:
-        wanted.append((URGENT, assignee))
+        wanted += [(URGENT, who) for who in crew]
     if job.get("status") in FINISHED:
         wanted = [(what, who) for what, who in wanted if what == CANCELLED]
     return [

@@ -80,9 +80,7 @@ def problem_fact(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def remark_row(
-    remark: BatchRemark, *, user_id: str, created_at: datetime
-) -> dict[str, Any]:
+def remark_row(remark: BatchRemark, *, user_id: str, created_at: datetime) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "job": remark.job_id,

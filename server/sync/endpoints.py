@@ -3,8 +3,6 @@ each of its mutations out."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.checkins.service import Geofence
@@ -16,6 +14,7 @@ from server.http.endpoint import endpoint
 from server.http.json_io import (
     dump_json,
     json_response,
+    query_args,
     read_json,
     send_json_get,
     send_representation,
@@ -60,7 +59,7 @@ async def sync_changes(request: Request, principal: Principal) -> HTTPResponse:
 )
 async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
     ctx = app_context(request)
-    args = _query(request)
+    args = query_args(request)
     since = _cursor(args.get("since", "0"))
     params = validate(SyncChangesParams, {**args, "since": since})
     await change_feed.require_known_cursor(since, ctx.mirror.last_id)
@@ -82,15 +81,10 @@ async def list_changes(request: Request, principal: Principal) -> HTTPResponse:
     responses={200: ReceiptsPage, 304: None, 401: Problem, 422: Problem},
 )
 async def list_receipts(request: Request, principal: Principal) -> HTTPResponse:
-    args = _query(request)
+    args = query_args(request)
     params = validate(ReceiptsParams, {**args, "since": _cursor(args.get("since", "0"))})
     page = await receipts_page(principal, params.since, params.limit)
     return await send_json_get(request, page)
-
-
-def _query(request: Request) -> dict[str, str]:
-    query = parse_qs(request.query_string, keep_blank_values=True, errors="replace")
-    return {key: values[0] for key, values in query.items()}
 
 
 def _cursor(raw: str | None) -> int:

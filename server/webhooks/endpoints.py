@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.context import app_context
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
-from server.http.json_io import json_response, read_json, validate
+from server.http.json_io import json_response, read_json, read_query
 from server.integration.keys import KeyHolder, Scope
 from server.webhooks import service as webhooks
 from server.webhooks.schemas import (
@@ -102,8 +100,7 @@ async def rotate_secret(request: Request, holder: KeyHolder, webhook_id: str) ->
     responses={200: DeliveryList, 422: Problem, **ONE},
 )
 async def list_deliveries(request: Request, holder: KeyHolder, webhook_id: str) -> HTTPResponse:
-    query = {k: v[0] for k, v in parse_qs(request.query_string, errors="replace").items()}
-    params = validate(DeliveriesParams, query)
+    params = read_query(request, DeliveriesParams)
     return json_response(await webhooks.list_deliveries(webhook_id, params.state, params.limit))
 
 

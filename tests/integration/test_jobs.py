@@ -222,17 +222,20 @@ async def test_a_record_the_product_cannot_take_is_422_naming_the_field(
     assert (await client.get(f"{JOBS}/{external_id}", headers=crm.headers)).status_code == 404
 
 
-async def test_an_assignee_is_one_active_field_worker_of_the_customers_branch(
+async def test_a_crew_is_active_field_workers_of_the_customers_branch(
     client: httpx.AsyncClient, crm: Crm
 ) -> None:
     other_branch, other_branch_id = await add_branch()
     elsewhere = await add_crm_staff(other_branch, other_branch_id)
     dispatcher = await add_crm_staff(crm.branch, crm.branch_id, role="dispatcher")
-    crew = [crm.staff[0].external_id, crm.staff[1].external_id]
+    crew = [crm.staff[1].external_id, crm.staff[0].external_id]
+    booked = await put_job(client, crm, new_external_id("JOB"), crm.booking(assigneeExternalIds=crew))
+    assert booked.status_code == 201
+    assert booked.json()["job"]["assigneeExternalIds"] == crew  # the lead first, as sent
     for assignees, says in (
-        (crew, "one assignee"),
-        ([elsewhere.external_id], "active staff of the job's branch"),
+        ([*crew, elsewhere.external_id], "active staff of the job's branch"),
         ([dispatcher.external_id], "active staff of the job's branch"),
+        (["ST-nobody"], "no staff has external id ST-nobody"),
     ):
         answer = await put_job(
             client, crm, new_external_id("JOB"), crm.booking(assigneeExternalIds=assignees)

@@ -202,6 +202,10 @@ async def test_a_delivery_is_replayed_on_request(
     await Dispatcher(client, ctx, world.dispatcher).assign(job_id, other["id"])
     (first,) = await received(receiver, 1)
 
+    async def settled() -> bool:  # the sender records the answer after the receiver gave it
+        return len(await crm.deliveries(state="delivered")) == 1
+
+    await wait_for(settled, "the delivery recorded as delivered")
     (entry,) = await crm.deliveries(state="delivered")
     replay = await client.post(
         f"{WEBHOOKS}/{crm.id}/deliveries/{entry['id']}/replay", headers=crm.headers
