@@ -3,6 +3,8 @@
 // server's own (server/pwa/vocabulary.py).
 import { fetchKey } from "./api.js";
 import { showBoard } from "./board.js";
+import { switchLanguage, t } from "./i18n.js";
+import { showJob, showProblemForm } from "./job.js";
 import { closeLive, listen } from "./live.js";
 import { actions, api, flushNow, refresh, registerWorker, showWaiting } from "./page.js";
 import { onSetPasswordPage, showChangePassword, showForgot, showSetPassword } from "./passwords.js";
@@ -10,7 +12,7 @@ import { dropPush, subscribe } from "./push.js";
 import { key } from "./seal.js";
 import { forgetUser, office, user } from "./session.js";
 import vocabulary from "./vocabulary.js";
-import { keepAgain, leaving, showJob, showJobs, showShared, showSignIn, shownList } from "./views.js";
+import { keepAgain, leaving, showJobs, showShared, showSignIn, shownList } from "./views.js";
 
 // The server refused the session (revoked, expired for good): this browser stops taking
 // pushes for the person too.
@@ -25,14 +27,24 @@ function signedOut() {
   showSignIn(start);
 }
 
+// Thai or English, on every screen; the choice is this device's.
+const language = /** @type {HTMLButtonElement} */ (document.getElementById("lang"));
+language.onclick = () => {
+  switchLanguage();
+  route();
+};
+
 function route() {
   leaving();
+  language.textContent = t("otherLanguage"); // the person's own at sign-in
+  language.hidden = false;
   if (onSetPasswordPage()) return showSetPassword();
   const person = user();
   const [view, id] = location.hash.slice(1).split("/");
   if (!person) return view === "forgot" ? showForgot() : showSignIn(start);
   if (view === "password") return showChangePassword();
   if (view === "job" && id) return showJob(id);
+  if (view === "problem" && id) return showProblemForm(id);
   if (view === "sync") return flushNow().then(() => { location.hash = ""; });
   if (view === "shared") return showShared();
   if (office()) return showBoard(person, signedOut);

@@ -52,15 +52,18 @@ export const send = () => locked(vocabulary.locks.outbox, sendNow);
 
 /** @returns {Promise<Outcome>} */
 async function sendNow() {
-  const entries = (await waiting()).filter((e) => !e.sealedAway).slice(0, BATCH);
+  // A problem reported with a photo waits for the photo's upload to begin: the server
+  // knows a photo from its upload URL on.
+  const uploading = new Set((await withStores("photos", "readonly", (s) => s.getAllKeys())) || []);
+  const entries = (await waiting())
+    .filter((e) => !e.sealedAway && !(e.kind === "issue" && uploading.has(e.photoId))).slice(0, BATCH);
   if (!entries.length) return "empty";
-  /** @param {Record<string, any>} entry */
-  const strip = ({ kind, ...rest }) => rest;
+  /** @param {string} list */
+  const of = (list) => entries.filter((e) => e.kind === list).map(({ kind, at, ...sent }) => sent);
   const body = {
     deviceId: await deviceId(), deviceTime: new Date().toISOString(),
-    pendingUpdates: entries.filter((e) => e.kind === "update").map(strip),
-    checkIns: entries.filter((e) => e.kind === "checkIn").map(strip),
-    photos: entries.filter((e) => e.kind === "photo").map(strip),
+    pendingUpdates: of("update"), checkIns: of("checkIn"), photos: of("photo"), issues: of("issue"),
+    remarks: of("remark"),
   };
   let answer;
   try {

@@ -68,14 +68,16 @@ function retryLater(asked) {
   retryTimer = setTimeout(flushNow, retryDelay);
 }
 
-/** A change made on this page: kept in the outbox, then sent when it can be. @param {Record<string, any>} change */
-export async function enqueueChange(change) {
+/**
+ * A change made on this page: kept in the outbox, then sent when it can be. ``kind`` is the
+ * sync batch's list it goes in: "update" (a status, ticks), "checkIn", "issue" or "remark";
+ * ``at`` (when it was made) stays on the phone.
+ * @param {string} kind @param {Record<string, any>} change
+ */
+export async function enqueueChange(kind, change) {
   const at = new Date().toISOString();
-  const entry = change.checkIn
-    ? { mutationId: crypto.randomUUID(), kind: "checkIn", jobId: change.jobId, type: change.type,
-        location: change.location, accuracy: change.accuracy, timestamp: at }
-    : { mutationId: crypto.randomUUID(), kind: "update", clientTimestamp: at, ...change };
-  await enqueue(entry);
+  const stamp = kind === "update" ? { clientTimestamp: at } : kind === "checkIn" ? { timestamp: at } : {};
+  await enqueue({ mutationId: crypto.randomUUID(), kind, at, ...stamp, ...change });
   registerSync();
   await flushNow();
 }

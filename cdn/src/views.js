@@ -1,14 +1,16 @@
-// The field screens: signing in, today's jobs, one job, photos shared from the camera app, and
-// the footer every list has (notifications, changing the password, signing out).
+// The field screens: signing in, today's jobs, photos shared from the camera app, and the
+// footer every list has (notifications, changing the password, signing out); one job is in
+// job.js.
 import { fetchKey } from "./api.js";
 import { html, show } from "./html.js";
-import { speak, statusText, t } from "./i18n.js";
+import { dateText, speak, statusText, t, timeText } from "./i18n.js";
 import { closeLive } from "./live.js";
-import { queued, waiting } from "./outbox.js";
-import { actions, api, dayFeed, enqueueChange, fetcher, flushNow, registerSync, registerWorker } from "./page.js";
-import { keepPhoto, photosWaiting } from "./photos.js";
+import { waiting } from "./outbox.js";
+import { api, dayFeed, fetcher, flushNow, registerSync, registerWorker } from "./page.js";
+import { photosWaiting } from "./photos.js";
 import { dropPush, pushAsk, subscribe } from "./push.js";
 import { remember } from "./session.js";
+import { keepShrunk } from "./shrink.js";
 import { deviceId } from "./store.js";
 import vocabulary from "./vocabulary.js";
 
@@ -19,8 +21,6 @@ const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 
 /** @param {string} id */
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-/** @param {string} iso */
-const clock = (iso) => iso.slice(11, 16);
 
 let keptAt = 0;
 /** @type {string | null} */
@@ -93,8 +93,8 @@ export async function showJobs(user, signedOut) {
   listShown = new URL(path, location.href).href;
   /** @type {{ jobs: any[] }} */
   const { jobs } = await response.json();
-  show(app, html`<h2>${t("today")}</h2>${jobs.length ? html`<ul class="jobs">${jobs.map((job) => html`
-    <li><a href="#job/${job.id}"><strong>${clock(job.scheduledDate)}</strong>
+  show(app, html`<h2>${t("today")}</h2><p class="muted" id="day">${dateText(Date.now())}</p>${jobs.length ? html`<ul class="jobs">${jobs.map((job) => html`
+    <li><a href="#job/${job.id}"><strong>${timeText(job.scheduledDate)}</strong>
     ${job.customerName} <span class="tag ${job.priority}">${job.priority}</span>
     <br><span class="muted">${job.serviceType} · ${statusText(job.status)} · ${job.address}</span></a></li>`)}</ul>`
     : html`<p class="muted">${t("none")}</p>`}${footer()}`);
@@ -118,61 +118,6 @@ async function keepForOffline(today) {
   }
 }
 
-/** @param {string} id */
-export async function showJob(id) {
-  const response = await fetcher()(`/api/mobile/jobs/${id}`);
-  if (!response.ok) return actions.route();
-  /** @type {{ job: any, checklistItems: any[], customerContact: any, photos: any[] }} */
-  const { job, checklistItems, customerContact, photos } = await response.json();
-  // What this phone changed and has not sent yet shows as done already, including a change
-  // made while this view was being drawn (else a tick would show undone and be tapped twice).
-  /** @type {any[]} */
-  let waitingChanges = [];
-  for (let seen = -1; seen !== queued();) {
-    seen = queued();
-    waitingChanges = await waiting();
-  }
-  for (const change of waitingChanges.filter((e) => e.jobId === job.id)) {
-    if (change.status) job.status = change.status;
-    for (const tick of change.checklist || []) {
-      const item = checklistItems.find((i) => i.id === tick.itemId);
-      if (item) item.done = tick.done;
-    }
-  }
-  const next = NEXT[job.status];
-  show(app, html`<p><a href="#">${t("back")}</a></p><h2 data-status="${job.status}">${job.customerName}</h2>
-    <p class="muted">${job.serviceType} · ${statusText(job.status)} · ${job.address}<br>${customerContact.phone}</p>
-    <p>${job.notes}</p>
-    <div class="steps">${next && html`<button id="step">${t(next)}</button>`}
-    <button class="ghost" id="checkin">${t("checkIn")}</button></div>
-    <h3>${t("checklist")}</h3>${checklistItems.map((item) => html`<label class="check">
-    <input type="checkbox" data-item="${item.id}" ${item.done && "checked"}> ${item.label}</label>`)}
-    <h3>${t("photos")}</h3><div class="photos">${photos.map((photo) => photo.thumbnailUrl
-      ? html`<a href="${photo.url}" target="_blank"><img src="${photo.thumbnailUrl}" alt="${photo.kind}"></a>`
-      : html`<span class="tag">${t("processing")}</span>`)}</div>
-    <label class="ghost button">${t("addPhoto")}<input id="photo" type="file" accept="image/*" capture="environment" hidden></label>`);
-  /** @param {Record<string, any>} change */
-  const queue = (change) => enqueueChange({ jobId: job.id, baseVersion: job.version, ...change });
-  if (next) {
-    const step = /** @type {HTMLButtonElement} */ (byId("step"));
-    step.onclick = () => {
-      step.disabled = true; // one tap, one change
-      queue({ status: next }).then(actions.route);
-    };
-  }
-  app.querySelectorAll("[data-item]").forEach((element) => {
-    const box = /** @type {HTMLInputElement} */ (element);
-    box.onchange = () => queue({ checklist: [{ itemId: box.dataset.item, done: box.checked }] });
-  });
-  byId("checkin").onclick = () => checkIn(job.id);
-  byId("photo").onchange = async (event) => {
-    const kind = job.status === "completed" || job.status === "in_progress" ? "after" : "before";
-    for (const file of /** @type {HTMLInputElement} */ (event.target).files || []) await keepPhoto(job.id, kind, file);
-    registerSync();
-    await flushNow();
-  };
-}
-
 // Photos shared from the camera app wait in the worker's share inbox: pick a job for them.
 export async function showShared() {
   const inbox = await caches.open(vocabulary.caches.shareInbox);
@@ -181,7 +126,7 @@ export async function showShared() {
   /** @type {{ jobs: any[] }} */
   const { jobs } = response.ok ? await response.json() : { jobs: [] };
   show(app, html`<h2>${t("shared")} (${files.length})</h2>
-    <select id="target">${jobs.map((job) => html`<option value="${job.id}">${clock(job.scheduledDate)}
+    <select id="target">${jobs.map((job) => html`<option value="${job.id}">${timeText(job.scheduledDate)}
     ${job.customerName}</option>`)}</select>
     <button id="attach" ${!(jobs.length && files.length) && "disabled"}>${t("attach")}</button>`);
   byId("attach").onclick = async () => {
@@ -189,17 +134,11 @@ export async function showShared() {
     if (!jobId) return;
     for (const request of files) {
       const file = await inbox.match(request);
-      if (file) await keepPhoto(jobId, "other", await file.blob());
+      if (file) await keepShrunk(jobId, "other", await file.blob());
       await inbox.delete(request);
     }
     registerSync();
     location.hash = `job/${jobId}`;
     await flushNow();
   };
-}
-
-/** @param {string} jobId */
-function checkIn(jobId) {
-  navigator.geolocation.getCurrentPosition((at) => enqueueChange({ checkIn: true, jobId, type: "in",
-    accuracy: at.coords.accuracy, location: { lat: at.coords.latitude, lng: at.coords.longitude } }));
 }

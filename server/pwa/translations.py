@@ -11,7 +11,9 @@ itself.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, get_args
+
+from server.core.schemas import ProblemReason
 
 MANIFEST: Final[dict[str, dict[str, str]]] = {
     "th": {
@@ -218,7 +220,7 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-# The reasons a crew gives when it reports a problem, in the order the app offers them.
+# The reasons a crew gives when it reports a problem (the app offers them with "other" last).
 REASONS: Final[dict[str, dict[str, str]]] = {
     "th": {
         "customer_absent": "ลูกค้าไม่อยู่",
@@ -238,5 +240,10 @@ REASONS: Final[dict[str, dict[str, str]]] = {
 
 
 def for_app() -> dict[str, dict[str, dict[str, str]]]:
-    """What ``translations.js`` holds."""
-    return {"screens": SCREENS, "statuses": STATUSES, "reasons": REASONS}
+    """What ``translations.js`` holds: the reasons are the server's (a reason without words
+    stops the build)."""
+    reasons = {
+        locale: {reason: words[reason] for reason in get_args(ProblemReason)}
+        for locale, words in REASONS.items()
+    }
+    return {"screens": SCREENS, "statuses": STATUSES, "reasons": reasons}
