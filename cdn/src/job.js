@@ -32,6 +32,9 @@ const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
 /** @param {string} jobId */
 const visitKey = (jobId) => `visit ${jobId}`;
 
+// A job this person may no longer see (or, with no signal, one never kept): the list.
+const gone = () => { location.hash = ""; };
+
 /** Per job, why the last check-in or check-out went without a place (a translation key). */
 const unplaced = new Map();
 
@@ -81,7 +84,7 @@ function unsent(shown, change) {
 /** @param {string} id */
 export async function showJob(id) {
   const shown = await detail(id);
-  if (!shown) return actions.route();
+  if (!shown) return gone();
   const { job, checklistItems, customerContact, photos, crew } = shown;
   const lead = job.assigneeId === user()?.id;
   const next = NEXT[job.status];
@@ -194,14 +197,14 @@ function whereAmI() {
     navigator.geolocation.getCurrentPosition(
       ({ coords }) => resolve({ location: { lat: coords.latitude, lng: coords.longitude }, accuracy: coords.accuracy }),
       (error) => resolve({ missing: error.code === error.PERMISSION_DENIED ? "locationDenied" : "locationUnavailable" }),
-      { enableHighAccuracy: true, timeout: LOCATING_MS, maximumAge: 60e3 });
+      { enableHighAccuracy: true, timeout: LOCATING_MS, maximumAge: 0 });
   });
 }
 
 /** The form that reports a problem with the job (it goes on hold). @param {string} id */
 export async function showProblemForm(id) {
   const shown = await detail(id);
-  if (!shown) return actions.route();
+  if (!shown) return gone();
   show(app, html`<p><a href="#job/${id}">${t("back")}</a></p><h2>${t("reportProblem")}</h2>
     <p class="muted">${shown.job.customerName} · ${shown.job.address}</p>
     <form id="problem"><fieldset><legend>${t("whatHappened")}</legend>${reasons().map((reason, n) => html`

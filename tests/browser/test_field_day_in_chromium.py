@@ -105,7 +105,8 @@ async def test_the_crew_shows_its_lead_and_only_the_lead_moves_the_job(
     await screenshot(page, "field-job-th.png")
     await page.click("#lang")
     await page.wait_for_selector("text=Call the customer")
-    assert await page.locator(".crew .member").all_inner_texts() == ["สมชาย ใจดี Lead", "Suda Srisuk"]
+    crew = await page.locator(".crew .member").all_inner_texts()
+    assert crew == ["สมชาย ใจดี Lead", "Suda Srisuk"]
     await screenshot(page, "field-job-en.png")
 
     leads_phone = await browser.new_context(**PHONE)
@@ -129,17 +130,22 @@ async def test_checking_in_and_out_where_the_phone_is(
     assert "เช็คอินแล้ว" in await page.inner_text("#visited")
     await page.wait_for_selector("h2[data-status=in_progress]")  # the lead has arrived
     assert await page.is_hidden("#unplaced")
+    # Leaving, the phone finds no fix (DevTools' override without a position).
+    cdp = await located_context.new_cdp_session(page)
+    await cdp.send("Emulation.setGeolocationOverride", {})
     await page.click("#visit")
     await page.wait_for_selector("#visit:has-text('เช็คอิน')")
+    assert "หาตำแหน่งไม่ได้" in await page.inner_text("#unplaced")
     await page.wait_for_function(SENT)
     assert "เช็คเอาท์แล้ว" in await page.inner_text("#visited")
 
     check_ins = await office_check_ins(app_process, world, job["id"])
     assert [(c["type"], c["locationMissing"], c["withinGeofence"]) for c in check_ins] == [
         ("in", False, True),
-        ("out", False, True),
+        ("out", True, None),
     ]
     assert check_ins[0]["location"] == {"lat": HOME["latitude"], "lng": HOME["longitude"]}
+    assert check_ins[1]["location"] is None
 
 
 async def test_a_refused_location_is_said_and_the_check_in_recorded_without_it(
@@ -205,6 +211,10 @@ async def test_a_problem_reported_offline_puts_the_job_on_hold_for_the_office(
     assert problem["photoId"] in [p["id"] for p in detail["photos"]]
     await page.wait_for_selector("h2[data-status=on_hold]")
     assert "รอส่ง" not in await page.inner_text("ul.notes")
+    await screenshot(page, "field-on-hold-th.png")
+    await page.click("#lang")
+    await page.wait_for_selector("text=This job is on hold")
+    await screenshot(page, "field-on-hold-en.png")
 
 
 async def test_a_remark_is_listed_with_who_wrote_it_and_when(
