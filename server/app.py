@@ -47,7 +47,6 @@ from server.push.vapid import load_vapid_keys
 from server.push.worker import COMMAND as SEND_PUSHES
 from server.pwa.endpoints import pwa_routes
 from server.pwa.shell import AppShell
-from server.reports.endpoints import report_routes
 from server.sync.endpoints import sync_routes
 from server.webhooks.endpoints import webhook_routes
 from server.webhooks.worker import COMMAND as SEND_WEBHOOKS
@@ -72,7 +71,6 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
     app.blueprint(check_in_routes)
-    app.blueprint(report_routes)
     app.blueprint(photo_routes)
     app.blueprint(push_routes)
     app.blueprint(notification_routes)

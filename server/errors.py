@@ -171,6 +171,10 @@ class NotificationNotFound(NotFound):
     code, title = "notification_not_found", "Notification not found"
 
 
+class AlertNotFound(NotFound):
+    code, title = "alert_not_found", "Alert not found"
+
+
 class RouteNotFound(NotFound):
     code, title = "route_not_found", "No such endpoint"
 

@@ -49,6 +49,7 @@ def spawn_server(
         # Webhook senders would deliver every test's webhooks from the shared database, signed
         # with this process's secret: a test that wants them asks (tests/webhooks).
         "WEBHOOK_SENDERS": "0",
+        "ALERT_PLANNING": "false",  # likewise alerts: tests/alerts turns it on
         **settings,
     }
     return start_app(env, log)  # its own process group: a test can kill it whole

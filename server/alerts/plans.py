@@ -29,6 +29,7 @@ SYNC_REJECTED = "sync_rejected"
 KINDS = (LATE_START, OFFSITE_CHECKIN, INCOMPLETE_COMPLETION, ISSUE_REPORTED, SYNC_REJECTED)
 
 ALERT_RAISED = "alert.raised"
+ALERT_ACKNOWLEDGED = "alert.acknowledged"  # a dispatcher saw it: boards redraw
 PROBLEM_REPORTED, CHECKIN_RECORDED = "job.problem_reported", "checkin.recorded"
 STATUS_CHANGED, REJECTED = "job.status_changed", "sync.rejected"
 WATCHED = frozenset({PROBLEM_REPORTED, CHECKIN_RECORDED, STATUS_CHANGED, REJECTED})

@@ -23,12 +23,11 @@ from server.core.access import Principal
 from server.core.clock import local_time
 from server.core.inputs import as_uuid
 from server.db.engine import write_transaction
-from server.errors import NotFound
+from server.errors import AlertNotFound
 from server.push.alert_pushes import push_alert
 
 PLAN_BATCH = 500
 SCAN_PAGE = 500
-NO_SUCH_ALERT = "No such alert"
 
 
 async def plan_alerts(push_ttl: int, now: datetime | None = None) -> int | None:
@@ -142,12 +141,23 @@ async def acknowledge_alert(principal: Principal, alert_id: str) -> dict[str, An
     known = as_uuid(alert_id)
     alert = await alert_queries.get_alert(known) if known else None
     if alert is None or not principal.audience.office_of(alert["branch_id"]):
-        raise NotFound(NO_SUCH_ALERT)
+        raise AlertNotFound()
     if alert["acknowledged_at"] is None:
         async with write_transaction():
             await alert_queries.acknowledge(str(alert["id"]), principal.user_id, datetime.now(UTC))
-        alert = await alert_queries.get_alert(str(alert["id"]))
-        assert alert is not None
+            alert = await alert_queries.get_alert(str(alert["id"]))
+            assert alert is not None
+            # Every board of the branch redraws without it (the same live event, ``alert``).
+            await record_unscoped(
+                [
+                    {
+                        "kind": plans.ALERT_ACKNOWLEDGED,
+                        "branch_id": alert["branch_id"],
+                        "actor_id": principal.user_id,
+                        "payload": {"alert": alert_record(alert)},
+                    }
+                ]
+            )
     return {"alert": alert_record(alert)}
 
 

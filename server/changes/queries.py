@@ -9,7 +9,6 @@ from uuid import UUID
 import orjson
 from piccolo.query.functions.aggregate import Max
 
-from server.changes.audience import members_beyond_columns
 from server.db.engine import (
     execute_many,
     insert_returning_ids,
@@ -44,9 +43,14 @@ LOG_COLUMNS = (
 )
 
 
-async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[int]:
-    """Append ``rows`` and raise every scope in ``scopes`` to the newest id; returns the ids
-    given to ``rows``, in their order.
+async def append_changes(
+    rows: list[dict[str, Any]],
+    scopes: set[str],
+    members: list[list[tuple[str, bool]]] | None = None,
+) -> list[int]:
+    """Append ``rows`` (each with its ``change_member`` entries in ``members``, in the same
+    order) and raise every scope in ``scopes`` to the newest id; returns the ids given to
+    ``rows``, in their order.
 
     Must run inside a write transaction, so the log, the versions and the change they describe
     commit together or not at all.
@@ -68,15 +72,14 @@ async def append_changes(rows: list[dict[str, Any]], scopes: set[str]) -> list[i
             f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id",
             args,
         )
-    members = [
+    entries = [
         (change_id, user_id, left)
-        for row, change_id in zip(rows, ids, strict=True)
-        if row.get("job_id")
-        for user_id, left in members_beyond_columns(row)
+        for change_id, named in zip(ids, members or [], strict=False)
+        for user_id, left in named
     ]
-    if members:
+    if entries:
         await execute_many(
-            'INSERT INTO change_member (change_id, user_id, "left") VALUES ($1, $2, $3)', members
+            'INSERT INTO change_member (change_id, user_id, "left") VALUES ($1, $2, $3)', entries
         )
     newest = ids[-1]
     if not scopes:

@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.changes import queries as change_queries
-from server.changes.audience import people_of_row
+from server.changes.audience import members_beyond_columns, people_of_row
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
-from server.jobs.crews import crew_of
 
 log = logging.getLogger("tinedy.changes")
 
@@ -54,9 +53,7 @@ def job_change_row(
     payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A log row for a change to ``job`` (as it is after the change); its payload names the
-    crew (see server/changes/audience.py)."""
-    payload = dict(payload or {})
-    payload.setdefault("crew", crew_of(job))
+    crew and those who left it (see server/changes/audience.py)."""
     return {
         "kind": kind,
         "job_id": job["id"],
@@ -65,7 +62,7 @@ def job_change_row(
         "previous_assignee_id": previous_assignee_id,
         "actor_id": actor_id,
         "device_id": device_id,
-        "payload": payload,
+        "payload": payload or {},
     }
 
 
@@ -83,7 +80,8 @@ async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
     """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
     returns the change ids given to ``rows``, in order."""
     note_changes_written()
-    return await change_queries.append_changes(rows, scopes_of(rows))
+    members = [members_beyond_columns(row) if row.get("job_id") else [] for row in rows]
+    return await change_queries.append_changes(rows, scopes_of(rows), members)
 
 
 async def record_session_revoked(device_id: str, user_id: str, reason: str) -> list[int]:

@@ -115,12 +115,14 @@ class Job(Table, tablename="job"):
 
 class JobCrew(Table, tablename="job_crew"):
     """Who works a job, one row per person (the lead at position 0): what a staff member's
-    feed is found by. ``job.crew`` holds the same ids in order, for showing them."""
+    feed walks, in the job's time order (``scheduled_at`` is the job's, kept in step by the
+    writer). ``job.crew`` holds the same ids in order, for showing them."""
 
     id = BigSerial(primary_key=True)
     job = ForeignKey(references=Job, null=False, on_delete=OnDelete.cascade)
     member = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
     position = Integer(default=0)
+    scheduled_at = Timestamptz()
 
 
 class ChecklistItem(Table, tablename="checklist_item"):

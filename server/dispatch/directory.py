@@ -8,8 +8,6 @@ from typing import Any
 from server.core.access import Principal
 from server.people import queries as people_queries
 
-MAX_CUSTOMERS = 50
-
 
 async def branch_staff(principal: Principal) -> dict[str, Any]:
     """``{"staff": [...]}``: the field staff of the caller's branch (admins: all), by name."""

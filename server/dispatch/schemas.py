@@ -6,7 +6,8 @@ from pydantic import Field
 
 from server.core.inputs import Text
 from server.core.schemas import ApiModel, Location
-from server.dispatch.directory import MAX_CUSTOMERS
+
+MAX_CUSTOMERS = 50
 
 
 class TeamUpdateAccepted(ApiModel):

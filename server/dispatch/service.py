@@ -24,7 +24,8 @@ from server.db.engine import write_transaction
 from server.errors import InvalidTransition, JobNotFound, ValidationFailed
 from server.jobs import queries as job_queries
 from server.jobs import states as job_states
-from server.jobs.crews import MAX_CREW, crew_of, lead_of, unique_crew
+from server.jobs.crews import crew_of, lead_of, unique_crew
+from server.jobs.schemas import MAX_CREW
 from server.jobs.service import job_detail, may_see, visible_scope
 from server.jobs.writes import Actor, JobWriter, create_jobs, lock_jobs
 from server.people import queries as people_queries

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from server.checkins.schemas import Coordinates
 from server.core.inputs import Input, Priority, Prose, Rfc3339, Text
 from server.core.schemas import ApiModel, Location
-from server.jobs.crews import MAX_CREW
+from server.jobs.schemas import MAX_CREW
 
 MAX_CHECKLIST = 50
 ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~@+-]+$")]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_CREW = 8
-
 
 def crew_of(job: dict[str, Any]) -> list[str]:
     """The crew's user ids, lead first (a row read without its crew: the assignee alone)."""

@@ -1,4 +1,5 @@
-"""``/api/mobile/jobs``: the caller's jobs feed and one job's detail."""
+"""``/api/mobile/jobs``: the caller's jobs feed, one job's detail, and a problem reported on
+one (a sync batch carries problems too, as ``issues``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,26 @@ from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.checkins.service import Geofence
 from server.context import app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
-from server.http.json_io import dump_json, send_representation, validate, validator_of
+from server.http.json_io import (
+    dump_json,
+    json_response,
+    read_json,
+    send_representation,
+    validate,
+    validator_of,
+)
 from server.jobs import service as job_service
 from server.jobs.cursors import CursorCodec
-from server.jobs.schemas import FeedParams, JobDetail, JobsPage
+from server.jobs.reports import ProblemRequest
+from server.jobs.schemas import FeedParams, JobDetail, JobsPage, ProblemAnswer
 from server.jobs.service import FeedQuery, parse_job_id
 from server.photos import service as photo_service
+from server.sync import service as sync_service
 
 job_routes = Blueprint("jobs", url_prefix="/api/mobile/jobs")
 
@@ -62,6 +73,22 @@ async def get_job(request: Request, principal: Principal, job_id: str) -> HTTPRe
 
     validator = validator_of("job", job_id, str(version), audience, links)
     return await send_representation(request, ctx.representations, validator, build)
+
+
+@job_routes.post("/<job_id:str>/issues")
+@endpoint(
+    "Report a problem (customer absent, no access, unsafe...): the job goes on hold and the "
+    "branch's dispatchers are alerted. The same mutationId again records nothing new.",
+    body=ProblemRequest,
+    responses={201: ProblemAnswer, 401: Problem, 404: Problem, 409: Problem, 422: Problem},
+)
+async def report_problem(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
+    ctx = app_context(request)
+    job_id = parse_job_id(job_id)
+    body = read_json(request, ProblemRequest)
+    geofence = Geofence(ctx.settings.geofence_radius_meters)
+    answer = await sync_service.report_problem(principal, job_id, body, geofence)
+    return json_response(answer, status=201)
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,6 @@ from piccolo.table import Table
 
 from server.db.engine import current_engine, execute_many
 from server.db.tables import ChecklistItem, Customer, Job, JobCrew, User
-from server.jobs.states import FINISHED
 
 INSERT_CHUNK = 500
 
@@ -72,13 +71,41 @@ def _after(scheduled_at: datetime, job_id: str) -> Combinable:
 
 
 def feed_page_query(job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int) -> Any:
-    """Up to ``limit`` rows in (scheduled_at, id) order, strictly after ``after``."""
+    """Up to ``limit`` rows in (scheduled_at, id) order, strictly after ``after``. A crew
+    member's page walks their ``job_crew`` rows in time order (``job_crew_feed``), joined to
+    the jobs; any other page walks the jobs."""
+    if job_filter.assignee_id is not None:
+        return _crew_page_query(job_filter, after, limit)
     query = Job.select(*FEED_COLUMNS)
     for condition in _conditions(job_filter):
         query = query.where(condition)
     if after is not None:
         query = query.where(_after(*after))
     return query.order_by(Job.scheduled_at, Job.id).limit(limit)
+
+
+def _crew_page_query(job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int) -> Any:
+    job = JobCrew.job
+    query = JobCrew.select(
+        *(getattr(job, c._meta.name).as_alias(c._meta.name) for c in FEED_COLUMNS[:1]),
+        job.customer.name.as_alias("customer_name"),
+        *(getattr(job, c._meta.name).as_alias(c._meta.name) for c in FEED_COLUMNS[2:]),
+    ).where((JobCrew.member == job_filter.assignee_id) & job.deleted_at.is_null())
+    if job_filter.branch_id is not None:
+        query = query.where(job.branch == job_filter.branch_id)
+    if job_filter.statuses:
+        query = query.where(job.status.is_in(list(job_filter.statuses)))
+    if job_filter.scheduled_from is not None:
+        query = query.where(JobCrew.scheduled_at >= job_filter.scheduled_from)
+    if job_filter.scheduled_to is not None:
+        query = query.where(JobCrew.scheduled_at < job_filter.scheduled_to)
+    if after is not None:
+        scheduled_at, job_id = after
+        query = query.where(
+            (JobCrew.scheduled_at > scheduled_at)
+            | ((JobCrew.scheduled_at == scheduled_at) & (JobCrew.job > job_id))
+        )
+    return query.order_by(JobCrew.scheduled_at, JobCrew.job).limit(limit)
 
 
 async def feed_page(
@@ -291,7 +318,7 @@ async def unfinished_job_ids_of_customer(customer_id: str) -> list[str]:
         .where(
             (Job.customer == customer_id)
             & Job.deleted_at.is_null()
-            & Job.status.not_in(sorted(FINISHED))
+            & Job.status.not_in(["cancelled", "completed"])
         )
         .run()
     )
@@ -372,20 +399,13 @@ async def move_checklist_items(moves: list[tuple[str, int]]) -> None:
         )
 
 
-async def store_crews(crews: dict[str, list[str]]) -> None:
-    """Within a transaction: each job's crew (job id -> user ids, lead first) replaces the
+async def store_crews(jobs: list[dict[str, Any]]) -> None:
+    """Within a transaction: each job's crew (its ``crew`` column, lead first) replaces the
     one stored."""
-    if not crews:
+    if not jobs:
         return
-    await JobCrew.delete().where(JobCrew.job.is_in(list(crews))).run()
-    await insert_many(
-        JobCrew,
-        [
-            {"job": job_id, "member": user_id, "position": n}
-            for job_id, crew in crews.items()
-            for n, user_id in enumerate(crew)
-        ],
-    )
+    await JobCrew.delete().where(JobCrew.job.is_in([str(job["id"]) for job in jobs])).run()
+    await insert_crews(jobs)
 
 
 async def insert_crews(jobs: list[dict[str, Any]]) -> None:
@@ -393,11 +413,26 @@ async def insert_crews(jobs: list[dict[str, Any]]) -> None:
     await insert_many(
         JobCrew,
         [
-            {"job": job["id"], "member": user_id, "position": n}
+            {
+                "job": str(job["id"]),
+                "member": user_id,
+                "position": n,
+                "scheduled_at": job["scheduled_at"],
+            }
             for job in jobs
             for n, user_id in enumerate(str(job.get("crew") or "").split())
         ],
     )
+
+
+async def move_crews(jobs: list[tuple[str, datetime]]) -> None:
+    """Within a transaction: rescheduled jobs' crew rows follow them, each ``(job id,
+    scheduled_at)``."""
+    if jobs:
+        await execute_many(
+            "UPDATE job_crew SET scheduled_at = $1 WHERE job = $2",
+            [(scheduled_at, job_id) for job_id, scheduled_at in jobs],
+        )
 
 
 async def external_ids_of_people(user_ids: list[str]) -> dict[str, str | None]:

@@ -12,6 +12,9 @@ from server.core.clock import BANGKOK
 from server.core.inputs import Priority, Text, in_range
 from server.core.schemas import MAX_PAGE, ApiModel, JobStatus, Location, ProblemReason
 
+MAX_CREW = 8
+"""The most people a job's crew may have."""
+
 
 class FeedParams(ApiModel):
     """Query string of ``GET /api/mobile/jobs``; ``status`` may repeat."""
@@ -157,3 +160,9 @@ class JobDetail(ApiModel):
     crew: list[CrewMember] = Field(description="Who works the job, lead first.")
     remarks: list[RemarkOut] = Field(description="The field's remarks, oldest first.")
     problems: list[ProblemOut] = Field(description="Problems the field reported, oldest first.")
+
+
+class ProblemAnswer(ApiModel):
+    """The job after a problem was reported on it (on hold)."""
+
+    job: JobFull

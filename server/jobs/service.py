@@ -19,7 +19,7 @@ from server.jobs import queries as job_queries
 from server.jobs.crews import crew_of
 from server.jobs.cursors import CursorCodec, FeedPosition
 from server.jobs.queries import JobFilter
-from server.reports.service import job_reports
+from server.jobs.reports import job_reports
 
 
 @dataclass(frozen=True)

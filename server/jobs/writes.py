@@ -74,7 +74,7 @@ async def create_jobs(
                 job,
                 actor_id=actor.user_id,
                 device_id=actor.device_id,
-                payload={"version": 1},
+                payload={"version": 1, "crew": crew_of(job)},
             )
             for job in jobs
         ]
@@ -111,7 +111,7 @@ class JobWriter:
         self.now = now or datetime.now(UTC)
         self._jobs: dict[str, tuple[dict[str, Any], set[str]]] = {}
         self._items: dict[str, tuple[str, bool]] = {}
-        self._crews: dict[str, list[str]] = {}
+        self._crews: set[str] = set()
         self._reshaped = ChecklistEdit()
         self.rows: list[dict[str, Any]] = []
 
@@ -143,6 +143,7 @@ class JobWriter:
             self._reshaped.moved.extend(checklist.moved)
         payload: dict[str, Any] = {
             "version": job["version"],
+            "crew": after,
             "fields": {column: _plain(value) for column, value in values.items()},
             "job": job_summary(job),  # as it is after this change: live events show it
         }
@@ -174,7 +175,7 @@ class JobWriter:
             return values
         if crew == crew_of(job):
             return {k: v for k, v in values.items() if k not in ("crew", "assignee")}
-        self._crews[str(job["id"])] = crew
+        self._crews.add(str(job["id"]))
         return {**values, "crew": crew_text(crew), "assignee": lead_of(crew)}
 
     async def commit(self) -> list[int]:
@@ -188,7 +189,15 @@ class JobWriter:
             ],
             self.now,
         )
-        await job_queries.store_crews(self._crews)
+        jobs = [job for job, _ in self._jobs.values()]
+        await job_queries.store_crews([job for job in jobs if str(job["id"]) in self._crews])
+        await job_queries.move_crews(
+            [
+                (str(job["id"]), job["scheduled_at"])
+                for job, columns in self._jobs.values()
+                if "scheduled_at" in columns and str(job["id"]) not in self._crews
+            ]
+        )
         await job_queries.delete_checklist_items(self._reshaped.removed)
         await job_queries.insert_checklist_items(self._reshaped.added)
         await job_queries.move_checklist_items(self._reshaped.moved)

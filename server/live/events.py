@@ -24,6 +24,8 @@ from server.core.access import Principal, Role
 
 TEAM_UPDATE = "team.update"
 ALERT_RAISED = "alert.raised"  # for the office only
+ALERT_ACKNOWLEDGED = "alert.acknowledged"
+ALERT_KINDS = (ALERT_RAISED, ALERT_ACKNOWLEDGED)
 SESSION_REVOKED = "session.revoked"
 JOB_KINDS = "job."  # every change of a job is logged as job.<what>
 USER_CHANGED = "user.changed"  # the person's streams end: they reopen under the new audience
@@ -49,6 +51,7 @@ NAMES = {
     "job.resumed": "job-updated",
     TEAM_UPDATE: "team-update",
     ALERT_RAISED: "alert",
+    ALERT_ACKNOWLEDGED: "alert",
 }
 EVENT_NAMES = frozenset({*NAMES.values(), JOB_ASSIGNED, JOB_UNASSIGNED, PRIORITY_ALERT, RESET})
 """Every name an event can have on the wire (``closing`` is a notice, not an event); the app
@@ -81,7 +84,7 @@ def event_name(principal: Principal, row: dict[str, Any], priority: str | None) 
     """
     if not _concerns(principal, row):
         return None
-    if row["kind"] in (TEAM_UPDATE, ALERT_RAISED):
+    if row["kind"] == TEAM_UPDATE or row["kind"] in ALERT_KINDS:
         return NAMES[row["kind"]]
     if principal.role is Role.STAFF and principal.user_id in left_of_row(row):
         return JOB_UNASSIGNED
@@ -101,7 +104,7 @@ def _concerns(principal: Principal, row: dict[str, Any]) -> bool:
         return audience.office_of(row["branch_id"])
     if kind == TEAM_UPDATE:
         return audience.hears_team((row.get("payload") or {}).get("teamId"))
-    if kind == ALERT_RAISED:
+    if kind in ALERT_KINDS:
         return False
     return audience.sees_job(row["branch_id"], tuple(people_of_row(row)))
 
@@ -111,7 +114,7 @@ def is_event(row: dict[str, Any]) -> bool:
     revoked, a person's placement changed, a password reset asked for) are facts for the
     server."""
     kind = str(row["kind"])
-    return kind.startswith(JOB_KINDS) or kind in (TEAM_UPDATE, ALERT_RAISED)
+    return kind.startswith(JOB_KINDS) or kind == TEAM_UPDATE or kind in ALERT_KINDS
 
 
 def _urgent_now(row: dict[str, Any], priority: str | None) -> bool:

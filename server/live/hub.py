@@ -20,7 +20,7 @@ from server.changes.audience import people_of_row
 from server.core.access import NO_BRANCH, Principal, Role
 from server.core.metrics import LIVE_STREAMS
 from server.live.events import (
-    ALERT_RAISED,
+    ALERT_KINDS,
     SESSION_REVOKED,
     TEAM_UPDATE,
     USER_CHANGED,
@@ -192,7 +192,7 @@ def _data(row: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
     payload = row.get("payload") or {}
     if row["kind"] == TEAM_UPDATE:
         return {key: payload.get(key) for key in ("teamId", "message", "sentBy", "sentAt")}
-    if row["kind"] == ALERT_RAISED:
+    if row["kind"] in ALERT_KINDS:
         return {"alert": payload.get("alert")}
     data = {
         "job": job or {"id": str(row["job_id"])},

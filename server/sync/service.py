@@ -36,13 +36,10 @@ from server.core.inputs import as_uuid
 from server.db.engine import write_transaction
 from server.errors import InvalidTransition, JobNotFound, MutationIdReused, ValidationFailed
 from server.jobs import queries as job_queries
+from server.jobs import report_queries
 from server.jobs import states as job_states
 from server.jobs.crews import is_lead
-from server.jobs.service import job_fields, job_state, job_summary, visible_scope
-from server.jobs.writes import Actor, JobWriter, lock_jobs
-from server.photos import queries as photo_queries
-from server.reports import queries as report_queries
-from server.reports.service import (
+from server.jobs.reports import (
     BatchProblem,
     BatchRemark,
     ProblemRequest,
@@ -50,6 +47,9 @@ from server.reports.service import (
     problem_row,
     remark_row,
 )
+from server.jobs.service import job_fields, job_state, job_summary, visible_scope
+from server.jobs.writes import Actor, JobWriter, lock_jobs
+from server.photos import queries as photo_queries
 from server.sync import queries as sync_queries
 from server.sync.mutations import (
     BatchCheckIn,

@@ -68,9 +68,9 @@ async def test_another_branchs_alerts_are_neither_seen_nor_acknowledged(
     [ours] = await raise_some(ctx, other, 1)
 
     assert [a["id"] for a in await other.alerts("all")] == [ours]
-    assert_problem(await ack(client, other.dispatcher.headers, theirs), 404, "not_found")
-    assert_problem(await ack(client, other.dispatcher.headers, "not-an-id"), 404, "not_found")
-    assert_problem(await ack(client, other.dispatcher.headers, new_id()), 404, "not_found")
+    assert_problem(await ack(client, other.dispatcher.headers, theirs), 404, "alert_not_found")
+    assert_problem(await ack(client, other.dispatcher.headers, "not-an-id"), 404, "alert_not_found")
+    assert_problem(await ack(client, other.dispatcher.headers, new_id()), 404, "alert_not_found")
     assert (await branch.alerts())[0]["acknowledgedAt"] is None
 
     admin = office(ctx, world.admin)

@@ -86,11 +86,11 @@ async def test_sqlite_and_postgres_end_with_the_same_schema(tmp_path: Path) -> N
         await drop_database(pg_url)
     assert lite["columns"] == pg["columns"]
     assert lite["indexes"] == pg["indexes"]
-    assert ("job", "job_assignee_feed", ("assignee", "scheduled_at", "id")) in pg["indexes"]
+    assert ("job_crew", "job_crew_feed", ("member", "scheduled_at", "job")) in pg["indexes"]
 
 
 FEEDS = {
-    "job_assignee_feed": lambda w: JobFilter(assignee_id=w.staff_a["id"]),
+    "job_crew_feed": lambda w: JobFilter(assignee_id=w.staff_a["id"]),
     # The smaller branch: in the busy one (most of the tests' jobs) walking every job in
     # time order costs about the same, and the planner may fairly pick either.
     "job_branch_feed": lambda w: JobFilter(branch_id=w.north, statuses=("assigned", "pending")),

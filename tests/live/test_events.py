@@ -13,6 +13,7 @@ import pytest
 
 from server.core.access import Principal, Role
 from server.live.events import (
+    ALERT_ACKNOWLEDGED,
     ALERT_RAISED,
     EVENT_NAMES,
     NAMES,
@@ -91,6 +92,10 @@ CHANGES: dict[str, tuple[dict[str, Any], str | None]] = {
         {**row(ALERT_RAISED), "job_id": None, "assignee_id": None, "payload": {"alert": {}}},
         None,
     ),
+    "alert acknowledged": (
+        {**row(ALERT_ACKNOWLEDGED), "job_id": None, "assignee_id": None, "payload": {}},
+        None,
+    ),
     "team update": ({**row(TEAM_UPDATE, teamId=TEAM), "job_id": None, "assignee_id": None}, None),
     "session revoked": ({**row(SESSION_REVOKED), "job_id": None}, None),
     "a person's role, branch or team changed": (
@@ -146,6 +151,7 @@ TABLE = {
     "a kind not named (purged)":         "up up -- -- up -- up",
     "handed back (assignee deactivated)": "un -- -- -- up -- up",
     "alert raised":                      "-- -- -- -- al -- al",
+    "alert acknowledged":                "-- -- -- -- al -- al",
     "team update":                       "te -- te -- te -- te",
     "session revoked":                   "-- -- -- -- -- -- --",
     "a person's role, branch or team changed": "-- -- -- -- -- -- --",

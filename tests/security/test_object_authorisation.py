@@ -24,6 +24,9 @@ import httpx
 import pytest
 from sanic import Sanic
 
+from server.alerts import queries as alert_queries
+from server.alerts.service import plan_alerts
+from server.changes.queries import newest_change_id
 from server.context import AppContext
 from server.db.engine import write_transaction
 from server.db.tables import Device, Job, Photo, PushSubscription
@@ -131,6 +134,41 @@ def check_in() -> dict[str, Any]:
     }
 
 
+def problem() -> dict[str, Any]:
+    return {"json": {"reason": "customer_absent", "mutationId": str(uuid.uuid4())}}
+
+
+async def completed_job(scene: Scene) -> Probe:
+    """The owner's job, completed (by mistake): the office may reopen it."""
+    await Job.update({Job.status: "completed"}).where(Job.id == scene.job["id"])
+    return await on_dispatch_job("POST", "/reopen", lambda _: {"reason": "ticked by mistake"})(
+        scene
+    )
+
+
+async def branch_alert(scene: Scene) -> Probe:
+    """An alert of the owner's branch: the owner reported a problem, the planner raised it."""
+    async with write_transaction():  # the planner reads from now on
+        await alert_queries.ensure_plan_cursor(0)
+        await alert_queries.move_plan_cursor(await newest_change_id())
+    reported = await scene.client.post(
+        f"/api/mobile/jobs/{scene.job['id']}/issues",
+        headers=scene.headers(scene.owner),
+        **problem(),
+    )
+    assert reported.status_code == 201, reported.text
+    while await plan_alerts(push_ttl=60) != 0:
+        pass
+    alerts = (await scene.as_admin("/api/dispatch/alerts?state=all"))["alerts"]
+    [alert] = [alert for alert in alerts if alert["jobId"] == scene.job["id"]]
+    url = f"/api/dispatch/alerts/{alert['id']}/ack"
+
+    async def state() -> Any:
+        return await scene.as_admin("/api/dispatch/alerts?state=all")
+
+    return Probe("POST", url, unknown(url, alert["id"]), state)
+
+
 async def owners_subscription(scene: Scene) -> Probe:
     created = await scene.client.post(
         "/api/mobile/push/subscriptions",
@@ -216,6 +254,7 @@ STAFF_OBJECTS: dict[tuple[str, str], Case] = {
     ("POST", JOB + "/checkin"): Case(
         on_job("POST", "/checkin", check_in), 201, "job_not_found", writes=True
     ),
+    ("POST", JOB + "/issues"): Case(on_job("POST", "/issues", problem), 201, "job_not_found", True),
     ("POST", JOB + "/photos"): Case(
         on_job("POST", "/photos", lambda: {"files": {"file": ("a.jpg", PHOTO, "image/jpeg")}}),
         202,
@@ -252,6 +291,10 @@ BRANCH_OBJECTS: dict[tuple[str, str], Case] = {
         200,
         "job_not_found",
         writes=True,
+    ),
+    ("POST", DISPATCH_JOB + "/reopen"): Case(completed_job, 200, "job_not_found", writes=True),
+    ("POST", "/api/dispatch/alerts/<alert_id:str>/ack"): Case(
+        branch_alert, 200, "alert_not_found", writes=True
     ),
     ("GET", DISPATCH_JOB + "/checkins"): Case(
         on_dispatch_job("GET", "/checkins"), 200, "job_not_found", writes=False

@@ -1,4 +1,4 @@
-"""Problems and remarks from the field, as plain rows and as shown.
+"""What the field reports on a job besides its progress: problems and remarks.
 
 A problem ("the customer is not home") puts the job on hold and alerts the office; a remark
 ("dog in the garden, key under the mat") is added beside the office's notes and never changes
@@ -18,7 +18,7 @@ from server.core.clock import local_time
 from server.core.inputs import Input, MutationId, ObjectId, Prose
 from server.core.schemas import ProblemReason
 from server.jobs import queries as job_queries
-from server.reports import queries as report_queries
+from server.jobs import report_queries
 
 MAX_NOTE = 2000
 MAX_REMARK = 1000

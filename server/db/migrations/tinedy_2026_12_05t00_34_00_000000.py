@@ -1,26 +1,27 @@
 """Indexes for crews, problems, remarks and alerts, and today's single assignees made crews
-of one.
+of one. A staff member's feed walks ``job_crew_feed`` now, not the job's assignee.
 
 Plain SQL that PostgreSQL and SQLite both accept, so the same migration runs on either.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-ID = "2026-12-05T00:10:30:000000"
+ID = "2026-12-05T00:34:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "crew, problem, remark and alert indexes"
 
 STATEMENTS = (
     "CREATE UNIQUE INDEX job_crew_once ON job_crew (job, member)",
-    "CREATE INDEX job_crew_member ON job_crew (member, job)",
+    "CREATE INDEX job_crew_feed ON job_crew (member, scheduled_at, job)",
+    "DROP INDEX job_assignee_feed",
     "CREATE INDEX change_member_user ON change_member (user_id, change_id)",
     "CREATE INDEX change_member_change ON change_member (change_id)",
     "CREATE INDEX job_problem_job ON job_problem (job, reported_at)",
     "CREATE INDEX job_remark_job ON job_remark (job, created_at)",
     "CREATE UNIQUE INDEX alert_once ON alert (dedup_key)",
     "CREATE INDEX alert_branch ON alert (branch_id, raised_at)",
-    "INSERT INTO job_crew (job, member, position) SELECT id, assignee, 0 FROM job"
-    " WHERE assignee IS NOT NULL",
+    "INSERT INTO job_crew (job, member, position, scheduled_at)"
+    " SELECT id, assignee, 0, scheduled_at FROM job WHERE assignee IS NOT NULL",
     "UPDATE job SET crew = CAST(assignee AS TEXT) WHERE assignee IS NOT NULL",
 )
 
