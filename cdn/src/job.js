@@ -85,7 +85,7 @@ function unsent(shown, change) {
 export async function showJob(id) {
   const shown = await detail(id);
   if (!shown) return gone();
-  const { job, checklistItems, customerContact, photos, crew } = shown;
+  const { job, checklistItems, customerContact, photos } = shown;
   const lead = job.assigneeId === user()?.id;
   const next = NEXT[job.status];
   /** @type {{ type: string, at: string } | undefined} */
@@ -96,12 +96,7 @@ export async function showJob(id) {
     <p class="muted">${job.serviceType} · <span class="tag ${job.status}">${statusText(job.status)}</span>
     · ${dateText(job.scheduledDate)} ${timeText(job.scheduledDate)}</p>
     ${job.status === ON_HOLD && html`<p class="hold">${t("onHoldNote")}</p>`}
-    <p>${job.address}</p>
-    <div class="steps contact">${customerContact.phone && html`<a class="button ghost" id="call"
-    href="tel:${customerContact.phone.replace(/[^\d+]/g, "")}">${t("call")} ${customerContact.phone}</a>`}
-    <a class="button ghost" id="map" href="${mapLink(job.address, shown.location)}" target="_blank" rel="noopener">${t("openMap")}</a></div>
-    ${crew.length > 0 && html`<p class="crew"><span class="muted">${t("crew")}:</span>${crew.map((/** @type {any} */ person,
-      /** @type {number} */ n) => html` <span class="member">${person.name}${n === 0 && html` <span class="tag">${t("lead")}</span>`}</span>`)}</p>`}
+    <p>${job.address}</p>${reach(customerContact.phone, job.address, shown.location)}${crewLine(shown.crew)}
     <p>${job.notes}</p>
     <div class="steps">${lead && next && html`<button id="step">${t(next)}</button>`}
     <button class="ghost" id="visit">${t(leaving ? "checkOut" : "checkIn")}</button>
@@ -168,11 +163,22 @@ function fieldNotes({ problems, remarks }) {
     ${note.reason && html`<strong>${t("problem")}: ${reasonText(note.reason)}</strong><br>`}${note.text}</li>`)}</ul>`;
 }
 
-/** Maps at the job's place, or its address when it has none. @param {string} address @param {any} place */
-function mapLink(address, place) {
+/**
+ * A call to the customer and the way there: maps at the job's place, or its address when it
+ * has none.
+ * @param {string} phone @param {string} address @param {any} place
+ */
+function reach(phone, address, place) {
   const known = place && typeof place.lat === "number" && typeof place.lng === "number";
-  return MAPS + encodeURIComponent(known ? `${place.lat},${place.lng}` : address);
+  const map = MAPS + encodeURIComponent(known ? `${place.lat},${place.lng}` : address);
+  return html`<div class="steps contact">${phone && html`<a class="button ghost" id="call"
+    href="tel:${phone.replace(/[^\d+]/g, "")}">${t("call")} ${phone}</a>`}
+    <a class="button ghost" id="map" href="${map}" target="_blank" rel="noopener">${t("openMap")}</a></div>`;
 }
+
+/** Who works the job, the lead first and marked. @param {{ name: string }[]} crew */
+const crewLine = (crew) => crew.length > 0 && html`<p class="crew"><span class="muted">${t("crew")}:</span>${crew.map(
+  (person, n) => html` <span class="member">${person.name}${n === 0 && html` <span class="tag">${t("lead")}</span>`}</span>`)}</p>`;
 
 /**
  * Check in or out: with where the phone is if it can tell, else without, and saying why.

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from PIL import ExifTags, Image
-from playwright.async_api import Browser, BrowserContext, FilePayload, Page
+from playwright.async_api import Browser, BrowserContext, FilePayload, Geolocation, Page
 
 from server.core.clock import BANGKOK
 from tests.browser.app_helpers import PHONE, SCREENSHOTS, App, as_, sign_in
 from tests.photos.camera import LATITUDE, LONGITUDE, TAKEN_AT, camera_exif, camera_photo
 from tests.world import World, add_jobs, add_user
 
-HOME = {"latitude": 13.7085, "longitude": 100.5836}  # at the customer's door
+HOME = Geolocation(latitude=13.7085, longitude=100.5836)  # at the customer's door
 THAI_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย."]
 THAI_MONTHS += ["ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
 SENT = "document.getElementById('net').hidden"
