@@ -63,6 +63,13 @@ class Phone:
             **fields,
         }
 
+    def issue(self, job_id: str, reason: str = "customer_absent", **fields: Any) -> dict[str, Any]:
+        """A problem reported on a job (it goes on hold)."""
+        return {"mutationId": new_id(), "jobId": job_id, "reason": reason, **fields}
+
+    def remark(self, job_id: str, text: str) -> dict[str, Any]:
+        return {"mutationId": new_id(), "jobId": job_id, "text": text}
+
     def batch(self, updates: Sequence[dict[str, Any]] = (), **lists: Any) -> dict[str, Any]:
         return {
             "deviceId": f"phone-{self.device_id[:8]}",
@@ -70,6 +77,8 @@ class Phone:
             "pendingUpdates": list(updates),
             "photos": lists.get("photos", []),
             "checkIns": lists.get("check_ins", []),
+            "issues": lists.get("issues", []),
+            "remarks": lists.get("remarks", []),
         }
 
     async def send(self, batch: dict[str, Any]) -> dict[str, Any]:
