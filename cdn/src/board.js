@@ -16,6 +16,7 @@ import { footer, wireFooter } from "./views.js";
 
 const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const FIRST_DAY = "1900-01-01"; // the server holds times from 1900 to 2200
 
 /** @type {(() => Promise<void>) | null} */
 let asked = null;
@@ -24,7 +25,6 @@ let drawing = null;
 /** @type {import("./board_panel.js").Board} */
 const board = {
   day: today(),
-  staff: new Map(),
   jobs: [],
   open: (view) => { openView(board, view); },
   close: () => closeView(),
@@ -77,17 +77,18 @@ async function draw(user, signedOut) {
   const staff = await staffFor(jobs.flatMap(crewOf));
   const held = await Promise.all(jobs.filter((job) => job.status === "on_hold")
     .map((job) => detailOf(job.id, job.version)));
-  Object.assign(board, { day, staff, jobs });
-  if (!app.querySelector(".dispatch")) {
+  const problems = new Map(held.map((detail) => [detail?.job.id, detail?.problems?.at(-1)]));
+  const labels = await jobLabels(jobs, alerts);
+  Object.assign(board, { day, jobs });
+  const drawn = /** @type {HTMLElement | null} */ (app.querySelector(".dispatch"));
+  if (drawn?.lang !== document.documentElement.lang) { // first, or in the other language now
     closeView();
     show(app, skeleton());
     wireFooter(user, signedOut);
+    wireDayBar();
   }
-  const problems = new Map(held.map((detail) => [detail?.job.id, detail?.problems?.at(-1)]));
-  const labels = await jobLabels(jobs, alerts);
+  showDay(day);
   keepingFocus(() => {
-    byId("day-words").textContent = dayInWords(day);
-    show(byId("day-bar"), dayBar(day));
     show(byId("board-alerts"), alertsList(alerts, labels, staff));
     show(byId("columns"), columns(jobs, staff, problems));
     show(byId("phones"), phoneList(devices));
@@ -114,21 +115,26 @@ async function jobLabels(jobs, alerts) {
 /** @param {string} id */
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-const skeleton = () => html`<div class="dispatch"><div class="board-head">
+const skeleton = () => html`<div class="dispatch" lang="${document.documentElement.lang}"><div class="board-head">
   <div><h2>${t("board")}</h2><p id="day-words" class="muted" aria-live="polite"></p></div>
-  <div id="day-bar" class="day-bar"></div></div>
+  <div class="day-bar"><button type="button" class="ghost" id="prev-day" aria-label="${t("board.prevDay")}">‹</button>
+  <input type="date" id="day" aria-label="${t("board.day")}" required>
+  <button type="button" class="ghost" id="next-day" aria-label="${t("board.nextDay")}">›</button>
+  <button type="button" class="ghost" id="to-today">${t("board.today")}</button>
+  <button type="button" id="new-job">${t("board.newJob")}</button></div></div>
   <section id="board-alerts" class="board-alerts" aria-labelledby="board-alerts-title"></section>
   <div id="columns" class="board"></div>
   <aside id="panel" class="panel" hidden aria-labelledby="panel-title"></aside>
   <section class="phones"><h3>${t("phones")}</h3><ul class="jobs" id="phones"></ul></section>
   ${footer()}</div>`;
 
-/** @param {string} day */
-const dayBar = (day) => html`<button type="button" class="ghost" id="prev-day" aria-label="${t("board.prevDay")}">‹</button>
-  <input type="date" id="day" value="${day}" aria-label="${t("board.day")}" required>
-  <button type="button" class="ghost" id="next-day" aria-label="${t("board.nextDay")}">›</button>
-  <button type="button" class="ghost" id="to-today" ${day === today() && "disabled"}>${t("board.today")}</button>
-  <button type="button" id="new-job">${t("board.newJob")}</button>`;
+/** The day shown, in words and in the date field (unless someone is typing in it). @param {string} day */
+function showDay(day) {
+  byId("day-words").textContent = dayInWords(day);
+  const field = /** @type {HTMLInputElement} */ (byId("day"));
+  if (document.activeElement !== field) field.value = day;
+  /** @type {HTMLButtonElement} */ (byId("to-today")).disabled = day === today();
+}
 
 /**
  * @param {import("./board_data.js").Job[]} jobs
@@ -167,13 +173,17 @@ function keepingFocus(render) {
   if (mark && !app.contains(document.activeElement)) /** @type {HTMLElement | null} */ (app.querySelector(mark))?.focus();
 }
 
-function wire() {
-  const day = /** @type {HTMLInputElement} */ (byId("day"));
-  day.onchange = () => { if (DAY.test(day.value)) goTo(day.value); };
+function wireDayBar() {
+  const field = /** @type {HTMLInputElement} */ (byId("day"));
+  // A date typed digit by digit passes through years like 0002: only one the server can hold.
+  field.onchange = () => { if (DAY.test(field.value) && field.value >= FIRST_DAY) goTo(field.value); };
   byId("prev-day").onclick = () => goTo(addDays(board.day, -1));
   byId("next-day").onclick = () => goTo(addDays(board.day, 1));
   byId("to-today").onclick = () => goTo(today());
   byId("new-job").onclick = () => board.open({ kind: "new" });
+}
+
+function wire() {
   wireAlerts(byId("board-alerts"), board);
   app.querySelectorAll("[data-job]").forEach((element) => {
     const select = /** @type {HTMLSelectElement} */ (element);

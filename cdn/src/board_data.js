@@ -17,7 +17,10 @@ import { api } from "./page.js";
  *   urgent?: boolean }} Alert
  */
 /** @typedef {{ id: string, name: string, address?: string }} Customer */
-/** @typedef {{ job: any, crew?: any[], problems?: any[], remarks?: any[], checklistItems?: any[] }} Detail */
+/**
+ * @typedef {{ job: any, crew?: any[], problems?: any[], remarks?: any[], checklistItems?: any[],
+ *   photos?: any[] }} Detail
+ */
 
 const PAGE = 200;
 const MOST_PAGES = 10; // 2,000 jobs: more than any branch has in a day
@@ -52,9 +55,13 @@ export async function jobsOn(day) {
 /** @type {Map<string, Person>} */
 let people = new Map();
 
-/** The branch's field staff by id, fetched again when ``ids`` names someone not known yet. @param {string[]} ids */
-export async function staffFor(ids) {
-  if (!people.size || ids.some((id) => !people.has(id))) {
+/**
+ * The branch's field staff by id, fetched again when ``ids`` names someone not known yet
+ * (or when ``again``: a crew is being picked, and the office may have taken someone on).
+ * @param {string[]} ids @param {boolean} [again]
+ */
+export async function staffFor(ids, again = false) {
+  if (again || !people.size || ids.some((id) => !people.has(id))) {
     const response = await api("/api/dispatch/staff");
     /** @type {{ staff: Person[] }} */
     const { staff } = response.ok ? await response.json() : { staff: [] };

@@ -1,6 +1,7 @@
 // A job in the dispatch board's panel: when and where, its crew (lead first, with their
-// phones), the problems the field reported and their remarks, and what the office can do to
-// it in its status: assign a crew, resume it from hold, reopen it once completed, cancel it.
+// phones), the problems the field reported, their remarks and photos, and what the office can
+// do to it in its status: assign a crew, resume it from hold, reopen it once completed,
+// cancel it.
 import { detailOf, send } from "./board_data.js";
 import { clock, codeText, when } from "./board_text.js";
 import { html, show } from "./html.js";
@@ -9,6 +10,11 @@ import { dateText, reasonText, statusText, t } from "./i18n.js";
 /** Statuses a crew can be given in (the server's rule; it answers 409 otherwise). */
 const ASSIGNABLE = ["pending", "assigned", "en_route", "in_progress", "on_hold"];
 const FINISHED = ["completed", "cancelled"];
+/** The job whose Cancel was pressed once: the next press cancels it, across redraws. */
+let armed = "";
+
+/** Forget a first press of Cancel (the panel was closed or shows something else). */
+export const disarm = () => { armed = ""; };
 
 /**
  * @param {HTMLElement} element
@@ -22,7 +28,7 @@ export async function showDetail(element, board, id) {
     element.querySelector("[data-close]")?.addEventListener("click", board.close);
     return;
   }
-  const { job, crew = [], problems = [], remarks = [], checklistItems = [] } = detail;
+  const { job, crew = [], problems = [], remarks = [], checklistItems = [], photos = [] } = detail;
   const done = checklistItems.filter((item) => item.done).length;
   show(element, html`${panelHead(job.customerName, true)}
     <p><span class="tag" data-status="${job.status}">${statusText(job.status)}</span>
@@ -40,17 +46,21 @@ export async function showDetail(element, board, id) {
       <br><span class="muted">${p.reportedByName} · ${when(p.reportedAt)}</span></li>`)}</ul>` : ""}
     ${remarks.length ? html`<h4>${t("fieldNotes")}</h4><ul class="remarks">${remarks.map((r) => html`
       <li>${r.text}<br><span class="muted">${r.authorName} · ${when(r.createdAt)}</span></li>`)}</ul>` : ""}
+    ${photos.length ? html`<h4>${t("photos")}</h4><div class="photos">${photos.map((photo) => photo.thumbnailUrl
+      ? html`<a href="${photo.url}" target="_blank"><img src="${photo.thumbnailUrl}" alt="${photo.kind}"></a>`
+      : html`<span class="tag">${t("processing")}</span>`)}</div>` : ""}
     <p class="error" aria-live="assertive" id="panel-error"></p>
-    <div class="actions">${actions(job.status)}</div>`);
+    <div class="actions">${actions(job.status, armed === job.id)}</div>`);
   wire(element, board, job);
 }
 
-/** @param {string} status */
-const actions = (status) => html`
+/** @param {string} status @param {boolean} sure Cancel was pressed once */
+const actions = (status, sure) => html`
   ${ASSIGNABLE.includes(status) && html`<button data-action="crew">${t("board.assignCrew")}</button>`}
   ${status === "on_hold" && html`<button data-action="resume">${t("board.resume")}</button>`}
   ${status === "completed" && html`<button data-action="reopen">${t("board.reopen")}</button>`}
-  ${!FINISHED.includes(status) && html`<button class="ghost" data-action="cancel">${t("board.cancelJob")}</button>`}`;
+  ${!FINISHED.includes(status) && html`<button class="ghost" data-action="cancel">
+    ${sure ? t("board.reallyCancel") : t("board.cancelJob")}</button>`}`;
 
 /**
  * The panel's title and its close button (×), which a phone, where the panel covers the
@@ -71,11 +81,12 @@ function wire(element, board, job) {
   button("resume")?.addEventListener("click", () => edit(element, board, job.id, { status: "assigned" }));
   const cancel = button("cancel");
   cancel?.addEventListener("click", () => {
-    if (!cancel.dataset.sure) { // a second press cancels: no job is lost to a stray tap
-      cancel.dataset.sure = "1";
+    if (armed !== job.id) { // a second press cancels: no job is lost to a stray tap
+      armed = job.id;
       cancel.textContent = t("board.reallyCancel");
       return;
     }
+    armed = "";
     edit(element, board, job.id, { status: "cancelled" });
   });
 }

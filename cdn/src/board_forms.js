@@ -3,7 +3,7 @@
 // job. Every field has its label; a refusal is shown by the form, and the fields the server
 // named are marked.
 import { LARGEST_CREW, chosenCrew, crewPicker, wireCrewPicker } from "./board_crew.js";
-import { crewOf, customersNamed, detailOf, send } from "./board_data.js";
+import { crewOf, customersNamed, detailOf, send, staffFor } from "./board_data.js";
 import { panelHead } from "./board_detail.js";
 import { codeText } from "./board_text.js";
 import { html, show } from "./html.js";
@@ -15,6 +15,7 @@ const BANGKOK = "+07:00";
 /** @param {HTMLElement} element @param {import("./board_panel.js").Board} board */
 export async function showNewJob(element, board) {
   const services = [...new Set(board.jobs.map((job) => job.serviceType))].sort();
+  const staff = await staffFor([], true);
   show(element, html`<form id="new-job" novalidate>${panelHead(t("board.newJob"), false)}
     <label for="nj-find">${t("board.findCustomer")}</label>
     <input id="nj-find" type="search" autocomplete="off" aria-controls="nj-customer">
@@ -26,7 +27,7 @@ export async function showNewJob(element, board) {
     <div class="pair"><div><label for="nj-date">${t("board.date")}</label>
     <input id="nj-date" name="date" type="date" required value="${board.day}"></div>
     <div><label for="nj-time">${t("board.time")}</label>
-    <input id="nj-time" name="time" type="time" required value="09:00" step="900"></div></div>
+    <input id="nj-time" name="time" type="time" required value="09:00"></div></div>
     <div class="pair"><div><label for="nj-duration">${t("board.duration")}</label>
     <input id="nj-duration" name="durationMinutes" type="number" required min="15" max="1440" step="15" value="120"></div>
     <div><label for="nj-priority">${t("board.priority")}</label>
@@ -36,7 +37,7 @@ export async function showNewJob(element, board) {
     <textarea id="nj-notes" name="notes" maxlength="4000" rows="2"></textarea>
     <label for="nj-checklist">${t("board.checklistLines")}</label>
     <textarea id="nj-checklist" name="checklist" rows="3"></textarea>
-    ${crewPicker(board.staff, [])}
+    ${crewPicker(staff, [])}
     <p class="error" aria-live="assertive" id="form-error"></p>
     <div class="actions"><button>${t("board.create")}</button></div></form>`);
   const form = /** @type {HTMLFormElement} */ (element.querySelector("form"));
@@ -88,12 +89,12 @@ async function findCustomers(form) {
 
 /** @param {HTMLElement} element @param {import("./board_panel.js").Board} board @param {string} id */
 export async function showCrewForm(element, board, id) {
-  const detail = await detailOf(id);
+  const [detail, staff] = await Promise.all([detailOf(id), staffFor([], true)]);
   if (!detail) return;
   const { job } = detail;
   show(element, html`<form id="crew-form" novalidate>${panelHead(t("board.assignCrew"), false)}
     <p>${job.customerName} · ${job.serviceType}</p>
-    ${crewPicker(board.staff, crewOf(job))}
+    ${crewPicker(staff, crewOf(job))}
     <p class="error" aria-live="assertive" id="form-error"></p>
     <div class="actions"><button>${t("save")}</button>
     <button type="button" class="ghost" data-back>${t("back")}</button></div></form>`);

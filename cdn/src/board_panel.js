@@ -2,15 +2,14 @@
 // one thing at a time: a job's detail, or a form (a new job, a job's crew, a reopening). A
 // live redraw refreshes a detail, never a form someone is filling in, and keeps the focus
 // where it was. Escape closes it, and the focus goes back where it was before it opened.
-import { showDetail } from "./board_detail.js";
+import { disarm, showDetail } from "./board_detail.js";
 import { showCrewForm, showNewJob, showReopen } from "./board_forms.js";
 
 /** @typedef {{ kind: "job" | "crew" | "reopen" | "new", id?: string }} View */
 /**
  * What a view of the panel may read of the board, and do to it.
- * @typedef {{ day: string, staff: Map<string, import("./board_data.js").Person>,
- *   jobs: import("./board_data.js").Job[], open: (view: View) => void, close: () => void,
- *   changed: () => void }} Board
+ * @typedef {{ day: string, jobs: import("./board_data.js").Job[], open: (view: View) => void,
+ *   close: () => void, changed: () => void }} Board
  */
 
 /** @type {View | null} */
@@ -25,6 +24,7 @@ export async function openView(board, next) {
   const element = panel();
   if (!element) return;
   if (!view) openedFrom = focusMark(document.activeElement);
+  disarm();
   view = next;
   element.hidden = false;
   await drawView(board, element);
@@ -33,6 +33,7 @@ export async function openView(board, next) {
 
 export function closeView() {
   const element = panel();
+  disarm();
   view = null;
   if (!element) return;
   element.hidden = true;

@@ -345,6 +345,11 @@ async def test_the_board_shows_the_day_picked(
     await page.get_by_role("button", name="Back to today").click()
     await board.filter(has_text="Today Customer").wait_for()
 
+    await page.click("#lang")  # Thai on this device: the whole board, the same day
+    await page.locator("h2", has_text="กระดานจ่ายงาน").wait_for()
+    assert "Today Customer" in await board.inner_text()
+    assert await page.get_attribute("#next-day", "aria-label") == "วันถัดไป"
+
 
 async def test_a_problem_puts_its_job_on_hold_with_an_alert_to_acknowledge(
     app_process: App, browser_context: BrowserContext, world: World
