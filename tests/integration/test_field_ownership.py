@@ -159,18 +159,42 @@ async def move_customer(s: Scene) -> None:
     assert (await people.upsert_customer(s.crm.customer, record)).status == "updated"
 
 
-async def assignee_while_not_started(s: Scene) -> None:
-    other = s.crm.staff[1]
-    answer = await s.put(assigneeExternalIds=[other.external_id])
+async def own_place(s: Scene) -> None:
+    answer = await s.put(
+        address="Condo unit 12B, 5 Sukhumvit 24", location={"lat": 13.72, "lng": 100.57}
+    )
+    assert answer.status_code == 200, answer.text
+    await move_customer(s)
+    assert (
+        await s.put(
+            address="Condo unit 12B, 5 Sukhumvit 24", location={"lat": 13.72, "lng": 100.57}
+        )
+    ).status_code == 200
+    detail = await s.detail()
+    assert detail["job"]["address"] == "Condo unit 12B, 5 Sukhumvit 24"
+    assert detail["job"]["ownAddress"] is True
+    assert detail["location"] == {"lat": 13.72, "lng": 100.57}
+    record = await s.record()
+    assert (record["address"], record["ownAddress"]) == ("Condo unit 12B, 5 Sukhumvit 24", True)
+
+
+async def crew_while_not_started(s: Scene) -> None:
+    crew = [s.crm.staff[1].external_id, s.crm.staff[0].external_id]
+    answer = await s.put(assigneeExternalIds=crew)
     assert answer.status_code == 200
-    assert (await s.record())["assigneeExternalIds"] == [other.external_id]
+    assert (await s.record())["assigneeExternalIds"] == crew, "the lead first"
     assert await s.last_change() == "job.assigned"
+    member = Phone(s.client, s.ctx, s.crm.staff[1].user)
+    assert (await member.job(s.job_id))["job"]["assigneeIds"] == [
+        s.crm.staff[1].user["id"],
+        s.crm.staff[0].user["id"],
+    ]
     answer = await s.put(assigneeExternalIds=[])
     record = await s.record()
     assert (record["assigneeExternalIds"], record["status"]) == ([], "pending")
 
 
-async def assignee_omitted(s: Scene) -> None:
+async def crew_omitted(s: Scene) -> None:
     dispatcher = await add_crm_staff(s.crm.branch, s.crm.branch_id, role="dispatcher")
     moved = await Dispatcher(s.client, s.ctx, dispatcher.user).assign(
         s.job_id, s.crm.staff[1].user["id"]
@@ -183,7 +207,7 @@ async def assignee_omitted(s: Scene) -> None:
     assert record["notes"] == "gate 4411"
 
 
-async def another_assignee_once_under_way(s: Scene) -> None:
+async def another_crew_once_under_way(s: Scene) -> None:
     await s.field_moves("en_route")
     before = await s.record()
     answer = await s.put(assigneeExternalIds=[s.crm.staff[1].external_id], notes="new notes")
@@ -191,7 +215,7 @@ async def another_assignee_once_under_way(s: Scene) -> None:
     assert await s.record() == before, "nothing of that record applied"
 
 
-async def same_assignee_once_under_way(s: Scene) -> None:
+async def same_crew_once_under_way(s: Scene) -> None:
     await s.field_moves("en_route")
     answer = await s.put(notes="new notes")
     assert answer.status_code == 200
@@ -261,9 +285,13 @@ async def ticked_item_stays_on_the_list(s: Scene) -> None:
     assert await s.checklist() == [("Mop", False), ("Dust", True)]
 
 
-async def photos_and_check_ins(s: Scene) -> None:
-    arrived = await s.phone.sync(check_ins=[s.phone.check_in(s.job_id)])
-    assert arrived["synced"], arrived
+async def the_fields_records(s: Scene) -> None:
+    arrived = await s.phone.sync(
+        check_ins=[s.phone.check_in(s.job_id)],
+        remarks=[s.phone.remark(s.job_id, "dog in the garden")],
+        issues=[s.phone.issue(s.job_id, "needs_reschedule")],
+    )
+    assert len(arrived["synced"]) == 3, arrived
     photo = await s.client.post(
         f"/api/mobile/jobs/{s.job_id}/photos/upload-url",
         json={"kind": "before", "contentType": "image/jpeg"},
@@ -274,6 +302,9 @@ async def photos_and_check_ins(s: Scene) -> None:
     assert answer.status_code == 200
     assert await CheckIn.count().where(CheckIn.job == s.job_id) == 1
     assert await Photo.count().where(Photo.job == s.job_id) == 1
+    detail = await s.detail()
+    assert [r["text"] for r in detail["remarks"]] == ["dog in the garden"]
+    assert [p["reason"] for p in detail["problems"]] == ["needs_reschedule"]
 
 
 Row = Callable[[Scene], Awaitable[None]]
@@ -283,11 +314,12 @@ TABLE: dict[str, Row] = {
     "customer, serviceType, scheduledDate, durationMinutes, priority, notes / "
     "the job is completed or cancelled": office_fields_once_finished,
     "address, location / the job is pending or assigned": place_while_not_started,
+    "address, location / the record gives the job its own": own_place,
     "address, location / the job is under way": place_once_under_way,
-    "assignee / the job is pending or assigned": assignee_while_not_started,
-    "assignee / assigneeExternalIds omitted": assignee_omitted,
-    "assignee / under way, another person": another_assignee_once_under_way,
-    "assignee / under way, the same person": same_assignee_once_under_way,
+    "crew / the job is pending or assigned": crew_while_not_started,
+    "crew / assigneeExternalIds omitted": crew_omitted,
+    "crew / under way, another crew": another_crew_once_under_way,
+    "crew / under way, the same crew": same_crew_once_under_way,
     "status / omitted": status_omitted,
     'status / "cancelled", the job not finished': cancelled_while_unfinished,
     'status / "cancelled", the job completed': cancelled_once_completed,
@@ -296,7 +328,7 @@ TABLE: dict[str, Row] = {
     "an unticked item / its label left the list": unticked_item_left_the_list,
     "a ticked item / its label left the list": ticked_item_left_the_list,
     "a ticked item / its label is still on the list": ticked_item_stays_on_the_list,
-    "photos, check-ins / always": photos_and_check_ins,
+    "photos, check-ins, problems, remarks / always": the_fields_records,
 }
 
 
