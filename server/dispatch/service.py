@@ -116,7 +116,7 @@ class JobEdits(Input):
         return self
 
     def columns(self) -> dict[str, Any]:
-        named = {
+        named: dict[str, Any] = {
             "priority": self.priority,
             "scheduled_at": self.scheduled_date,
             "duration_minutes": self.duration_minutes,

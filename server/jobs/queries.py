@@ -32,6 +32,10 @@ FEED_COLUMNS: tuple[Any, ...] = (
 )
 
 
+_FEED_JOB_COLUMNS = tuple(c._meta.name for c in FEED_COLUMNS if c is not FEED_COLUMNS[1])
+"""The feed's own columns of the job (all but its customer's name), by name."""
+
+
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     """Which live jobs a query may return: the caller's scope narrowed by their filters
@@ -85,11 +89,11 @@ def feed_page_query(job_filter: JobFilter, after: tuple[datetime, str] | None, l
 
 
 def _crew_page_query(job_filter: JobFilter, after: tuple[datetime, str] | None, limit: int) -> Any:
-    job = JobCrew.job
+    job: Any = JobCrew.job
     query = JobCrew.select(
-        *(getattr(job, c._meta.name).as_alias(c._meta.name) for c in FEED_COLUMNS[:1]),
+        *(getattr(job, name).as_alias(name) for name in _FEED_JOB_COLUMNS[:1]),
         job.customer.name.as_alias("customer_name"),
-        *(getattr(job, c._meta.name).as_alias(c._meta.name) for c in FEED_COLUMNS[2:]),
+        *(getattr(job, name).as_alias(name) for name in _FEED_JOB_COLUMNS[1:]),
     ).where((JobCrew.member == job_filter.assignee_id) & job.deleted_at.is_null())
     if job_filter.branch_id is not None:
         query = query.where(job.branch == job_filter.branch_id)

@@ -168,7 +168,9 @@ async def test_cancel_anything_unfinished_but_nothing_leaves_completed_or_cancel
         await dispatcher.edit(done[0]["id"], status="cancelled"), 409, "invalid_transition"
     )
     assert_problem(await dispatcher.assign(done[0]["id"], staff["id"]), 409, "invalid_transition")
-    assert_problem(await dispatcher.assign(running[0]["id"], staff["id"]), 409, "invalid_transition")
+    assert_problem(
+        await dispatcher.assign(running[0]["id"], staff["id"]), 409, "invalid_transition"
+    )
 
 
 async def test_another_branchs_job_is_the_same_404_as_no_job(

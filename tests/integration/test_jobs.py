@@ -229,7 +229,9 @@ async def test_a_crew_is_active_field_workers_of_the_customers_branch(
     elsewhere = await add_crm_staff(other_branch, other_branch_id)
     dispatcher = await add_crm_staff(crm.branch, crm.branch_id, role="dispatcher")
     crew = [crm.staff[1].external_id, crm.staff[0].external_id]
-    booked = await put_job(client, crm, new_external_id("JOB"), crm.booking(assigneeExternalIds=crew))
+    booked = await put_job(
+        client, crm, new_external_id("JOB"), crm.booking(assigneeExternalIds=crew)
+    )
     assert booked.status_code == 201
     assert booked.json()["job"]["assigneeExternalIds"] == crew  # the lead first, as sent
     for assignees, says in (

@@ -74,7 +74,10 @@ CHANGES: dict[str, tuple[dict[str, Any], str | None]] = {
     "updated urgent in the same change": (row("job.updated", None, **URGENT), "urgent"),
     "photo added": (row("job.photo_added"), "normal"),
     "photo processed": (row("job.photo_processed"), "normal"),
-    "problem reported (on hold)": (row("job.problem_reported", fields={"status": "on_hold"}), "normal"),
+    "problem reported (on hold)": (
+        row("job.problem_reported", fields={"status": "on_hold"}),
+        "normal",
+    ),
     "remark added": (row("job.remark_added"), "normal"),
     "reopened": (row("job.reopened"), "normal"),
     "resumed": (row("job.resumed"), "normal"),
