@@ -135,7 +135,7 @@ export function showSetPassword() {
     if (response.ok) {
       show(app, html`<h2>${t("setPassword")}</h2><p class="ok" role="status">${t("passwordSet")}</p>${signInLink}`);
     } else if (await problemCode(response) === vocabulary.problems.passwordLink) {
-      show(app, html`<h2>${t("setPassword")}</h2><p class="error" role="alert">${t("linkSpent")}</p>${signInLink}`);
+      show(app, html`<h2>${t("setPassword")}</h2><p class="error" aria-live="assertive">${t("linkSpent")}</p>${signInLink}`);
     } else {
       say(form, t("tryLater"));
     }
