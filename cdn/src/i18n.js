@@ -11,7 +11,6 @@ import vocabulary from "./vocabulary.js";
 const words = /** @type {typeof translations & { reasons: Words }} */ (translations);
 const CHOSEN = `${vocabulary.storage.user}.locale`; // this device's choice, over the person's
 const ZONE = "Asia/Bangkok";
-const OTHER = "other"; // the reason that is none of the named ones
 /** @type {Record<string, string>} */
 const CALENDARS = { th: "th-TH-u-ca-buddhist", en: "en-GB" };
 
@@ -41,10 +40,8 @@ export const t = (key) => words.screens[lang][key] || key;
 /** @param {string} status */
 export const statusText = (status) => words.statuses[lang][status] || status;
 
-/** The reasons a problem can be reported for, in the order to offer them: the build sorts
- * keys, and "other" goes last. */
-export const reasons = () => Object.keys(words.reasons[lang])
-  .sort((a, b) => Number(a === OTHER) - Number(b === OTHER));
+/** The reasons a problem can be reported for, in the order to offer them (the server's). */
+export const reasons = () => vocabulary.reasons;
 /** @param {string} reason */
 export const reasonText = (reason) => words.reasons[lang][reason] || reason;
 

@@ -14,11 +14,11 @@ import vocabulary from "./vocabulary.js";
 
 const NEXT = vocabulary.steps;
 // As server/jobs/states.py has them: a problem puts a job on hold; the lead's arrival moves
-// a job not yet started along; a finished job takes no report.
-const ON_HOLD = "on_hold";
-const ARRIVAL_MOVES = ["assigned", "en_route"];
-const ARRIVED = "in_progress";
-const FINISHED = ["completed", "cancelled"];
+// a job not yet started along; only a job assigned, under way or on hold takes a report.
+const ON_HOLD = vocabulary.onHold;
+const ARRIVAL_MOVES = vocabulary.arrival.from;
+const ARRIVED = vocabulary.arrival.to;
+const REPORTABLE = vocabulary.reportable;
 const MAPS = "https://www.google.com/maps/search/?api=1&query=";
 const LOCATING_MS = 20e3;
 const app = /** @type {HTMLElement} */ (document.getElementById("app"));
@@ -100,7 +100,7 @@ export async function showJob(id) {
     <p>${job.notes}</p>
     <div class="steps">${lead && next && html`<button id="step">${t(next)}</button>`}
     <button class="ghost" id="visit">${t(leaving ? "checkOut" : "checkIn")}</button>
-    ${!FINISHED.includes(job.status) && html`<a class="button warn" id="report" href="#problem/${job.id}">${t("reportProblem")}</a>`}</div>
+    ${REPORTABLE.includes(job.status) && html`<a class="button warn" id="report" href="#problem/${job.id}">${t("reportProblem")}</a>`}</div>
     ${visit && html`<p class="muted" id="visited">${t(leaving ? "checkedIn" : "checkedOut")} ${timeText(visit.at)}</p>`}
     <p class="warn" id="unplaced" aria-live="assertive" ${!unplaced.get(job.id) && "hidden"}>${t(unplaced.get(job.id) || "")}</p>
     ${!lead && next && html`<p class="muted">${t("leadMoves")}</p>`}

@@ -5,6 +5,10 @@ declare const vocabulary: {
   readonly statuses: string[];
   readonly board: string[];
   readonly steps: Record<string, string>;
+  readonly onHold: string;
+  readonly arrival: { from: string[]; to: string };
+  readonly reportable: string[];
+  readonly reasons: string[];
   readonly priorities: string[];
   readonly caches: { shell: string; data: string; shareInbox: string };
   readonly family: string;

@@ -7,7 +7,10 @@ roles' screens     server/core/access.py: ``family_of`` (field or office screens
 live events        server/live/events.py: ``EVENT_NAMES`` (the app redraws on each), ``CLOSING``
 job statuses       server/core/schemas.py: ``JobStatus``; the board's columns are all but
                    cancelled
-field steps        server/jobs/states.py: ``FIELD_STEPS``
+field steps        server/jobs/states.py: ``FIELD_STEPS``, and what a problem, an arrival and
+                   a finish mean for the app (``ON_HOLD``, ``ARRIVAL_MOVES``,
+                   ``PROBLEM_REPORTABLE``)
+problem reasons    server/core/schemas.py: ``ProblemReason``, in the order to offer them
 priorities         server/core/inputs.py: ``Priority``
 translations       server/pwa/translations.py: the screens, the statuses, the manifest (the
                    app's ``translations.js``)
@@ -28,9 +31,15 @@ from server.auth.password_links import LINK_PATH
 from server.auth.schemas import SetPasswordRequest
 from server.core.access import Role, family_of
 from server.core.inputs import Priority
-from server.core.schemas import JobStatus
+from server.core.schemas import JobStatus, ProblemReason
 from server.errors import InvalidCredentials, PasswordLinkInvalid
-from server.jobs.states import FIELD_STEPS
+from server.jobs.states import (
+    ARRIVAL_MOVES,
+    FIELD_STEPS,
+    ON_HOLD,
+    PROBLEM_REPORTABLE,
+    status_after_check_in,
+)
 from server.live.events import CLOSING, EVENT_NAMES
 
 FAMILY: Final = "tinedy-"
@@ -80,6 +89,13 @@ def for_app() -> dict[str, Any]:
         "statuses": list(STATUSES),
         "board": list(BOARD),
         "steps": dict(FIELD_STEPS),
+        "onHold": ON_HOLD,
+        "arrival": {
+            "from": sorted(ARRIVAL_MOVES),
+            "to": status_after_check_in(sorted(ARRIVAL_MOVES)[0], "in"),
+        },
+        "reportable": sorted(PROBLEM_REPORTABLE),
+        "reasons": list(get_args(ProblemReason)),
         "priorities": list(get_args(Priority)),
         "caches": CACHES,
         "family": FAMILY,
