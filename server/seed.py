@@ -98,6 +98,7 @@ FAMILY = (
     "Nguyen",
 )
 # Service type, minutes, checklist (English · Thai).
+CREW_SERVICES = ("Deep clean", "Move-out clean")  # done by a crew of two or three
 SERVICES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     (
         "Deep clean",
@@ -309,8 +310,9 @@ def _jobs(
                 day, time(8 + rng.randrange(0, 10), rng.choice((0, 30))), BANGKOK
             )
             status = _status_for(rng, start, minutes, now)
-            crew = [s for s in staff if demo_id("branch", s.branch) == customer["branch"]]
-            assignee = None if status == "pending" else rng.choice(crew).id
+            branch_staff = [s for s in staff if demo_id("branch", s.branch) == customer["branch"]]
+            size = 2 + rng.randrange(2) if service in CREW_SERVICES else 1  # big jobs: a crew
+            crew = [] if status == "pending" else [s.id for s in rng.sample(branch_staff, size)]
             job_id = demo_id("job", n)
             jobs.append(
                 {
@@ -322,7 +324,8 @@ def _jobs(
                     "priority": rng.choices(("normal", "high", "urgent"), (80, 15, 5))[0],
                     "scheduled_at": start.astimezone(UTC),
                     "duration_minutes": minutes,
-                    "assignee": assignee,
+                    "assignee": crew[0] if crew else None,
+                    "crew": " ".join(crew),
                     "address": customer["address"],
                     "lat": customer["lat"],
                     "lng": customer["lng"],
