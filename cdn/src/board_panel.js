@@ -27,6 +27,7 @@ export async function openView(board, next) {
   disarm();
   view = next;
   element.hidden = false;
+  element.replaceChildren(); // what it showed is not pressed while the next view loads
   await drawView(board, element);
   /** @type {HTMLElement | null} */ (element.querySelector("[data-first], input, select, textarea"))?.focus();
 }

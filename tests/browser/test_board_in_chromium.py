@@ -32,6 +32,7 @@ from tests.browser.app_helpers import (
     office_page,
     todays_jobs,
 )
+from tests.browser.conftest import APP_SETTINGS, AppSupply
 from tests.world import World, add_jobs, add_user
 
 SETTLED = """async () => {
@@ -98,6 +99,17 @@ async def job_at(
         lead, 1, status=status, branch=branch.id, start=at, customer_name=customer
     )
     return job
+
+
+@pytest.fixture
+async def alerting_app(app_supply: AppSupply) -> AsyncIterator[App]:
+    """An app whose alert planner runs (test apps run without one), for this test only."""
+    app = app_supply.new({**APP_SETTINGS, "ALERT_PLANNING": "true"})
+    await app.start()
+    try:
+        yield app
+    finally:
+        app_supply.retire(app)
 
 
 @pytest.fixture
@@ -218,6 +230,33 @@ async def test_the_board_creates_a_job_with_its_crew_and_shows_it_at_once(
 
     await page.keyboard.press("Escape")  # the panel closes from the keyboard
     assert await page.locator("#panel").is_hidden()
+
+
+async def test_a_job_is_created_from_the_keyboard(
+    app_process: App, laptop: BrowserContext, world: World
+) -> None:
+    branch = await new_branch()
+    known = await job_at(branch, [0], today_at(8), "Wilai Chaiyo")
+    page = await open_board(laptop, app_process, branch.dispatcher)
+    await page.focus("#new-job")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("document.activeElement.id === 'nj-find'")  # the first field
+    await page.keyboard.type("Wilai")
+    await page.locator(f"#nj-customer option[value='{known['customer']}']").wait_for()
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("ArrowDown")  # the first customer found
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Aircon")
+    await page.focus(f"input[name=member][value='{branch.staff[3]['id']}']")
+    await page.keyboard.press("Space")
+    await page.focus("#nj-service")
+    await page.keyboard.press("Enter")  # Enter in a field sends the form
+
+    created = page.locator(".board [data-column=assigned] .card", has_text="Aircon")
+    await created.wait_for()
+    assert await created.locator(".crew").inner_text() == NAMES[3]
+    await page.keyboard.press("Escape")
+    assert await page.evaluate("document.activeElement.id") == "new-job"  # back where it was
 
 
 async def test_the_new_job_form_says_what_is_wrong(
@@ -352,12 +391,12 @@ async def test_the_board_shows_the_day_picked(
 
 
 async def test_a_problem_puts_its_job_on_hold_with_an_alert_to_acknowledge(
-    app_process: App, browser_context: BrowserContext, world: World
+    alerting_app: App, browser_context: BrowserContext, world: World
 ) -> None:
     branch = await new_branch(locale="th")
     job = await job_at(branch, [0], today_at(23, 30), "คุณวิไล ทดสอบ")
-    page = await open_board(browser_context, app_process, branch.dispatcher)
-    async with httpx.AsyncClient(base_url=app_process.base) as http:
+    page = await open_board(browser_context, alerting_app, branch.dispatcher)
+    async with httpx.AsyncClient(base_url=alerting_app.base) as http:
         report = {"mutationId": str(uuid.uuid4()), "reason": "customer_absent", "note": "กดกริ่งแล้ว"}
         answer = await http.post(
             f"/api/mobile/jobs/{job['id']}/issues",
@@ -376,7 +415,7 @@ async def test_a_problem_puts_its_job_on_hold_with_an_alert_to_acknowledge(
 
     await alert.get_by_role("button", name="รับทราบ").click()
     await alert.wait_for(state="detached")
-    async with httpx.AsyncClient(base_url=app_process.base) as http:
+    async with httpx.AsyncClient(base_url=alerting_app.base) as http:
         listed = await http.get(
             "/api/dispatch/alerts?state=open", headers=await as_(http, branch.dispatcher)
         )
@@ -386,7 +425,7 @@ async def test_a_problem_puts_its_job_on_hold_with_an_alert_to_acknowledge(
     assert "ลูกค้าไม่อยู่" in await page.inner_text("#panel .problems")
     await page.click("[data-action=resume]")
     await card(page, "assigned", job["id"]).wait_for()
-    await eventually(page, app_process, branch.dispatcher, job["id"], status="assigned")
+    await eventually(page, alerting_app, branch.dispatcher, job["id"], status="assigned")
 
 
 async def test_a_completed_job_reopens_and_a_job_is_cancelled_on_a_second_press(
@@ -404,6 +443,7 @@ async def test_a_completed_job_reopens_and_a_job_is_cancelled_on_a_second_press(
     await eventually(page, app_process, branch.dispatcher, done["id"], status="in_progress")
 
     await page.click(f"[data-open='{doomed['id']}']")
+    await page.locator("#panel h3", has_text="Doomed Customer").wait_for()
     await page.click("[data-action=cancel]")
     assert await page.inner_text("[data-action=cancel]") == "Press again to cancel the job"
     await page.click("[data-action=cancel]")
@@ -477,16 +517,16 @@ async def a_busy_day(app: App) -> Branch:
 
 
 async def test_screenshots_of_the_board_on_a_laptop_and_a_phone_in_both_languages(
-    app_process: App, browser: Browser, world: World
+    alerting_app: App, browser: Browser, world: World
 ) -> None:
     """docs/screenshots/board-*.png are these (copied by hand when the board changes)."""
-    branch = await a_busy_day(app_process)
+    branch = await a_busy_day(alerting_app)
     thai = await add_user("dispatcher", branch.id, None, "น้อย", locale="th")
     for form, options in (("laptop", LAPTOP), ("phone", PHONE)):
         for locale, dispatcher in (("en", branch.dispatcher), ("th", thai)):
             context = await browser.new_context(**options)
             try:
-                page = await open_board(context, app_process, dispatcher)
+                page = await open_board(context, alerting_app, dispatcher)
                 await page.locator(".board-alert[data-kind=offsite_checkin]").wait_for()
                 await shoot(page, f"board-{form}-{locale}.png", full_page=form == "laptop")
                 await page.locator("#board-alerts").screenshot(
