@@ -75,7 +75,7 @@ async function draw(user, signedOut) {
   const { devices } = phones.ok ? await phones.json() : { devices: [] };
   jobs.sort((a, b) => a.scheduledDate.localeCompare(b.scheduledDate));
   const staff = await staffFor(jobs.flatMap(crewOf));
-  const held = await Promise.all(jobs.filter((job) => job.status === "on_hold")
+  const held = await Promise.all(jobs.filter((job) => job.status === vocabulary.onHold)
     .map((job) => detailOf(job.id, job.version)));
   const problems = new Map(held.map((detail) => [detail?.job.id, detail?.problems?.at(-1)]));
   const labels = await jobLabels(jobs, alerts);

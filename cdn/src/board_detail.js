@@ -6,9 +6,10 @@ import { detailOf, send } from "./board_data.js";
 import { clock, codeText, when } from "./board_text.js";
 import { html, show } from "./html.js";
 import { dateText, reasonText, statusText, t } from "./i18n.js";
+import vocabulary from "./vocabulary.js";
 
 /** Statuses a crew can be given in (the server's rule; it answers 409 otherwise). */
-const ASSIGNABLE = ["pending", "assigned", "en_route", "in_progress", "on_hold"];
+const ASSIGNABLE = ["pending", "assigned", "en_route", "in_progress", vocabulary.onHold];
 const FINISHED = ["completed", "cancelled"];
 /** The job whose Cancel was pressed once: the next press cancels it, across redraws. */
 let armed = "";
@@ -57,7 +58,7 @@ export async function showDetail(element, board, id) {
 /** @param {string} status @param {boolean} sure Cancel was pressed once */
 const actions = (status, sure) => html`
   ${ASSIGNABLE.includes(status) && html`<button data-action="crew">${t("board.assignCrew")}</button>`}
-  ${status === "on_hold" && html`<button data-action="resume">${t("board.resume")}</button>`}
+  ${status === vocabulary.onHold && html`<button data-action="resume">${t("board.resume")}</button>`}
   ${status === "completed" && html`<button data-action="reopen">${t("board.reopen")}</button>`}
   ${!FINISHED.includes(status) && html`<button class="ghost" data-action="cancel">
     ${sure ? t("board.reallyCancel") : t("board.cancelJob")}</button>`}`;
