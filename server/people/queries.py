@@ -49,7 +49,12 @@ async def customers_named(branch_id: str | None, search: str, limit: int) -> lis
     if branch_id is not None:
         query = query.where(Customer.branch == branch_id)
     if _literal(search):
-        query = query.where(Customer.name.ilike(f"%{_literal(search)}%"))
+        pattern = f"%{_literal(search)}%"
+        # SQLite's LIKE already ignores ASCII case (Thai has none); it has no ILIKE.
+        postgres = current_engine().engine_type == "postgres"
+        query = query.where(
+            Customer.name.ilike(pattern) if postgres else Customer.name.like(pattern)
+        )
     rows: list[dict[str, Any]] = await query.order_by(Customer.name).limit(limit).run()
     return rows
 

@@ -78,6 +78,7 @@ class History:
     others_fields: set[str] = field(default_factory=set)
     others_items: set[str] = field(default_factory=set)
     own_fields: set[str] = field(default_factory=set)
+    others_touched: bool = False  # even without a field (a remark, a problem on hold already)
 
     def others_changed(self, column: str) -> bool:
         return not self.complete or column in self.others_fields
@@ -87,7 +88,11 @@ class History:
 
     @property
     def others_changed_anything(self) -> bool:
-        return not self.complete or bool(self.others_fields or self.others_items)
+        return (
+            not self.complete
+            or self.others_touched
+            or bool(self.others_fields or self.others_items)
+        )
 
 
 def history_since(
@@ -110,6 +115,7 @@ def history_since(
         if row.get("device_id") is not None and str(row["device_id"]) == own_device:
             history.own_fields |= fields
         else:
+            history.others_touched = True
             history.others_fields |= fields
             history.others_items |= set(payload.get("items") or {})
     history.complete = seen >= set(range(base_version + 1, current_version + 1))

@@ -47,7 +47,7 @@ from server.jobs.reports import (
     problem_row,
     remark_row,
 )
-from server.jobs.service import job_fields, job_state, job_summary, visible_scope
+from server.jobs.service import job_fields, job_state, job_summary, may_see, visible_scope
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.sync import queries as sync_queries
@@ -534,4 +534,7 @@ async def report_problem(
         )
     if outcome.code == "photo_not_found":
         raise ValidationFailed([("photoId", outcome.message)])
-    return {"job": job_fields(await job_queries.get_job(job_id) or {})}
+    job = await job_queries.get_job(job_id)
+    if job is None or not may_see(principal, job):  # taken off the crew since: not theirs
+        raise JobNotFound()
+    return {"job": job_fields(job)}

@@ -194,7 +194,7 @@ def test_history_tells_this_devices_changes_from_others() -> None:
         change(BASE + 3, None, ["priority"]),  # the office, from no device
     ]
     history = history_since(rows, BASE, BASE + 3, "mine")
-    assert history == History(True, {"notes", "priority"}, {"item-2"}, {"status"})
+    assert history == History(True, {"notes", "priority"}, {"item-2"}, {"status"}, True)
     assert not history.others_changed("status") and history.others_changed("notes")
 
 
