@@ -4,8 +4,9 @@
 // a long list. Keyboard: Tab through the boxes, Space ticks.
 import { html } from "./html.js";
 import { t } from "./i18n.js";
+import vocabulary from "./vocabulary.js";
 
-export const LARGEST_CREW = 6;
+export const LARGEST_CREW = vocabulary.largestCrew; // the server's limit
 
 /**
  * @param {Map<string, import("./board_data.js").Person>} staff

@@ -8,9 +8,11 @@ import { html, show } from "./html.js";
 import { dateText, reasonText, statusText, t } from "./i18n.js";
 import vocabulary from "./vocabulary.js";
 
-/** Statuses a crew can be given in (the server's rule; it answers 409 otherwise). */
-const ASSIGNABLE = ["pending", "assigned", "en_route", "in_progress", vocabulary.onHold];
-const FINISHED = ["completed", "cancelled"];
+// The server's rules (server/jobs/states.py): when a crew can be given, a job reopened, and
+// which jobs are finished (nothing to cancel).
+const ASSIGNABLE = vocabulary.assignable;
+const REOPENABLE = vocabulary.reopenable;
+const FINISHED = vocabulary.finished;
 /** The job whose Cancel was pressed once: the next press cancels it, across redraws. */
 let armed = "";
 
@@ -59,7 +61,7 @@ export async function showDetail(element, board, id) {
 const actions = (status, sure) => html`
   ${ASSIGNABLE.includes(status) && html`<button data-action="crew">${t("board.assignCrew")}</button>`}
   ${status === vocabulary.onHold && html`<button data-action="resume">${t("board.resume")}</button>`}
-  ${status === "completed" && html`<button data-action="reopen">${t("board.reopen")}</button>`}
+  ${REOPENABLE.includes(status) && html`<button data-action="reopen">${t("board.reopen")}</button>`}
   ${!FINISHED.includes(status) && html`<button class="ghost" data-action="cancel">
     ${sure ? t("board.reallyCancel") : t("board.cancelJob")}</button>`}`;
 

@@ -5,7 +5,7 @@
 import { LARGEST_CREW, chosenCrew, crewPicker, wireCrewPicker } from "./board_crew.js";
 import { crewOf, customersNamed, detailOf, send, staffFor } from "./board_data.js";
 import { panelHead } from "./board_detail.js";
-import { codeText } from "./board_text.js";
+import { codeText, counted } from "./board_text.js";
 import { html, show } from "./html.js";
 import { t } from "./i18n.js";
 import vocabulary from "./vocabulary.js";
@@ -145,7 +145,7 @@ function wireForm(form, board, submit) {
     form.querySelectorAll("[aria-invalid]").forEach((field) => field.removeAttribute("aria-invalid"));
     const invalid = /** @type {HTMLInputElement | null} */ (form.querySelector(":invalid:not(fieldset)"));
     if (invalid) return refuse(form, error, invalid.validationMessage, [invalid.name]);
-    if (chosenCrew(form).length > LARGEST_CREW) return refuse(form, error, t("board.crewTooLarge"), []);
+    if (chosenCrew(form).length > LARGEST_CREW) return refuse(form, error, counted("board.crewTooLarge", LARGEST_CREW), []);
     const button = /** @type {HTMLButtonElement} */ (form.querySelector("button:not([type])"));
     button.disabled = true;
     const answer = await submit();

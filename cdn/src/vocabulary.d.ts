@@ -9,6 +9,10 @@ declare const vocabulary: {
   readonly arrival: { from: string[]; to: string };
   readonly reportable: string[];
   readonly reasons: string[];
+  readonly assignable: string[];
+  readonly finished: string[];
+  readonly reopenable: string[];
+  readonly largestCrew: number;
   readonly priorities: string[];
   readonly caches: { shell: string; data: string; shareInbox: string };
   readonly family: string;

@@ -9,7 +9,8 @@ job statuses       server/core/schemas.py: ``JobStatus``; the board's columns ar
                    cancelled
 field steps        server/jobs/states.py: ``FIELD_STEPS``, and what a problem, an arrival and
                    a finish mean for the app (``ON_HOLD``, ``ARRIVAL_MOVES``,
-                   ``PROBLEM_REPORTABLE``)
+                   ``PROBLEM_REPORTABLE``, ``ASSIGNABLE``, ``FINISHED``, ``can_reopen``);
+                   server/jobs/schemas.py: ``MAX_CREW``
 problem reasons    server/core/schemas.py: ``ProblemReason``, in the order to offer them
 priorities         server/core/inputs.py: ``Priority``
 translations       server/pwa/translations.py: the screens, the statuses, the manifest (the
@@ -33,11 +34,15 @@ from server.core.access import Role, family_of
 from server.core.inputs import Priority
 from server.core.schemas import JobStatus, ProblemReason
 from server.errors import InvalidCredentials, PasswordLinkInvalid
+from server.jobs.schemas import MAX_CREW
 from server.jobs.states import (
     ARRIVAL_MOVES,
+    ASSIGNABLE,
     FIELD_STEPS,
+    FINISHED,
     ON_HOLD,
     PROBLEM_REPORTABLE,
+    can_reopen,
     status_after_check_in,
 )
 from server.live.events import CLOSING, EVENT_NAMES
@@ -95,6 +100,10 @@ def for_app() -> dict[str, Any]:
             "to": status_after_check_in(sorted(ARRIVAL_MOVES)[0], "in"),
         },
         "reportable": sorted(PROBLEM_REPORTABLE),
+        "assignable": [status for status in STATUSES if status in ASSIGNABLE],
+        "finished": sorted(FINISHED),
+        "reopenable": [status for status in STATUSES if can_reopen(status)],
+        "largestCrew": MAX_CREW,
         "reasons": list(get_args(ProblemReason)),
         "priorities": list(get_args(Priority)),
         "caches": CACHES,
