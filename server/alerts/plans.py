@@ -158,15 +158,20 @@ def incomplete_completion(row: dict[str, Any], job: JobAtCompletion) -> NewAlert
 
 
 def sync_rejected(row: dict[str, Any]) -> NewAlert | None:
+    """One alert per person, job and reason a day: a phone replaying a day of refused work,
+    or one sending the same refusal in a loop, is one thing for the office to look at (the
+    detail names the first mutation; the receipts hold them all)."""
     payload = _payload(row)
     user_id, mutation_id = payload.get("userId"), payload.get("mutationId")
     if not user_id or not mutation_id:
         return None
+    day = _utc(row["occurred_at"]).astimezone(BANGKOK).date().isoformat()
+    job_id = _id(payload.get("jobId"))
     return NewAlert(
         SYNC_REJECTED,
         str(row["branch_id"]),
-        _id(payload.get("jobId")),
-        f"{SYNC_REJECTED}:{user_id}:{mutation_id}",
+        job_id,
+        f"{SYNC_REJECTED}:{user_id}:{job_id or '-'}:{payload.get('code')}:{day}",
         {
             "userId": str(user_id),
             "deviceId": payload.get("deviceId"),

@@ -2,10 +2,11 @@
 the live streams and pushes that hear it, and the sync feeds that find it.
 
 A job's row names its crew after the change (``payload.crew``, lead first) and those the
-change took the job from (``payload.left``). Its columns hold the lead (``assignee_id``) and a
-lead who left (``previous_assignee_id``), indexed; everyone else it names is written to
-``change_member`` beside it, so each person's replay finds it through an index too. Rows
-logged before crews name only the two columns.
+change took the job from (``payload.left``); its columns keep the lead (``assignee_id``) and a
+lead who left (``previous_assignee_id``). Everyone it names is also written to
+``change_member`` beside it (``left`` true for those it took the job from), which each
+person's sync and live replay walk through one index, ``(user_id, change_id)``. Rows logged
+before crews name only the two columns (the migration wrote their members).
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ def people_of_row(row: dict[str, Any]) -> list[str]:
     return [*crew_of_row(row), *left_of_row(row)]
 
 
-def members_beyond_columns(row: dict[str, Any]) -> list[tuple[str, bool]]:
-    """The ``change_member`` entries of a row: each person it concerns whom its two indexed
-    columns do not name, with whether the change took the job from them."""
-    named = {str(row[key]) for key in ("assignee_id", "previous_assignee_id") if row.get(key)}
+def members_of_row(row: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The ``change_member`` entries of a row: each person it concerns, with whether the
+    change took the job from them."""
     return [
-        *((user_id, False) for user_id in crew_of_row(row) if user_id not in named),
-        *((user_id, True) for user_id in left_of_row(row) if user_id not in named),
+        *((user_id, False) for user_id in crew_of_row(row)),
+        *((user_id, True) for user_id in left_of_row(row)),
     ]

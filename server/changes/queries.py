@@ -148,18 +148,13 @@ async def job_changes_seen_by(
 
 def _concerns(user_id: str, after_id: int, *, left_only: bool = False) -> Any:
     """Rows that name ``user_id`` in a crew or among those who left it (``left_only``: only
-    the latter): through the two indexed columns or ``change_member``."""
+    the latter), found through ``change_member``'s ``(user_id, change_id)`` index."""
     members = ChangeMember.select(ChangeMember.change_id).where(
         (ChangeMember.user_id == user_id) & (ChangeMember.change_id > after_id)
     )
     if left_only:
         members = members.where(ChangeMember.left.eq(True))
-        return (ChangeLog.previous_assignee_id == user_id) | ChangeLog.id.is_in(members)
-    return (
-        (ChangeLog.assignee_id == user_id)
-        | (ChangeLog.previous_assignee_id == user_id)
-        | ChangeLog.id.is_in(members)
-    )
+    return ChangeLog.id.is_in(members)
 
 
 async def compacted_through() -> int:
@@ -231,20 +226,24 @@ async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, int]:
+async def moved_away_from(
+    user_id: str, job_ids: list[str]
+) -> dict[str, tuple[int, Any, datetime]]:
     """Of ``job_ids``, those taken from ``user_id`` (off their crew): the job version at
-    which it last happened."""
+    which it last happened, the job's list fields as that change left them, and when."""
     rows = (
-        await ChangeLog.select(ChangeLog.job_id, ChangeLog.payload)
+        await ChangeLog.select(ChangeLog.job_id, ChangeLog.payload, ChangeLog.occurred_at)
         .where(ChangeLog.job_id.is_in(job_ids) & _concerns(user_id, 0, left_only=True))
         .output(load_json=True)
         .run()
     )
-    moved: dict[str, int] = {}
+    moved: dict[str, tuple[int, Any, datetime]] = {}
     for row in rows:
-        version = (row["payload"] or {}).get("version")
-        if isinstance(version, int):
-            moved[str(row["job_id"])] = max(version, moved.get(str(row["job_id"]), 0))
+        payload = row["payload"] or {}
+        version = payload.get("version")
+        job_id = str(row["job_id"])
+        if isinstance(version, int) and (job_id not in moved or version > moved[job_id][0]):
+            moved[job_id] = (version, payload.get("job"), row["occurred_at"])
     return moved
 
 

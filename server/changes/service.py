@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.changes import queries as change_queries
-from server.changes.audience import members_beyond_columns, people_of_row
+from server.changes.audience import members_of_row, people_of_row
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
@@ -80,7 +80,7 @@ async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
     """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
     returns the change ids given to ``rows``, in order."""
     note_changes_written()
-    members = [members_beyond_columns(row) if row.get("job_id") else [] for row in rows]
+    members = [members_of_row(row) if row.get("job_id") else [] for row in rows]
     return await change_queries.append_changes(rows, scopes_of(rows), members)
 
 

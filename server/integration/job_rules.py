@@ -3,7 +3,9 @@
 The office books the work; the field does it. An upsert replaces what the office owns
 (customer, service, time, duration, priority, notes, checklist labels, and the crew and
 the place until someone sets out) and never rewinds what the field did (status, ticks,
-photos, check-ins, problems, remarks). The table is in ``docs/integration.md#field-ownership``, and
+photos, check-ins, problems, remarks). Once someone has set out, a crew the record names
+differently is left as it is (a dispatcher may have sent help) and the rest still applies.
+The table is in ``docs/integration.md#field-ownership``, and
 ``tests/integration/test_field_ownership.py`` tests it row by row.
 """
 
@@ -18,7 +20,7 @@ from server.dispatch.service import is_assignable
 from server.errors import InvalidTransition, ValidationFailed
 from server.integration.schemas import JobRecord
 from server.jobs.crews import crew_of, crew_text, lead_of
-from server.jobs.states import FINISHED, NOT_SET_OUT
+from server.jobs.states import FINISHED, NOT_SET_OUT, status_after_reschedule
 from server.jobs.writes import ChecklistEdit
 
 NOT_ASSIGNABLE = "must be active staff of the job's branch (the customer's)"
@@ -55,8 +57,9 @@ class JobPlan:
 
     @property
     def kind(self) -> str:
+        if self.values.get("status") == "cancelled":
+            return "job.cancelled"
         for column, kind in (
-            ("status", "job.cancelled"),
             ("crew", "job.assigned"),
             ("scheduled_at", "job.rescheduled"),
             ("priority", "job.reprioritised"),
@@ -154,6 +157,10 @@ def plan_update(
     wanted.update(_assignment(job, assignment))
     if record.status == "cancelled":
         wanted["status"] = "cancelled"
+    elif not same(job["scheduled_at"], record.scheduled_date):
+        resumed = status_after_reschedule(status, bool(crew_of(job)))
+        if resumed != status:  # on hold, and the customer asked for another day
+            wanted["status"] = resumed
     crew_ids = wanted.pop("crew_ids", None)
     values = {column: value for column, value in wanted.items() if not same(job[column], value)}
     if "crew" in values:
@@ -188,9 +195,7 @@ def _assignment(job: dict[str, Any], assignment: Assignment) -> dict[str, Any]:
     if assignment.keep or crew_of(job) == assignment.crew:
         return {}
     if str(job["status"]) not in NOT_SET_OUT:
-        raise InvalidTransition(
-            f"A job that is {job['status']} keeps its crew: the field has started it."
-        )
+        return {}  # someone set out: the crew is the field's and the dispatcher's now
     assignment.require_assignable(str(job["branch"]))
     return {
         "crew": crew_text(assignment.crew),

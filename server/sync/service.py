@@ -82,6 +82,12 @@ MUTATION_MODELS: dict[MutationKind, type[Mutation]] = {
     "remark": BatchRemark,
 }
 SYNC_REJECTED = "sync.rejected"
+REPORTED_REFUSALS = frozenset(
+    {"invalid_transition", "unknown_checklist_item", "photo_not_found", "invalid_base_version"}
+)
+"""The refusals the office hears of (``sync.rejected``): work the field did on its own job
+that the job's state turned away. A job that is not theirs, a reused key or a malformed
+entry is the sender's to fix, and would let anyone fill the office's alerts."""
 
 
 @dataclass
@@ -177,15 +183,21 @@ async def sync_batch(principal: Principal, batch: SyncBatch, geofence: Geofence)
 
 
 async def apply_entries(
-    principal: Principal, entries: list[Entry], clock: SyncClock, geofence: Geofence
+    principal: Principal,
+    entries: list[Entry],
+    clock: SyncClock,
+    geofence: Geofence,
+    *,
+    batch: bool = True,
 ) -> list[Outcome]:
-    """Apply ``entries`` in one transaction; one outcome per entry, in order."""
+    """Apply ``entries`` in one transaction; one outcome per entry, in order. Outside a
+    ``batch`` (one direct request) a refusal is the request's answer, not the office's news."""
     async with write_transaction():
         await sync_queries.lock_user_mutations(principal.user_id)
         stored = await sync_queries.receipts_for(
             principal.user_id, sorted({e.mutation_id for e in entries})
         )
-        work = BatchWork(principal, clock, geofence)
+        work = BatchWork(principal, clock, geofence, refusals_reported=batch)
         await work.load([e for e in entries if e.mutation_id not in stored])
         outcomes = [await work.settle(entry, stored) for entry in entries]
         await sync_queries.record_device_contact(
@@ -210,12 +222,13 @@ class BatchWork:
     changed_by: list[Outcome] = field(default_factory=list)
     decided: list[tuple[Entry, Outcome]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
-    moved_away: dict[str, int] = field(default_factory=dict)
+    moved_away: dict[str, tuple[int, Any, datetime]] = field(default_factory=dict)
     left: dict[str, dict[str, Any]] = field(default_factory=dict)
     photos: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached: list[str] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     remarks: list[dict[str, Any]] = field(default_factory=list)
+    refusals_reported: bool = True  # a batch's are; a direct request's are answered to it
     writer: JobWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -277,15 +290,17 @@ class BatchWork:
         try:
             if isinstance(entry.read, MutationRejected):
                 raise entry.read
+            if isinstance(entry.read, PendingUpdate):
+                return await self._update(entry.read)
+            if entry.read.job_id in self.left:
+                return await self._after_leaving(entry.read)
             if isinstance(entry.read, BatchCheckIn):
                 return await self._check_in(entry.read)
             if isinstance(entry.read, BatchPhoto):
                 return self._attach(entry.read)
             if isinstance(entry.read, BatchProblem):
                 return self._report_problem(entry.read)
-            if isinstance(entry.read, BatchRemark):
-                return self._remark(entry.read)
-            return await self._update(entry.read)
+            return self._remark(entry.read)
         except MutationRejected as rejected:
             return Outcome.failed(entry.mutation_id, rejected.code, rejected.message)
 
@@ -297,10 +312,9 @@ class BatchWork:
 
     async def _update(self, update: PendingUpdate) -> Outcome:
         left = self.left.get(update.job_id)
-        if left is not None and self.moved_away[update.job_id] > update.base_version:
-            # Theirs at the version they edited: tell them it left, and no more than the
-            # feed showed them then.
-            return self._conflict(update.mutation_id, left, "job_reassigned", job_summary(left))
+        if left is not None and self.moved_away[update.job_id][0] > update.base_version:
+            # Theirs at the version they edited: tell them it left.
+            return self._reassigned(update.mutation_id, left)
         job = self._visible_job(update.job_id)
         checklist = {
             str(item["id"]): item["done"] for item in self.checklists.get(update.job_id, [])
@@ -365,6 +379,43 @@ class BatchWork:
         # Bytes that turned out to be another photo of the job's: attach that one.
         self.attached.append(str(photo["duplicate_of"] or photo["id"]))
         return Outcome(attachment.mutation_id, SYNCED, "applied")
+
+    async def _after_leaving(
+        self, done: BatchCheckIn | BatchPhoto | BatchProblem | BatchRemark
+    ) -> Outcome:
+        """Work done offline on a job taken off the caller's crew meanwhile. A check-in made
+        before it was taken is kept (proof they were there; it moves nothing), one made after
+        is not theirs to make; a photo, problem or remark is the new crew's business now: a
+        ``job_reassigned`` conflict, as for their edits."""
+        left = self.left[done.job_id]
+        if not isinstance(done, BatchCheckIn):
+            return self._reassigned(done.mutation_id, left)
+        removed_at = self.moved_away[done.job_id][2]
+        if removed_at.tzinfo is None:  # SQLite gives times back without their zone (UTC)
+            removed_at = removed_at.replace(tzinfo=UTC)
+        made = corrected_time(done.timestamp, self.clock.skew_seconds, self.clock.received)
+        if made > removed_at:
+            raise MutationRejected("job_not_found", "No such job.")
+        row = check_in_row(
+            left,
+            done,
+            mutation_id=done.mutation_id,
+            user_id=self.principal.user_id,
+            device_id=self.principal.device_id,
+            received=self.clock.received,
+            skew_seconds=self.clock.skew_seconds,
+            geofence=self.geofence,
+        )
+        self.check_ins.append(row)
+        outcome = Outcome(done.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
+        outcome.client_time = row["recorded_time"]
+        return outcome
+
+    def _reassigned(self, mutation_id: str, left: dict[str, Any]) -> Outcome:
+        """A ``job_reassigned`` conflict showing the job as the change that took it from the
+        caller left it, never as it is now (no longer theirs to see)."""
+        shown = self.moved_away[str(left["id"])][1] or job_summary(left)
+        return self._conflict(mutation_id, left, "job_reassigned", shown)
 
     def _report_problem(self, report: BatchProblem) -> Outcome:
         """Anyone who may see the job reports a problem on it: it goes (or stays) on hold,
@@ -491,8 +542,15 @@ class BatchWork:
             outcome.change_id = change_id
         await report_queries.insert_problems(self.problems)
         await report_queries.insert_remarks(self.remarks)
-        facts = [check_in_fact(r, self.jobs[r["job"]]) for r in self.check_ins]
-        facts += [self._rejection(e, o) for e, o in self.decided if o.answer == FAILED]
+        facts = [
+            check_in_fact(r, self.jobs.get(r["job"]) or self.left[r["job"]]) for r in self.check_ins
+        ]
+        if self.refusals_reported:
+            facts += [
+                self._rejection(e, o)
+                for e, o in self.decided
+                if o.answer == FAILED and o.code in REPORTED_REFUSALS
+            ]
         if facts:
             await record_unscoped(facts)
         if self.decided:
@@ -509,7 +567,8 @@ async def check_in(
         "jobId": job_id,
     }
     clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
-    outcome = (await apply_entries(principal, [Entry.of("checkin", raw)], clock, geofence))[0]
+    entries = [Entry.of("checkin", raw)]
+    outcome = (await apply_entries(principal, entries, clock, geofence, batch=False))[0]
     if outcome.code == "job_not_found":
         raise JobNotFound()
     if outcome.code == "mutation_id_reused":
@@ -525,7 +584,8 @@ async def report_problem(
     the job as it is now (on hold)."""
     raw = {**request.model_dump(mode="json", by_alias=True), "jobId": job_id}
     clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
-    outcome = (await apply_entries(principal, [Entry.of("issue", raw)], clock, geofence))[0]
+    entries = [Entry.of("issue", raw)]
+    outcome = (await apply_entries(principal, entries, clock, geofence, batch=False))[0]
     if outcome.code == "job_not_found":
         raise JobNotFound()
     if outcome.code in ("mutation_id_reused", "invalid_transition"):

@@ -209,10 +209,30 @@ async def crew_omitted(s: Scene) -> None:
 
 async def another_crew_once_under_way(s: Scene) -> None:
     await s.field_moves("en_route")
-    before = await s.record()
-    answer = await s.put(assigneeExternalIds=[s.crm.staff[1].external_id], notes="new notes")
-    assert_problem(answer, 409, "invalid_transition")
-    assert await s.record() == before, "nothing of that record applied"
+    helper = s.crm.staff[1]
+    dispatcher = await add_crm_staff(s.crm.branch, s.crm.branch_id, role="dispatcher")
+    sent_help = await s.client.post(
+        f"/api/dispatch/jobs/{s.job_id}/assign",
+        json={"assigneeIds": [s.crm.staff[0].user["id"], helper.user["id"]]},
+        headers=Dispatcher(s.client, s.ctx, dispatcher.user).headers,
+    )
+    assert sent_help.status_code == 200, sent_help.text
+    answer = await s.put(notes="new notes")  # the CRM still names its crew of one
+    assert answer.status_code == 200, answer.text
+    record = await s.record()
+    assert record["assigneeExternalIds"] == [s.crm.staff[0].external_id, helper.external_id]
+    assert record["notes"] == "new notes"
+    cancelled = await s.put(status="cancelled")
+    assert cancelled.json()["job"]["status"] == "cancelled", "and a cancel still goes through"
+
+
+async def rescheduled_on_hold(s: Scene) -> None:
+    reported = await s.phone.sync(issues=[s.phone.issue(s.job_id, "needs_reschedule")])
+    assert reported["synced"], reported
+    assert (await s.record())["status"] == "on_hold"
+    answer = await s.put(scheduledDate=LATER)
+    assert answer.json()["job"]["status"] == "assigned", "the new day resumes it"
+    assert await s.last_change() == "job.rescheduled"
 
 
 async def same_crew_once_under_way(s: Scene) -> None:
@@ -320,6 +340,7 @@ TABLE: dict[str, Row] = {
     "crew / assigneeExternalIds omitted": crew_omitted,
     "crew / under way, another crew": another_crew_once_under_way,
     "crew / under way, the same crew": same_crew_once_under_way,
+    "scheduledDate / the job is on hold, a new date": rescheduled_on_hold,
     "status / omitted": status_omitted,
     'status / "cancelled", the job not finished': cancelled_while_unfinished,
     'status / "cancelled", the job completed': cancelled_once_completed,

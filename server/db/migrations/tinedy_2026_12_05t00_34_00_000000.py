@@ -1,5 +1,5 @@
-"""Indexes for crews, problems, remarks and alerts, and today's single assignees made crews
-of one. A staff member's feed walks ``job_crew_feed`` now, not the job's assignee.
+"""Indexes for crews, problems, remarks and alerts; today's single assignees made crews of
+one, and the log's rows written to change_member for the people they concern. A staff member's feed walks ``job_crew_feed`` now, not the job's assignee.
 
 Plain SQL that PostgreSQL and SQLite both accept, so the same migration runs on either.
 """
@@ -15,6 +15,10 @@ STATEMENTS = (
     "CREATE INDEX job_crew_feed ON job_crew (member, scheduled_at, job)",
     "DROP INDEX job_assignee_feed",
     "CREATE INDEX change_member_user ON change_member (user_id, change_id)",
+    # Everyone a job's change concerns is in change_member, found through the index above;
+    # the log's own assignee columns are no longer looked up.
+    "DROP INDEX change_log_assignee",
+    "DROP INDEX change_log_previous_assignee",
     "CREATE INDEX change_member_change ON change_member (change_id)",
     "CREATE INDEX job_problem_job ON job_problem (job, reported_at)",
     "CREATE INDEX job_remark_job ON job_remark (job, created_at)",
@@ -23,6 +27,13 @@ STATEMENTS = (
     "INSERT INTO job_crew (job, member, position, scheduled_at)"
     " SELECT id, assignee, 0, scheduled_at FROM job WHERE assignee IS NOT NULL",
     "UPDATE job SET crew = CAST(assignee AS TEXT) WHERE assignee IS NOT NULL",
+    "INSERT INTO change_member (change_id, user_id, \"left\")"
+    " SELECT id, assignee_id, FALSE FROM change_log"
+    " WHERE job_id IS NOT NULL AND assignee_id IS NOT NULL",
+    "INSERT INTO change_member (change_id, user_id, \"left\")"
+    " SELECT id, previous_assignee_id, TRUE FROM change_log WHERE job_id IS NOT NULL"
+    " AND previous_assignee_id IS NOT NULL"
+    " AND (assignee_id IS NULL OR assignee_id <> previous_assignee_id)",
 )
 
 
