@@ -205,7 +205,12 @@ async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[s
             raise InvalidTransition(f"A job that is {job['status']} is not on hold.")
         if edits.status == "assigned" and not crew_of(job):
             raise InvalidTransition("Give the job a crew to resume it (assign it).")
+        if edits.status == "assigned":  # whoever leads it must still be able to
+            await require_crew(crew_of(job), str(job["branch"]), "status")
         values = {k: v for k, v in edits.columns().items() if not _same(job[k], v)}
+        if edits.location is None and "address" not in values:
+            for column in ("lat", "lng", "own_address"):  # the same address sent again
+                values.pop(column, None)
         if "scheduled_at" in values and "status" not in values:
             resumed = job_states.status_after_reschedule(job["status"], bool(crew_of(job)))
             if resumed != job["status"]:

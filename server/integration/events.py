@@ -185,7 +185,7 @@ class EventFacts:
         if name == JOB_COMPLETED:
             data["job"].update(self.visit(str(row["job_id"]), row["occurred_at"]))
         elif name == JOB_ASSIGNED:
-            previous = row["previous_assignee_id"]
+            previous = payload.get("previousLead", row["previous_assignee_id"])
             data["previousAssigneeId"] = _text(previous)
             data["previousAssigneeExternalId"] = self.external_id(previous)
         elif name == CHECKIN_RECORDED:
@@ -223,7 +223,7 @@ class EventFacts:
                 "assigneeId": assignee,
                 "assigneeExternalId": self.external_id(assignee),
                 "assigneeIds": crew,
-                "assigneeExternalIds": [self.external_id(member) for member in crew],
+                "assigneeExternalIds": self.external_ids(crew),
             }
         shown = then or {
             "status": now["status"],
@@ -244,7 +244,7 @@ class EventFacts:
             "assigneeId": shown["assigneeId"],
             "assigneeExternalId": self.external_id(shown["assigneeId"]),
             "assigneeIds": crew,
-            "assigneeExternalIds": [self.external_id(member) for member in crew],
+            "assigneeExternalIds": self.external_ids(crew),
             "scheduledDate": shown["scheduledDate"],
             "customerExternalId": now["customer_external_id"],
             "customerName": now["customer_name"],
@@ -307,6 +307,10 @@ class EventFacts:
             "externalId": person.get("external_id"),
             **{key: person.get(key) for key in ("email", "name", "phone", "locale")},
         }
+
+    def external_ids(self, user_ids: list[str]) -> list[str]:
+        """The CRM's ids of those it knows among ``user_ids`` (as its job records list them)."""
+        return [known for user_id in user_ids if (known := self.external_id(user_id))]
 
     def external_id(self, user_id: Any) -> str | None:
         person = self.people.get(str(user_id)) if user_id is not None else None

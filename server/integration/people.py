@@ -13,10 +13,11 @@ A change to a staff member takes effect at once, not at their next token refresh
   change mirror applies to the person's tokens from the next request (and which ends their
   live streams, so they reconnect under the new audience);
 - ``active: false`` signs them out of every device, forgets their browsers' push
-  subscriptions and unused password links, and takes them off the crews of their not-started
-  jobs (``assigned``): the next member leads, and a job left with nobody goes back to the
-  office as ``pending``. Jobs already under way (``en_route``, ``in_progress``) keep them:
-  someone is at the customer's door.
+  subscriptions and unused password links, and takes them off the crews of their jobs not
+  started or on hold (``assigned``, ``on_hold``): the next member leads, and an assigned job
+  left with nobody goes back to the office as ``pending``. Jobs already under way
+  (``en_route``, ``in_progress``) keep them: someone is at the customer's door;
+- a new name or phone moves their unfinished jobs a version up (each detail shows the crew).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
 from server.people import queries as people_queries
 from server.push import subscription_queries as push_subscription_queries
 
-NOT_STARTED = ("assigned",)
+NOT_STARTED = ("assigned", "on_hold")
+UNFINISHED = ("pending", "assigned", "en_route", "in_progress", "on_hold")
+SHOWN_WITH_CREWS = ("name", "phone")  # in each job's detail, beside the crew's ids
 SHOWN_WITH_JOBS = ("name", "phone", "line_id")
 PLACE = ("address", "lat", "lng")
 JOB_PAGE = 500
@@ -204,6 +207,8 @@ async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
         await _hand_back_jobs(user_id, writer)
         await password_links.spend_links(user_id)
         await push_subscription_queries.delete_user_subscriptions(user_id)
+    elif any(before[c] != after[c] for c in SHOWN_WITH_CREWS):
+        await _show_again(user_id, writer)
     await writer.commit()
     if any(_plain(before[c]) != _plain(after[c]) for c in ("role", "branch", "team")):
         placement = Placement(after["role"], _plain(after["branch"]), _plain(after["team"]))
@@ -213,18 +218,24 @@ async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 async def _hand_back_jobs(user_id: str, writer: JobWriter) -> None:
-    """A deactivated person taken off the crews of their not-started jobs, locked; a job
-    left with nobody goes back to the office as pending (decided in ``writer``, logged when
-    it commits)."""
+    """A deactivated person taken off the crews of their jobs not started or on hold, locked;
+    an assigned job left with nobody goes back to the office as pending (decided in
+    ``writer``, logged when it commits)."""
     scope = JobFilter(assignee_id=user_id, statuses=NOT_STARTED)
     for job in (await lock_jobs(await _job_ids(scope), scope)).values():
         crew = [member for member in crew_of(job) if member != user_id]
-        writer.change(
-            job,
-            {"crew": crew} if crew else {"crew": [], "status": "pending"},
-            "job.unassigned",
-            about={"reason": "assignee_deactivated"},
-        )
+        values: dict[str, Any] = {"crew": crew}
+        if not crew and job["status"] == "assigned":
+            values["status"] = "pending"  # one on hold stays on hold: the office decides
+        writer.change(job, values, "job.unassigned", about={"reason": "assignee_deactivated"})
+
+
+async def _show_again(user_id: str, writer: JobWriter) -> None:
+    """A person's new name or phone reaches every copy of their unfinished jobs' details
+    (cached by version, showing the crew): each moves a version up."""
+    scope = JobFilter(assignee_id=user_id, statuses=UNFINISHED)
+    for job in (await lock_jobs(await _job_ids(scope), scope)).values():
+        writer.change(job, {}, "job.updated")
 
 
 async def _job_ids(scope: JobFilter) -> list[str]:

@@ -154,6 +154,8 @@ class JobWriter:
             payload["left"] = left
         if after != before:
             payload["joined"] = [user_id for user_id in after if user_id not in before]
+        if lead_of(after) != lead_of(before):
+            payload["previousLead"] = lead_of(before)
         row = job_change_row(
             kind,
             job,
