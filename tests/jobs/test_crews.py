@@ -516,3 +516,48 @@ async def test_a_job_created_with_a_crew_is_seen_by_each_member(
     assert (job["status"], job["assigneeIds"]) == ("assigned", [p.user["id"] for p in phones])
     for phone in phones:
         assert job["id"] in await feed_ids(phone)
+
+
+async def test_a_day_offline_on_a_job_taken_off_the_crew_keeps_the_visit_and_alerts_no_one(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """The member was at the customer's before the office moved the job to someone else:
+    their check-ins stand as proof of the visit; their edits, remark and problem come back
+    as conflicts showing the job as it was when it left them; nothing is refused, so the
+    office gets no alert for it."""
+    crew = await assigned_crew(client, ctx, world)
+    member = crew.member
+    was_there = member.check_in(crew.job_id, timestamp=rfc3339())
+    version = (await member.job(crew.job_id))["job"]["version"]
+    await asyncio.sleep(0.05)  # the visit, then the office's change
+    moved = await assign(crew.office, crew.job_id, [crew.lead.user["id"]])
+    assert moved.status_code == 200, moved.text
+    edited = await crew.office.edit(crew.job_id, notes="new gate code 4411")
+    assert edited.status_code == 200, edited.text
+    head = await newest_change_id()
+
+    answer = parse_answer(
+        SyncAnswer,
+        await member.sync(
+            member.update(crew.job_id, version, notes="bins out"),
+            check_ins=[was_there, member.check_in(crew.job_id, "out")],
+            remarks=[member.remark(crew.job_id, "dog in the garden")],
+            issues=[member.issue(crew.job_id, "no_access")],
+        ),
+    ).model_dump(mode="json", by_alias=True)
+
+    assert answer["synced"] == [was_there["mutationId"]], "the visit made before it left"
+    [late_check_out] = answer["failed"]
+    assert late_check_out["code"] == "job_not_found", "a check-out after it left is not theirs"
+    assert {c["reason"] for c in answer["conflicts"]} == {"job_reassigned"}
+    assert len(answer["conflicts"]) == 3
+    assert "4411" not in json.dumps(answer), "never the job as it is now"
+    check_ins = await client.get(
+        f"/api/dispatch/jobs/{crew.job_id}/checkins", headers=crew.office.headers
+    )
+    visits = parse_answer(CheckInList, check_ins.json()).check_ins
+    assert [(v.user_id, v.type) for v in visits] == [(member.user["id"], "in")]
+    detail = await crew.lead.job(crew.job_id)
+    assert (detail["remarks"], detail["problems"], detail["job"]["status"]) == ([], [], "assigned")
+    refusals = [row for row in await log_rows_after(head, 100) if row["kind"] == "sync.rejected"]
+    assert refusals == [], "a job that is not theirs is not the office's alarm"
