@@ -226,9 +226,7 @@ async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def moved_away_from(
-    user_id: str, job_ids: list[str]
-) -> dict[str, tuple[int, Any, datetime]]:
+async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, tuple[int, Any, datetime]]:
     """Of ``job_ids``, those taken from ``user_id`` (off their crew): the job version at
     which it last happened, the job's list fields as that change left them, and when."""
     rows = (
