@@ -27,10 +27,6 @@ def lead_of(crew: list[str]) -> str | None:
     return crew[0] if crew else None
 
 
-def in_crew(job: dict[str, Any], user_id: str) -> bool:
-    return user_id in crew_of(job)
-
-
 def is_lead(job: dict[str, Any], user_id: str) -> bool:
     return lead_of(crew_of(job)) == user_id
 
