@@ -566,13 +566,7 @@ async def check_in(
         "mutationId": key,
         "jobId": job_id,
     }
-    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
-    entries = [Entry.of("checkin", raw)]
-    outcome = (await apply_entries(principal, entries, clock, geofence, batch=False))[0]
-    if outcome.code == "job_not_found":
-        raise JobNotFound()
-    if outcome.code == "mutation_id_reused":
-        raise MutationIdReused(outcome.message)
+    outcome = await _apply_one(principal, Entry.of("checkin", raw), geofence)
     assert outcome.check_in is not None, outcome
     return {"checkIn": outcome.check_in}
 
@@ -583,18 +577,25 @@ async def report_problem(
     """One problem report outside a batch, idempotent by its ``mutationId``: ``{"job"}``,
     the job as it is now (on hold)."""
     raw = {**request.model_dump(mode="json", by_alias=True), "jobId": job_id}
-    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
-    entries = [Entry.of("issue", raw)]
-    outcome = (await apply_entries(principal, entries, clock, geofence, batch=False))[0]
-    if outcome.code == "job_not_found":
-        raise JobNotFound()
-    if outcome.code in ("mutation_id_reused", "invalid_transition"):
-        raise (MutationIdReused if outcome.code == "mutation_id_reused" else InvalidTransition)(
-            outcome.message
-        )
-    if outcome.code == "photo_not_found":
-        raise ValidationFailed([("photoId", outcome.message)])
+    await _apply_one(principal, Entry.of("issue", raw), geofence)
     job = await job_queries.get_job(job_id)
     if job is None or not may_see(principal, job):  # taken off the crew since: not theirs
         raise JobNotFound()
     return {"job": job_fields(job)}
+
+
+async def _apply_one(principal: Principal, entry: Entry, geofence: Geofence) -> Outcome:
+    """One mutation sent on its own (not in a batch): applied as a batch of one, its refusal
+    the request's answer."""
+    clock = SyncClock(datetime.now(UTC), await sync_queries.device_skew(principal.device_id))
+    outcome = (await apply_entries(principal, [entry], clock, geofence, batch=False))[0]
+    if outcome.answer != FAILED:
+        return outcome
+    if outcome.code == "job_not_found":
+        raise JobNotFound()
+    if outcome.code == "mutation_id_reused":
+        raise MutationIdReused(outcome.message)
+    if outcome.code == "invalid_transition":
+        raise InvalidTransition(outcome.message)
+    field = "photoId" if outcome.code == "photo_not_found" else "body"
+    raise ValidationFailed([(field, outcome.message)])
