@@ -55,8 +55,12 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The suite runs on every core (TEST_WORKERS=1: one process); the app shell is built first,
+# once, rather than by each worker.
+TEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m cdn.build
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 ## test-fast: the edit loop: lint, types and the tests that need no database of their own,
 ## server process or browser (the pure rules, contracts and docs), in seconds
