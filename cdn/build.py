@@ -43,6 +43,8 @@ VOCABULARY = "vocabulary.js"
 TRANSLATIONS = "translations.js"
 ENTRY = "app.js"
 WORKER = "worker.js"
+OFFICE = "office.js"  # the dispatch board: what ``board.js`` needs beyond the page's modules
+OFFICE_ENTRY = "board.js"
 IMPORT = re.compile(r'(\bfrom\s*|\bimport\s*)"\./([\w.-]+\.js)"')
 BRAND = (15, 118, 110)
 TEXT_TYPES = {".js", ".css", ".html", ".json", ".svg", ".txt"}
@@ -68,6 +70,7 @@ def build(out: Path = DIST, force: bool = False) -> Path:
     modules = {source.name: _shipped(source.read_bytes()) for source in sorted(SOURCE.glob("*.js"))}
     modules |= _generated_modules()
     assets[ENTRY] = _emit(out, ENTRY, _page_script(ENTRY, modules))
+    assets[OFFICE] = _emit(out, OFFICE, _office_script(OFFICE_ENTRY, ENTRY, modules))
     assets[WORKER] = _emit(out, WORKER, _classic_script(WORKER, modules))
     for source in sorted(SOURCE.glob("*.css")):
         assets[source.name] = _emit(out, source.name, source.read_bytes())
@@ -138,16 +141,29 @@ def _classic_script(entry: str, modules: dict[str, bytes]) -> bytes:
 
 
 def _page_script(entry: str, modules: dict[str, bytes]) -> bytes:
-    """``entry`` and every module it imports as the page's one script."""
+    """``entry`` and every module it imports as the page's one script; its modules are kept
+    where the office's script finds them (``vocabulary.MODULES``)."""
     wrapped = _wrapped(entry, modules)
-    return f'"use strict";\n(() => {{\nconst modules = {{}};\n{wrapped}\n}})();\n'.encode()
+    registry = f"globalThis[{json.dumps(vocabulary.MODULES)}] = {{}}"
+    return f'"use strict";\n(() => {{\nconst modules = {registry};\n{wrapped}\n}})();\n'.encode()
 
 
-def _wrapped(entry: str, modules: dict[str, bytes]) -> str:
-    """Each module ``entry`` needs, itself last, each after what it imports. Only the forms
-    the app uses are understood: named and default imports of ``./name.js``, ``export``
-    before a declaration, ``export default``."""
-    names = [*_dependencies_first(entry, modules), entry]
+def _office_script(entry: str, page: str, modules: dict[str, bytes]) -> bytes:
+    """``entry`` and the modules it imports that the ``page`` script does not hold, joining
+    the page's own: loaded after it, by the office alone (field phones never fetch it)."""
+    loaded = {*_dependencies_first(page, modules), page}
+    wrapped = _wrapped(entry, modules, skip=loaded)
+    registry = f"globalThis[{json.dumps(vocabulary.MODULES)}]"
+    return f'"use strict";\n(() => {{\nconst modules = {registry};\n{wrapped}\n}})();\n'.encode()
+
+
+def _wrapped(
+    entry: str, modules: dict[str, bytes], skip: frozenset[str] | set[str] = frozenset()
+) -> str:
+    """Each module ``entry`` needs, itself last, each after what it imports (but those in
+    ``skip``). Only the forms the app uses are understood: named and default imports of
+    ``./name.js``, ``export`` before a declaration, ``export default``."""
+    names = [n for n in [*_dependencies_first(entry, modules), entry] if n not in skip]
     return "\n".join(_classic_module(name, modules[name].decode()) for name in names)
 
 

@@ -2,7 +2,6 @@
 // the words it shares with the server come from vocabulary.js, which the build writes from the
 // server's own (server/pwa/vocabulary.py).
 import { fetchKey } from "./api.js";
-import { showBoard } from "./board.js";
 import { switchLanguage, t } from "./i18n.js";
 import { showJob, showProblemForm } from "./job.js";
 import { closeLive, listen } from "./live.js";
@@ -34,6 +33,23 @@ language.onclick = () => {
   route();
 };
 
+/** @type {Promise<typeof import("./board.js")> | undefined} */
+let boardLoaded;
+/** The dispatch board's script, fetched the first time a dispatcher or admin needs it (the
+ * page's HTML names it): field phones never download it. */
+function board() {
+  boardLoaded ||= new Promise((resolve, reject) => {
+    const { office, officeIntegrity } = document.documentElement.dataset;
+    const script = document.createElement("script");
+    script.src = office || "";
+    script.integrity = officeIntegrity || "";
+    script.onload = () => resolve(/** @type {any} */ (globalThis)[vocabulary.modules]["board.js"]);
+    script.onerror = () => { boardLoaded = undefined; reject(new Error("the board did not load")); };
+    document.head.append(script);
+  });
+  return boardLoaded;
+}
+
 function route() {
   leaving();
   language.textContent = t("otherLanguage"); // the person's own at sign-in
@@ -47,7 +63,7 @@ function route() {
   if (view === "problem" && id) return showProblemForm(id);
   if (view === "sync") return flushNow().then(() => { location.hash = ""; });
   if (view === "shared") return showShared();
-  if (office()) return showBoard(person, signedOut);
+  if (office()) return board().then(({ showBoard }) => showBoard(person, signedOut));
   return showJobs(person, signedOut);
 }
 

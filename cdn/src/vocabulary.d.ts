@@ -18,6 +18,7 @@ declare const vocabulary: {
   readonly family: string;
   readonly locks: { refresh: string; outbox: string; photos: string; receipts: string };
   readonly syncTag: string;
+  readonly modules: string;
   readonly storage: { vault: string; user: string };
   readonly messages: { sent: string; pushed: string; refreshed: string; open: string };
   readonly families: Record<string, "field" | "office">;

@@ -60,6 +60,9 @@ LOCKS: Final = {
     "photos": FAMILY + "photos",
     "receipts": FAMILY + "receipts",
 }
+MODULES: Final = FAMILY + "modules"
+"""The page's modules, kept on ``globalThis`` under this name so the office's script (the
+dispatch board, fetched only by dispatchers and admins) joins the same ones."""
 SYNC_TAG: Final = FAMILY + "outbox"
 """The Background Sync tag on which the worker sends what waits (outbox, photos, receipts)."""
 STORAGE: Final = {"vault": FAMILY + "vault", "user": FAMILY + "user"}
@@ -110,6 +113,7 @@ def for_app() -> dict[str, Any]:
         "family": FAMILY,
         "locks": LOCKS,
         "syncTag": SYNC_TAG,
+        "modules": MODULES,
         "storage": STORAGE,
         "messages": MESSAGES,
         "pages": PAGES,

@@ -188,7 +188,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     page, staff, jobs = await controlled_page(browser_context, app_process, world)
-    for _ in range(100):  # the app fetches its jobs' details ahead, for a cold start offline
+    for _ in range(300):  # the app fetches its jobs' details ahead, for a cold start offline
         kept = await page.evaluate(SEALED_DATA)
         if sum(f"/api/mobile/jobs/{job['id']}" in entry["url"] for entry in kept for job in jobs):
             break
@@ -210,7 +210,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     await app_process.start()
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_selector("#login")
-    for _ in range(50):
+    for _ in range(200):  # bounded waits sized for a machine running two suites at once
         if not await page.evaluate(HAS_KEY):
             break
         await page.wait_for_timeout(100)
@@ -223,7 +223,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     await page.fill("input[name=email]", staff["email"])
     await page.fill("input[name=password]", TEST_PASSWORD)
     await page.click("form button")
-    await page.wait_for_function("document.getElementById('net').hidden", timeout=15_000)
+    await page.wait_for_function("document.getElementById('net').hidden", timeout=30_000)
     assert [r["outcome"] for r in await receipts_of(app_process, staff)] == ["applied"]
 
 

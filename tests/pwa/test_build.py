@@ -29,6 +29,23 @@ def test_the_page_loads_one_script_made_of_every_module_the_app_imports() -> Non
     assert {"vocabulary.js", "translations.js", "html.js"} <= set(order)
 
 
+def test_the_board_is_the_offices_own_script_which_joins_the_pages_modules() -> None:
+    """Field phones never download the dispatch board: its modules are in a script of their
+    own, which the page fetches for dispatchers and admins, holding none of the page's."""
+    page = (APP_SHELL / built(build.ENTRY).lstrip("/")).read_text()
+    office = (APP_SHELL / built(build.OFFICE).lstrip("/")).read_text()
+    in_page = set(re.findall(r'^modules\["([\w.-]+)"\] = ', page, re.M))
+    in_office = re.findall(r'^modules\["([\w.-]+)"\] = ', office, re.M)
+    assert not {name for name in in_page if name.startswith("board")}
+    assert in_office[-1] == build.OFFICE_ENTRY and not in_page & set(in_office)
+    assert {*in_page, *in_office} == {
+        *build._dependencies_first(build.OFFICE_ENTRY, sources()),
+        build.OFFICE_ENTRY,
+    } | in_page
+    shell = (APP_SHELL / "index.html").read_text()
+    assert f'data-office="{built(build.OFFICE)}"' in shell
+
+
 def test_the_worker_is_one_classic_script() -> None:
     script = (APP_SHELL / built(build.WORKER).lstrip("/")).read_text()
     assert not re.search(r"^\s*(import|export)\b", script, re.M)
