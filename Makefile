@@ -60,7 +60,7 @@ typecheck: $(VENV)/.installed-dev
 TEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m cdn.build
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 ## test-fast: the edit loop: lint, types and the tests that need no database of their own,
 ## server process or browser (the pure rules, contracts and docs), in seconds

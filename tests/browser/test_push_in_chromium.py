@@ -197,8 +197,9 @@ async def to_worker(page: Page, app: App, method: str, params: dict[str, Any]) -
 
 
 async def wait_until(page: Page, script: str, check: Callable[[Any], Any], arg: Any = None) -> Any:
-    """The script's answer once ``check`` holds for it (or the last one, after 10 s)."""
-    for _ in range(100):
+    """The script's answer once ``check`` holds for it (or the last one, after 30 s: the
+    worker's timers are slower on a machine running other tests too)."""
+    for _ in range(300):
         answer = await page.evaluate(script, arg)
         if check(answer):
             break
