@@ -36,27 +36,16 @@ Address = Annotated[Prose, Field(min_length=1, max_length=500)]
 Crew = Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_CREW)]
 
 
-class NewJob(Input):
-    """A job for a customer; at the customer's address unless it has its own."""
+class NamesACrew(Input):
+    """A crew named either way: ``assigneeIds`` (lead first) or ``assigneeId`` for one."""
 
-    customer_id: uuid.UUID
-    service_type: Text = Field(min_length=1, max_length=60)
-    scheduled_date: Rfc3339
-    duration_minutes: int = Field(120, ge=15, le=24 * 60, strict=True)
-    priority: Priority = "normal"
-    notes: Prose = Field("", max_length=4000)
     assignee_id: uuid.UUID | None = None
     assignee_ids: Crew | None = None
-    checklist: list[Label] = Field(default_factory=list, max_length=MAX_CHECKLIST)
-    address: Address | None = None
-    location: Coordinates | None = None
 
     @model_validator(mode="after")
-    def _one_way_to_name_the_crew(self) -> NewJob:
+    def _one_way_to_name_the_crew(self) -> NamesACrew:
         if self.assignee_id is not None and self.assignee_ids is not None:
             raise ValueError("give assigneeId or assigneeIds, not both")
-        if self.location is not None and self.address is None:
-            raise ValueError("give the address of the location")
         return self
 
     @property
@@ -67,30 +56,38 @@ class NewJob(Input):
 
     @property
     def crew_field(self) -> str:
+        """The field the request named its crew in (a refusal names it back)."""
         return "assigneeId" if self.assignee_id is not None else "assigneeIds"
 
 
-class AssignJob(Input):
-    """The crew, lead first: ``assigneeIds``, or ``assigneeId`` for a crew of one."""
+class NewJob(NamesACrew):
+    """A job for a customer; at the customer's address unless it has its own."""
 
-    assignee_id: uuid.UUID | None = None
-    assignee_ids: Crew | None = None
+    customer_id: uuid.UUID
+    service_type: Text = Field(min_length=1, max_length=60)
+    scheduled_date: Rfc3339
+    duration_minutes: int = Field(120, ge=15, le=24 * 60, strict=True)
+    priority: Priority = "normal"
+    notes: Prose = Field("", max_length=4000)
+    checklist: list[Label] = Field(default_factory=list, max_length=MAX_CHECKLIST)
+    address: Address | None = None
+    location: Coordinates | None = None
+
+    @model_validator(mode="after")
+    def _a_location_has_an_address(self) -> NewJob:
+        if self.location is not None and self.address is None:
+            raise ValueError("give the address of the location")
+        return self
+
+
+class AssignJob(NamesACrew):
+    """The crew, lead first: ``assigneeIds``, or ``assigneeId`` for a crew of one."""
 
     @model_validator(mode="after")
     def _names_a_crew(self) -> AssignJob:
-        if (self.assignee_id is None) == (self.assignee_ids is None):
+        if not self.crew:
             raise ValueError("give assigneeId or assigneeIds")
         return self
-
-    @property
-    def crew(self) -> list[str]:
-        if self.assignee_ids is not None:
-            return unique_crew(self.assignee_ids)
-        return [str(self.assignee_id)]
-
-    @property
-    def crew_field(self) -> str:
-        return "assigneeId" if self.assignee_id is not None else "assigneeIds"
 
 
 class JobEdits(Input):

@@ -345,19 +345,7 @@ class BatchWork:
     async def _check_in(self, check_in: BatchCheckIn) -> Outcome:
         """Recorded on any job the caller may see; only the lead's arrival moves it."""
         job = self._visible_job(check_in.job_id)
-        row = check_in_row(
-            job,
-            check_in,
-            mutation_id=check_in.mutation_id,
-            user_id=self.principal.user_id,
-            device_id=self.principal.device_id,
-            received=self.clock.received,
-            skew_seconds=self.clock.skew_seconds,
-            geofence=self.geofence,
-        )
-        self.check_ins.append(row)
-        outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
-        outcome.client_time = row["recorded_time"]
+        outcome = self._record_visit(job, check_in)
         moves_to = job_states.status_after_check_in(job["status"], check_in.type)
         if moves_to is not None and is_lead(job, self.principal.user_id):
             self._change(job, {"status": moves_to}, "job.status_changed", outcome)
@@ -396,10 +384,14 @@ class BatchWork:
         made = corrected_time(done.timestamp, self.clock.skew_seconds, self.clock.received)
         if made > removed_at:
             raise MutationRejected("job_not_found", "No such job.")
+        return self._record_visit(left, done)
+
+    def _record_visit(self, job: dict[str, Any], check_in: BatchCheckIn) -> Outcome:
+        """Keep a check-in on ``job`` (written at commit) and answer it."""
         row = check_in_row(
-            left,
-            done,
-            mutation_id=done.mutation_id,
+            job,
+            check_in,
+            mutation_id=check_in.mutation_id,
             user_id=self.principal.user_id,
             device_id=self.principal.device_id,
             received=self.clock.received,
@@ -407,7 +399,7 @@ class BatchWork:
             geofence=self.geofence,
         )
         self.check_ins.append(row)
-        outcome = Outcome(done.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
+        outcome = Outcome(check_in.mutation_id, SYNCED, "applied", check_in=check_in_answer(row))
         outcome.client_time = row["recorded_time"]
         return outcome
 
