@@ -55,10 +55,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# TEST_WORKERS=auto runs the suite on every core (pytest-xdist); by default it runs in one
-# process, which CI uses until a browser test that fails only beside another worker is
-# understood. The app shell is built first, once, rather than by each worker.
-TEST_WORKERS ?= 0
+# TEST_WORKERS=auto runs the suite on every core (pytest-xdist); by default one worker
+# process runs it all, which CI uses until a browser test that fails only beside another
+# worker is understood (in a worker, a database thread a test leaves behind cannot hold the
+# run open at exit). The app shell is built first, once, rather than by each worker.
+TEST_WORKERS ?= 1
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m cdn.build
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
