@@ -91,18 +91,26 @@ def remark_row(remark: BatchRemark, *, user_id: str, created_at: datetime) -> di
     }
 
 
-async def job_reports(job_id: str) -> dict[str, list[dict[str, Any]]]:
-    """A job's ``remarks`` and ``problems``, oldest first, with their authors' names."""
+async def job_people(job_id: str, crew: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """A job's ``crew`` (lead first) and its ``remarks`` and ``problems`` (oldest first), with
+    everyone's names from one query."""
     problems = await report_queries.problems_of(job_id)
     remarks = await report_queries.remarks_of(job_id)
     names = await job_queries.people_named(
-        sorted({str(p["user_id"]) for p in problems} | {str(r["author_id"]) for r in remarks})
+        sorted(
+            {*crew} | {str(p["user_id"]) for p in problems} | {str(r["author_id"]) for r in remarks}
+        )
     )
 
     def name(user_id: object) -> str:
         return str(names.get(str(user_id), {}).get("name", ""))
 
     return {
+        "crew": [
+            {"id": user_id, "name": names[user_id]["name"], "phone": names[user_id]["phone"]}
+            for user_id in crew
+            if user_id in names
+        ],
         "remarks": [
             {
                 "id": str(r["id"]),

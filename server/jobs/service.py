@@ -19,7 +19,7 @@ from server.jobs import queries as job_queries
 from server.jobs.crews import crew_of
 from server.jobs.cursors import CursorCodec, FeedPosition
 from server.jobs.queries import JobFilter
-from server.jobs.reports import job_reports
+from server.jobs.reports import job_people
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,6 @@ async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
     if row is None or not may_see(principal, row):
         raise JobNotFound()
     checklist = await job_queries.checklist_for(job_id)
-    crew = crew_of(row)
-    people = await job_queries.people_named(crew)
     return {
         "job": job_fields(row),
         "customerContact": {
@@ -155,12 +153,7 @@ async def job_detail(principal: Principal, job_id: str) -> dict[str, Any]:
         "checklistItems": [checklist_item(item) for item in checklist],
         "photos": [],  # filled by photos.service.job_photos
         "location": {"lat": row["lat"], "lng": row["lng"]},
-        "crew": [
-            {"id": user_id, "name": people[user_id]["name"], "phone": people[user_id]["phone"]}
-            for user_id in crew
-            if user_id in people
-        ],
-        **await job_reports(job_id),
+        **await job_people(job_id, crew_of(row)),
     }
 
 
