@@ -59,6 +59,7 @@ class User(Table, tablename="app_user"):
     phone = Varchar(length=40, default="")
     external_id = Varchar(length=128, null=True, default=None)  # the CRM's id (unique)
     version = Integer(default=1)
+    erased_at = Timestamptz(null=True, default=None)  # their personal data erased (PDPA)
 
 
 class Device(Table, tablename="device"):
@@ -473,6 +474,46 @@ class AlertPlanCursor(Table, tablename="alert_plan_cursor"):
     last_change_id = BigInt(default=0)
 
 
+class AuditEvent(Table, tablename="audit_event"):
+    """Who did what to which job, device or person: append-only (nothing updates or deletes a
+    row but the retention purge), written in the same transaction as the act it records."""
+
+    id = BigSerial(primary_key=True)
+    occurred_at = Timestamptz(default=TimestamptzNow())
+    actor_kind = Varchar(length=12)  # user | api_key | system
+    actor_id = UUID(null=True, default=None)
+    action = Varchar(length=48)
+    target_kind = Varchar(length=16)  # job | device | user | ...
+    target_id = Varchar(length=128, default="")
+    branch_id = UUID(null=True, default=None)
+    request_id = Varchar(length=64, null=True, default=None)
+    detail = JSON(default="{}")
+
+
+class PrivacyAcknowledgement(Table, tablename="privacy_acknowledgement"):
+    """A person read the notice of what location and photos are collected, why and for how
+    long (Thailand's PDPA), in this version of it, on this device."""
+
+    id = UUID(primary_key=True)
+    user_id = UUID(index=True)
+    device_id = UUID(null=True, default=None)
+    notice_version = Varchar(length=16)
+    locale = Varchar(length=2, default="th")
+    acknowledged_at = Timestamptz(default=TimestamptzNow())
+
+
+class ScheduledRun(Table, tablename="scheduled_run"):
+    """A job the product runs by itself on a schedule (retention purges): whichever instance
+    claims the row under a lease when it is due runs it, so it runs once across instances."""
+
+    name = Varchar(length=40, primary_key=True)
+    next_run_at = Timestamptz(default=TimestamptzNow())
+    lease_owner = Varchar(length=64, null=True, default=None)
+    lease_until = Timestamptz(null=True, default=None)
+    last_run_at = Timestamptz(null=True, default=None)
+    last_result = JSON(default="{}")
+
+
 ALL_TABLES: tuple[type[Table], ...] = (
     Branch,
     Team,
@@ -504,4 +545,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     JobRemark,
     Alert,
     AlertPlanCursor,
+    AuditEvent,
+    PrivacyAcknowledgement,
+    ScheduledRun,
 )
