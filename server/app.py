@@ -193,7 +193,11 @@ async def end_streams(app: Sanic[Config, Any], _loop: Any = None) -> None:
 
 
 async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Close what start_worker opened, and hand what it froze back to the collector: an
+    SQLite connection left in a reference cycle would otherwise keep its non-daemon thread,
+    and so the process, alive at exit."""
     ctx: AppContext = app.ctx.tinedy
+    gc.unfreeze()
     if ctx.notifications is not None:
         await ctx.notifications.stop()
     await ctx.photo_store.close()

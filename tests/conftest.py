@@ -7,6 +7,7 @@ unreachable PostgreSQL fails the run instead of skipping its half.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import uuid
@@ -57,6 +58,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
         if suite == "browser":
             item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Collect what the tests left in reference cycles before the interpreter waits for its
+    threads: an unclosed SQLite connection's thread (not a daemon) would hold the exit open."""
+    gc.collect()
 
 
 Sanic.test_mode = True  # many apps in one process: Sanic skips its one-app-only start-up tweaks
