@@ -39,6 +39,22 @@ def chromium_or_skip() -> str:
     return require_tool(CHROMIUM, "apt-get install chromium (.ci/run installs it)")
 
 
+RESTARTABLE_PORTS = range(20_000, 32_000)
+"""Below Linux's ephemeral range (32768 and up): while an app is stopped, no other test's
+server (``free_port``) nor any outgoing connection can be handed its port, so the origin it
+comes back at is its own."""
+_next_port = iter(RESTARTABLE_PORTS)
+
+
+def restartable_port() -> int:
+    """A free port of :data:`RESTARTABLE_PORTS` not handed out before in this process."""
+    for port in _next_port:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED:
+                return port
+    raise RuntimeError("no restartable port left")
+
+
 @dataclass
 class App:
     """One app process on a fixed port, so it can stop and come back at the same origin."""

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 
-from tests.browser.app_helpers import PHONE, App, chromium_or_skip, kill
-from tests.servers import free_port
+from tests.browser.app_helpers import PHONE, App, chromium_or_skip, kill, restartable_port
 
 APP_SETTINGS = {"PHOTO_PROCESSING_WORKERS": "0", "PUSH_SENDERS": "0"}
 """What an app a test starts runs with, unless the test is marked ``photo_processing``: the
@@ -101,7 +100,7 @@ class AppSupply:
     def new(self, settings: dict[str, str]) -> App:
         folder = self.folder / f"app-{next(self.numbers)}"
         folder.mkdir()
-        return App(self.database_url, folder, free_port(), settings)
+        return App(self.database_url, folder, restartable_port(), settings)
 
     async def take(self) -> App:
         """An app with APP_SETTINGS, up; the next one starts."""

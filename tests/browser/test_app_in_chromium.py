@@ -34,6 +34,7 @@ from tests.browser.app_helpers import (
     controlled_page,
     office_page,
     receipts_of,
+    restartable_port,
     sign_in,
     step_offline,
     todays_jobs,
@@ -41,7 +42,7 @@ from tests.browser.app_helpers import (
 )
 from tests.conftest import APP_SHELL
 from tests.photos.camera import camera_photo
-from tests.servers import free_port, wait_for
+from tests.servers import wait_for
 from tests.world import TEST_PASSWORD, World
 
 
@@ -325,7 +326,7 @@ async def test_a_new_build_replaces_the_worker_and_its_old_caches(
     build_copy = tmp_path / "dist"
     shutil.copytree(APP_SHELL, build_copy)
     settings = {**app_settings, "APP_SHELL_DIR": str(build_copy)}
-    app = App(database_url, tmp_path, free_port(), settings)
+    app = App(database_url, tmp_path, restartable_port(), settings)
     await app.start()
     try:
         staff, _ = await todays_jobs(world)
