@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from server.audit import service as audit
 from server.auth import queries as device_queries
 from server.auth.offline_keys import OfflineKey, OfflineKeys
 from server.auth.passwords import verify_password
@@ -56,6 +57,7 @@ async def login(
             await device_queries.live_device_ids(str(live_user["id"]), device.client_id),
             str(live_user["id"]),
             "signed_in_again",
+            audit.AuditActor.user(str(live_user["id"])),
         )
         await device_queries.insert_device(
             {
@@ -88,16 +90,20 @@ async def refresh(refresh_token: str, signer: TokenSigner) -> IssuedSession:
     return _issue(user, claims.device_id, claims.generation + 1, signer)
 
 
-async def logout(principal: Principal) -> None:
+async def logout(principal: Principal, request_id: str | None = None) -> None:
+    by = audit.AuditActor.user(principal.user_id, request_id)
     async with write_transaction():
-        await _revoke_all([principal.device_id], principal.user_id, "signed_out")
+        await _revoke_all([principal.device_id], principal.user_id, "signed_out", by)
 
 
-async def logout_with_refresh(refresh_token: str, signer: TokenSigner) -> None:
+async def logout_with_refresh(
+    refresh_token: str, signer: TokenSigner, request_id: str | None = None
+) -> None:
     """Sign out the device a refresh token belongs to (spent or not: it is ours either way)."""
     claims, _ = await _device_of(refresh_token, signer)
+    by = audit.AuditActor.user(claims.user_id, request_id)
     async with write_transaction():
-        await _revoke_all([claims.device_id], claims.user_id, "signed_out")
+        await _revoke_all([claims.device_id], claims.user_id, "signed_out", by)
 
 
 async def offline_key(principal: Principal, keys: OfflineKeys) -> OfflineKey:
@@ -108,18 +114,25 @@ async def offline_key(principal: Principal, keys: OfflineKeys) -> OfflineKey:
     return keys.for_device(principal.user_id, device["client_id"])
 
 
-async def sign_out_everywhere(user_id: str, reason: str, keep_device: str | None = None) -> None:
+async def sign_out_everywhere(
+    user_id: str,
+    reason: str,
+    keep_device: str | None = None,
+    by: audit.AuditActor = audit.SYSTEM,
+) -> None:
     """Within a write transaction: end every live session of the person (but ``keep_device``):
     their access tokens are refused from the next request on every instance, their refresh
     tokens at once, and their live streams end."""
     devices = await device_queries.user_live_device_ids(user_id)
-    await _revoke_all([d for d in devices if d != keep_device], user_id, reason)
+    await _revoke_all([d for d in devices if d != keep_device], user_id, reason, by)
 
 
-async def revoke_session(device_id: str, user_id: str, reason: str) -> None:
+async def revoke_session(
+    device_id: str, user_id: str, reason: str, by: audit.AuditActor = audit.SYSTEM
+) -> None:
     """End one device's session (a lost phone): its tokens and offline key stop working."""
     async with write_transaction():
-        await _revoke_all([device_id], user_id, reason)
+        await _revoke_all([device_id], user_id, reason, by)
 
 
 def authenticate(token: str, signer: TokenSigner, mirror: ChangeMirror) -> Principal:
@@ -151,10 +164,17 @@ async def _device_of(
     return claims, device
 
 
-async def _revoke_all(device_ids: list[str], user_id: str, reason: str) -> None:
+async def _revoke_all(
+    device_ids: list[str], user_id: str, reason: str, by: audit.AuditActor = audit.SYSTEM
+) -> None:
+    """Within a write transaction: revoke the live ones among ``device_ids``, each logged
+    (the mirrors refuse its tokens) and audited (``by`` whom; the system for a reused
+    refresh token)."""
     revoked = await device_queries.revoke_devices(device_ids, reason, datetime.now(UTC))
     for device_id in revoked:
         await record_session_revoked(device_id, user_id, reason)
+        detail = {"userId": user_id, "reason": reason}
+        await audit.record(by, "device.revoked", "device", device_id, detail=detail)
 
 
 def _issue(

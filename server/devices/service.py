@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.audit import service as audit
 from server.auth import queries as device_queries
 from server.auth.service import revoke_session
 from server.core.access import Principal, Role
@@ -39,7 +40,9 @@ async def device_overview(principal: Principal) -> dict[str, Any]:
     }
 
 
-async def revoke_device(principal: Principal, device_id: str) -> None:
+async def revoke_device(
+    principal: Principal, device_id: str, request_id: str | None = None
+) -> None:
     """Sign a staff member's phone out for good (lost, stolen, handed on). A dispatcher may
     revoke their branch's staff devices; an admin any device. Others' look like no device."""
     owner = await device_queries.device_owner(device_id)
@@ -50,7 +53,8 @@ async def revoke_device(principal: Principal, device_id: str) -> None:
     )
     if owner is None or not in_scope:
         raise DeviceNotFound()
-    await revoke_session(device_id, str(owner["user_id"]), "revoked")
+    by = audit.AuditActor.user(principal.user_id, request_id)
+    await revoke_session(device_id, str(owner["user_id"]), "revoked", by)
 
 
 def _device(

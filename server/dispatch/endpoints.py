@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.audit.endpoints import request_id_of
 from server.checkins.schemas import CheckInList
 from server.core.access import OFFICE_ROLES, Principal
 from server.core.inputs import as_uuid
@@ -44,7 +45,9 @@ WRITE_ANSWERS: dict[int, type[BaseModel] | None] = {
 )
 async def create_job(request: Request, principal: Principal) -> HTTPResponse:
     new = read_json(request, NewJob)
-    return json_response(await dispatch_service.create_job(principal, new), status=201)
+    return json_response(
+        await dispatch_service.create_job(principal, new, request_id_of(request)), status=201
+    )
 
 
 @dispatch_routes.post("/jobs/<job_id:str>/assign")
@@ -58,7 +61,8 @@ async def create_job(request: Request, principal: Principal) -> HTTPResponse:
 async def assign_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
     job_id = parse_job_id(job_id)
     assign = read_json(request, AssignJob)
-    return json_response(await dispatch_service.assign_job(principal, job_id, assign))
+    answer = await dispatch_service.assign_job(principal, job_id, assign, request_id_of(request))
+    return json_response(answer)
 
 
 @dispatch_routes.patch("/jobs/<job_id:str>")
@@ -72,7 +76,8 @@ async def assign_job(request: Request, principal: Principal, job_id: str) -> HTT
 async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
     job_id = parse_job_id(job_id)
     edits = read_json(request, JobEdits)
-    return json_response(await dispatch_service.edit_job(principal, job_id, edits))
+    answer = await dispatch_service.edit_job(principal, job_id, edits, request_id_of(request))
+    return json_response(answer)
 
 
 @dispatch_routes.post("/jobs/<job_id:str>/reopen")
@@ -85,7 +90,8 @@ async def edit_job(request: Request, principal: Principal, job_id: str) -> HTTPR
 async def reopen_job(request: Request, principal: Principal, job_id: str) -> HTTPResponse:
     job_id = parse_job_id(job_id)
     reopen = read_json(request, Reopen)
-    return json_response(await dispatch_service.reopen_job(principal, job_id, reopen))
+    answer = await dispatch_service.reopen_job(principal, job_id, reopen, request_id_of(request))
+    return json_response(answer)
 
 
 @dispatch_routes.get("/staff")
@@ -131,7 +137,7 @@ async def revoke_device(request: Request, principal: Principal, device_id: str) 
     device = as_uuid(device_id)
     if device is None:
         raise DeviceNotFound()
-    await device_service.revoke_device(principal, device)
+    await device_service.revoke_device(principal, device, request_id_of(request))
     return HTTPResponse(status=204)
 
 
@@ -155,4 +161,5 @@ async def list_check_ins(request: Request, principal: Principal, job_id: str) ->
 )
 async def send_team_update(request: Request, principal: Principal) -> HTTPResponse:
     update = read_json(request, TeamUpdate)
-    return json_response(await team_update_service.send_team_update(principal, update), 202)
+    sent = await team_update_service.send_team_update(principal, update, request_id_of(request))
+    return json_response(sent, 202)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from server.audit import service as audit
 from server.checkins import queries as check_in_queries
 from server.checkins.schemas import Coordinates
 from server.checkins.service import check_in_record
@@ -137,7 +138,13 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(principal.user_id, principal.device_id)
 
 
-async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
+def audit_actor(principal: Principal, request_id: str | None) -> audit.AuditActor:
+    return audit.AuditActor.user(principal.user_id, request_id)
+
+
+async def create_job(
+    principal: Principal, new: NewJob, request_id: str | None = None
+) -> dict[str, Any]:
     """A new job for one of the branch's customers, pending or assigned at once."""
     customer = await people_queries.get_customer(str(new.customer_id))
     if customer is None or not principal.audience.office_of(customer["branch"]):
@@ -168,11 +175,22 @@ async def create_job(principal: Principal, new: NewJob) -> dict[str, Any]:
         {"id": str(uuid.uuid4()), "job": job_id, "position": n, "label": label}
         for n, label in enumerate(new.checklist)
     ]
-    await create_jobs([], [job], items, actor_of(principal))
+    async with write_transaction():
+        await create_jobs([], [job], items, actor_of(principal))
+        await audit.record(
+            audit_actor(principal, request_id),
+            "job.created",
+            "job",
+            job_id,
+            branch_id=branch,
+            detail={"crew": crew},
+        )
     return await job_detail(principal, job_id)
 
 
-async def assign_job(principal: Principal, job_id: str, assign: AssignJob) -> dict[str, Any]:
+async def assign_job(
+    principal: Principal, job_id: str, assign: AssignJob, request_id: str | None = None
+) -> dict[str, Any]:
     """Give a job not finished a crew of active staff of its branch, lead first. The crew it
     had before hears the job left them; their edits still queued offline come back as
     ``job_reassigned`` conflicts (server/sync/rules.py)."""
@@ -188,10 +206,20 @@ async def assign_job(principal: Principal, job_id: str, assign: AssignJob) -> di
             writer = JobWriter(actor_of(principal))
             writer.change(job, {"crew": crew, "status": status}, "job.assigned")
             await writer.commit()
+            await audit.record(
+                audit_actor(principal, request_id),
+                "job.reassigned" if before else "job.assigned",
+                "job",
+                job_id,
+                branch_id=job["branch"],
+                detail={"crew": crew, "previousCrew": before},
+            )
     return await job_detail(principal, job_id)
 
 
-async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[str, Any]:
+async def edit_job(
+    principal: Principal, job_id: str, edits: JobEdits, request_id: str | None = None
+) -> dict[str, Any]:
     """Re-prioritise, reschedule, annotate, move, resume or cancel; unchanged values write
     nothing."""
     async with write_transaction():
@@ -213,13 +241,24 @@ async def edit_job(principal: Principal, job_id: str, edits: JobEdits) -> dict[s
             if resumed != job["status"]:
                 values["status"] = resumed
         if values:
+            kind = _edit_kind(values)
             writer = JobWriter(actor_of(principal))
-            writer.change(job, values, _edit_kind(values))
+            writer.change(job, values, kind)
             await writer.commit()
+            await audit.record(
+                audit_actor(principal, request_id),
+                kind,
+                "job",
+                job_id,
+                branch_id=job["branch"],
+                detail={"fields": sorted(values)},
+            )
     return await job_detail(principal, job_id)
 
 
-async def reopen_job(principal: Principal, job_id: str, reopen: Reopen) -> dict[str, Any]:
+async def reopen_job(
+    principal: Principal, job_id: str, reopen: Reopen, request_id: str | None = None
+) -> dict[str, Any]:
     """A job completed by mistake goes back to ``in_progress`` for its crew; the reason is
     logged with the change."""
     async with write_transaction():
@@ -234,6 +273,13 @@ async def reopen_job(principal: Principal, job_id: str, reopen: Reopen) -> dict[
             about={"reason": reopen.reason},
         )
         await writer.commit()
+        await audit.record(
+            audit_actor(principal, request_id),
+            "job.reopened",
+            "job",
+            job_id,
+            branch_id=job["branch"],
+        )
     return await job_detail(principal, job_id)
 
 

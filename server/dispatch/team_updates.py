@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
+from server.audit import service as audit
 from server.changes.service import record_team_update
 from server.core.access import Principal
 from server.core.clock import local_time
@@ -22,7 +23,9 @@ class TeamUpdate(Input):
     message: Prose = Field(min_length=1, max_length=1000)
 
 
-async def send_team_update(principal: Principal, update: TeamUpdate) -> dict[str, int]:
+async def send_team_update(
+    principal: Principal, update: TeamUpdate, request_id: str | None = None
+) -> dict[str, int]:
     """Log the message for the team; answers its event id. A team of another branch is the
     same 404 as no team."""
     team = await people_queries.get_team(str(update.team_id))
@@ -32,5 +35,13 @@ async def send_team_update(principal: Principal, update: TeamUpdate) -> dict[str
     async with write_transaction():
         event_id = await record_team_update(
             str(update.team_id), str(team["branch"]), principal.user_id, update.message, sent_at
+        )
+        await audit.record(
+            audit.AuditActor.user(principal.user_id, request_id),
+            "team.update_sent",
+            "team",
+            str(update.team_id),
+            branch_id=team["branch"],
+            detail={"eventId": event_id},
         )
     return {"eventId": event_id}

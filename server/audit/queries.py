@@ -1,0 +1,64 @@
+"""Queries on the audit trail: append, read a page, and the retention purge (the only delete)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from server.db.tables import AuditEvent
+
+
+async def insert_event(row: dict[str, Any]) -> None:
+    await AuditEvent.insert(AuditEvent(**row)).run()
+
+
+async def events_page(
+    target_kind: str | None,
+    target_id: str | None,
+    actor_id: str | None,
+    after: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Events matching the filters, newest first, older than id ``after`` when given."""
+    query = AuditEvent.select()
+    if target_kind is not None:
+        query = query.where(AuditEvent.target_kind == target_kind)
+    if target_id is not None:
+        query = query.where(AuditEvent.target_id == target_id)
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if after is not None:
+        query = query.where(AuditEvent.id < after)
+    rows: list[dict[str, Any]] = (
+        await query.order_by(AuditEvent.id, ascending=False)
+        .limit(limit)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def events_about_user(user_id: str) -> list[dict[str, Any]]:
+    """Every event that names the person, as its target or as its actor, oldest first."""
+    rows: list[dict[str, Any]] = (
+        await AuditEvent.select()
+        .where(
+            ((AuditEvent.target_kind == "user") & (AuditEvent.target_id == user_id))
+            | (AuditEvent.actor_id == user_id)
+        )
+        .order_by(AuditEvent.id)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def purge_events(occurred_before: datetime) -> int:
+    """Within a write transaction: drop events older than ``occurred_before``; how many."""
+    rows = (
+        await AuditEvent.delete()
+        .where(AuditEvent.occurred_at < occurred_before)
+        .returning(AuditEvent.id)
+        .run()
+    )
+    return len(rows)

@@ -1,0 +1,119 @@
+"""The audit trail: who did what to which job, device or person, and when.
+
+A service records an act with :func:`record` inside the write transaction of the act itself,
+so the two commit together: a failed act leaves no row and no act happens without one. The
+trail is append-only: nothing updates a row, and only the retention purge
+(:func:`purge_expired`, ``AUDIT_RETENTION_DAYS``) deletes them. Rows hold ids, never names,
+addresses or coordinates, so a person's erasure leaves their trail true and free of what was
+erased.
+
+Who acted is an :class:`AuditActor`: a person (by their user id), the office CRM (by its API
+key's id) or the product itself (a schedule, the command line). ``request_id`` ties an event
+to the request's log lines; the endpoint passes it down as a plain value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from server.audit import queries
+from server.core.clock import local_time
+from server.db.engine import current_engine
+
+ActorKind = Literal["user", "api_key", "system"]
+TargetKind = Literal["job", "device", "user", "team", "api_key", "webhook", "notification", "run"]
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AuditActor:
+    kind: ActorKind
+    id: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def user(cls, user_id: str, request_id: str | None = None) -> AuditActor:
+        return cls("user", user_id, request_id)
+
+    @classmethod
+    def api_key(cls, key_id: str, request_id: str | None = None) -> AuditActor:
+        return cls("api_key", key_id, request_id)
+
+
+SYSTEM = AuditActor("system")
+
+
+class NotInTransaction(RuntimeError):
+    """An audit event written outside the act's transaction could outlive a failed act."""
+
+
+async def record(
+    actor: AuditActor,
+    action: str,
+    target_kind: TargetKind,
+    target_id: str,
+    *,
+    branch_id: object = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Within the act's write transaction: append one event (``action`` such as
+    ``job.assigned``; ``detail`` ids and codes, no personal data)."""
+    if current_engine().current_transaction.get() is None:
+        raise NotInTransaction(f"{action} must be recorded inside its own transaction")
+    await queries.insert_event(
+        {
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "action": action,
+            "target_kind": target_kind,
+            "target_id": str(target_id),
+            "branch_id": None if branch_id is None else str(branch_id),
+            "request_id": actor.request_id,
+            "detail": detail or {},
+        }
+    )
+
+
+async def audit_page(
+    target_kind: str | None,
+    target_id: str | None,
+    actor_id: str | None,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """A page of the trail, newest first; ``next`` is the ``after`` of the page after it."""
+    rows = await queries.events_page(target_kind, target_id, actor_id, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "events": [event_record(row) for row in rows],
+        "next": int(rows[-1]["id"]) if more else None,
+    }
+
+
+async def events_about(user_id: str) -> list[dict[str, Any]]:
+    """Every event whose target or actor is the person (for their data export)."""
+    return [event_record(row) for row in await queries.events_about_user(user_id)]
+
+
+async def purge_expired(retention_days: int, now: datetime | None = None) -> int:
+    """Within a write transaction: drop events older than ``retention_days``; how many."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    return await queries.purge_events(cutoff)
+
+
+def event_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": int(row["id"]),
+        "occurredAt": local_time(row["occurred_at"]),
+        "actorKind": row["actor_kind"],
+        "actorId": None if row["actor_id"] is None else str(row["actor_id"]),
+        "action": row["action"],
+        "targetKind": row["target_kind"],
+        "targetId": row["target_id"],
+        "branchId": None if row["branch_id"] is None else str(row["branch_id"]),
+        "requestId": row["request_id"],
+        "detail": row["detail"],
+    }
