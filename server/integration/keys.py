@@ -22,8 +22,10 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from server.audit import service as audit
 from server.auth.tokens import secret_digest
 from server.core.shared_store import SharedStore, StoreUnavailable
+from server.db.engine import write_transaction
 from server.errors import InvalidApiKey, RateLimited, ScopeForbidden
 from server.integration import queries as key_queries
 
@@ -73,13 +75,21 @@ async def create_api_key(name: str, scopes: list[str]) -> NewKey:
         "key_hash": secret_digest(key),
         "scopes": wanted,
     }
-    await key_queries.insert_api_key(record)
+    async with write_transaction():
+        await key_queries.insert_api_key(record)
+        detail = {"name": record["name"], "scopes": wanted}
+        await audit.record(audit.SYSTEM, "api_key.created", "api_key", record["id"], detail=detail)
     return NewKey(key, key_record(record))
 
 
 async def revoke_api_key(key_id_or_prefix: str) -> int:
-    """Revoke the key with this id or printed prefix; returns how many were revoked."""
-    return await key_queries.revoke_api_keys(key_id_or_prefix, datetime.now(UTC))
+    """Revoke the key with this id or printed prefix; returns how many were revoked.
+    Keys are made and revoked on the command line: the system is the actor."""
+    async with write_transaction():
+        revoked = await key_queries.revoke_api_keys(key_id_or_prefix, datetime.now(UTC))
+        for key_id in revoked:
+            await audit.record(audit.SYSTEM, "api_key.revoked", "api_key", key_id)
+    return len(revoked)
 
 
 async def list_api_keys() -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
+from server.audit import service as audit
 from server.auth import password_links
 from server.auth import service as auth_service
 from server.auth.password_links import INVITE, RESET, PasswordLink
@@ -64,6 +65,8 @@ UNFINISHED = ("pending", "assigned", "en_route", "in_progress", "on_hold")
 SHOWN_WITH_CREWS = ("name", "phone")  # in each job's detail, beside the crew's ids
 SHOWN_WITH_JOBS = ("name", "phone", "line_id")
 PLACE = ("address", "lat", "lng")
+STAFF_COLUMNS = ("email", "name", "phone", "locale", "role", "branch", "team", "active")
+AUDITED = {"role": "role", "branch": "branchId", "team": "teamId", "active": "active"}
 JOB_PAGE = 500
 EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 
@@ -121,9 +124,13 @@ async def read_team(external_id: str) -> dict[str, Any]:
 
 
 async def upsert_staff(
-    external_id: str, record: StaffRecord, expected: int | None = None
+    external_id: str,
+    record: StaffRecord,
+    expected: int | None = None,
+    by: audit.AuditActor = audit.SYSTEM,
 ) -> Upserted:
-    """Create or update a person; see the module's docstring for what a change sets off."""
+    """Create or update a person; see the module's docstring for what a change sets off.
+    A new person, or a change, is audited as done ``by`` the CRM's key."""
     external_id = valid_external_id(external_id)
     async with write_transaction():
         await people_queries.lock_upserts("staff")
@@ -132,7 +139,9 @@ async def upsert_staff(
         values = await _staff_values(record, stored)
         saved = await _save("staff", external_id, stored, values, {"password_hash": ""})
         if stored is not None and saved.status == "updated":
-            await _staff_changed(stored, saved.row)
+            await _staff_changed(stored, saved.row, by)
+        if saved.status != "unchanged":
+            await _audit_staff(by, stored, saved.row)
     shown = {
         **saved.row,
         "branch_external_id": record.branch_external_id,
@@ -194,7 +203,38 @@ async def _staff_values(record: StaffRecord, stored: dict[str, Any] | None) -> d
     }
 
 
-async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
+async def _audit_staff(
+    by: audit.AuditActor, before: dict[str, Any] | None, after: dict[str, Any]
+) -> None:
+    """One event for a person made or changed: what changed, by name, and the old and new
+    role, branch, team and active flag (ids and codes only)."""
+    if before is None:
+        action, detail = (
+            "user.created",
+            {"role": after["role"], "branchId": _plain(after["branch"])},
+        )
+    else:
+        changed = sorted(c for c in STAFF_COLUMNS if _plain(before[c]) != _plain(after[c]))
+        detail = {"fields": changed} | {
+            AUDITED[c]: [_plain(before[c]), _plain(after[c])] for c in changed if c in AUDITED
+        }
+        action = _staff_action(before, after)
+    await audit.record(
+        by, action, "user", str(after["id"]), branch_id=after["branch"], detail=detail
+    )
+
+
+def _staff_action(before: dict[str, Any], after: dict[str, Any]) -> str:
+    if before["active"] != after["active"]:
+        return "user.reactivated" if after["active"] else "user.deactivated"
+    if any(_plain(before[c]) != _plain(after[c]) for c in ("role", "branch", "team")):
+        return "user.role_changed"
+    return "user.updated"
+
+
+async def _staff_changed(
+    before: dict[str, Any], after: dict[str, Any], by: audit.AuditActor = audit.SYSTEM
+) -> None:
     """Within the upsert's transaction: make a person's change hold at once.
 
     Their jobs are locked before anything is logged, as every writer does (jobs, then the
@@ -214,7 +254,7 @@ async def _staff_changed(before: dict[str, Any], after: dict[str, Any]) -> None:
         placement = Placement(after["role"], _plain(after["branch"]), _plain(after["team"]))
         await record_user_changed(user_id, placement)
     if deactivated:
-        await auth_service.sign_out_everywhere(user_id, "deactivated")
+        await auth_service.sign_out_everywhere(user_id, "deactivated", by=by)
 
 
 async def _hand_back_jobs(user_id: str, writer: JobWriter) -> None:

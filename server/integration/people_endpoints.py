@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.audit.endpoints import request_id_of
+from server.audit.service import AuditActor
 from server.auth.password_links import PasswordLink, link_base
 from server.auth.schemas import InviteLinkOut, ResetLinkOut
 from server.context import app_context
@@ -107,9 +109,10 @@ async def get_team(request: Request, _: KeyHolder, external_id: str) -> HTTPResp
     body=StaffRecord,
     responses=_upsert_answers(StaffAnswer),
 )
-async def put_staff(request: Request, _: KeyHolder, external_id: str) -> HTTPResponse:
+async def put_staff(request: Request, holder: KeyHolder, external_id: str) -> HTTPResponse:
     record = read_json(request, StaffRecord)
-    upserted = await people_service.upsert_staff(external_id, record, _if_match(request))
+    by = AuditActor.api_key(holder.key_id, request_id_of(request))
+    upserted = await people_service.upsert_staff(external_id, record, _if_match(request), by)
     return _upserted("staff", upserted)
 
 

@@ -27,7 +27,8 @@ async def record_key_use(key_id: str, at: datetime) -> None:
     await ApiKey.update({ApiKey.last_used_at: at}).where(ApiKey.id == key_id).run()
 
 
-async def revoke_api_keys(key_id_or_prefix: str, at: datetime) -> int:
+async def revoke_api_keys(key_id_or_prefix: str, at: datetime) -> list[str]:
+    """Revoke the live keys with this id or printed prefix; their ids."""
     wanted = [
         row["id"]
         for row in await ApiKey.select(ApiKey.id, ApiKey.prefix)
@@ -37,7 +38,7 @@ async def revoke_api_keys(key_id_or_prefix: str, at: datetime) -> int:
     ]
     if wanted:
         await ApiKey.update({ApiKey.revoked_at: at}).where(ApiKey.id.is_in(wanted)).run()
-    return len(wanted)
+    return [str(key_id) for key_id in wanted]
 
 
 async def all_api_keys() -> list[dict[str, Any]]:
