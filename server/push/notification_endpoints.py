@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.audit.endpoints import request_id_of
 from server.core.access import ANY_ROLE, OFFICE_ROLES, Principal
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
@@ -27,7 +28,7 @@ notification_routes = Blueprint("notifications", url_prefix="/api/mobile/notific
 )
 async def send(request: Request, principal: Principal) -> HTTPResponse:
     new = read_json(request, NewNotification)
-    queued = await notification_service.send_notification(principal, new)
+    queued = await notification_service.send_notification(principal, new, request_id_of(request))
     return json_response(queued, status=202)
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from server.audit import service as audit
 from server.core.access import Principal
 from server.core.clock import local_time
 from server.core.inputs import Input, Prose, Rfc3339, Text, as_uuid
@@ -110,9 +111,11 @@ def _both(value: str | Localised) -> dict[str, str]:
     return {"th": value, "en": value} if isinstance(value, str) else value.model_dump()
 
 
-async def send_notification(principal: Principal, new: NewNotification) -> dict[str, Any]:
+async def send_notification(
+    principal: Principal, new: NewNotification, request_id: str | None = None
+) -> dict[str, Any]:
     """Keep the message for its recipients (those the sender may reach); it goes out when
-    due."""
+    due. The send is audited."""
     recipients = await _recipients(principal, new)
     now = datetime.now(UTC)
     send_at = max(new.send_at or now, now)
@@ -136,6 +139,14 @@ async def send_notification(principal: Principal, new: NewNotification) -> dict[
                 "ttl_seconds": new.ttl,
                 "send_at": send_at,
             }
+        )
+        await audit.record(
+            audit.AuditActor.user(principal.user_id, request_id),
+            "notification.sent",
+            "notification",
+            notification_id,
+            branch_id=principal.branch_id,
+            detail={"recipients": len(recipients), "teamId": audience.get("teamId")},
         )
     return {
         "notificationId": notification_id,
