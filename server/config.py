@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse as parse_rate
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -63,8 +64,55 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
-    login_failures_per_account: str = Field("5 per 15 minutes")
-    login_failures_per_address: str = Field("50 per 15 minutes")
+    login_failures_per_account: str = Field(
+        "5 per 15 minutes",
+        description="Failed sign-ins at one account from one address (IPv6: its /64), then "
+        "429 for that address only.",
+    )
+    login_failures_per_address: str = Field(
+        "50 per 15 minutes",
+        description="Failed sign-ins from one address (IPv6: its /64) at any accounts, then 429.",
+    )
+    login_failures_account_ceiling: str = Field(
+        "100 per 15 minutes",
+        description="Failed sign-ins at one account from all addresses; past it, each address "
+        "gets one try per window (a delay, never a lockout).",
+    )
+    password_hash_threads: int = Field(
+        2, ge=1, le=64, description="Threads per worker for Argon2 (64 MiB each while hashing)."
+    )
+    password_hash_queue: int = Field(
+        32, ge=0, description="Password checks that may wait per worker; past it 503 at once."
+    )
+    rate_limit_reads: str = Field(
+        "600 per minute",
+        description="GETs one device may make (a person: RATE_LIMIT_USER_FACTOR times).",
+    )
+    rate_limit_sync: str = Field(
+        "120 per minute", description="Sync batches, check-ins and job steps per device."
+    )
+    rate_limit_uploads: str = Field(
+        "120 per minute", description="Upload URLs and photo uploads per device (or address)."
+    )
+    rate_limit_dispatch: str = Field(
+        "300 per minute", description="Dispatch and alert writes and notifications per device."
+    )
+    rate_limit_writes: str = Field(
+        "120 per minute", description="Other writes (push, preferences, receipts) per device."
+    )
+    rate_limit_sign_in: str = Field(
+        "300 per minute",
+        description="Sign-in, refresh, sign-out and password routes per address (IPv6: /64).",
+    )
+    rate_limit_user_factor: int = Field(
+        2, ge=1, le=100, description="A person's budget per route class, in device budgets."
+    )
+    live_streams_per_device: int = Field(
+        2, ge=1, le=100, description="Live streams one device may hold; a new one ends the oldest."
+    )
+    live_streams_per_user: int = Field(
+        6, ge=1, le=1000, description="Live streams one person may hold; a new one ends the oldest."
+    )
     change_poll_seconds: float = Field(
         0.1, gt=0, le=5, description="How often each worker reads new change-log rows."
     )
@@ -84,6 +132,9 @@ class Settings(BaseSettings):
         "", description="The app's own origin for WebSocket Origin checks; empty: the Host."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object a line, with the request id; text: for people."
+    )
     photo_store: Literal["local", "s3"] = Field(
         "local", description="Where photos are kept: local (DATA_DIR/photos) or s3."
     )
@@ -212,6 +263,24 @@ class Settings(BaseSettings):
         if not self.secret_key:
             object.__setattr__(self, "secret_key", load_or_create_secret(self.data_dir))
         return self
+
+    @field_validator(
+        "login_failures_per_account",
+        "login_failures_per_address",
+        "login_failures_account_ceiling",
+        "rate_limit_reads",
+        "rate_limit_sync",
+        "rate_limit_uploads",
+        "rate_limit_dispatch",
+        "rate_limit_writes",
+        "rate_limit_sign_in",
+        "integration_rate_limit",
+    )
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        """Refused at start-up: ``N per minute`` (limits' notation)."""
+        parse_rate(value)
+        return value
 
     @model_validator(mode="after")
     def _photo_bucket_named(self) -> Settings:

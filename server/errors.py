@@ -11,7 +11,8 @@
     │                                 SubscriptionNotFound, RouteNotFound, RecordNotFound,
     │                                 WebhookNotFound
     ├── MethodNotAllowed (405)
-    ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded
+    ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded,
+    │                                 StaleNotice
     ├── PreconditionFailed (412) .... the record's version is not the If-Match one
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415) .. UnsupportedPhotoType
@@ -19,8 +20,9 @@
     ├── PhotoUnreadable (422) ....... PhotoTypeMismatch, PhotoCorrupt, PhotoTooManyPixels
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
     ├── RateLimited (429) ........... carries ``Retry-After``
-    └── DatabaseUnavailable (503) ... carries ``Retry-After``; also what a lost database
-                                      connection becomes (see :func:`is_database_outage`)
+    ├── DatabaseUnavailable (503) ... carries ``Retry-After``; also what a lost database
+    │                                 connection becomes (see :func:`is_database_outage`)
+    └── PasswordChecksBusy (503) .... carries ``Retry-After``: every password check slot taken
 
 The body is always::
 
@@ -207,6 +209,10 @@ class PhotoAlreadyUploaded(Conflict):
     code, title = "photo_already_uploaded", "Other bytes were already uploaded for this photo"
 
 
+class StaleNotice(Conflict):
+    code, title = "stale_notice", "That is not the current privacy notice"
+
+
 class PreconditionFailed(ApiError):
     status, code, title = 412, "version_mismatch", "The record changed since that version"
 
@@ -277,6 +283,17 @@ class DatabaseUnavailable(ApiError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+
+
+class PasswordChecksBusy(ApiError):
+    status, code, title = 503, "password_checks_busy", "Too many password checks at once"
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            detail or "Every password check is taken just now; try again in a second.",
+            headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
+        )
 
 
 # The server is gone, restarting, refusing connections, or too slow to answer. asyncpg
