@@ -11,6 +11,7 @@ from sanic.config import Config
 
 from server.alerts.endpoints import alert_routes
 from server.alerts.planner import AlertPlanner
+from server.audit.endpoints import audit_routes
 from server.auth.endpoints import auth_routes
 from server.auth.offline_keys import OfflineKeys
 from server.auth.throttle import LoginThrottle
@@ -41,6 +42,7 @@ from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
 from server.photos.storage.factory import object_store_for
 from server.photos.worker import COMMAND as PROCESS_PHOTOS
+from server.privacy_notice.endpoints import privacy_notice_routes
 from server.push.endpoints import push_routes
 from server.push.notification_endpoints import notification_routes
 from server.push.vapid import load_vapid_keys
@@ -79,11 +81,13 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(alert_routes)
     app.blueprint(live_routes)
     app.blueprint(pwa_routes)
+    app.blueprint(privacy_notice_routes)
     app.blueprint(people_routes)
     app.blueprint(integration_job_routes)
     app.blueprint(event_routes)
     app.blueprint(webhook_routes)
     app.blueprint(ops_routes)
+    app.blueprint(audit_routes)
     answer_head_like_get(app)
     app.error_handler.add(Exception, handle_error)
     app.register_middleware(add_security_headers, "response")

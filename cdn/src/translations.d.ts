@@ -2,5 +2,6 @@
 declare const translations: {
   readonly screens: Record<string, Record<string, string>>;
   readonly statuses: Record<string, Record<string, string>>;
+  readonly notice: Record<string, Record<string, string>>;
 };
 export default translations;

@@ -19,11 +19,14 @@ declare const vocabulary: {
   readonly locks: { refresh: string; outbox: string; photos: string; receipts: string };
   readonly syncTag: string;
   readonly modules: string;
-  readonly storage: { vault: string; user: string };
-  readonly messages: { sent: string; pushed: string; refreshed: string; open: string };
+  readonly storage: { vault: string; user: string; notice: string };
+  readonly messages: { sent: string; pushed: string; refreshed: string; open: string; key: string; wipe: string };
   readonly families: Record<string, "field" | "office">;
   readonly pages: { setPassword: string };
   readonly passwordLength: { min: number; max: number };
-  readonly problems: { wrongPassword: string; passwordLink: string };
+  readonly problems: { wrongPassword: string; passwordLink: string; staleNotice: string };
+  readonly vault: { pinLength: { min: number; max: number }; iterations: number; tries: number; maxAgeHours: number };
+  readonly share: { files: number; bytes: number };
+  readonly noticeVersion: string;
 };
 export default vocabulary;

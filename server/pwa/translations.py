@@ -1,9 +1,10 @@
-"""Every word the app shows, in Thai and English, in four sets: the installed app's own
+"""Every word the app shows, in Thai and English, in five sets: the installed app's own
 (``MANIFEST``: the web manifest, its shortcuts and the service worker's offline page), the
-app's screens (``SCREENS``), the job statuses as people read them (``STATUSES``), and the
-reasons a crew can give when it reports a problem (``REASONS``).
+app's screens (``SCREENS``), the job statuses as people read them (``STATUSES``), the
+reasons a crew can give when it reports a problem (``REASONS``), and the privacy notice
+(``NOTICE``).
 
-The app gets the last three as its module ``translations.js`` (written by ``python -m
+The app gets the last four as its module ``translations.js`` (written by ``python -m
 cdn.build`` from :func:`for_app`), the manifest and the service worker the first, rendered
 per locale (server/pwa/shell.py). A key the app asks for and no set has shows as the key
 itself.
@@ -68,6 +69,16 @@ SCREENS: Final[dict[str, dict[str, str]]] = {
         "skew": "นาฬิกาคลาด",
         "revoke": "ยกเลิกเครื่องนี้",
         "sealed": "ล็อกไว้ รอเข้าสู่ระบบ",
+        "pinSet": "ตั้ง PIN สำหรับใช้งานตอนไม่มีสัญญาณ",
+        "pinWhy": "ข้อมูลงานในเครื่องถูกเข้ารหัสด้วย PIN นี้ ใส่ PIN ผิด {tries} ครั้ง ข้อมูลในเครื่องจะถูกลบ",
+        "pin": "PIN (ตัวเลข {min}-{max} หลัก)",
+        "pinAgain": "PIN อีกครั้ง",
+        "pinMismatch": "PIN สองช่องไม่ตรงกัน",
+        "pinUnlock": "ใส่ PIN เพื่อเปิดข้อมูลในเครื่อง",
+        "pinWrong": "PIN ไม่ถูกต้อง เหลืออีก {left} ครั้ง",
+        "pinWiped": "ใส่ PIN ผิดหลายครั้ง ลบข้อมูลในเครื่องแล้ว กรุณาเข้าสู่ระบบเมื่อมีสัญญาณ",
+        "vaultExpired": "ข้อมูลในเครื่องเก่าเกิน 48 ชั่วโมง กรุณาเชื่อมต่อเพื่อดูงาน",
+        "locked": "ยังไม่ได้ปลดล็อก: เข้าสู่ระบบหรือใส่ PIN ก่อนบันทึกงาน",
         "notify": "เปิดการแจ้งเตือน",
         "en_route": "กำลังไป",
         "in_progress": "เริ่มงาน",
@@ -193,6 +204,18 @@ SCREENS: Final[dict[str, dict[str, str]]] = {
         "skew": "clock off by",
         "revoke": "Sign this phone out",
         "sealed": "locked until you sign in",
+        "pinSet": "Set a PIN to use the app with no signal",
+        "pinWhy": "The jobs kept on this phone are locked with this PIN. {tries} wrong PINs in a "
+        "row erase them.",
+        "pin": "PIN ({min}-{max} digits)",
+        "pinAgain": "PIN again",
+        "pinMismatch": "The two PINs differ",
+        "pinUnlock": "Enter your PIN to open the jobs kept on this phone",
+        "pinWrong": "Wrong PIN: {left} tries left",
+        "pinWiped": "Too many wrong PINs: what this phone kept is erased. Sign in when you have "
+        "signal.",
+        "vaultExpired": "What this phone kept is more than 48 hours old: connect to see your jobs",
+        "locked": "Locked: sign in or enter your PIN before recording work",
         "notify": "Turn on notifications",
         "en_route": "On my way",
         "in_progress": "Start",
@@ -316,6 +339,36 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
     },
 }
 
+# The privacy notice (Thailand's PDPA) a cleaner reads once: what location and photos the app
+# collects, why, and for how long ({days}: the server's retention setting, sent with the notice).
+# Changing these words means bumping NOTICE_VERSION (server/privacy_notice/service.py).
+NOTICE: Final[dict[str, dict[str, str]]] = {
+    "th": {
+        "title": "ข้อมูลตำแหน่งและรูปถ่ายที่แอปเก็บ",
+        "what": "เมื่อคุณเช็คอินและเช็คเอาท์ แอปจะบันทึกตำแหน่งของโทรศัพท์ (ละติจูด ลองจิจูด "
+        "ความแม่นยำ) และเก็บรูปถ่ายงานที่คุณถ่าย รวมถึงสถานที่และเวลาที่กล้องบันทึกไว้ในรูป",
+        "why": "เพื่อยืนยันกับสำนักงานว่าคุณไปถึงบ้านลูกค้าเมื่อไร และงานก่อนและหลังทำเป็นอย่างไร "
+        "แอปไม่ติดตามตำแหน่งของคุณระหว่างวัน",
+        "howLong": "ตำแหน่งของการเช็คอินจะถูกลบหลัง {checkInLocationDays} วัน และสถานที่ถ่ายรูป "
+        "(รวมไฟล์ต้นฉบับ) หลัง {photoLocationDays} วัน เวลาเข้างานและรูปที่ย่อขนาดแล้วเก็บไว้กับงาน",
+        "rights": "คุณขอดูหรือขอลบข้อมูลของคุณได้ที่สำนักงาน (พ.ร.บ. คุ้มครองข้อมูลส่วนบุคคล)",
+        "agree": "รับทราบ",
+    },
+    "en": {
+        "title": "The location and photos this app keeps",
+        "what": "When you check in and out, the app records where the phone is (latitude, "
+        "longitude, accuracy), and it keeps the job photos you take, with the place and time "
+        "the camera writes into them.",
+        "why": "To show the office when you reached the customer's home and what the work "
+        "looked like before and after. The app does not follow where you go during the day.",
+        "howLong": "Check-in locations are erased after {checkInLocationDays} days, and where "
+        "photos were taken (with their original files) after {photoLocationDays} days. Visit "
+        "times and the resized photos stay with the job.",
+        "rights": "You can ask the office to see or erase your data (Thailand's PDPA).",
+        "agree": "I have read this",
+    },
+}
+
 # The reasons a crew gives when it reports a problem (the app offers them with "other" last).
 REASONS: Final[dict[str, dict[str, str]]] = {
     "th": {
@@ -342,4 +395,4 @@ def for_app() -> dict[str, dict[str, dict[str, str]]]:
         locale: {reason: words[reason] for reason in get_args(ProblemReason)}
         for locale, words in REASONS.items()
     }
-    return {"screens": SCREENS, "statuses": STATUSES, "reasons": reasons}
+    return {"screens": SCREENS, "statuses": STATUSES, "reasons": reasons, "notice": NOTICE}

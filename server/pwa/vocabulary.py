@@ -21,6 +21,8 @@ passwords          server/auth: the invite and reset links' page (``LINK_PATH``)
                    password's lengths (``SetPasswordRequest``)
 caches, locks,     here: the Cache Storage names, the Web Locks, the Background Sync tag, the
 storage, messages  IndexedDB and localStorage names, the worker's messages to its pages
+vault, share       here: the offline vault's PIN rules, the share target's limits
+privacy notice     server/privacy_notice/service.py: ``NOTICE_VERSION``
 =================  ==========================================================================
 """
 
@@ -33,7 +35,7 @@ from server.auth.schemas import SetPasswordRequest
 from server.core.access import Role, family_of
 from server.core.inputs import Priority
 from server.core.schemas import JobStatus, ProblemReason
-from server.errors import InvalidCredentials, PasswordLinkInvalid
+from server.errors import InvalidCredentials, PasswordLinkInvalid, StaleNotice
 from server.jobs.schemas import MAX_CREW
 from server.jobs.states import (
     ARRIVAL_MOVES,
@@ -46,6 +48,7 @@ from server.jobs.states import (
     status_after_check_in,
 )
 from server.live.events import CLOSING, EVENT_NAMES
+from server.privacy_notice.service import NOTICE_VERSION
 
 FAMILY: Final = "tinedy-"
 """Every cache of the app's is named so; a worker deletes those of its family it does not keep."""
@@ -65,14 +68,26 @@ MODULES: Final = FAMILY + "modules"
 dispatch board, fetched only by dispatchers and admins) joins the same ones."""
 SYNC_TAG: Final = FAMILY + "outbox"
 """The Background Sync tag on which the worker sends what waits (outbox, photos, receipts)."""
-STORAGE: Final = {"vault": FAMILY + "vault", "user": FAMILY + "user"}
+STORAGE: Final = {"vault": FAMILY + "vault", "user": FAMILY + "user", "notice": FAMILY + "notice"}
 MESSAGES: Final = {
     "sent": "sent",  # the worker sent what waited
     "pushed": "pushed",  # a push came and the worker fetched the news
     "refreshed": "refreshed",  # a kept answer the page showed has changed
     "open": "open",  # a notification was tapped: show its URL
+    "key": "key",  # (page to worker) the vault's key, a non-extractable CryptoKey, in memory
+    "wipe": "wipe",  # (page to worker) signing out: forget the key
 }
-"""The ``type`` of each message the service worker posts to its pages."""
+"""The ``type`` of each message between the service worker and its pages."""
+VAULT: Final = {
+    "pinLength": {"min": 6, "max": 12},
+    "iterations": 600_000,  # PBKDF2-HMAC-SHA-256, OWASP's 2023 figure (SECURITY.md, finding 7)
+    "tries": 5,  # wrong PINs in a row that erase the vault
+    "maxAgeHours": 48,  # kept job data is shown offline this long after the server's key
+}
+"""The offline vault's rules (cdn/src/seal.js, vault.js): its PIN, the PIN's key derivation,
+the lockout, and how long after the server last issued the key kept data may be shown."""
+SHARE: Final = {"files": 10, "bytes": 60 * 1_048_576}
+"""The most a share from another app may bring to the worker's share inbox (files, bytes)."""
 PAGES: Final = {"setPassword": LINK_PATH}
 """Paths that open the app's page (as ``/`` does) on a screen of their own: the invite and
 reset links the CRM sends are ``/set-password#token=...``."""
@@ -82,6 +97,7 @@ PASSWORD_LENGTH: Final = {"min": _NEW_PASSWORD["minLength"], "max": _NEW_PASSWOR
 PROBLEMS: Final = {
     "wrongPassword": InvalidCredentials.code,  # a 401 that is an answer, not a lost session
     "passwordLink": PasswordLinkInvalid.code,
+    "staleNotice": StaleNotice.code,  # the privacy notice changed while it was shown
 }
 
 STATUSES: Final = get_args(JobStatus)
@@ -120,4 +136,7 @@ def for_app() -> dict[str, Any]:
         "passwordLength": PASSWORD_LENGTH,
         "problems": PROBLEMS,
         "families": {role.value: family_of(role) for role in Role},
+        "vault": VAULT,
+        "share": SHARE,
+        "noticeVersion": NOTICE_VERSION,
     }
