@@ -21,7 +21,8 @@
     ├── ValidationFailed (422) ...... carries ``errors: [{field, message}]``
     ├── RateLimited (429) ........... carries ``Retry-After``
     ├── DatabaseUnavailable (503) ... carries ``Retry-After``; also what a lost database
-    │                                 connection becomes (see :func:`is_database_outage`)
+    │                                 connection becomes (see :func:`is_database_outage`);
+    │                                 NotReady (/readyz) names the dependency in ``checks``
     └── PasswordChecksBusy (503) .... carries ``Retry-After``: every password check slot taken
 
 The body is always::
@@ -283,6 +284,18 @@ class DatabaseUnavailable(ApiError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+
+
+class NotReady(DatabaseUnavailable):
+    """/readyz while the database is down: ``checks`` says which dependency is down and how
+    the others stand, in fixed words; why it failed is in the log, never in the body."""
+
+    def __init__(self, checks: dict[str, str]) -> None:
+        super().__init__("The database does not answer: this instance cannot serve requests.")
+        self.checks = checks
+
+    def extra(self) -> dict[str, Any]:
+        return {"checks": self.checks}
 
 
 class PasswordChecksBusy(ApiError):
