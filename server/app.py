@@ -12,7 +12,6 @@ from sanic.config import Config
 from server.alerts.endpoints import alert_routes
 from server.alerts.planner import AlertPlanner
 from server.audit.endpoints import audit_routes
-from server.audit.endpoints import audit_routes
 from server.auth.endpoints import auth_routes
 from server.auth.offline_keys import OfflineKeys
 from server.auth.throttle import LoginThrottle
@@ -88,7 +87,6 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(event_routes)
     app.blueprint(webhook_routes)
     app.blueprint(ops_routes)
-    app.blueprint(audit_routes)
     app.blueprint(audit_routes)
     answer_head_like_get(app)
     app.error_handler.add(Exception, handle_error)
