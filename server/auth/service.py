@@ -18,6 +18,7 @@ from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries
+from server.push.subscriptions import end_device_subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +170,9 @@ async def _revoke_all(
 ) -> None:
     """Within a write transaction: revoke the live ones among ``device_ids``, each logged
     (the mirrors refuse its tokens) and audited (``by`` whom; the system for a reused
-    refresh token)."""
+    refresh token). Their push subscriptions end with them."""
     revoked = await device_queries.revoke_devices(device_ids, reason, datetime.now(UTC))
+    await end_device_subscriptions(device_ids)
     for device_id in revoked:
         await record_session_revoked(device_id, user_id, reason)
         detail = {"userId": user_id, "reason": reason}

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column
+from piccolo.columns.combination import WhereRaw
 
 from server.db.engine import current_engine
 from server.db.tables import (
@@ -29,6 +30,13 @@ QUEUED, ACCEPTED, FAILED = "queued", "accepted", "failed"
 DISPLAYED, CLICKED = "displayed", "clicked"
 SCHEDULED, SENT = "scheduled", "sent"
 CURSOR_ROW = 1
+OF_A_LIVE_SESSION = WhereRaw(
+    "push_subscription.device_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM device"
+    " WHERE device.id = push_subscription.device_id AND device.revoked_at IS NOT NULL)"
+)
+"""Subscriptions still worth a push: made by a session that is not revoked. Revoking a
+session deletes its subscriptions (``push/subscriptions.py``); this holds too for one that
+raced the revocation. A subscription that names no session (none is made so) is not sent to."""
 
 
 def _skip_locked(query: Any, table: Any) -> Any:
@@ -110,11 +118,13 @@ async def members(*, branch_id: str | None, team_id: str | None, role: str | Non
 
 
 async def subscriptions_of(user_ids: list[str]) -> list[dict[str, Any]]:
+    """The subscriptions of ``user_ids`` made by sessions still signed in."""
     if not user_ids:
         return []
     rows: list[dict[str, Any]] = (
         await PushSubscription.select()
         .where(PushSubscription.user_id.is_in(user_ids))
+        .where(OF_A_LIVE_SESSION)
         .order_by(PushSubscription.created_at)
         .run()
     )
@@ -183,9 +193,16 @@ async def notifications_by_id(notification_ids: list[str]) -> dict[str, dict[str
 
 
 async def subscriptions_by_id(subscription_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Those of ``subscription_ids`` still to send to: one whose session was revoked since
+    its push was queued is missing, and its push fails as unsubscribed."""
     if not subscription_ids:
         return {}
-    rows = await PushSubscription.select().where(PushSubscription.id.is_in(subscription_ids)).run()
+    rows = (
+        await PushSubscription.select()
+        .where(PushSubscription.id.is_in(subscription_ids))
+        .where(OF_A_LIVE_SESSION)
+        .run()
+    )
     return {str(row["id"]): row for row in rows}
 
 
