@@ -74,9 +74,10 @@ async def refresh_token_reused(
     assert again.status_code == 401, "a spent refresh token signs the device out"
 
 
-@pytest.mark.parametrize(
-    "end_session", [signed_out, revoked_by_the_office, refresh_token_reused], ids=lambda f: f.__name__
-)
+ENDINGS = [signed_out, revoked_by_the_office, refresh_token_reused]
+
+
+@pytest.mark.parametrize("end_session", ENDINGS, ids=lambda f: f.__name__)
 async def test_a_phone_whose_session_ended_hears_no_more_pushes(
     client: httpx.AsyncClient,
     ctx: AppContext,
