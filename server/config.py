@@ -327,8 +327,10 @@ class Settings(BaseSettings):
 
     @property
     def metrics_dir(self) -> Path | None:
-        """Where workers pool their metrics; None with one worker (it keeps them in memory)."""
-        return self.data_dir / "metrics" if self.workers > 1 else None
+        """Where ``run``'s processes pool their metrics (HTTP workers, and the photo, push and
+        webhook processes, which count their results); None with one process alone."""
+        senders = self.photo_processing_workers + self.push_senders + self.webhook_senders
+        return self.data_dir / "metrics" if self.workers > 1 or senders else None
 
 
 def load_or_create_secret(data_dir: Path) -> str:

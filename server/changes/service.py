@@ -145,6 +145,7 @@ class ChangeMirror:
         self._listeners: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
         self._follower: PollingLoop | None = None
         self.last_id = 0
+        self.caught_up_at = time.monotonic()  # the last read that reached the log's end
 
     async def load(self) -> None:
         """Start from the database: the newest id first, so nothing after it is missed."""
@@ -193,6 +194,7 @@ class ChangeMirror:
                     self._deliveries.put_nowait(rows)
                 if len(rows) < BATCH:
                     break
+            self.caught_up_at = time.monotonic()
             self._forget_old_revocations()
 
     async def _deliver(self) -> None:

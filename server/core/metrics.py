@@ -1,17 +1,32 @@
-"""Prometheus request counts and latency histograms, per route.
+"""Prometheus metrics: requests per route, the work queues, the change log's followers, sync
+outcomes and push results. Every metric and its labels are listed in docs/operations.md.
 
-Observed by the ``endpoint`` decorator every route wears (cheaper than a middleware pair).
+Every label takes its values from a known, small set, never from what a caller sends: an
+HTTP method outside the standard ones is ``other``, a path no route matches is
+``unmatched``; routes, statuses, sync kinds and codes, and push services (the allow-list's
+entries) are bounded by the code and the configuration.
 
-With several workers, each process writes its samples to files under ``var/metrics`` and
-``/metrics`` adds them up (prometheus-client's multiprocess mode), so a scrape sees the whole
-server whichever worker answers it.
+Three kinds of source:
+
+- the request path (``endpoint`` decorator, sync) increments counters whose labelled children
+  are cached, so a request pays a dictionary look-up and an add;
+- the background processes (push, photo and webhook senders) count their results likewise;
+- queue backlogs and the change log's followers are read from the database when ``/metrics``
+  is scraped (``server/ops/service.py``): the senders need not be up for them to show.
+
+With several processes (``WORKERS>1``, or photo, push and webhook processes beside the HTTP
+worker), each writes its samples to files under ``DATA_DIR/metrics`` and ``/metrics`` adds
+them up (prometheus-client's multiprocess mode), so a scrape sees the whole server whichever
+worker answers it. Gauges set at scrape time keep the value set last (``mostrecent``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,8 +37,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from sanic import HTTPResponse, Request
+
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)  # RFC 9110 section 9 and RFC 5789
+OTHER = "other"
+UNMATCHED = "unmatched"
+QUEUES = ("photos", "pushes", "webhooks")
+PLANNERS = ("alerts", "pushes", "webhooks")
 
 REQUESTS = Counter(
     "tinedy_http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
@@ -53,22 +77,68 @@ WEBHOOK_DELIVERIES = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+QUEUE_BACKLOG = Gauge(
+    "tinedy_queue_backlog",
+    "Items waiting in a work queue, retries waiting for their time included.",
+    ["queue"],
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "tinedy_queue_oldest_age_seconds",
+    "How long the queue's oldest item that is due has been due (0: none is).",
+    ["queue"],
+    multiprocess_mode="mostrecent",
+)
+PLANNER_LAG = Gauge(
+    "tinedy_planner_lag_changes",
+    "Change-log rows after a planner's cursor: not yet turned into pushes, webhooks or alerts.",
+    ["planner"],
+    multiprocess_mode="mostrecent",
+)
+MIRROR_LAG = Gauge(
+    "tinedy_change_mirror_lag_changes",
+    "Change-log rows the worker answering the scrape has not applied yet.",
+    multiprocess_mode="mostrecent",
+)
+MIRROR_LAG_SECONDS = Gauge(
+    "tinedy_change_mirror_lag_seconds",
+    "Seconds since the worker answering the scrape last read the change log to its end.",
+    multiprocess_mode="mostrecent",
+)
 
-def record_webhook_health(disabled: int, deliveries: dict[str, int]) -> None:
-    """Read from the database at each scrape: the sender processes keep no metrics."""
-    WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
-    for state in ("queued", "retrying", "delivered", "failed"):
-        WEBHOOK_DELIVERIES.labels(state).set(deliveries.get(state, 0))
+SYNC_MUTATIONS = Counter(
+    "tinedy_sync_mutations_total",
+    "Mutations sent by phones, by kind and outcome (applied, duplicate, conflict, rejected).",
+    ["kind", "outcome"],
+)
+SYNC_CONFLICTS = Counter(
+    "tinedy_sync_conflicts_total", "Mutations answered as conflicts, by code.", ["code"]
+)
+PUSH_RESULTS = Counter(
+    "tinedy_push_results_total",
+    "Web Push sends by push service (its PUSH_SERVICE_HOSTS entry) and result.",
+    ["push_service", "result"],
+)
+PHOTO_RESULTS = Counter(
+    "tinedy_photo_results_total", "Photo processing tries by result.", ["result"]
+)
+WEBHOOK_RESULTS = Counter(
+    "tinedy_webhook_results_total", "Webhook delivery tries by result.", ["result"]
+)
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER
 
 
 def route_label(request: Request) -> str:
     route = request.route
-    return f"/{route.path}" if route is not None else "unmatched"
+    return f"/{route.path}" if route is not None else UNMATCHED
 
 
 def observe(request: Request, status: int, seconds: float) -> None:
     request.ctx.observed = True
-    route, method = route_label(request), request.method
+    route, method = route_label(request), method_label(request.method)
     _latency(route, method).observe(seconds)
     _counter(route, method, status).inc()
 
@@ -76,12 +146,12 @@ def observe(request: Request, status: int, seconds: float) -> None:
 def count_refused(request: Request, status: int) -> None:
     """Requests refused before any handler ran (unknown path, wrong method, oversize body)."""
     if not getattr(request.ctx, "observed", False):
-        _counter(route_label(request), request.method, status).inc()
+        _counter(route_label(request), method_label(request.method), status).inc()
 
 
 @lru_cache(maxsize=1024)
 def _latency(route: str, method: str) -> Any:
-    """Labelled children are looked up under a lock; the set of routes is small and fixed."""
+    """Labelled children are looked up under a lock; the labels' values are bounded."""
     return LATENCY.labels(route, method)
 
 
@@ -90,9 +160,125 @@ def _counter(route: str, method: str, status: int) -> Any:
     return REQUESTS.labels(route, method, str(status))
 
 
-def exposition(multiprocess_dir: Path | None) -> HTTPResponse:
+class SyncEntry(Protocol):
+    kind: str
+    mutation_id: str
+
+
+class SyncOutcome(Protocol):
+    answer: str  # synced | conflicts | failed
+    code: str | None
+
+
+SYNC_OUTCOMES = {"synced": "applied", "conflicts": "conflict", "failed": "rejected"}
+REUSED_KEY = "mutation_id_reused"  # a replay whose body differs: refused, not a duplicate
+
+
+def count_sync_outcomes(
+    entries: Iterable[SyncEntry], outcomes: Iterable[SyncOutcome], stored: Mapping[str, Any]
+) -> None:
+    """One batch's outcomes: a mutation answered before (``stored``, or earlier in the batch)
+    is a ``duplicate``; conflicts count again by code, duplicates only once."""
+    seen = set(stored)
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        replayed = entry.mutation_id in seen and outcome.code != REUSED_KEY
+        seen.add(entry.mutation_id)
+        label = "duplicate" if replayed else SYNC_OUTCOMES.get(outcome.answer, OTHER)
+        _sync(entry.kind, label).inc()
+        if label == "conflict":
+            _conflict(outcome.code or OTHER).inc()
+
+
+@lru_cache(maxsize=64)
+def _sync(kind: str, outcome: str) -> Any:
+    return SYNC_MUTATIONS.labels(kind, outcome)
+
+
+@lru_cache(maxsize=64)
+def _conflict(code: str) -> Any:
+    return SYNC_CONFLICTS.labels(code)
+
+
+def push_result(status: int | None) -> str:
+    """What a push service's answer was, in a word (None: no answer at all)."""
+    if status is None:
+        return "no_answer"
+    if 200 <= status < 300:
+        return "accepted"
+    named = {404: "gone", 410: "gone", 413: "too_large", 429: "throttled"}
+    return named.get(status, "service_error" if status >= 500 else "rejected")
+
+
+def push_service_label(host: str, allowed: tuple[str, ...]) -> str:
+    """The allow-list entry ``host`` matched (``*.notify.windows.com``, say), so one label
+    stands for a push service however many hosts it answers from."""
+    host = host.lower()
+    for entry in allowed:
+        name = urlsplit(entry).hostname if "://" in entry else entry
+        if host == name or (entry.startswith("*.") and host.endswith(entry[1:])):
+            return entry
+    return OTHER
+
+
+def count_push_result(host: str, status: int | None, allowed: tuple[str, ...]) -> None:
+    _push(push_service_label(host, allowed), push_result(status)).inc()
+
+
+@lru_cache(maxsize=256)
+def _push(push_service: str, result: str) -> Any:
+    return PUSH_RESULTS.labels(push_service, result)
+
+
+def count_photo_result(result: str) -> None:
+    """``ready``, ``failed`` or ``retry``."""
+    PHOTO_RESULTS.labels(result).inc()
+
+
+def count_webhook_result(state: str) -> None:
+    """The delivery's state after a try: ``delivered``, ``queued`` (to retry) or ``failed``."""
+    WEBHOOK_RESULTS.labels("retry" if state == "queued" else state).inc()
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    backlog: int
+    oldest_due_seconds: float
+
+
+@dataclass(frozen=True)
+class MirrorHealth:
+    lag_changes: int
+    lag_seconds: float
+
+
+def record_webhook_health(disabled: int, deliveries: dict[str, int]) -> None:
+    """Read from the database at each scrape: the sender processes keep no metrics."""
+    WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
+    for state in ("queued", "retrying", "delivered", "failed"):
+        WEBHOOK_DELIVERIES.labels(state).set(deliveries.get(state, 0))
+
+
+def record_queues(queues: Mapping[str, QueueHealth]) -> None:
+    for queue in QUEUES:
+        health = queues.get(queue, QueueHealth(0, 0.0))
+        QUEUE_BACKLOG.labels(queue).set(health.backlog)
+        QUEUE_OLDEST_AGE.labels(queue).set(health.oldest_due_seconds)
+
+
+def record_planner_lag(lags: Mapping[str, int]) -> None:
+    for planner in PLANNERS:
+        PLANNER_LAG.labels(planner).set(lags.get(planner, 0))
+
+
+def record_mirror(health: MirrorHealth) -> None:
+    MIRROR_LAG.set(health.lag_changes)
+    MIRROR_LAG_SECONDS.set(health.lag_seconds)
+
+
+def exposition() -> HTTPResponse:
+    """Every process's samples when processes share them through files, else this one's."""
     registry = REGISTRY
-    if multiprocess_dir is not None:
+    if values.ValueClass is not values.MutexValue:  # PROMETHEUS_MULTIPROC_DIR was set
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return HTTPResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 from sanic import Blueprint, HTTPResponse, Request
 
 from server.context import app_context
-from server.core.metrics import exposition, record_webhook_health
+from server.core.metrics import exposition
 from server.core.schemas import Problem
-from server.errors import DatabaseUnavailable
 from server.http.endpoint import endpoint
 from server.http.json_io import send_json_get
 from server.http.openapi import build_openapi
-from server.ops.queries import ping
 from server.ops.schemas import Health
-from server.webhooks.service import disabled_webhooks, webhook_health
-
-log = logging.getLogger("tinedy.ops")
+from server.ops.service import readiness, record_health
 
 ops_routes = Blueprint("ops")
 
@@ -30,46 +24,28 @@ async def healthz(request: Request) -> HTTPResponse:
 
 @ops_routes.get("/readyz")
 @endpoint(
-    "Ready to serve: the database answers (else 503). `checks` says how each dependency "
-    "stands; a shared store that is down is `degraded: …` while the app serves without it, "
-    "and so are webhooks while an endpoint is disabled.",
+    "Ready to serve: the database answers (else 503, whose problem's `checks` names it "
+    "`down`). `checks` says how each dependency stands; a shared store that is down is "
+    "`degraded: …` while the app serves without it, and so are webhooks while an endpoint "
+    "is disabled. Never why: that is in the log.",
     roles=None,
     responses={200: Health, 503: Problem},
 )
 async def readyz(request: Request) -> HTTPResponse:
     ctx = app_context(request)
-    try:
-        await ping()
-    except Exception as exc:
-        raise DatabaseUnavailable("The database did not answer.") from exc
-    checks = {
-        "database": "ok",
-        "cache": await ctx.representations.probe(),
-        "rateLimit": await ctx.throttle.probe(),
-        "webhooks": _webhooks_state(await disabled_webhooks()),
-    }
+    checks = await readiness({"cache": ctx.representations, "rateLimit": ctx.throttle})
     return await send_json_get(request, {"status": "ok", "checks": checks})
 
 
 @ops_routes.get("/metrics")
 @endpoint(
-    "Prometheus text: request counts and latency per route, webhook deliveries by state and "
-    "disabled webhook endpoints.",
+    "Prometheus text: requests per route, the work queues' backlogs, the change log's "
+    "followers, sync outcomes and push results (see docs/operations.md).",
     roles=None,
 )
 async def metrics(request: Request) -> HTTPResponse:
-    settings = app_context(request).settings
-    try:
-        record_webhook_health(*await webhook_health())
-    except Exception:  # the request metrics still answer while the database does not
-        log.warning("reading webhook health for /metrics failed", exc_info=True)
-    return exposition(settings.metrics_dir)
-
-
-def _webhooks_state(disabled: int) -> str:
-    if not disabled:
-        return "ok"
-    return f"degraded: {disabled} webhook endpoint{'s' if disabled > 1 else ''} disabled"
+    await record_health(app_context(request).mirror)
+    return exposition()
 
 
 @ops_routes.get("/openapi.json")

@@ -1,10 +1,87 @@
-"""The readiness probe's query."""
+"""The readiness probe's query, and what ``/metrics`` reads at each scrape: the work queues
+(photos, pushes, webhooks) and the planners' cursors over the change log.
+
+Each is one cheap read: the queues are counted and aged through their ``(state,
+next_attempt_at)`` indexes, the cursors are single rows, the change log is read by its key.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from server.db.engine import current_engine
+from server.db.tables import (
+    AlertPlanCursor,
+    ChangeLog,
+    Photo,
+    PushDelivery,
+    PushPlanCursor,
+    WebhookDelivery,
+    WebhookPlanCursor,
+)
+
+QUEUED, PROCESSING = "queued", "processing"
 
 
 async def ping() -> None:
     """Raises when the database does not answer."""
     await current_engine().run_ddl("SELECT 1")
+
+
+async def photo_queue(now: datetime) -> tuple[int, datetime | None]:
+    """Photos waiting to be processed (or being processed), and when the longest-due one
+    (queued, or under a lapsed lease) became due."""
+    waiting = Photo.status.is_in([QUEUED, PROCESSING])
+    lapsed = (Photo.status == PROCESSING) & (Photo.lease_until < now)
+    due = ((Photo.status == QUEUED) | lapsed) & (Photo.next_attempt_at <= now)
+    return await _count(Photo, waiting), await _earliest(Photo, Photo.next_attempt_at, due)
+
+
+async def push_queue(now: datetime) -> tuple[int, datetime | None]:
+    waiting = PushDelivery.state == QUEUED
+    due = waiting & (PushDelivery.next_attempt_at <= now)
+    count = await _count(PushDelivery, waiting)
+    return count, await _earliest(PushDelivery, PushDelivery.next_attempt_at, due)
+
+
+async def webhook_queue(now: datetime) -> tuple[int, datetime | None]:
+    waiting = WebhookDelivery.state == QUEUED
+    due = waiting & (WebhookDelivery.next_attempt_at <= now)
+    count = await _count(WebhookDelivery, waiting)
+    return count, await _earliest(WebhookDelivery, WebhookDelivery.next_attempt_at, due)
+
+
+async def _count(table: Any, where: Any) -> int:
+    return int(await table.count().where(where).run())
+
+
+async def _earliest(table: Any, column: Any, where: Any) -> datetime | None:
+    row = await table.select(column).where(where).order_by(column).first().run()
+    earliest: datetime | None = row[column._meta.name] if row else None
+    return earliest
+
+
+async def newest_change_id() -> int:
+    row = await ChangeLog.select(ChangeLog.id).order_by(ChangeLog.id, ascending=False).first()
+    return int(row["id"]) if row else 0
+
+
+async def plan_cursors() -> dict[str, int]:
+    """Each planner's cursor (absent until its planner first ran)."""
+    cursors = {}
+    for planner, table in (
+        ("alerts", AlertPlanCursor),
+        ("pushes", PushPlanCursor),
+        ("webhooks", WebhookPlanCursor),
+    ):
+        row = await table.select(table.last_change_id).first().run()
+        if row is not None:
+            cursors[planner] = int(row["last_change_id"])
+    return cursors
+
+
+async def job_change_after(change_id: int) -> bool:
+    """Whether a job's change follows ``change_id`` (push planning reads only those)."""
+    after = (ChangeLog.id > change_id) & ChangeLog.job_id.is_not_null()
+    return bool(await ChangeLog.exists().where(after).run())

@@ -1,0 +1,101 @@
+"""What the probes and ``/metrics`` say about the instance, from the database and the worker.
+
+Readiness depends on the database alone: the shared stores (Redis) have stand-ins, so they
+only make the instance ``degraded``. A probe's answer names what is down, in fixed words:
+why it failed (an address, a driver's message) goes to the log, never to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from server.changes.service import ChangeMirror
+from server.core.metrics import (
+    MirrorHealth,
+    QueueHealth,
+    record_mirror,
+    record_planner_lag,
+    record_queues,
+    record_webhook_health,
+)
+from server.errors import NotReady
+from server.ops import queries
+from server.webhooks.service import disabled_webhooks, webhook_health
+
+log = logging.getLogger("tinedy.ops")
+
+DEGRADED = "degraded: serving from each worker's memory until it is back"
+
+
+class SharedStore(Protocol):
+    async def probe(self) -> str:
+        """``local``, ``ok`` or ``degraded: <why>``."""
+        ...
+
+
+async def readiness(shared: Mapping[str, SharedStore]) -> dict[str, str]:
+    """Each dependency's state; NotReady when the database does not answer."""
+    stores = {name: public_state(await store.probe()) for name, store in shared.items()}
+    try:
+        await queries.ping()
+        disabled = await disabled_webhooks()
+    except Exception as exc:
+        log.warning("not ready: the database did not answer (%r)", exc)
+        raise NotReady({"database": "down", **stores}) from exc
+    return {"database": "ok", **stores, "webhooks": webhooks_state(disabled)}
+
+
+def public_state(status: str) -> str:
+    """A shared store's state without the failure's text (``degraded: <why>``)."""
+    return DEGRADED if status.startswith("degraded") else status
+
+
+def webhooks_state(disabled: int) -> str:
+    if not disabled:
+        return "ok"
+    return f"degraded: {disabled} webhook endpoint{'s' if disabled > 1 else ''} disabled"
+
+
+async def record_health(mirror: ChangeMirror) -> None:
+    """Set the gauges read at scrape time (queues, planners, the change mirror, webhooks).
+    The request metrics still answer while the database does not."""
+    try:
+        record_webhook_health(*await webhook_health())
+        newest = await queries.newest_change_id()
+        record_queues(await queue_health(datetime.now(UTC)))
+        record_planner_lag(await planner_lag(newest))
+        record_mirror(mirror_health(mirror, newest))
+    except Exception:
+        log.warning("reading the queues for /metrics failed", exc_info=True)
+
+
+async def queue_health(now: datetime) -> dict[str, QueueHealth]:
+    found = {
+        "photos": await queries.photo_queue(now),
+        "pushes": await queries.push_queue(now),
+        "webhooks": await queries.webhook_queue(now),
+    }
+    return {
+        queue: QueueHealth(backlog, (now - due).total_seconds() if due else 0.0)
+        for queue, (backlog, due) in found.items()
+    }
+
+
+async def planner_lag(newest: int) -> dict[str, int]:
+    """Log rows after each planner's cursor. Push planning reads only jobs' changes: while
+    none follows its cursor, it is not behind."""
+    cursors = await queries.plan_cursors()
+    lags = {planner: newest - cursor for planner, cursor in cursors.items()}
+    if lags.get("pushes") and not await queries.job_change_after(cursors["pushes"]):
+        lags["pushes"] = 0
+    return lags
+
+
+def mirror_health(mirror: ChangeMirror, newest: int) -> MirrorHealth:
+    return MirrorHealth(
+        max(newest - mirror.last_id, 0), max(time.monotonic() - mirror.caught_up_at, 0.0)
+    )
