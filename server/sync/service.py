@@ -33,6 +33,7 @@ from server.checkins.service import (
 )
 from server.core.access import Principal
 from server.core.inputs import as_uuid
+from server.core.metrics import count_sync_outcomes
 from server.db.engine import write_transaction
 from server.errors import InvalidTransition, JobNotFound, MutationIdReused, ValidationFailed
 from server.jobs import queries as job_queries
@@ -204,6 +205,7 @@ async def apply_entries(
             principal.device_id, principal.user_id, clock.received, clock.skew_seconds
         )
         await work.commit()
+        count_sync_outcomes(entries, outcomes, stored)
         return outcomes
 
 
