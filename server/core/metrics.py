@@ -161,13 +161,21 @@ def _counter(route: str, method: str, status: int) -> Any:
 
 
 class SyncEntry(Protocol):
-    kind: str
-    mutation_id: str
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def mutation_id(self) -> str: ...
 
 
 class SyncOutcome(Protocol):
-    answer: str  # synced | conflicts | failed
-    code: str | None
+    @property
+    def answer(self) -> str:
+        """synced, conflicts or failed."""
+        ...
+
+    @property
+    def code(self) -> str | None: ...
 
 
 SYNC_OUTCOMES = {"synced": "applied", "conflicts": "conflict", "failed": "rejected"}

@@ -32,6 +32,7 @@ from piccolo.columns import Column
 from server.checkins.service import haversine_meters
 from server.config import Settings
 from server.core.background import LeasePolicy, PollingLoop, RetryPolicy, run_in_background
+from server.core.metrics import count_photo_result
 from server.db.engine import engine_for, write_transaction
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
@@ -187,6 +188,7 @@ class PhotoProcessor:
             "last_error": _unavailable(exc),
             "next_attempt_at": retries.next_attempt_at(photo["attempts"], datetime.now(UTC)),
         }
+        count_photo_result("retry")
         async with write_transaction():
             await photo_queries.finish(str(photo["id"]), self.owner, retry)
 
@@ -196,6 +198,7 @@ class PhotoProcessor:
         """Record the outcome and move the job one version up, unless the lease was lost
         (another worker took the photo up again and settles it instead)."""
         photo_id, job_id = str(photo["id"]), str(photo["job"])
+        count_photo_result(status)
         async with write_transaction():
             job = (await lock_jobs([job_id])).get(job_id)
             if not await photo_queries.finish(photo_id, self.owner, values):

@@ -42,6 +42,7 @@ from server.changes import queries as change_queries
 from server.changes.listen import woken_by_changes
 from server.config import Settings
 from server.core.background import LeasePolicy, PollingLoop, RetryPolicy, run_in_background
+from server.core.metrics import count_push_result
 from server.db.engine import engine_for, write_transaction
 from server.jobs import queries as job_queries
 from server.push import plans as push_plans
@@ -354,6 +355,7 @@ class PushDispatcher:
             return Answer(None, detail=type(exc).__name__)
 
     async def _record(self, delivery: dict[str, Any], answer: Answer, now: datetime) -> None:
+        count_push_result(delivery["push_service"], answer.status, self._settings.push_hosts)
         outcome = settle(
             answer,
             int(delivery["attempts"]),

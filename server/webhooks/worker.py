@@ -30,6 +30,7 @@ from server.changes import queries as change_queries
 from server.changes.listen import woken_by_changes
 from server.config import Settings
 from server.core.background import LeasePolicy, PollingLoop, run_in_background
+from server.core.metrics import count_webhook_result
 from server.db.engine import engine_for, write_transaction
 from server.integration.events import EventLinks
 from server.photos.links import PhotoLinks
@@ -228,6 +229,7 @@ class WebhookDispatcher:
         failing: set[str] = set()
         for delivery, answer in zip(claimed, answers, strict=True):
             outcome = plans.settle(answer, int(delivery["attempts"]), now, self._retries)
+            count_webhook_result(outcome.state)
             values: dict[Any, Any] = {
                 "state": outcome.state,
                 "last_status": answer.status,
