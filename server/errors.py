@@ -9,7 +9,7 @@
     │                                 SignatureInvalid, LinkExpired, ScopeForbidden
     ├── NotFound (404) .............. JobNotFound, TeamNotFound, DeviceNotFound, PhotoNotFound,
     │                                 SubscriptionNotFound, RouteNotFound, RecordNotFound,
-    │                                 WebhookNotFound
+    │                                 WebhookNotFound, PersonNotFound
     ├── MethodNotAllowed (405)
     ├── Conflict (409) .............. InvalidTransition, MutationIdReused, PhotoAlreadyUploaded,
     │                                 StaleNotice
@@ -188,6 +188,10 @@ class RecordNotFound(NotFound):
 
 class WebhookNotFound(NotFound):
     code, title = "webhook_not_found", "No such webhook endpoint or delivery"
+
+
+class PersonNotFound(NotFound):
+    code, title = "person_not_found", "No such person"
 
 
 class MethodNotAllowed(ApiError):
