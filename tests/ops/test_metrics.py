@@ -1,0 +1,145 @@
+"""What /metrics says of the work queues, the change log's followers and sync, and the
+bounded labels it says it with (docs/operations.md lists every metric)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from server.context import AppContext
+from server.core.metrics import count_sync_outcomes, method_label, push_result, push_service_label
+from server.db.tables import AlertPlanCursor, ChangeLog, PushDelivery
+from tests.ops.test_ops import sample
+from tests.phones import Dispatcher, Phone
+from tests.world import World, add_jobs, add_staff
+
+HOSTS = ("fcm.googleapis.com", "*.notify.windows.com", "http://127.0.0.1:8765")
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_labels_come_from_known_sets() -> None:
+    assert [method_label(m) for m in ("GET", "PATCH", "get", "XQZV", "A" * 100)] == [
+        "GET",
+        "PATCH",
+        "other",
+        "other",
+        "other",
+    ]
+    assert push_service_label("wns2-par02p.notify.windows.com", HOSTS) == "*.notify.windows.com"
+    assert push_service_label("fcm.googleapis.com", HOSTS) == "fcm.googleapis.com"
+    assert push_service_label("127.0.0.1", HOSTS) == "http://127.0.0.1:8765"
+    assert push_service_label("evil.example", HOSTS) == "other"
+    assert [push_result(s) for s in (201, 410, 404, 413, 429, 503, 400, None)] == [
+        "accepted",
+        "gone",
+        "gone",
+        "too_large",
+        "throttled",
+        "service_error",
+        "rejected",
+        "no_answer",
+    ]
+
+
+async def test_sync_outcomes_are_counted_by_kind_and_conflicts_by_code(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    staff = await add_staff(world)
+    first, cancelled = (job["id"] for job in await add_jobs(staff, 2))
+    phone = Phone(client, ctx, staff)
+    bases = [(await phone.job(job))["job"]["version"] for job in (first, cancelled)]
+    await Dispatcher(client, ctx, world.dispatcher).edit(cancelled, status="cancelled")
+    watched = [
+        ("tinedy_sync_mutations_total", {"kind": "update", "outcome": outcome})
+        for outcome in ("applied", "duplicate", "conflict")
+    ] + [("tinedy_sync_conflicts_total", {"code": "job_cancelled"})]
+    before = [await sample(client, name, _labels(labels)) for name, labels in watched]
+
+    applied = phone.update(first, bases[0], status="en_route")
+    stale = phone.update(cancelled, bases[1], status="en_route")
+    await phone.sync(applied, stale)
+    await phone.sync(applied)  # the phone did not hear the answer: a replay
+
+    after = [await sample(client, name, _labels(labels)) for name, labels in watched]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]
+
+
+def test_a_reused_mutation_id_is_rejected_not_a_duplicate() -> None:
+    entry = SimpleNamespace(kind="remark", mutation_id="m1")
+    reused = SimpleNamespace(answer="failed", code="mutation_id_reused")
+    label = ("tinedy_sync_mutations_total", {"kind": "remark", "outcome": "rejected"})
+    registry_before = _registry_value(*label)
+    count_sync_outcomes([entry], [reused], {"m1": {}})
+    assert _registry_value(*label) == registry_before + 1
+
+
+async def test_queues_report_their_backlog_and_how_long_the_oldest_has_been_due(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    overdue = datetime.now(UTC) - timedelta(minutes=10)
+    rows = [_push_delivery(overdue), _push_delivery(datetime.now(UTC) + timedelta(hours=1))]
+    await PushDelivery.insert(*rows).run()
+    try:
+        found = samples((await client.get("/metrics")).text)
+    finally:
+        await PushDelivery.delete().where(PushDelivery.id.is_in([r.id for r in rows])).run()
+    pushes = frozenset({("queue", "pushes")})
+    assert found[("tinedy_queue_backlog", pushes)] >= 2
+    assert found[("tinedy_queue_oldest_age_seconds", pushes)] >= 600
+    for queue in ("photos", "webhooks"):
+        assert ("tinedy_queue_backlog", frozenset({("queue", queue)})) in found
+
+
+async def test_planner_and_mirror_lag_are_read_from_the_change_log(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    await ctx.mirror.catch_up()
+    newest = await ChangeLog.select(ChangeLog.id).order_by(ChangeLog.id, ascending=False).first()
+    cursor = await AlertPlanCursor.select().first()
+    moved = cursor is None
+    if moved:  # no planner ran on this database yet: place its cursor 3 rows back
+        await AlertPlanCursor.insert(AlertPlanCursor(id=1, last_change_id=newest["id"] - 3)).run()
+    try:
+        found = samples((await client.get("/metrics")).text)
+    finally:
+        if moved:
+            await AlertPlanCursor.delete().where(AlertPlanCursor.id == 1).run()
+    expected = 3 if moved else newest["id"] - cursor["last_change_id"]
+    assert found[("tinedy_planner_lag_changes", frozenset({("planner", "alerts")}))] == expected
+    assert found[("tinedy_change_mirror_lag_changes", frozenset())] == 0
+    assert 0 <= found[("tinedy_change_mirror_lag_seconds", frozenset())] < 5
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+
+
+def _registry_value(name: str, labels: dict[str, str]) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _push_delivery(due: datetime) -> PushDelivery:
+    return PushDelivery(
+        id=uuid.uuid4(),
+        notification_id=uuid.uuid4(),
+        subscription_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        push_service="fcm.googleapis.com",
+        state="queued",
+        next_attempt_at=due,
+        expires_at=due + timedelta(days=1),
+        queued_at=due,
+    )
