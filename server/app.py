@@ -42,6 +42,7 @@ from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
 from server.photos.storage.factory import object_store_for
 from server.photos.worker import COMMAND as PROCESS_PHOTOS
+from server.privacy.endpoints import privacy_routes
 from server.privacy_notice.endpoints import privacy_notice_routes
 from server.push.endpoints import push_routes
 from server.push.notification_endpoints import notification_routes
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(webhook_routes)
     app.blueprint(ops_routes)
     app.blueprint(audit_routes)
+    app.blueprint(privacy_routes)
     answer_head_like_get(app)
     app.error_handler.add(Exception, handle_error)
     app.register_middleware(add_security_headers, "response")

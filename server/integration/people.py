@@ -136,6 +136,8 @@ async def upsert_staff(
         await people_queries.lock_upserts("staff")
         stored = await people_queries.staff_by_external_id(external_id)
         check_version(stored, expected)
+        if stored is not None and stored["erased_at"] is not None:
+            raise ValidationFailed([("externalId", "this person's data was erased")])
         values = await _staff_values(record, stored)
         saved = await _save("staff", external_id, stored, values, {"password_hash": ""})
         if stored is not None and saved.status == "updated":
@@ -244,7 +246,7 @@ async def _staff_changed(
     deactivated = before["active"] and not after["active"]
     writer = JobWriter(SYSTEM)
     if deactivated:
-        await _hand_back_jobs(user_id, writer)
+        await hand_back_jobs(user_id, writer)
         await password_links.spend_links(user_id)
         await push_subscription_queries.delete_user_subscriptions(user_id)
     elif any(before[c] != after[c] for c in SHOWN_WITH_CREWS):
@@ -257,7 +259,7 @@ async def _staff_changed(
         await auth_service.sign_out_everywhere(user_id, "deactivated", by=by)
 
 
-async def _hand_back_jobs(user_id: str, writer: JobWriter) -> None:
+async def hand_back_jobs(user_id: str, writer: JobWriter) -> None:
     """A deactivated person taken off the crews of their jobs not started or on hold, locked;
     an assigned job left with nobody goes back to the office as pending (decided in
     ``writer``, logged when it commits)."""

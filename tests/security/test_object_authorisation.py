@@ -335,6 +335,13 @@ CRM_RECORDS = {
     ("POST", "/api/integration/v1/webhooks/<webhook_id:str>/deliveries/<delivery_id:str>/replay"),
 }
 
+# A person's data under the PDPA: any person's, for admins only (no branch narrows an admin);
+# test_function_authorisation.py proves every other role gets 403, tests/privacy the rest.
+ADMIN_ONLY = {
+    ("GET", "/api/admin/people/<person_id:str>/export"),
+    ("POST", "/api/admin/people/<person_id:str>/erase"),
+}
+
 
 @pytest.fixture
 async def scene(client: httpx.AsyncClient, ctx: AppContext, world: World) -> Scene:
@@ -353,7 +360,14 @@ async def scene(client: httpx.AsyncClient, ctx: AppContext, world: World) -> Sce
 
 async def test_every_route_with_an_id_is_in_a_table(app: Sanic[Any, Any]) -> None:
     with_ids = {key(route) for route in routes(app) if route.has_id}
-    tables = [set(STAFF_OBJECTS), set(BRANCH_OBJECTS), SIGNED_URLS, PUBLIC_FILES, CRM_RECORDS]
+    tables = [
+        set(STAFF_OBJECTS),
+        set(BRANCH_OBJECTS),
+        SIGNED_URLS,
+        PUBLIC_FILES,
+        CRM_RECORDS,
+        ADMIN_ONLY,
+    ]
     covered = set().union(*tables)
     assert sum(len(t) for t in tables) == len(covered), "a route is in two tables"
     assert with_ids - covered == set(), "routes with an id and no authorisation test"

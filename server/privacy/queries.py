@@ -1,0 +1,292 @@
+"""Queries on everything held about one person, across the tables that hold it: read for an
+export, and cleared for an erasure. The erasure's writes run inside one write transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piccolo.query.functions.aggregate import Count, Max, Min
+
+from server.db.tables import (
+    Alert,
+    ChangeLog,
+    CheckIn,
+    Device,
+    DeviceSync,
+    JobCrew,
+    JobProblem,
+    JobRemark,
+    MutationReceipt,
+    PasswordToken,
+    Photo,
+    PrivacyAcknowledgement,
+    PushDelivery,
+    PushPreference,
+    PushSubscription,
+    User,
+)
+
+UNPROCESSED = ("awaiting_upload", "queued", "processing")
+CHECK_IN_FACT = "checkin.recorded"
+OFFSITE_ALERT = "offsite_checkin"
+PLACE_IN_FACTS = ("distanceMeters", "accuracyMeters")
+
+
+# Reading ------------------------------------------------------------------------------
+
+
+async def person(user_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await User.select().where(User.id == user_id).first().run()
+    return row
+
+
+async def devices(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await Device.select().where(Device.user == user_id).order_by(Device.created_at).run()
+    )
+    return rows
+
+
+async def check_ins(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await CheckIn.select().where(CheckIn.user_id == user_id).order_by(CheckIn.received_at).run()
+    )
+    return rows
+
+
+async def photos(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await Photo.select(
+            Photo.id,
+            Photo.job,
+            Photo.device_id,
+            Photo.kind,
+            Photo.content_type,
+            Photo.status,
+            Photo.size_bytes,
+            Photo.width,
+            Photo.height,
+            Photo.taken_at,
+            Photo.lat,
+            Photo.lng,
+            Photo.distance_meters,
+            Photo.flags,
+            Photo.created_at,
+            Photo.uploaded_at,
+        )
+        .where(Photo.user_id == user_id)
+        .order_by(Photo.created_at)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def push_subscriptions(user_id: str) -> list[dict[str, Any]]:
+    """Where their browsers take Web Push, without the keys that encrypt for them."""
+    rows: list[dict[str, Any]] = (
+        await PushSubscription.select(
+            PushSubscription.id,
+            PushSubscription.device_id,
+            PushSubscription.endpoint,
+            PushSubscription.created_at,
+            PushSubscription.last_seen_at,
+        )
+        .where(PushSubscription.user_id == user_id)
+        .run()
+    )
+    return rows
+
+
+async def push_preference(user_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await PushPreference.select()
+        .where(PushPreference.user_id == user_id)
+        .first()
+        .output(load_json=True)
+        .run()
+    )
+    return row
+
+
+async def acknowledgements(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await PrivacyAcknowledgement.select()
+        .where(PrivacyAcknowledgement.user_id == user_id)
+        .order_by(PrivacyAcknowledgement.acknowledged_at)
+        .run()
+    )
+    return rows
+
+
+async def remarks(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await JobRemark.select()
+        .where(JobRemark.author_id == user_id)
+        .order_by(JobRemark.created_at)
+        .run()
+    )
+    return rows
+
+
+async def problems(user_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await JobProblem.select()
+        .where(JobProblem.user_id == user_id)
+        .order_by(JobProblem.received_at)
+        .run()
+    )
+    return rows
+
+
+async def receipt_counts(user_id: str) -> list[dict[str, Any]]:
+    """Their offline changes' receipts, counted by kind and outcome, first and last."""
+    rows: list[dict[str, Any]] = (
+        await MutationReceipt.select(
+            MutationReceipt.kind,
+            MutationReceipt.outcome,
+            Count(MutationReceipt.id, alias="total"),
+            Min(MutationReceipt.received_at, alias="first"),
+            Max(MutationReceipt.received_at, alias="last"),
+        )
+        .where(MutationReceipt.user_id == user_id)
+        .group_by(MutationReceipt.kind, MutationReceipt.outcome)
+        .run()
+    )
+    return rows
+
+
+async def job_ids_of(user_id: str) -> list[str]:
+    """Every job whose detail shows the person: on its crew, or theirs are its visits,
+    photos, remarks or problems."""
+    found: set[str] = set()
+    for table, job, who in (
+        (JobCrew, JobCrew.job, JobCrew.member),
+        (CheckIn, CheckIn.job, CheckIn.user_id),
+        (Photo, Photo.job, Photo.user_id),
+        (JobRemark, JobRemark.job, JobRemark.author_id),
+        (JobProblem, JobProblem.job, JobProblem.user_id),
+    ):
+        rows = await table.select(job.as_alias("job_id")).where(who == user_id).distinct().run()
+        found.update(str(row["job_id"]) for row in rows)
+    return sorted(found)
+
+
+# Erasing (inside one write transaction) ------------------------------------------------
+
+
+async def clear_check_in_places(user_id: str) -> int:
+    """Their visits stay (time, job, in or out, on site or not); where they were goes."""
+    rows = (
+        await CheckIn.update(
+            {
+                CheckIn.lat: None,
+                CheckIn.lng: None,
+                CheckIn.accuracy: None,
+                CheckIn.distance_meters: None,
+            }
+        )
+        .where(CheckIn.user_id == user_id)
+        .returning(CheckIn.id)
+        .run()
+    )
+    return len(rows)
+
+
+async def clear_photo_places(user_id: str) -> list[str]:
+    """Their photos forget where they were taken and let go of their originals (whose EXIF
+    says it too); a photo not yet processed is failed, so no worker writes a place back.
+    Returns the former originals' keys."""
+    rows = (
+        await Photo.select(Photo.original_key)
+        .where((Photo.user_id == user_id) & Photo.original_key.is_not_null())
+        .run()
+    )
+    await (
+        Photo.update(
+            {
+                Photo.status: "failed",
+                Photo.lease_owner: None,
+                Photo.lease_until: None,
+                Photo.last_error: "the person was erased",
+            }
+        )
+        .where((Photo.user_id == user_id) & Photo.status.is_in(list(UNPROCESSED)))
+        .run()
+    )
+    await (
+        Photo.update(
+            {
+                Photo.lat: None,
+                Photo.lng: None,
+                Photo.distance_meters: None,
+                Photo.original_key: None,
+            }
+        )
+        .where(Photo.user_id == user_id)
+        .run()
+    )
+    return sorted({str(row["original_key"]) for row in rows})
+
+
+async def clear_places_in_facts(user_id: str) -> int:
+    """The distance and accuracy their check-ins' facts carry in the change log (for the
+    CRM's events) and in alerts raised about them (away from the job)."""
+    facts = (
+        await ChangeLog.select(ChangeLog.id, ChangeLog.payload)
+        .where((ChangeLog.kind == CHECK_IN_FACT) & (ChangeLog.actor_id == user_id))
+        .output(load_json=True)
+        .run()
+    )
+    for fact in facts:
+        payload = fact["payload"] | {name: None for name in PLACE_IN_FACTS}
+        await ChangeLog.update({ChangeLog.payload: payload}).where(ChangeLog.id == fact["id"]).run()
+    alerts = (
+        await Alert.select(Alert.id, Alert.detail)
+        .where(Alert.kind == OFFSITE_ALERT)
+        .output(load_json=True)
+        .run()
+    )
+    theirs = [a for a in alerts if str(a["detail"].get("userId")) == user_id]
+    for alert in theirs:
+        detail = alert["detail"] | {"distanceMeters": None}
+        await Alert.update({Alert.detail: detail}).where(Alert.id == alert["id"]).run()
+    return len(facts) + len(theirs)
+
+
+async def delete_sessions(user_id: str) -> int:
+    """Their device rows (already revoked), what syncs told of them, their browsers' push
+    subscriptions and what was still queued for them, their quiet hours and password links."""
+    gone = await Device.delete().where(Device.user == user_id).returning(Device.id).run()
+    await DeviceSync.delete().where(DeviceSync.user_id == user_id).run()
+    await PushSubscription.delete().where(PushSubscription.user_id == user_id).run()
+    await (
+        PushDelivery.delete()
+        .where((PushDelivery.user_id == user_id) & (PushDelivery.state == "queued"))
+        .run()
+    )
+    await PushPreference.delete().where(PushPreference.user_id == user_id).run()
+    await PasswordToken.delete().where(PasswordToken.user_id == user_id).run()
+    return len(gone)
+
+
+async def delete_receipts(user_id: str) -> int:
+    """Their offline changes' receipts: only their devices could replay those, and those are
+    gone; each receipt's stored answer holds a check-in's distance."""
+    rows = (
+        await MutationReceipt.delete()
+        .where(MutationReceipt.user_id == user_id)
+        .returning(MutationReceipt.id)
+        .run()
+    )
+    return len(rows)
+
+
+async def replace_identity(user_id: str, placeholder: dict[str, Any]) -> None:
+    """Name, email, phone and password replaced, the account off for good."""
+    await User.update(placeholder).where(User.id == user_id).run()
+
+
+async def original_in_use(key: str) -> bool:
+    """Another person's photo with the same bytes still keeps this original."""
+    return bool(await Photo.exists().where(Photo.original_key == key).run())

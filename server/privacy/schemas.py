@@ -1,0 +1,104 @@
+"""What an admin reads back from a person's export and erasure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from server.audit.schemas import AuditEventOut
+from server.core.schemas import ApiModel, Location
+
+
+class PersonOut(ApiModel):
+    id: str
+    external_id: str | None
+    email: str
+    name: str
+    phone: str
+    role: str
+    branch_id: str | None
+    team_id: str | None
+    locale: str
+    active: bool
+    has_password: bool
+    created_at: datetime | None
+    erased_at: datetime | None
+
+
+class CheckInOut(ApiModel):
+    id: str
+    job_id: str
+    device_id: str | None
+    type: str
+    location: Location | None
+    accuracy: float | None
+    distance_meters: float | None
+    within_geofence: bool | None
+    location_missing: bool
+    device_time: datetime | None
+    recorded_time: datetime | None
+    received_at: datetime | None
+
+
+class PhotoOut(ApiModel):
+    id: str
+    job_id: str
+    device_id: str | None
+    kind: str
+    content_type: str
+    status: str
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    location: Location | None
+    distance_meters: float | None
+    flags: list[Any]
+    created_at: datetime | None
+    uploaded_at: datetime | None
+
+
+class SubscriptionOut(ApiModel):
+    id: str
+    device_id: str | None
+    push_service: str = Field(description="The push service's host; never the keys.")
+    created_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class ReceiptsSummary(ApiModel):
+    total: int
+    by_kind: dict[str, dict[str, int]]
+    first: datetime | None
+    last: datetime | None
+
+
+class PersonExport(ApiModel):
+    exported_at: datetime
+    person: PersonOut
+    devices: list[dict[str, Any]]
+    check_ins: list[CheckInOut]
+    photos: list[PhotoOut]
+    push_subscriptions: list[SubscriptionOut]
+    push_preference: dict[str, Any] | None
+    privacy_acknowledgements: list[dict[str, Any]]
+    remarks: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    mutation_receipts: ReceiptsSummary
+    audit_events: list[AuditEventOut]
+
+
+class Erased(ApiModel):
+    check_ins: int = Field(description="Check-ins whose place was cleared (their visits stay).")
+    facts: int = Field(description="Change-log facts and alerts whose distance was cleared.")
+    devices: int
+    mutation_receipts: int
+    jobs: int = Field(description="Jobs moved a version up (their detail named the person).")
+    photo_originals: int
+
+
+class ErasureReport(ApiModel):
+    erased_at: datetime
+    erased: Erased
