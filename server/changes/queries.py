@@ -226,22 +226,21 @@ async def job_histories(job_ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, tuple[int, Any, datetime]]:
+async def moved_away_from(user_id: str, job_ids: list[str]) -> dict[str, tuple[int, datetime]]:
     """Of ``job_ids``, those taken from ``user_id`` (off their crew): the job version at
-    which it last happened, the job's list fields as that change left them, and when."""
+    which it last happened, and when."""
     rows = (
         await ChangeLog.select(ChangeLog.job_id, ChangeLog.payload, ChangeLog.occurred_at)
         .where(ChangeLog.job_id.is_in(job_ids) & _concerns(user_id, 0, left_only=True))
         .output(load_json=True)
         .run()
     )
-    moved: dict[str, tuple[int, Any, datetime]] = {}
+    moved: dict[str, tuple[int, datetime]] = {}
     for row in rows:
-        payload = row["payload"] or {}
-        version = payload.get("version")
+        version = (row["payload"] or {}).get("version")
         job_id = str(row["job_id"])
         if isinstance(version, int) and (job_id not in moved or version > moved[job_id][0]):
-            moved[job_id] = (version, payload.get("job"), row["occurred_at"])
+            moved[job_id] = (version, row["occurred_at"])
     return moved
 
 

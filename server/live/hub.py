@@ -21,6 +21,7 @@ from server.core.access import NO_BRANCH, Principal, Role
 from server.core.metrics import LIVE_STREAMS
 from server.live.events import (
     ALERT_KINDS,
+    JOB_UNASSIGNED,
     SESSION_REVOKED,
     TEAM_UPDATE,
     USER_CHANGED,
@@ -30,6 +31,7 @@ from server.live.events import (
 )
 
 Summaries = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
+SHOWN, ID_ONLY, LEFT = "shown", "id-only", "left"  # how much of the job an event shows
 log = logging.getLogger("tinedy.live")
 
 
@@ -169,31 +171,48 @@ class LiveHub:
 def _events_for(
     row: dict[str, Any], summaries: dict[str, dict[str, Any]]
 ) -> Callable[[Principal], Event | None]:
+    """Who left the job hears only that it left them; a job shown as it is now (the row
+    carries no list fields of its own) is shown only to those who may see it now."""
     change_id = int(row["id"])
     job = (row.get("payload") or {}).get("job")
-    if job is None and row["job_id"] is not None:
+    as_now = job is None and row["job_id"] is not None
+    if as_now:
         job = summaries.get(str(row["job_id"]))
-    data = orjson.dumps(_data(row, job))
     priority = job["priority"] if job else None
-    named: dict[str, Event] = {}
+    named: dict[tuple[str, str], Event] = {}
 
     def event(principal: Principal) -> Event | None:
         name = event_name(principal, row, priority)
         if name is None:
             return None
-        if name not in named:
-            named[name] = Event(change_id, name, data)
-        return named[name]
+        shown = SHOWN
+        if name == JOB_UNASSIGNED:
+            shown = LEFT
+        elif as_now and job is not None and not _sees_now(principal, job):
+            shown = ID_ONLY
+        if (name, shown) not in named:
+            data = _data(row, job if shown == SHOWN else None, left=shown == LEFT)
+            named[name, shown] = Event(change_id, name, orjson.dumps(data))
+        return named[name, shown]
 
     return event
 
 
-def _data(row: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
+def _sees_now(principal: Principal, job: dict[str, Any]) -> bool:
+    """Whether ``principal``, whom the row concerned, may see the job as it is now: the
+    office of its branch may; staff only while on its crew (a replay from before they were
+    taken off must not show the crew, place or state that came after)."""
+    return principal.role is not Role.STAFF or principal.user_id in job.get("assigneeIds", ())
+
+
+def _data(row: dict[str, Any], job: dict[str, Any] | None, *, left: bool = False) -> dict[str, Any]:
     payload = row.get("payload") or {}
     if row["kind"] == TEAM_UPDATE:
         return {key: payload.get(key) for key in ("teamId", "message", "sentBy", "sentAt")}
     if row["kind"] in ALERT_KINDS:
         return {"alert": payload.get("alert")}
+    if left:
+        return {"job": {"id": str(row["job_id"]), "removed": True}, "changed": []}
     data = {
         "job": job or {"id": str(row["job_id"])},
         "changed": sorted(payload.get("fields") or {}),

@@ -22,6 +22,13 @@ class JobState(JobFull):
     location: Location
 
 
+class JobLeft(ApiModel):
+    """A job taken from the caller: its id, and nothing else of it."""
+
+    id: str
+    removed: Literal[True]
+
+
 class SyncConflict(ApiModel):
     mutation_id: str
     job_id: str
@@ -34,8 +41,8 @@ class SyncConflict(ApiModel):
         "checklist_item_changed",
     ]
     resolution: Literal["server_state_kept"]
-    job: JobState | JobSummary = Field(
-        description="The job now; for job_reassigned only its list fields (it is not yours)."
+    job: JobState | JobSummary | JobLeft = Field(
+        description="The job now; for job_reassigned only that it left you (it is not yours)."
     )
 
 

@@ -48,7 +48,7 @@ from server.jobs.reports import (
     problem_row,
     remark_row,
 )
-from server.jobs.service import job_fields, job_state, job_summary, may_see, visible_scope
+from server.jobs.service import job_fields, job_state, may_see, visible_scope
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.sync import queries as sync_queries
@@ -72,6 +72,11 @@ from server.sync.rules import (
 from server.sync.schemas import MutationKind
 
 SYNCED, CONFLICTS, FAILED = "synced", "conflicts", "failed"
+
+
+def job_left(job_id: str) -> dict[str, Any]:
+    """What a former crew member is shown of a job taken from them: that it left them."""
+    return {"id": job_id, "removed": True}
 
 
 Mutation = PendingUpdate | BatchCheckIn | BatchPhoto | BatchProblem | BatchRemark
@@ -224,7 +229,7 @@ class BatchWork:
     changed_by: list[Outcome] = field(default_factory=list)
     decided: list[tuple[Entry, Outcome]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
-    moved_away: dict[str, tuple[int, Any, datetime]] = field(default_factory=dict)
+    moved_away: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     left: dict[str, dict[str, Any]] = field(default_factory=dict)
     photos: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached: list[str] = field(default_factory=list)
@@ -380,7 +385,7 @@ class BatchWork:
         left = self.left[done.job_id]
         if not isinstance(done, BatchCheckIn):
             return self._reassigned(done.mutation_id, left)
-        removed_at = self.moved_away[done.job_id][2]
+        removed_at = self.moved_away[done.job_id][1]
         if removed_at.tzinfo is None:  # SQLite gives times back without their zone (UTC)
             removed_at = removed_at.replace(tzinfo=UTC)
         made = corrected_time(done.timestamp, self.clock.skew_seconds, self.clock.received)
@@ -406,10 +411,9 @@ class BatchWork:
         return outcome
 
     def _reassigned(self, mutation_id: str, left: dict[str, Any]) -> Outcome:
-        """A ``job_reassigned`` conflict showing the job as the change that took it from the
-        caller left it, never as it is now (no longer theirs to see)."""
-        shown = self.moved_away[str(left["id"])][1] or job_summary(left)
-        return self._conflict(mutation_id, left, "job_reassigned", shown)
+        """A ``job_reassigned`` conflict that says only that the job left the caller: not
+        as it is now, nor as the change that took it left it (that names the new crew)."""
+        return self._conflict(mutation_id, left, "job_reassigned", job_left(str(left["id"])))
 
     def _report_problem(self, report: BatchProblem) -> Outcome:
         """Anyone who may see the job reports a problem on it: it goes (or stays) on hold,
