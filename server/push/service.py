@@ -67,9 +67,8 @@ class NewNotification(Input):
     @field_validator("url")
     @classmethod
     def _own_path(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if not value.startswith("/") or value.startswith("//") or parts.scheme or parts.netloc:
-            raise ValueError("must be a path of this app, starting with /")
+        if not same_origin_path(value):
+            raise ValueError("must be a path of this app, starting with / (not // or /\\)")
         return value
 
     @field_validator("title")
@@ -105,6 +104,20 @@ class Preferences(Input):
         ):
             raise ValueError('give {"from": "HH:MM", "until": "HH:MM"} or null')
         return value
+
+
+def same_origin_path(value: str) -> bool:
+    """Whether a browser resolving ``value`` against the app stays on the app's origin.
+
+    As the WHATWG URL standard parses it: a backslash is a slash in an http(s) URL, so
+    ``/\\evil.example`` is ``//evil.example``, another host; tabs and line breaks are
+    dropped anywhere (``/<TAB>/evil``) and leading spaces and controls trimmed, so none may
+    appear; ``javascript:`` and other schemes do not start with a slash. What is left is a
+    path that starts with exactly one slash."""
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in value):
+        return False
+    path = value.replace("\\", "/")
+    return path.startswith("/") and not path.startswith("//") and not urlsplit(path).netloc
 
 
 def _both(value: str | Localised) -> dict[str, str]:
