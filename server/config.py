@@ -15,6 +15,8 @@ from limits import parse as parse_rate
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.core.private_files import create_private_file
+
 DEFAULT_DATA_DIR = Path("var")
 
 
@@ -338,8 +340,4 @@ def load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    return create_private_file(path, secrets.token_urlsafe(48)).strip()

@@ -13,6 +13,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from server.core.private_files import create_private_file
+
 KEY_FILE = "vapid_private_key.pem"
 
 
@@ -46,11 +48,8 @@ def load_vapid_keys(data_dir: Path, given: str = "") -> VapidKeys:
     path = data_dir / KEY_FILE
     if path.exists():
         return VapidKeys(_parse(path.read_text()))
-    keys = VapidKeys(ec.generate_private_key(ec.SECP256R1()))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(keys.private_pem)
-    path.chmod(0o600)
-    return keys
+    made = VapidKeys(ec.generate_private_key(ec.SECP256R1())).private_pem
+    return VapidKeys(_parse(create_private_file(path, made)))
 
 
 def _parse(text: str) -> ec.EllipticCurvePrivateKey:
