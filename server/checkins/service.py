@@ -21,6 +21,9 @@ from server.jobs.service import job_summary
 
 EARTH_RADIUS_METERS = 6_371_008.8
 CHECK_IN_RECORDED = "checkin.recorded"
+SKEW_AHEAD_TRUSTED = 120.0
+"""Seconds a device's clock may be measured ahead of the server's and still correct its
+times by that much (a phone's clock is seldom further off; network time keeps it close)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +47,15 @@ def haversine_meters(lat1: float, lng1: float, lat2: float, lng2: float) -> floa
 def corrected_time(
     device_time: datetime, skew_seconds: float | None, received: datetime
 ) -> datetime:
-    """A device's time on the server's clock: minus the measured skew, never in the future."""
+    """A device's time on the server's clock: minus the measured skew, never in the future.
+
+    A clock measured ahead of the server's counts as at most :data:`SKEW_AHEAD_TRUSTED`
+    ahead: the skew comes from the batch's own ``deviceTime``, so a phone that sent one from
+    the future would otherwise move its check-ins back by as much (arriving "earlier"). A
+    clock truly further ahead gets its times clamped to their receipt: later than the visit,
+    never earlier."""
     if skew_seconds is not None:
-        device_time -= timedelta(seconds=skew_seconds)
+        device_time -= timedelta(seconds=min(skew_seconds, SKEW_AHEAD_TRUSTED))
     return min(device_time, received)
 
 

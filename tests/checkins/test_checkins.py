@@ -11,7 +11,7 @@ import pytest
 
 from server.checkins.queries import check_ins_of
 from server.checkins.schemas import CheckInAnswer, CheckInList
-from server.checkins.service import Geofence, haversine_meters
+from server.checkins.service import SKEW_AHEAD_TRUSTED, Geofence, haversine_meters
 from server.context import AppContext
 from server.ops.retention import purge_locations
 from tests.answers import parse_answer
@@ -153,6 +153,32 @@ async def test_the_recorded_time_is_corrected_by_the_measured_skew(
     stored = (await check_ins_of(job["id"]))[0]
     assert stored["clock_skew_seconds"] == pytest.approx(-600, abs=60)
     assert stored["device_time"] < stored["received_at"] - timedelta(minutes=9)
+
+
+async def test_a_device_time_from_the_future_cannot_back_date_a_check_in(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """A phone whose clock is right sends ``deviceTime`` two hours ahead: its check-in (and
+    the next one it sends on its own) would otherwise be recorded two hours earlier."""
+    phone = Phone(client, ctx, await add_staff(world))
+    job = (await add_jobs(phone.user, 1))[0]
+    arrived = datetime.now(UTC) - timedelta(minutes=5)
+    batch = phone.batch(check_ins=[phone.check_in(job["id"], timestamp=rfc3339(arrived))])
+    batch["deviceTime"] = rfc3339(datetime.now(UTC) + timedelta(hours=2))
+    await phone.send(batch)
+    left = datetime.now(UTC)
+    response = await client.post(
+        checkin_url(job["id"]),
+        json=body(type="out", timestamp=rfc3339(left)),
+        headers=phone.headers,
+    )
+    assert response.status_code == 201, response.text
+
+    tolerance = timedelta(seconds=SKEW_AHEAD_TRUSTED + 1)
+    stored = {row["type"]: row for row in await check_ins_of(job["id"])}
+    assert stored["in"]["recorded_time"] >= arrived - tolerance, "never hours earlier"
+    assert stored["out"]["recorded_time"] >= left - tolerance
+    assert stored["in"]["clock_skew_seconds"] == pytest.approx(7200, abs=60), "kept as evidence"
 
 
 @pytest.mark.parametrize(
