@@ -22,6 +22,7 @@ from server.checkins.endpoints import check_in_routes
 from server.config import Settings
 from server.context import AppContext
 from server.core.background import keep_running
+from server.core.schedule import Scheduler
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.dispatch.endpoints import dispatch_routes
 from server.errors import MAX_HEADER_BYTES, handle_error
@@ -38,6 +39,7 @@ from server.jobs.service import job_summaries
 from server.live.endpoints import live_routes
 from server.live.hub import LiveHub
 from server.ops.endpoints import ops_routes
+from server.ops.retention import retention_jobs
 from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
 from server.photos.storage.factory import object_store_for
@@ -96,8 +98,10 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.main_process_ready(start_background_processes)
     app.before_server_start(start_worker)
     app.before_server_start(start_alert_planner)
+    app.before_server_start(start_scheduler)
     app.before_server_stop(end_streams)
     app.before_server_stop(stop_alert_planner)
+    app.before_server_stop(stop_scheduler)
     app.after_server_stop(stop_worker)
     return app
 
@@ -183,6 +187,24 @@ async def start_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> Non
         ctx.alerts = AlertPlanner(ctx.settings)
         ctx.mirror.add_listener(ctx.alerts.heard)
         ctx.alerts.start()
+
+
+async def start_scheduler(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    """Each worker of a running server looks for retention work that is due
+    (RETENTION_SCHEDULE); whichever claims it first runs it. An app under test runs none
+    unless the test starts one."""
+    ctx: AppContext = app.ctx.tinedy
+    if ctx.settings.retention_schedule:
+        jobs = retention_jobs(ctx.settings, ctx.photo_store)
+        ctx.scheduler = Scheduler(jobs, every=ctx.settings.schedule_poll_seconds)
+        ctx.scheduler.start()
+
+
+async def stop_scheduler(app: Sanic[Config, Any], _loop: Any = None) -> None:
+    ctx: AppContext = app.ctx.tinedy
+    if ctx.scheduler is not None:
+        await ctx.scheduler.stop()
+        ctx.scheduler = None
 
 
 async def stop_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> None:

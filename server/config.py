@@ -64,6 +64,22 @@ class Settings(BaseSettings):
     change_log_retention_days: int = Field(
         30, ge=1, description="Days of full change history compact-changes keeps."
     )
+    audit_retention_days: int = Field(
+        400, ge=30, description="Days audit events are kept before the retention purge."
+    )
+    retention_schedule: bool = Field(
+        True,
+        description="This instance's workers run the retention purges daily at "
+        "RETENTION_RUN_AT, once across instances (false: run them yourself).",
+    )
+    retention_run_at: str = Field(
+        "03:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="When the retention purges run each day, Bangkok time (HH:MM).",
+    )
+    schedule_poll_seconds: float = Field(
+        60.0, gt=0, le=3600, description="How often each worker looks for scheduled work due."
+    )
     cache_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     rate_limit_url: str = Field("memory://", description="memory:// or redis://host:port/db")
     login_failures_per_account: str = Field(

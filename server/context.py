@@ -17,6 +17,7 @@ from server.changes.listen import ChangeNotifications
 from server.changes.service import ChangeMirror
 from server.config import Settings
 from server.core.access import Principal
+from server.core.schedule import Scheduler
 from server.http.representations import RepresentationCache
 from server.integration.keys import ApiKeyGate, KeyHolder
 from server.jobs.cursors import CursorCodec
@@ -45,6 +46,7 @@ class AppContext:
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None
     alerts: AlertPlanner | None = None
+    scheduler: Scheduler | None = None
 
     def authenticate(self, token: str) -> Principal:
         """Who holds ``token``: no database read, the mirror knows revoked sessions."""

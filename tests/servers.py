@@ -50,6 +50,7 @@ def spawn_server(
         # with this process's secret: a test that wants them asks (tests/webhooks).
         "WEBHOOK_SENDERS": "0",
         "ALERT_PLANNING": "false",  # likewise alerts: tests/alerts turns it on
+        "RETENTION_SCHEDULE": "false",  # and the daily purges: tests/core/test_schedule.py
         **settings,
     }
     return start_app(env, log)  # its own process group: a test can kill it whole

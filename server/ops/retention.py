@@ -1,18 +1,32 @@
 """How long we keep things: where people were (check-in and photo coordinates expire, the
-visit record and the photo's flags stay) and the change log's history (compacted to each
-job's newest change)."""
+visit record and the photo's flags stay), the change log's history (compacted to each job's
+newest change) and the audit trail (``AUDIT_RETENTION_DAYS``).
+
+Each purge is audited as the system's act, in its own transaction. The product runs all
+three daily at ``RETENTION_RUN_AT`` (:func:`retention_jobs`, on ``core/schedule.py``), once
+across instances; the commands ``purge-locations`` and ``compact-changes`` run the same code
+by hand.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from server.audit import service as audit
 from server.changes import queries as change_queries
 from server.checkins import queries as check_in_queries
+from server.config import Settings
+from server.core.schedule import DailyAt, ScheduledJob
 from server.db.engine import write_transaction
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.photos.storage.objects import ObjectStore
 from server.webhooks.service import unplanned_after
+
+PURGE_LOCATIONS = "purge-locations"
+COMPACT_CHANGES = "compact-changes"
+PURGE_AUDIT = "purge-audit"
 
 
 async def purge_locations(
@@ -31,6 +45,8 @@ async def purge_locations(
         for job in jobs.values():
             writer.change(job, {}, "job.photo_evidence_purged")
         await writer.commit()
+        detail = {"checkIns": check_ins, "photos": len(photos), "days": retention_days}
+        await _audit(PURGE_LOCATIONS, detail)
     for key in sorted({photo["original_key"] for photo in photos if photo["original_key"]}):
         if not await photo_queries.original_in_use(key):
             await store.delete(key)
@@ -39,12 +55,48 @@ async def purge_locations(
 
 async def compact_change_log(keep_days: int, now: datetime | None = None) -> tuple[int, int]:
     """Drop change-log rows older than ``keep_days`` except each job's newest, so the log
-        stays small while a full download (``since=0``) still finds every job. A phone whose
-        cursor is older than the new horizon is told to reload; an offline edit against a
-        version older than it counts every field as changed by others (a conflict, never a
-        silent overwrite). Events not yet planned into webhook deliveries stay, however old (the
+    stays small while a full download (``since=0``) still finds every job. A phone whose
+    cursor is older than the new horizon is told to reload; an offline edit against a
+    version older than it counts every field as changed by others (a conflict, never a
+    silent overwrite). Events not yet planned into webhook deliveries stay, however old (the
     senders may have been stopped): webhooks are at least once. Returns the horizon and the
     number of rows dropped."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
     async with write_transaction():
-        return await change_queries.compact_changes(cutoff, await unplanned_after())
+        horizon, dropped = await change_queries.compact_changes(cutoff, await unplanned_after())
+        await _audit(COMPACT_CHANGES, {"horizon": horizon, "dropped": dropped, "days": keep_days})
+    return horizon, dropped
+
+
+async def purge_audit_trail(retention_days: int, now: datetime | None = None) -> int:
+    """Drop audit events older than ``retention_days`` (the trail's only delete); how many.
+    The purge's own event is younger than any it drops, so the trail says it happened."""
+    async with write_transaction():
+        dropped = await audit.purge_expired(retention_days, now)
+        await _audit(PURGE_AUDIT, {"dropped": dropped, "days": retention_days})
+    return dropped
+
+
+def retention_jobs(settings: Settings, store: ObjectStore) -> list[ScheduledJob]:
+    """The three purges, each daily at ``RETENTION_RUN_AT`` (Bangkok time)."""
+    when = DailyAt.parse(settings.retention_run_at)
+
+    async def locations(now: datetime) -> dict[str, Any]:
+        return {"purged": await purge_locations(settings.location_retention_days, store, now)}
+
+    async def changes(now: datetime) -> dict[str, Any]:
+        horizon, dropped = await compact_change_log(settings.change_log_retention_days, now)
+        return {"horizon": horizon, "dropped": dropped}
+
+    async def trail(now: datetime) -> dict[str, Any]:
+        return {"dropped": await purge_audit_trail(settings.audit_retention_days, now)}
+
+    return [
+        ScheduledJob(PURGE_LOCATIONS, when, locations),
+        ScheduledJob(COMPACT_CHANGES, when, changes),
+        ScheduledJob(PURGE_AUDIT, when, trail),
+    ]
+
+
+async def _audit(name: str, detail: dict[str, Any]) -> None:
+    await audit.record(audit.SYSTEM, f"retention.{name}", "run", name, detail=detail)
