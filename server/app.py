@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
 
 def build_context(settings: Settings) -> AppContext:
     mirror = ChangeMirror(revocation_horizon=timedelta(seconds=settings.access_token_seconds + 60))
-    hub = LiveHub(job_summaries, settings.live_queue_limit)
+    hub = LiveHub(job_summaries, settings.live_queue_limit, mirror.is_revoked)
     mirror.add_listener(hub.publish)
     shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
     photo_store = object_store_for(settings)

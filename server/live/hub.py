@@ -60,9 +60,18 @@ class Subscriber:
 
 
 class LiveHub:
-    def __init__(self, summaries: Summaries, queue_limit: int) -> None:
+    """``revoked`` tells whether a session is known to be signed out (the change mirror's
+    view): a stream that subscribes after its revocation was fanned out ends at once."""
+
+    def __init__(
+        self,
+        summaries: Summaries,
+        queue_limit: int,
+        revoked: Callable[[str], bool] = lambda device_id: False,
+    ) -> None:
         self._summaries = summaries
         self._limit = queue_limit
+        self._revoked = revoked
         self._subscribers: set[Subscriber] = set()
         # Who may hear what, so a row is checked against its possible audience only.
         self._by_user: dict[str, set[Subscriber]] = defaultdict(set)
@@ -72,13 +81,19 @@ class LiveHub:
         self.last_id = 0
 
     def subscribe(self, principal: Principal) -> Subscriber:
-        """From now on the stream gets every event after :attr:`last_id` meant for it."""
+        """From now on the stream gets every event after :attr:`last_id` meant for it.
+
+        Its session is checked after it is registered, with no await in between: the
+        mirror learns of a revocation before it hands the row to :meth:`publish`, so either
+        the check sees it or the row's fan-out finds this stream and ends it."""
         subscriber = Subscriber(principal, self._limit)
         self._subscribers.add(subscriber)
         self._index(subscriber).add(subscriber)
         LIVE_STREAMS.inc()
         if self.closing:
             subscriber.end("shutting_down")
+        elif self._revoked(principal.device_id):
+            subscriber.end("session_revoked")
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

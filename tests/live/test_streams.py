@@ -3,17 +3,22 @@ and a bounded queue that drops a client too slow to keep up."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from contextlib import aclosing
 from typing import Any
 
+import httpx
+
+from server.changes.queries import newest_change_id
 from server.context import AppContext
 from server.core.access import Principal, Role
 from server.jobs.service import job_summaries
 from server.live.hub import LiveHub
 from server.live.stream import Closing, Heartbeat, live_events
-from tests.world import World
+from tests.servers import wait_for
+from tests.world import TEST_PASSWORD, World, bearer
 
 
 def staff_of(world: World) -> Principal:
@@ -74,3 +79,30 @@ async def test_other_teams_updates_are_not_queued(world: World) -> None:
     assert [subscriber.queue.get_nowait().id] == [2]  # type: ignore[union-attr]
     assert subscriber.queue.empty()
     hub.unsubscribe(subscriber)
+
+
+async def test_a_stream_opened_just_after_its_session_was_revoked_ends_at_once(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """The request was authenticated a moment before the revocation reached this worker, and
+    the stream subscribes a moment after the hub fanned it out: it ends at once, not when
+    its token expires."""
+    body = {"email": world.staff_b["email"], "password": TEST_PASSWORD, "device": {"id": "x"}}
+    signed_in = await client.post("/api/mobile/auth/login", json=body)
+    client.cookies.clear()
+    principal = ctx.signer.read_access(signed_in.json()["accessToken"])  # authenticated
+    office = bearer(ctx.signer, world.dispatcher)
+    revoked = await client.delete(f"/api/dispatch/devices/{principal.device_id}", headers=office)
+    assert revoked.status_code == 204
+    await ctx.mirror.catch_up()
+    newest = await newest_change_id()
+
+    async def fanned_out() -> bool:
+        return ctx.hub.last_id >= newest
+
+    await wait_for(fanned_out, "the hub to fan the revocation out")
+
+    stream = live_events(ctx.hub, principal, None, time.time() + 600, 30)
+    async with asyncio.timeout(5), aclosing(stream) as events:
+        received = [item async for item in events]
+    assert received[-1] == Closing("session_revoked")
