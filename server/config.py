@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     proxies_count: int = Field(0, ge=0, description="Trusted reverse proxies in front of us.")
     access_token_seconds: int = Field(900, ge=30)
+    max_devices_per_user: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="Devices one person may be signed in on; signing in on one more signs "
+        "out the one least recently seen.",
+    )
     refresh_token_seconds: int = Field(30 * 24 * 3600, ge=300)
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure session cookies: auto = when the request came over https."
