@@ -14,6 +14,7 @@ from server.alerts.planner import AlertPlanner
 from server.audit.endpoints import audit_routes
 from server.auth.endpoints import auth_routes
 from server.auth.offline_keys import OfflineKeys
+from server.auth.passwords import configure_pool
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import TokenSigner
 from server.changes.listen import ChangeNotifications
@@ -26,8 +27,11 @@ from server.core.schedule import Scheduler
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.dispatch.endpoints import dispatch_routes
 from server.errors import MAX_HEADER_BYTES, handle_error
+from server.http.body_limits import hold_bodies_to_route_limits
 from server.http.head import answer_head_like_get
+from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
+from server.http.request_log import give_request_id
 from server.http.security_headers import add_security_headers
 from server.integration.event_endpoints import event_routes
 from server.integration.job_endpoints import integration_job_routes
@@ -36,6 +40,7 @@ from server.integration.people_endpoints import people_routes
 from server.jobs.cursors import CursorCodec
 from server.jobs.endpoints import job_routes
 from server.jobs.service import job_summaries
+from server.live.caps import StreamCaps
 from server.live.endpoints import live_routes
 from server.live.hub import LiveHub
 from server.ops.endpoints import ops_routes
@@ -63,9 +68,6 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     settings = settings or Settings()
     app: Sanic[Config, Any] = Sanic(name)
     app.config.update(
-        REQUEST_MAX_SIZE=max(
-            settings.max_body_bytes, settings.sync_max_body_bytes, settings.photo_max_bytes
-        ),
         JSON_MAX_SIZE=settings.max_body_bytes,
         REQUEST_MAX_HEADER_SIZE=MAX_HEADER_BYTES,
         PROXIES_COUNT=settings.proxies_count,
@@ -73,6 +75,9 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
         ACCESS_LOG=False,
     )
     app.ctx.tinedy = build_context(settings)
+    configure_pool(settings.password_hash_threads, settings.password_hash_queue)
+    hold_bodies_to_route_limits(app, settings)
+    app.signal("http.routing.after")(give_request_id)
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
     app.blueprint(check_in_routes)
@@ -113,6 +118,7 @@ def build_context(settings: Settings) -> AppContext:
     shell = AppShell.load(settings.app_shell_dir, settings.templates_dir)
     photo_store = object_store_for(settings)
     vapid = load_vapid_keys(settings.data_dir, settings.vapid_private_key.get_secret_value())
+    rate_limits = RateLimits(settings)
     return AppContext(
         settings=settings,
         signer=TokenSigner(
@@ -121,9 +127,10 @@ def build_context(settings: Settings) -> AppContext:
         cursors=CursorCodec(settings.secret_key),
         offline_keys=OfflineKeys(settings.secret_key),
         throttle=LoginThrottle(
-            settings.rate_limit_url,
+            rate_limits.counters,
             settings.login_failures_per_account,
             settings.login_failures_per_address,
+            settings.login_failures_account_ceiling,
         ),
         representations=RepresentationCache.from_url(settings.cache_url),
         mirror=mirror,
@@ -132,7 +139,13 @@ def build_context(settings: Settings) -> AppContext:
         photo_links=PhotoLinks(settings.secret_key, settings.photo_url_seconds),
         photo_store=photo_store,
         vapid=vapid,
-        api_keys=ApiKeyGate(settings.rate_limit_url, settings.integration_rate_limit),
+        api_keys=ApiKeyGate(),
+        rate_limits=rate_limits,
+        stream_caps=StreamCaps(
+            settings.live_streams_per_device,
+            settings.live_streams_per_user,
+            settings.live_heartbeat_seconds,
+        ),
     )
 
 

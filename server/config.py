@@ -133,10 +133,16 @@ class Settings(BaseSettings):
         2, ge=1, le=100, description="A person's budget per route class, in device budgets."
     )
     live_streams_per_device: int = Field(
-        2, ge=1, le=100, description="Live streams one device may hold; a new one ends the oldest."
+        4,
+        ge=1,
+        le=100,
+        description="Live streams one device may hold open per worker; more get 429.",
     )
     live_streams_per_user: int = Field(
-        6, ge=1, le=1000, description="Live streams one person may hold; a new one ends the oldest."
+        8,
+        ge=1,
+        le=1000,
+        description="Live streams one person may hold open per worker; more get 429.",
     )
     change_poll_seconds: float = Field(
         0.1, gt=0, le=5, description="How often each worker reads new change-log rows."

@@ -18,9 +18,11 @@ from server.changes.service import ChangeMirror
 from server.config import Settings
 from server.core.access import Principal
 from server.core.schedule import Scheduler
+from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
 from server.integration.keys import ApiKeyGate, KeyHolder
 from server.jobs.cursors import CursorCodec
+from server.live.caps import StreamCaps
 from server.live.hub import LiveHub
 from server.photos.links import PhotoLinks
 from server.photos.storage.objects import ObjectStore
@@ -43,6 +45,8 @@ class AppContext:
     photo_store: ObjectStore
     vapid: VapidKeys
     api_keys: ApiKeyGate
+    rate_limits: RateLimits
+    stream_caps: StreamCaps
     engine: Engine[Any] | None = None
     notifications: ChangeNotifications | None = None
     alerts: AlertPlanner | None = None

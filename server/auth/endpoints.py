@@ -16,7 +16,7 @@ from server.auth.schemas import (
     RefreshRequest,
     SetPasswordRequest,
 )
-from server.auth.service import DeviceInfo, IssuedSession
+from server.auth.service import DeviceInfo, IssuedSession, SignInRules
 from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
 from server.core.schemas import Problem
@@ -25,10 +25,12 @@ from server.http.endpoint import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
     authorised,
+    client_address,
     endpoint,
     require_same_origin,
 )
 from server.http.json_io import json_response, read_json
+from server.http.rate_limits import RouteClass
 
 auth_routes = Blueprint("auth", url_prefix="/api/mobile/auth")
 REFRESH_COOKIE_PATH = "/api/mobile/auth"
@@ -39,8 +41,16 @@ CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 @endpoint(
     "Sign in a device; also sets the browser session cookies.",
     roles=None,
+    rate_class=RouteClass.SIGN_IN,
     body=LoginRequest,
-    responses={200: LoginResponse, 401: Problem, 422: Problem, 429: Problem},
+    responses={
+        200: LoginResponse,
+        401: Problem,
+        413: Problem,
+        422: Problem,
+        429: Problem,
+        503: Problem,
+    },
 )
 async def login(request: Request) -> HTTPResponse:
     ctx = app_context(request)
@@ -49,9 +59,10 @@ async def login(request: Request) -> HTTPResponse:
         body.email,
         body.password,
         DeviceInfo(body.device.id, body.device.name, body.device.platform),
-        _client_address(request),
+        client_address(request),
         ctx.signer,
         ctx.throttle,
+        SignInRules.of(ctx.settings),
     )
     return _session_response(request, session)
 
@@ -60,8 +71,9 @@ async def login(request: Request) -> HTTPResponse:
 @endpoint(
     "Spend a refresh token for a new pair; a spent token signs the device out.",
     roles=None,
+    rate_class=RouteClass.SIGN_IN,
     body=RefreshRequest,
-    responses={200: LoginResponse, 401: Problem},
+    responses={200: LoginResponse, 401: Problem, 429: Problem},
 )
 async def refresh_session(request: Request) -> HTTPResponse:
     token = _refresh_token(request)
@@ -76,6 +88,7 @@ async def refresh_session(request: Request) -> HTTPResponse:
     "Sign this device out: with its access token, or with its refresh token when the access "
     "token has expired.",
     roles=None,
+    rate_class=RouteClass.SIGN_IN,
     body=RefreshRequest,
     responses={204: None, 401: Problem},
 )
@@ -105,13 +118,14 @@ async def logout(request: Request) -> HTTPResponse:
     "Set a password with a one-time invite or reset link's token; every session of the "
     "person ends.",
     roles=None,
+    rate_class=RouteClass.SIGN_IN,
     body=SetPasswordRequest,
     responses={204: None, 400: Problem, 422: Problem, 429: Problem},
 )
 async def set_password(request: Request) -> HTTPResponse:
     body = read_json(request, SetPasswordRequest)
     await password_links.set_password(
-        body.token, body.password, _client_address(request), app_context(request).throttle
+        body.token, body.password, client_address(request), app_context(request).throttle
     )
     return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
 
@@ -121,13 +135,14 @@ async def set_password(request: Request) -> HTTPResponse:
     "Ask for a reset link: always 202, whether or not the account exists; the office sends "
     "the link.",
     roles=None,
+    rate_class=RouteClass.SIGN_IN,
     body=ForgotPasswordRequest,
     responses={202: None, 422: Problem, 429: Problem},
 )
 async def forgot_password(request: Request) -> HTTPResponse:
     body = read_json(request, ForgotPasswordRequest)
     await password_links.request_reset(
-        body.email, _client_address(request), app_context(request).throttle
+        body.email, client_address(request), app_context(request).throttle
     )
     return HTTPResponse(status=202, headers={"Cache-Control": "no-store"})
 
@@ -145,7 +160,7 @@ async def change_password(request: Request, principal: Principal) -> HTTPRespons
         principal,
         body.current_password,
         body.new_password,
-        _client_address(request),
+        client_address(request),
         app_context(request).throttle,
     )
     return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
@@ -161,11 +176,6 @@ async def change_password(request: Request, principal: Principal) -> HTTPRespons
 async def offline_key(request: Request, principal: Principal) -> HTTPResponse:
     key = await auth_service.offline_key(principal, app_context(request).offline_keys)
     return json_response(key.as_json())
-
-
-def _client_address(request: Request) -> str:
-    """The client's address, as the proxies in front say it (``PROXIES_COUNT``)."""
-    return request.remote_addr or request.ip
 
 
 def _refresh_token(request: Request) -> str | None:

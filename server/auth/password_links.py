@@ -18,7 +18,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from server.auth import queries as auth_queries
 from server.auth.passwords import hash_password_off_loop, verify_password
@@ -75,10 +75,10 @@ async def spend_links(user_id: str) -> None:
 async def set_password(token: str, password: str, address: str, throttle: LoginThrottle) -> None:
     """Set the password a link is for, once; every session of the person ends. A used,
     expired or unknown link is refused and counted against the client's address."""
-    await throttle.check_address(address)
+    attempt = await throttle.reserve_address(address)
     token_hash = secret_digest(token)
     if await auth_queries.usable_password_token(token_hash, datetime.now(UTC)) is None:
-        await _refuse(address, throttle)
+        raise PasswordLinkInvalid()
     password_hash = await hash_password_off_loop(password)
     async with write_transaction():
         user = await _spend(token_hash)
@@ -87,14 +87,14 @@ async def set_password(token: str, password: str, address: str, throttle: LoginT
             await spend_links(str(user["id"]))
             await sign_out_everywhere(str(user["id"]), "password_set")
     if user is None:
-        await _refuse(address, throttle)
+        raise PasswordLinkInvalid()
+    await throttle.refund(attempt)
 
 
 async def request_reset(email: str, address: str, throttle: LoginThrottle) -> None:
     """Tell the office CRM an active account forgot its password; say nothing either way.
     Every request counts against the client's address (it cannot be told a failure)."""
-    await throttle.check_address(address)
-    await throttle.record_address_failure(address)
+    await throttle.reserve_address(address)
     user = await people_queries.find_user_by_email(email)
     if user is None or not user["active"]:
         return
@@ -113,10 +113,10 @@ async def change_password(
     user = await people_queries.get_user(principal.user_id)
     if user is None or not user["active"]:
         raise SessionRevoked("The account is no longer active.")
-    await throttle.check(user["email"], address)
+    attempt = await throttle.reserve(user["email"], address)
     if not await verify_password(user["password_hash"], current):
-        await throttle.record_failure(user["email"], address)
         raise InvalidCredentials("The current password is wrong.")
+    await throttle.refund(attempt)
     password_hash = await hash_password_off_loop(new)
     async with write_transaction():
         await people_queries.set_password_hash(principal.user_id, password_hash)
@@ -131,8 +131,3 @@ async def _spend(token_hash: str) -> dict[str, Any] | None:
     user_id = await auth_queries.spend_password_token(token_hash, datetime.now(UTC))
     user = None if user_id is None else await people_queries.get_user(user_id)
     return user if user is not None and user["active"] else None
-
-
-async def _refuse(address: str, throttle: LoginThrottle) -> NoReturn:
-    await throttle.record_address_failure(address)
-    raise PasswordLinkInvalid()

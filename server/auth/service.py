@@ -14,10 +14,12 @@ from server.auth.passwords import verify_password
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import RefreshClaims, TokenSigner
 from server.changes.service import ChangeMirror, record_session_revoked
+from server.config import Settings
 from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries
+from server.seed import DEMO_PASSWORD
 from server.push.subscriptions import end_device_subscriptions
 
 
@@ -26,6 +28,24 @@ class DeviceInfo:
     client_id: str
     name: str
     platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignInRules:
+    """What an installation allows at sign-in. Outside demo mode the demo's password is
+    refused, whatever the account (the demo's accounts have it, and it is public): an
+    account seeded for a demo works again once the office sets it a new password. A person
+    is signed in on at most ``max_devices`` devices at once."""
+
+    demo: bool
+    max_devices: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> SignInRules:
+        return cls(settings.demo, settings.max_devices_per_user)
+
+    def refuses(self, password: str) -> bool:
+        return not self.demo and password == DEMO_PASSWORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +63,18 @@ async def login(
     client_address: str,
     signer: TokenSigner,
     throttle: LoginThrottle,
+    rules: SignInRules,
 ) -> IssuedSession:
-    """A new session for this device; an older session of the same device is signed out."""
-    await throttle.check(email, client_address)
+    """A new session for this device; an older session of the same device is signed out,
+    and so is the person's least recently seen device when they would be on more than
+    ``rules.max_devices``. The demo's password outside demo mode is a wrong password."""
+    attempt = await throttle.reserve(email, client_address)  # counted before the check runs
     user = await people_queries.find_user_by_email(email)
     live_user = user if user is not None and user["active"] else None
-    if not await verify_password(live_user["password_hash"] if live_user else None, password):
-        await throttle.record_failure(email, client_address)
+    hashed = live_user["password_hash"] if live_user else None
+    if not await verify_password(hashed, password) or rules.refuses(password):
         raise InvalidCredentials()
+    await throttle.refund(attempt)  # a right password is never counted
     assert live_user is not None
     device_id = str(uuid.uuid4())
     async with write_transaction():
@@ -58,6 +82,12 @@ async def login(
             await device_queries.live_device_ids(str(live_user["id"]), device.client_id),
             str(live_user["id"]),
             "signed_in_again",
+            audit.AuditActor.user(str(live_user["id"])),
+        )
+        await _revoke_all(
+            await device_queries.least_recently_seen(str(live_user["id"]), rules.max_devices - 1),
+            str(live_user["id"]),
+            "device_limit",
             audit.AuditActor.user(str(live_user["id"])),
         )
         await device_queries.insert_device(

@@ -1,104 +1,111 @@
-"""Failed-login throttle: per account and per client address, counting failures only.
+"""The sign-in throttle: password checks are reserved before they run, and given back when
+the password was right, so only failures (and checks in flight) count.
 
-Correct logins are never counted, so a whole team signing in from one office Wi-Fi is not
-throttled; guessing at one account, or at many accounts from one address, is.
+Three counts, each an atomic increment (Redis ``INCRBY`` with ``RATE_LIMIT_URL=redis://…``,
+else this process's memory), taken *before* the password is checked: 200 guesses sent at
+once see counts 1 to 200, and only those within the budget reach Argon2. A refused attempt
+gives its counts back at once, so hammering a closed door never fills anyone's budget.
 
-With ``RATE_LIMIT_URL=redis://…`` the counts are shared by every worker. When Redis fails,
-each worker counts in its own memory until Redis answers again (see
-:mod:`server.core.shared_store`): logins go on, still throttled, though an attacker spread over
-workers gets that many budgets meanwhile, and failures counted meanwhile are not carried over.
+- **Per account and client** (``LOGIN_FAILURES_PER_ACCOUNT``): guesses at one account from
+  one address. The account's owner, from their own address, is not touched by an attacker
+  elsewhere: no one can lock a dispatcher out.
+- **Per client** (``LOGIN_FAILURES_PER_ADDRESS``): guesses at any accounts from one address.
+- **Per account** (``LOGIN_FAILURES_ACCOUNT_CEILING``): guesses at one account from
+  everywhere. Past this ceiling (a spread-out attack) each address gets one try per window at
+  that account, not five; a person who types their password right still gets in at once, from
+  any address. It slows an attack down; it never locks the account.
+
+A client is its IPv4 address or its IPv6 /64 (:func:`client_prefix`): a home or phone network
+gets a whole /64 and can rotate through it. Windows are 15 minutes aligned to the clock, and
+``Retry-After`` says when the window ends. While Redis is unreachable each worker counts in its
+own memory (see :mod:`server.core.shared_store`): sign-in goes on, still throttled.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import math
-import time
+from dataclasses import dataclass
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from limits import parse
 
-from server.core.shared_store import LOCAL, SharedStore, StoreUnavailable
 from server.errors import RateLimited
+from server.http.rate_limits import SIGN_IN_FAILURES, THROTTLED, WindowCounters, client_prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    quota: int
+    window: int
+
+    @classmethod
+    def of(cls, rate: str) -> Limit:
+        item = parse(rate)
+        return cls(item.amount, int(item.get_expiry()))
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Counts taken for one password check: give them back when the password was right."""
+
+    keys: tuple[tuple[str, int], ...]
 
 
 class LoginThrottle:
-    def __init__(self, storage_url: str, per_account: str, per_address: str) -> None:
-        self._local = MovingWindowRateLimiter(MemoryStorage())
-        self._storage: Storage | None = None
-        self._shared: MovingWindowRateLimiter | None = None
-        if not storage_url.startswith("memory://"):
-            storage: Storage = storage_from_string(f"async+{storage_url}")  # type: ignore[assignment]
-            self._storage = storage
-            self._shared = MovingWindowRateLimiter(storage)
-        self._shared_store = SharedStore("login throttle")
-        self._per_account: RateLimitItem = parse(per_account)
-        self._per_address: RateLimitItem = parse(per_address)
+    def __init__(
+        self,
+        counters: WindowCounters,
+        per_account: str,
+        per_address: str,
+        account_ceiling: str = "100 per 15 minutes",
+    ) -> None:
+        self._counters = counters
+        self._per_pair = Limit.of(per_account)
+        self._per_address = Limit.of(per_address)
+        self._ceiling = Limit.of(account_ceiling)
 
     @property
     def status(self) -> str:
         """For /readyz: ``local`` (memory by configuration), ``ok``, or ``degraded: <why>``."""
-        return LOCAL if self._shared is None else self._shared_store.status
+        return self._counters.status
 
     async def probe(self) -> str:
-        """Try the shared counts now (Redis may be back), then say how they stand."""
-        if self._storage is not None:
-            storage = self._storage
-            with contextlib.suppress(StoreUnavailable):
-                await self._shared_store.run(storage.check)
-        return self.status
+        return await self._counters.probe()
 
-    async def check(self, email: str, address: str) -> None:
-        """Raise 429 while either budget of failures is spent."""
-        for item, key in self._keys(email, address):
-            await self._refuse_if_spent(item, key)
-
-    async def check_address(self, address: str) -> None:
-        """Raise 429 while the address's budget is spent (password links and forgotten
-        passwords, which have no account to count against)."""
-        await self._refuse_if_spent(*self._address_key(address))
-
-    async def record_address_failure(self, address: str) -> None:
-        await self._hit(*self._address_key(address))
-
-    async def record_failure(self, email: str, address: str) -> None:
-        for item, key in self._keys(email, address):
-            await self._hit(item, key)
-
-    async def _hit(self, item: RateLimitItem, key: str) -> None:
-        if self._shared is not None:
-            shared = self._shared
-            with contextlib.suppress(StoreUnavailable):
-                await self._shared_store.run(lambda: shared.hit(item, key))
-                return
-        await self._local.hit(item, key)
-
-    async def _refuse_if_spent(self, item: RateLimitItem, key: str) -> None:
-        if not await self._allowed(item, key):
-            raise RateLimited(math.ceil(await self._reset_time(item, key) - time.time()))
-
-    async def _allowed(self, item: RateLimitItem, key: str) -> bool:
-        if self._shared is not None:
-            shared = self._shared
-            with contextlib.suppress(StoreUnavailable):
-                return await self._shared_store.run(lambda: shared.test(item, key))
-        return await self._local.test(item, key)
-
-    async def _reset_time(self, item: RateLimitItem, key: str) -> float:
-        if self._shared is not None:
-            shared = self._shared
-            with contextlib.suppress(StoreUnavailable):
-                stats = await self._shared_store.run(lambda: shared.get_window_stats(item, key))
-                return stats.reset_time
-        return (await self._local.get_window_stats(item, key)).reset_time
-
-    def _keys(self, email: str, address: str) -> tuple[tuple[RateLimitItem, str], ...]:
-        return (
-            (self._per_account, f"login-account:{email.casefold()}"),
-            self._address_key(address),
+    async def reserve(self, email: str, address: str) -> Reservation:
+        """Count one password check at ``email`` from ``address``; 429 (counting nothing)
+        when a budget is spent."""
+        account, client = email.casefold(), client_prefix(address)
+        pair, ceiling = self._per_pair, self._ceiling
+        keys = (
+            (f"login:a:{client}", self._per_address),
+            (f"login:p:{account}:{client}", pair),
+            (f"login:c:{account}", ceiling),
         )
+        counted = await asyncio.gather(*(self._counters.add(k, lim.window) for k, lim in keys))
+        (by_client, client_reset), (by_pair, pair_reset), (by_account, _) = counted
+        refused = [client_reset] if by_client > self._per_address.quota else []
+        if by_pair > pair.quota or (by_account > ceiling.quota and by_pair > 1):
+            refused.append(pair_reset)  # past the ceiling (a spread-out attack): one try each
+        reservation = Reservation(tuple((key, lim.window) for key, lim in keys))
+        if refused:
+            await self.refund(reservation)
+            THROTTLED.labels(SIGN_IN_FAILURES).inc()
+            raise RateLimited(math.ceil(max(refused)))
+        return reservation
 
-    def _address_key(self, address: str) -> tuple[RateLimitItem, str]:
-        return self._per_address, f"login-address:{address}"
+    async def reserve_address(self, address: str) -> Reservation:
+        """Count one attempt from ``address`` with no account to name (a password link, a
+        forgotten password); 429 when its budget is spent."""
+        key, limit = f"login:a:{client_prefix(address)}", self._per_address
+        count, reset = await self._counters.add(key, limit.window)
+        reservation = Reservation(((key, limit.window),))
+        if count > limit.quota:
+            await self.refund(reservation)
+            THROTTLED.labels(SIGN_IN_FAILURES).inc()
+            raise RateLimited(math.ceil(reset))
+        return reservation
+
+    async def refund(self, reservation: Reservation) -> None:
+        """Give the counts back: the password was right (or the attempt was refused)."""
+        await asyncio.gather(*(self._counters.add(k, w, -1) for k, w in reservation.keys))

@@ -1,5 +1,7 @@
-"""The one decorator every route wears: who may call it, what OpenAPI says about it, its
-request metrics and its ``Server-Timing`` header.
+"""The one decorator every route wears: who may call it, how much it may call (its rate
+limits, :mod:`server.http.rate_limits`), how big a body it takes
+(:mod:`server.http.body_limits`), what OpenAPI says about it, its request metrics and its
+``Server-Timing`` header.
 
 Authentication happens here for every route that names ``roles`` (people, by their access
 token) or a ``scope`` (the office CRM, by an API key), so no handler can forget it. The two
@@ -35,6 +37,8 @@ from server.errors import (
     Unauthorized,
     as_api_error,
 )
+from server.http.body_limits import BodySize, declared_body_size
+from server.http.rate_limits import RateLimits, RouteClass, client_prefix, declared_class
 
 log = logging.getLogger("tinedy.api")
 
@@ -59,6 +63,7 @@ class Operation:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     stream: bool = False
     scope: tuple[str, ...] | None = None
+    rate_class: RouteClass | None = None
 
 
 def endpoint(
@@ -70,28 +75,57 @@ def endpoint(
     responses: dict[int, type[BaseModel] | None] | None = None,
     stream: bool = False,
     scope: str | tuple[str, ...] | None = None,
+    rate_class: RouteClass | None = None,
+    body_size: BodySize | None = None,
 ) -> Callable[[Handler], Handler]:
     """Document a handler and pass it the authenticated caller: the person (unless ``roles``
-    is None) or, for a route of the integration API, the API key holding ``scope``.
-    Its answer (or its error) carries ``Server-Timing``."""
+    is None) or, for a route of the integration API, the API key holding ``scope``, once a
+    request is spent from the caller's budget of ``rate_class``. Its answer (or its error)
+    carries ``Server-Timing`` and the ``RateLimit`` headers.
+
+    ``rate_class`` defaults to ``integration`` for a key's route, else to the class
+    :data:`~server.http.rate_limits.WRITES_BY_MODULE` names, else ``reads`` for a person's
+    GET and ``writes`` for their other methods; a public route is limited (per client
+    address) only when it names a class. ``body_size`` defaults to JSON's (or
+    :data:`~server.http.body_limits.BODY_SIZES`)."""
     scopes = (scope,) if isinstance(scope, str) else scope
-    operation = Operation(
-        summary, None if scopes else roles, body, query, responses or {}, stream, scopes
-    )
 
     def decorate(handler: Handler) -> Handler:
+        module, name = handler.__module__, handler.__name__
+        declared = rate_class or declared_class(module, name)
+        if scopes is not None:
+            declared = RouteClass.INTEGRATION
+        operation = Operation(
+            summary,
+            None if scopes else roles,
+            body,
+            query,
+            responses or {},
+            stream,
+            scopes,
+            declared,
+        )
+
         @wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             timings, timing_token = start_request()
             status = 500
             answer: HTTPResponse | ApiError | None = None
+            limits: dict[str, str] | None = None
             track_writes()
             try:
                 if scopes is not None:
                     holder = await gate_of(request).authenticate_key(api_key_of(request), scopes)
+                    limits = await rate_limits_of(request).spend_one(declared, holder.key_id)
                     args = (holder, *args)
                 elif roles is not None:
-                    args = (authorised(request, roles), *args)
+                    principal = authorised(request, roles)
+                    limits = await spend_person(request, declared, principal)
+                    args = (principal, *args)
+                elif declared is not None:
+                    limits = await rate_limits_of(request).spend_one(
+                        declared, client_prefix(client_address(request))
+                    )
                 answer = response = await handler(request, *args, **kwargs)
                 status = response.status if response is not None else streamed_status(request)
                 return response
@@ -108,12 +142,33 @@ def endpoint(
                     await see_own_write(request)
                 if answer is not None and not stream:
                     answer.headers["Server-Timing"] = timings.header()
+                    if limits is not None:
+                        answer.headers.update(limits)
                 end_request(timing_token)
 
         wrapped.__dict__["openapi"] = operation
+        wrapped.__dict__["body_size"] = body_size or declared_body_size(module, name)
         return wrapped
 
     return decorate
+
+
+async def spend_person(
+    request: Request, declared: RouteClass | None, principal: Principal
+) -> dict[str, str]:
+    """One request from the device's and the person's budgets: a GET is a read unless the
+    route names its class (counted in this worker, with no await)."""
+    limits = rate_limits_of(request)
+    if declared is None or declared is RouteClass.READS:
+        if request.method in SAFE_METHODS:
+            return limits.spend_read(principal.device_id, principal.user_id)
+        declared = RouteClass.WRITES
+    return await limits.spend_person(declared, principal.device_id, principal.user_id)
+
+
+def client_address(request: Request) -> str:
+    """The client's address, as the proxies in front say it (``PROXIES_COUNT``)."""
+    return request.remote_addr or request.ip
 
 
 def streamed_status(request: Request) -> int:
@@ -155,6 +210,11 @@ class Gate(Protocol):
 def gate_of(request: Request) -> Gate:
     gate: Gate = request.app.ctx.tinedy
     return gate
+
+
+def rate_limits_of(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.ctx.tinedy.rate_limits
+    return limits
 
 
 def principal_of(request: Request) -> Principal:

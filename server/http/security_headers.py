@@ -7,13 +7,16 @@ lets nothing run if it is opened as a page (JSON, problems, photos). Scripts get
 service worker's policy would govern its own fetches. A ``304`` gets none either: a browser
 copies a 304's headers onto the response it kept, and the shell must keep its own policy.
 Over https (as the request's scheme says, behind ``PROXIES_COUNT`` proxies) browsers are told
-to stay on https for a year.
+to stay on https for a year. Every answer also carries its request's ``X-Request-ID``
+(:mod:`server.http.request_log`).
 """
 
 from __future__ import annotations
 
 from sanic import Request
 from sanic.response import BaseHTTPResponse
+
+from server.http.request_log import REQUEST_ID_HEADER, request_id_of
 
 SHELL_POLICY = "; ".join(
     (
@@ -41,6 +44,7 @@ EVERY_ANSWER = {
 
 def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
     headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id_of(request)
     for name, value in EVERY_ANSWER.items():
         headers.setdefault(name, value)
     policy = policy_for(response)

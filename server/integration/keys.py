@@ -3,7 +3,9 @@
 A key is ``tk_`` and 32 random bytes (base64url). It is high-entropy, so one SHA-256 is the
 right hash (a slow password hash would only cost every request); the lookup is by that hash.
 Every request reads the key's row, so a revocation holds from the next request on every
-instance; its last use is written at most once a minute per worker.
+instance; its last use is written at most once a minute per worker. Each key's request budget
+(``INTEGRATION_RATE_LIMIT``) is the ``integration`` class of :mod:`server.http.rate_limits`,
+spent by the ``endpoint`` decorator once the key is known.
 """
 
 from __future__ import annotations
@@ -17,16 +19,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
-
 from server.audit import service as audit
 from server.auth.tokens import secret_digest
-from server.core.shared_store import SharedStore, StoreUnavailable
 from server.db.engine import write_transaction
-from server.errors import InvalidApiKey, RateLimited, ScopeForbidden
+from server.errors import InvalidApiKey, ScopeForbidden
 from server.integration import queries as key_queries
 
 KEY_PREFIX = "tk_"
@@ -114,21 +110,9 @@ def key_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ApiKeyGate:
-    """Who holds a key, whether it may use a route, and each key's request budget.
+    """Who holds a key, and whether it may use a route."""
 
-    The budget is a moving window per key (``INTEGRATION_RATE_LIMIT``), counted in
-    ``RATE_LIMIT_URL``'s store so that instances share it, or in memory while that store is
-    unreachable (as the login throttle does).
-    """
-
-    def __init__(self, storage_url: str, rate: str) -> None:
-        self._rate: RateLimitItem = parse(rate)
-        self._local = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
-        if not storage_url.startswith("memory://"):
-            storage: Storage = storage_from_string(f"async+{storage_url}")  # type: ignore[assignment]
-            self._shared = MovingWindowRateLimiter(storage)
-        self._shared_store = SharedStore("integration rate limit")
+    def __init__(self) -> None:
         self._last_use: dict[str, float] = {}
 
     async def authenticate(self, key: str, scopes: tuple[str, ...]) -> KeyHolder:
@@ -140,30 +124,10 @@ class ApiKeyGate:
         if row is None:
             raise InvalidApiKey()
         holder = KeyHolder(str(row["id"]), row["name"], frozenset(row["scopes"]))
-        await self._spend(holder.key_id)
         if not any(holder.allows(scope) for scope in scopes):
             raise ScopeForbidden(f"This route needs the {' or '.join(scopes)} scope.")
         await self._note_use(holder.key_id)
         return holder
-
-    async def _spend(self, key_id: str) -> None:
-        name = f"integration-key:{key_id}"
-        limiter = self._local
-        if self._shared is not None:
-            shared = self._shared
-            try:
-                if await self._shared_store.run(lambda: shared.hit(self._rate, name)):
-                    return
-                limiter = shared
-            except StoreUnavailable:
-                pass
-        if limiter is self._local and await self._local.hit(self._rate, name):
-            return
-        stats = await limiter.get_window_stats(self._rate, name)
-        raise RateLimited(
-            math.ceil(stats.reset_time - time.time()),
-            f"This key made more than {self._rate} requests.",
-        )
 
     async def _note_use(self, key_id: str) -> None:
         now = time.monotonic()

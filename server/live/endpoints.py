@@ -3,7 +3,8 @@ frames over a WebSocket (``/ws``). Both resume from the last event id the client
 
 Tokens never go in URLs (they end up in logs): SSE from a browser rides the session cookie,
 other clients send the bearer header. A WebSocket opened by a browser must come from the
-app's own origin.
+app's own origin. A device and a person may hold only so many streams at once
+(:mod:`server.live.caps`): past that a new stream gets 429 (a WebSocket closes with 4429).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from server.context import app_context
+from server.context import AppContext, app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
@@ -37,7 +38,7 @@ SSE_HEADERS = {
 @endpoint(
     "The caller's live events as Server-Sent Events; resumes after Last-Event-ID "
     "(or ?lastEventId=).",
-    responses={200: None, 400: Problem, 401: Problem},
+    responses={200: None, 400: Problem, 401: Problem, 429: Problem},
     stream=True,
 )
 async def stream_live_updates(request: Request, principal: Principal) -> HTTPResponse:
@@ -47,16 +48,17 @@ async def stream_live_updates(request: Request, principal: Principal) -> HTTPRes
     raw_position = request.headers.get("last-event-id") or request.args.get("lastEventId")
     last_event_id = resume_point(request, raw_position)
     expires_at = ctx.signer.access_expiry(presented_token(request)[0])
-    response: HTTPResponse = await request.respond(
-        headers=SSE_HEADERS, content_type="text/event-stream; charset=utf-8"
-    )
-    await response.send(f"retry: {RETRY_MILLISECONDS}\n\n")
-    heartbeat = ctx.settings.live_heartbeat_seconds
-    async with aclosing(
-        live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
-    ) as events:
-        async for item in events:
-            await response.send(sse_frame(item))
+    with ctx.stream_caps.hold(principal):
+        response: HTTPResponse = await request.respond(
+            headers=SSE_HEADERS, content_type="text/event-stream; charset=utf-8"
+        )
+        await response.send(f"retry: {RETRY_MILLISECONDS}\n\n")
+        heartbeat = ctx.settings.live_heartbeat_seconds
+        async with aclosing(
+            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+        ) as events:
+            async for item in events:
+                await response.send(sse_frame(item))
     await response.eof()  # type: ignore[no-untyped-call]
     return response
 
@@ -64,7 +66,7 @@ async def stream_live_updates(request: Request, principal: Principal) -> HTTPRes
 @live_routes.websocket("/ws")  # type: ignore[untyped-decorator]  # Sanic leaves it untyped
 @endpoint(
     "The same events as JSON frames {event, id, data}; resumes after ?lastEventId=. "
-    "Closes with 4000 + the HTTP status of a refusal (4401, 4403, 4400).",
+    "Closes with 4000 + the HTTP status of a refusal (4401, 4403, 4400, 4429).",
     roles=None,
 )
 async def live_updates_socket(request: Request, ws: WebsocketImplProtocol) -> None:
@@ -74,9 +76,22 @@ async def live_updates_socket(request: Request, ws: WebsocketImplProtocol) -> No
         require_app_origin(request, ctx.settings.app_origin)
         last_event_id = resume_point(request, request.args.get("lastEventId"))
         expires_at = ctx.signer.access_expiry(presented_token(request)[0])
+        ctx.rate_limits.spend_read(principal.device_id, principal.user_id)
+        with ctx.stream_caps.hold(principal):
+            await _send_live_events(ws, ctx, principal, last_event_id, expires_at)
     except ApiError as refused:
         await ws.close(code=4000 + refused.status, reason=refused.code)
         return
+    await ws.close(code=1000, reason="stream_ended")
+
+
+async def _send_live_events(
+    ws: WebsocketImplProtocol,
+    ctx: AppContext,
+    principal: Principal,
+    last_event_id: int | None,
+    expires_at: float,
+) -> None:
     heartbeat = ctx.settings.live_heartbeat_seconds
     # Read what the client sends (and drop it): unread frames stop Sanic answering pings.
     reader = asyncio.create_task(_drain(ws))
@@ -88,7 +103,6 @@ async def live_updates_socket(request: Request, ws: WebsocketImplProtocol) -> No
                 await ws.send(ws_frame(item))
     finally:
         reader.cancel()
-    await ws.close(code=1000, reason="stream_ended")
 
 
 async def _drain(ws: WebsocketImplProtocol) -> None:
