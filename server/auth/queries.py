@@ -60,6 +60,18 @@ async def live_device_ids(user_id: str, client_id: str) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
+async def least_recently_seen(user_id: str, keep: int) -> list[str]:
+    """The person's live devices but the ``keep`` most recently seen: those to sign out so
+    that one more fits under the limit."""
+    rows = (
+        await Device.select(Device.id)
+        .where((Device.user == user_id) & Device.revoked_at.is_null())
+        .order_by(Device.last_seen_at, Device.created_at, ascending=False)
+        .run()
+    )
+    return [str(row["id"]) for row in rows[keep:]]
+
+
 async def user_live_device_ids(user_id: str) -> list[str]:
     rows = (
         await Device.select(Device.id)

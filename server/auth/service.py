@@ -19,8 +19,8 @@ from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries
-from server.seed import DEMO_PASSWORD
 from server.push.subscriptions import end_device_subscriptions
+from server.seed import DEMO_PASSWORD
 
 
 @dataclass(frozen=True, slots=True)

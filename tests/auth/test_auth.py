@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from server.auth.passwords import hash_password
 from server.auth.schemas import LoginResponse
 from server.context import AppContext
 from server.core.access import Principal, Role
+from server.db.tables import Device, PushSubscription
+from server.people import queries as people_queries
+from server.seed import DEMO_PASSWORD
 from tests.answers import parse_answer
 from tests.problems import assert_problem
-from tests.world import TEST_PASSWORD, World
+from tests.world import TEST_PASSWORD, World, add_staff
 
 LOGIN = "/api/mobile/auth/login"
 REFRESH = "/api/mobile/auth/refresh"
@@ -236,3 +241,66 @@ async def test_a_login_without_device_details_gets_a_session_of_its_own(
     client.cookies.clear()
     for session in (first, second):
         assert (await client.get(FEED, headers=auth(session))).status_code == 200
+
+
+async def demo_account() -> dict[str, Any]:
+    """An account as the demo seeds them: at demo.local, with the demo's public password."""
+    email = f"staff-{uuid.uuid4().hex[:8]}@demo.local"
+    user = {
+        "id": str(uuid.uuid4()),
+        "email": email,
+        "name": "Demo",
+        "role": "staff",
+        "password_hash": hash_password(DEMO_PASSWORD),
+    }
+    await people_queries.insert_users([user])
+    return user
+
+
+async def test_the_demo_password_is_refused_outside_demo_mode(client: httpx.AsyncClient) -> None:
+    """DEMO is off: a demo-seeded account's public password is a wrong password."""
+    account = await demo_account()
+    response = await client.post(LOGIN, json=credentials(account, password=DEMO_PASSWORD))
+    assert_problem(response, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"demo": True}])
+async def test_in_demo_mode_the_demo_accounts_sign_in(client: httpx.AsyncClient) -> None:
+    account = await demo_account()
+    response = await client.post(LOGIN, json=credentials(account, password=DEMO_PASSWORD))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_devices_per_user": 2}])
+async def test_one_device_too_many_signs_out_the_least_recently_seen(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """Two devices at most: signing in on a third signs out the one least recently seen
+    (here the first-signed-in phone refreshed since, so the tablet goes), its push
+    subscription with it."""
+    person = await add_staff(world)
+    phone = await sign_in(client, person, "phone")
+    tablet = await sign_in(client, person, "tablet")
+    tablet_device = ctx.signer.read_access(tablet["accessToken"]).device_id
+    await PushSubscription.insert(
+        PushSubscription(
+            id=str(uuid.uuid4()),
+            user_id=person["id"],
+            device_id=tablet_device,
+            endpoint=f"https://push.example/{uuid.uuid4().hex}",
+            p256dh="x",
+            auth="y",
+        )
+    )
+    phone = (await client.post(REFRESH, json={"refreshToken": phone["refreshToken"]})).json()
+    laptop = await sign_in(client, person, "laptop")
+    client.cookies.clear()
+
+    gone = await client.post(REFRESH, json={"refreshToken": tablet["refreshToken"]})
+    assert_problem(gone, 401, "session_revoked")
+    assert (await client.get(FEED, headers=auth(tablet))).status_code == 401
+    for kept in (phone, laptop):
+        assert (await client.get(FEED, headers=auth(kept))).status_code == 200
+    assert not await PushSubscription.exists().where(PushSubscription.device_id == tablet_device)
+    revoked = await Device.select(Device.revoked_reason).where(Device.id == tablet_device).first()
+    assert revoked == {"revoked_reason": "device_limit"}
