@@ -1,5 +1,6 @@
 // Calls to the API with the session's cookies, from the page and the service worker alike.
-import { forget, keepKey } from "./seal.js";
+import { read, write } from "./store.js";
+import { forget, holdServerKey } from "./vault.js";
 import vocabulary from "./vocabulary.js";
 
 const KEY_URL = "/api/mobile/auth/offline-key";
@@ -17,8 +18,34 @@ export const locked = (name, work) =>
 
 /** Network trouble that passes: try again. @param {number} status */
 export const retryable = (status) => status === 408 || status === 429 || status >= 500;
-/** What Retry-After asks, in ms (0 when it asks nothing). @param {Response} response */
-export const delayOf = (response) => Number(response.headers.get("Retry-After")) * 1000 || 0;
+const LONGEST_WAIT_MS = 15 * 60e3; // a Retry-After (or a rate limit's reset) is waited out, up to this
+const SHORTEST_WAIT_MS = 1000;
+
+/**
+ * What the server asks to wait before trying again, in ms (0: it asks nothing, back off as
+ * usual): ``Retry-After`` (seconds or an HTTP date), else the IETF ``RateLimit`` header's
+ * ``t`` (seconds until the quota resets); bounded either way.
+ * @param {Response} response
+ */
+export function delayOf(response) {
+  const after = response.headers.get("Retry-After") || "";
+  const reset = /(?:^|[;,\s])t=(\d+)/.exec(response.headers.get("RateLimit") || "");
+  const ms = /^\d+$/.test(after) ? Number(after) * 1000 : after ? Date.parse(after) - Date.now()
+    : reset ? Number(reset[1]) * 1000 : 0;
+  return ms > 0 ? Math.min(Math.max(ms, SHORTEST_WAIT_MS), LONGEST_WAIT_MS) : 0;
+}
+
+// A wait the server asked for is kept in the vault, and every lane checks it inside its own
+// lock: the page and the worker (Background Sync) never send before it, whoever was refused.
+/** How long the server asked this phone to wait still, in ms (0: no wait). */
+export const stillWaiting = async () => Math.max(0, Number(await read("meta", "retryAt")) - Date.now() || 0);
+
+/** Keep the server's wait (``response`` was 408, 429 or 5xx); its length in ms. @param {Response} response */
+export async function waitAsked(response) {
+  const ms = delayOf(response);
+  if (ms) await write("meta", "retryAt", Date.now() + ms);
+  return ms;
+}
 
 /** The problem+json ``code`` of an answer, if it has one. @param {Response} response */
 export const problemCode = (response) =>
@@ -54,9 +81,14 @@ export async function authorised(url, options) {
   });
 }
 
-/** This device's offline key, from the server. */
+/** This device's offline key from the server, held in memory; its answer (the raw key, to
+ * wrap under a PIN), or null when the server refused the session (no signal: an error).
+ * @returns {Promise<import("./vault.js").ServerKey & { userId: string } | null>} */
 export async function fetchKey() {
   const response = await authorised(KEY_URL, { method: "GET" });
-  if (!response.ok) return null;
-  return keepKey((await response.json()).key);
+  if (response.status === 401) return null;
+  if (!response.ok) throw new Error(`the key could not be fetched (${response.status})`);
+  const answer = await response.json();
+  await holdServerKey(answer, answer.userId);
+  return answer;
 }

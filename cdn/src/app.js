@@ -5,11 +5,14 @@ import { fetchKey } from "./api.js";
 import { switchLanguage, t } from "./i18n.js";
 import { showJob, showProblemForm } from "./job.js";
 import { closeLive, listen } from "./live.js";
-import { actions, api, flushNow, refresh, registerWorker, showWaiting } from "./page.js";
+import { showPinSetup, showUnlock } from "./lock.js";
+import { noticeShown } from "./notice.js";
+import { actions, api, endSession, flushNow, refresh, registerWorker, shareKey, showWaiting } from "./page.js";
 import { onSetPasswordPage, showChangePassword, showForgot, showSetPassword } from "./passwords.js";
 import { dropPush, subscribe } from "./push.js";
-import { key } from "./seal.js";
+import { Locked, drop, holding } from "./seal.js";
 import { forgetUser, office, user } from "./session.js";
+import { lockOf, wipeLocal } from "./vault.js";
 import vocabulary from "./vocabulary.js";
 import { keepAgain, leaving, showJobs, showShared, showSignIn, shownList } from "./views.js";
 
@@ -22,6 +25,7 @@ function refused() {
 
 function signedOut() {
   closeLive();
+  drop();
   forgetUser();
   showSignIn(start);
 }
@@ -67,10 +71,26 @@ function route() {
   return showJobs(person, signedOut);
 }
 
+const KEY_WAIT_MS = 6000; // a start on a crawling network opens with the PIN rather than wait
+/** @param {number} ms @returns {Promise<undefined>} */
+const later = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A start: with signal, the server hands this session its key (and a field phone with no PIN
+// yet sets one); with none, the PIN opens what the phone kept. Then the privacy notice, once.
 async function start() {
+  const person = user();
+  if (!person || onSetPasswordPage()) return route();
+  endSession();
+  if (!holding()) {
+    const answer = await Promise.race([fetchKey().catch(() => undefined), later(KEY_WAIT_MS)]);
+    if (answer === null) return refused();
+    if (!answer) return locked(person.id);
+    const lock = await lockOf(person.id);
+    if (!office() && lock?.keyId !== answer.keyId) return showPinSetup(answer, person.id, start);
+  }
+  shareKey();
+  if (!office() && (await noticeShown(person.id, start))) return;
   route();
-  if (!user() || onSetPasswordPage()) return;
-  if (navigator.onLine && !(await key().catch(() => null))) await fetchKey().catch(() => null);
   flushNow();
   listen({
     heard: refresh,
@@ -79,6 +99,27 @@ async function start() {
   });
   subscribe(user()?.id);
 }
+
+// No signal: the PIN opens the vault; until then the worker holds no key either (a tab
+// reloaded must not find the worker still opening what the phone kept).
+/** @param {string} userId */
+function locked(userId) {
+  navigator.serviceWorker?.controller?.postMessage({ type: vocabulary.messages.wipe });
+  showUnlock(userId, start, wiped);
+}
+
+async function wiped() {
+  await wipeLocal();
+  forgetUser();
+}
+
+// No key, no queue: a change tried while the vault is locked is refused, and the person told.
+window.addEventListener("unhandledrejection", (event) => {
+  if (!(event.reason instanceof Locked)) return;
+  event.preventDefault();
+  alert(t("locked"));
+  start();
+});
 
 actions.route = route;
 actions.refused = refused;
@@ -94,6 +135,7 @@ navigator.serviceWorker?.addEventListener("message", ({ data }) => {
 // went past it: fetch the day again through it, so the next start (with or without signal)
 // finds it kept.
 navigator.serviceWorker?.addEventListener("controllerchange", () => {
+  shareKey();
   keepAgain();
   if (user()) route();
 });

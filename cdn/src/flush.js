@@ -1,9 +1,13 @@
 // Sending what waits, the one way the page and the service worker both do it: the outbox first
 // (a status change must not wait behind a photo), then the photo lane, then the photos'
-// attachments, then the receipts of notifications that could not be posted.
+// attachments, then the receipts of notifications that could not be posted. A wait the server
+// asked for (429 or 503 with Retry-After) is kept in the vault and honoured by every context:
+// nothing is sent before it, and nothing is dropped meanwhile.
+import { fetchKey, stillWaiting } from "./api.js";
 import { send } from "./outbox.js";
 import { sendPhotos } from "./photos.js";
 import { sendReceipts } from "./receipts.js";
+import { holding } from "./seal.js";
 
 /**
  * @typedef {object} Flushed
@@ -14,6 +18,9 @@ import { sendReceipts } from "./receipts.js";
 
 /** @returns {Promise<Flushed>} */
 export async function flush() {
+  const asked = await stillWaiting();
+  if (asked) return { sent: false, signedOut: false, retryAfter: asked };
+  if (!holding()) await fetchKey().catch(() => null); // a worker started afresh has no key yet
   let outcome = await send();
   const uploaded = outcome === "signed-out" ? outcome : await sendPhotos();
   if (uploaded === "sent") outcome = await send(); // the photos' attachments

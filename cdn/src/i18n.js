@@ -37,6 +37,15 @@ export function switchLanguage() {
 /** @param {string} key */
 export const t = (key) => words.screens[lang][key] || key;
 
+/** A text with its {name}s filled in. @param {string} text @param {Record<string, unknown>} values */
+const filled = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+/** @param {string} key @param {Record<string, unknown>} values */
+export const tf = (key, values) => filled(t(key), values);
+/** The privacy notice's words. @param {string} key @param {Record<string, unknown>} [values] */
+export const noticeText = (key, values = {}) => filled(words.notice[lang][key] || key, values);
+/** The language the screens are in now. */
+export const language = () => lang;
+
 /** @param {string} status */
 export const statusText = (status) => words.statuses[lang][status] || status;
 

@@ -112,7 +112,7 @@ export async function showJob(id) {
     <label class="ghost button">${t("addPhoto")}<input id="photo" type="file" accept="image/*" capture="environment" hidden></label>
     ${saved > 0 && html`<p class="muted" id="saved" data-bytes="${saved}">${t("photosShrunk")}: ${megabytes(saved)}</p>`}
     <h3>${t("fieldNotes")}</h3>${fieldNotes(shown)}
-    <form id="remark"><textarea name="text" maxlength="1000" rows="2" required placeholder="${t("remarkHint")}"></textarea>
+    <form id="remark" autocomplete="off"><textarea name="text" maxlength="1000" rows="2" required placeholder="${t("remarkHint")}"></textarea>
     <button>${t("addRemark")}</button></form>`);
   wireJob(job, leaving ? "out" : "in");
 }
@@ -213,7 +213,7 @@ export async function showProblemForm(id) {
   if (!shown) return gone();
   show(app, html`<p><a href="#job/${id}">${t("back")}</a></p><h2>${t("reportProblem")}</h2>
     <p class="muted">${shown.job.customerName} · ${shown.job.address}</p>
-    <form id="problem"><fieldset><legend>${t("whatHappened")}</legend>${reasons().map((reason, n) => html`
+    <form id="problem" autocomplete="off"><fieldset><legend>${t("whatHappened")}</legend>${reasons().map((reason, n) => html`
     <label class="check"><input type="radio" name="reason" value="${reason}" ${n === 0 && "required"}> ${reasonText(reason)}</label>`)}
     </fieldset><label for="note">${t("details")}</label><textarea id="note" name="note" maxlength="2000" rows="3"></textarea>
     <label for="problem-photo">${t("problemPhoto")}</label>

@@ -1,7 +1,9 @@
-// The outbox: each change waits under its mutationId, sealed, in the order it was made, until
-// the server answers for it; the server's answers wait as notices until a page shows them.
-import { authorised, delayOf, locked, retryable } from "./api.js";
-import { seal, unseal } from "./seal.js";
+// The outbox: each change waits under its mutationId, sealed (and bound to its person), in the
+// order it was made, until the server answers for it; the server's answers wait as notices
+// until a page shows them. No key, no queue: a change is never kept in the clear, and one
+// sealed for another person (or kept in the clear by an older build) is never sent.
+import { authorised, locked, retryable, stillWaiting, waitAsked } from "./api.js";
+import { Locked, seal, unseal } from "./seal.js";
 import { deviceId, withStores } from "./store.js";
 import vocabulary from "./vocabulary.js";
 
@@ -22,14 +24,13 @@ export const queued = () => enqueued;
 /** @param {Record<string, any> & { mutationId: string }} entry */
 export async function enqueue(entry) {
   const seq = Date.now() * 1000 + (counter++ % 1000);
-  const sealed = await seal(encoder.encode(JSON.stringify(entry)), entry.mutationId);
-  // A change made before this device ever got its key is kept unsealed: never dropped.
-  const record = sealed ? { mutationId: entry.mutationId, seq, sealed } : { mutationId: entry.mutationId, seq, entry };
-  await withStores("outbox", "readwrite", (s) => s.put(record));
+  const sealed = await seal(encoder.encode(JSON.stringify(entry)), "outbox", entry.mutationId);
+  if (!sealed) throw new Locked("no key: sign in, or enter the PIN");
+  await withStores("outbox", "readwrite", (s) => s.put({ mutationId: entry.mutationId, seq, sealed }));
   enqueued += 1;
 }
 
-/** The waiting changes, oldest first; one sealed under another key shows as ``sealedAway``. */
+/** The waiting changes, oldest first; one this person cannot open shows as ``sealedAway``. */
 export async function waiting() {
   /** @type {any[]} */
   const records = await withStores("outbox", "readonly", (s) => s.getAll());
@@ -37,8 +38,7 @@ export async function waiting() {
   /** @type {any[]} */
   const entries = [];
   for (const record of records) {
-    if (record.entry) { entries.push(record.entry); continue; }
-    const plain = await unseal(record.sealed, record.mutationId);
+    const plain = record.sealed && (await unseal(record.sealed, "outbox", record.mutationId));
     entries.push(plain ? JSON.parse(decoder.decode(plain)) : { mutationId: record.mutationId, sealedAway: true });
   }
   return entries;
@@ -52,6 +52,8 @@ export const send = () => locked(vocabulary.locks.outbox, sendNow);
 
 /** @returns {Promise<Outcome>} */
 async function sendNow() {
+  const asked = await stillWaiting();
+  if (asked) return asked;
   // A problem reported with a photo waits for the photo's upload to begin: the server
   // knows a photo from its upload URL on.
   const uploading = new Set((await withStores("photos", "readonly", (s) => s.getAllKeys())) || []);
@@ -69,7 +71,7 @@ async function sendNow() {
   try {
     const response = await authorised(SYNC_URL, { method: "POST", body: JSON.stringify(body), redirect: "error" });
     if (response.status === 401) return "signed-out"; // they wait for the next sign-in
-    if (retryable(response.status)) return delayOf(response);
+    if (retryable(response.status)) return waitAsked(response);
     if (!response.ok) {
       const problem = await response.json().catch(() => ({}));
       await notice({ mutationId: `batch-${response.status}`, reason: problem.detail || String(response.status) });

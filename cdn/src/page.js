@@ -7,7 +7,9 @@ import { html, show } from "./html.js";
 import { t } from "./i18n.js";
 import { enqueue, takeNotices, waiting } from "./outbox.js";
 import { photosWaiting } from "./photos.js";
+import { holding, sealedAt, unsealResponse } from "./seal.js";
 import { user } from "./session.js";
+import { wipeLocal } from "./vault.js";
 import vocabulary from "./vocabulary.js";
 
 export const actions = {
@@ -21,7 +23,35 @@ export const actions = {
 export async function api(path, options = {}) {
   const response = await authorised(path, options);
   if (response.status === 401 && !(await answered(response))) actions.refused();
-  return response;
+  if (!sealedAt(response)) return response;
+  // A kept copy the worker could not open (it started afresh, with no signal): the page can.
+  const opened = await unsealResponse(response, new URL(path, location.href).href);
+  return opened || new Response(null, { status: 504 });
+}
+
+/** Hand the key this page holds to the service worker (a CryptoKey stays unreadable there too). */
+export function shareKey() {
+  const held = holding();
+  if (held) navigator.serviceWorker?.controller?.postMessage({ type: vocabulary.messages.key, held });
+}
+
+// Signing out: the page's and the worker's keys, IndexedDB (the outbox, the photo lane, the
+// wrapped key) and every cache go first, whether or not the server can be reached; the
+// server's Clear-Site-Data follows with its answer. With no signal, the server's session is
+// ended at the next start (PENDING_SIGN_OUT).
+const PENDING_SIGN_OUT = `${vocabulary.storage.user}.signOut`;
+
+export async function signOut() {
+  await wipeLocal();
+  localStorage.setItem(PENDING_SIGN_OUT, "1");
+  await endSession();
+}
+
+/** Tell the server the session ended, if a sign-out with no signal could not. */
+export async function endSession() {
+  if (!localStorage.getItem(PENDING_SIGN_OUT)) return;
+  const response = await authorised("/api/mobile/auth/logout", { method: "POST" }).catch(() => null);
+  if (response) localStorage.removeItem(PENDING_SIGN_OUT);
 }
 
 // A fresh copy, past the worker's kept one (after a live event or a sync).

@@ -1,8 +1,9 @@
 // The photo lane: a photo waits here, sealed, until its bytes are uploaded (its own lane, so
-// a big photo never holds up a status change); then its attachment joins the outbox.
-import { authorised, delayOf, locked, retryable } from "./api.js";
+// a big photo never holds up a status change); then its attachment joins the outbox. No key,
+// no photo kept: it is never stored in the clear.
+import { authorised, locked, retryable, stillWaiting, waitAsked } from "./api.js";
 import { enqueue, notice } from "./outbox.js";
-import { seal, unseal } from "./seal.js";
+import { Locked, seal, unseal } from "./seal.js";
 import { read, withStores } from "./store.js";
 import vocabulary from "./vocabulary.js";
 
@@ -12,10 +13,10 @@ import vocabulary from "./vocabulary.js";
 export async function keepPhoto(jobId, kind, blob) {
   const photoId = crypto.randomUUID();
   const bytes = new Uint8Array(await blob.arrayBuffer());
-  const sealed = await seal(bytes, photoId);
+  const sealed = await seal(bytes, "photo", photoId);
+  if (!sealed) throw new Locked("no key: sign in, or enter the PIN");
   const type = blob.type || "image/jpeg";
-  await withStores("photos", "readwrite", (s) =>
-    s.put({ photoId, jobId, kind, type, ...(sealed ? { sealed } : { bytes }) }));
+  await withStores("photos", "readwrite", (s) => s.put({ photoId, jobId, kind, type, sealed }));
   return photoId;
 }
 
@@ -29,12 +30,14 @@ export const sendPhotos = () => locked(vocabulary.locks.photos, sendPhotosNow);
  * @returns {Promise<Outcome>}
  */
 async function sendPhotosNow() {
+  const asked = await stillWaiting();
+  if (asked) return asked;
   let sent = false;
   for (const photoId of await withStores("photos", "readonly", (s) => s.getAllKeys())) {
     const record = await read("photos", photoId);
     if (!record) continue;
-    const bytes = record.sealed ? await unseal(record.sealed, photoId) : record.bytes;
-    if (!bytes) continue; // sealed under another key: it waits for its owner
+    const bytes = record.sealed && (await unseal(record.sealed, "photo", photoId));
+    if (!bytes) continue; // another person's (or kept in the clear by an older build): never sent
     let answer;
     try {
       answer = await authorised(`/api/mobile/jobs/${record.jobId}/photos/upload-url`, {
@@ -47,7 +50,7 @@ async function sendPhotosNow() {
     } catch {
       return 0;
     }
-    if (retryable(answer.status)) return delayOf(answer);
+    if (retryable(answer.status)) return waitAsked(answer);
     const result = await answer.json().catch(() => ({}));
     if (result.code === "link_expired") return 0; // a slow upload outlived its URL: ask anew
     if (answer.ok) {

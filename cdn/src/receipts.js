@@ -2,7 +2,7 @@
 // order: one that cannot be posted yet (no network, 408, 429, 5xx, signed out) waits in its
 // own lane and goes with the next flush or sync; any other 4xx is final (gone, not this
 // person's), and the receipt is dropped. Ids only: nothing in them needs sealing.
-import { authorised, delayOf, locked, retryable } from "./api.js";
+import { authorised, locked, retryable, waitAsked } from "./api.js";
 import { withStores } from "./store.js";
 import vocabulary from "./vocabulary.js";
 
@@ -40,7 +40,7 @@ async function postReceipt({ notificationId, deliveryId, event }) {
     const response = await authorised(`/api/mobile/notifications/${encodeURIComponent(notificationId)}/receipts`,
       { method: "POST", body: JSON.stringify({ event, deliveryId }), redirect: "error" });
     if (response.status === 401) return "signed-out";
-    return retryable(response.status) ? delayOf(response) : "sent";
+    return retryable(response.status) ? waitAsked(response) : "sent";
   } catch {
     return 0;
   }

@@ -76,6 +76,18 @@ export const read = (name, key) => withStores(name, "readonly", (s) => s.get(key
 /** @param {string} name @param {IDBValidKey} key @param {unknown} value */
 export const write = (name, key, value) => withStores(name, "readwrite", (s) => s.put(value, key));
 
+/** @param {string} name @param {IDBValidKey} key */
+export const remove = (name, key) => withStores(name, "readwrite", (s) => s.delete(key));
+
+/** Delete the whole vault (signing out): open connections close on the version change. */
+export function wipeVault() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(DB);
+    request.onsuccess = () => resolve(undefined);
+    request.onerror = () => reject(request.error);
+  });
+}
+
 /** This browser's id for the server, made once. @returns {Promise<string>} */
 export async function deviceId() {
   let id = await read("meta", "deviceId");

@@ -1,12 +1,11 @@
 // The field screens: signing in, today's jobs, photos shared from the camera app, and the
 // footer every list has (notifications, changing the password, signing out); one job is in
 // job.js.
-import { fetchKey } from "./api.js";
 import { html, show } from "./html.js";
 import { dateText, speak, statusText, t, timeText } from "./i18n.js";
 import { closeLive } from "./live.js";
 import { waiting } from "./outbox.js";
-import { api, dayFeed, fetcher, flushNow, registerSync, registerWorker } from "./page.js";
+import { api, dayFeed, endSession, fetcher, flushNow, registerSync, registerWorker, signOut } from "./page.js";
 import { photosWaiting } from "./photos.js";
 import { dropPush, pushAsk, subscribe } from "./push.js";
 import { remember } from "./session.js";
@@ -42,6 +41,7 @@ export function showSignIn(started) {
   byId("login").onsubmit = async (event) => {
     event.preventDefault();
     const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+    await endSession(); // a sign-out with no signal: its session ends before another begins
     const device = { id: await deviceId(), name: navigator.userAgent.slice(0, 100), platform: "web" };
     const response = await fetch("/api/mobile/auth/login", {
       method: "POST", credentials: "same-origin",
@@ -55,7 +55,6 @@ export function showSignIn(started) {
     const { user } = await response.json();
     speak(user.locale);
     remember(user);
-    await fetchKey().catch(() => null);
     registerWorker(); // a sign-out's Clear-Site-Data removed it
     started();
   };
@@ -79,8 +78,8 @@ export function wireFooter(user, signedOut) {
     const unsent = (await waiting()).length + (await photosWaiting());
     if (unsent && !confirm(t("unsent"))) return;
     await dropPush(true); // while the token still works
-    await api("/api/mobile/auth/logout", { method: "POST" });
     closeLive();
+    await signOut();
     signedOut();
   };
 }

@@ -3,11 +3,11 @@
 // strategy sets (role family and locale) and builds. The build (cdn/build.py) makes this module
 // and what it imports one classic script. The names it shares with the page come from
 // vocabulary.js, the outbox and the sealed data from the same modules the page uses.
-import { authorised } from "./api.js";
+import { authorised, fetchKey } from "./api.js";
 import { flush } from "./flush.js";
 import { subscribePush } from "./push.js";
 import { receipt as keepReceipt } from "./receipts.js";
-import { current, sealResponse, unsealResponse } from "./seal.js";
+import { drop, hold, holding, sealResponse, sealedAt, unsealResponse } from "./seal.js";
 import vocabulary from "./vocabulary.js";
 
 /**
@@ -47,6 +47,19 @@ export function serve(settings) {
   worker.addEventListener("push", pushed);
   worker.addEventListener("notificationclick", clicked);
   worker.addEventListener("pushsubscriptionchange", /** @type {any} */ (renewed));
+  worker.addEventListener("message", told);
+}
+
+// The page hands its key over (a non-extractable CryptoKey: usable here, unreadable anywhere)
+// once it holds it, and tells the worker to forget it when signing out. A worker started
+// afresh holds none: it fetches its own when it has signal (flush.js, keep) and otherwise
+// hands kept answers to the page still sealed, for the page to open.
+/** @param {ExtendableMessageEvent} event */
+function told(event) {
+  if (new URL(event.origin || worker.location.origin).origin !== worker.location.origin) return;
+  const { type, held } = event.data || {};
+  if (type === MESSAGES.key && held?.key) hold(held);
+  if (type === MESSAGES.wipe) drop();
 }
 
 /** @param {ExtendableEvent} event */
@@ -71,7 +84,7 @@ function answer(event) {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method === "POST" && url.pathname === "/share-target") {
-    event.respondWith(keepShared(request));
+    event.respondWith(keepShared(request).catch(() => refusedShare()));
     return;
   }
   if (request.method !== "GET") return;
@@ -98,6 +111,7 @@ function fromNetwork(request, cacheName) {
 /** @param {string} cacheName @param {Request} request @param {Response} response */
 async function keep(cacheName, request, response) {
   if (!response.ok) return;
+  if (cacheName !== SHELL_CACHE && !holding()) await fetchKey().catch(() => null);
   const kept = cacheName === SHELL_CACHE ? response.clone() : await sealResponse(response.clone(), request.url);
   if (kept) await (await caches.open(cacheName)).put(request, kept);
 }
@@ -105,7 +119,8 @@ async function keep(cacheName, request, response) {
 /** @param {string} cacheName @param {Request} request */
 async function recall(cacheName, request) {
   const cached = await (await caches.open(cacheName)).match(request);
-  return cacheName === SHELL_CACHE ? cached : unsealResponse(cached, request.url);
+  if (cacheName === SHELL_CACHE || !cached) return cached;
+  return holding() ? unsealResponse(cached, request.url) : cached; // sealed: the page opens it
 }
 
 /** @type {Record<Route["strategy"], (request: Request, cacheName: string, route: Route) => Promise<Response>>} */
@@ -138,7 +153,7 @@ const STRATEGIES = {
   // The kept copy at once; the network refreshes it, and open pages hear when it changed.
   "stale-while-revalidate": async (request, cacheName) => {
     const cached = await recall(cacheName, request);
-    const shown = cached && cached.clone().text();
+    const shown = cached && !sealedAt(cached) && cached.clone().text();
     const fresh = fromNetwork(request, cacheName).then(async (response) => {
       await keep(cacheName, request, response);
       if (shown && response.ok && (await response.clone().text()) !== (await shown)) {
@@ -152,17 +167,61 @@ const STRATEGIES = {
 };
 
 // A photo shared from the camera app waits in the share inbox until the person picks its job
-// (the app's #shared view), which moves it into the sealed photo lane.
+// (the app's #shared view), which moves it into the sealed photo lane. Only a share the
+// browser itself started (from another app's share sheet) or one of our own pages is taken:
+// a worker sees neither Origin nor Sec-Fetch-Site (browsers add them after it, whatwg/fetch
+// #1322), so a post whose referrer is another site is refused, and Sec-Fetch-Site is checked
+// where a browser exposes it. A cross-site form that hides its referrer still gets at most
+// SHARE.files images of SHARE.bytes in all, read no further, and nothing is attached to a job
+// until the person picks one (docs/pwa.md).
+const SHARE_TYPES = /^image\/(jpeg|png|webp|heic|heif)$/;
+
 /** @param {Request} request */
 async function keepShared(request) {
-  const form = await request.formData();
+  const site = request.headers.get("Sec-Fetch-Site");
+  const referrer = request.referrer && new URL(request.referrer).origin;
+  if ((site && site !== "none" && site !== "same-origin") || (referrer && referrer !== worker.location.origin)) {
+    return refusedShare();
+  }
+  const files = await sharedFiles(request);
+  if (!files) return refusedShare();
   const inbox = await caches.open(SHARE_INBOX);
-  for (const file of /** @type {File[]} */ (form.getAll("file"))) {
+  for (const file of files) {
     const name = "/shared/" + crypto.randomUUID() + "/" + encodeURIComponent(file.name);
     await inbox.put(name, new Response(file, { headers: { "Content-Type": file.type } }));
   }
   return Response.redirect("/#shared", 303);
 }
+
+/** The shared images, or null when the share is over the limits. @param {Request} request */
+async function sharedFiles(request) {
+  const body = await bounded(request, vocabulary.share.bytes);
+  if (!body) return null;
+  const form = await new Response(body, { headers: { "Content-Type": request.headers.get("Content-Type") || "" } }).formData();
+  const files = /** @type {File[]} */ (form.getAll("file")).filter((file) => typeof file !== "string");
+  if (files.length > vocabulary.share.files || files.some((file) => !SHARE_TYPES.test(file.type))) return null;
+  return files;
+}
+
+/** The body, read no further than ``limit`` bytes (null past it). @param {Request} request @param {number} limit */
+async function bounded(request, limit) {
+  if (Number(request.headers.get("Content-Length")) > limit || !request.body) return null;
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    size += part.value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(part.value);
+  }
+  return new Blob(chunks);
+}
+
+const refusedShare = () => new Response("Refused: share photos from the phone's own share sheet.",
+  { status: 403, headers: { "Content-Type": "text/plain; charset=utf-8" } });
 
 // The app's page (at / and at the paths that open it on a screen of its own, such as an invite
 // link's) is the shell this worker precached, at once, whatever the network: opening the app
@@ -264,7 +323,7 @@ async function refreshKept(jobId) {
   const urls = [];
   for (const request of await cache.keys()) {
     const lists = new URL(request.url).pathname === "/api/mobile/jobs";
-    if (lists && current(await cache.match(request))) urls.push(request.url);
+    if (lists && sealedAt(await cache.match(request))) urls.push(request.url);
   }
   if (jobId) urls.push(new URL("/api/mobile/jobs/" + encodeURIComponent(jobId), worker.location.origin).href);
   for (const url of urls) {

@@ -40,6 +40,10 @@ class OfflineKeyOut(ApiModel):
     algorithm: Literal["AES-GCM"]
     key: str = Field(description="32 bytes, base64url without padding.")
     key_id: str
+    user_id: str = Field(description="Whose key: the app binds what it seals to this person.")
+    issued_at: datetime = Field(
+        description="The server's time: kept data is shown offline for 48 hours from it."
+    )
 
 
 NewPassword = Annotated[Text, Field(min_length=8, max_length=128)]

@@ -7,11 +7,14 @@ outbox stay readable after signing in again); anyone else, or a revoked phone, d
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from server.auth.schemas import OfflineKeyOut
 from server.context import AppContext
+from tests.answers import parse_answer
 from tests.problems import assert_problem
 from tests.world import TEST_PASSWORD, World, add_staff, bearer
 
@@ -105,3 +108,16 @@ async def test_only_the_branch_dispatcher_or_an_admin_may_revoke_a_phone(
     assert_problem(
         await client.delete(url, headers=bearer(ctx.signer, world.admin)), 404, "device_not_found"
     )
+
+
+async def test_the_key_says_whose_it_is_and_when_the_server_issued_it(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The app measures its 48 hours offline from the server's time, not the phone's clock."""
+    staff = await add_staff(world)
+    before = datetime.now(UTC)
+    answer = await client.get(KEY_URL, headers=auth(await signed_in(client, staff, "phone-1")))
+    body = parse_answer(OfflineKeyOut, answer.json())
+    assert body.user_id == staff["id"]
+    assert before - timedelta(seconds=1) <= body.issued_at <= datetime.now(UTC)
+    assert body.issued_at.utcoffset() is not None

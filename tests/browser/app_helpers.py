@@ -171,9 +171,41 @@ async def fill_sign_in(page: Page, app: App, person: dict[str, Any]) -> None:
     await page.fill("input[name=password]", TEST_PASSWORD)
 
 
+PIN = "246810"
+"""The PIN every test's field phone sets for its offline vault."""
+
+
+async def set_pin(page: Page, pin: str = PIN) -> None:
+    await page.fill("#pin-set input[name=pin]", pin)
+    await page.fill("#pin-set input[name=again]", pin)
+    await page.click("#pin-set button")
+    await page.wait_for_selector("#pin-set", state="detached")
+
+
+async def unlock(page: Page, pin: str = PIN) -> None:
+    """Open the vault with the PIN (a start with no signal)."""
+    await page.fill("#pin-unlock input[name=pin]", pin)
+    await page.click("#pin-unlock button")
+
+
+async def past_first_run(page: Page) -> None:
+    """Through what a field phone shows after signing in, before the day's jobs: setting the
+    vault's PIN (the first sign-in on this phone) and the privacy notice (once per version)."""
+    for _ in range(3):
+        await page.wait_for_selector("#pin-set, #privacy-notice, #out")
+        if await page.locator("#pin-set").count():
+            await set_pin(page)
+        elif await page.locator("#privacy-notice").count():
+            await page.click("#agree")
+            await page.wait_for_selector("#privacy-notice", state="detached")
+        else:
+            return
+
+
 async def sign_in(page: Page, app: App, staff: dict[str, Any]) -> None:
     await fill_sign_in(page, app, staff)
     await page.click("form button")
+    await past_first_run(page)
     await page.wait_for_selector("ul.jobs li")
 
 

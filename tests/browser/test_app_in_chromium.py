@@ -33,11 +33,13 @@ from tests.browser.app_helpers import (
     as_,
     controlled_page,
     office_page,
+    past_first_run,
     receipts_of,
     restartable_port,
     sign_in,
     step_offline,
     todays_jobs,
+    unlock,
     worker_registration,
 )
 from tests.conftest import APP_SHELL
@@ -82,6 +84,7 @@ async def test_offline_the_app_starts_shows_todays_jobs_and_keeps_its_changes(
 
     app_process.stop()  # into the basement
     await page.reload()
+    await unlock(page)  # with no signal, the PIN opens what the phone kept
     await page.wait_for_selector("ul.jobs li")
     assert "วิไล" in await page.inner_text("ul.jobs")
     await page.click("ul.jobs li a")
@@ -167,10 +170,10 @@ OUTBOX_RECORDS = """() => new Promise((resolve) => {
   };
 })"""
 
-HAS_KEY = """() => new Promise((resolve) => {
+HAS_LOCK = """() => new Promise((resolve) => {
   const open = indexedDB.open("tinedy-vault");
   open.onsuccess = () => {
-    const request = open.result.transaction("meta").objectStore("meta").get("key");
+    const request = open.result.transaction("meta").objectStore("meta").get("lock");
     request.onsuccess = () => resolve(Boolean(request.result));
   };
 })"""
@@ -212,10 +215,10 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     await page.evaluate("window.dispatchEvent(new Event('online'))")
     await page.wait_for_selector("#login")
     for _ in range(200):  # bounded waits sized for a machine running two suites at once
-        if not await page.evaluate(HAS_KEY):
+        if not await page.evaluate(HAS_LOCK):
             break
         await page.wait_for_timeout(100)
-    assert not await page.evaluate(HAS_KEY), "the key is forgotten"
+    assert not await page.evaluate(HAS_LOCK), "the key (wrapped under the PIN) is forgotten"
     assert await page.evaluate(SEALED_DATA) == [], "the cached jobs are gone"
     assert len(await page.evaluate(OUTBOX_RECORDS)) == 1, "the change waits, sealed"
     assert await receipts_of(app_process, staff) == []
@@ -224,6 +227,7 @@ async def test_the_offline_copy_is_sealed_and_a_revoked_phone_cannot_read_it(
     await page.fill("input[name=email]", staff["email"])
     await page.fill("input[name=password]", TEST_PASSWORD)
     await page.click("form button")
+    await past_first_run(page)
     await page.wait_for_function("document.getElementById('net').hidden", timeout=30_000)
     assert [r["outcome"] for r in await receipts_of(app_process, staff)] == ["applied"]
 

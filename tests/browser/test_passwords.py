@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Page
 from server.integration.keys import create_api_key
 from server.pwa.translations import SCREENS
 from server.pwa.vocabulary import STORAGE
-from tests.browser.app_helpers import SCREENSHOTS, App, as_, sign_in, todays_jobs
+from tests.browser.app_helpers import SCREENSHOTS, App, as_, past_first_run, sign_in, todays_jobs
 from tests.world import TEST_PASSWORD, World, add_staff
 
 TEXT = SCREENS["th"]
@@ -58,6 +58,7 @@ async def sign_in_as(page: Page, app: App, email: str, password: str) -> None:
     await page.fill("input[name=email]", email)
     await page.fill("input[name=password]", password)
     await page.click("form button")
+    await past_first_run(page)
     await page.wait_for_selector("#out")  # the list's footer: signed in
 
 

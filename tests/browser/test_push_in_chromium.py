@@ -43,7 +43,7 @@ from tests.browser.app_helpers import (
     todays_jobs,
     worker_registration,
 )
-from tests.browser.test_app_in_chromium import HAS_KEY
+from tests.browser.test_app_in_chromium import HAS_LOCK
 from tests.push.push_service import BrowserKeys
 from tests.world import World
 
@@ -276,7 +276,7 @@ async def test_a_receipt_waits_in_the_vault_while_the_server_is_gone(
     ]
     assert vault["version"] == 3, "the vault grew a store, one version up"
     assert vault["stores"] == ["meta", "notices", "outbox", "photos", "receipts"]
-    assert vault["outbox"] == 1 and await page.evaluate(HAS_KEY), "nothing it held is lost"
+    assert vault["outbox"] == 1 and await page.evaluate(HAS_LOCK), "nothing it held is lost"
     [notification] = await page.evaluate(NOTIFICATIONS)
     assert (notification["tag"], notification["renotify"]) == ("assigned", False)
     assert notification["requireInteraction"] is False
