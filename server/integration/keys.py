@@ -64,8 +64,9 @@ async def create_api_key(name: str, scopes: list[str]) -> NewKey:
     if not wanted:
         raise ValueError("give at least one --scope")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = str(uuid.uuid4())
     record = {
-        "id": str(uuid.uuid4()),
+        "id": key_id,
         "name": name.strip()[:120] or "unnamed",
         "prefix": key[:10],
         "key_hash": secret_digest(key),
@@ -74,7 +75,7 @@ async def create_api_key(name: str, scopes: list[str]) -> NewKey:
     async with write_transaction():
         await key_queries.insert_api_key(record)
         detail = {"name": record["name"], "scopes": wanted}
-        await audit.record(audit.SYSTEM, "api_key.created", "api_key", record["id"], detail=detail)
+        await audit.record(audit.SYSTEM, "api_key.created", "api_key", key_id, detail=detail)
     return NewKey(key, key_record(record))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from piccolo.columns import Column
 from piccolo.query.functions.aggregate import Count, Max, Min
 
 from server.db.tables import (
@@ -282,7 +283,7 @@ async def delete_receipts(user_id: str) -> int:
     return len(rows)
 
 
-async def replace_identity(user_id: str, placeholder: dict[str, Any]) -> None:
+async def replace_identity(user_id: str, placeholder: dict[Column | str, Any]) -> None:
     """Name, email, phone and password replaced, the account off for good."""
     await User.update(placeholder).where(User.id == user_id).run()
 

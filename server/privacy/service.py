@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from piccolo.columns import Column
+
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.clock import local_time
@@ -109,7 +111,7 @@ async def _erase_within(user_id: str, by: audit.AuditActor, now: datetime) -> di
     return counts | {"photoOriginals": len(keys), "originalKeys": keys}
 
 
-def placeholder(user_id: str, now: datetime) -> dict[str, Any]:
+def placeholder(user_id: str, now: datetime) -> dict[Column | str, Any]:
     """What stands in for an erased person: jobs still name someone, nobody can sign in."""
     return {
         "name": ERASED_NAME,

@@ -114,9 +114,10 @@ async def test_two_instances_run_the_retention_purges_once(tmp_path: Path) -> No
         for name in (PURGE_LOCATIONS, COMPACT_CHANGES, PURGE_AUDIT):
             await ScheduledRun.insert(ScheduledRun(name=name, next_run_at=past)).run()
 
-    settings = {"RETENTION_SCHEDULE": "true", "SCHEDULE_POLL_SECONDS": "0.1"}
     async with (
-        running_instances(database_url, tmp_path, **settings),
+        running_instances(
+            database_url, tmp_path, RETENTION_SCHEDULE="true", SCHEDULE_POLL_SECONDS="0.1"
+        ),
         engine_for(make_settings(database_url, tmp_path)),
     ):
 

@@ -106,13 +106,13 @@ async def _held_elsewhere(ctx: AppContext, user_id: str, device: str, job: str) 
             id=str(uuid.uuid4()), user_id=user_id, device_id=device, notice_version="1"
         )
     ).run()
+    person = await User.select(User.branch).where(User.id == user_id).first().run()
+    branch = person["branch"] if person else None
     await Alert.insert(
         Alert(
             id=str(uuid.uuid4()),
             kind="offsite_checkin",
-            branch_id=(await User.select(User.branch).where(User.id == user_id).first().run())[
-                "branch"
-            ],
+            branch_id=branch,
             job_id=job,
             dedup_key=f"offsite:{uuid.uuid4()}",
             detail={"userId": user_id, "distanceMeters": 870.0, "type": "in"},
