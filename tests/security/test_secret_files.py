@@ -21,10 +21,10 @@ _opened: list[tuple[str, Any]] = []
 
 
 def _record(event: str, args: tuple[Any, ...]) -> None:
-    """An audit hook (they cannot be removed): notes opens and renames in a watched folder."""
-    if _watched and event in ("open", "os.rename") and args and isinstance(args[0], str | Path):
-        if Path(args[0]).parent in _watched:
-            _opened.append((event, args))
+    """An audit hook (they cannot be removed): notes the files opened in a watched folder."""
+    opened = event == "open" and isinstance(args[0], str | Path)
+    if _watched and opened and Path(args[0]).parent in _watched:
+        _opened.append((event, args))
 
 
 sys.addaudithook(_record)
