@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import httpx
 
-from server.auth.service import DeviceInfo, login
+from server.auth.service import DeviceInfo, SignInRules, login
 from server.context import AppContext
 from server.devices.schemas import DevicesList
 from tests.answers import parse_answer
@@ -25,6 +25,7 @@ async def signed_in_phone(
         "127.0.0.1",
         ctx.signer,
         ctx.throttle,
+        SignInRules.of(ctx.settings),
     )
     device_id = ctx.signer.read_access(session.access_token).device_id
     return Phone(client, ctx, dict(user), device_id=device_id, clock_offset=offset)
