@@ -77,6 +77,11 @@ WEBHOOK_DELIVERIES = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+READY = Gauge(
+    "tinedy_ready",
+    "1 when the database answered this scrape's reads (what /readyz checks), else 0.",
+    multiprocess_mode="mostrecent",
+)
 QUEUE_BACKLOG = Gauge(
     "tinedy_queue_backlog",
     "Items waiting in a work queue, retries waiting for their time included.",
@@ -125,6 +130,25 @@ PHOTO_RESULTS = Counter(
 WEBHOOK_RESULTS = Counter(
     "tinedy_webhook_results_total", "Webhook delivery tries by result.", ["result"]
 )
+
+SYNC_KINDS = ("update", "checkin", "photo", "issue", "remark")
+SYNC_OUTCOME_LABELS = ("applied", "duplicate", "conflict", "rejected")
+PHOTO_RESULT_LABELS = ("ready", "failed", "retry")
+WEBHOOK_RESULT_LABELS = ("delivered", "retry", "failed")
+
+
+def _start_known_labels_at_zero() -> None:
+    """Exposed from the start, so the first increment shows in ``rate()``."""
+    for kind in SYNC_KINDS:
+        for outcome in SYNC_OUTCOME_LABELS:
+            SYNC_MUTATIONS.labels(kind, outcome)
+    for result in PHOTO_RESULT_LABELS:
+        PHOTO_RESULTS.labels(result)
+    for result in WEBHOOK_RESULT_LABELS:
+        WEBHOOK_RESULTS.labels(result)
+
+
+_start_known_labels_at_zero()
 
 
 def method_label(method: str) -> str:
@@ -264,6 +288,10 @@ def record_webhook_health(disabled: int, deliveries: dict[str, int]) -> None:
     WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
     for state in ("queued", "retrying", "delivered", "failed"):
         WEBHOOK_DELIVERIES.labels(state).set(deliveries.get(state, 0))
+
+
+def record_ready(ready: bool) -> None:
+    READY.set(1 if ready else 0)
 
 
 def record_queues(queues: Mapping[str, QueueHealth]) -> None:

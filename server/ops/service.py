@@ -20,6 +20,7 @@ from server.core.metrics import (
     record_mirror,
     record_planner_lag,
     record_queues,
+    record_ready,
     record_webhook_health,
 )
 from server.errors import NotReady
@@ -71,6 +72,9 @@ async def record_health(mirror: ChangeMirror) -> None:
         record_mirror(mirror_health(mirror, newest))
     except Exception:
         log.warning("reading the queues for /metrics failed", exc_info=True)
+        record_ready(False)
+    else:
+        record_ready(True)
 
 
 async def queue_health(now: datetime) -> dict[str, QueueHealth]:

@@ -105,17 +105,19 @@ async def test_planner_and_mirror_lag_are_read_from_the_change_log(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
     await ctx.mirror.catch_up()
-    newest = await ChangeLog.select(ChangeLog.id).order_by(ChangeLog.id, ascending=False).first()
+    last = await ChangeLog.select(ChangeLog.id).order_by(ChangeLog.id, ascending=False).first()
+    assert last is not None, "the world made changes"
+    newest = int(last["id"])
     cursor = await AlertPlanCursor.select().first()
     moved = cursor is None
     if moved:  # no planner ran on this database yet: place its cursor 3 rows back
-        await AlertPlanCursor.insert(AlertPlanCursor(id=1, last_change_id=newest["id"] - 3)).run()
+        await AlertPlanCursor.insert(AlertPlanCursor(id=1, last_change_id=newest - 3)).run()
     try:
         found = samples((await client.get("/metrics")).text)
     finally:
         if moved:
             await AlertPlanCursor.delete().where(AlertPlanCursor.id == 1).run()
-    expected = 3 if moved else newest["id"] - cursor["last_change_id"]
+    expected = 3 if cursor is None else newest - int(cursor["last_change_id"])
     assert found[("tinedy_planner_lag_changes", frozenset({("planner", "alerts")}))] == expected
     assert found[("tinedy_change_mirror_lag_changes", frozenset())] == 0
     assert 0 <= found[("tinedy_change_mirror_lag_seconds", frozenset())] < 5
