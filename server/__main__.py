@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--today", type=date.fromisoformat, help="anchor day (default: today)")
     commands.add_parser(
         "compact-changes",
-        help="drop change history older than CHANGE_LOG_RETENTION_DAYS (schedule daily)",
+        help="drop change history older than CHANGE_LOG_RETENTION_DAYS "
+        "(the schedule runs it daily)",
     )
     commands.add_parser(
         "purge-locations",
         help="forget check-in and photo coordinates older than LOCATION_RETENTION_DAYS "
-        "(schedule daily)",
+        "(the schedule runs it daily)",
     )
     create_key = commands.add_parser(
         "create-api-key", help="make an API key for the office CRM and print it (once)"
