@@ -34,7 +34,7 @@ export function showPinSetup(answer, userId, done) {
   show(app, html`<form id="pin-set" autocomplete="off"><h2>${t("pinSet")}</h2>
     <p class="muted">${tf("pinWhy", { tries })}</p>
     ${pinInput("pin", tf("pin", pinLength))}${pinInput("again", t("pinAgain"))}
-    <button>${t("save")}</button><p class="err muted" role="alert"></p></form>`);
+    <button>${t("save")}</button><p class="err muted" aria-live="assertive"></p></form>`);
   wire("pin-set", async (form) => {
     const pin = String(form.get("pin"));
     if (!pinShaped(pin)) return tf("pin", pinLength);
@@ -51,7 +51,7 @@ export function showPinSetup(answer, userId, done) {
 export function showUnlock(userId, opened, wiped) {
   show(app, html`<form id="pin-unlock" autocomplete="off"><h2>${t("pinUnlock")}</h2>
     ${pinInput("pin", tf("pin", pinLength))}
-    <button>${t("pinUnlock")}</button><p class="err muted" role="alert"></p></form>`);
+    <button>${t("pinUnlock")}</button><p class="err muted" aria-live="assertive"></p></form>`);
   wire("pin-unlock", async (form) => {
     const { outcome, left } = await unlock(userId, String(form.get("pin")));
     if (outcome === "open") return opened();
