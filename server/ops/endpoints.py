@@ -11,7 +11,7 @@ from server.http.endpoint import endpoint
 from server.http.json_io import send_json_get
 from server.http.openapi import build_openapi
 from server.ops.schemas import Health
-from server.ops.service import readiness, record_health
+from server.ops.service import HealthReads, readiness
 
 ops_routes = Blueprint("ops")
 
@@ -44,7 +44,10 @@ async def readyz(request: Request) -> HTTPResponse:
     roles=None,
 )
 async def metrics(request: Request) -> HTTPResponse:
-    await record_health(app_context(request).mirror)
+    reads = getattr(request.app.ctx, "health_reads", None)
+    if reads is None:
+        reads = request.app.ctx.health_reads = HealthReads()
+    await reads.record(app_context(request).mirror)
     return exposition()
 
 

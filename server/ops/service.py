@@ -8,6 +8,7 @@ why it failed (an address, a driver's message) goes to the log, never to the cal
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from server.webhooks.service import disabled_webhooks, webhook_health
 log = logging.getLogger("tinedy.ops")
 
 DEGRADED = "degraded: serving from each worker's memory until it is back"
+READ_EVERY_SECONDS = 5.0  # Prometheus scrapes every 15 to 60 s
 
 
 class SharedStore(Protocol):
@@ -59,6 +61,20 @@ def webhooks_state(disabled: int) -> str:
     if not disabled:
         return "ok"
     return f"degraded: {disabled} webhook endpoint{'s' if disabled > 1 else ''} disabled"
+
+
+class HealthReads:
+    """The scrape-time reads, at most once per READ_EVERY_SECONDS in a worker: /metrics is
+    public, and a flood of scrapes must not become a flood of queries."""
+
+    def __init__(self) -> None:
+        self._read_at = -math.inf
+
+    async def record(self, mirror: ChangeMirror) -> None:
+        if time.monotonic() - self._read_at < READ_EVERY_SECONDS:
+            return
+        self._read_at = time.monotonic()
+        await record_health(mirror)
 
 
 async def record_health(mirror: ChangeMirror) -> None:
