@@ -101,4 +101,5 @@ async def test_every_page_has_a_largest_size(
         "/api/integration/v1/webhooks/<webhook_id:str>/deliveries": 500,
         "/api/dispatch/alerts": 500,
         "/api/dispatch/customers": 50,
+        "/api/admin/audit": 200,
     }
