@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.audit.endpoints import request_id_of
+from server.audit.service import AuditActor
 from server.context import app_context
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
@@ -30,6 +32,10 @@ ERRORS: dict[int, type[BaseModel] | None] = {401: Problem, 403: Problem, 429: Pr
 ONE: dict[int, type[BaseModel] | None] = {404: Problem, **ERRORS}
 
 
+def _by(request: Request, holder: KeyHolder) -> AuditActor:
+    return AuditActor.api_key(holder.key_id, request_id_of(request))
+
+
 @webhook_routes.post("/webhooks")
 @endpoint(
     "A new webhook: 201 with its id and signing secret (whsec_..., shown once). The url must "
@@ -40,7 +46,8 @@ ONE: dict[int, type[BaseModel] | None] = {404: Problem, **ERRORS}
 )
 async def create_webhook(request: Request, holder: KeyHolder) -> HTTPResponse:
     settings = app_context(request).settings
-    made = await webhooks.create_webhook(read_json(request, NewWebhook), settings.webhook_origins)
+    new = read_json(request, NewWebhook)
+    made = await webhooks.create_webhook(new, settings.webhook_origins, _by(request, holder))
     return json_response(made, status=201)
 
 
@@ -68,7 +75,9 @@ async def change_webhook(request: Request, holder: KeyHolder, webhook_id: str) -
     settings = app_context(request).settings
     changes = read_json(request, WebhookChanges)
     return json_response(
-        await webhooks.change_webhook(webhook_id, changes, settings.webhook_origins)
+        await webhooks.change_webhook(
+            webhook_id, changes, settings.webhook_origins, _by(request, holder)
+        )
     )
 
 
@@ -77,7 +86,7 @@ async def change_webhook(request: Request, holder: KeyHolder, webhook_id: str) -
     "Delete a webhook: nothing more is sent to it.", scope=MANAGE, responses={204: None, **ONE}
 )
 async def delete_webhook(request: Request, holder: KeyHolder, webhook_id: str) -> HTTPResponse:
-    await webhooks.delete_webhook(webhook_id)
+    await webhooks.delete_webhook(webhook_id, _by(request, holder))
     return HTTPResponse(status=204)
 
 
@@ -89,7 +98,7 @@ async def delete_webhook(request: Request, holder: KeyHolder, webhook_id: str) -
 )
 async def rotate_secret(request: Request, holder: KeyHolder, webhook_id: str) -> HTTPResponse:
     hours = app_context(request).settings.webhook_secret_overlap_hours
-    return json_response(await webhooks.rotate_secret(webhook_id, hours))
+    return json_response(await webhooks.rotate_secret(webhook_id, hours, _by(request, holder)))
 
 
 @webhook_routes.get("/webhooks/<webhook_id:str>/deliveries")

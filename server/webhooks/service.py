@@ -13,9 +13,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from piccolo.columns import Column
 
+from server.audit import service as audit
 from server.changes import queries as change_queries
 from server.core.clock import local_time
 from server.core.inputs import as_uuid
@@ -31,8 +33,10 @@ from server.webhooks.signing import new_secret
 PLAN_BATCH = 500
 
 
-async def create_webhook(new: NewWebhook, origins: tuple[str, ...]) -> dict[str, Any]:
-    """A new endpoint: ``{"id", "secret"}`` (the secret is shown this once)."""
+async def create_webhook(
+    new: NewWebhook, origins: tuple[str, ...], by: audit.AuditActor = audit.SYSTEM
+) -> dict[str, Any]:
+    """A new endpoint: ``{"id", "secret"}`` (the secret is shown this once); audited."""
     events = known_types(new.events)
     await _check(new.url, origins)
     row = {
@@ -46,6 +50,9 @@ async def create_webhook(new: NewWebhook, origins: tuple[str, ...]) -> dict[str,
     async with write_transaction():
         await webhook_queries.ensure_plan_cursor(await change_queries.newest_change_id())
         await webhook_queries.insert_endpoint(row)
+        await _audit(
+            by, "webhook.created", row["id"], {"origin": _origin(new.url), "events": events}
+        )
     return {"id": row["id"], "secret": row["secret"]}
 
 
@@ -58,7 +65,10 @@ async def get_webhook(webhook_id: str) -> dict[str, Any]:
 
 
 async def change_webhook(
-    webhook_id: str, changes: WebhookChanges, origins: tuple[str, ...]
+    webhook_id: str,
+    changes: WebhookChanges,
+    origins: tuple[str, ...],
+    by: audit.AuditActor = audit.SYSTEM,
 ) -> dict[str, Any]:
     """Apply a PATCH; re-enabling starts over (not failing, queued deliveries due now)."""
     await _endpoint(webhook_id)
@@ -82,18 +92,25 @@ async def change_webhook(
             raise WebhookNotFound()
         if changes.enabled:
             await webhook_queries.make_due_now(webhook_id, now)
+        if values:
+            fields = sorted(str(name) for name in values)
+            origin = _origin(changes.url) if changes.url else None
+            await _audit(by, "webhook.changed", webhook_id, {"fields": fields, "origin": origin})
     return await get_webhook(webhook_id)
 
 
-async def delete_webhook(webhook_id: str) -> None:
+async def delete_webhook(webhook_id: str, by: audit.AuditActor = audit.SYSTEM) -> None:
     """Gone at once: nothing more is planned or sent to it (its log stays readable to us)."""
     async with write_transaction():
         await _endpoint(webhook_id)
         await webhook_queries.update_endpoint(webhook_id, {"deleted_at": datetime.now(UTC)})
         await webhook_queries.fail_queued_deliveries(webhook_id, "webhook deleted")
+        await _audit(by, "webhook.deleted", webhook_id)
 
 
-async def rotate_secret(webhook_id: str, overlap_hours: float) -> dict[str, Any]:
+async def rotate_secret(
+    webhook_id: str, overlap_hours: float, by: audit.AuditActor = audit.SYSTEM
+) -> dict[str, Any]:
     """A new secret; the old one signs beside it for ``overlap_hours``."""
     async with write_transaction():
         endpoint = await _endpoint(webhook_id)
@@ -107,6 +124,7 @@ async def rotate_secret(webhook_id: str, overlap_hours: float) -> dict[str, Any]
                 "previous_secret_until": until,
             },
         )
+        await _audit(by, "webhook.secret_rotated", webhook_id)
     return {"secret": secret, "previousSecretUntil": until}
 
 
@@ -235,6 +253,18 @@ async def _check(url: str, origins: tuple[str, ...]) -> None:
         await check_url(url, allowed_origins(origins))
     except UrlRefused as exc:
         raise ValidationFailed([("url", str(exc))]) from exc
+
+
+async def _audit(
+    by: audit.AuditActor, action: str, webhook_id: str, detail: dict[str, Any] | None = None
+) -> None:
+    await audit.record(by, action, "webhook", webhook_id, detail=detail)
+
+
+def _origin(url: str) -> str:
+    """Where a webhook points, without the path or query (which may carry the CRM's token)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _when(value: datetime | None) -> str | None:

@@ -295,3 +295,39 @@ async def test_the_trail_pages_newest_first_by_target_and_actor(
     assert_problem(wrong, 422, "validation_failed")
     rows = await AuditEvent.count().where(AuditEvent.target_id == "paged").run()
     assert rows == 6
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"webhook_allowed_origins": "http://127.0.0.1:9", "webhook_senders": 0}
+
+
+async def test_the_crm_s_webhook_changes_are_audited_with_its_key(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    made = await create_api_key("audit-hooks", ["webhooks:manage"])
+    key = {"Authorization": f"Bearer {made.key}"}
+    hooks = f"{CRM}/webhooks"
+    body = {"url": "http://127.0.0.1:9/hooks?token=crm-secret", "events": ["job.created"]}
+    headers = traced() | key
+    created = await client.post(hooks, json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    hook = created.json()["id"]
+    changed = await client.patch(f"{hooks}/{hook}", json={"description": "CRM"}, headers=key)
+    assert changed.status_code == 200, changed.text
+    assert (await client.post(f"{hooks}/{hook}/rotate-secret", headers=key)).status_code == 200
+    assert (await client.delete(f"{hooks}/{hook}", headers=key)).status_code == 204
+
+    events = await events_on(hook)
+    assert [e["action"] for e in events] == [
+        "webhook.created",
+        "webhook.changed",
+        "webhook.secret_rotated",
+        "webhook.deleted",
+    ]
+    assert {(e["actor_kind"], str(e["actor_id"])) for e in events} == {
+        ("api_key", made.record["id"])
+    }
+    assert events[0]["request_id"] == headers["X-Request-Id"]
+    assert events[0]["detail"] == {"origin": "http://127.0.0.1:9", "events": ["job.created"]}
+    assert "crm-secret" not in str(events)
