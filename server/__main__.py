@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import shutil
 import sys
@@ -15,6 +14,7 @@ from datetime import date
 from functools import partial
 
 from server.config import Settings
+from server.http.request_log import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--kind", help="what a CSV's rows are (default: its 'kind' column)")
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         asyncio.run(_with_engine(settings, _migrate))
     elif args.command == "process-photos":
@@ -206,8 +206,7 @@ def serve(settings: Settings) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from server.app import create_app
-    from server.http.worker_manager import end_the_start_up_wait_on_shutdown
+    from server.http.worker_manager import end_the_start_up_wait_on_shutdown, logged_app
 
     if settings.metrics_dir is not None:
         # prometheus-client reads this at import, in each worker it spawns.
@@ -221,7 +220,7 @@ def serve(settings: Settings) -> None:
         print(f"Demo on http://{settings.host}:{settings.port}  (password demo1234)")
         print("  admin@demo.local, dispatcher@demo.local, staff1@demo.local ... staff20@demo.local")
     end_the_start_up_wait_on_shutdown()
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(logged_app, settings))  # each worker builds its own
     app = loader.load()
     app.prepare(
         host=settings.host,

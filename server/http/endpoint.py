@@ -92,9 +92,8 @@ def endpoint(
 
     def decorate(handler: Handler) -> Handler:
         module, name = handler.__module__, handler.__name__
-        declared = rate_class or declared_class(module, name)
-        if scopes is not None:
-            declared = RouteClass.INTEGRATION
+        by_module = declared_class(module, name)
+        declared = RouteClass.INTEGRATION if scopes is not None else rate_class
         operation = Operation(
             summary,
             None if scopes else roles,
@@ -114,19 +113,8 @@ def endpoint(
             limits: dict[str, str] | None = None
             track_writes()
             try:
-                if scopes is not None:
-                    holder = await gate_of(request).authenticate_key(api_key_of(request), scopes)
-                    limits = await rate_limits_of(request).spend_one(declared, holder.key_id)
-                    args = (holder, *args)
-                elif roles is not None:
-                    principal = authorised(request, roles)
-                    limits = await spend_person(request, declared, principal)
-                    args = (principal, *args)
-                elif declared is not None:
-                    limits = await rate_limits_of(request).spend_one(
-                        declared, client_prefix(client_address(request))
-                    )
-                answer = response = await handler(request, *args, **kwargs)
+                caller, limits = await admit(request, scopes, roles, declared, by_module)
+                answer = response = await handler(request, *caller, *args, **kwargs)
                 status = response.status if response is not None else streamed_status(request)
                 return response
             except asyncio.CancelledError:
@@ -153,17 +141,44 @@ def endpoint(
     return decorate
 
 
-async def spend_person(
-    request: Request, declared: RouteClass | None, principal: Principal
-) -> dict[str, str]:
-    """One request from the device's and the person's budgets: a GET is a read unless the
-    route names its class (counted in this worker, with no await)."""
+async def admit(
+    request: Request,
+    scopes: tuple[str, ...] | None,
+    roles: tuple[Role, ...] | None,
+    declared: RouteClass | None,
+    by_module: RouteClass | None,
+) -> tuple[tuple[Any, ...], dict[str, str] | None]:
+    """Authenticate the caller and spend one request of its budget: what the handler is
+    passed before its own arguments (the key's holder, the person, or nothing), and the
+    ``RateLimit`` headers for the answer (None for a route without limits)."""
     limits = rate_limits_of(request)
-    if declared is None or declared is RouteClass.READS:
-        if request.method in SAFE_METHODS:
-            return limits.spend_read(principal.device_id, principal.user_id)
-        declared = RouteClass.WRITES
-    return await limits.spend_person(declared, principal.device_id, principal.user_id)
+    if scopes is not None:
+        holder = await gate_of(request).authenticate_key(api_key_of(request), scopes)
+        return (holder,), await limits.spend_one(RouteClass.INTEGRATION, holder.key_id)
+    if roles is not None:
+        principal = authorised(request, roles)
+        route_class = class_of(request, declared, by_module, RouteClass.READS)
+        spent = await limits.spend_person(
+            route_class or RouteClass.WRITES, principal.device_id, principal.user_id
+        )
+        return (principal,), spent
+    route_class = class_of(request, declared, by_module, None)
+    if route_class is None:
+        return (), None
+    return (), await limits.spend_one(route_class, client_prefix(client_address(request)))
+
+
+def class_of(
+    request: Request,
+    declared: RouteClass | None,
+    by_module: RouteClass | None,
+    safe: RouteClass | None,
+) -> RouteClass | None:
+    """The route's class for this request: the one it names, else ``safe`` for a GET (reads
+    for a person, none for a public route), else its module's (a write)."""
+    if declared is not None:
+        return declared
+    return safe if request.method in SAFE_METHODS else by_module
 
 
 def client_address(request: Request) -> str:

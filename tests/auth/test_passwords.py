@@ -3,6 +3,9 @@ forgotten password (which never says whether the account exists), and changing o
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,9 +13,11 @@ import httpx
 import pytest
 
 from server.auth.password_links import link_base
+from server.auth.passwords import PasswordPool
 from server.auth.schemas import InviteLinkOut, ResetLinkOut
 from server.changes import queries as change_queries
 from server.db.tables import PasswordToken
+from server.errors import PasswordChecksBusy
 from server.integration.keys import create_api_key
 from tests.answers import parse_answer
 from tests.integration.test_people import (
@@ -219,3 +224,49 @@ async def test_changing_one_s_password_keeps_this_device_and_signs_out_the_other
     assert (await client.post(LOGIN, json=new_login)).status_code == 200
     client.cookies.clear()  # the sign-ins' session cookies
     assert_problem(await client.post(CHANGE, json=right), 401, "unauthorized")
+
+
+async def test_password_checks_have_their_own_bounded_pool() -> None:
+    """While Argon2 keeps every thread of its pool busy, the loop's default executor (photo
+    checks, local photo files) still answers at once, and a check past the queue is refused
+    at once rather than queued."""
+    pool = PasswordPool(threads=1, queue=1)
+    release = threading.Event()
+    try:
+        held = [asyncio.create_task(pool.run(release.wait)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        with pytest.raises(PasswordChecksBusy):
+            await pool.run(str, "one too many")
+        assert time.perf_counter() - started < 0.05
+        default = asyncio.get_running_loop().run_in_executor(None, str, "photo")
+        assert await asyncio.wait_for(default, 1) == "photo"
+        release.set()
+        assert await asyncio.gather(*held) == [True, True]
+        assert await pool.run(str, "free again") == "free again"
+    finally:
+        release.set()
+        pool.close()
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"password_hash_threads": 1, "password_hash_queue": 0, "proxies_count": 1}],
+)
+async def test_a_sign_in_flood_past_the_queue_is_503_at_once(client: httpx.AsyncClient) -> None:
+    """Sign-ins from many clients at once, one check at a time: the rest are told to come
+    back (503, Retry-After), not queued."""
+    attempts = [
+        client.post(
+            LOGIN,
+            json=login_body(f"nobody{n}@test.local", "a wrong password"),
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+        )
+        for n in range(1, 13)
+    ]
+    answers = await asyncio.gather(*attempts)
+    statuses = {answer.status_code for answer in answers}
+    assert statuses <= {401, 503} and 503 in statuses, statuses
+    busy = next(answer for answer in answers if answer.status_code == 503)
+    assert_problem(busy, 503, "password_checks_busy")
+    assert busy.headers["retry-after"] == "1"
