@@ -50,7 +50,9 @@ def hold_bodies_to_route_limits(app: Sanic[Any, Any], settings: Settings) -> Non
     }
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
 
-    def hold_to_route_limit(request: Request, handler: Any, **_: Any) -> None:
+    async def hold_to_route_limit(request: Request, handler: Any, **_: Any) -> None:
+        if hasattr(handler, "is_stream"):
+            return  # it reads its body as it comes, to a cap of its own
         limit = limits[getattr(handler, "body_size", BodySize.JSON)]
         stream = request.stream
         if isinstance(stream, Http):

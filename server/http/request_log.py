@@ -45,7 +45,7 @@ def start_request(request: Request) -> str:
     return request_id
 
 
-def give_request_id(request: Request, **_: Any) -> None:
+async def give_request_id(request: Request, **_: Any) -> None:
     """Sanic's ``http.routing.after`` signal: before the body is read or a handler runs."""
     start_request(request)
 
