@@ -391,7 +391,12 @@ class BatchWork:
         made = corrected_time(done.timestamp, self.clock.skew_seconds, self.clock.received)
         if made > removed_at:
             raise MutationRejected("job_not_found", "No such job.")
-        return self._record_visit(left, done)
+        outcome = self._record_visit(left, done)
+        # The verdict is measured against the job as it is now: told to them, distances
+        # from places they name would give away where it went. The office still sees it.
+        assert outcome.check_in is not None
+        outcome.check_in.update(distanceMeters=None, withinGeofence=None)
+        return outcome
 
     def _record_visit(self, job: dict[str, Any], check_in: BatchCheckIn) -> Outcome:
         """Keep a check-in on ``job`` (written at commit) and answer it."""

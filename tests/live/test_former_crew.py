@@ -1,13 +1,14 @@
 """A person taken off a job learns that it left them, and nothing of what came after: not
-from a sync answer (a fresh mutation on the job, made before it left), and not from a live
-stream resumed from before the job existed. Through a real server process and its routes."""
+from a sync answer (a fresh mutation on the job, made before it left), not from a check-in
+made while it was theirs (no distance to where it is now), and not from a live stream resumed
+from before the job existed. Through a real server process and its routes."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from tests.world import World, add_jobs, add_staff
 DISPATCH = "/api/dispatch/jobs"
 NEW_NOTES = "gate code 7777"
 NEW_ADDRESS = "99 Soi Later, Bang Na"
+NEW_PLACE = {"lat": 13.6681, "lng": 100.6045}
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +64,15 @@ async def test_a_former_crew_member_learns_only_that_the_job_left_them(
     taker_phone = await sign_in(instance, taker, f"phone-{uuid.uuid4().hex[:8]}")
     office = await sign_in(instance, world.dispatcher, f"office-{uuid.uuid4().hex[:8]}")
 
+    while_theirs = datetime.now(UTC) - timedelta(seconds=30)  # well before it moved
     moved = await instance.post(
         f"{DISPATCH}/{job['id']}/assign", json={"assigneeId": taker["id"]}, headers=office
     )
     assert moved.status_code == 200, moved.text
     edited = await instance.patch(
-        f"{DISPATCH}/{job['id']}", json={"notes": NEW_NOTES, "address": NEW_ADDRESS}, headers=office
+        f"{DISPATCH}/{job['id']}",
+        json={"notes": NEW_NOTES, "address": NEW_ADDRESS, "location": NEW_PLACE},
+        headers=office,
     )
     assert edited.status_code == 200, edited.text
     version = edited.json()["job"]["version"]
@@ -86,6 +91,14 @@ async def test_a_former_crew_member_learns_only_that_the_job_left_them(
     assert conflict["reason"] == "job_reassigned"
     assert conflict["job"] == {"id": job["id"], "removed": True}
     learnt_nothing_after(answer.json(), taker)
+    visit = {"type": "in", "location": {"lat": 13.9, "lng": 100.6}, "accuracy": 5.0}
+    visit["timestamp"] = while_theirs.isoformat()
+    kept = await instance.post(f"/api/mobile/jobs/{job['id']}/checkin", json=visit, headers=phone)
+    assert kept.status_code == 201, "a visit made while it was theirs is kept"
+    verdict = kept.json()["checkIn"]
+    assert verdict["distanceMeters"] is None and verdict["withinGeofence"] is None, (
+        "no distance to where the job is now"
+    )
 
     stream = await open_sse(instance, phone, last_event_id=before_the_job)
     await until(lambda: "job-unassigned" in stream.names(), "the news that the job left")
