@@ -39,8 +39,9 @@ async def create_webhook(
     """A new endpoint: ``{"id", "secret"}`` (the secret is shown this once); audited."""
     events = known_types(new.events)
     await _check(new.url, origins)
+    webhook_id = str(uuid.uuid4())
     row = {
-        "id": str(uuid.uuid4()),
+        "id": webhook_id,
         "url": new.url,
         "events": events,
         "description": new.description,
@@ -50,10 +51,9 @@ async def create_webhook(
     async with write_transaction():
         await webhook_queries.ensure_plan_cursor(await change_queries.newest_change_id())
         await webhook_queries.insert_endpoint(row)
-        await _audit(
-            by, "webhook.created", row["id"], {"origin": _origin(new.url), "events": events}
-        )
-    return {"id": row["id"], "secret": row["secret"]}
+        detail = {"origin": _origin(new.url), "events": events}
+        await _audit(by, "webhook.created", webhook_id, detail)
+    return {"id": webhook_id, "secret": row["secret"]}
 
 
 async def list_webhooks() -> dict[str, Any]:
