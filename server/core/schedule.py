@@ -91,6 +91,7 @@ class Scheduler:
         self.owner = owner or process_owner()
         self.lease = lease
         self.retry = retry
+        self._made: set[str] = set()
         self.loop = PollingLoop(
             "scheduler", self.step, every, logger=log, doing="running scheduled jobs"
         )
@@ -110,7 +111,9 @@ class Scheduler:
     async def run_if_due(self, job: ScheduledJob) -> dict[str, Any] | None:
         """Run ``job`` if it is due and this process wins the claim; its result, else None."""
         now = self.clock()
-        await _ensure_row(job.name, job.when.next_after(now))
+        if job.name not in self._made:
+            await _ensure_row(job.name, job.when.next_after(now))
+            self._made.add(job.name)
         if not await _claim(job.name, self.owner, now, now + self.lease):
             return None
         try:

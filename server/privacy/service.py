@@ -91,7 +91,8 @@ async def erase_person(user_id: str, by: audit.AuditActor, store: ObjectStore) -
 
 
 async def _erase_within(user_id: str, by: audit.AuditActor, now: datetime) -> dict[str, Any]:
-    await auth_service.sign_out_everywhere(user_id, "erased", by=by)
+    """Their jobs are locked before anything is logged, as every writer does (jobs, then the
+    change log), so a phone syncing one of them waits its turn instead of deadlocking."""
     writer = JobWriter(SYSTEM, now)
     await hand_back_jobs(user_id, writer)
     changed = {str(row["job_id"]) for row in writer.rows}
@@ -99,6 +100,7 @@ async def _erase_within(user_id: str, by: audit.AuditActor, now: datetime) -> di
         if str(job["id"]) not in changed:
             writer.change(job, {}, "job.updated")
     await writer.commit()
+    await auth_service.sign_out_everywhere(user_id, "erased", by=by)
     counts = {
         "checkIns": await queries.clear_check_in_places(user_id),
         "facts": await queries.clear_places_in_facts(user_id),
