@@ -24,6 +24,7 @@ function refused() {
 }
 
 function signedOut() {
+  opened = false;
   closeLive();
   drop();
   forgetUser();
@@ -62,6 +63,7 @@ function route() {
   const person = user();
   const [view, id] = location.hash.slice(1).split("/");
   if (!person) return view === "forgot" ? showForgot() : showSignIn(start);
+  if (!opened) return; // the start's own screens (the PIN, the notice) come first
   if (view === "password") return showChangePassword();
   if (view === "job" && id) return showJob(id);
   if (view === "problem" && id) return showProblemForm(id);
@@ -77,19 +79,26 @@ const later = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A start: with signal, the server hands this session its key (and a field phone with no PIN
 // yet sets one); with none, the PIN opens what the phone kept. Then the privacy notice, once.
+let opened = false; // the vault is open and the notice read: the app's screens may be drawn
+
 async function start() {
   const person = user();
+  opened = false;
   if (!person || onSetPasswordPage()) return route();
   endSession();
+  let answer;
   if (!holding()) {
-    const answer = await Promise.race([fetchKey().catch(() => undefined), later(KEY_WAIT_MS)]);
+    answer = await Promise.race([fetchKey().catch(() => undefined), later(KEY_WAIT_MS)]);
     if (answer === null) return refused();
     if (!answer) return locked(person.id);
-    const lock = await lockOf(person.id);
-    if (!office() && lock?.keyId !== answer.keyId) return showPinSetup(answer, person.id, start);
+  }
+  if (!office() && (await lockOf(person.id))?.keyId !== holding()?.keyId) {
+    answer ||= await fetchKey().catch(() => undefined); // the raw key, to wrap under the PIN
+    if (answer) return showPinSetup(answer, person.id, start);
   }
   shareKey();
   if (!office() && (await noticeShown(person.id, start))) return;
+  opened = true;
   route();
   flushNow();
   listen({

@@ -189,10 +189,11 @@ async def unlock(page: Page, pin: str = PIN) -> None:
 
 
 async def past_first_run(page: Page) -> None:
-    """Through what a field phone shows after signing in, before the day's jobs: setting the
-    vault's PIN (the first sign-in on this phone) and the privacy notice (once per version)."""
+    """Through what a field phone shows after signing in, before the day's jobs (or the job
+    its address names): setting the vault's PIN (the first sign-in on this phone) and the
+    privacy notice (once per version)."""
     for _ in range(3):
-        await page.wait_for_selector("#pin-set, #privacy-notice, #out")
+        await page.wait_for_selector("#pin-set, #privacy-notice, #out, h2[data-status]")
         if await page.locator("#pin-set").count():
             await set_pin(page)
         elif await page.locator("#privacy-notice").count():
