@@ -101,6 +101,21 @@ async def test_queues_report_their_backlog_and_how_long_the_oldest_has_been_due(
         assert ("tinedy_queue_backlog", frozenset({("queue", queue)})) in found
 
 
+async def test_a_flood_of_scrapes_reads_the_database_once_per_interval(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """/metrics is public: scrapes within READ_EVERY_SECONDS reuse the last reads."""
+    pushes = ("tinedy_queue_backlog", frozenset({("queue", "pushes")}))
+    first = samples((await client.get("/metrics")).text)[pushes]
+    row = _push_delivery(datetime.now(UTC) - timedelta(minutes=1))
+    await PushDelivery.insert(row).run()
+    try:
+        again = [samples((await client.get("/metrics")).text)[pushes] for _ in range(20)]
+    finally:
+        await PushDelivery.delete().where(PushDelivery.id == row.id).run()
+    assert again == [first] * 20
+
+
 async def test_planner_and_mirror_lag_are_read_from_the_change_log(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
