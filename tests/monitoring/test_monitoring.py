@@ -147,15 +147,37 @@ async def sign_in_until_throttled(client: httpx.AsyncClient, email: str) -> None
     raise AssertionError("ten wrong passwords were never throttled")
 
 
-async def scraped_after(client: httpx.AsyncClient, needed: set[str]) -> str:
-    """/metrics once the background processes' samples (``needed``) reached their files."""
+def counted(text: str) -> dict[tuple[str, str], float]:
+    """Each sample's value by its name and labels as Prometheus writes them."""
+    return {
+        (sample.name, ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def work_seen(push_origin: str) -> list[tuple[str, str]]:
+    """Samples the day's work must have moved, the background processes' among them: their
+    counts reach /metrics through the shared files."""
+    return [
+        ("tinedy_sync_mutations_total", "kind=update,outcome=applied"),
+        ("tinedy_sync_conflicts_total", "code=job_cancelled"),
+        ("tinedy_photo_results_total", "result=ready"),
+        ("tinedy_push_results_total", f"push_service={push_origin},result=accepted"),
+        ("tinedy_throttled_requests_total", "route_class=sign_in_failures"),
+    ]
+
+
+async def scraped_after(client: httpx.AsyncClient, needed: list[tuple[str, str]]) -> str:
+    """/metrics once every ``needed`` sample counts at least one (bounded wait)."""
     text = ""
     for _ in range(100):
         text = (await client.get("/metrics")).text
-        if needed <= exposed_names(text):
-            break
+        if all(counted(text).get(sample, 0) >= 1 for sample in needed):
+            return text
         await asyncio.sleep(0.1)
-    return text
+    missing = [sample for sample in needed if counted(text).get(sample, 0) < 1]
+    raise AssertionError(f"the day's work is not counted on /metrics: {missing}")
 
 
 async def test_every_rule_and_panel_names_metrics_the_server_exposes(
@@ -174,7 +196,7 @@ async def test_every_rule_and_panel_names_metrics_the_server_exposes(
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             await do_a_days_work(client, world, push_service)
-            text = await scraped_after(client, {"tinedy_push_results_total"})
+            text = await scraped_after(client, work_seen(push_service.origin))
     finally:
         stop([process], timeout=STOP_SECONDS)
     exposed = exposed_names(text) | PROMETHEUS_OWN
