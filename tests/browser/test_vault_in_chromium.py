@@ -158,7 +158,7 @@ async def test_a_copied_profile_holds_nothing_readable_and_opens_only_with_the_p
     needles = {
         "customer": [*encodings("Wilai"), *encodings("วิไล")],
         "gate code": [*encodings("4471#"), *encodings("ประตูรหัส")],
-        "notes": encodings("mind the dog"),
+        "address": encodings("Khlong Toei"),
         "remark": encodings("blue pot 9923"),
         "key": key_forms(raw_key),
     }
