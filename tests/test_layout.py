@@ -34,6 +34,7 @@ DOMAINS = [
     "dispatch",
     "push",
     "live",
+    "privacy_notice",
     "pwa",
     "integration",
     "webhooks",
