@@ -10,7 +10,7 @@ from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.privacy_notice import service as notice_service
-from server.privacy_notice.schemas import AcknowledgementIn, NoticeOut
+from server.privacy_notice.schemas import NoticeAcknowledgementIn, PrivacyNoticeOut
 
 privacy_notice_routes = Blueprint("privacy_notice", url_prefix="/api/mobile/privacy-notice")
 
@@ -20,7 +20,7 @@ privacy_notice_routes = Blueprint("privacy_notice", url_prefix="/api/mobile/priv
     "The privacy notice's current version, whether the caller acknowledged it, and how long "
     "locations and photos' places are kept (days).",
     roles=ANY_ROLE,
-    responses={200: NoticeOut, 401: Problem},
+    responses={200: PrivacyNoticeOut, 401: Problem},
 )
 async def get_privacy_notice(request: Request, principal: Principal) -> HTTPResponse:
     settings = app_context(request).settings
@@ -32,11 +32,11 @@ async def get_privacy_notice(request: Request, principal: Principal) -> HTTPResp
     "Record that the caller read this version of the notice (201; again: the first stands); "
     "another version is 409 stale_notice.",
     roles=ANY_ROLE,
-    body=AcknowledgementIn,
-    responses={201: NoticeOut, 401: Problem, 409: Problem, 422: Problem},
+    body=NoticeAcknowledgementIn,
+    responses={201: PrivacyNoticeOut, 401: Problem, 409: Problem, 422: Problem},
 )
 async def acknowledge_privacy_notice(request: Request, principal: Principal) -> HTTPResponse:
-    body = read_json(request, AcknowledgementIn)
+    body = read_json(request, NoticeAcknowledgementIn)
     settings = app_context(request).settings
     answer = await notice_service.acknowledge(principal, body.version, body.locale, settings)
     return json_response(answer, status=201)

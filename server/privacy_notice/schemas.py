@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from server.core.inputs import Input
 from server.core.schemas import ApiModel
 
 
-class Retention(ApiModel):
+class NoticeRetention(ApiModel):
     """How long what the notice names is kept: the server's own settings."""
 
     check_in_location_days: int = Field(
@@ -23,14 +24,14 @@ class Retention(ApiModel):
     )
 
 
-class NoticeOut(ApiModel):
+class PrivacyNoticeOut(ApiModel):
     version: str = Field(description="The notice's version: it changes when its text does.")
     acknowledged_at: datetime | None = Field(
         description="When the caller acknowledged this version; null: show it."
     )
-    retention: Retention
+    retention: NoticeRetention
 
 
-class AcknowledgementIn(ApiModel):
+class NoticeAcknowledgementIn(Input):
     version: str = Field(min_length=1, max_length=16)
     locale: Literal["th", "en"] = Field("th", description="The language it was shown in.")

@@ -10,7 +10,7 @@ import pytest
 
 from server.context import AppContext
 from server.db.tables import PrivacyAcknowledgement
-from server.privacy_notice.schemas import NoticeOut
+from server.privacy_notice.schemas import PrivacyNoticeOut
 from server.privacy_notice.service import NOTICE_VERSION
 from tests.answers import parse_answer
 from tests.problems import assert_problem
@@ -38,7 +38,7 @@ async def test_a_new_cleaner_is_shown_the_notice_with_the_servers_retention(
     staff = await add_staff(world)
     answer = await client.get(NOTICE_URL, headers=bearer(ctx.signer, staff))
     assert answer.status_code == 200, answer.text
-    notice = parse_answer(NoticeOut, answer.json())
+    notice = parse_answer(PrivacyNoticeOut, answer.json())
     assert notice.version == NOTICE_VERSION
     assert notice.acknowledged_at is None
     assert notice.retention.check_in_location_days == 45
@@ -53,16 +53,16 @@ async def test_an_acknowledgement_is_recorded_once_per_person_and_version(
     body = {"version": NOTICE_VERSION, "locale": "en"}
     first = await client.post(ACKNOWLEDGE_URL, json=body, headers=phone)
     assert first.status_code == 201, first.text
-    acknowledged = parse_answer(NoticeOut, first.json()).acknowledged_at
+    acknowledged = parse_answer(PrivacyNoticeOut, first.json()).acknowledged_at
     assert acknowledged is not None
     again = await client.post(ACKNOWLEDGE_URL, json={"version": NOTICE_VERSION}, headers=tablet)
     assert again.status_code == 201, again.text
-    assert parse_answer(NoticeOut, again.json()).acknowledged_at == acknowledged
+    assert parse_answer(PrivacyNoticeOut, again.json()).acknowledged_at == acknowledged
     [row] = await rows_of(staff["id"])
     assert (row["notice_version"], row["locale"]) == (NOTICE_VERSION, "en")
     assert row["device_id"] is not None
     shown = await client.get(NOTICE_URL, headers=phone)
-    assert parse_answer(NoticeOut, shown.json()).acknowledged_at == acknowledged
+    assert parse_answer(PrivacyNoticeOut, shown.json()).acknowledged_at == acknowledged
 
 
 async def test_an_older_notice_cannot_be_acknowledged(
