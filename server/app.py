@@ -27,11 +27,10 @@ from server.core.schedule import Scheduler
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.dispatch.endpoints import dispatch_routes
 from server.errors import MAX_HEADER_BYTES, handle_error
-from server.http.body_limits import hold_bodies_to_route_limits
+from server.http.body_limits import LimitedRequest, limits_of
 from server.http.head import answer_head_like_get
 from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
-from server.http.request_log import give_request_id
 from server.http.security_headers import add_security_headers
 from server.integration.event_endpoints import event_routes
 from server.integration.job_endpoints import integration_job_routes
@@ -66,8 +65,10 @@ GC_YOUNG_THRESHOLD = 20_000
 
 def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[Config, Any]:
     settings = settings or Settings()
-    app: Sanic[Config, Any] = Sanic(name)
+    app: Sanic[Config, Any] = Sanic(name, request_class=LimitedRequest)
     app.config.update(
+        REQUEST_MAX_SIZE=settings.max_body_bytes,  # LimitedRequest raises it per route
+        BODY_LIMITS=limits_of(settings),
         JSON_MAX_SIZE=settings.max_body_bytes,
         REQUEST_MAX_HEADER_SIZE=MAX_HEADER_BYTES,
         PROXIES_COUNT=settings.proxies_count,
@@ -76,8 +77,6 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     )
     app.ctx.tinedy = build_context(settings)
     configure_pool(settings.password_hash_threads, settings.password_hash_queue)
-    hold_bodies_to_route_limits(app, settings)
-    app.signal("http.routing.after")(give_request_id)
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
     app.blueprint(check_in_routes)

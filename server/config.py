@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         2, ge=1, le=64, description="Threads per worker for Argon2 (64 MiB each while hashing)."
     )
     password_hash_queue: int = Field(
-        32, ge=0, description="Password checks that may wait per worker; past it 503 at once."
+        64, ge=0, description="Password checks that may wait per worker; past it 503 at once."
     )
     rate_limit_reads: str = Field(
         "600 per minute",

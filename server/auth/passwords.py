@@ -46,7 +46,7 @@ class PasswordPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-_pool = PasswordPool(threads=2, queue=32)
+_pool = PasswordPool(threads=2, queue=64)
 
 
 def configure_pool(threads: int, queue: int) -> None:

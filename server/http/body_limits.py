@@ -1,13 +1,15 @@
 """Each route's body limit, held before a byte of the body is read.
 
 Sanic buffers a body before the handler runs; its ``REQUEST_MAX_SIZE`` is one number for the
-whole app. So the app's is the smallest limit (``MAX_BODY_BYTES``, JSON) and, once a request
-is routed and before its body is read (Sanic's ``http.routing.after`` signal), the route's own
-applies: a declared ``Content-Length`` over it is refused at once (``413`` problem+json,
-and the connection is closed rather than the body drained), and a chunked body is cut off
-as soon as its running length passes it. Sign-in and every other unauthenticated route get
-the JSON limit; only a sync batch (``SYNC_MAX_BODY_BYTES``) and a photo (``PHOTO_MAX_BYTES``)
-get more. A streamed route (the bulk import) keeps a cap of its own.
+whole app. So the app's is the smallest limit (``MAX_BODY_BYTES``, JSON), and the app's
+request class (:class:`LimitedRequest`) holds a routed request to its route's own limit as
+Sanic asks it for the body (``receive_body``, which Sanic's docs name as the place for this):
+a declared ``Content-Length`` over it is refused at once (``413`` problem+json, and the
+connection is closed rather than the body drained), and a chunked body is cut off as soon as
+its running length passes it. A request without a body (every GET, the feed's hot path) pays
+nothing. Sign-in and every other unauthenticated route get the JSON limit; only a sync batch
+(``SYNC_MAX_BODY_BYTES``) and a photo (``PHOTO_MAX_BYTES``) get more. A streamed route (the
+bulk import) reads its body itself, to a cap of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
 from sanic.http import Http
 
 from server.config import Settings
@@ -41,24 +43,33 @@ def declared_body_size(module: str, name: str) -> BodySize:
     return BODY_SIZES.get(f"{module}.{name}", BodySize.JSON)
 
 
-def hold_bodies_to_route_limits(app: Sanic[Any, Any], settings: Settings) -> None:
-    """Register the check; the app's own limit becomes the JSON one."""
-    limits = {
+def limits_of(settings: Settings) -> dict[BodySize, int]:
+    """Each size's bytes: the app's ``BODY_LIMITS`` (its ``REQUEST_MAX_SIZE`` is JSON's)."""
+    return {
         BodySize.JSON: settings.max_body_bytes,
         BodySize.SYNC: settings.sync_max_body_bytes,
         BodySize.PHOTO: settings.photo_max_bytes,
     }
-    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
 
-    async def hold_to_route_limit(request: Request, handler: Any, **_: Any) -> None:
-        if hasattr(handler, "is_stream"):
-            return  # it reads its body as it comes, to a cap of its own
-        limit = limits[getattr(handler, "body_size", BodySize.JSON)]
-        stream = request.stream
-        if isinstance(stream, Http):
-            stream.request_max_size = limit  # a chunked body is cut off past it
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"Bodies are limited to {limit} bytes here.")
 
-    app.signal("http.routing.after")(hold_to_route_limit)
+def body_limits(app_config: Any) -> dict[BodySize, int]:
+    """Each size's bytes, from the app's config."""
+    limits: dict[BodySize, int] = app_config.BODY_LIMITS
+    return limits
+
+
+class LimitedRequest(Request):
+    """A request that is held to its route's body limit before its body is read."""
+
+    async def receive_body(self) -> None:  # type: ignore[override]
+        route = self.route
+        if route is not None and not self.body:
+            handler = route.handler
+            limit = body_limits(self.app.config)[getattr(handler, "body_size", BodySize.JSON)]
+            stream = self.stream
+            if isinstance(stream, Http):
+                stream.request_max_size = limit  # a chunked body is cut off past it
+            declared = self.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLarge(f"Bodies are limited to {limit} bytes here.")
+        await super().receive_body()  # type: ignore[no-untyped-call]

@@ -39,6 +39,7 @@ from server.errors import (
 )
 from server.http.body_limits import BodySize, declared_body_size
 from server.http.rate_limits import RateLimits, RouteClass, client_prefix, declared_class
+from server.http.request_log import give_request_id
 
 log = logging.getLogger("tinedy.api")
 
@@ -108,6 +109,7 @@ def endpoint(
         @wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             timings, timing_token = start_request()
+            give_request_id(request)
             status = 500
             answer: HTTPResponse | ApiError | None = None
             limits: dict[str, str] | None = None
@@ -157,6 +159,8 @@ async def admit(
         return (holder,), await limits.spend_one(RouteClass.INTEGRATION, holder.key_id)
     if roles is not None:
         principal = authorised(request, roles)
+        if declared is None and request.method in SAFE_METHODS:  # the hot path: no await
+            return (principal,), limits.spend_read(principal.device_id, principal.user_id)
         route_class = class_of(request, declared, by_module, RouteClass.READS)
         spent = await limits.spend_person(
             route_class or RouteClass.WRITES, principal.device_id, principal.user_id

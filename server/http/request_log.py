@@ -1,7 +1,7 @@
 """Logs as one JSON object a line, and the request id that ties a request's lines together.
 
 Every request gets an id: the caller's ``X-Request-ID`` when it is sane (1 to 64 of
-``A-Z a-z 0-9 . _ -``, so a proxy's or the app's id carries through), else a new random one.
+``A-Z a-z 0-9 . _ -``, so a proxy's or the app's id carries through), else a new one.
 It is set on ``request.ctx.request_id`` (the audit trail reads it there) and in a context
 variable that every log line written while the request runs carries as ``request_id``, and
 it goes back in the ``X-Request-ID`` header of every answer, errors included.
@@ -17,6 +17,7 @@ route are the access record, and a slow or failed request logs what matters itse
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -31,29 +32,31 @@ from sanic import Request
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# A new id is this process's random prefix and a counter: unique across workers and
+# instances, and no system call per request (an id is a label, not a secret).
+_PROCESS_PREFIX = secrets.token_hex(4)
+_sequence = itertools.count()
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-def start_request(request: Request) -> str:
+def give_request_id(request: Request) -> str:
     """Give ``request`` its id (the caller's if sane, else a new one) and make it the id of
-    the log lines written from here on."""
+    the log lines written from here on (the ``endpoint`` decorator calls it first thing)."""
     incoming = request.headers.get("x-request-id")
-    request_id = incoming if incoming and _SANE_ID.fullmatch(incoming) else secrets.token_hex(8)
+    if incoming and _SANE_ID.fullmatch(incoming):
+        request_id = incoming
+    else:
+        request_id = f"{_PROCESS_PREFIX}{next(_sequence):08x}"
     request.ctx.request_id = request_id
     _request_id.set(request_id)
     return request_id
 
 
-async def give_request_id(request: Request, **_: Any) -> None:
-    """Sanic's ``http.routing.after`` signal: before the body is read or a handler runs."""
-    start_request(request)
-
-
 def request_id_of(request: Request) -> str:
     """The request's id; one is given now to a request refused before routing (404, 405)."""
     request_id: str | None = getattr(request.ctx, "request_id", None)
-    return request_id if request_id is not None else start_request(request)
+    return request_id if request_id is not None else give_request_id(request)
 
 
 class JsonFormatter(logging.Formatter):

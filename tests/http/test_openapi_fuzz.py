@@ -84,6 +84,9 @@ async def fuzz_world(
             await drop_database(url)
 
 
+RATE_CLASSES = ("READS", "SYNC", "UPLOADS", "DISPATCH", "WRITES", "SIGN_IN")
+
+
 @pytest.fixture(scope="module")
 async def fuzz_server(
     fuzz_world: tuple[str, World, dict[str, list[str]]],
@@ -94,6 +97,9 @@ async def fuzz_server(
         "ACCESS_TOKEN_SECONDS": "7200",  # a long run must not outlive its token
         "PHOTO_PROCESSING_WORKERS": "0",  # nothing here waits for them: a faster start
         "PUSH_SENDERS": "0",
+        # Thousands of cases a minute from one token: the limits stay on, out of reach, so
+        # every case reaches its route (tests/security/test_rate_limits.py tests them).
+        **{f"RATE_LIMIT_{kind}": "100000000 per minute" for kind in RATE_CLASSES},
     }
     async with running_instances(fuzz_world[0], tmp, count=1, **settings) as (client,):
         yield client

@@ -16,7 +16,7 @@ import pytest
 from sanic import Request
 
 from server.context import AppContext
-from server.http.request_log import JsonFormatter, configure_logging, start_request
+from server.http.request_log import JsonFormatter, configure_logging, give_request_id
 from tests.world import World, bearer
 
 FEED = "/api/mobile/jobs"
@@ -74,7 +74,7 @@ def test_a_log_line_is_json_with_the_request_id_and_its_fields() -> None:
     )
 
     def in_a_request() -> None:
-        start_request(request)
+        give_request_id(request)
         logger.warning("photo %s too big", "p1", extra={"job_id": "j1", "bytes": 5})
 
     try:
