@@ -61,7 +61,7 @@ def body_limits(app_config: Any) -> dict[BodySize, int]:
 class LimitedRequest(Request):
     """A request that is held to its route's body limit before its body is read."""
 
-    async def receive_body(self) -> None:  # type: ignore[override]
+    async def receive_body(self) -> None:
         route = self.route
         if route is not None and not self.body:
             handler = route.handler

@@ -43,7 +43,7 @@ TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 def give_request_id(request: Request) -> str:
     """Give ``request`` its id (the caller's if sane, else a new one) and make it the id of
     the log lines written from here on (the ``endpoint`` decorator calls it first thing)."""
-    incoming = request.headers.get("x-request-id")
+    incoming: str | None = request.headers.get("x-request-id")
     if incoming and _SANE_ID.fullmatch(incoming):
         request_id = incoming
     else:
