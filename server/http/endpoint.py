@@ -46,6 +46,10 @@ log = logging.getLogger("tinedy.api")
 ACCESS_COOKIE = "tinedy_access"
 REFRESH_COOKIE = "tinedy_refresh"
 CLIENT_CLOSED = 499  # nginx's code for a request the client abandoned
+NOT_MODIFIED = 304
+"""A 304 goes without the RateLimit fields: a cache copies a 304's fields onto the answer it
+kept (RFC 9111, 4.3.4), which would then show stale counts, and it is the feed's most frequent
+answer, where each byte and header costs most (measured: 9 us of a 110 us request)."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
@@ -132,7 +136,7 @@ def endpoint(
                     await see_own_write(request)
                 if answer is not None and not stream:
                     answer.headers["Server-Timing"] = timings.header()
-                    if limits is not None:
+                    if limits is not None and answer.status != NOT_MODIFIED:
                         answer.headers.update(limits)
                 end_request(timing_token)
 

@@ -44,6 +44,9 @@ async def test_answers_carry_the_ietf_ratelimit_headers(
     assert (remaining(feed, "reads"), remaining(feed, "reads-user")) == (599, 1199)
     missing = await client.get(f"{FEED}/00000000-0000-0000-0000-000000000000", headers=headers)
     assert missing.status_code == 404 and remaining(missing, "reads") == 598
+    same = await client.get(FEED, headers=headers | {"If-None-Match": feed.headers["etag"]})
+    assert same.status_code == 304 and "ratelimit" not in same.headers  # counted, not told
+    assert remaining(await client.get(FEED, headers=headers), "reads") == 596
     synced = await client.post("/api/mobile/sync", json={}, headers=headers)
     assert synced.headers["ratelimit-policy"].startswith('"sync";q=120;w=60')
     signed_in = await client.post(LOGIN, json=credentials(world.staff_a))
