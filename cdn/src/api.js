@@ -47,6 +47,11 @@ export async function waitAsked(response) {
   return ms;
 }
 
+/** The header a page asks the worker for a fresh copy with (past its kept one): not the
+ * ``cache: "reload"`` mode, which would keep the answer in the HTTP cache, in the clear,
+ * whenever no worker is in between. */
+export const FRESH = "X-Fresh-Copy";
+
 /** The problem+json ``code`` of an answer, if it has one. @param {Response} response */
 export const problemCode = (response) =>
   response.clone().json().then((problem) => problem?.code, () => undefined);
@@ -64,7 +69,7 @@ export const answered = async (response) =>
  * @returns {Promise<Response>}
  */
 export async function authorised(url, options) {
-  const request = () => fetch(url, { credentials: "same-origin", cache: "no-store", ...options,
+  const request = () => fetch(url, { credentials: "same-origin", ...options, cache: "no-store",
     headers: { "X-Requested-With": "fetch", "Content-Type": "application/json", ...options.headers } });
   const response = await request();
   if (response.status !== 401 || (await answered(response))) return response;

@@ -1,7 +1,7 @@
 // What every screen of the page shares: API calls that notice a refused session, fresh copies
 // after a live event, sending what waits (with the badge that counts it), and the service
 // worker's registration. The entry (app.js) fills in ``actions``.
-import { answered, authorised } from "./api.js";
+import { FRESH, answered, authorised } from "./api.js";
 import { flush } from "./flush.js";
 import { html, show } from "./html.js";
 import { t } from "./i18n.js";
@@ -56,7 +56,7 @@ export async function endSession() {
 
 // A fresh copy, past the worker's kept one (after a live event or a sync).
 /** @param {string} path */
-const fresh = (path) => api(path, { cache: "reload" });
+const fresh = (path) => api(path, { headers: { [FRESH]: "1" } });
 let freshNext = false;
 
 /** The way the next screen drawn fetches: fresh once after ``refresh()``, else as usual. */

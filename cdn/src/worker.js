@@ -3,7 +3,7 @@
 // strategy sets (role family and locale) and builds. The build (cdn/build.py) makes this module
 // and what it imports one classic script. The names it shares with the page come from
 // vocabulary.js, the outbox and the sealed data from the same modules the page uses.
-import { authorised, fetchKey } from "./api.js";
+import { FRESH, authorised, fetchKey } from "./api.js";
 import { flush } from "./flush.js";
 import { subscribePush } from "./push.js";
 import { receipt as keepReceipt } from "./receipts.js";
@@ -95,8 +95,8 @@ function answer(event) {
   }
   const route = config.routes.find((r) => url.pathname.startsWith(r.prefix) && !url.pathname.startsWith(r.except || "\u0000"));
   if (!route) return;
-  // The page asks for a fresh copy (after a live event or a sync) with cache: "reload".
-  const strategy = request.cache === "reload" ? "network-first" : route.strategy;
+  // The page asks for a fresh copy (after a live event or a sync) with the FRESH header.
+  const strategy = request.headers.has(FRESH) ? "network-first" : route.strategy;
   event.respondWith(STRATEGIES[strategy](request, route.cache === "shell" ? SHELL_CACHE : DATA_CACHE, route));
 }
 
