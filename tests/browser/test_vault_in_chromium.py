@@ -84,6 +84,18 @@ ENQUEUE_WITHOUT_KEY = """(text) => globalThis["tinedy-modules"]["outbox.js"]
 
 NET = "document.getElementById('net').textContent"
 
+WAITS_ASKED = """() => {
+  const { delayOf } = globalThis["tinedy-modules"]["api.js"];
+  const asked = (headers) => delayOf(new Response(null, { status: 429, headers }));
+  return {
+    seconds: asked({ "Retry-After": "3" }),
+    date: asked({ "Retry-After": new Date(Date.now() + 60e3).toUTCString() }),
+    rateLimit: asked({ RateLimit: '"sync";r=0;t=7' }),
+    tooLong: asked({ "Retry-After": "86400" }),
+    none: asked({}),
+  };
+}"""
+
 
 def encodings(text: str) -> list[bytes]:
     """How a string can sit in a Chromium profile: UTF-8, UTF-16 (V8 and LevelDB), Latin-1."""
@@ -334,6 +346,9 @@ async def test_a_429_is_waited_out_and_every_change_kept(
             u["mutationId"] for _, batch in limiting.batches[1:] for u in batch["pendingUpdates"]
         }
         assert len(sent) == 2, "both changes were sent, none dropped"
+        waits = await page.evaluate(WAITS_ASKED)
+        assert (waits["seconds"], waits["rateLimit"], waits["none"]) == (3000, 7000, 0)
+        assert 58_000 <= waits["date"] <= 60_000 and waits["tooLong"] == 15 * 60_000
     finally:
         limiting.shutdown()
         limiting.server_close()
