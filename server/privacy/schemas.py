@@ -11,7 +11,7 @@ from server.audit.schemas import AuditEventOut
 from server.core.schemas import ApiModel, Location
 
 
-class PersonOut(ApiModel):
+class ExportedPerson(ApiModel):
     id: str
     external_id: str | None
     email: str
@@ -27,7 +27,7 @@ class PersonOut(ApiModel):
     erased_at: datetime | None
 
 
-class CheckInOut(ApiModel):
+class ExportedCheckIn(ApiModel):
     id: str
     job_id: str
     device_id: str | None
@@ -42,7 +42,7 @@ class CheckInOut(ApiModel):
     received_at: datetime | None
 
 
-class PhotoOut(ApiModel):
+class ExportedPhoto(ApiModel):
     id: str
     job_id: str
     device_id: str | None
@@ -60,7 +60,7 @@ class PhotoOut(ApiModel):
     uploaded_at: datetime | None
 
 
-class SubscriptionOut(ApiModel):
+class ExportedPushSubscription(ApiModel):
     id: str
     device_id: str | None
     push_service: str = Field(description="The push service's host; never the keys.")
@@ -77,11 +77,11 @@ class ReceiptsSummary(ApiModel):
 
 class PersonExport(ApiModel):
     exported_at: datetime
-    person: PersonOut
+    person: ExportedPerson
     devices: list[dict[str, Any]]
-    check_ins: list[CheckInOut]
-    photos: list[PhotoOut]
-    push_subscriptions: list[SubscriptionOut]
+    check_ins: list[ExportedCheckIn]
+    photos: list[ExportedPhoto]
+    push_subscriptions: list[ExportedPushSubscription]
     push_preference: dict[str, Any] | None
     privacy_acknowledgements: list[dict[str, Any]]
     remarks: list[dict[str, Any]]
