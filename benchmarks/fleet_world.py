@@ -13,13 +13,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.auth.passwords import hash_password
+from server.auth.passwords import DEMO_PASSWORD, hash_password
 from server.config import Settings
 from server.core.clock import BANGKOK
 from server.db.engine import engine_for
 from server.jobs.writes import create_jobs
 from server.people import queries as people_queries
-from server.seed import DEMO_PASSWORD, DISTRICTS, TEAMS, demo_id
+from server.seed import DISTRICTS, TEAMS, demo_id
 
 FIRST_JOB = time(8, 0)
 JOBS_PER_PHONE = 7  # one an hour, 08:00 to 14:00

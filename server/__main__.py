@@ -194,7 +194,8 @@ async def _purge_locations(settings: Settings) -> None:
 
 
 async def _seed(today: date | None) -> None:
-    from server.seed import DEMO_PASSWORD, seed_demo
+    from server.auth.passwords import DEMO_PASSWORD
+    from server.seed import seed_demo
 
     summary = await seed_demo(today or date.today())
     print(summary)
@@ -206,7 +207,8 @@ def serve(settings: Settings) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from server.http.worker_manager import end_the_start_up_wait_on_shutdown, logged_app
+    from server.app import logged_app
+    from server.http.worker_manager import end_the_start_up_wait_on_shutdown
 
     if settings.metrics_dir is not None:
         # prometheus-client reads this at import, in each worker it spawns.

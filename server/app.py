@@ -31,6 +31,7 @@ from server.http.body_limits import LimitedRequest, limits_of
 from server.http.head import answer_head_like_get
 from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
+from server.http.request_log import configure_logging
 from server.http.security_headers import add_security_headers
 from server.integration.event_endpoints import event_routes
 from server.integration.job_endpoints import integration_job_routes
@@ -43,6 +44,7 @@ from server.live.caps import StreamCaps
 from server.live.endpoints import live_routes
 from server.live.hub import LiveHub
 from server.ops.endpoints import ops_routes
+from server.ops.queries import SCHEDULED_RUNS
 from server.ops.retention import retention_jobs
 from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
@@ -107,6 +109,14 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.before_server_stop(stop_alert_planner)
     app.before_server_stop(stop_scheduler)
     app.after_server_stop(stop_worker)
+    return app
+
+
+def logged_app(settings: Settings) -> Sanic[Config, Any]:
+    """The app as the main process and each worker build it (a picklable factory), with every
+    log line, Sanic's own included (it sets them up as the app is made), in ``LOG_FORMAT``."""
+    app = create_app(settings)
+    configure_logging(settings.log_level, settings.log_format)
     return app
 
 
@@ -208,7 +218,9 @@ async def start_scheduler(app: Sanic[Config, Any], _loop: Any = None) -> None:
     ctx: AppContext = app.ctx.tinedy
     if ctx.settings.retention_schedule:
         jobs = retention_jobs(ctx.settings, ctx.photo_store)
-        ctx.scheduler = Scheduler(jobs, every=ctx.settings.schedule_poll_seconds)
+        ctx.scheduler = Scheduler(
+            jobs, ledger=SCHEDULED_RUNS, every=ctx.settings.schedule_poll_seconds
+        )
         ctx.scheduler.start()
 
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from server.auth.passwords import hash_password
+from server.auth.passwords import DEMO_PASSWORD, hash_password
 from server.core.clock import BANGKOK
 from server.db.engine import write_transaction
 from server.jobs.writes import create_jobs
 from server.people import queries as people_queries
 
-DEMO_PASSWORD = "demo1234"
 NAMESPACE = uuid.UUID("6f1c2a52-8f3e-4c53-9a51-6a8e0c1d7b10")
 DAYS_EACH_WAY = 14
 JOBS_PER_DAY = 69

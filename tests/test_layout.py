@@ -25,6 +25,7 @@ FOUNDATION = ["core", "errors", "config", "db", "http"]
 DOMAINS = [
     "people",
     "changes",
+    "audit",
     "auth",
     "jobs",
     "checkins",
@@ -39,6 +40,7 @@ DOMAINS = [
     "integration",
     "webhooks",
     "alerts",
+    "privacy",
     "ops",
 ]
 WIRING = {"app", "context", "seed", "__main__", "cluster"}

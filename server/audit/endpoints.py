@@ -10,19 +10,12 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.audit import service as audit_service
 from server.audit.schemas import AuditPage, AuditParams
-from server.core.access import Principal, Role
+from server.core.access import ADMINS, Principal
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_query
 
 audit_routes = Blueprint("audit", url_prefix="/api/admin")
-ADMINS: tuple[Role, ...] = (Role.ADMIN,)
-
-
-def request_id_of(request: Request) -> str | None:
-    """The request's id (set by the request-id middleware), for the events it causes."""
-    value = getattr(request.ctx, "request_id", None)
-    return None if value is None else str(value)
 
 
 @audit_routes.get("/audit")

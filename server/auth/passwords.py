@@ -21,6 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.errors import PasswordChecksBusy
 
+DEMO_PASSWORD = "demo1234"
+"""Every demo account's password (public: refused outside demo mode)."""
 _hasher = PasswordHasher()
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from typing import Any
 from piccolo.query.functions.aggregate import Count, Max
 
 from server.core.access import Role
-from server.db.tables import Device, DeviceSync, MutationReceipt, PasswordToken
+from server.db.tables import Device, DeviceSync, MutationReceipt, PasswordToken, PushSubscription
 
 
 async def insert_device(row: dict[str, Any]) -> None:
@@ -47,6 +47,20 @@ async def revoke_devices(device_ids: list[str], reason: str, at: datetime) -> li
         .run()
     )
     return [str(row["id"]) for row in rows]
+
+
+async def delete_device_subscriptions(device_ids: list[str]) -> int:
+    """Within a write transaction: forget the browsers subscribed by these signed-in
+    sessions (signed out, revoked or replaced: their phones hear pushes no more)."""
+    if not device_ids:
+        return 0
+    rows = (
+        await PushSubscription.delete()
+        .where(PushSubscription.device_id.is_in(device_ids))
+        .returning(PushSubscription.id)
+        .run()
+    )
+    return len(rows)
 
 
 async def live_device_ids(user_id: str, client_id: str) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 from server.audit import service as audit
 from server.auth import queries as device_queries
 from server.auth.offline_keys import OfflineKey, OfflineKeys
-from server.auth.passwords import verify_password
+from server.auth.passwords import DEMO_PASSWORD, verify_password
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import RefreshClaims, TokenSigner
 from server.changes.service import ChangeMirror, record_session_revoked
@@ -19,8 +19,6 @@ from server.core.access import Principal, Role
 from server.db.engine import write_transaction
 from server.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, SessionRevoked
 from server.people import queries as people_queries
-from server.push.subscriptions import end_device_subscriptions
-from server.seed import DEMO_PASSWORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +200,7 @@ async def _revoke_all(
     (the mirrors refuse its tokens) and audited (``by`` whom; the system for a reused
     refresh token). Their push subscriptions end with them."""
     revoked = await device_queries.revoke_devices(device_ids, reason, datetime.now(UTC))
-    await end_device_subscriptions(device_ids)
+    await device_queries.delete_device_subscriptions(device_ids)
     for device_id in revoked:
         await record_session_revoked(device_id, user_id, reason)
         detail = {"userId": user_id, "reason": reason}

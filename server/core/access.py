@@ -36,6 +36,7 @@ class Role(StrEnum):
 
 ANY_ROLE: tuple[Role, ...] = tuple(Role)
 OFFICE_ROLES: tuple[Role, ...] = (Role.DISPATCHER, Role.ADMIN)
+ADMINS: tuple[Role, ...] = (Role.ADMIN,)
 
 
 def family_of(role: str | None) -> Family:

@@ -9,6 +9,9 @@ job; it then writes ``last_run_at``, ``last_result`` and the next due time and l
 go. A process that dies mid-run lets the lease lapse and another takes the job up; a run that
 fails is tried again after ``retry``.
 
+The rows are read and written through a :class:`RunLedger` (the ``scheduled_run`` queries
+live in ``server/ops/queries.py``), so this module knows no table.
+
 Times come from an injectable clock, so a test can make a job due without waiting for 03:00.
 """
 
@@ -25,7 +28,6 @@ from typing import Any
 
 from server.core.background import PollingLoop
 from server.core.clock import BANGKOK
-from server.db.tables import ScheduledRun
 
 log = logging.getLogger("tinedy.schedule")
 
@@ -68,6 +70,17 @@ class ScheduledJob:
     run: Callable[[datetime], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class RunLedger:
+    """The queries on the jobs' rows: make one due at its first time unless it exists, claim
+    its lease with one conditional UPDATE (True if this call won it), and settle a run (record
+    it and let the lease go, only if the owner still holds it)."""
+
+    ensure: Callable[[str, datetime], Awaitable[None]]
+    claim: Callable[[str, str, datetime, datetime], Awaitable[bool]]
+    settle: Callable[[str, str, datetime, datetime, dict[str, Any]], Awaitable[None]]
+
+
 def process_owner() -> str:
     """Who holds a lease: this host and process, unique across restarts."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -80,6 +93,7 @@ class Scheduler:
         self,
         jobs: list[ScheduledJob],
         *,
+        ledger: RunLedger,
         every: float,
         clock: Clock = utc_now,
         owner: str | None = None,
@@ -87,6 +101,7 @@ class Scheduler:
         retry: timedelta = DEFAULT_RETRY,
     ) -> None:
         self.jobs = jobs
+        self.ledger = ledger
         self.clock = clock
         self.owner = owner or process_owner()
         self.lease = lease
@@ -112,9 +127,9 @@ class Scheduler:
         """Run ``job`` if it is due and this process wins the claim; its result, else None."""
         now = self.clock()
         if job.name not in self._made:
-            await _ensure_row(job.name, job.when.next_after(now))
+            await self.ledger.ensure(job.name, job.when.next_after(now))
             self._made.add(job.name)
-        if not await _claim(job.name, self.owner, now, now + self.lease):
+        if not await self.ledger.claim(job.name, self.owner, now, now + self.lease):
             return None
         try:
             result = {"ok": True, **await job.run(now)}
@@ -123,55 +138,5 @@ class Scheduler:
             log.exception("scheduled job %s failed; trying again in %s", job.name, self.retry)
             result = {"ok": False, "error": type(exc).__name__}
             next_run = now + self.retry
-        await _settle(job.name, self.owner, self.clock(), next_run, result)
+        await self.ledger.settle(job.name, self.owner, self.clock(), next_run, result)
         return result
-
-
-async def _ensure_row(name: str, first_run: datetime) -> None:
-    """The job's row, due at its first time, unless another process made it already."""
-    row = ScheduledRun(name=name, next_run_at=first_run, last_result={})
-    await ScheduledRun.insert(row).on_conflict(action="DO NOTHING").run()
-
-
-async def _claim(name: str, owner: str, now: datetime, until: datetime) -> bool:
-    """One conditional UPDATE: take the lease if the job is due and nobody holds it."""
-    rows = (
-        await ScheduledRun.update(
-            {ScheduledRun.lease_owner: owner, ScheduledRun.lease_until: until}
-        )
-        .where(
-            (ScheduledRun.name == name)
-            & (ScheduledRun.next_run_at <= now)
-            & (ScheduledRun.lease_until.is_null() | (ScheduledRun.lease_until < now))
-        )
-        .returning(ScheduledRun.name)
-        .run()
-    )
-    return bool(rows)
-
-
-async def _settle(
-    name: str, owner: str, now: datetime, next_run: datetime, result: dict[str, Any]
-) -> None:
-    """Record the run and let the lease go (only if this process still holds it)."""
-    await (
-        ScheduledRun.update(
-            {
-                ScheduledRun.last_run_at: now,
-                ScheduledRun.last_result: result,
-                ScheduledRun.next_run_at: next_run,
-                ScheduledRun.lease_owner: None,
-                ScheduledRun.lease_until: None,
-            }
-        )
-        .where((ScheduledRun.name == name) & (ScheduledRun.lease_owner == owner))
-        .run()
-    )
-
-
-async def scheduled_runs() -> list[dict[str, Any]]:
-    """Every job's row: when it ran, what it did, when it is due."""
-    rows: list[dict[str, Any]] = (
-        await ScheduledRun.select().order_by(ScheduledRun.name).output(load_json=True).run()
-    )
-    return rows

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.audit.endpoints import request_id_of
 from server.checkins.schemas import CheckInList
 from server.core.access import OFFICE_ROLES, Principal
 from server.core.inputs import as_uuid
@@ -22,6 +21,7 @@ from server.dispatch.team_updates import TeamUpdate
 from server.errors import DeviceNotFound
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query, send_json_get
+from server.http.request_log import request_id_of
 from server.jobs.schemas import JobDetail
 from server.jobs.service import parse_job_id
 

@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.audit.endpoints import request_id_of
 from server.audit.service import AuditActor
 from server.auth.password_links import PasswordLink, link_base
 from server.auth.schemas import InviteLinkOut, ResetLinkOut
@@ -18,6 +17,7 @@ from server.context import app_context
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
+from server.http.request_log import request_id_of
 from server.integration import people as people_service
 from server.integration.keys import KeyHolder, Scope
 from server.integration.schemas import (

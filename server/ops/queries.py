@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from server.core.schedule import RunLedger
 from server.db.engine import current_engine
 from server.db.tables import (
     AlertPlanCursor,
@@ -17,6 +18,7 @@ from server.db.tables import (
     Photo,
     PushDelivery,
     PushPlanCursor,
+    ScheduledRun,
     WebhookDelivery,
     WebhookPlanCursor,
 )
@@ -85,3 +87,57 @@ async def job_change_after(change_id: int) -> bool:
     """Whether a job's change follows ``change_id`` (push planning reads only those)."""
     after = (ChangeLog.id > change_id) & ChangeLog.job_id.is_not_null()
     return bool(await ChangeLog.exists().where(after).run())
+
+
+async def ensure_scheduled_run(name: str, first_run: datetime) -> None:
+    """The job's row, due at its first time, unless another process made it already."""
+    row = ScheduledRun(name=name, next_run_at=first_run, last_result={})
+    await ScheduledRun.insert(row).on_conflict(action="DO NOTHING").run()
+
+
+async def claim_scheduled_run(name: str, owner: str, now: datetime, until: datetime) -> bool:
+    """One conditional UPDATE: take the lease if the job is due and nobody holds it."""
+    rows = (
+        await ScheduledRun.update(
+            {ScheduledRun.lease_owner: owner, ScheduledRun.lease_until: until}
+        )
+        .where(
+            (ScheduledRun.name == name)
+            & (ScheduledRun.next_run_at <= now)
+            & (ScheduledRun.lease_until.is_null() | (ScheduledRun.lease_until < now))
+        )
+        .returning(ScheduledRun.name)
+        .run()
+    )
+    return bool(rows)
+
+
+async def settle_scheduled_run(
+    name: str, owner: str, now: datetime, next_run: datetime, result: dict[str, Any]
+) -> None:
+    """Record the run and let the lease go (only if this process still holds it)."""
+    await (
+        ScheduledRun.update(
+            {
+                ScheduledRun.last_run_at: now,
+                ScheduledRun.last_result: result,
+                ScheduledRun.next_run_at: next_run,
+                ScheduledRun.lease_owner: None,
+                ScheduledRun.lease_until: None,
+            }
+        )
+        .where((ScheduledRun.name == name) & (ScheduledRun.lease_owner == owner))
+        .run()
+    )
+
+
+async def scheduled_runs() -> list[dict[str, Any]]:
+    """Every job's row: when it ran, what it did, when it is due."""
+    rows: list[dict[str, Any]] = (
+        await ScheduledRun.select().order_by(ScheduledRun.name).output(load_json=True).run()
+    )
+    return rows
+
+
+SCHEDULED_RUNS = RunLedger(ensure_scheduled_run, claim_scheduled_run, settle_scheduled_run)
+"""The scheduler's rows, for :class:`server.core.schedule.Scheduler`."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.audit.endpoints import ADMINS, request_id_of
 from server.audit.service import AuditActor
 from server.context import app_context
-from server.core.access import Principal
+from server.core.access import ADMINS, Principal
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.errors import PersonNotFound
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response
+from server.http.request_log import request_id_of
 from server.privacy import service as privacy_service
 from server.privacy.schemas import ErasureReport, PersonExport
 

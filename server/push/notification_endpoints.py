@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.audit.endpoints import request_id_of
 from server.core.access import ANY_ROLE, OFFICE_ROLES, Principal
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
+from server.http.request_log import request_id_of
 from server.push import service as notification_service
 from server.push.schemas import NotificationDetail, NotificationQueued, ReceiptRecorded
 from server.push.service import NewNotification, NotificationReceipt

@@ -56,17 +56,3 @@ async def delete_user_subscriptions(user_id: str) -> int:
         .run()
     )
     return len(rows)
-
-
-async def delete_device_subscriptions(device_ids: list[str]) -> int:
-    """Within a write transaction: forget the browsers subscribed by these signed-in
-    sessions (they were signed out or revoked: their phones hear nothing more)."""
-    if not device_ids:
-        return 0
-    rows = (
-        await PushSubscription.delete()
-        .where(PushSubscription.device_id.is_in(device_ids))
-        .returning(PushSubscription.id)
-        .run()
-    )
-    return len(rows)

@@ -105,9 +105,3 @@ async def unsubscribe(principal: Principal, subscription_id: str) -> None:
     async with write_transaction():
         if not await push_queries.delete_subscription(subscription_id, principal.user_id):
             raise SubscriptionNotFound()
-
-
-async def end_device_subscriptions(device_ids: list[str]) -> int:
-    """Within the write transaction that revokes these sessions: their subscriptions go with
-    them, so a phone signed out, revoked or replaced stops hearing pushes at once."""
-    return await push_queries.delete_device_subscriptions(device_ids)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
-from server.audit.endpoints import request_id_of
 from server.audit.service import AuditActor
 from server.context import app_context
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query
+from server.http.request_log import request_id_of
 from server.integration.keys import KeyHolder, Scope
 from server.webhooks import service as webhooks
 from server.webhooks.schemas import (

@@ -9,13 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from server.auth.passwords import hash_password
+from server.auth.passwords import DEMO_PASSWORD, hash_password
 from server.auth.schemas import LoginResponse
 from server.context import AppContext
 from server.core.access import Principal, Role
 from server.db.tables import Device, PushSubscription
 from server.people import queries as people_queries
-from server.seed import DEMO_PASSWORD
 from tests.answers import parse_answer
 from tests.problems import assert_problem
 from tests.world import TEST_PASSWORD, World, add_staff

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.core.schedule import DailyAt, ScheduledJob, Scheduler, scheduled_runs
+from server.core.schedule import DailyAt, ScheduledJob, Scheduler
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import AuditEvent, ScheduledRun
+from server.ops.queries import SCHEDULED_RUNS, scheduled_runs
 from server.ops.retention import COMPACT_CHANGES, PURGE_AUDIT, PURGE_LOCATIONS
 from tests.conftest import create_postgres_database, make_settings
 from tests.servers import running_instances, wait_for
@@ -59,7 +60,10 @@ async def test_racing_claimers_run_a_due_job_once(world: World, engine_kind: str
     name = f"race-{engine_kind}-{os.getpid()}"
     runs: list[str] = []
     clock = Fixed(NOON_BANGKOK)
-    racers = [Scheduler([counting_job(name, runs)], every=60, clock=clock) for _ in range(8)]
+    racers = [
+        Scheduler([counting_job(name, runs)], ledger=SCHEDULED_RUNS, every=60, clock=clock)
+        for _ in range(8)
+    ]
     assert await asyncio.gather(*(r.step() for r in racers)) == [False] * 8
     assert runs == [], "not due before its first 03:00"
 
@@ -87,7 +91,9 @@ async def test_a_lapsed_lease_is_taken_over_and_a_failure_retried(
         attempts.append(now)
         raise RuntimeError("database went away")
 
-    died = Scheduler([counting_job(name, [])], every=60, clock=clock, owner="dead")
+    died = Scheduler(
+        [counting_job(name, [])], ledger=SCHEDULED_RUNS, every=60, clock=clock, owner="dead"
+    )
     await died.step()  # makes the row
     await make_due(name, NOON_BANGKOK)
     await ScheduledRun.update(
@@ -96,7 +102,9 @@ async def test_a_lapsed_lease_is_taken_over_and_a_failure_retried(
             ScheduledRun.lease_until: NOON_BANGKOK + timedelta(minutes=30),
         }
     ).where(ScheduledRun.name == name)
-    survivor = Scheduler([ScheduledJob(name, AT_THREE, failing)], every=60, clock=clock)
+    survivor = Scheduler(
+        [ScheduledJob(name, AT_THREE, failing)], ledger=SCHEDULED_RUNS, every=60, clock=clock
+    )
     assert await survivor.run_if_due(survivor.jobs[0]) is None, "the lease still holds"
 
     clock.now = NOON_BANGKOK + timedelta(minutes=31)

@@ -8,14 +8,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.auth.passwords import verify_password
+from server.auth.passwords import DEMO_PASSWORD, verify_password
 from server.cluster.processes import drop_database
 from server.core.clock import BANGKOK
 from server.db.engine import engine_for
 from server.db.migrate import apply_migrations
 from server.db.tables import ChecklistItem, Customer, Job, Team, User
 from server.people.queries import find_user_by_email
-from server.seed import DEMO_PASSWORD, DemoStaff, _customers, _jobs, seed_demo
+from server.seed import DemoStaff, _customers, _jobs, seed_demo
 from tests.conftest import fresh_database, make_settings
 
 ANCHOR = date(2026, 11, 24)
