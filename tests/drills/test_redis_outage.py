@@ -1,4 +1,4 @@
-"""Drill: Redis (the shared feed cache and login throttle) stops while the app serves. The
+"""Drill: Redis (the shared feed cache, rate limits and sign-in throttle) stops while the app serves. The
 app keeps serving the feed and logins, still throttling failed ones, per process; it warns
 once, says "degraded" in /readyz (still 200), and goes back to Redis when it returns."""
 
@@ -101,6 +101,6 @@ async def test_the_app_serves_through_a_redis_outage_and_shares_again_after(
             await store.aclose()
             stop_app(process)
     text = log.read_text()
-    for name in ("feed cache", "login throttle"):
+    for name in ("feed cache", "rate limits"):  # the sign-in throttle counts there too
         assert text.count(f"{name}: the shared store failed") == 1, "one warning, not one each"
         assert text.count(f"{name}: the shared store answers again") == 1
