@@ -1,6 +1,6 @@
-"""Drill: Redis (the shared feed cache, rate limits and sign-in throttle) stops while the app serves. The
-app keeps serving the feed and logins, still throttling failed ones, per process; it warns
-once, says "degraded" in /readyz (still 200), and goes back to Redis when it returns."""
+"""Drill: Redis (the shared feed cache, rate limits and sign-in throttle) stops while the app
+serves. The app keeps serving the feed and logins, still throttling failed ones, per process;
+it warns once, says "degraded" in /readyz (still 200), and goes back to Redis when it returns."""
 
 from __future__ import annotations
 
