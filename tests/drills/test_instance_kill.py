@@ -31,6 +31,7 @@ STREAMS = 6
 LOAD_WORKERS = 2
 APP_SETTINGS = {
     "LIVE_HEARTBEAT_SECONDS": "1",
+    "LIVE_STREAMS_PER_DEVICE": str(STREAMS),  # every stream is one phone's: all land on one
     "PHOTO_PROCESSING_WORKERS": "0",
     "PUSH_SENDERS": "0",
 }
