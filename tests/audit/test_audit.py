@@ -67,7 +67,7 @@ async def test_each_dispatch_write_leaves_one_event_with_actor_target_and_reques
 async def test_creating_and_reopening_a_job_are_audited(
     client: httpx.AsyncClient, world: World, dispatcher: Dispatcher
 ) -> None:
-    done = (await add_jobs(world.staff_a, 1, status="completed"))[0]
+    done = (await add_jobs(await add_staff(world), 1, status="completed"))[0]
     headers = traced() | dispatcher.headers
     reopened = await client.post(
         f"{DISPATCH}/{done['id']}/reopen", json={"reason": "missed a room"}, headers=headers
@@ -94,7 +94,7 @@ async def test_creating_and_reopening_a_job_are_audited(
 async def test_a_failed_act_leaves_no_event(
     client: httpx.AsyncClient, world: World, dispatcher: Dispatcher
 ) -> None:
-    job = (await add_jobs(world.staff_a, 1, status="assigned"))[0]["id"]
+    job = (await add_jobs(await add_staff(world), 1, status="assigned"))[0]["id"]
     north_staff = await add_staff(world, "north")
     refused = await dispatcher.assign(job, north_staff["id"])
     assert_problem(refused, 422, "validation_failed")
