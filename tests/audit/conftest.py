@@ -1,5 +1,5 @@
-"""The app under test, with a stand-in for the request-id middleware: each request's id is
-the ``X-Request-Id`` it was sent with, so a test can find it on the audit events."""
+"""The app under test: each request's id is the ``X-Request-Id`` it was sent with
+(``server/http/request_log.py``), so a test can find it on the audit events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sanic import Request, Sanic
+from sanic import Sanic
 
 from server.app import create_app, start_worker, stop_worker
 from server.db.tables import AuditEvent
@@ -20,17 +20,12 @@ from tests.world import World
 _names = itertools.count()
 
 
-def _take_request_id(request: Request) -> None:
-    request.ctx.request_id = request.headers.get("x-request-id")
-
-
 @pytest.fixture
 async def app(
     world: World, database_url: str, session_dir: Path, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Sanic[Any, Any]]:
     settings = make_settings(database_url, session_dir, **settings_overrides)
     sanic_app = create_app(settings, name=f"tinedy_audit_{next(_names)}")
-    sanic_app.register_middleware(_take_request_id, "request")
     sanic_app.asgi = True
     await sanic_app._startup()  # type: ignore[no-untyped-call]
     await start_worker(sanic_app)
