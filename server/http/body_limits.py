@@ -4,7 +4,8 @@ Sanic buffers a body before the handler runs; its ``REQUEST_MAX_SIZE`` is one nu
 whole app. So the app's is the smallest limit (``MAX_BODY_BYTES``, JSON), and the app's
 request class (:class:`LimitedRequest`) holds a routed request to its route's own limit as
 Sanic asks it for the body (``receive_body``, which Sanic's docs name as the place for this):
-a declared ``Content-Length`` over it is refused at once (``413`` problem+json, and the
+a declared ``Content-Length`` over it is refused at once (``413`` problem+json with
+``Connection: close``, and the
 connection is closed rather than the body drained), and a chunked body is cut off as soon as
 its running length passes it. A request without a body (every GET, the feed's hot path) pays
 nothing. Sign-in and every other unauthenticated route get the JSON limit; only a sync batch
@@ -71,5 +72,7 @@ class LimitedRequest(Request):
                 stream.request_max_size = limit  # a chunked body is cut off past it
             declared = self.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
+                if isinstance(stream, Http):
+                    stream.keep_alive = False  # the unread body ends the connection: say so
                 raise PayloadTooLarge(f"Bodies are limited to {limit} bytes here.")
         await super().receive_body()  # type: ignore[no-untyped-call]

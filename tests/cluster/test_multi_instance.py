@@ -85,6 +85,7 @@ async def test_the_real_server_refuses_an_oversize_body_with_a_problem(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "payload_too_large"
+    assert response.headers["connection"] == "close"  # the unread body is not drained
     metrics = (await instances[0].get("/metrics")).text
     assert 'method="POST",route="/api/mobile/auth/login",status="413"' in metrics
 
