@@ -109,12 +109,21 @@ class PhotoEvidenceOut(ApiModel):
     ]
 
 
+class PhotoProblemOut(ApiModel):
+    code: Literal[
+        "photo_corrupt", "photo_too_many_pixels", "photo_type_mismatch", "unsupported_photo_type"
+    ]
+    detail: str
+
+
 class PhotoOut(ApiModel):
-    """URLs are signed and expire (at least ``PHOTO_URL_SECONDS``); null until processed."""
+    """URLs are signed and expire (at least ``PHOTO_URL_SECONDS``); null until processed.
+    ``rejected``: processing found the image bad (``problem`` says why); ``failed``: it could
+    not be processed for another reason (``error``, office roles)."""
 
     id: str
     kind: Literal["before", "after", "other"]
-    status: Literal["queued", "processing", "ready", "failed"]
+    status: Literal["queued", "processing", "ready", "failed", "rejected"]
     thumbnail_url: str | None
     url: str | None
     taken_at: datetime | None
@@ -125,6 +134,9 @@ class PhotoOut(ApiModel):
     original_url: str | None = Field(None, description="Dispatchers and admins only.")
     evidence: PhotoEvidenceOut | None = Field(None, description="Dispatchers and admins only.")
     error: str | None = Field(None, description="Why processing failed (office roles).")
+    problem: PhotoProblemOut | None = Field(
+        None, description="Why processing rejected the photo (everyone); null otherwise."
+    )
 
 
 class CrewMember(ApiModel):
