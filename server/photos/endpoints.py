@@ -1,12 +1,16 @@
-"""Job photos: upload URLs, the signed upload itself, a direct multipart upload, and the
-stored photos behind signed, expiring, content-addressed URLs (``/media/...``)."""
+"""Job photos: upload URLs, the signed upload itself (to the app, or with an S3 store to the
+bucket and then its completion here), a direct multipart upload, and the stored photos behind
+signed, expiring, content-addressed URLs (``/media/...``, redirected to the bucket with S3).
+
+The photo routes' body limit is ``PHOTO_MAX_BYTES`` (``server/http/body_limits.py`` names
+them), held from ``Content-Length`` before a byte of the body is read."""
 
 from __future__ import annotations
 
 import time
 
 from pydantic import BaseModel
-from sanic import Blueprint, HTTPResponse, Request
+from sanic import Blueprint, HTTPResponse, Request, redirect
 
 from server.context import app_context
 from server.core.access import Principal
@@ -18,7 +22,8 @@ from server.jobs.service import parse_job_id
 from server.photos import service as photo_service
 from server.photos.links import MEDIA_PATH, UPLOAD_PATH
 from server.photos.schemas import PhotoAccepted, PhotoUploadUrl
-from server.photos.service import DirectUpload, UploadRequest
+from server.photos.service import COMPLETE_SUFFIX, DirectUpload, UploadRequest
+from server.photos.storage.factory import direct_uploads
 
 photo_routes = Blueprint("photos")
 MEDIA_TYPES = {
@@ -43,7 +48,8 @@ UPLOAD_ANSWERS: dict[int, type[BaseModel] | None] = {
 @photo_routes.post("/api/mobile/jobs/<job_id:str>/photos/upload-url")
 @endpoint(
     "A single-use upload URL for one photo of the job: bound to the job, the caller, the "
-    "declared type and the size limit; expires after PHOTO_UPLOAD_URL_SECONDS.",
+    "declared type and the size limit; expires after PHOTO_UPLOAD_URL_SECONDS. With "
+    "PHOTO_STORE=s3 it is the bucket's presigned PUT, and completeUrl follows it.",
     body=UploadRequest,
     responses={201: PhotoUploadUrl, 401: Problem, 404: Problem, 415: Problem, 422: Problem},
 )
@@ -57,6 +63,7 @@ async def upload_url(request: Request, principal: Principal, job_id: str) -> HTT
         ctx.photo_links,
         settings.photo_max_bytes,
         settings.photo_upload_url_seconds,
+        direct_uploads(ctx.photo_store),
     )
     return json_response(answer, status=201)
 
@@ -74,6 +81,25 @@ async def put_upload(request: Request, token: str) -> HTTPResponse:
     answer = await photo_service.receive_upload(
         grant, request.body or b"", request.headers.get("content-type"), ctx.photo_store
     )
+    return json_response(answer, status=202)
+
+
+@photo_routes.post(UPLOAD_PATH + "<token:str>" + COMPLETE_SUFFIX)
+@endpoint(
+    "With PHOTO_STORE=s3, after the bucket took the bytes: check what landed (size, type by "
+    "its first bytes, declared pixels), then queue it; answers as the PUT to the app's own "
+    "upload URL does. Without a bucket, the photo's status once its bytes were PUT.",
+    roles=None,
+    responses=UPLOAD_ANSWERS,
+)
+async def complete_upload(request: Request, token: str) -> HTTPResponse:
+    ctx = app_context(request)
+    grant = ctx.photo_links.read_upload(token, time.time())
+    direct = direct_uploads(ctx.photo_store)
+    if direct is None:
+        answer = await photo_service.upload_status(grant)
+    else:
+        answer = await photo_service.complete_upload(grant, direct)
     return json_response(answer, status=202)
 
 
@@ -116,7 +142,7 @@ async def post_photo(request: Request, principal: Principal, job_id: str) -> HTT
     "A stored photo or variant by its signed, expiring URL; immutable, so a CDN may keep it "
     "until the URL expires.",
     roles=None,
-    responses={200: None, 403: Problem, 404: Problem},
+    responses={200: None, 302: None, 403: Problem, 404: Problem},
 )
 async def media(request: Request, key: str) -> HTTPResponse:
     ctx = app_context(request)
@@ -128,6 +154,9 @@ async def media(request: Request, key: str) -> HTTPResponse:
     headers = {"Cache-Control": cache, "ETag": etag, "X-Content-Type-Options": "nosniff"}
     if etag in request.headers.get("if-none-match", "").replace("W/", "").split(", "):
         return HTTPResponse(status=304, headers=headers)
+    elsewhere = await ctx.photo_store.download_url(key, max(1, int(expires) - int(now)), cache)
+    if elsewhere is not None:  # from the bucket itself: no photo byte through the app
+        return redirect(elsewhere, headers={"Cache-Control": "private, max-age=60"}, status=302)
     body = await ctx.photo_store.get(key)
     if body is None:
         raise PhotoNotFound()

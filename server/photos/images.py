@@ -1,8 +1,11 @@
 """Job photos checked and turned into the variants the apps show.
 
 Every function here is synchronous, CPU-bound and pure (bytes in, frozen dataclasses out), so
-a caller runs it in a ProcessPoolExecutor, never on the event loop. Refusals are one exception,
-``PhotoRejected``, with the code and HTTP status the upload answers with:
+a caller runs it off the event loop. Two depths of checking: :func:`peek_photo` is the door's
+(the magic bytes, and the dimensions the header declares, read in well under a millisecond
+without decoding a pixel), :func:`process_photo` the processor's (every pixel decoded, so a
+truncated or corrupt photo shows there). Refusals are one exception, ``PhotoRejected``, with
+the code and the HTTP status an upload answers with when the door can tell:
 
     415 unsupported_photo_type ... not JPEG, PNG, WebP or HEIC/HEIF (declared or actual)
     422 photo_type_mismatch ..... the bytes are another of those formats than declared
@@ -46,6 +49,7 @@ DECLARED_FORMATS = {
 }
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+MAGIC_BYTES = 12  # enough to tell every accepted format by its first bytes
 # Orientations 5 to 8 turn the picture a quarter: its width is the stored height.
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 DECODE_ERRORS = (
@@ -96,6 +100,37 @@ class PhotoVariant:
 class ProcessedPhoto:
     variants: tuple[PhotoVariant, ...]
     evidence: PhotoEvidence
+    width: int = 0  # the original's, upright
+    height: int = 0
+    sha256: str = ""  # the original's
+
+
+def peek_photo(data: bytes, declared_type: str, max_pixels: int = MAX_PHOTO_PIXELS) -> PhotoFacts:
+    """The door's check, no pixel decoded: a supported format by its magic bytes, as declared,
+    with a readable header whose dimensions are within the pixel limit. What only a full decode
+    shows (a cut-off or corrupt stream) is left to :func:`process_photo`."""
+    expected = _declared_format(declared_type)
+    _check_magic(data[:MAGIC_BYTES], declared_type, expected)
+    with _opened(data, max_pixels) as image:
+        return _facts(image, data, expected)
+
+
+def check_start(start: bytes, declared_type: str) -> None:
+    """The first bytes of an object (at least MAGIC_BYTES of them) are of the declared type."""
+    _check_magic(start[:MAGIC_BYTES], declared_type, _declared_format(declared_type))
+
+
+def header_pixels(start: bytes) -> int | None:
+    """Width × height as the header declares it, read from a photo's first bytes; None when
+    they do not hold the whole header (an HEIC may keep it after the pixels)."""
+    _register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(start), formats=ACCEPTED_FORMATS) as image:
+                return image.width * image.height
+        except (*DECODE_ERRORS, UnidentifiedImageError):
+            return None
 
 
 def inspect_photo(
@@ -112,20 +147,23 @@ def inspect_photo(
                 422,
             )
         _decode(image.load)
-        width, height = _upright_size(image)
-        return PhotoFacts(
-            format=(image.format or "").lower(),
-            media_type=image.get_format_mimetype() or FORMAT_MEDIA_TYPES[expected],
-            width=width,
-            height=height,
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
+        return _facts(image, data, expected)
 
 
-def process_photo(data: bytes, max_pixels: int = MAX_PHOTO_PIXELS) -> ProcessedPhoto:
-    """Evidence and bare, upright variants of a photo; the original bytes stay as they are."""
+def process_photo(
+    data: bytes, max_pixels: int = MAX_PHOTO_PIXELS, declared_type: str | None = None
+) -> ProcessedPhoto:
+    """Evidence and bare, upright variants of a photo; the original bytes stay as they are.
+    Every verdict the door could not give is given here (a ``declared_type`` is checked)."""
     with _opened(data, max_pixels) as image:
+        if declared_type is not None and image.format != _declared_format(declared_type):
+            raise PhotoRejected(
+                "photo_type_mismatch",
+                f"declared {declared_type} but the bytes are {image.format}",
+                422,
+            )
         evidence = _decode(lambda: read_evidence(image.getexif()))  # PNG may keep EXIF last
+        width, height = _upright_size(image)
         display = _decode(lambda: _display_image(image))
     thumb = display.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
@@ -135,7 +173,13 @@ def process_photo(data: bytes, max_pixels: int = MAX_PHOTO_PIXELS) -> ProcessedP
         for name, picture in pictures
         for file_format in variant_formats()
     )
-    return ProcessedPhoto(variants=variants, evidence=evidence)
+    return ProcessedPhoto(
+        variants=variants,
+        evidence=evidence,
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
 
 
 def variant_formats() -> tuple[str, ...]:
@@ -232,6 +276,43 @@ def _encode(name: VariantName, picture: Image.Image, file_format: str) -> PhotoV
     )
 
 
+def _facts(image: ImageFile.ImageFile, data: bytes, expected: str) -> PhotoFacts:
+    width, height = _upright_size(image)
+    return PhotoFacts(
+        format=(image.format or "").lower(),
+        media_type=image.get_format_mimetype() or FORMAT_MEDIA_TYPES[expected],
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _check_magic(start: bytes, declared_type: str, expected: str) -> None:
+    """415 for bytes of no format we take, 422 for another of ours than declared."""
+    actual = sniffed_format(start)
+    if actual is None:
+        if not start:
+            raise PhotoRejected("photo_corrupt", "the upload was empty", 422)
+        raise PhotoRejected("unsupported_photo_type", "not a JPEG, PNG, WebP or HEIC image", 415)
+    if actual != expected:
+        raise PhotoRejected(
+            "photo_type_mismatch", f"declared {declared_type} but the bytes are {actual}", 422
+        )
+
+
+def sniffed_format(start: bytes) -> str | None:
+    """The format the first bytes announce, of those we take; None for anything else."""
+    if start.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if start.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if start[:4] == b"RIFF" and start[8:12] == b"WEBP":
+        return "WEBP"
+    if start[4:8] == b"ftyp" and start[8:12] in HEIF_BRANDS:
+        return "HEIF"
+    return None
+
+
 def _upright_size(image: Image.Image) -> tuple[int, int]:
     orientation = image.getexif().get(ExifTags.Base.Orientation)
     return (image.height, image.width) if orientation in QUARTER_TURNS else image.size
@@ -256,11 +337,7 @@ def _unidentified(data: bytes) -> PhotoRejected:
 
 
 def _starts_like_accepted_format(data: bytes) -> bool:
-    return (
-        data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"))
-        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
-        or (data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS)
-    )
+    return sniffed_format(data[:MAGIC_BYTES]) is not None
 
 
 def _too_many_pixels(detail: str) -> PhotoRejected:

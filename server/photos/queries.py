@@ -17,6 +17,7 @@ from server.db.engine import current_engine
 from server.db.tables import CheckIn, DeviceSync, Job, Photo
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
+REJECTED = "rejected"  # processing found the image bad: final; last_error is "code: detail"
 AWAITING_UPLOAD, DUPLICATE = "awaiting_upload", "duplicate"
 NOT_SHOWN = (AWAITING_UPLOAD, DUPLICATE)
 

@@ -2,9 +2,16 @@
 a status change), and how a job's photos are shown to each role.
 
 A photo's row is made when an upload URL is asked for (or with a direct upload) and bound to
-the job and the person. Bytes are checked before anything is kept: type, truncation, pixel
-count; a refused upload stores nothing and queues nothing. The original is kept under its
+the job and the person. The door checks only what is cheap (the size, the magic bytes, the
+dimensions the header declares, who may upload) and answers at once; a refused upload stores
+nothing and queues nothing. Everything only a full decode can tell (a truncated or corrupt
+image, a bomb whose header lies) is the processor's verdict, and reaches the phone and the
+office as the photo's status ``rejected`` with its ``problem``. The original is kept under its
 SHA-256, so the same photo sent twice to one job is one photo and one object.
+
+With an S3 store the phone sends the bytes to the bucket itself, through a presigned PUT, and
+then completes the upload: the app reads the object's size and first bytes from the bucket,
+moves it where the phone cannot write, and queues it; no photo byte crosses the app.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field
@@ -29,6 +35,7 @@ from server.errors import (
     PhotoNotFound,
     PhotoTooManyPixels,
     PhotoTypeMismatch,
+    PhotoUnreadable,
     UnsupportedPhotoType,
 )
 from server.jobs.service import may_see, visible_job_version
@@ -36,12 +43,15 @@ from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.photos.images import (
     DECLARED_FORMATS,
+    MAX_PHOTO_PIXELS,
     PhotoFacts,
     PhotoRejected,
-    inspect_photo,
+    check_start,
+    header_pixels,
+    peek_photo,
 )
 from server.photos.links import PhotoLinks, UploadGrant
-from server.photos.storage.objects import ObjectStore
+from server.photos.storage.objects import DirectUploads, ObjectStore
 
 EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -59,13 +69,8 @@ REFUSALS = {
 PhotoKind = Literal["before", "after", "other"]
 GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream", "")
 SAME_TYPE = {t: ("image/heic" if t == "image/heif" else t) for t in DECLARED_FORMATS}
-CONCURRENT_CHECKS = 2  # per worker: each may hold a decoded frame of up to 200 MB
-
-
-@cache
-def _check_slots() -> asyncio.Semaphore:
-    """Per process (made on first use, inside its event loop)."""
-    return asyncio.Semaphore(CONCURRENT_CHECKS)
+HEADER_BYTES = 65_536  # what completion reads of an object: the magic bytes, most headers
+COMPLETE_SUFFIX = "/complete"
 
 
 class DirectUpload(Input):
@@ -98,8 +103,11 @@ async def request_upload(
     links: PhotoLinks,
     max_bytes: int,
     url_seconds: int,
+    direct: DirectUploads | None = None,
 ) -> dict[str, Any]:
-    """A single-photo upload URL bound to the job, the person, the type and the size."""
+    """A single-photo upload URL bound to the job, the person, the type and the size. With a
+    ``direct`` store it is the bucket's presigned PUT, and ``completeUrl`` is where the phone
+    then says the bytes are there."""
     await visible_job_version(principal, job_id)
     content_type = accepted_type(request.content_type)
     expires = datetime.now(UTC) + timedelta(seconds=url_seconds)
@@ -115,12 +123,31 @@ async def request_upload(
         max_bytes,
         int(expires.timestamp()),
     )
-    return {
+    app_url = links.upload_url(grant)
+    answer = {
         "photoId": photo_id,
-        "uploadUrl": links.upload_url(grant),
+        "uploadUrl": app_url,
+        "uploadHeaders": {"Content-Type": content_type},
+        "completeUrl": None,
         "expiresAt": local_time(expires),
         "maxBytes": max_bytes,
     }
+    if direct is not None:
+        key = upload_key(photo_id, content_type)
+        answer["uploadUrl"] = await direct.upload_url(key, content_type, url_seconds)
+        answer["completeUrl"] = app_url + COMPLETE_SUFFIX
+    return answer
+
+
+def upload_key(photo_id: str, content_type: str) -> str:
+    """Where the phone's presigned PUT lands (it may write there until the URL expires)."""
+    return f"uploads/{photo_id}.{EXTENSIONS[content_type]}"
+
+
+def landed_key(photo_id: str, content_type: str) -> str:
+    """Where a completed direct upload is kept: out of the phone's reach, by photo (its hash
+    is known only once the processor has read it)."""
+    return f"originals/by-photo/{photo_id}.{EXTENSIONS[content_type]}"
 
 
 async def receive_upload(
@@ -131,9 +158,80 @@ async def receive_upload(
     generic = not sent_type or sent_type.split(";")[0].strip().lower() in GENERIC_TYPES
     if not generic and SAME_TYPE[accepted_type(sent_type or "")] != SAME_TYPE[grant.content_type]:
         raise PhotoTypeMismatch(f"The upload URL was made for {grant.content_type}.")
-    uploader = Principal(grant.user_id, "", Role(grant.role), grant.branch_id, None)
     facts = await checked_photo(body, grant.content_type, grant.max_bytes)
-    return await keep_photo(grant.photo_id, grant.job_id, uploader, body, facts, store)
+    return await keep_photo(grant.photo_id, grant.job_id, _uploader(grant), body, facts, store)
+
+
+async def complete_upload(grant: UploadGrant, direct: DirectUploads) -> dict[str, Any]:
+    """``POST completeUrl``: the bytes the phone sent to the bucket, checked there (size,
+    magic bytes, declared pixels) and moved out of its reach, then queued. A repeat answers
+    as the first did. A refused object is deleted and the refusal answered."""
+    uploader = _uploader(grant)
+    photo = await _own_photo(grant.photo_id, grant.job_id, uploader)
+    if photo["status"] != photo_queries.AWAITING_UPLOAD:
+        return await _current(photo)
+    target = landed_key(grant.photo_id, grant.content_type)
+    size = await _landed_size(direct, grant)
+    now = datetime.now(UTC)
+    async with write_transaction():
+        job = (await lock_jobs([grant.job_id])).get(grant.job_id)
+        if job is None or not may_see(uploader, job):
+            await direct.delete(target)
+            raise JobNotFound()  # reassigned since the URL was given
+        values: dict[Any, Any] = {
+            "original_key": target,
+            "size_bytes": size,
+            "uploaded_at": now,
+            "next_attempt_at": now,
+        }
+        if not await photo_queries.store_upload(grant.photo_id, values):
+            settled = await photo_queries.get_photo(grant.photo_id)
+            assert settled is not None
+            return await _current(settled)
+        await _photo_added(job, photo, now)
+    return {"photoId": grant.photo_id, "status": photo_queries.QUEUED}
+
+
+async def upload_status(grant: UploadGrant) -> dict[str, Any]:
+    """Completion without a bucket: the bytes came through the app's own upload URL."""
+    photo = await _own_photo(grant.photo_id, grant.job_id, _uploader(grant))
+    if photo["status"] == photo_queries.AWAITING_UPLOAD:
+        raise PhotoNotFound("Nothing has been uploaded to the upload URL yet.")
+    return await _current(photo)
+
+
+async def _landed_size(direct: DirectUploads, grant: UploadGrant) -> int:
+    """The object's size once it is checked and moved out of the phone's reach (already moved
+    by a completion that stopped short of the database)."""
+    source = upload_key(grant.photo_id, grant.content_type)
+    target = landed_key(grant.photo_id, grant.content_type)
+    head = await direct.head(source)
+    if head is None:
+        moved = await direct.head(target)
+        if moved is None:
+            raise PhotoNotFound("Nothing has been uploaded to the upload URL yet.")
+        return moved[0]
+    size = head[0]
+    try:
+        if size > grant.max_bytes:
+            raise PayloadTooLarge(f"A photo may be at most {grant.max_bytes} bytes.")
+        _check_header(await direct.read_start(source, HEADER_BYTES) or b"", grant.content_type)
+    except (PayloadTooLarge, PhotoUnreadable, UnsupportedPhotoType):
+        await direct.delete(source)  # refused: nothing is kept
+        raise
+    await direct.move(source, target)
+    return size
+
+
+def _check_header(start: bytes, content_type: str) -> None:
+    """The magic bytes, and the pixels the header declares when it is in ``start``."""
+    try:
+        check_start(start, content_type)
+    except PhotoRejected as rejected:
+        raise REFUSALS[rejected.code](rejected.detail) from rejected
+    pixels = header_pixels(start)
+    if pixels is not None and pixels > MAX_PHOTO_PIXELS:
+        raise PhotoTooManyPixels(f"{pixels} pixels is over {MAX_PHOTO_PIXELS}.")
 
 
 async def upload_directly(
@@ -155,19 +253,14 @@ async def upload_directly(
 
 
 async def checked_photo(body: bytes, declared_type: str, max_bytes: int) -> PhotoFacts:
-    """Decoded in full off the event loop (truncation shows only at the end), a few at a time
-    (a 50 MP frame takes 200 MB): the facts, or the refusal as its problem."""
+    """The door's checks (size, magic bytes, the header's dimensions; no pixel decoded), with
+    the hash, in a thread: the facts, or the refusal as its problem."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"A photo may be at most {max_bytes} bytes.")
-    if not body:
-        raise PhotoCorrupt("The upload was empty.")
-    async with _check_slots():
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, inspect_photo, body, declared_type
-            )
-        except PhotoRejected as rejected:
-            raise REFUSALS[rejected.code](rejected.detail) from rejected
+    try:
+        return await asyncio.to_thread(peek_photo, body, declared_type)
+    except PhotoRejected as rejected:
+        raise REFUSALS[rejected.code](rejected.detail) from rejected
 
 
 async def keep_photo(
@@ -181,9 +274,7 @@ async def keep_photo(
     """Store the original and queue the photo. A retry of the same bytes answers as the
     first time did; the same bytes already on the job answer with that photo (and a failed
     one is tried afresh)."""
-    photo = await photo_queries.get_photo(photo_id)
-    if photo is None or str(photo["job"]) != job_id or str(photo["user_id"]) != uploader.user_id:
-        raise PhotoNotFound()
+    photo = await _own_photo(photo_id, job_id, uploader)
     if photo["status"] != photo_queries.AWAITING_UPLOAD:
         return await _settled_upload(photo, facts)
     key = original_key(facts)
@@ -214,11 +305,27 @@ async def keep_photo(
             settled = await photo_queries.get_photo(photo_id)
             assert settled is not None
             return await _settled_upload(settled, facts)
-        writer = JobWriter(Actor(str(photo["user_id"]), _text(photo["device_id"])), now)
-        about = {"photo": {"id": photo_id, "kind": photo["kind"], "status": "queued"}}
-        writer.change(job, {}, "job.photo_added", about=about)
-        await writer.commit()
+        await _photo_added(job, photo, now)
     return {"photoId": photo_id, "status": "queued"}
+
+
+async def _photo_added(job: dict[str, Any], photo: dict[str, Any], now: datetime) -> None:
+    """Within the write transaction: the job one version up, for its watchers."""
+    writer = JobWriter(Actor(str(photo["user_id"]), _text(photo["device_id"])), now)
+    about = {"photo": {"id": str(photo["id"]), "kind": photo["kind"], "status": "queued"}}
+    writer.change(job, {}, "job.photo_added", about=about)
+    await writer.commit()
+
+
+async def _own_photo(photo_id: str, job_id: str, uploader: Principal) -> dict[str, Any]:
+    photo = await photo_queries.get_photo(photo_id)
+    if photo is None or str(photo["job"]) != job_id or str(photo["user_id"]) != uploader.user_id:
+        raise PhotoNotFound()
+    return photo
+
+
+def _uploader(grant: UploadGrant) -> Principal:
+    return Principal(grant.user_id, "", Role(grant.role), grant.branch_id, None)
 
 
 def original_key(facts: PhotoFacts) -> str:
@@ -236,6 +343,15 @@ async def job_photos(
     were taken; dispatchers and admins also see the evidence (where, flags) and originals."""
     office = principal.audience.family == "office"
     return [_shown(row, links, now, office) for row in await photo_queries.job_photos(job_id)]
+
+
+def rejection(row: dict[str, Any]) -> dict[str, str] | None:
+    """Why processing refused the photo (``{"code", "detail"}``), for the phone and the
+    office alike; None unless it is ``rejected``."""
+    if row["status"] != photo_queries.REJECTED:
+        return None
+    code, _, detail = str(row["last_error"]).partition(": ")
+    return {"code": code, "detail": detail}
 
 
 def _shown(row: dict[str, Any], links: PhotoLinks, now: float, office: bool) -> dict[str, Any]:
@@ -256,6 +372,7 @@ def _shown(row: dict[str, Any], links: PhotoLinks, now: float, office: bool) -> 
             for v in variants
             if url
         ],
+        "problem": rejection(row),
     }
     if office:
         shown["uploadedBy"] = str(row["user_id"])
@@ -278,6 +395,16 @@ async def _settled_upload(photo: dict[str, Any], facts: PhotoFacts) -> dict[str,
         photo = twin
     if photo["content_hash"] != facts.sha256:
         raise PhotoAlreadyUploaded("This photo already has other bytes; ask for a new photoId.")
+    return await _current(photo)
+
+
+async def _current(photo: dict[str, Any]) -> dict[str, Any]:
+    """A settled upload's answer: its status (a failed one queued afresh; a rejected one
+    stays rejected, the same bytes would be again)."""
+    if photo["status"] == photo_queries.DUPLICATE:
+        twin = await photo_queries.get_photo(str(photo["duplicate_of"]))
+        assert twin is not None
+        photo = twin
     if photo["status"] == photo_queries.FAILED:
         await photo_queries.requeue_failed(str(photo["id"]), datetime.now(UTC))
         return {"photoId": str(photo["id"]), "status": photo_queries.QUEUED}

@@ -9,7 +9,10 @@ process-photos`` runs one alone, e.g. on another host. Decoding a 12 MP HEIC tak
 a second or two; the feed's event loop must not pay for it.
 
 A claim is a lease, renewed while the photo is worked on; a processor that dies lets it
-lapse and another takes the photo up. Bad image data fails the photo at once; anything else
+lapse and another takes the photo up. Every verdict on the image the upload's door could not
+give cheaply is given here, on every pixel: bad image data (truncated, corrupt, a bomb, not
+the declared type) makes the photo ``rejected`` at once, with its problem code for the phone
+and the office; anything else
 is tried again with a growing delay, up to ``PHOTO_MAX_ATTEMPTS`` (a photo whose processors
 keep dying on it included); then it is ``failed``, with its error shown to dispatchers. When
 its variants are ready the job moves one version up with a ``photo-processed`` event, so job
@@ -19,6 +22,7 @@ details and live streams show them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -36,7 +40,7 @@ from server.core.metrics import count_photo_result
 from server.db.engine import engine_for, write_transaction
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
-from server.photos.images import PhotoRejected, ProcessedPhoto, process_photo
+from server.photos.images import MAX_PHOTO_PIXELS, PhotoRejected, ProcessedPhoto, process_photo
 from server.photos.service import variant_key
 from server.photos.storage.factory import object_store_for
 from server.photos.storage.objects import ObjectStore
@@ -140,7 +144,8 @@ class PhotoProcessor:
         if original is None:
             raise LookupError(f"the original {photo['original_key']} is missing")
         loop = asyncio.get_running_loop()
-        processed = await loop.run_in_executor(None, process_photo, original)
+        work = functools.partial(process_photo, original, MAX_PHOTO_PIXELS, photo["content_type"])
+        processed = await loop.run_in_executor(None, work)
         for variant in processed.variants:
             key = variant_key(variant.sha256, variant.media_type)
             await self.store.put(key, variant.data, variant.media_type)
@@ -170,17 +175,33 @@ class PhotoProcessor:
             "flags": judged.flags,
             "last_error": "",
             "processed_at": datetime.now(UTC),
+            # A direct (S3) upload is known only by its object until it is read here.
+            "content_hash": photo["content_hash"] or processed.sha256,
+            "width": photo["width"] or processed.width,
+            "height": photo["height"] or processed.height,
         }
         await self._settle(photo, values, "ready")
 
     async def _failed(self, photo: dict[str, Any], exc: Exception) -> None:
-        """Bad image data is final. Anything else (the store or the database away for a
-        while) is tried again later, backing off, until PHOTO_MAX_ATTEMPTS."""
+        """Bad image data is final: ``rejected``, with its code. Anything else (the store or
+        the database away for a while) is tried again later, backing off, until
+        PHOTO_MAX_ATTEMPTS, then ``failed``."""
+        if isinstance(exc, PhotoRejected):
+            log.info("photo %s rejected: %s", photo["id"], exc.code)
+            error = f"{exc.code}: {exc.detail}"
+            rejected: dict[Column | str, Any] = {
+                "status": photo_queries.REJECTED,
+                "last_error": error,
+            }
+            await self._settle(photo, rejected, photo_queries.REJECTED)
+            return
         log.warning("photo %s attempt %d failed", photo["id"], photo["attempts"], exc_info=exc)
         retries = self.limits.queue.retries
-        if isinstance(exc, PhotoRejected) or retries.gives_up(photo["attempts"]):
-            error = exc.detail if isinstance(exc, PhotoRejected) else _unavailable(exc)
-            failed: dict[Column | str, Any] = {"status": photo_queries.FAILED, "last_error": error}
+        if retries.gives_up(photo["attempts"]):
+            failed: dict[Column | str, Any] = {
+                "status": photo_queries.FAILED,
+                "last_error": _unavailable(exc),
+            }
             await self._settle(photo, failed, "failed")
             return
         retry: dict[Column | str, Any] = {

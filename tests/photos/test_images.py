@@ -16,7 +16,10 @@ from server.photos.images import (
     THUMB_SIDE,
     PhotoRejected,
     PhotoVariant,
+    check_start,
+    header_pixels,
     inspect_photo,
+    peek_photo,
     process_photo,
     variant_formats,
 )
@@ -221,4 +224,51 @@ def test_processing_runs_in_a_process_pool() -> None:
         with pytest.raises(PhotoRejected) as refused:
             pool.submit(inspect_photo, b"not a photo", "image/heic").result(timeout=60)
     assert processed == process_photo(data)
+    assert refused.value.status == 415
+
+
+DOOR_CANNOT_TELL = {"truncated-jpeg", "truncated-png", "truncated-heic", "empty"}
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "code", "status"),
+    [case for case in BAD_UPLOADS if case.id not in DOOR_CANNOT_TELL],
+)
+def test_the_door_refuses_what_the_first_bytes_and_the_header_show(
+    data: bytes, declared: str, code: str, status: int
+) -> None:
+    with pytest.raises(PhotoRejected) as refused:
+        peek_photo(data, declared)
+    assert (refused.value.code, refused.value.status) == (code, status)
+
+
+@pytest.mark.parametrize("file_format", ["JPEG", "PNG", "HEIF"])
+def test_a_cut_off_photo_passes_the_door_and_processing_refuses_it(file_format: str) -> None:
+    declared = SAVE_FORMATS[file_format]
+    facts = peek_photo(truncated(file_format), declared)
+    assert (facts.width, facts.height) == (600, 800), "the header's size, upright"
+    with pytest.raises(PhotoRejected) as refused:
+        process_photo(truncated(file_format), declared_type=declared)
+    assert refused.value.code == "photo_corrupt"
+
+
+def test_an_empty_upload_is_corrupt_at_the_door() -> None:
+    with pytest.raises(PhotoRejected) as refused:
+        peek_photo(b"", "image/jpeg")
+    assert (refused.value.code, refused.value.status) == ("photo_corrupt", 422)
+
+
+def test_processing_checks_the_declared_type_too() -> None:
+    with pytest.raises(PhotoRejected) as refused:
+        process_photo(plain_image("PNG"), declared_type="image/jpeg")
+    assert refused.value.code == "photo_type_mismatch"
+
+
+def test_an_objects_first_bytes_tell_its_type_and_often_its_size() -> None:
+    start = camera_photo("JPEG", (800, 600))[:65_536]
+    check_start(start, "image/jpeg")
+    assert header_pixels(start) == 800 * 600
+    assert header_pixels(b"\xff\xd8\xff") is None
+    with pytest.raises(PhotoRejected) as refused:
+        check_start(b"%PDF-1.7 and so on", "image/jpeg")
     assert refused.value.status == 415

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.config import Settings
 from server.photos.storage.local import LocalObjectStore
-from server.photos.storage.objects import ObjectStore
+from server.photos.storage.objects import DirectUploads, ObjectStore
 from server.photos.storage.s3 import S3Location, S3ObjectStore
 
 
@@ -20,3 +20,9 @@ def object_store_for(settings: Settings) -> ObjectStore:
             )
         )
     return LocalObjectStore(settings.photos_dir)
+
+
+def direct_uploads(store: ObjectStore) -> DirectUploads | None:
+    """The store itself when phones upload to it directly (S3), else None (the app takes the
+    bytes)."""
+    return store if isinstance(store, S3ObjectStore) else None

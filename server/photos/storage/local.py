@@ -32,6 +32,10 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(lambda: self._path(key).unlink(missing_ok=True))
 
+    async def download_url(self, key: str, seconds: int, cache_control: str) -> str | None:
+        """None: the app serves local files itself."""
+        return None
+
     async def close(self) -> None:
         return None
 

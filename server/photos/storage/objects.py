@@ -30,8 +30,26 @@ class ObjectStore(Protocol):
     async def delete(self, key: str) -> None:
         """Idempotent: deleting a missing key is not an error."""
 
+    async def download_url(self, key: str, seconds: int, cache_control: str) -> str | None:
+        """Where a client fetches the object itself for ``seconds`` (a presigned URL, served
+        with ``cache_control``); None when the app must serve the bytes."""
+
     async def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+
+
+class DirectUploads(Protocol):
+    """A store the phone uploads to itself (S3's presigned URLs): the bytes skip the app."""
+
+    async def upload_url(self, key: str, content_type: str, seconds: int) -> str: ...
+
+    async def head(self, key: str) -> tuple[int, str] | None: ...
+
+    async def read_start(self, key: str, size: int) -> bytes | None: ...
+
+    async def move(self, source: str, target: str) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
 
 
 def checked_key(key: str) -> str:

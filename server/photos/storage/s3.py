@@ -72,6 +72,63 @@ class S3ObjectStore:
         client = await self._connected()
         await client.delete_object(Bucket=self.location.bucket, Key=checked_key(key))
 
+    async def download_url(self, key: str, seconds: int, cache_control: str) -> str | None:
+        """A presigned GET: the bytes come from the bucket, never through the app."""
+        client = await self._connected()
+        params = {
+            "Bucket": self.location.bucket,
+            "Key": checked_key(key),
+            "ResponseCacheControl": cache_control,
+        }
+        return await client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    async def upload_url(self, key: str, content_type: str, seconds: int) -> str:
+        """A presigned PUT for one object, its ``Content-Type`` signed (the uploader must send
+        that type); its size is checked when the upload is completed."""
+        client = await self._connected()
+        params = {
+            "Bucket": self.location.bucket,
+            "Key": checked_key(key),
+            "ContentType": content_type,
+        }
+        return await client.generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
+
+    async def head(self, key: str) -> tuple[int, str] | None:
+        """The object's size and content type; None when it is missing."""
+        client = await self._connected()
+        try:
+            head = await client.head_object(Bucket=self.location.bucket, Key=checked_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return head["ContentLength"], head.get("ContentType", "")
+
+    async def read_start(self, key: str, size: int) -> bytes | None:
+        """The object's first ``size`` bytes (fewer if it is shorter); None when missing."""
+        client = await self._connected()
+        try:
+            response = await client.get_object(
+                Bucket=self.location.bucket, Key=checked_key(key), Range=f"bytes=0-{size - 1}"
+            )
+        except ClientError as exc:
+            if _is_missing(exc) or _code(exc) == "InvalidRange":  # an empty object
+                return None if _is_missing(exc) else b""
+            raise
+        async with response["Body"] as body:
+            return await body.read()
+
+    async def move(self, source: str, target: str) -> None:
+        """Copied inside the bucket (no byte through the app), then the source deleted."""
+        client = await self._connected()
+        bucket = self.location.bucket
+        await client.copy_object(
+            Bucket=bucket,
+            Key=checked_key(target),
+            CopySource={"Bucket": bucket, "Key": checked_key(source)},
+        )
+        await client.delete_object(Bucket=bucket, Key=source)
+
     async def close(self) -> None:
         await self._exit_stack.aclose()
         self._client = None
@@ -101,4 +158,8 @@ class S3ObjectStore:
 
 
 def _is_missing(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code", "") in MISSING_CODES
+    return _code(exc) in MISSING_CODES
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
