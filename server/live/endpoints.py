@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from contextlib import aclosing
+from typing import Any
 from urllib.parse import urlsplit
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.protocol import State
 
 from server.context import AppContext, app_context
 from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
 from server.http.endpoint import endpoint, presented_token, principal_of
-from server.live.events import CLOSING
+from server.live.events import CLOSING, Event
+from server.live.hub import Sink
 from server.live.stream import Closing, Heartbeat, Item, live_events
 
 live_routes = Blueprint("live", url_prefix="/api/mobile/live-updates")
@@ -54,8 +58,9 @@ async def stream_live_updates(request: Request, principal: Principal) -> HTTPRes
         )
         await response.send(f"retry: {RETRY_MILLISECONDS}\n\n")
         heartbeat = ctx.settings.live_heartbeat_seconds
+        sink = sse_sink(request, response)
         async with aclosing(
-            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, sink)
         ) as events:
             async for item in events:
                 await response.send(sse_frame(item))
@@ -97,7 +102,7 @@ async def _send_live_events(
     reader = asyncio.create_task(_drain(ws))
     try:
         async with aclosing(
-            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat)
+            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, ws_sink(ws))
         ) as events:
             async for item in events:
                 await ws.send(ws_frame(item))
@@ -132,6 +137,48 @@ def require_app_origin(request: Request, app_origin: str) -> None:
     expected = urlsplit(app_origin).netloc if app_origin else request.host
     if urlsplit(origin).netloc != expected:
         raise OriginRefused(f"Origin {origin} is not this app's.")
+
+
+def sse_sink(request: Request, response: HTTPResponse) -> Sink | None:
+    """Writes an event's chunk straight to the connection while it has nothing unsent (the
+    hub then hands the same bytes to every stream of an audience, with no task woken); a
+    response that is not chunked (HEAD) gets none."""
+    chunked = response.headers.get("transfer-encoding") == "chunked"
+    if request.method != "GET" or not chunked:
+        return None
+    return _transport_sink(request.transport, lambda event: event.sse_chunk, lambda: True)
+
+
+def ws_sink(ws: WebsocketImplProtocol) -> Sink | None:
+    """The same for a WebSocket, while it is open and no send of Sanic's is under way."""
+    transport = ws.io_proto.transport if ws.io_proto is not None else None
+    if transport is None:
+        return None
+
+    def open_and_idle() -> bool:
+        finished = ws.data_finished_fut
+        return (
+            ws.ws_proto.state is State.OPEN
+            and not ws.conn_mutex.locked()
+            and finished is not None
+            and not finished.done()
+        )
+
+    return _transport_sink(transport, lambda event: event.ws_message, open_and_idle)
+
+
+def _transport_sink(
+    transport: Any, frame: Callable[[Event], bytes], ready: Callable[[], bool]
+) -> Sink:
+    write, unsent, closing = transport.write, transport.get_write_buffer_size, transport.is_closing
+
+    def sink(event: Event) -> bool:
+        if unsent() or closing() or not ready():
+            return False
+        write(frame(event))
+        return True
+
+    return sink
 
 
 def sse_frame(item: Item) -> bytes:

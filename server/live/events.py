@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from websockets.frames import Frame, Opcode
+
 from server.changes.audience import left_of_row, people_of_row
 from server.core.access import Principal, Role
 
@@ -61,7 +63,8 @@ redraws on each (rendered into it by server/pwa/vocabulary.py)."""
 @dataclass(frozen=True)
 class Event:
     """One event as sent: its id, its name for this audience, and its data as JSON bytes.
-    One instance serves every stream that hears it, so its wire forms are built once."""
+    One instance serves every stream that hears it, so its wire forms (an SSE frame, a chunk
+    of one, a WebSocket message) are built once, whoever hears it."""
 
     id: int
     name: str
@@ -74,6 +77,17 @@ class Event:
     @cached_property
     def json(self) -> str:
         return f'{{"event":"{self.name}","id":{self.id},"data":{self.data.decode()}}}'
+
+    @cached_property
+    def sse_chunk(self) -> bytes:
+        """The SSE frame as one HTTP/1.1 chunk, as a stream writes it to its connection."""
+        return b"%x\r\n%b\r\n" % (len(self.sse), self.sse)
+
+    @cached_property
+    def ws_message(self) -> bytes:
+        """The JSON as one WebSocket text frame: a server's frames are unmasked and no
+        extension is negotiated, so the bytes are the same for every connection."""
+        return Frame(Opcode.TEXT, self.json.encode()).serialize(mask=False)
 
 
 def event_name(principal: Principal, row: dict[str, Any], priority: str | None) -> str | None:

@@ -1,17 +1,23 @@
 """Each worker's live-update hub: the change mirror hands it every new log row once, and it
 fans the row out to this worker's open streams, in id order, to those concerned.
 
-No query per connection: one query per batch of rows (the jobs' list fields), then a
-comparison per stream. Each stream has a bounded queue; a stream that falls that far behind
-is ended (its client resumes from its last id) rather than growing memory.
+No query per connection: one query per batch of rows (the jobs' list fields). No work per
+stream either, beyond handing it bytes: streams that would hear the same events (an
+*audience*: the same person's, or the same branch's office, or every admin's) form a group,
+a row's event is decided and encoded once per group, and every stream of the group gets the
+same bytes object. A stream that is keeping up has a *sink*: the event's pre-encoded frame
+is written straight to its connection, with no task woken. Otherwise (it is replaying, its
+connection's buffer is not empty, or it has no sink) the event waits in the stream's own
+bounded queue for its task; a stream that falls that far behind is ended (its client
+resumes from its last id) rather than growing memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -31,32 +37,97 @@ from server.live.events import (
 )
 
 Summaries = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
+Sink = Callable[[Event], bool]
+"""Writes an event's frame straight to a stream's connection; False when it cannot now (its
+buffer holds unsent bytes, or it is closing): the event then waits in the stream's queue."""
+AudienceKey = tuple[str | None, ...]
 SHOWN, ID_ONLY, LEFT = "shown", "id-only", "left"  # how much of the job an event shows
 log = logging.getLogger("tinedy.live")
 
 
+def audience_key(principal: Principal) -> AudienceKey:
+    """What decides every event a stream gets (:func:`~server.live.events.event_name` and
+    :func:`_events_for` read nothing else of the principal): the office's events depend on
+    its role and branch only; staff's on the person, their branch and their team."""
+    audience = principal.audience
+    if audience.everything:
+        return (audience.role.value,)
+    if audience.role is Role.DISPATCHER:
+        return (audience.role.value, audience.branch_id)
+    return (audience.role.value, audience.user_id, audience.branch_id, audience.team_id)
+
+
 class Subscriber:
-    """One open stream: who it is for and the events waiting to be sent (None: it must end)."""
+    """One open stream: who it is for, how far it got, and its events waiting to be sent."""
+
+    __slots__ = ("_limit", "_waiter", "_waiting", "ended", "group", "principal", "sent", "sink")
 
     def __init__(self, principal: Principal, limit: int) -> None:
         self.principal = principal
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(limit)
+        self.group: Group | None = None
         self.ended: str | None = None
+        self.sent = 0  # the newest event id the client has (or had before it opened)
+        self.sink: Sink | None = None
+        self._limit = limit
+        self._waiting: deque[Event] | None = None  # made when first needed: most never are
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Events queued for the stream's task."""
+        return len(self._waiting) if self._waiting else 0
 
     def offer(self, event: Event) -> None:
-        if self.ended is None:
-            try:
-                self.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self.end("too_slow")
+        if self.ended is not None or event.id <= self.sent:
+            return
+        if not self._waiting and self.sink is not None and self.sink(event):
+            self.sent = event.id
+            return
+        if self._waiting is None:
+            self._waiting = deque()
+        if len(self._waiting) >= self._limit:
+            self.end("too_slow")
+            return
+        self._waiting.append(event)
+        self._wake()
+
+    def take(self) -> Event | None:
+        """The oldest waiting event, if any."""
+        return self._waiting.popleft() if self._waiting else None
+
+    async def wait(self, seconds: float) -> None:
+        """Until an event waits or the stream ends; TimeoutError after ``seconds``."""
+        if self._waiting or self.ended is not None:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(seconds):  # no task per wait, unlike wait_for
+                await self._waiter
+        finally:
+            self._waiter = None
 
     def end(self, reason: str) -> None:
-        """Make the stream stop after what it already took: drop what waits, then a None."""
+        """Make the stream stop after what it already took: what waits is dropped."""
         if self.ended is None:
             self.ended = reason
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.sink = None
+            self._waiting = None
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class Group:
+    """The streams of one audience: each of a row's events is worked out once for them."""
+
+    __slots__ = ("key", "members", "principal")
+
+    def __init__(self, key: AudienceKey, principal: Principal) -> None:
+        self.key = key
+        self.principal = principal  # any member's: they all hear the same
+        self.members: set[Subscriber] = set()
 
 
 class LiveHub:
@@ -73,10 +144,12 @@ class LiveHub:
         self._limit = queue_limit
         self._revoked = revoked
         self._subscribers: set[Subscriber] = set()
-        # Who may hear what, so a row is checked against its possible audience only.
-        self._by_user: dict[str, set[Subscriber]] = defaultdict(set)
-        self._by_branch: dict[str, set[Subscriber]] = defaultdict(set)
-        self._admins: set[Subscriber] = set()
+        self._groups: dict[AudienceKey, Group] = {}
+        # Which groups may hear what, so a row is checked against its possible audience only.
+        self._admins: set[Group] = set()
+        self._by_branch: dict[str, set[Group]] = defaultdict(set)
+        self._by_user: dict[str, set[Group]] = defaultdict(set)
+        self._by_team: dict[str, set[Group]] = defaultdict(set)
         self.closing = False
         self.last_id = 0
 
@@ -87,8 +160,11 @@ class LiveHub:
         mirror learns of a revocation before it hands the row to :meth:`publish`, so either
         the check sees it or the row's fan-out finds this stream and ends it."""
         subscriber = Subscriber(principal, self._limit)
+        subscriber.sent = self.last_id
         self._subscribers.add(subscriber)
-        self._index(subscriber).add(subscriber)
+        group = self._group_of(principal)
+        group.members.add(subscriber)
+        subscriber.group = group
         LIVE_STREAMS.inc()
         if self.closing:
             subscriber.end("shutting_down")
@@ -97,33 +173,59 @@ class LiveHub:
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscriber.sink = None
         if subscriber in self._subscribers:
             self._subscribers.discard(subscriber)
-            self._index(subscriber).discard(subscriber)
+            group = subscriber.group
+            if group is not None:
+                group.members.discard(subscriber)
+                if not group.members:
+                    self._forget(group)
             LIVE_STREAMS.dec()
 
-    def _index(self, subscriber: Subscriber) -> set[Subscriber]:
-        audience = subscriber.principal.audience
+    @property
+    def audiences(self) -> int:
+        """How many groups the open streams form."""
+        return len(self._groups)
+
+    def _group_of(self, principal: Principal) -> Group:
+        key = audience_key(principal)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = Group(key, principal)
+            for index in self._indexes(group):
+                index.add(group)
+        return group
+
+    def _forget(self, group: Group) -> None:
+        del self._groups[group.key]
+        for index in self._indexes(group):
+            index.discard(group)
+
+    def _indexes(self, group: Group) -> Iterable[set[Group]]:
+        audience = group.principal.audience
         if audience.everything:
-            return self._admins
+            return (self._admins,)
         if audience.role is Role.DISPATCHER:
-            return self._by_branch[audience.branch_filter or NO_BRANCH]
-        return self._by_user[audience.user_id]
+            return (self._by_branch[audience.branch_filter or NO_BRANCH],)
+        teams = () if audience.team_id is None else (self._by_team[audience.team_id],)
+        return (self._by_user[audience.user_id], *teams)
 
     async def publish(self, rows: list[dict[str, Any]]) -> None:
         """Fan new log rows (oldest first) out to the streams they concern."""
         if self._subscribers:
             for row, event_of in await self.events_of(rows):
-                for subscriber in self._audience(row):
-                    event = event_of(subscriber.principal)
+                for group in self._audience(row):
+                    event = event_of(group.principal)
                     if event is not None:
-                        subscriber.offer(event)
+                        for subscriber in tuple(group.members):
+                            subscriber.offer(event)
                 self._end_sessions(row)
         if rows:
             self.last_id = max(self.last_id, int(rows[-1]["id"]))
 
-    def _audience(self, row: dict[str, Any]) -> set[Subscriber]:
-        """The streams that might hear ``row``: :func:`event_name` decides exactly."""
+    def _audience(self, row: dict[str, Any]) -> set[Group]:
+        """The groups that might hear ``row``: :func:`event_name` decides exactly."""
         if not is_event(row):
             return set()
         audience = set(self._admins)
@@ -131,9 +233,7 @@ class LiveHub:
             audience |= self._by_branch.get(str(row["branch_id"]), set())
         if row["kind"] == TEAM_UPDATE:
             team = (row.get("payload") or {}).get("teamId")
-            for subscribers in self._by_user.values():
-                audience |= {s for s in subscribers if s.principal.team_id == team}
-            return audience
+            return audience | self._by_team.get(str(team), set())
         for user_id in people_of_row(row):
             audience |= self._by_user.get(user_id, set())
         return audience

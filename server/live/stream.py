@@ -3,7 +3,9 @@ the log), then live events, with heartbeats, until its token expires or the hub 
 
 No gap and no duplicate at the switch: the stream subscribes first (from then on the hub
 queues every event after ``start``), replays the log up to ``start``, then sends what was
-queued, skipping any id it already sent.
+queued, skipping any id it already sent. Only then may the hub write live events straight to
+the client's connection (the caller's sink), and only while nothing waits in the queue, so
+the order holds.
 
 The client always knows where it stands, even when nothing was for it: the stream states
 its position when it opens and with each heartbeat (an SSE ``id:`` with no event moves the
@@ -12,7 +14,6 @@ browser's Last-Event-ID), so a reconnect resumes from there instead of from "now
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from server.changes import queries as change_queries
 from server.core.access import Principal, Role
 from server.live.events import RESET, Event
-from server.live.hub import LiveHub
+from server.live.hub import LiveHub, Sink
 
 REPLAY_PAGE = 500
 RESET_DATA = b'{"reason":"%s","reload":"/api/mobile/sync/changes?since=0"}'
@@ -52,39 +53,47 @@ async def live_events(
     last_event_id: int | None,
     expires_at: float,
     heartbeat_seconds: float,
+    sink: Sink | None = None,
 ) -> AsyncGenerator[Item, None]:
-    """Events for ``principal`` after ``last_event_id`` (or from now), then live ones."""
+    """Events for ``principal`` after ``last_event_id`` (or from now), then live ones.
+
+    With a ``sink`` (which writes an event's frame straight to the client's connection),
+    once the stream has caught up the hub hands it live events directly, and this generator
+    yields only what waited (the connection was busy), heartbeats and the closing notice:
+    its caller must have sent each item before asking for the next."""
     subscriber = hub.subscribe(principal)
     try:
         start = hub.last_id
-        sent = start if last_event_id is None else max(start, last_event_id)
+        subscriber.sent = start if last_event_id is None else max(start, last_event_id)
         if last_event_id is not None:
             async for missed in _missed(hub, principal, last_event_id, start):
                 if missed.name == RESET:
-                    sent = start
+                    subscriber.sent = start
                 yield missed
-        yield Heartbeat(sent)
+        yield Heartbeat(subscriber.sent)
+        subscriber.sink = sink if subscriber.ended is None else None
         while True:
             wait = min(heartbeat_seconds, expires_at - time.time())
             if wait <= 0:
                 yield Closing("token_expired")
                 return
-            try:
-                async with asyncio.timeout(wait):  # no task per event, unlike wait_for
-                    event = await subscriber.queue.get()
-            except TimeoutError:
-                if time.time() >= expires_at:
-                    continue  # say why at the top of the loop
-                if subscriber.queue.empty():
-                    # Everything up to the hub's last id that was for this client was sent.
-                    sent = max(sent, hub.last_id)
-                yield Heartbeat(sent)
-                continue
+            event = subscriber.take()
             if event is None:
-                yield Closing(subscriber.ended or "ended")
-                return
-            if event.id > sent:
-                sent = event.id
+                if subscriber.ended is not None:
+                    yield Closing(subscriber.ended)
+                    return
+                try:
+                    await subscriber.wait(wait)
+                except TimeoutError:
+                    if time.time() >= expires_at:
+                        continue  # say why at the top of the loop
+                    if not subscriber.waiting:
+                        # Everything up to the hub's last id that was for this client was sent.
+                        subscriber.sent = max(subscriber.sent, hub.last_id)
+                    yield Heartbeat(subscriber.sent)
+                continue
+            if event.id > subscriber.sent:
+                subscriber.sent = event.id
                 yield event
     finally:
         hub.unsubscribe(subscriber)
