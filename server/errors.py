@@ -47,6 +47,7 @@ from sanic import HTTPResponse, Request
 from sanic import exceptions as sanic_exceptions
 
 from server.core.metrics import count_refused
+from server.http.answers import Answer
 
 log = logging.getLogger("tinedy.errors")
 
@@ -379,7 +380,7 @@ def problem_body(error: ApiError) -> bytes:
 
 
 def problem_response(error: ApiError) -> HTTPResponse:
-    return HTTPResponse(
+    return Answer(
         problem_body(error),
         status=error.status,
         headers={"Cache-Control": "no-store", **error.headers},

@@ -21,6 +21,7 @@ from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
 from server.core.schemas import Problem
 from server.errors import Unauthorized
+from server.http.answers import Answer
 from server.http.endpoint import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
@@ -107,7 +108,7 @@ async def logout(request: Request) -> HTTPResponse:
         raise
     # A browser wipes what the app kept offline (caches, IndexedDB outbox, service worker).
     headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
-    response = HTTPResponse(status=204, headers=headers)
+    response = Answer(status=204, headers=headers)
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response
@@ -127,7 +128,7 @@ async def set_password(request: Request) -> HTTPResponse:
     await password_links.set_password(
         body.token, body.password, client_address(request), app_context(request).throttle
     )
-    return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
+    return Answer(status=204, headers={"Cache-Control": "no-store"})
 
 
 @auth_routes.post("/forgot-password")
@@ -144,7 +145,7 @@ async def forgot_password(request: Request) -> HTTPResponse:
     await password_links.request_reset(
         body.email, client_address(request), app_context(request).throttle
     )
-    return HTTPResponse(status=202, headers={"Cache-Control": "no-store"})
+    return Answer(status=202, headers={"Cache-Control": "no-store"})
 
 
 @auth_routes.post("/change-password")
@@ -163,7 +164,7 @@ async def change_password(request: Request, principal: Principal) -> HTTPRespons
         client_address(request),
         app_context(request).throttle,
     )
-    return HTTPResponse(status=204, headers={"Cache-Control": "no-store"})
+    return Answer(status=204, headers={"Cache-Control": "no-store"})
 
 
 @auth_routes.get("/offline-key")

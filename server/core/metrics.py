@@ -41,6 +41,8 @@ from prometheus_client import (
 )
 from sanic import HTTPResponse, Request
 
+from server.http.answers import Answer
+
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 )  # RFC 9110 section 9 and RFC 5789
@@ -317,4 +319,4 @@ def exposition() -> HTTPResponse:
     if values.ValueClass is not values.MutexValue:  # PROMETHEUS_MULTIPROC_DIR was set
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return HTTPResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Answer(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ from server.dispatch.schemas import CustomerList, CustomerSearch, StaffList, Tea
 from server.dispatch.service import AssignJob, JobEdits, NewJob, Reopen
 from server.dispatch.team_updates import TeamUpdate
 from server.errors import DeviceNotFound
+from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query, send_json_get
 from server.http.request_log import request_id_of
@@ -138,7 +139,7 @@ async def revoke_device(request: Request, principal: Principal, device_id: str) 
     if device is None:
         raise DeviceNotFound()
     await device_service.revoke_device(principal, device, request_id_of(request))
-    return HTTPResponse(status=204)
+    return Answer(status=204)
 
 
 @dispatch_routes.get("/jobs/<job_id:str>/checkins")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sanic import HTTPResponse, Request
 
+from server.http.answers import Answer
 from server.http.negotiation import IDENTITY, choose_encoding, encode, etag_matches, tagged
 
 
@@ -49,9 +50,9 @@ def send_representation_bytes(request: Request, representation: Representation) 
         "Vary": representation.vary,
     }
     if etag_matches(request.headers.get("if-none-match", ""), etag):
-        return HTTPResponse(status=304, headers=headers)
+        return Answer(status=304, headers=headers)
     if encoding != IDENTITY:
         headers["Content-Encoding"] = encoding
-    return HTTPResponse(
+    return Answer(
         representation.variants[encoding], headers=headers, content_type=representation.content_type
     )

@@ -18,6 +18,7 @@ from sanic import HTTPResponse, Request
 
 from server.core.timing import encode_time
 from server.errors import MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from server.http.answers import Answer
 from server.http.negotiation import (
     IDENTITY,
     Encoded,
@@ -85,7 +86,7 @@ def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
     """A JSON answer that is not a cacheable GET (a login, a created thing)."""
-    return HTTPResponse(
+    return Answer(
         dump_json(data),
         status=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
@@ -126,11 +127,11 @@ async def _conditional_get(
     etag = tagged(validator, encoding)
     headers = {**PRIVATE_HEADERS, "ETag": etag}
     if etag_matches(request.headers.get("if-none-match", ""), etag):
-        return HTTPResponse(status=304, headers=headers)
+        return Answer(status=304, headers=headers)
     sent_encoding, body = await produce(encoding)
     if sent_encoding != IDENTITY:
         headers["Content-Encoding"] = sent_encoding
-    return HTTPResponse(body, headers=headers, content_type=JSON_TYPE)
+    return Answer(body, headers=headers, content_type=JSON_TYPE)
 
 
 def validator_of(*parts: str) -> str:

@@ -10,6 +10,7 @@ from server.core.access import ANY_ROLE, Principal
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.errors import SubscriptionNotFound
+from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.push import service as notification_service
@@ -60,7 +61,7 @@ async def unsubscribe(request: Request, principal: Principal, subscription_id: s
     if known is None:
         raise SubscriptionNotFound()
     await subscription_service.unsubscribe(principal, known)
-    return HTTPResponse(status=204)
+    return Answer(status=204)
 
 
 @push_routes.get("/preferences")

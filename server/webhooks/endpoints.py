@@ -8,6 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.audit.service import AuditActor
 from server.context import app_context
 from server.core.schemas import Problem
+from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query
 from server.http.request_log import request_id_of
@@ -87,7 +88,7 @@ async def change_webhook(request: Request, holder: KeyHolder, webhook_id: str) -
 )
 async def delete_webhook(request: Request, holder: KeyHolder, webhook_id: str) -> HTTPResponse:
     await webhooks.delete_webhook(webhook_id, _by(request, holder))
-    return HTTPResponse(status=204)
+    return Answer(status=204)
 
 
 @webhook_routes.post("/webhooks/<webhook_id:str>/rotate-secret")

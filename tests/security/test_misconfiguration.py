@@ -114,6 +114,18 @@ async def test_over_https_browsers_are_told_to_stay_on_https(
         assert (sent == "max-age=31536000") is hsts, sent
 
 
+async def test_one_proxy_connection_carrying_both_schemes_gets_hsts_only_over_https(
+    client: httpx.AsyncClient,
+) -> None:
+    """A proxy pools its upstream connections: clients of either scheme share one."""
+    seen = []
+    for proto in ("https", "http", "http", "https"):
+        proxy = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": proto}
+        answer = await client.get("/healthz", headers=proxy)
+        seen.append("strict-transport-security" in answer.headers)
+    assert seen == [True, False, False, True]
+
+
 async def test_metrics_name_routes_never_ids(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
