@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.core.access import ALL_SCOPE, branch_scope, user_scope
+
 
 def crew_of_row(row: dict[str, Any]) -> list[str]:
     """The job's crew after the change, lead first."""
@@ -47,3 +49,15 @@ def members_of_row(row: dict[str, Any]) -> list[tuple[str, bool]]:
         *((user_id, False) for user_id in crew_of_row(row)),
         *((user_id, True) for user_id in left_of_row(row)),
     ]
+
+
+def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
+    """The feed scopes ``rows`` (job changes) concern: everyone's, their branches', and
+    each person they name."""
+    scopes = {ALL_SCOPE}
+    for row in rows:
+        if row.get("branch_id"):
+            scopes.add(branch_scope(str(row["branch_id"])))
+        if row.get("job_id"):
+            scopes.update(user_scope(user_id) for user_id in people_of_row(row))
+    return scopes

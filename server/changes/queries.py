@@ -10,13 +10,18 @@ import orjson
 from piccolo.query.functions.aggregate import Max
 
 from server.db.engine import (
+    CHANGE_HEAD_LOCK_KEY,
+    CHANGE_ID_LOCK_BASE,
+    CHANGE_LOG_LOCK_KEY,
+    current_engine,
+    enter_change_log,
     execute_many,
     insert_returning_ids,
-    lock_change_log,
-    notify_change_log,
+    single_writer,
 )
 from server.db.tables import (
     ChangeLog,
+    ChangeLogHead,
     ChangeLogHorizon,
     ChangeMember,
     Device,
@@ -44,19 +49,17 @@ LOG_COLUMNS = (
 
 
 async def append_changes(
-    rows: list[dict[str, Any]],
-    scopes: set[str],
-    members: list[list[tuple[str, bool]]] | None = None,
+    rows: list[dict[str, Any]], members: list[list[tuple[str, bool]]] | None = None
 ) -> list[int]:
     """Append ``rows`` (each with its ``change_member`` entries in ``members``, in the same
-    order) and raise every scope in ``scopes`` to the newest id; returns the ids given to
-    ``rows``, in their order.
+    order); returns the ids given to ``rows``, in their order.
 
-    Must run inside a write transaction, so the log, the versions and the change they describe
-    commit together or not at all.
+    Must run inside a write transaction, so the log and the change it describes commit
+    together or not at all. Readers see the rows once the head passes them (publish.py).
+    On PostgreSQL the transaction holds the change-log key shared from before its first id
+    to its commit, and the first id it was given shared too: what the publisher reads.
     """
-    await lock_change_log()
-    await notify_change_log()
+    await enter_change_log()
     now = datetime.now(UTC)
     ids: list[int] = []
     for start in range(0, len(rows), CHUNK):
@@ -68,10 +71,8 @@ async def append_changes(
             for r in range(len(chunk))
         )
         # One statement numbers its rows in the order given: sorted ids match ``chunk``.
-        ids += await insert_returning_ids(
-            f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id",
-            args,
-        )
+        insert = f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id"
+        ids += await insert_returning_ids(insert if single_writer() else _holding(insert), args)
     entries = [
         (change_id, user_id, left)
         for change_id, named in zip(ids, members or [], strict=False)
@@ -81,15 +82,19 @@ async def append_changes(
         await execute_many(
             'INSERT INTO change_member (change_id, user_id, "left") VALUES ($1, $2, $3)', entries
         )
-    newest = ids[-1]
-    if not scopes:
-        return ids
-    await (
-        FeedVersion.insert(*(FeedVersion(scope=scope, version=newest) for scope in scopes))
-        .on_conflict(target=FeedVersion.scope, action="DO UPDATE", values=[FeedVersion.version])
-        .run()
-    )
     return ids
+
+
+def _holding(insert: str) -> str:
+    """``insert``, also holding its first id as an advisory key until commit (PostgreSQL):
+    taken in the same statement, so the id is never held without the key for longer than
+    the statement runs."""
+    return (
+        f"WITH ins AS ({insert}),"
+        f" held AS (SELECT pg_advisory_xact_lock_shared({CHANGE_ID_LOCK_BASE} + MIN(id))"
+        " FROM ins)"
+        " SELECT ins.id FROM ins, held"
+    )
 
 
 def _log_values(row: dict[str, Any], now: datetime) -> list[Any]:
@@ -105,11 +110,15 @@ def _param(column: str, value: Any) -> Any:
     return str(value) if isinstance(value, UUID) else value
 
 
-async def changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
-    """Every row after ``after_id``, oldest first, payload parsed (the mirror's read)."""
+async def changes_after(
+    after_id: int, limit: int, up_to_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Every row after ``after_id`` up to ``up_to_id`` (default: the head), oldest first,
+    payload parsed (the mirror's read)."""
+    through = await visible_through() if up_to_id is None else up_to_id
     rows: list[dict[str, Any]] = (
         await ChangeLog.select(*EVENT_COLUMNS)
-        .where(ChangeLog.id > after_id)
+        .where((ChangeLog.id > after_id) & (ChangeLog.id <= through))
         .order_by(ChangeLog.id)
         .limit(limit)
         .output(load_json=True)
@@ -119,8 +128,109 @@ async def changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
 
 
 async def newest_change_id() -> int:
-    row = await ChangeLog.select(ChangeLog.id).order_by(ChangeLog.id, ascending=False).first()
-    return int(row["id"]) if row else 0
+    """The newest id readers may see (the head): every smaller one is visible or never
+    will be, so reading after any id up to it never skips a row."""
+    return await visible_through()
+
+
+async def visible_through() -> int:
+    row = await ChangeLogHead.select(ChangeLogHead.visible_through).first().run()
+    return int(row["visible_through"]) if row else 0
+
+
+async def head_and_allocated() -> tuple[int, int]:
+    """PostgreSQL: the head, then the newest id the sequence has given out (to a writer
+    committed, rolled back or still running), read in that order in one statement."""
+    rows = await current_engine().run_ddl(
+        "SELECT (SELECT visible_through FROM change_log_head WHERE id = 1) AS head,"
+        " (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
+        " FROM change_log_id_seq) AS allocated"
+    )
+    return int(rows[0]["head"] or 0), int(rows[0]["allocated"] or 0)
+
+
+async def first_ids_in_flight() -> list[int | None]:
+    """PostgreSQL: for each other transaction of this database now appending to the log
+    (holding the change-log key), the first id it was given, or None while it is between
+    taking the key and getting its ids."""
+    base = CHANGE_ID_LOCK_BASE
+    rows = await current_engine().run_ddl(
+        "SELECT MIN(CASE WHEN classid::bigint >= "
+        f"{base >> 32} THEN ((classid::bigint << 32) | objid::bigint) - {base} END) AS first"
+        " FROM pg_locks"
+        " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND pid <> pg_backend_pid()"
+        f" AND ((classid = 0 AND objid = {CHANGE_LOG_LOCK_KEY}) OR classid >= {base >> 32})"
+        " GROUP BY virtualtransaction"
+        f" HAVING bool_or(classid = 0 AND objid = {CHANGE_LOG_LOCK_KEY})"
+    )
+    return [None if row["first"] is None else int(row["first"]) for row in rows]
+
+
+async def lock_head() -> int:
+    """Within a write transaction: the head, held by this publisher until commit."""
+    if not single_writer():
+        await current_engine().run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_HEAD_LOCK_KEY})")
+    return await visible_through()
+
+
+async def move_head(through: int) -> None:
+    await (
+        ChangeLogHead.insert(ChangeLogHead(id=1, visible_through=through))
+        .on_conflict(
+            target=ChangeLogHead.id,
+            action="DO UPDATE",
+            values=[ChangeLogHead.visible_through],
+        )
+        .run()
+    )
+
+
+async def newest_id_through(up_to_id: int) -> int:
+    """The newest id in the log up to ``up_to_id`` (0 if none)."""
+    row = (
+        await ChangeLog.select(Max(ChangeLog.id, alias="id"))
+        .where(ChangeLog.id <= up_to_id)
+        .first()
+        .run()
+    )
+    return int(row["id"] or 0) if row else 0
+
+
+async def version_rows(after_id: int, up_to_id: int) -> list[dict[str, Any]]:
+    """The rows in ``(after_id, up_to_id]`` that may move a feed version (job changes),
+    with what says whom they concern."""
+    rows: list[dict[str, Any]] = (
+        await ChangeLog.select(
+            ChangeLog.id,
+            ChangeLog.kind,
+            ChangeLog.job_id,
+            ChangeLog.branch_id,
+            ChangeLog.assignee_id,
+            ChangeLog.previous_assignee_id,
+            ChangeLog.payload,
+        )
+        .where((ChangeLog.id > after_id) & (ChangeLog.id <= up_to_id))
+        .where(ChangeLog.job_id.is_not_null() & ChangeLog.kind.not_in(list(FACT_KINDS)))
+        .order_by(ChangeLog.id)
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def raise_feed_versions(versions: dict[str, int]) -> None:
+    """Within the publisher's transaction: set each scope's version (they only rise)."""
+    if not versions:
+        return
+    await (
+        FeedVersion.insert(
+            *(FeedVersion(scope=scope, version=version) for scope, version in versions.items())
+        )
+        .on_conflict(target=FeedVersion.scope, action="DO UPDATE", values=[FeedVersion.version])
+        .run()
+    )
 
 
 async def all_feed_versions() -> dict[str, int]:
@@ -166,15 +276,16 @@ async def compact_changes(
     occurred_before: datetime, keep_after: int | None = None
 ) -> tuple[int, int]:
     """Within a write transaction: below the newest change older than ``occurred_before``
-    (and no further than ``keep_after``: rows a reader still needs), keep only each job's
-    newest change. Returns the new horizon and how many rows went."""
+    (and no further than ``keep_after``, rows a reader still needs, nor the head, rows no
+    reader has been shown), keep only each job's newest change. Returns the new horizon and
+    how many rows went."""
     newest_old = (
         await ChangeLog.select(Max(ChangeLog.id, alias="id"))
         .where(ChangeLog.occurred_at < occurred_before)
         .first()
         .run()
     )
-    horizon = int(newest_old["id"] or 0) if newest_old else 0
+    horizon = min(int(newest_old["id"] or 0) if newest_old else 0, await visible_through())
     if keep_after is not None:
         horizon = min(horizon, keep_after)
     previous = await compacted_through()
@@ -295,11 +406,12 @@ async def device_ids_revoked_since(since: datetime) -> list[str]:
 
 
 async def log_rows_after(after_id: int, limit: int) -> list[dict[str, Any]]:
-    """Whole log rows after ``after_id``, oldest first, payload parsed: what the CRM's event
-    feed and the webhook planner turn into events."""
+    """Whole log rows after ``after_id`` up to the head, oldest first, payload parsed: what
+    the CRM's event feed and the webhook planner turn into events."""
+    through = await visible_through()
     rows: list[dict[str, Any]] = (
         await ChangeLog.select()
-        .where(ChangeLog.id > after_id)
+        .where((ChangeLog.id > after_id) & (ChangeLog.id <= through))
         .order_by(ChangeLog.id)
         .limit(limit)
         .output(load_json=True)

@@ -7,6 +7,8 @@ learns, without touching the database, the feed version of any scope and which s
 revoked, and whose role, branch or team changed since their token was issued (so such a
 change holds from the next request, not the next refresh). The mirror works the same on
 SQLite and PostgreSQL, and across processes and hosts, because the log itself is the channel.
+It reads up to the log's head, which it first moves as far as it may (server/changes/publish.py):
+so the rows of a writer that died between its commit and publishing them still appear.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.changes import queries as change_queries
-from server.changes.audience import members_of_row, people_of_row
-from server.core.access import ALL_SCOPE, branch_scope, user_scope
+from server.changes.audience import members_of_row
+from server.changes.publish import publish_own, publish_visible, versions_of
 from server.core.background import PollingLoop
 from server.core.writes import note_changes_written
 
@@ -66,22 +68,16 @@ def job_change_row(
     }
 
 
-def scopes_of(rows: list[dict[str, Any]]) -> set[str]:
-    scopes = {ALL_SCOPE}
-    for row in rows:
-        if row.get("branch_id"):
-            scopes.add(branch_scope(str(row["branch_id"])))
-        if row.get("job_id"):
-            scopes.update(user_scope(user_id) for user_id in people_of_row(row))
-    return scopes
-
-
 async def record_changes(rows: list[dict[str, Any]]) -> list[int]:
-    """Inside a write transaction: log ``rows`` and raise the versions of everyone concerned;
-    returns the change ids given to ``rows``, in order."""
+    """Inside a write transaction: log ``rows``; returns the change ids given to ``rows``, in
+    order. Readers see them, and the versions of everyone concerned rise, once they are
+    published (server/changes/publish.py): before this call returns on SQLite, right after
+    the commit on PostgreSQL."""
     note_changes_written()
     members = [members_of_row(row) if row.get("job_id") else [] for row in rows]
-    return await change_queries.append_changes(rows, scopes_of(rows), members)
+    ids = await change_queries.append_changes(rows, members)
+    await publish_own(ids[-1])
+    return ids
 
 
 async def record_session_revoked(device_id: str, user_id: str, reason: str) -> list[int]:
@@ -127,7 +123,9 @@ async def record_unscoped(rows: list[dict[str, Any]]) -> list[int]:
     """Inside a write transaction: facts no feed shows (so no scope's version moves), read at
     once by this worker."""
     note_changes_written()
-    return await change_queries.append_changes(rows, set())
+    ids = await change_queries.append_changes(rows)
+    await publish_own(ids[-1])
+    return ids
 
 
 class ChangeMirror:
@@ -148,8 +146,8 @@ class ChangeMirror:
         self.caught_up_at = time.monotonic()  # the last read that reached the log's end
 
     async def load(self) -> None:
-        """Start from the database: the newest id first, so nothing after it is missed."""
-        self.last_id = await change_queries.newest_change_id()
+        """Start from the database: the head first, so nothing after it is missed."""
+        self.last_id = await publish_visible()
         self._versions = await change_queries.all_feed_versions()
         since = datetime.now(UTC) - self._horizon
         now = time.monotonic()
@@ -186,8 +184,9 @@ class ChangeMirror:
 
     async def _catch_up(self) -> None:
         async with self._lock:
+            head = await publish_visible()
             while True:
-                rows = await change_queries.changes_after(self.last_id, BATCH)
+                rows = await change_queries.changes_after(self.last_id, BATCH, head)
                 for row in rows:
                     self._apply(row)
                 if rows and self._listeners:
@@ -249,8 +248,8 @@ class ChangeMirror:
             return
         if row["kind"] in change_queries.FACT_KINDS or row.get("job_id") is None:
             return  # no feed shows it (a fact, a team update, an alert): no version moves
-        for scope in scopes_of([row]):
-            self._versions[scope] = max(self._versions.get(scope, 0), change_id)
+        for scope, version in versions_of([row]).items():
+            self._versions[scope] = max(self._versions.get(scope, 0), version)
 
     def _apply_placement(self, row: dict[str, Any]) -> None:
         """Rows come oldest first: the last one seen for a person is their placement now."""

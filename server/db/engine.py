@@ -6,9 +6,11 @@ queries run through the tables, which :func:`bind_engine` points at SQLite or Po
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from piccolo.apps.migrations.tables import Migration
@@ -21,8 +23,14 @@ from server.config import Settings
 from server.db.tables import ALL_TABLES
 from server.db.timing import TimedPostgresEngine, TimedSQLiteEngine
 
-# Serialises change-log appends on PostgreSQL so ids become visible in commit order.
+# Held shared by every transaction appending to the change log (see enter_change_log).
 CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
+# Plus this: held shared with the first id a transaction appended (see hold_first_change_id).
+CHANGE_ID_LOCK_BASE = 1 << 62
+# Taken by whoever moves the change log's head, so one publisher writes it at a time.
+CHANGE_HEAD_LOCK_KEY = 0x7A1E_D2
+
+log = logging.getLogger("tinedy.db")
 
 _bound: Engine[Any] | None = None
 
@@ -154,45 +162,72 @@ async def engine_for(settings: Settings) -> AsyncIterator[Engine[Any]]:
             bind_engine(previous)
 
 
+_after_commit: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar(
+    "tinedy_after_commit", default=None
+)
+
+
 @asynccontextmanager
 async def write_transaction() -> AsyncIterator[Any]:
-    """A transaction that may read, then write.
+    """A transaction that may read, then write; once the outermost one commits, whatever
+    :func:`after_commit` asked for runs (a failure there is logged: the commit stands).
 
     SQLite allows one writer: its transaction takes the write lock up front (IMMEDIATE), or a
     read-then-write transaction fails with "database is locked" when another writer races it.
     """
     engine = current_engine()
-    if isinstance(engine, SQLiteEngine):
-        async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
+    if engine.current_transaction.get() is not None:
+        async with engine.transaction() as txn:  # nested: the outer one commits
             yield txn
-    else:
-        async with engine.transaction() as txn:
-            yield txn
+        return
+    pending: list[Callable[[], Awaitable[None]]] = []
+    token = _after_commit.set(pending)
+    try:
+        if isinstance(engine, SQLiteEngine):
+            async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
+                yield txn
+        else:
+            async with engine.transaction() as txn:
+                yield txn
+    finally:
+        _after_commit.reset(token)
+    for action in pending:
+        try:
+            await action()
+        except Exception:
+            log.exception("an action after a commit failed")
 
 
-async def lock_change_log() -> None:
-    """Within a write transaction: hold the change-log lock until commit (PostgreSQL only).
+def after_commit(action: Callable[[], Awaitable[None]]) -> None:
+    """Within a write transaction: run ``action`` once the outermost transaction commits
+    (never if it rolls back). Outside :func:`write_transaction` it never runs."""
+    pending = _after_commit.get()
+    if pending is not None:
+        pending.append(action)
 
-    A sequence value is taken before commit, so two concurrent writers could otherwise make
-    id 11 visible before id 10, and a reader resuming "after 11" would never see 10.
-    SQLite's single writer gives the same order for free.
+
+def single_writer() -> bool:
+    """Whether the bound engine lets one transaction write at a time (SQLite)."""
+    return current_engine().engine_type != "postgres"
+
+
+async def enter_change_log() -> None:
+    """Within a write transaction, before appending to the change log (PostgreSQL): hold
+    the change-log key shared until commit, so the publisher can tell this transaction is
+    writing ids (server/changes/publish.py), and wake every worker's mirror at commit (one
+    NOTIFY per transaction, however many rows it appends). Writers never wait on each other
+    here: shared holders do not conflict, and nobody takes the key exclusively.
     """
-    engine = current_engine()
-    if engine.engine_type == "postgres":
-        await engine.run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK_KEY})")
+    if not single_writer():
+        await current_engine().run_ddl(
+            f"SELECT pg_advisory_xact_lock_shared({CHANGE_LOG_LOCK_KEY}),"
+            f" pg_notify('{CHANGES_CHANNEL}', '')"
+        )
 
 
 CHANGES_CHANNEL = "tinedy_changes"
 """The PostgreSQL NOTIFY channel on which a write wakes every worker's change-log mirror
 (server/changes/listen.py listens on it)."""
-
-
-async def notify_change_log() -> None:
-    """Within a write transaction: wake every worker's mirror when it commits (PostgreSQL;
-    one NOTIFY per transaction, however many rows it appends)."""
-    engine = current_engine()
-    if engine.engine_type == "postgres":
-        await engine.run_ddl(f"SELECT pg_notify('{CHANGES_CHANNEL}', '')")
 
 
 def _current_transaction() -> Any:

@@ -174,6 +174,14 @@ class ChangeLogHorizon(Table, tablename="change_log_horizon"):
     compacted_through = BigInt(default=0)
 
 
+class ChangeLogHead(Table, tablename="change_log_head"):
+    """How far readers may read the change log: every id up to ``visible_through`` is
+    committed or will never be (server/changes/publish.py moves it). One row."""
+
+    id = Integer(primary_key=True)
+    visible_through = BigInt(default=0)
+
+
 class MutationReceipt(Table, tablename="mutation_receipt"):
     """The stored outcome of one offline mutation, written in the same transaction as its
     effect: (user, mutation_id) is unique, so a replay finds it and changes nothing."""
@@ -527,6 +535,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     ChangeMember,
     FeedVersion,
     ChangeLogHorizon,
+    ChangeLogHead,
     MutationReceipt,
     CheckIn,
     DeviceSync,
