@@ -344,10 +344,16 @@ async def move_plan_cursor(change_id: int) -> None:
     )
 
 
-async def job_changes_after(after_id: int, limit: int) -> list[dict[str, Any]]:
+async def job_changes_after(
+    after_id: int, limit: int, up_to_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Job changes after ``after_id``; the planner reads no further than the log's head
+    (``up_to_id``), below which no smaller id may still commit."""
+    bound = ChangeLog.id > after_id if up_to_id is None else ChangeLog.id <= up_to_id
     rows: list[dict[str, Any]] = (
         await ChangeLog.select()
-        .where((ChangeLog.id > after_id) & ChangeLog.job_id.is_not_null())
+        .where((ChangeLog.id > after_id) & bound)
+        .where(ChangeLog.job_id.is_not_null())
         .order_by(ChangeLog.id)
         .limit(limit)
         .output(load_json=True)

@@ -294,7 +294,7 @@ class PushDispatcher:
                 cursor = await queries.lock_plan_cursor(newest)
                 if cursor is None:  # another instance is planning (or just made the row)
                     return
-                changes = await queries.job_changes_after(cursor, PLAN_BATCH)
+                changes = await queries.job_changes_after(cursor, PLAN_BATCH, newest)
                 if changes:
                     await plan_job_pushes(changes, self._settings.push_ttl_seconds)
                     await queries.move_plan_cursor(int(changes[-1]["id"]))
