@@ -48,7 +48,11 @@ async def upload(
         json={"kind": "after", "contentType": kind},
         headers=headers,
     )
-    sent = await client.put(grant.json()["uploadUrl"], content=body, headers={"Content-Type": kind})
+    given = grant.json()
+    sent = await client.put(given["uploadUrl"], content=body, headers=given["uploadHeaders"])
+    if given["completeUrl"]:  # the bytes went to the bucket: say so to the app
+        assert sent.status_code == 200, sent.text
+        sent = await client.post(given["completeUrl"])
     assert sent.status_code == 202, sent.text
     photo_id: str = sent.json()["photoId"]
     return photo_id
@@ -119,8 +123,9 @@ async def test_one_instance_takes_the_photo_another_processes_it_and_the_phone_h
         detail = (await client.get(f"/api/mobile/jobs/{job['id']}", headers=phone)).json()
         [photo] = detail["photos"]
         assert photo["status"] == "ready"
-        served = await client.get(photo["url"])  # read back from the bucket by the front
+        served = await client.get(photo["url"], follow_redirects=True)  # to the bucket
         assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+        assert served.history[0].status_code == 302
         assert Image.open(io.BytesIO(served.content)).size == (480, 640)
     assert not (tmp_path / "a" / "photos").exists(), "nothing on the front's own disk"
 
