@@ -112,7 +112,10 @@ async def publish_through(through: int) -> int:
     """Move the head to the newest row up to ``through`` (every id up to it is settled),
     raising the feed versions of the rows it passes; returns the head."""
     async with write_transaction():
-        head = await change_queries.lock_head()
+        if not single_writer():  # the same as below, in one statement
+            await change_queries.lock_publisher()
+            return await change_queries.publish_up_to(through)
+        head = await change_queries.visible_through()
         if through <= head:
             return head
         # The newest row, not the newest id: ids rolled back past it stay out of answers.

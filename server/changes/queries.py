@@ -9,6 +9,7 @@ from uuid import UUID
 import orjson
 from piccolo.query.functions.aggregate import Max
 
+from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.db.engine import (
     CHANGE_HEAD_LOCK_KEY,
     CHANGE_ID_LOCK_BASE,
@@ -168,11 +169,10 @@ async def first_ids_in_flight() -> list[int | None]:
     return [None if row["first"] is None else int(row["first"]) for row in rows]
 
 
-async def lock_head() -> int:
-    """Within a write transaction: the head, held by this publisher until commit."""
-    if not single_writer():
-        await current_engine().run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_HEAD_LOCK_KEY})")
-    return await visible_through()
+async def lock_publisher() -> None:
+    """PostgreSQL, within a write transaction: be the only one moving the head until commit
+    (its feed-version rows are then always locked in one order, by one transaction)."""
+    await current_engine().run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_HEAD_LOCK_KEY})")
 
 
 async def move_head(through: int) -> None:
@@ -185,6 +185,49 @@ async def move_head(through: int) -> None:
         )
         .run()
     )
+
+
+async def publish_up_to(up_to_id: int) -> int:
+    """PostgreSQL, within the publisher's transaction (:func:`lock_publisher`): move the head to
+    the newest row up to ``up_to_id`` and raise the feed versions of the job changes it
+    passes, in one statement; returns the head. The scopes are those of
+    ``audience.scopes_of``: everyone's, the row's branch, and each person it names (its
+    ``change_member`` rows)."""
+    rows = await current_engine().run_ddl(PUBLISH_UP_TO.replace("$1", str(int(up_to_id))))
+    return int(rows[0]["head"])
+
+
+PUBLISH_UP_TO = f"""
+WITH head AS (
+    SELECT COALESCE((SELECT visible_through FROM change_log_head WHERE id = 1), 0) AS h
+), upto AS (
+    SELECT MAX(c.id) AS t FROM change_log c, head WHERE c.id > head.h AND c.id <= $1
+), passed AS (
+    SELECT c.id, c.branch_id FROM change_log c, head, upto
+    WHERE c.id > head.h AND c.id <= upto.t AND c.job_id IS NOT NULL
+    AND c.kind NOT IN ({", ".join(f"'{kind}'" for kind in FACT_KINDS)})
+), scoped AS (
+    SELECT '{ALL_SCOPE}' AS scope, MAX(id) AS version FROM passed HAVING COUNT(*) > 0
+    UNION ALL
+    SELECT '{branch_scope("")}' || branch_id::text, MAX(id) FROM passed
+    WHERE branch_id IS NOT NULL GROUP BY branch_id
+    UNION ALL
+    SELECT '{user_scope("")}' || m.user_id::text, MAX(m.change_id)
+    FROM change_member m JOIN passed p ON m.change_id = p.id GROUP BY m.user_id
+), raised AS (
+    INSERT INTO feed_version (scope, version) SELECT scope, version FROM scoped ORDER BY scope
+    ON CONFLICT (scope) DO UPDATE SET version = EXCLUDED.version
+    WHERE feed_version.version < EXCLUDED.version
+    RETURNING 1
+), moved AS (
+    INSERT INTO change_log_head (id, visible_through) SELECT 1, t FROM upto WHERE t IS NOT NULL
+    ON CONFLICT (id) DO UPDATE SET visible_through = EXCLUDED.visible_through
+    WHERE change_log_head.visible_through < EXCLUDED.visible_through
+    RETURNING visible_through
+)
+SELECT GREATEST((SELECT MAX(visible_through) FROM moved), (SELECT h FROM head)) AS head,
+    (SELECT COUNT(*) FROM raised) AS raised
+"""
 
 
 async def newest_id_through(up_to_id: int) -> int:

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.changes.queries import changes_after, newest_change_id
+from server.changes.queries import all_feed_versions, changes_after, newest_change_id
+from server.context import AppContext
+from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.db.engine import write_transaction
 from server.jobs.queries import job_scope
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs, update_job
@@ -199,3 +201,19 @@ async def test_an_answer_cursor_is_readable_at_once(
     assert [j["id"] for j in resumed.json()["changes"]] == [job["id"]]
     after = await client.get("/api/mobile/sync/changes", params={"since": cursor}, headers=headers)
     assert after.status_code == 200 and after.json()["changes"] == []
+
+
+async def test_stored_feed_versions_agree_with_the_mirror(
+    app: Any, ctx: AppContext, world: World
+) -> None:
+    """The versions the head's mover stores (read by a worker at start) are those every
+    mirror works out from the rows."""
+    giver, taker = await add_staff(world), await add_staff(world)
+    (job,) = await add_jobs(giver, 1)
+    await update_job(job["id"], {"assignee": taker["id"]}, "job.assigned")
+    newest = await newest_change_id()
+    await ctx.mirror.catch_up()
+    stored = await all_feed_versions()
+    for scope in (user_scope(giver["id"]), user_scope(taker["id"]), branch_scope(world.south)):
+        assert stored[scope] == ctx.mirror.version_of(scope) == newest, scope
+    assert stored[ALL_SCOPE] == ctx.mirror.version_of(ALL_SCOPE) >= newest

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from server.changes.listen import APPLICATION_NAME as LISTENER_NAME
-from server.changes.queries import changes_after, newest_change_id
+from server.changes.queries import changes_after, newest_change_id, newest_id_through
 from tests.drills.clients import ResumingStream
 from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app
@@ -110,6 +110,10 @@ async def test_a_postgres_restart_under_load_fails_fast_then_recovers_losing_not
                 await wait_for(lambda: edits_succeed_since(up_at), "edits after it", 15)
                 answers = await load.stop()
 
+                async def published() -> bool:  # the app publishes the last commits' rows
+                    return await newest_change_id() == await newest_id_through(2**62)
+
+                await wait_for(published, "the change log's head to pass every commit", 15)
                 changes = await changes_after(before, 10_000)
                 written = [row["id"] for row in changes if str(row["job_id"]) == job_id]
                 await until(
