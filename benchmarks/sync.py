@@ -7,7 +7,7 @@ schedule, as a fleet does (paced: the latency a phone sees under load); then one
 100-mutation batch is timed alone, on an idle server. The
 floor writes the same rows (receipt, job, change log, feed versions) by plain SQL,
 one transaction per batch, with as many connections, on the same database in the
-same run. The machine is shared and noisy, so the server's mutations/s are quoted
+same run. The machine is shared and noisy, so the server's batches/s are quoted
 as a ratio to that floor.
 
 Run from the repository root:
@@ -59,7 +59,7 @@ REQUEST_TIMEOUT_S = 30.0
 PHASE_GRACE_S = 60.0
 MAX_BATCHES_PER_CONNECTION = 1_000_000
 MAX_ERRORS = 200
-RATIO_GOAL = 0.3
+RATIO_GOAL = 0.9  # writers commit side by side: near the plain-SQL floor
 P99_TARGET_MS = 200.0
 BANGKOK = timezone(timedelta(hours=7))
 
@@ -148,7 +148,8 @@ async def job_versions(conn: Connection, token: str) -> dict[str, int]:
 
 
 def share_jobs(phones: list[Phone], versions: dict[str, int], batch_size: int) -> None:
-    """Split one staff member's jobs between their phones: no two phones edit one job."""
+    """Split one staff member's jobs (those no other phone has) between their phones: no two
+    phones edit one job, so no batch conflicts and no two floor transactions deadlock."""
     jobs = sorted(versions)
     for rank, phone in enumerate(phones):
         phone.versions = {job: versions[job] for job in jobs[rank :: len(phones)]}
@@ -167,9 +168,12 @@ async def set_up_phones(port: int, connections: int, batch_size: int) -> list[Ph
             await sign_in(conn, f"staff{i % STAFF + 1}@demo.local", f"bench-phone-{i + 1}")
             for i in range(connections)
         ]
+        taken: set[str] = set()  # a crew's job is in each member's feed: one phone edits it
         for staff in range(min(STAFF, connections)):
             own = phones[staff::STAFF]
-            share_jobs(own, await job_versions(conn, own[0].token), batch_size)
+            versions = await job_versions(conn, own[0].token)
+            share_jobs(own, {j: v for j, v in versions.items() if j not in taken}, batch_size)
+            taken.update(versions)
     finally:
         conn.close()
     print(f"~ {len(phones)} phones signed in over {min(STAFF, connections)} staff", flush=True)
@@ -512,10 +516,10 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, i
 
 
 def verdict(phases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's two goals: mutations/s against the floor (at saturation), and p99 against
+    """The issue's two goals: batches/s against the floor (at saturation), and p99 against
     the target (paced: at saturation the p99 is the queue, whatever the server does)."""
     server, floor, paced = phases[0], phases[1], phases[2]
-    ratio = server["mutations_per_s"] / floor["mutations_per_s"]
+    ratio = server["batches_per_s"] / floor["batches_per_s"]
     return {
         "ratio_to_floor": ratio,
         "ratio_goal": RATIO_GOAL,
@@ -541,7 +545,7 @@ def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
         )
     met = {True: "met", False: "NOT met"}
     print(
-        f"server/floor mutations/s: {goals['ratio_to_floor']:.2f}"
+        f"server/floor batches/s: {goals['ratio_to_floor']:.2f}"
         f" (goal >= {RATIO_GOAL}: {met[goals['ratio_met']]});"
         f" paced server p99 {goals['p99_ms']:.1f} ms (goal < {P99_TARGET_MS:.0f} ms:"
         f" {met[goals['p99_met']]})"
@@ -552,11 +556,11 @@ def print_table(phases: list[dict[str, Any]], goals: dict[str, Any]) -> None:
 
 
 def plot(phases: list[dict[str, Any]], goals: dict[str, Any], title: str) -> Figure:
-    """Mutations/s of the load against the floor, and p50/p99 of every phase."""
+    """Batches/s of the load against the floor, and p50/p99 of every phase."""
     fig, left, right = two_panels()
-    bars = left.bar(["server_load", "floor_sql"], [p["mutations_per_s"] for p in phases[:2]])
+    bars = left.bar(["server_load", "floor_sql"], [p["batches_per_s"] for p in phases[:2]])
     left.bar_label(bars, labels=[f"x{goals['ratio_to_floor']:.2f} of floor", "floor"])
-    left.set_ylabel("mutations / s")
+    left.set_ylabel("batches / s")
     left.set_title(f"throughput (goal: server >= {RATIO_GOAL} x floor)")
     xs = range(len(phases))
     width = 0.4
