@@ -18,6 +18,19 @@ and topped up by uploads if it runs low; the photos' statuses in the job details
 after the window count the photos processed during it. The product's target: the busy p99 at
 most twice the idle p99.
 
+Part three, ``uploads``: how soon an upload is answered. The same server (fresh database, local
+store) takes ``--uploads`` 12 MP photos of each format, each ``PUT`` to its upload URL timed from
+the request's first byte to the answer's last (loopback, a new connection each, as a phone
+makes), in three windows: idle, busy and saturated, while wrk reads the feed at ``--connections``
+and the processors
+work through the photos the earlier windows queued. The same-run baselines: the upload-URL request
+before each upload (a tiny JSON POST with a database write, to the same server), the same
+bytes PUT to a tampered upload URL (refused only once the body is in: what taking 5 MB in
+costs by itself), and the full decode the door used to do before answering (``inspect_photo``
+in this process, the floor of the old answer). Busy is wrk paced to ``--load-share`` of the
+feed's measured capacity (a bounded load, as a fleet of phones is); saturated is wrk flat out.
+The product's target: every upload's busy p99 under 200 ms.
+
 Run from the repository root:
     .venv/bin/python -m benchmarks.photos --part both --workers 2 --count 40
 """
@@ -25,8 +38,11 @@ Run from the repository root:
 import argparse
 import asyncio
 import io
+import json
+import math
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -42,10 +58,13 @@ from PIL import ExifTags, Image
 
 from benchmarks.harness import (
     FEED_PATH,
+    HOST,
+    LUA_SCRIPT,
     Scenario,
     add_feed_window_options,
     add_run_options,
     api,
+    check,
     failures_end_run,
     feed_figures,
     feed_wrk_args,
@@ -59,20 +78,26 @@ from benchmarks.harness import (
     request,
     require_wrk,
     results_doc,
+    run_wrk,
     server_env,
     serving_fresh,
     staff_first_page,
     titled,
     wrk_in_background,
 )
-from server.photos.images import process_photo, variant_formats
+from server.photos.images import inspect_photo, process_photo, variant_formats
 
 WIDTH, HEIGHT = 4032, 3024
 # About what phones write: a 12 MP JPEG of 4–7 MB, a HEIC of half that or less.
 SAVE_OPTIONS: dict[str, dict[str, Any]] = {"JPEG": {"quality": 90}, "HEIF": {"quality": 60}}
 MEDIA_TYPES = {"jpeg": "image/jpeg", "heic": "image/heic"}
 CAPTURE_TIME = b"2026:11:20 09:15:00"
-PARTS = {"throughput": ("throughput",), "feed": ("feed",), "both": ("throughput", "feed")}
+PARTS = {
+    "throughput": ("throughput",),
+    "feed": ("feed",),
+    "uploads": ("uploads",),
+    "both": ("throughput", "feed", "uploads"),
+}
 STAFF = "staff1@demo.local"
 HTTP_WORKERS = 1
 UPLOAD_JOBS = 8  # the staff member's first jobs, photos spread over them in turn
@@ -81,6 +106,15 @@ SAMPLE_S = 0.5
 FILL_TIMEOUT_S = 300.0
 WRK_GRACE_S = 60.0
 P99_TARGET_RATIO = 2.0
+UPLOAD_P99_TARGET_MS = 200.0
+LABELS = {
+    "ask_upload_url": "upload-url POST",
+    "body_refused": "PUT to a bad URL",
+}
+SHORT_LABELS = {"ask_upload_url": "ask", "body_refused": "refused"}
+WINDOWS = ("idle", "busy", "saturated")
+CAPACITY_S = 5
+OLD_DOOR_RUNS = 3
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,9 +131,25 @@ def parse_args() -> argparse.Namespace:
     add_feed_window_options(parser, 15, "feed: ")
     parser.add_argument("--backlog", type=int, default=24, help="feed: photos waiting, at least")
     parser.add_argument("--max-uploads", type=int, default=120, help="feed: uploads, at most")
+    parser.add_argument(
+        "--uploads", type=int, default=20, help="uploads: photos per format per window"
+    )
+    parser.add_argument(
+        "--load-share",
+        type=float,
+        default=0.5,
+        help="uploads: the busy window's feed load, a share of its measured capacity",
+    )
     add_run_options(parser, "tinedy_photo_bench")
     args = parser.parse_args()
-    counts = (args.workers, args.count, args.duration, args.processors, args.feed_duration)
+    counts = (
+        args.workers,
+        args.count,
+        args.duration,
+        args.processors,
+        args.feed_duration,
+        args.uploads,
+    )
     if min(counts) <= 0 or min(args.backlog, args.connections, args.threads) < 1:
         parser.error("counts, durations and connections must be positive")
     if not args.backlog <= args.max_uploads <= 3600:
@@ -367,6 +417,258 @@ def print_feed(feed: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
+# Part three: the upload's answer time
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (with 25 samples, p99 is the slowest)."""
+    ranked = sorted(values)
+    return ranked[max(0, math.ceil(share * len(ranked)) - 1)]
+
+
+def latency(values: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 0.5), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+        "max_ms": round(max(values), 1),
+    }
+
+
+@dataclass
+class TimedPhone:
+    """A phone uploading photos one after another: each upload-URL request and each PUT timed."""
+
+    port: int
+    token: str
+    jobs: list[str]
+    sent: int = 0
+    asks: list[float] = field(default_factory=list)
+    bodies: list[float] = field(default_factory=list)  # the same bytes to a refused URL
+    puts: dict[str, list[float]] = field(default_factory=dict)
+
+    def upload(self, name: str, data: bytes) -> None:
+        job = self.jobs[self.sent % len(self.jobs)]
+        body = distinct_copy(data, 10_000 + self.sent)  # made before the clock starts
+        self.sent += 1
+        ask = {"kind": "before", "contentType": MEDIA_TYPES[name]}
+        started = time.perf_counter()
+        grant = api(self.port, self.token, "POST", f"{FEED_PATH}/{job}/photos/upload-url", 201, ask)
+        asked = time.perf_counter()
+        headers = {"Content-Type": MEDIA_TYPES[name]}
+        answer = request(self.port, "PUT", grant["uploadUrl"], headers, body)
+        answered = time.perf_counter()
+        if answer.status != 202:
+            raise RuntimeError(f"upload {self.sent}: {answer.status} {answer.body[:300]!r}")
+        self.asks.append((asked - started) * 1000)
+        self.puts.setdefault(name, []).append((answered - asked) * 1000)
+        started = time.perf_counter()
+        refused = request(self.port, "PUT", grant["uploadUrl"] + "x", headers, body)
+        if refused.status != 403:
+            raise RuntimeError(f"a tampered upload URL: {refused.status} {refused.body[:300]!r}")
+        self.bodies.append((time.perf_counter() - started) * 1000)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "ask_upload_url": latency(self.asks),
+            "body_refused": latency(self.bodies),
+            **{name: latency(times) for name, times in self.puts.items()},
+        }
+
+
+def upload_turns(photos: dict[str, bytes], per_format: int) -> list[tuple[str, bytes]]:
+    """The formats in turn, ``per_format`` of each."""
+    return [item for _ in range(per_format) for item in photos.items()]
+
+
+def idle_uploads(phone: TimedPhone, photos: dict[str, bytes], args: argparse.Namespace) -> None:
+    print(f"~ uploads idle: {args.uploads} of each format", flush=True)
+    phone.upload(*next(iter(photos.items())))  # warm-up, not counted
+    phone.asks.clear()
+    phone.bodies.clear()
+    phone.puts.clear()
+    for name, data in upload_turns(photos, args.uploads):
+        phone.upload(name, data)
+
+
+def paced_wrk(scenario: Scenario, wrk_args: argparse.Namespace, delay_ms: int) -> dict[str, Any]:
+    """wrk with each connection waiting ``delay_ms`` between requests (0: flat out)."""
+    if not delay_ms:
+        return run_wrk(scenario, wrk_args.duration, wrk_args)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA_SCRIPT.read_text() + f"\ndelay = function() return {delay_ms} end\n")
+    header_flags = [flag for k, v in scenario.headers.items() for flag in ("-H", f"{k}: {v}")]
+    cmd = [
+        "wrk",
+        f"-t{wrk_args.threads}",
+        f"-c{wrk_args.connections}",
+        f"-d{wrk_args.duration}s",
+        "--latency",
+        "-s",
+        script.name,
+        *header_flags,
+        f"http://{HOST}:{scenario.port}{scenario.path}",
+    ]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, timeout=wrk_args.duration + 60
+        )
+    finally:
+        os.unlink(script.name)
+    report = next(line for line in reversed(done.stdout.splitlines()) if line.startswith("{"))
+    stats: dict[str, Any] = json.loads(report)
+    return stats
+
+
+def pacing_ms(capacity_rps: float, share: float, connections: int, p50_ms: float) -> int:
+    """The wait per connection that offers ``share`` of the feed's measured capacity."""
+    if share >= 1:
+        return 0
+    return max(1, round(connections / (share * capacity_rps) * 1000 - p50_ms))
+
+
+async def busy_uploads(
+    phone: TimedPhone,
+    photos: dict[str, bytes],
+    scenario: Scenario,
+    args: argparse.Namespace,
+    delay_ms: int,
+) -> dict[str, Any]:
+    """Upload while wrk reads the feed and the processors work through the queue; the uploads
+    stop when wrk does."""
+    wrk_args = feed_wrk_args(args)
+    pace = f"each connection waiting {delay_ms} ms" if delay_ms else "flat out"
+    print(f"~ uploads busy: wrk on the feed for {wrk_args.duration} s, {pace}", flush=True)
+    wrk = asyncio.create_task(asyncio.to_thread(paced_wrk, scenario, wrk_args, delay_ms))
+    await asyncio.sleep(1)  # wrk's connections up
+    for name, data in upload_turns(photos, args.uploads):
+        if wrk.done():
+            break
+        await asyncio.to_thread(phone.upload, name, data)
+    return feed_figures(await wrk)
+
+
+async def queued_photos(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await queue_counts(conn)
+    finally:
+        await conn.close()
+
+
+def old_door(photos: dict[str, bytes]) -> dict[str, float]:
+    """The full decode the door did before it answered, in ms (the old answer's floor)."""
+    floor = {}
+    for name, data in photos.items():
+        runs = []
+        for _ in range(OLD_DOOR_RUNS):
+            started = time.perf_counter()
+            inspect_photo(data, MEDIA_TYPES[name])
+            runs.append((time.perf_counter() - started) * 1000)
+        floor[name] = round(statistics.median(runs), 1)
+    return floor
+
+
+def measure_uploads(
+    port: int, photos: dict[str, bytes], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Idle; then busy at ``--load-share`` of the feed's capacity (a bounded load, as a fleet
+    of phones is); then with wrk flat out (the worker saturated)."""
+    token = login(port, STAFF)
+    scenario = staff_first_page(port, token)
+    wrk_args = feed_wrk_args(args)
+    check(scenario)
+    run_wrk(scenario, wrk_args.warmup, wrk_args)
+    capacity = feed_figures(run_wrk(scenario, CAPACITY_S, wrk_args))
+    jobs = staff_jobs(port, token)
+    phone = TimedPhone(port, token, jobs)
+    idle_uploads(phone, photos, args)
+    windows: dict[str, Any] = {"idle": phone.figures()}
+    feeds: dict[str, Any] = {"capacity": capacity}
+    delays = {
+        "busy": pacing_ms(
+            capacity["req_per_s"], args.load_share, args.connections, capacity["p50_ms"]
+        ),
+        "saturated": 0,
+    }
+    waiting_at: dict[str, int] = {}
+    for window, delay_ms in delays.items():
+        waiting_at[window] = waiting(asyncio.run(queued_photos(args.database_url)))
+        phone = TimedPhone(port, token, jobs, sent=phone.sent)
+        feeds[window] = asyncio.run(busy_uploads(phone, photos, scenario, args, delay_ms))
+        feeds[window]["delay_ms"] = delay_ms
+        windows[window] = phone.figures()
+    worst = max(windows["busy"][name]["p99_ms"] for name in photos if name in windows["busy"])
+    return {
+        **windows,
+        "feed": feeds,
+        "load_share": args.load_share,
+        "photos_waiting_when_window_began": waiting_at,
+        "old_door_decode_ms": old_door(photos),
+        "busy_p99_ms_worst": worst,
+        "p99_target_ms": UPLOAD_P99_TARGET_MS,
+        "within_target": worst < UPLOAD_P99_TARGET_MS,
+    }
+
+
+def run_uploads(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
+    """Part three: fresh database, the server and its processors, always stopped."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="photo-bench-") as data_dir:
+        env = {
+            **server_env(args.database_url, port, HTTP_WORKERS),
+            "DATA_DIR": data_dir,
+            "PHOTO_STORE": "local",
+            "PHOTO_PROCESSING_WORKERS": str(args.processors),
+        }
+        with serving_fresh(args.database_url, env, port, args.out / "photo-upload-server.log"):
+            return measure_uploads(port, photos, args)
+
+
+def print_uploads(uploads: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"{'window':<9} {'request':<24} {'n':>4} {'p50 ms':>8} {'p99 ms':>8}")
+    for window in WINDOWS:
+        for name, row in uploads[window].items():
+            label = LABELS.get(name, f"PUT 12 MP {name}")
+            print(
+                f"{window:<9} {label:<24} {row['n']:>4} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
+            )
+    floor = ", ".join(f"{name} {ms:.0f} ms" for name, ms in uploads["old_door_decode_ms"].items())
+    print(f"the old door's full decode (before it could answer): {floor}")
+    feeds = uploads["feed"]
+    print(
+        f"the feed (wrk -c{args.connections}): capacity {feeds['capacity']['req_per_s']:.0f}"
+        f" req/s; busy {feeds['busy']['req_per_s']:.0f} req/s (p99"
+        f" {feeds['busy']['p99_ms']:.1f} ms, {feeds['busy']['delay_ms']} ms between requests);"
+        f" saturated {feeds['saturated']['req_per_s']:.0f} req/s (p99"
+        f" {feeds['saturated']['p99_ms']:.1f} ms)"
+    )
+    waiting_at = uploads["photos_waiting_when_window_began"]
+    print(f"photos waiting for the processors as each window began: {waiting_at}")
+    verdict = "within" if uploads["within_target"] else "MISSES"
+    print(
+        f"busy upload p99 (worst format): {uploads['busy_p99_ms_worst']:.1f} ms"
+        f" ({verdict} the target of {UPLOAD_P99_TARGET_MS:.0f} ms)"
+    )
+
+
+def plot_uploads(ax: Axes, uploads: dict[str, Any]) -> None:
+    labels, p50s, p99s = [], [], []
+    for window in WINDOWS:
+        for name, row in uploads[window].items():
+            labels.append(f"{window}\n{SHORT_LABELS.get(name, name)}")
+            p50s.append(row["p50_ms"])
+            p99s.append(row["p99_ms"])
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], p50s, width=0.4, label="p50")
+    ax.bar([x + 0.2 for x in xs], p99s, width=0.4, label="p99")
+    ax.axhline(UPLOAD_P99_TARGET_MS, color="red", linestyle="--", label="p99 target")
+    ax.set_xticks(list(xs), labels)
+    ax.set_ylabel("ms to the answer")
+    ax.set_title("upload answer time")
+    ax.legend()
+
+
 def plot_throughput(ax: Axes, formats: dict[str, dict[str, Any]]) -> None:
     bars = ax.bar(list(formats), [row["photos_per_s_per_core"] for row in formats.values()])
     ax.bar_label(bars, fmt="%.2f")
@@ -392,6 +694,8 @@ def plot(doc: dict[str, Any]) -> Figure:
     if "feed" in doc:
         panels.append(lambda ax: plot_feed(ax, doc["feed"]))
         panels.append(lambda ax: plot_queue(ax, doc["feed"]["samples"]))
+    if "uploads" in doc:
+        panels.append(lambda ax: plot_uploads(ax, doc["uploads"]))
     fig = Figure(figsize=(5 * len(panels), 4.5))
     for draw, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True):
         draw(ax)
@@ -414,6 +718,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "backlog": args.backlog,
         "max_uploads": args.max_uploads,
+        "uploads": args.uploads,
     }
 
 
@@ -421,7 +726,7 @@ def main() -> None:
     """Entry point."""
     args = parse_args()
     prepare_out(args)
-    if "feed" in PARTS[args.part]:
+    if {"feed", "uploads"} & set(PARTS[args.part]):
         require_wrk("bench-photos")
     frame = camera_frame()
     photos = {"jpeg": camera_photo(frame, "JPEG"), "heic": camera_photo(frame, "HEIF")}
@@ -433,6 +738,10 @@ def main() -> None:
         with failures_end_run():
             doc["feed"] = run_feed(photos, args)
         print_feed(doc["feed"], args)
+    if "uploads" in PARTS[args.part]:
+        with failures_end_run():
+            doc["uploads"] = run_uploads(photos, args)
+        print_uploads(doc["uploads"], args)
     keep_results(args.out, "photos", doc, lambda: plot(doc))
 
 

@@ -44,8 +44,12 @@ async function sendPhotosNow() {
         method: "POST", body: JSON.stringify({ kind: record.kind, contentType: record.type, photoId }) });
       if (answer.status === 401) return "signed-out";
       if (answer.ok) {
-        const { uploadUrl } = await answer.json();
-        answer = await fetch(uploadUrl, { method: "PUT", body: bytes, headers: { "Content-Type": record.type } });
+        // With a bucket (PHOTO_STORE=s3) the bytes go to it, then the app is told they landed.
+        const { uploadUrl, uploadHeaders, completeUrl } = await answer.json();
+        const headers = uploadHeaders || { "Content-Type": record.type };
+        answer = await fetch(uploadUrl, { method: "PUT", body: bytes, headers });
+        if (completeUrl && answer.status === 403) return 0; // the bucket's URL lapsed: ask anew
+        if (completeUrl && answer.ok) answer = await fetch(completeUrl, { method: "POST" });
       }
     } catch {
       return 0;
