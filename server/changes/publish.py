@@ -8,16 +8,17 @@ replication and outbox relays bound theirs by the oldest transaction still runni
 ``change_log_head.visible_through`` (the head) is the newest id every reader may read up to,
 and every id up to it is committed or never will be.
 
-Moving the head (PostgreSQL). A writer holds the change-log key shared from before it takes
-its first id to its commit, and that first id shared too (``append_changes``); shared keys
-never make writers wait for each other. The publisher reads the sequence's newest id, then
-``pg_locks``: a writer given an id up to that newest one took the key before it, so it has
-finished (committed or rolled back) or is listed holding the key. The head may then move to
-just below the first id of any writer still running, or to the sequence's newest id when
-none is. A writer listed without its first id yet is between the two statements; the
-publisher tries again shortly. Moving it, in one short transaction under its own advisory
-lock (never held by a writer), also raises the feed versions of the rows it passes, so no
-writer touches a row every other writer touches.
+Moving the head (PostgreSQL). Before its first id, a writer takes, shared until commit, an
+advisory key made of the next id the sequence will give out (``enter_change_log``): a
+lower bound of every id it will take. Shared keys never make writers wait for each other.
+The publisher reads, in one statement, the sequence's newest id and then ``pg_locks``. A
+writer given an id up to that newest one had taken its key before, so it has finished
+(committed or rolled back) or is listed with a bound no larger than its ids; a writer not
+listed yet takes only larger ids. So every id below the smallest listed bound, and up to
+the newest one, is settled: the head moves to the newest row there. Moving it is one
+statement under the publisher's own advisory lock (never held by a writer), which also
+raises the feed versions of the rows it passes: no writer touches a row every writer
+touches.
 
 Who moves it: every writer right after its own commit, until the head passes its own ids
 (so the ids in its answer are readable at once, and a slow writer only delays those that
@@ -93,28 +94,24 @@ async def publish_visible(target: int | None = None) -> int:
     if single_writer():
         return await change_queries.visible_through()
     engine = current_engine()
-    head, allocated = await change_queries.head_and_allocated()
-    settled = max(head, _settled.get(engine, 0))
-    if allocated <= settled or (target is not None and head >= target):
+    settled = _settled.get(engine, 0)
+    head, allocated, lowest = await change_queries.publish_state(settled, target)
+    if allocated <= max(head, settled) or (target is not None and head >= target):
         return head
-    firsts = await change_queries.first_ids_in_flight()
-    if None in firsts:
-        return head  # a writer between its key and its ids: try again shortly
-    through = min([allocated, *(first - 1 for first in firsts if first is not None)])
+    through = allocated if lowest is None else min(allocated, lowest - 1)
     if through <= head:
         return head
     head = await publish_through(through)
-    _settled[engine] = max(_settled.get(engine, 0), through)
+    _settled[engine] = max(settled, through)
     return head
 
 
 async def publish_through(through: int) -> int:
     """Move the head to the newest row up to ``through`` (every id up to it is settled),
     raising the feed versions of the rows it passes; returns the head."""
+    if not single_writer():  # the same as below, in one statement
+        return await change_queries.publish_up_to(through)
     async with write_transaction():
-        if not single_writer():  # the same as below, in one statement
-            await change_queries.lock_publisher()
-            return await change_queries.publish_up_to(through)
         head = await change_queries.visible_through()
         if through <= head:
             return head

@@ -13,12 +13,10 @@ from server.core.access import ALL_SCOPE, branch_scope, user_scope
 from server.db.engine import (
     CHANGE_HEAD_LOCK_KEY,
     CHANGE_ID_LOCK_BASE,
-    CHANGE_LOG_LOCK_KEY,
     current_engine,
     enter_change_log,
     execute_many,
     insert_returning_ids,
-    single_writer,
 )
 from server.db.tables import (
     ChangeLog,
@@ -57,8 +55,8 @@ async def append_changes(
 
     Must run inside a write transaction, so the log and the change it describes commit
     together or not at all. Readers see the rows once the head passes them (publish.py).
-    On PostgreSQL the transaction holds the change-log key shared from before its first id
-    to its commit, and the first id it was given shared too: what the publisher reads.
+    On PostgreSQL the transaction holds, from before its first id to its commit, a lower
+    bound of its ids as an advisory key: what the publisher reads (``enter_change_log``).
     """
     await enter_change_log()
     now = datetime.now(UTC)
@@ -72,8 +70,9 @@ async def append_changes(
             for r in range(len(chunk))
         )
         # One statement numbers its rows in the order given: sorted ids match ``chunk``.
-        insert = f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id"
-        ids += await insert_returning_ids(insert if single_writer() else _holding(insert), args)
+        ids += await insert_returning_ids(
+            f"INSERT INTO change_log ({', '.join(LOG_COLUMNS)}) VALUES {values} RETURNING id", args
+        )
     entries = [
         (change_id, user_id, left)
         for change_id, named in zip(ids, members or [], strict=False)
@@ -84,18 +83,6 @@ async def append_changes(
             'INSERT INTO change_member (change_id, user_id, "left") VALUES ($1, $2, $3)', entries
         )
     return ids
-
-
-def _holding(insert: str) -> str:
-    """``insert``, also holding its first id as an advisory key until commit (PostgreSQL):
-    taken in the same statement, so the id is never held without the key for longer than
-    the statement runs."""
-    return (
-        f"WITH ins AS ({insert}),"
-        f" held AS (SELECT pg_advisory_xact_lock_shared({CHANGE_ID_LOCK_BASE} + MIN(id))"
-        " FROM ins)"
-        " SELECT ins.id FROM ins, held"
-    )
 
 
 def _log_values(row: dict[str, Any], now: datetime) -> list[Any]:
@@ -139,40 +126,33 @@ async def visible_through() -> int:
     return int(row["visible_through"]) if row else 0
 
 
-async def head_and_allocated() -> tuple[int, int]:
-    """PostgreSQL: the head, then the newest id the sequence has given out (to a writer
-    committed, rolled back or still running), read in that order in one statement."""
-    rows = await current_engine().run_ddl(
-        "SELECT (SELECT visible_through FROM change_log_head WHERE id = 1) AS head,"
-        " (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
-        " FROM change_log_id_seq) AS allocated"
-    )
-    return int(rows[0]["head"] or 0), int(rows[0]["allocated"] or 0)
+async def publish_state(settled: int, target: int | None) -> tuple[int, int, int | None]:
+    """PostgreSQL: the head; the newest id the sequence has given out (to a writer that
+    committed, rolled back or is still running); and then, unless every id up to it is
+    ``settled`` or the head already reached ``target``, the smallest id any transaction still
+    appending may yet commit (its ``enter_change_log`` bound), None when there is none.
 
-
-async def first_ids_in_flight() -> list[int | None]:
-    """PostgreSQL: for each other transaction of this database now appending to the log
-    (holding the change-log key), the first id it was given, or None while it is between
-    taking the key and getting its ids."""
+    One statement, in that order: ``pg_locks`` is read after the sequence (the lateral
+    subquery needs its value), so a writer given an id up to it that is still running is
+    listed."""
     base = CHANGE_ID_LOCK_BASE
     rows = await current_engine().run_ddl(
-        "SELECT MIN(CASE WHEN classid::bigint >= "
-        f"{base >> 32} THEN ((classid::bigint << 32) | objid::bigint) - {base} END) AS first"
-        " FROM pg_locks"
-        " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        "SELECT s.head, s.allocated, w.lowest FROM ("
+        " SELECT COALESCE((SELECT visible_through FROM change_log_head WHERE id = 1), 0)"
+        " AS head, (SELECT last_value - 1 + is_called::int FROM change_log_id_seq)"
+        " AS allocated) s"
+        " LEFT JOIN LATERAL ("
+        f" SELECT MIN(((classid::bigint << 32) | objid::bigint) - {base}) AS lowest"
+        f" FROM pg_locks WHERE s.allocated > GREATEST(s.head, {int(settled)})"
+        f" AND s.head < {2**62 if target is None else int(target)}"
+        f" AND locktype = 'advisory' AND granted AND objsubid = 1"
+        f" AND classid::bigint >= {base >> 32} AND pid <> pg_backend_pid()"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND pid <> pg_backend_pid()"
-        f" AND ((classid = 0 AND objid = {CHANGE_LOG_LOCK_KEY}) OR classid >= {base >> 32})"
-        " GROUP BY virtualtransaction"
-        f" HAVING bool_or(classid = 0 AND objid = {CHANGE_LOG_LOCK_KEY})"
+        ") w ON true"
     )
-    return [None if row["first"] is None else int(row["first"]) for row in rows]
-
-
-async def lock_publisher() -> None:
-    """PostgreSQL, within a write transaction: be the only one moving the head until commit
-    (its feed-version rows are then always locked in one order, by one transaction)."""
-    await current_engine().run_ddl(f"SELECT pg_advisory_xact_lock({CHANGE_HEAD_LOCK_KEY})")
+    row = rows[0]
+    lowest = None if row["lowest"] is None else int(row["lowest"])
+    return int(row["head"]), int(row["allocated"] or 0), lowest
 
 
 async def move_head(through: int) -> None:
@@ -188,9 +168,10 @@ async def move_head(through: int) -> None:
 
 
 async def publish_up_to(up_to_id: int) -> int:
-    """PostgreSQL, within the publisher's transaction (:func:`lock_publisher`): move the head to
-    the newest row up to ``up_to_id`` and raise the feed versions of the job changes it
-    passes, in one statement; returns the head. The scopes are those of
+    """PostgreSQL, outside a transaction: move the head to the newest row up to ``up_to_id``
+    and raise the feed versions of the job changes it passes, in one statement (its own
+    transaction); returns the head. It holds the publisher's key first, so two publishers
+    never lock the same feed-version rows in another order. The scopes are those of
     ``audience.scopes_of``: everyone's, the row's branch, and each person it names (its
     ``change_member`` rows)."""
     rows = await current_engine().run_ddl(PUBLISH_UP_TO.replace("$1", str(int(up_to_id))))
@@ -199,7 +180,8 @@ async def publish_up_to(up_to_id: int) -> int:
 
 PUBLISH_UP_TO = f"""
 WITH head AS (
-    SELECT COALESCE((SELECT visible_through FROM change_log_head WHERE id = 1), 0) AS h
+    SELECT pg_advisory_xact_lock({CHANGE_HEAD_LOCK_KEY}) AS locked,
+    COALESCE((SELECT visible_through FROM change_log_head WHERE id = 1), 0) AS h
 ), upto AS (
     SELECT MAX(c.id) AS t FROM change_log c, head WHERE c.id > head.h AND c.id <= $1
 ), passed AS (

@@ -25,7 +25,7 @@ from server.db.timing import TimedPostgresEngine, TimedSQLiteEngine
 
 # Held shared by every transaction appending to the change log (see enter_change_log).
 CHANGE_LOG_LOCK_KEY = 0x7A1E_D1
-# Plus this: held shared with the first id a transaction appended (see hold_first_change_id).
+# Plus this: held shared with the next id a writer may take (see enter_change_log).
 CHANGE_ID_LOCK_BASE = 1 << 62
 # Taken by whoever moves the change log's head, so one publisher writes it at a time.
 CHANGE_HEAD_LOCK_KEY = 0x7A1E_D2
@@ -212,15 +212,19 @@ def single_writer() -> bool:
 
 
 async def enter_change_log() -> None:
-    """Within a write transaction, before appending to the change log (PostgreSQL): hold
-    the change-log key shared until commit, so the publisher can tell this transaction is
-    writing ids (server/changes/publish.py), and wake every worker's mirror at commit (one
-    NOTIFY per transaction, however many rows it appends). Writers never wait on each other
-    here: shared holders do not conflict, and nobody takes the key exclusively.
+    """Within a write transaction, before appending to the change log (PostgreSQL): hold,
+    until commit, the change-log key shared and the next id the sequence will give out
+    (``CHANGE_ID_LOCK_BASE`` plus it) shared, so the publisher knows no id this transaction
+    takes is smaller (server/changes/publish.py); and wake every worker's mirror at commit
+    (one NOTIFY per transaction, however many rows it appends). Writers never wait for each
+    other here: shared holders do not conflict, and only a drill or maintenance takes the
+    key exclusively, to hold every writer back.
     """
     if not single_writer():
         await current_engine().run_ddl(
             f"SELECT pg_advisory_xact_lock_shared({CHANGE_LOG_LOCK_KEY}),"
+            f" pg_advisory_xact_lock_shared({CHANGE_ID_LOCK_BASE} +"
+            " (SELECT last_value + is_called::int FROM change_log_id_seq)),"
             f" pg_notify('{CHANGES_CHANNEL}', '')"
         )
 
