@@ -203,26 +203,26 @@ async def collect(streams: list[Stream], event_id: int, seconds: float) -> list[
 
 
 class Client:
-    """The streams of one client process, driven by the main process's commands."""
+    """The streams of one client process, driven by the main process's commands, one at a
+    time (the pipe is read in a thread: the loop would make it non-blocking)."""
 
     def __init__(self, pipe: Pipe, host: str) -> None:
         self.pipe = pipe
         self.host = host
         self.board = Board()
         self.streams: list[Stream] = []
-        self.done = asyncio.get_running_loop().create_future()
         self.cpu_mark = time.process_time()
 
-    def readable(self) -> None:
-        command = self.pipe.recv()
-        asyncio.get_running_loop().create_task(self.run(command))
-
-    async def run(self, command: tuple[Any, ...]) -> None:
-        try:
-            answer = await self.answer(command)
-        except Exception as exc:  # the main process reports it and ends the run
-            answer = ("failed", f"{type(exc).__name__}: {exc}")
-        self.pipe.send(answer)
+    async def serve(self) -> None:
+        while True:
+            command = await asyncio.to_thread(self.pipe.recv)
+            try:
+                answer = await self.answer(command)
+            except Exception as exc:  # the main process reports it and ends the run
+                answer = ("failed", f"{type(exc).__name__}: {exc}")
+            self.pipe.send(answer)
+            if command == ("quit",):
+                return
 
     async def answer(self, command: tuple[Any, ...]) -> tuple[Any, ...]:
         match command:
@@ -242,26 +242,15 @@ class Client:
                 board = self.board
                 return ("closed", board.lost, board.duplicates, board.problems, heartbeats)
             case ("quit",):
-                self.done.set_result(None)
                 return ("bye",)
         raise RuntimeError(f"unknown command {command!r}")
-
-
-async def serve_commands(pipe: Pipe, host: str) -> None:
-    client = Client(pipe, host)
-    loop = asyncio.get_running_loop()
-    loop.add_reader(pipe.fileno(), client.readable)
-    try:
-        await client.done
-    finally:
-        loop.remove_reader(pipe.fileno())
 
 
 def client_main(pipe: Pipe, host: str, open_files: int) -> None:
     """A client process's entry point."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(open_files, hard)), hard))
-    uvloop.run(serve_commands(pipe, host))
+    uvloop.run(Client(pipe, host).serve())
 
 
 class ClientPool:
