@@ -111,7 +111,11 @@ class PhotoEvidenceOut(ApiModel):
 
 class PhotoProblemOut(ApiModel):
     code: Literal[
-        "photo_corrupt", "photo_too_many_pixels", "photo_type_mismatch", "unsupported_photo_type"
+        "photo_corrupt",
+        "photo_too_many_pixels",
+        "photo_type_mismatch",
+        "unsupported_photo_type",
+        "payload_too_large",
     ]
     detail: str
 
