@@ -71,6 +71,8 @@ GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream", "")
 SAME_TYPE = {t: ("image/heic" if t == "image/heif" else t) for t in DECLARED_FORMATS}
 HEADER_BYTES = 65_536  # what completion reads of an object: the magic bytes, most headers
 COMPLETE_SUFFIX = "/complete"
+UPLOADS_PREFIX = "uploads/"  # the phones' presigned PUTs; a lifecycle rule may expire it
+LANDED_PREFIX = "originals/by-photo/"  # direct uploads once processing took them over
 
 
 class DirectUpload(Input):
@@ -141,13 +143,11 @@ async def request_upload(
 
 def upload_key(photo_id: str, content_type: str) -> str:
     """Where the phone's presigned PUT lands (it may write there until the URL expires)."""
-    return f"uploads/{photo_id}.{EXTENSIONS[content_type]}"
+    return f"{UPLOADS_PREFIX}{photo_id}.{EXTENSIONS[content_type]}"
 
 
-def landed_key(photo_id: str, content_type: str) -> str:
-    """Where a completed direct upload is kept: out of the phone's reach, by photo (its hash
-    is known only once the processor has read it)."""
-    return f"originals/by-photo/{photo_id}.{EXTENSIONS[content_type]}"
+def is_direct_upload(key: str) -> bool:
+    return key.startswith(UPLOADS_PREFIX)
 
 
 async def receive_upload(
@@ -163,23 +163,23 @@ async def receive_upload(
 
 
 async def complete_upload(grant: UploadGrant, direct: DirectUploads) -> dict[str, Any]:
-    """``POST completeUrl``: the bytes the phone sent to the bucket, checked there (size,
-    magic bytes, declared pixels) and moved out of its reach, then queued. A repeat answers
-    as the first did. A refused object is deleted and the refusal answered."""
+    """``POST completeUrl``: the bytes the phone sent to the bucket, checked there by one
+    ranged read (size, magic bytes, declared pixels), then queued; the processor moves them
+    out of the phone's reach. A repeat answers as the first did. A refused object is deleted
+    and the refusal answered."""
     uploader = _uploader(grant)
     photo = await _own_photo(grant.photo_id, grant.job_id, uploader)
     if photo["status"] != photo_queries.AWAITING_UPLOAD:
         return await _current(photo)
-    target = landed_key(grant.photo_id, grant.content_type)
-    size = await _landed_size(direct, grant)
+    source = upload_key(grant.photo_id, grant.content_type)
+    size = await _checked_in_bucket(direct, source, grant)
     now = datetime.now(UTC)
     async with write_transaction():
         job = (await lock_jobs([grant.job_id])).get(grant.job_id)
         if job is None or not may_see(uploader, job):
-            await direct.delete(target)
             raise JobNotFound()  # reassigned since the URL was given
         values: dict[Any, Any] = {
-            "original_key": target,
+            "original_key": source,
             "size_bytes": size,
             "uploaded_at": now,
             "next_attempt_at": now,
@@ -200,27 +200,30 @@ async def upload_status(grant: UploadGrant) -> dict[str, Any]:
     return await _current(photo)
 
 
-async def _landed_size(direct: DirectUploads, grant: UploadGrant) -> int:
-    """The object's size once it is checked and moved out of the phone's reach (already moved
-    by a completion that stopped short of the database)."""
-    source = upload_key(grant.photo_id, grant.content_type)
-    target = landed_key(grant.photo_id, grant.content_type)
-    head = await direct.head(source)
-    if head is None:
-        moved = await direct.head(target)
-        if moved is None:
-            raise PhotoNotFound("Nothing has been uploaded to the upload URL yet.")
-        return moved[0]
-    size = head[0]
+async def _checked_in_bucket(direct: DirectUploads, key: str, grant: UploadGrant) -> int:
+    """The object's size, once its first bytes pass the door's checks; refused, it is deleted."""
+    start = await direct.read_start(key, HEADER_BYTES)
+    if start is None:
+        raise PhotoNotFound("Nothing has been uploaded to the upload URL yet.")
+    data, size = start
     try:
         if size > grant.max_bytes:
             raise PayloadTooLarge(f"A photo may be at most {grant.max_bytes} bytes.")
-        _check_header(await direct.read_start(source, HEADER_BYTES) or b"", grant.content_type)
+        _check_header(data, grant.content_type)
     except (PayloadTooLarge, PhotoUnreadable, UnsupportedPhotoType):
-        await direct.delete(source)  # refused: nothing is kept
+        await direct.delete(key)  # refused: nothing is kept
         raise
-    await direct.move(source, target)
     return size
+
+
+async def land_direct_upload(direct: DirectUploads, key: str) -> str:
+    """For the processor: a completed direct upload moved where the phone cannot write (its
+    upload URL stays valid until it expires); the key it is kept under. Idempotent, so a
+    processor that died midway is followed by one that finishes the move."""
+    target = LANDED_PREFIX + key.removeprefix(UPLOADS_PREFIX)
+    if await direct.head(key) is not None:
+        await direct.move(key, target)
+    return target
 
 
 def _check_header(start: bytes, content_type: str) -> None:

@@ -41,8 +41,8 @@ from server.db.engine import engine_for, write_transaction
 from server.jobs.writes import Actor, JobWriter, lock_jobs
 from server.photos import queries as photo_queries
 from server.photos.images import MAX_PHOTO_PIXELS, PhotoRejected, ProcessedPhoto, process_photo
-from server.photos.service import variant_key
-from server.photos.storage.factory import object_store_for
+from server.photos.service import is_direct_upload, land_direct_upload, variant_key
+from server.photos.storage.factory import direct_uploads, object_store_for
 from server.photos.storage.objects import ObjectStore
 
 log = logging.getLogger("tinedy.photos")
@@ -65,6 +65,7 @@ class ProcessingLimits:
 
     workers: int
     queue: LeasePolicy
+    max_bytes: int = 20 * 1_048_576  # PHOTO_MAX_BYTES: a direct upload may grow after its check
 
 
 class PhotoProcessor:
@@ -140,9 +141,16 @@ class PhotoProcessor:
                 await photo_queries.renew_lease(photo_id, self.owner, until)
 
     async def _variants(self, photo: dict[str, Any]) -> ProcessedPhoto:
+        direct = direct_uploads(self.store)
+        if direct is not None and is_direct_upload(photo["original_key"]):
+            # Out of the phone's reach first; the new key is recorded as the photo settles.
+            photo["original_key"] = await land_direct_upload(direct, photo["original_key"])
         original = await self.store.get(photo["original_key"])
         if original is None:
             raise LookupError(f"the original {photo['original_key']} is missing")
+        if len(original) > self.limits.max_bytes:
+            limit = self.limits.max_bytes
+            raise PhotoRejected("payload_too_large", f"over {limit} bytes once uploaded", 413)
         loop = asyncio.get_running_loop()
         work = functools.partial(process_photo, original, MAX_PHOTO_PIXELS, photo["content_type"])
         processed = await loop.run_in_executor(None, work)
@@ -174,6 +182,7 @@ class PhotoProcessor:
             "distance_meters": judged.distance_meters,
             "flags": judged.flags,
             "last_error": "",
+            "original_key": photo["original_key"],
             "processed_at": datetime.now(UTC),
             # A direct (S3) upload is known only by its object until it is read here.
             "content_hash": photo["content_hash"] or processed.sha256,
@@ -192,6 +201,7 @@ class PhotoProcessor:
             rejected: dict[Column | str, Any] = {
                 "status": photo_queries.REJECTED,
                 "last_error": error,
+                "original_key": photo["original_key"],
             }
             await self._settle(photo, rejected, photo_queries.REJECTED)
             return
@@ -240,6 +250,7 @@ def processor_for(settings: Settings, store: ObjectStore, workers: int = 1) -> P
                 timedelta(seconds=settings.photo_lease_seconds),
                 RetryPolicy(settings.photo_max_attempts, FIRST_RETRY_SECONDS),
             ),
+            settings.photo_max_bytes,
         ),
         EvidenceRules(
             settings.geofence_radius_meters,

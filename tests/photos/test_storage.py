@@ -153,3 +153,24 @@ def test_settings_choose_the_store(tmp_path: Path) -> None:
 def test_s3_without_a_bucket_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="PHOTO_BUCKET"):
         settings(tmp_path, photo_store="s3")
+
+
+async def test_s3_reads_an_objects_start_and_size_and_moves_it_within_the_bucket(
+    moto_endpoint: str,
+) -> None:
+    store = S3ObjectStore(await new_bucket(moto_endpoint))
+    data = os.urandom(200_000)
+    await store.put("uploads/p.jpg", data, "image/jpeg")
+    await store.put("uploads/empty.jpg", b"", "image/jpeg")
+
+    assert await store.read_start("uploads/p.jpg", 16) == (data[:16], len(data))
+    assert await store.read_start("uploads/empty.jpg", 16) == (b"", 0)
+    assert await store.read_start("uploads/none.jpg", 16) is None
+    assert await store.head("uploads/p.jpg") == (len(data), "image/jpeg")
+    await store.move("uploads/p.jpg", "originals/p.jpg")
+
+    assert await store.get("originals/p.jpg") == data
+    assert not await store.exists("uploads/p.jpg")
+    url = await store.download_url("originals/p.jpg", 60, "private, max-age=60")
+    assert url is not None and url.startswith(moto_endpoint)
+    await store.close()

@@ -104,19 +104,24 @@ class S3ObjectStore:
             raise
         return head["ContentLength"], head.get("ContentType", "")
 
-    async def read_start(self, key: str, size: int) -> bytes | None:
-        """The object's first ``size`` bytes (fewer if it is shorter); None when missing."""
+    async def read_start(self, key: str, size: int) -> tuple[bytes, int] | None:
+        """The object's first ``size`` bytes (fewer if it is shorter) and its whole size, in
+        one request; None when it is missing."""
         client = await self._connected()
         try:
             response = await client.get_object(
                 Bucket=self.location.bucket, Key=checked_key(key), Range=f"bytes=0-{size - 1}"
             )
         except ClientError as exc:
-            if _is_missing(exc) or _code(exc) == "InvalidRange":  # an empty object
-                return None if _is_missing(exc) else b""
+            if _code(exc) == "InvalidRange":  # an empty object has no first byte
+                return b"", 0
+            if _is_missing(exc):
+                return None
             raise
         async with response["Body"] as body:
-            return await body.read()
+            data = await body.read()
+        whole = response.get("ContentRange", "").rpartition("/")[2]
+        return data, int(whole) if whole.isdigit() else len(data)
 
     async def move(self, source: str, target: str) -> None:
         """Copied inside the bucket (no byte through the app), then the source deleted."""
