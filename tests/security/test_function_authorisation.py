@@ -27,6 +27,8 @@ PUBLIC = {
     ("POST", "/api/mobile/auth/login"): "signing in is how credentials are obtained",
     ("GET", "/api/mobile/push/vapid-public-key"): "a public key, the same for every browser",
     ("PUT", "/api/mobile/photos/uploads/<token:str>"): "the signed upload URL is the permission",
+    ("POST", "/api/mobile/photos/uploads/<token:str>/complete"): "the signed upload URL's "
+    "own token is the permission",
     ("GET", "/media/<key:path>"): "the signed, expiring URL is the permission",
     ("GET", "/"): "the app shell: the sign-in page itself",
     ("GET", "/static/<name:path>"): "the shell's hashed assets, the same for everyone",

@@ -307,6 +307,7 @@ BRANCH_OBJECTS: dict[tuple[str, str], Case] = {
 # The id is a signed capability; ``test_signed_urls_cannot_be_edited_to_reach_another_object``.
 SIGNED_URLS = {
     ("PUT", "/api/mobile/photos/uploads/<token:str>"),
+    ("POST", "/api/mobile/photos/uploads/<token:str>/complete"),
     ("GET", "/media/<key:path>"),
 }
 
