@@ -12,7 +12,7 @@ from aiobotocore.session import get_session
 from pydantic import ValidationError
 
 from server.config import Settings
-from server.photos.storage.factory import object_store_for
+from server.photos.storage.factory import bucket_origins, object_store_for
 from server.photos.storage.local import LocalObjectStore
 from server.photos.storage.objects import InvalidObjectKey, ObjectStore
 from server.photos.storage.s3 import S3ObjectStore
@@ -174,3 +174,18 @@ async def test_s3_reads_an_objects_start_and_size_and_moves_it_within_the_bucket
     url = await store.download_url("originals/p.jpg", 60, "private, max-age=60")
     assert url is not None and url.startswith(moto_endpoint)
     await store.close()
+
+
+def test_the_bucket_origins_the_app_shell_must_allow(tmp_path: Path) -> None:
+    assert bucket_origins(settings(tmp_path)) == ()
+    minio = settings(
+        tmp_path,
+        photo_store="s3",
+        photo_bucket="p",
+        photo_bucket_endpoint_url="https://files.example.com:9000/",
+    )
+    assert bucket_origins(minio) == ("https://files.example.com:9000",)
+    aws = settings(
+        tmp_path, photo_store="s3", photo_bucket="p", photo_bucket_region="ap-southeast-1"
+    )
+    assert "https://p.s3.ap-southeast-1.amazonaws.com" in bucket_origins(aws)

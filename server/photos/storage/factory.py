@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from server.config import Settings
 from server.photos.storage.local import LocalObjectStore
 from server.photos.storage.objects import DirectUploads, ObjectStore
@@ -26,3 +28,16 @@ def direct_uploads(store: ObjectStore) -> DirectUploads | None:
     """The store itself when phones upload to it directly (S3), else None (the app takes the
     bytes)."""
     return store if isinstance(store, S3ObjectStore) else None
+
+
+def bucket_origins(settings: Settings) -> tuple[str, ...]:
+    """The origins presigned URLs point at with PHOTO_STORE=s3 (the app shell's Content
+    Security Policy must allow them in ``connect-src`` for uploads and ``img-src`` for the
+    redirected photos); none with the local store."""
+    if settings.photo_store != "s3":
+        return ()
+    endpoint = urlsplit(settings.photo_bucket_endpoint_url)
+    if endpoint.scheme and endpoint.netloc:  # path-style: the endpoint itself
+        return (f"{endpoint.scheme}://{endpoint.netloc}",)
+    bucket, region = settings.photo_bucket, settings.photo_bucket_region
+    return (f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com")
