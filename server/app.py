@@ -23,6 +23,7 @@ from server.checkins.endpoints import check_in_routes
 from server.config import Settings
 from server.context import AppContext
 from server.core.background import keep_running
+from server.core.metrics import flush_request_counts
 from server.core.schedule import Scheduler
 from server.db.engine import bind_engine, close_engine, create_engine, open_engine
 from server.dispatch.endpoints import dispatch_routes
@@ -32,7 +33,7 @@ from server.http.head import answer_head_like_get
 from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
 from server.http.request_log import configure_logging
-from server.http.security_headers import add_security_headers
+from server.http.security_headers import secured
 from server.integration.event_endpoints import event_routes
 from server.integration.job_endpoints import integration_job_routes
 from server.integration.keys import ApiKeyGate
@@ -99,8 +100,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
     app.blueprint(audit_routes)
     app.blueprint(privacy_routes)
     answer_head_like_get(app)
-    app.error_handler.add(Exception, handle_error)
-    app.register_middleware(add_security_headers, "response")
+    app.error_handler.add(Exception, secured(handle_error))
     app.main_process_ready(start_background_processes)
     app.before_server_start(start_worker)
     app.before_server_start(start_alert_planner)
@@ -199,6 +199,7 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     # live streams allocates in bursts: collect the young generation less often.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    app.add_task(flush_request_counts(), name="request-metrics")
 
 
 async def start_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> None:

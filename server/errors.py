@@ -46,8 +46,8 @@ import orjson
 from sanic import HTTPResponse, Request
 from sanic import exceptions as sanic_exceptions
 
+from server.core.answers import Answer
 from server.core.metrics import count_refused
-from server.http.answers import Answer
 
 log = logging.getLogger("tinedy.errors")
 

@@ -19,9 +19,9 @@ from server.auth.schemas import (
 from server.auth.service import DeviceInfo, IssuedSession, SignInRules
 from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
+from server.core.answers import Answer
 from server.core.schemas import Problem
 from server.errors import Unauthorized
-from server.http.answers import Answer
 from server.http.endpoint import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,

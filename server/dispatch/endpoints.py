@@ -8,6 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.checkins.schemas import CheckInList
 from server.core.access import OFFICE_ROLES, Principal
+from server.core.answers import Answer
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.devices import service as device_service
@@ -19,7 +20,6 @@ from server.dispatch.schemas import CustomerList, CustomerSearch, StaffList, Tea
 from server.dispatch.service import AssignJob, JobEdits, NewJob, Reopen
 from server.dispatch.team_updates import TeamUpdate
 from server.errors import DeviceNotFound
-from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query, send_json_get
 from server.http.request_log import request_id_of

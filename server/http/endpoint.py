@@ -1,7 +1,7 @@
 """The one decorator every route wears: who may call it, how much it may call (its rate
 limits, :mod:`server.http.rate_limits`), how big a body it takes
-(:mod:`server.http.body_limits`), what OpenAPI says about it, its request metrics and its
-``Server-Timing`` header.
+(:mod:`server.http.body_limits`), what OpenAPI says about it, its request metrics, its
+``Server-Timing`` header and its security headers (:mod:`server.http.security_headers`).
 
 Authentication happens here for every route that names ``roles`` (people, by their access
 token) or a ``scope`` (the office CRM, by an API key), so no handler can forget it. The two
@@ -40,6 +40,7 @@ from server.errors import (
 from server.http.body_limits import BodySize, declared_body_size
 from server.http.rate_limits import RateLimits, RouteClass, client_prefix, declared_class
 from server.http.request_log import give_request_id
+from server.http.security_headers import secure
 
 log = logging.getLogger("tinedy.api")
 
@@ -138,6 +139,8 @@ def endpoint(
                     answer.headers["Server-Timing"] = timings.header()
                     if limits is not None and answer.status != NOT_MODIFIED:
                         answer.headers.update(limits)
+                    if not isinstance(answer, ApiError):  # the error handler secures those
+                        secure(request, answer)
                 end_request(timing_token)
 
         wrapped.__dict__["openapi"] = operation

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sanic import HTTPResponse, Request
 
-from server.http.answers import Answer
+from server.core.answers import Answer
 from server.http.negotiation import IDENTITY, choose_encoding, encode, etag_matches, tagged
 
 

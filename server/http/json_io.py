@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -16,9 +17,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sanic import HTTPResponse, Request
 
+from server.core.answers import Answer
 from server.core.timing import encode_time
 from server.errors import MalformedJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from server.http.answers import Answer
 from server.http.negotiation import (
     IDENTITY,
     Encoded,
@@ -134,5 +135,8 @@ async def _conditional_get(
     return Answer(body, headers=headers, content_type=JSON_TYPE)
 
 
+@lru_cache(maxsize=4096)
 def validator_of(*parts: str) -> str:
+    """The hash naming a representation's content (phones ask for the same few again and
+    again, so each is hashed once)."""
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()

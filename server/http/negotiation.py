@@ -8,6 +8,7 @@ would cost more than it saves.
 from __future__ import annotations
 
 import gzip
+from functools import lru_cache
 
 import brotli
 
@@ -24,7 +25,10 @@ Encoded = tuple[str, bytes]
 """A body and the Content-Encoding it is in."""
 
 
+@lru_cache(maxsize=256)
 def choose_encoding(accept_encoding: str) -> str:
+    """The coding to send for this ``Accept-Encoding`` (phones send a handful of distinct
+    ones, so each is parsed once)."""
     accepted = _parse(accept_encoding)
     for coding in PREFERENCE:
         q = accepted.get(coding, accepted.get("*", 0.0))

@@ -1,4 +1,4 @@
-"""The security headers every answer carries (a response middleware).
+"""The security headers every answer carries.
 
 Everywhere: no MIME sniffing, no ``Referer`` (photo URLs carry their signature), no framing
 (clickjacking). The app shell gets a Content Security Policy that lets it load only its own
@@ -9,13 +9,23 @@ copies a 304's headers onto the response it kept, and the shell must keep its ow
 Over https (as the request's scheme says, behind ``PROXIES_COUNT`` proxies) browsers are told
 to stay on https for a year. Every answer also carries its request's ``X-Request-ID``
 (:mod:`server.http.request_log`).
+
+Not a middleware: with one, Sanic runs the middleware chain for every answer (a few percent
+of a 304). The ``endpoint`` decorator secures what a handler returns, the app's error
+handler (:func:`secured`) what it renders, and the blueprints whose handlers stream (their
+headers leave from inside the handler) secure theirs in a response middleware of their own,
+which Sanic runs for their routes only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+
 from sanic import Request
 from sanic.response import BaseHTTPResponse
 
+from server.core.answers import Answer
 from server.http.request_log import REQUEST_ID_HEADER, request_id_of
 
 SHELL_POLICY = "; ".join(
@@ -42,16 +52,44 @@ EVERY_ANSWER = {
 }
 
 
-def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
+def secure(request: Request, response: BaseHTTPResponse) -> None:
+    """Give ``response`` the security headers and its request's id, leaving any a route set
+    itself. An :class:`~server.core.answers.Answer` gets them as its head's tail, encoded
+    once per kind of answer; any other response (a stream's) in its headers."""
+    tail = security_head(policy_for(response), is_https(request))
+    request_id = (REQUEST_ID_HEADER, request_id_of(request))
+    if isinstance(response, Answer):
+        response.tail = (request_id, *tail)
+        return
     headers = response.headers
-    headers[REQUEST_ID_HEADER] = request_id_of(request)
-    for name, value in EVERY_ANSWER.items():
+    headers[REQUEST_ID_HEADER] = request_id[1]
+    for name, value in tail:
         headers.setdefault(name, value)
-    policy = policy_for(response)
+
+
+def secured(render: ErrorRenderer) -> ErrorRenderer:
+    """``render`` (the app's error handler), whose answers carry the security headers."""
+
+    async def render_secured(request: Request, exc: Exception) -> BaseHTTPResponse:
+        response = await render(request, exc)
+        secure(request, response)
+        return response
+
+    return render_secured
+
+
+ErrorRenderer = Callable[[Request, Exception], Awaitable[BaseHTTPResponse]]
+
+
+@lru_cache(maxsize=8)
+def security_head(policy: str | None, https: bool) -> tuple[tuple[str, str], ...]:
+    """The security headers of one kind of answer: its policy, and HSTS over https."""
+    head = list(EVERY_ANSWER.items())
     if policy:
-        headers.setdefault("Content-Security-Policy", policy)
-    if is_https(request):
-        headers.setdefault("Strict-Transport-Security", HSTS)
+        head.append(("Content-Security-Policy", policy))
+    if https:
+        head.append(("Strict-Transport-Security", HSTS))
+    return tuple(head)
 
 
 def is_https(request: Request) -> bool:
@@ -62,16 +100,24 @@ def is_https(request: Request) -> bool:
     connection = request.conn_info
     if connection is None:
         return request.scheme == "https"
-    if not request.app.config.PROXIES_COUNT and not request.app.config.FORWARDED_SECRET:
+    known = connection.ctx.__dict__.get("https_when")
+    if known is DIRECT:
         return bool(connection.ssl)
     headers = request.headers
     said = (headers.get("x-forwarded-proto"), headers.get("x-scheme"), headers.get("forwarded"))
-    known = getattr(connection.ctx, "https_when", None)
     if known is not None and known[0] == said:
         return bool(known[1])
+    config = request.app.config
+    if not config.PROXIES_COUNT and not config.FORWARDED_SECRET:
+        connection.ctx.https_when = DIRECT
+        return bool(connection.ssl)
     https = request.scheme == "https"
     connection.ctx.https_when = (said, https)
     return https
+
+
+DIRECT = ("direct",)
+"""A connection with no proxy in front: its own transport says."""
 
 
 def policy_for(response: BaseHTTPResponse) -> str | None:

@@ -11,6 +11,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
+from server.http.security_headers import secure
 from server.integration import imports as import_service
 from server.integration import jobs as job_service
 from server.integration import people as people_service
@@ -19,6 +20,7 @@ from server.integration.schemas import JobAnswer, JobRecord
 from server.integration.upserts import entity_tag, expected_version
 
 integration_job_routes = Blueprint("integration_jobs", url_prefix="/api/integration/v1")
+integration_job_routes.middleware(secure, "response")  # its streams' headers leave mid-handler
 REFUSALS: dict[int, type[BaseModel] | None] = {401: Problem, 403: Problem, 429: Problem}
 
 

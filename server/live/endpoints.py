@@ -25,11 +25,13 @@ from server.core.access import Principal
 from server.core.schemas import Problem
 from server.errors import ApiError, InvalidCursor, OriginRefused, TokenInUrl
 from server.http.endpoint import endpoint, presented_token, principal_of
+from server.http.security_headers import secure
 from server.live.events import CLOSING, Event
 from server.live.hub import Sink
 from server.live.stream import Closing, Heartbeat, Item, live_events
 
 live_routes = Blueprint("live", url_prefix="/api/mobile/live-updates")
+live_routes.middleware(secure, "response")  # its streams' headers leave mid-handler
 RETRY_MILLISECONDS = 3000
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",

@@ -7,10 +7,10 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
+from server.core.answers import Answer
 from server.core.inputs import as_uuid
 from server.core.schemas import Problem
 from server.errors import SubscriptionNotFound
-from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
 from server.push import service as notification_service

@@ -7,8 +7,8 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from server.audit.service import AuditActor
 from server.context import app_context
+from server.core.answers import Answer
 from server.core.schemas import Problem
-from server.http.answers import Answer
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, read_query
 from server.http.request_log import request_id_of

@@ -16,6 +16,7 @@ import pytest
 
 from server.changes.queries import newest_change_id
 from server.jobs.writes import update_job
+from tests.live_clients import open_sse
 from tests.servers import running_instances, wait_for
 from tests.servers import sign_in as sign_in_as
 from tests.world import World, add_jobs, add_staff
@@ -72,6 +73,22 @@ async def test_signing_out_on_one_instance_is_refused_by_the_other(
         return (await b.get("/api/mobile/jobs", headers=headers)).status_code == 401
 
     await wait_for(b_refuses, "instance B to refuse a signed-out device")
+
+
+async def test_a_live_stream_answers_with_the_security_headers(
+    world: World, instances: list[httpx.AsyncClient]
+) -> None:
+    """A stream's headers leave from inside its handler, before its decorator could add
+    them: its blueprint's own middleware does."""
+    stream = await open_sse(instances[0], await sign_in(instances[0], world.staff_c))
+    try:
+        assert stream.status == 200
+        assert stream.headers["x-content-type-options"] == "nosniff"
+        assert stream.headers["x-frame-options"] == "DENY"
+        assert stream.headers["referrer-policy"] == "no-referrer"
+        assert stream.headers["x-request-id"]
+    finally:
+        await stream.stop()
 
 
 async def test_the_real_server_refuses_an_oversize_body_with_a_problem(

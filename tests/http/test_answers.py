@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import HTTPResponse
 
-from server.http.answers import Answer
+from server.core.answers import Answer
 
-HEADERS = {
+HEADERS: dict[str, Any] = {
     "Cache-Control": "private, no-cache",
     "ETag": '"abc-br"',
     "X-Request-ID": "f00d0001",

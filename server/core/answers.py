@@ -14,6 +14,7 @@ removes, at C speed. The bytes on the wire are the same as Sanic's (a test holds
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from sanic import HTTPResponse
@@ -32,15 +33,22 @@ _encoded: dict[tuple[str, Any], tuple[bytes, bytes]] = {}
 
 
 class Answer(HTTPResponse):
-    """An ``HTTPResponse`` whose headers are encoded through :func:`encoded_header`."""
+    """An ``HTTPResponse`` whose headers are encoded through :func:`encoded_header`, then
+    its :attr:`tail`: headers every answer of a kind carries (the security headers), sent
+    after the answer's own unless it set one of them itself."""
 
-    __slots__ = ()
+    tail: tuple[tuple[str, str], ...] = ()
 
     @property
     def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
-        if has_message_body(self.status):
-            self.headers.setdefault("content-type", self.content_type)
-        return map(encoded_header, self.headers.items())
+        headers = self.headers
+        if has_message_body(self.status):  # type: ignore[no-untyped-call]
+            headers.setdefault("content-type", self.content_type)
+        own = map(encoded_header, headers.items())
+        if not self.tail:
+            return own
+        added = [encoded_header(header) for header in self.tail if header[0] not in headers]
+        return chain(own, added)
 
 
 def encoded_header(header: tuple[str, Any]) -> tuple[bytes, bytes]:
