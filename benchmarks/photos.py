@@ -37,21 +37,29 @@ Run from the repository root:
 
 import argparse
 import asyncio
+import http.client
 import io
 import json
 import math
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pillow_heif
+from aiobotocore.session import get_session
+from botocore.exceptions import EndpointConnectionError
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import ExifTags, Image
@@ -114,6 +122,7 @@ LABELS = {
 SHORT_LABELS = {"ask_upload_url": "ask", "body_refused": "refused"}
 WINDOWS = ("idle", "busy", "saturated")
 CAPACITY_S = 5
+MOTO_NICENESS = 10
 OLD_DOOR_RUNS = 3
 
 
@@ -133,6 +142,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-uploads", type=int, default=120, help="feed: uploads, at most")
     parser.add_argument(
         "--uploads", type=int, default=20, help="uploads: photos per format per window"
+    )
+    parser.add_argument(
+        "--stores",
+        choices=("local", "s3", "local,s3"),
+        default="local,s3",
+        help="uploads: PHOTO_STORE each (s3: moto's server on loopback)",
     )
     parser.add_argument(
         "--load-share",
@@ -455,25 +470,97 @@ class TimedPhone:
         started = time.perf_counter()
         grant = api(self.port, self.token, "POST", f"{FEED_PATH}/{job}/photos/upload-url", 201, ask)
         asked = time.perf_counter()
-        headers = {"Content-Type": MEDIA_TYPES[name]}
-        answer = request(self.port, "PUT", grant["uploadUrl"], headers, body)
+        if grant["completeUrl"]:  # PHOTO_STORE=s3: the bytes to the bucket, then the app
+            put_in_bucket(grant["uploadUrl"], grant["uploadHeaders"], body)
+            asked = time.perf_counter()
+            answer = request(self.port, "POST", grant["completeUrl"], {}, b"")
+        else:
+            answer = request(self.port, "PUT", grant["uploadUrl"], grant["uploadHeaders"], body)
         answered = time.perf_counter()
         if answer.status != 202:
             raise RuntimeError(f"upload {self.sent}: {answer.status} {answer.body[:300]!r}")
         self.asks.append((asked - started) * 1000)
         self.puts.setdefault(name, []).append((answered - asked) * 1000)
+        if not grant["completeUrl"]:
+            self.bodies.append(self._refused(grant["uploadUrl"], grant["uploadHeaders"], body))
+
+    def _refused(self, url: str, headers: dict[str, str], body: bytes) -> float:
+        """The same bytes to a tampered upload URL: ms until the refusal."""
         started = time.perf_counter()
-        refused = request(self.port, "PUT", grant["uploadUrl"] + "x", headers, body)
+        refused = request(self.port, "PUT", url + "x", headers, body)
         if refused.status != 403:
             raise RuntimeError(f"a tampered upload URL: {refused.status} {refused.body[:300]!r}")
-        self.bodies.append((time.perf_counter() - started) * 1000)
+        return (time.perf_counter() - started) * 1000
 
     def figures(self) -> dict[str, Any]:
         return {
             "ask_upload_url": latency(self.asks),
-            "body_refused": latency(self.bodies),
+            **({"body_refused": latency(self.bodies)} if self.bodies else {}),
             **{name: latency(times) for name, times in self.puts.items()},
         }
+
+
+def put_in_bucket(url: str, headers: dict[str, str], body: bytes) -> None:
+    """The phone's PUT to the bucket's presigned URL (not the app: not timed)."""
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or HOST, where.port, timeout=30)
+    try:
+        conn.request("PUT", f"{where.path}?{where.query}", body=body, headers=headers)
+        answer = conn.getresponse()
+        if answer.status != 200:
+            raise RuntimeError(f"the bucket's PUT: {answer.status} {answer.read()[:300]!r}")
+        answer.read()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def moto_bucket(log_path: Path) -> Iterator[dict[str, str]]:
+    """moto's S3 server on loopback with a fresh bucket: the store's settings. It stands in
+    for a bucket on machines of its own, so it runs at a lower priority than the server being
+    measured (moto is Python: taking in a 5 MB object costs it a core for a while)."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(MOTO_NICENESS),
+        )
+    endpoint = f"http://{HOST}:{port}"
+    settings = {
+        "PHOTO_STORE": "s3",
+        "PHOTO_BUCKET": "bench-photos",
+        "PHOTO_BUCKET_ENDPOINT_URL": endpoint,
+        "PHOTO_BUCKET_ACCESS_KEY_ID": "bench",
+        "PHOTO_BUCKET_SECRET_ACCESS_KEY": "bench-secret",
+    }
+    try:
+        asyncio.run(create_bucket(settings))
+        yield settings
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def create_bucket(settings: dict[str, str]) -> None:
+    """Once moto answers (it takes a second or two to start)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            async with get_session().create_client(
+                "s3",
+                endpoint_url=settings["PHOTO_BUCKET_ENDPOINT_URL"],
+                region_name="us-east-1",
+                aws_access_key_id=settings["PHOTO_BUCKET_ACCESS_KEY_ID"],
+                aws_secret_access_key=settings["PHOTO_BUCKET_SECRET_ACCESS_KEY"],
+            ) as s3:
+                await s3.create_bucket(Bucket=settings["PHOTO_BUCKET"])
+                return
+        except (OSError, EndpointConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def upload_turns(photos: dict[str, bytes], per_format: int) -> list[tuple[str, bytes]]:
@@ -611,25 +698,32 @@ def measure_uploads(
     }
 
 
-def run_uploads(photos: dict[str, bytes], args: argparse.Namespace) -> dict[str, Any]:
-    """Part three: fresh database, the server and its processors, always stopped."""
+def run_uploads(photos: dict[str, bytes], args: argparse.Namespace, store: str) -> dict[str, Any]:
+    """Part three on one store: fresh database, the server and its processors (and for s3
+    moto's server), always stopped."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="photo-bench-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="photo-bench-") as data_dir, ExitStack() as stack:
         env = {
             **server_env(args.database_url, port, HTTP_WORKERS),
             "DATA_DIR": data_dir,
             "PHOTO_STORE": "local",
             "PHOTO_PROCESSING_WORKERS": str(args.processors),
         }
-        with serving_fresh(args.database_url, env, port, args.out / "photo-upload-server.log"):
-            return measure_uploads(port, photos, args)
+        if store == "s3":
+            env |= stack.enter_context(moto_bucket(args.out / "photo-upload-moto.log"))
+        log = args.out / f"photo-upload-server-{store}.log"
+        with serving_fresh(args.database_url, env, port, log):
+            return {"store": store, **measure_uploads(port, photos, args)}
 
 
 def print_uploads(uploads: dict[str, Any], args: argparse.Namespace) -> None:
+    store = uploads["store"]
+    print(f"PHOTO_STORE={store}")
     print(f"{'window':<9} {'request':<24} {'n':>4} {'p50 ms':>8} {'p99 ms':>8}")
+    answer = "PUT 12 MP" if store == "local" else "complete 12 MP"
     for window in WINDOWS:
         for name, row in uploads[window].items():
-            label = LABELS.get(name, f"PUT 12 MP {name}")
+            label = LABELS.get(name, f"{answer} {name}")
             print(
                 f"{window:<9} {label:<24} {row['n']:>4} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
             )
@@ -665,7 +759,7 @@ def plot_uploads(ax: Axes, uploads: dict[str, Any]) -> None:
     ax.axhline(UPLOAD_P99_TARGET_MS, color="red", linestyle="--", label="p99 target")
     ax.set_xticks(list(xs), labels)
     ax.set_ylabel("ms to the answer")
-    ax.set_title("upload answer time")
+    ax.set_title(f"upload answer time (PHOTO_STORE={uploads['store']})")
     ax.legend()
 
 
@@ -694,8 +788,8 @@ def plot(doc: dict[str, Any]) -> Figure:
     if "feed" in doc:
         panels.append(lambda ax: plot_feed(ax, doc["feed"]))
         panels.append(lambda ax: plot_queue(ax, doc["feed"]["samples"]))
-    if "uploads" in doc:
-        panels.append(lambda ax: plot_uploads(ax, doc["uploads"]))
+    for store in doc.get("uploads", {}).values():
+        panels.append(lambda ax, store=store: plot_uploads(ax, store))
     fig = Figure(figsize=(5 * len(panels), 4.5))
     for draw, ax in zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True):
         draw(ax)
@@ -719,6 +813,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "backlog": args.backlog,
         "max_uploads": args.max_uploads,
         "uploads": args.uploads,
+        "load_share": args.load_share,
+        "stores": args.stores,
     }
 
 
@@ -739,9 +835,11 @@ def main() -> None:
             doc["feed"] = run_feed(photos, args)
         print_feed(doc["feed"], args)
     if "uploads" in PARTS[args.part]:
-        with failures_end_run():
-            doc["uploads"] = run_uploads(photos, args)
-        print_uploads(doc["uploads"], args)
+        doc["uploads"] = {}
+        for store in args.stores.split(","):
+            with failures_end_run():
+                doc["uploads"][store] = run_uploads(photos, args, store)
+            print_uploads(doc["uploads"][store], args)
     keep_results(args.out, "photos", doc, lambda: plot(doc))
 
 
