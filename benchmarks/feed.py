@@ -11,6 +11,10 @@ staff member's jobs at a steady rate: every edit raises the feed version, and
 the next request rebuilds the page. A control runs the same edits on another
 staff member's jobs, so the writes cost the same but the page stays cached.
 
+Last, the first page and its 304 are answered by one worker under cProfile
+(benchmarks/hot_path.py): where its time went, by place and by function, is printed and kept
+in the JSON, so a drop in a ratio can be traced to what grew.
+
 Run from the repository root:
     .venv/bin/python -m benchmarks.feed --duration 10
 """
@@ -57,6 +61,7 @@ from benchmarks.harness import (
     two_panels,
     wait_ready,
 )
+from benchmarks.hot_path import print_profiles, profile_scenarios
 
 FILTERED_PATH = FEED_PATH + "?status=assigned&status=pending&limit=50"
 EDIT_PATH = "/api/dispatch/jobs/{}"
@@ -94,6 +99,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="Sanic workers of both servers")
     parser.add_argument(
         "--edit-rate", type=float, default=20.0, help="dispatcher edits per second while writing"
+    )
+    parser.add_argument(
+        "--profile-seconds",
+        type=int,
+        default=5,
+        help="seconds of the first page and its 304 profiled in one worker (0: none)",
     )
     add_run_options(parser, "tinedy_bench")
     return parser.parse_args()
@@ -263,8 +274,9 @@ def job_ids(page: Response) -> tuple[str, ...]:
     return tuple(job["id"] for job in jobs)
 
 
-def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
-    """Set up the database, start both servers, measure, and always stop them."""
+def run_all(args: argparse.Namespace, workdir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Set up the database, start both servers, measure, profile the hot path, and always
+    stop them."""
     port = free_port()
     env = server_env(args.database_url, port, args.workers)
     with serving_fresh(args.database_url, env, port, args.out / "server.log"):
@@ -282,7 +294,13 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
         with running(base_cmd, os.environ, base_log) as baseline:
             wait_ready(baseline, base_port, "/", base_log)
             ceiling, *others = scenarios(base_port, port, feeds)
-            return [measure_paired(ceiling, s, args, dispatcher) for s in others]
+            results = [measure_paired(ceiling, s, args, dispatcher) for s in others]
+        profiles = {}
+        if args.profile_seconds:
+            hot = [s for s in others if s.name in ("staff_first_page", "staff_304")]
+            print(f"~ profiling {', '.join(s.name for s in hot)} in one worker", flush=True)
+            profiles = profile_scenarios(hot, env, free_port(), workdir, args.profile_seconds, args)
+        return results, profiles
 
 
 def measure_paired(
@@ -349,7 +367,9 @@ def plot(results: list[dict[str, Any]], title: str) -> Figure:
     return titled(fig, title)
 
 
-def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def write_results(
+    results: list[dict[str, Any]], profiles: dict[str, Any], args: argparse.Namespace
+) -> None:
     """Save the JSON (timestamped and latest) and the plot."""
     settings = {
         "duration_s": args.duration,
@@ -359,7 +379,9 @@ def write_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         "workers": args.workers,
         "edit_rate_per_s": args.edit_rate,
     }
-    doc = results_doc(settings, load_average=os.getloadavg(), scenarios=results)
+    doc = results_doc(
+        settings, load_average=os.getloadavg(), scenarios=results, hot_path_profiles=profiles
+    )
     title = (
         f"feed benchmark {doc['timestamp']}: wrk -t{args.threads} -c{args.connections}"
         f" -d{args.duration}s, workers={args.workers}"
@@ -373,9 +395,10 @@ def main() -> None:
     require_wrk("bench-feed")
     prepare_out(args)
     with failures_end_run(), tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
-        results = run_all(args, Path(tmp))
+        results, profiles = run_all(args, Path(tmp))
     print_table(results)
-    write_results(results, args)
+    print_profiles(profiles)
+    write_results(results, profiles, args)
 
 
 if __name__ == "__main__":

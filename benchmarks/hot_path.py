@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import HOST, Scenario, running, run_wrk, wait_ready
+from benchmarks.harness import HOST, Scenario, run_wrk, running, wait_ready
 
 TOP = 12
 PLACES = (
@@ -65,7 +65,12 @@ def finish(profile: cProfile.Profile, stats_file: Path) -> None:
 
 
 def profile_scenarios(
-    scenarios: list[Scenario], env: dict[str, str], port: int, workdir: Path, seconds: int, args: Any
+    scenarios: list[Scenario],
+    env: dict[str, str],
+    port: int,
+    workdir: Path,
+    seconds: int,
+    args: Any,
 ) -> dict[str, Any]:
     """Each scenario (whose port is replaced by the profiled server's) for ``seconds`` under
     wrk, profiled: its top functions by own time and its time by place."""
@@ -125,6 +130,10 @@ def summary(stats: pstats.Stats, requests: int) -> dict[str, Any]:
 
 
 def place_of(file: str) -> str:
+    if file == "~":
+        return "builtins"
+    if "/" not in file:  # Sanic compiles its request cycle under bare names
+        return "sanic"
     for marker, place in PLACES:
         if marker in file:
             return place
