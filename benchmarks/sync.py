@@ -148,8 +148,8 @@ async def job_versions(conn: Connection, token: str) -> dict[str, int]:
 
 
 def share_jobs(phones: list[Phone], versions: dict[str, int], batch_size: int) -> None:
-    """Split one staff member's jobs (those no other phone has) between their phones: no two
-    phones edit one job, so no batch conflicts and no two floor transactions deadlock."""
+    """Split one staff member's jobs between their phones: no two phones edit one job, so
+    no batch conflicts and no two floor transactions deadlock."""
     jobs = sorted(versions)
     for rank, phone in enumerate(phones):
         phone.versions = {job: versions[job] for job in jobs[rank :: len(phones)]}
@@ -160,6 +160,17 @@ def share_jobs(phones: list[Phone], versions: dict[str, int], batch_size: int) -
             )
 
 
+def only_one_feed_each(feeds: list[dict[str, int]]) -> list[dict[str, int]]:
+    """A crew's job is in each member's feed: give each job to one of them (the one with
+    fewest so far), so no two phones edit one job."""
+    kept: list[dict[str, int]] = [{} for _ in feeds]
+    for job in sorted({job for feed in feeds for job in feed}):
+        seen_by = [n for n, feed in enumerate(feeds) if job in feed]
+        n = min(seen_by, key=lambda k: (len(kept[k]), k))
+        kept[n][job] = feeds[n][job]
+    return kept
+
+
 async def set_up_phones(port: int, connections: int, batch_size: int) -> list[Phone]:
     """Sign in every phone (several per staff member), then hand out their jobs."""
     conn = await Connection.open(port)
@@ -168,12 +179,10 @@ async def set_up_phones(port: int, connections: int, batch_size: int) -> list[Ph
             await sign_in(conn, f"staff{i % STAFF + 1}@demo.local", f"bench-phone-{i + 1}")
             for i in range(connections)
         ]
-        taken: set[str] = set()  # a crew's job is in each member's feed: one phone edits it
-        for staff in range(min(STAFF, connections)):
-            own = phones[staff::STAFF]
-            versions = await job_versions(conn, own[0].token)
-            share_jobs(own, {j: v for j, v in versions.items() if j not in taken}, batch_size)
-            taken.update(versions)
+        teams = [phones[staff::STAFF] for staff in range(min(STAFF, connections))]
+        feeds = [await job_versions(conn, own[0].token) for own in teams]
+        for own, versions in zip(teams, only_one_feed_each(feeds), strict=True):
+            share_jobs(own, versions, batch_size)
     finally:
         conn.close()
     print(f"~ {len(phones)} phones signed in over {min(STAFF, connections)} staff", flush=True)

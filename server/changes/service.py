@@ -180,7 +180,9 @@ class ChangeMirror:
         Shielded: a request that catches up after its own write may be cancelled (its client
         hung up), but rows once read are always queued for the listeners.
         """
-        await asyncio.shield(self._catch_up())
+        reading = asyncio.ensure_future(self._catch_up())
+        reading.add_done_callback(_consume_outcome)  # its caller may be gone
+        await asyncio.shield(reading)
 
     async def _catch_up(self) -> None:
         async with self._lock:
@@ -267,3 +269,9 @@ class ChangeMirror:
             self._revoked = {d: at for d, at in self._revoked.items() if at >= oldest}
         if any(at < oldest for _, at in self._placements.values()):
             self._placements = {u: p for u, p in self._placements.items() if p[1] >= oldest}
+
+
+def _consume_outcome(task: asyncio.Future[None]) -> None:
+    """Mark a shielded read's failure as seen: whoever awaited it got it, or hung up."""
+    if not task.cancelled():
+        task.exception()
