@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+MAX_PRESIGNED_SECONDS = 7 * 24 * 3600  # the most a SigV4 presigned URL may live
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,9 @@ class S3ObjectStore:
             "Key": checked_key(key),
             "ResponseCacheControl": cache_control,
         }
-        return await client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+        return await client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=min(seconds, MAX_PRESIGNED_SECONDS)
+        )
 
     async def upload_url(self, key: str, content_type: str, seconds: int) -> str:
         """A presigned PUT for one object, its ``Content-Type`` signed (the uploader must send
@@ -91,7 +94,9 @@ class S3ObjectStore:
             "Key": checked_key(key),
             "ContentType": content_type,
         }
-        return await client.generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
+        return await client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=min(seconds, MAX_PRESIGNED_SECONDS)
+        )
 
     async def head(self, key: str) -> tuple[int, str] | None:
         """The object's size and content type; None when it is missing."""
