@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from server.core.access import Principal
 from server.errors import RateLimited
@@ -33,9 +31,9 @@ class StreamCaps:
         self._devices: Counter[str] = Counter()
         self._users: Counter[str] = Counter()
 
-    @contextmanager
-    def hold(self, principal: Principal) -> Iterator[None]:
-        """One stream's place while it is open; RateLimited (429) when none is free."""
+    def hold(self, principal: Principal) -> Held:
+        """One stream's place while it is open (a context manager); RateLimited (429) when
+        none is free."""
         device, user = principal.device_id, principal.user_id
         if self._devices[device] >= self._per_device or self._users[user] >= self._per_user:
             THROTTLED.labels(LIVE_STREAMS).inc()
@@ -44,14 +42,30 @@ class StreamCaps:
             )
         self._devices[device] += 1
         self._users[user] += 1
-        try:
-            yield
-        finally:
-            self._release(self._devices, device)
-            self._release(self._users, user)
+        return Held(self, device, user)
+
+    def release(self, device: str, user: str) -> None:
+        self._release(self._devices, device)
+        self._release(self._users, user)
 
     @staticmethod
     def _release(counts: Counter[str], key: str) -> None:
         counts[key] -= 1
         if counts[key] <= 0:
             del counts[key]
+
+
+class Held:
+    """A stream's place, given back on leaving the ``with`` block (a small object, not a
+    generator: thousands are held at once)."""
+
+    __slots__ = ("_caps", "_device", "_user")
+
+    def __init__(self, caps: StreamCaps, device: str, user: str) -> None:
+        self._caps, self._device, self._user = caps, device, user
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._caps.release(self._device, self._user)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,39 +147,54 @@ def sse_sink(request: Request, response: HTTPResponse) -> Sink | None:
     chunked = response.headers.get("transfer-encoding") == "chunked"
     if request.method != "GET" or not chunked:
         return None
-    return _transport_sink(request.transport, lambda event: event.sse_chunk, lambda: True)
+    return ChunkSink(request.transport)
 
 
 def ws_sink(ws: WebsocketImplProtocol) -> Sink | None:
     """The same for a WebSocket, while it is open and no send of Sanic's is under way."""
     transport = ws.io_proto.transport if ws.io_proto is not None else None
-    if transport is None:
-        return None
-
-    def open_and_idle() -> bool:
-        finished = ws.data_finished_fut
-        return (
-            ws.ws_proto.state is State.OPEN
-            and not ws.conn_mutex.locked()
-            and finished is not None
-            and not finished.done()
-        )
-
-    return _transport_sink(transport, lambda event: event.ws_message, open_and_idle)
+    return None if transport is None else MessageSink(transport, ws)
 
 
-def _transport_sink(
-    transport: Any, frame: Callable[[Event], bytes], ready: Callable[[], bool]
-) -> Sink:
-    write, unsent, closing = transport.write, transport.get_write_buffer_size, transport.is_closing
+class ChunkSink:
+    """An SSE stream's sink: one small object per stream (thousands are held idle)."""
 
-    def sink(event: Event) -> bool:
-        if unsent() or closing() or not ready():
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def __call__(self, event: Event) -> bool:
+        transport = self._transport
+        if transport.get_write_buffer_size() or transport.is_closing():
             return False
-        write(frame(event))
+        transport.write(event.sse_chunk)
         return True
 
-    return sink
+
+class MessageSink:
+    """A WebSocket's sink: whole frames, between Sanic's own sends, while it is open."""
+
+    __slots__ = ("_transport", "_ws")
+
+    def __init__(self, transport: Any, ws: WebsocketImplProtocol) -> None:
+        self._transport = transport
+        self._ws = ws
+
+    def __call__(self, event: Event) -> bool:
+        transport, ws = self._transport, self._ws
+        finished = ws.data_finished_fut
+        if (
+            transport.get_write_buffer_size()
+            or transport.is_closing()
+            or ws.ws_proto.state is not State.OPEN
+            or ws.conn_mutex.locked()
+            or finished is None
+            or finished.done()
+        ):
+            return False
+        transport.write(event.ws_message)
+        return True
 
 
 def sse_frame(item: Item) -> bytes:

@@ -60,7 +60,17 @@ def audience_key(principal: Principal) -> AudienceKey:
 class Subscriber:
     """One open stream: who it is for, how far it got, and its events waiting to be sent."""
 
-    __slots__ = ("_limit", "_waiter", "_waiting", "ended", "group", "principal", "sent", "sink")
+    __slots__ = (
+        "_limit",
+        "_timer",
+        "_waiter",
+        "_waiting",
+        "ended",
+        "group",
+        "principal",
+        "sent",
+        "sink",
+    )
 
     def __init__(self, principal: Principal, limit: int) -> None:
         self.principal = principal
@@ -70,7 +80,8 @@ class Subscriber:
         self.sink: Sink | None = None
         self._limit = limit
         self._waiting: deque[Event] | None = None  # made when first needed: most never are
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def waiting(self) -> int:
@@ -95,16 +106,25 @@ class Subscriber:
         """The oldest waiting event, if any."""
         return self._waiting.popleft() if self._waiting else None
 
-    async def wait(self, seconds: float) -> None:
-        """Until an event waits or the stream ends; TimeoutError after ``seconds``."""
+    def wait(self, seconds: float) -> asyncio.Future[bool]:
+        """A future that is True once an event waits or the stream ends, False after
+        ``seconds`` (a future and a timer: no coroutine or timeout object is kept per
+        idle stream)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         if self._waiting or self.ended is not None:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(seconds):  # no task per wait, unlike wait_for
-                await self._waiter
-        finally:
-            self._waiter = None
+            waiter.set_result(True)
+            return waiter
+        self.stop_waiting()
+        self._waiter = waiter
+        self._timer = loop.call_later(seconds, _time_up, waiter)
+        return waiter
+
+    def stop_waiting(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiter = None
 
     def end(self, reason: str) -> None:
         """Make the stream stop after what it already took: what waits is dropped."""
@@ -115,8 +135,16 @@ class Subscriber:
             self._wake()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiter = self._waiter
+        if waiter is not None:
+            self.stop_waiting()
+            if not waiter.done():
+                waiter.set_result(True)
+
+
+def _time_up(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class Group:
@@ -174,6 +202,7 @@ class LiveHub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscriber.sink = None
+        subscriber.stop_waiting()
         if subscriber in self._subscribers:
             self._subscribers.discard(subscriber)
             group = subscriber.group

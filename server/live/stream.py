@@ -82,15 +82,12 @@ async def live_events(
                 if subscriber.ended is not None:
                     yield Closing(subscriber.ended)
                     return
-                try:
-                    await subscriber.wait(wait)
-                except TimeoutError:
-                    if time.time() >= expires_at:
-                        continue  # say why at the top of the loop
-                    if not subscriber.waiting:
-                        # Everything up to the hub's last id that was for this client was sent.
-                        subscriber.sent = max(subscriber.sent, hub.last_id)
-                    yield Heartbeat(subscriber.sent)
+                if await subscriber.wait(wait) or time.time() >= expires_at:
+                    continue  # an event waits or the stream ended; or say why at the top
+                if not subscriber.waiting:
+                    # Everything up to the hub's last id that was for this client was sent.
+                    subscriber.sent = max(subscriber.sent, hub.last_id)
+                yield Heartbeat(subscriber.sent)
                 continue
             if event.id > subscriber.sent:
                 subscriber.sent = event.id
