@@ -1,0 +1,885 @@
+"""Capacity figures: what one request of each kind costs the server, PostgreSQL and Redis.
+
+For each endpoint a phone or the office uses in a day (the feed's first page in br and its
+304, a job's detail, a sync batch of status changes and checklist ticks, a GPS check-in, a
+small photo upload, a dispatcher's edit, the CRM's event page, an idle live stream's
+heartbeat), a bounded load of a few seconds against one server process (WORKERS=1) on a
+freshly seeded PostgreSQL database, with the shared cache and the rate limits in a Redis of
+the run's own, and per request:
+
+- the server's CPU (user + system of the server and every process under it, from /proc),
+- PostgreSQL commits (``pg_stat_database.xact_commit`` of the database),
+- Redis commands (``total_commands_processed`` of the run's own redis-server),
+- bytes on the wire, request and response, as the client counted them.
+
+What the server spends when nothing is asked (its schedules, the photo worker's polling) is
+measured first and taken off each endpoint's figures. PostgreSQL flushes a backend's counts
+up to ten seconds after it falls idle, so each reading waits ``--settle`` seconds first. The
+machine is shared: CPU per request is the figure to carry, not requests per second.
+
+Run from the repository root:
+    .venv/bin/python -m benchmarks.capacity --seconds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import itertools
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+import redis
+from matplotlib.figure import Figure
+from PIL import Image
+
+from benchmarks.harness import (
+    FEED_PATH,
+    HOST,
+    LOGIN_PATH,
+    PASSWORD,
+    add_run_options,
+    cpu_ms,
+    descendants,
+    failures_end_run,
+    free_port,
+    jwt_claims,
+    keep_results,
+    prepare_out,
+    print_head,
+    results_doc,
+    server_env,
+    serving_fresh,
+    titled,
+    two_panels,
+)
+from server.core.clock import BANGKOK
+
+SYNC_PATH = "/api/mobile/sync"
+EVENTS_PATH = "/api/integration/v1/events"
+LIVE_PATH = "/api/mobile/live-updates"
+EDIT_PATH = "/api/dispatch/jobs/{}"
+BATCH_SIZE = 10
+HEARTBEAT_S = 1.0  # the run's heartbeat, so a few seconds hold many
+REQUEST_TIMEOUT_S = 10.0
+MAX_UPLOADS = 300  # photos per window, at most (each is processed after)
+DRAIN_TIMEOUT_S = 60.0
+SERVER = [sys.executable, "-m", "server"]
+STATUS_STEPS = ("en_route", "in_progress")  # a job's first two batches move it on
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="load seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=4, help="client connections")
+    parser.add_argument(
+        "--max-requests", type=int, default=20_000, help="requests per endpoint, at most"
+    )
+    parser.add_argument("--streams", type=int, default=40, help="idle live streams held")
+    parser.add_argument(
+        "--settle", type=float, default=11.0, help="s before each reading (PostgreSQL's flush)"
+    )
+    add_run_options(parser, "capacity_bench")
+    return parser.parse_args()
+
+
+# A client that counts its bytes
+
+
+@dataclass
+class Tally:
+    """What one endpoint's load did, over all its connections."""
+
+    units: int = 0  # actions done: requests, or photos (two requests each)
+    requests: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    failures: int = 0
+    first_failure: str | None = None
+
+    def fail(self, detail: str) -> None:
+        self.failures += 1
+        self.first_failure = self.first_failure or detail
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Wire:
+    """One keep-alive HTTP/1.1 connection that counts the bytes it sends and reads."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tally: Tally):
+        self.reader, self.writer, self.tally = reader, writer, tally
+
+    @classmethod
+    async def open(cls, port: int, tally: Tally) -> Wire:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer, tally)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        expect: int = 200,
+    ) -> Answer:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        if body:
+            head += f"Content-Length: {len(body)}\r\n"
+        raw = head.encode() + b"\r\n" + body
+        self.writer.write(raw)
+        await self.writer.drain()
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            answer, wire_in = await self._read()
+        self.tally.requests += 1
+        self.tally.bytes_out += len(raw)
+        self.tally.bytes_in += wire_in
+        if answer.status != expect:
+            raise RuntimeError(f"{method} {path}: {answer.status} {answer.body[:300]!r}")
+        return answer
+
+    async def _read(self) -> tuple[Answer, int]:
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = raw.decode("latin-1").rstrip("\r\n").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        wire = len(raw)
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size_line = await self.reader.readuntil(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                wire += len(size_line) + len(chunk)
+                if not size:
+                    break
+                parts.append(chunk[:-2])
+            body = b"".join(parts)
+        else:
+            body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+            wire += len(body)
+        return Answer(int(status_line.split()[1]), headers, body), wire
+
+
+# The run's world: sessions, jobs, a key
+
+
+@dataclass
+class Staff:
+    """A phone signed in as a staff member, with its jobs (id -> version, checklist, place)."""
+
+    token: str
+    device_id: str
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    etag: str = ""
+    rounds: dict[str, int] = field(default_factory=dict)
+
+
+def bearer(token: str, **more: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **more}
+
+
+async def sign_in(wire: Wire, email: str, device_id: str) -> Staff:
+    device = {"id": device_id, "name": "capacity benchmark", "platform": "android"}
+    body = orjson.dumps({"email": email, "password": PASSWORD, "device": device})
+    answer = await wire.call("POST", LOGIN_PATH, {"Content-Type": "application/json"}, body)
+    return Staff(orjson.loads(answer.body)["accessToken"], device_id)
+
+
+async def load_jobs(wire: Wire, staff: Staff) -> None:
+    """The staff member's first page, and each job's version, checklist and place."""
+    path = f"{FEED_PATH}?status=assigned&limit=200"
+    page = orjson.loads((await wire.call("GET", path, bearer(staff.token))).body)
+    me = str(jwt_claims(staff.token)["sub"])
+    for job in page["jobs"]:
+        if str(job["assigneeId"]) != me:
+            continue  # a crew member's: only the one assigned moves it along
+        detail = orjson.loads(
+            (await wire.call("GET", f"{FEED_PATH}/{job['id']}", bearer(staff.token))).body
+        )
+        staff.jobs[job["id"]] = {
+            "version": int(detail["job"]["version"]),
+            "items": [item["id"] for item in detail["checklistItems"]],
+            "location": detail["location"],
+        }
+
+
+def create_api_key(env: dict[str, str]) -> str:
+    """A CRM key that may read the event feed (printed once by the command)."""
+    done = subprocess.run(
+        [*SERVER, "create-api-key", "--name", "capacity-crm", "--scope", "events:read"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.split()[0]
+
+
+def small_jpeg() -> bytes:
+    """A 640x480 JPEG that compresses like a photo, as the fleet's phones send."""
+    rng = random.Random(7)
+    image = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
+    noise = Image.frombytes("RGB", (640, 480), rng.randbytes(640 * 480 * 3))
+    out = io.BytesIO()
+    Image.blend(image, noise, 0.3).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def distinct(jpeg: bytes) -> bytes:
+    """The photo with a comment of its own: photos are stored by content."""
+    comment = uuid.uuid4().hex.encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
+def now() -> str:
+    return datetime.now(BANGKOK).isoformat(timespec="milliseconds")
+
+
+# Each endpoint's one action, on a connection of its own
+
+
+Action = Callable[[Wire], Awaitable[None]]
+
+
+def feed_first_page(staff: Staff) -> Action:
+    async def act(wire: Wire) -> None:
+        answer = await wire.call("GET", FEED_PATH, bearer(staff.token, **{"Accept-Encoding": "br"}))
+        if answer.headers.get("content-encoding") != "br":
+            raise RuntimeError("the feed's first page is not in br")
+
+    return act
+
+
+def feed_304(staff: Staff) -> Action:
+    async def act(wire: Wire) -> None:
+        headers = bearer(staff.token, **{"Accept-Encoding": "br", "If-None-Match": staff.etag})
+        await wire.call("GET", FEED_PATH, headers, expect=304)
+
+    return act
+
+
+def job_detail(staff: Staff) -> Action:
+    jobs = itertools.cycle(list(staff.jobs))
+
+    async def act(wire: Wire) -> None:
+        headers = bearer(staff.token, **{"Accept-Encoding": "br"})
+        await wire.call("GET", f"{FEED_PATH}/{next(jobs)}", headers)
+
+    return act
+
+
+def sync_batch(staff: Staff) -> Action:
+    """Ten mutations over ten of the phone's jobs: each ticks (or unticks) a checklist item,
+    and a job's first two batches also move it on (en route, then in progress)."""
+    jobs = list(staff.jobs)
+    turn = itertools.count()
+
+    async def act(wire: Wire) -> None:
+        n = next(turn)
+        picked = [jobs[(n * BATCH_SIZE + i) % len(jobs)] for i in range(BATCH_SIZE)]
+        mutations = []
+        for job_id in picked:
+            job, done = staff.jobs[job_id], staff.rounds.get(job_id, 0)
+            staff.rounds[job_id] = done + 1
+            update: dict[str, Any] = {
+                "mutationId": uuid.uuid4().hex,
+                "jobId": job_id,
+                "baseVersion": job["version"],
+                "clientTimestamp": now(),
+            }
+            if job["items"]:
+                item = job["items"][done % len(job["items"])]
+                update["checklist"] = [
+                    {"itemId": item, "done": (done // len(job["items"])) % 2 == 0}
+                ]
+            if done < len(STATUS_STEPS):
+                update["status"] = STATUS_STEPS[done]
+            mutations.append(update)
+        body = orjson.dumps(
+            {
+                "deviceId": staff.device_id,
+                "deviceTime": now(),
+                "pendingUpdates": mutations,
+                "photos": [],
+                "checkIns": [],
+            }
+        )
+        answer = await wire.call(
+            "POST", SYNC_PATH, bearer(staff.token, **{"Content-Type": "application/json"}), body
+        )
+        result = orjson.loads(answer.body)
+        if result["failed"]:
+            raise RuntimeError(f"sync: a mutation failed: {result['failed'][0]}")
+        for mutation in mutations:
+            if mutation["mutationId"] in result["synced"]:
+                staff.jobs[mutation["jobId"]]["version"] += 1
+        for conflict in result["conflicts"]:
+            staff.jobs[conflict["jobId"]]["version"] = int(conflict["job"]["version"])
+
+    return act
+
+
+def check_in(staff: Staff) -> Action:
+    jobs = itertools.cycle(list(staff.jobs))
+    kinds = itertools.cycle(("in", "out"))
+
+    async def act(wire: Wire) -> None:
+        job_id, kind = next(jobs), next(kinds)
+        body = orjson.dumps(
+            {
+                "type": kind,
+                "location": staff.jobs[job_id]["location"],
+                "accuracy": 12.0,
+                "timestamp": now(),
+                "mutationId": uuid.uuid4().hex,
+            }
+        )
+        headers = bearer(staff.token, **{"Content-Type": "application/json"})
+        await wire.call("POST", f"{FEED_PATH}/{job_id}/checkin", headers, body, expect=201)
+
+    return act
+
+
+def photo_upload(staff: Staff, jpeg: bytes) -> Action:
+    """An upload URL asked for, then the bytes PUT to it: two requests, one photo."""
+    jobs = itertools.cycle(list(staff.jobs))
+
+    async def act(wire: Wire) -> None:
+        ask = orjson.dumps({"kind": "before", "contentType": "image/jpeg"})
+        headers = bearer(staff.token, **{"Content-Type": "application/json"})
+        answer = await wire.call(
+            "POST", f"{FEED_PATH}/{next(jobs)}/photos/upload-url", headers, ask, expect=201
+        )
+        grant = orjson.loads(answer.body)
+        url = urlsplit(grant["uploadUrl"])
+        path = url.path + (f"?{url.query}" if url.query else "")
+        put = {"Content-Type": "image/jpeg", **(grant.get("uploadHeaders") or {})}
+        await wire.call("PUT", path, put, distinct(jpeg), expect=202)
+
+    return act
+
+
+def dispatch_edit(token: str, jobs: list[str]) -> Action:
+    turn = itertools.count()
+
+    async def act(wire: Wire) -> None:
+        n = next(turn)
+        body = orjson.dumps({"priority": ("normal", "high")[(n // len(jobs)) % 2]})
+        headers = bearer(token, **{"Content-Type": "application/json"})
+        await wire.call("PATCH", EDIT_PATH.format(jobs[n % len(jobs)]), headers, body)
+
+    return act
+
+
+def crm_events(key: str) -> Action:
+    async def act(wire: Wire) -> None:
+        headers = bearer(key, **{"Accept-Encoding": "br, gzip"})
+        await wire.call("GET", f"{EVENTS_PATH}?after=0&limit=50", headers)
+
+    return act
+
+
+# Readings
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The counters at one moment."""
+
+    at: float
+    cpu_ms: float
+    commits: int
+    redis_commands: int
+    rss_kb: int
+
+
+class Meter:
+    """Reads the server's CPU and memory from /proc, the database's commits and the run's
+    Redis's commands."""
+
+    def __init__(self, server_pid: int, database: str, redis_url: str) -> None:
+        self.pid = server_pid
+        self.database = database
+        self.redis = redis.Redis.from_url(redis_url)
+        self.conn: asyncpg.Connection | None = None
+
+    async def open(self, database_url: str) -> None:
+        self.conn = await asyncpg.connect(database_url)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        self.redis.close()
+
+    def processes(self) -> list[int]:
+        return [self.pid, *descendants(self.pid)]
+
+    async def read(self, settle: float) -> Reading:
+        await asyncio.sleep(settle)
+        assert self.conn is not None
+        async with self.conn.transaction():
+            await self.conn.execute("SELECT pg_stat_clear_snapshot()")
+            commits = await self.conn.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = $1", self.database
+            )
+        cpu = rss = 0.0
+        for pid in self.processes():
+            with suppress(OSError):
+                cpu += cpu_ms(pid)
+                rss += rss_kb(pid)
+        stats = cast(dict[str, Any], self.redis.info("stats"))
+        commands = int(stats["total_commands_processed"])
+        return Reading(time.monotonic(), cpu, int(commits), commands, int(rss))
+
+    async def queued_photos(self) -> int:
+        assert self.conn is not None
+        count: int = await self.conn.fetchval(
+            "SELECT count(*) FROM photo WHERE status IN ('queued', 'processing')"
+        )
+        return count
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass(frozen=True)
+class Idle:
+    """What the server spends per second when nothing is asked."""
+
+    cpu_ms_per_s: float
+    commits_per_s: float
+    redis_per_s: float
+
+
+def idle_rates(before: Reading, after: Reading) -> Idle:
+    span = after.at - before.at
+    return Idle(
+        (after.cpu_ms - before.cpu_ms) / span,
+        # the reading's own transaction is one commit; the INFO call one command
+        max(0.0, (after.commits - before.commits - 1) / span),
+        max(0.0, (after.redis_commands - before.redis_commands - 1) / span),
+    )
+
+
+def net_figures(
+    name: str, units: int, tally: Tally, before: Reading, after: Reading, idle: Idle, load_s: float
+) -> dict[str, Any]:
+    """Per unit (a request, a photo, a heartbeat): what the load added over idle."""
+    span = after.at - before.at
+    cpu = after.cpu_ms - before.cpu_ms - idle.cpu_ms_per_s * span
+    commits = after.commits - before.commits - 1 - idle.commits_per_s * span
+    commands = after.redis_commands - before.redis_commands - 1 - idle.redis_per_s * span
+    units = max(units, 1)
+    return {
+        "name": name,
+        "units": units,
+        "requests": tally.requests,
+        "load_s": round(load_s, 2),
+        "units_per_s": round(units / load_s, 1) if load_s else None,
+        "cpu_ms": round(max(cpu, 0.0) / units, 3),
+        "cpu_ms_gross": round((after.cpu_ms - before.cpu_ms) / units, 3),
+        "commits": round(max(commits, 0.0) / units, 3),
+        "redis_commands": round(max(commands, 0.0) / units, 3),
+        "bytes_out": round(tally.bytes_out / units),
+        "bytes_in": round(tally.bytes_in / units),
+        "failures": tally.failures,
+        "first_failure": tally.first_failure,
+    }
+
+
+async def load(
+    port: int, action: Callable[[], Action], connections: int, seconds: float, cap: int
+) -> tuple[Tally, float]:
+    """``connections`` connections each repeating its action until ``seconds`` pass or
+    ``cap`` actions are done in all; a failure ends that connection."""
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    done = itertools.count()
+
+    async def one(act: Action) -> int:
+        wire = await Wire.open(port, tally)
+        count = 0
+        try:
+            while time.monotonic() < deadline and next(done) < cap:
+                try:
+                    await act(wire)
+                except (RuntimeError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                    tally.fail(f"{type(exc).__name__}: {exc}")
+                    break
+                count += 1
+        finally:
+            wire.close()
+        return count
+
+    counts = await asyncio.gather(*(one(action()) for _ in range(connections)))
+    tally.units = sum(counts)
+    return tally, time.monotonic() - started
+
+
+async def measure(
+    meter: Meter,
+    name: str,
+    port: int,
+    actions: Callable[[], Action],
+    args: argparse.Namespace,
+    idle: Idle,
+    cap: int | None = None,
+    after_load: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """A short warm-up, then the bounded load between two readings."""
+    await load(port, actions, 1, 0.5, 20)
+    print(f"~ {name}: {args.seconds:.0f} s, {args.connections} connections", flush=True)
+    before = await meter.read(args.settle)
+    tally, load_s = await load(
+        port, actions, args.connections, args.seconds, cap or args.max_requests
+    )
+    if after_load is not None:
+        await after_load()
+    after = await meter.read(args.settle)
+    if tally.failures:
+        raise RuntimeError(f"{name}: {tally.failures} failed: {tally.first_failure}")
+    return net_figures(name, tally.units, tally, before, after, idle, load_s)
+
+
+# Idle live streams
+
+
+async def hold_stream(port: int, token: str, counts: dict[str, int], stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    head = (
+        f"GET {LIVE_PATH} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    )
+    writer.write(head.encode())
+    counts["bytes_out"] += len(head)
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+        if b" 200 " not in raw.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"live stream: {raw[:200]!r}")
+        counts["open"] += 1
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    data = await reader.read(65536)
+                    if not data:
+                        raise RuntimeError("the server ended an idle stream")
+                    if counts["counting"]:
+                        counts["bytes_in"] += len(data)
+                        counts["heartbeats"] += data.count(b": heartbeat")
+    finally:
+        writer.close()
+
+
+async def measure_streams(
+    meter: Meter, port: int, args: argparse.Namespace, idle: Idle
+) -> dict[str, Any]:
+    """``--streams`` streams opened (two devices per staff member), memory read before and
+    after, then held idle for a window: CPU, commits and bytes per heartbeat."""
+    print(f"~ live: {args.streams} idle streams, heartbeat {HEARTBEAT_S:.0f} s", flush=True)
+    tally = Tally()
+    wire = await Wire.open(port, tally)
+    try:
+        tokens = [
+            (await sign_in(wire, f"staff{n % 20 + 1}@demo.local", f"capacity-live-{n}")).token
+            for n in range(args.streams)
+        ]
+    finally:
+        wire.close()
+    counts = {"open": 0, "bytes_in": 0, "bytes_out": 0, "heartbeats": 0, "counting": 0}
+    stop = asyncio.Event()
+    empty = await meter.read(args.settle)
+    holders = [asyncio.create_task(hold_stream(port, t, counts, stop)) for t in tokens]
+    try:
+        await asyncio.sleep(2.0)
+        if counts["open"] != args.streams:
+            raise RuntimeError(f"only {counts['open']} of {args.streams} streams opened")
+        held = before = await meter.read(args.settle)
+        counts["counting"] = 1
+        await asyncio.sleep(args.seconds * 2)
+        after = await meter.read(args.settle)  # heartbeats counted over the settle too
+        counts["counting"] = 0
+    finally:
+        stop.set()
+        await asyncio.gather(*holders, return_exceptions=True)
+    beats = max(counts["heartbeats"], 1)
+    span = after.at - before.at
+    cpu = after.cpu_ms - before.cpu_ms - idle.cpu_ms_per_s * span
+    commits = after.commits - before.commits - 1 - idle.commits_per_s * span
+    commands = after.redis_commands - before.redis_commands - 1 - idle.redis_per_s * span
+    return {
+        "name": "live_heartbeat",
+        "units": beats,
+        "requests": 0,
+        "load_s": round(span, 2),
+        "units_per_s": round(beats / span, 1),
+        "cpu_ms": round(max(cpu, 0.0) / beats, 3),
+        "cpu_ms_gross": round((after.cpu_ms - before.cpu_ms) / beats, 3),
+        "commits": round(max(0.0, commits) / beats, 3),
+        "redis_commands": round(max(0.0, commands) / beats, 3),
+        "bytes_out": 0,
+        "bytes_in": round(counts["bytes_in"] / beats),
+        "failures": 0,
+        "first_failure": None,
+        "streams": args.streams,
+        "rss_kb_per_stream": round((held.rss_kb - empty.rss_kb) / args.streams, 1),
+        "stream_open_bytes": round(counts["bytes_out"] / args.streams),
+    }
+
+
+# The run
+
+
+@contextmanager
+def own_redis() -> Iterator[str]:
+    """A redis-server of the run's own on loopback, so its command count is ours alone."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://{HOST}:{port}/0"
+    try:
+        for _ in range(50):
+            with suppress(redis.RedisError):
+                if redis.Redis.from_url(url).ping():
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("redis-server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def drain_photos(meter: Meter) -> None:
+    """Wait (bounded) until every uploaded photo is processed, so their CPU is counted."""
+    for _ in range(int(DRAIN_TIMEOUT_S / 0.5)):
+        if not await meter.queued_photos():
+            return
+        await asyncio.sleep(0.5)
+
+
+def photo_bytes(data_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (data_dir / "photos").rglob("*") if p.is_file())
+
+
+async def run_endpoints(
+    port: int, pid: int, env: dict[str, str], args: argparse.Namespace, data_dir: Path
+) -> dict[str, Any]:
+    database = urlsplit(args.database_url).path.lstrip("/")
+    meter = Meter(pid, database, env["RATE_LIMIT_URL"])
+    await meter.open(args.database_url)
+    tally = Tally()
+    wire = await Wire.open(port, tally)
+    try:
+        staff = await sign_in(wire, "staff1@demo.local", "capacity-phone-1")
+        writer = await sign_in(wire, "staff2@demo.local", "capacity-phone-2")
+        dispatcher = await sign_in(wire, "dispatcher@demo.local", "capacity-office")
+        await load_jobs(wire, staff)
+        await load_jobs(wire, writer)
+        first = await wire.call("GET", FEED_PATH, bearer(staff.token, **{"Accept-Encoding": "br"}))
+        staff.etag = first.headers["etag"]
+    finally:
+        wire.close()
+    if len(writer.jobs) < BATCH_SIZE:
+        raise RuntimeError(f"staff2 has {len(writer.jobs)} open jobs, fewer than a batch")
+    key = create_api_key(env)
+    jpeg = small_jpeg()
+    try:
+        print(f"~ idle: {args.seconds * 2:.0f} s", flush=True)
+        quiet = await meter.read(args.settle)
+        await asyncio.sleep(args.seconds * 2)
+        idle = idle_rates(quiet, await meter.read(args.settle))
+        rows = [
+            await measure(
+                meter, "feed_first_page", port, lambda: feed_first_page(staff), args, idle
+            ),
+            await measure(meter, "feed_304", port, lambda: feed_304(staff), args, idle),
+            await measure(meter, "job_detail", port, lambda: job_detail(staff), args, idle),
+        ]
+        # Each connection syncs its own share of staff2's jobs, so no two edit one job.
+        shares = split_jobs(writer, args.connections)
+        rows.append(
+            await measure(
+                meter, "sync_batch_10", port, lambda: sync_batch(next(shares)), args, idle
+            )
+        )
+        rows.append(await measure(meter, "checkin", port, lambda: check_in(staff), args, idle))
+        stored = photo_bytes(data_dir)
+        photo_row = await measure(
+            meter,
+            "photo_upload",
+            port,
+            lambda: photo_upload(staff, jpeg),
+            args,
+            idle,
+            cap=MAX_UPLOADS,
+            after_load=lambda: drain_photos(meter),
+        )
+        photo_row["stored_bytes_per_photo"] = round(
+            (photo_bytes(data_dir) - stored) / photo_row["units"]
+        )
+        photo_row["photo_bytes"] = len(jpeg)
+        rows.append(photo_row)
+        dispatch_jobs = list(staff.jobs)
+        rows.append(
+            await measure(
+                meter,
+                "dispatch_edit",
+                port,
+                lambda: dispatch_edit(dispatcher.token, dispatch_jobs),
+                args,
+                idle,
+            )
+        )
+        rows.append(
+            await measure(meter, "crm_events_page", port, lambda: crm_events(key), args, idle)
+        )
+        rows.append(await measure_streams(meter, port, args, idle))
+    finally:
+        await meter.close()
+    return {"idle": idle.__dict__, "endpoints": rows}
+
+
+def split_jobs(staff: Staff, parts: int) -> Iterator[Staff]:
+    """``parts`` phones of one staff member, each with its own share of the jobs (cycled)."""
+    jobs = sorted(staff.jobs)
+    per = max(BATCH_SIZE, len(jobs) // parts)
+    shares = []
+    for n in range(parts):
+        picked = [jobs[(n * per + i) % len(jobs)] for i in range(per)]
+        shares.append(
+            Staff(
+                staff.token, staff.device_id, {j: staff.jobs[j] for j in picked}, "", staff.rounds
+            )
+        )
+    return itertools.cycle(shares)
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    print_head(
+        f"{'endpoint':<16} {'units':>7} {'CPU ms':>8} {'commits':>8} {'redis':>6}"
+        f" {'bytes out':>10} {'bytes in':>9}"
+    )
+    for row in doc["endpoints"]:
+        print(
+            f"{row['name']:<16} {row['units']:>7} {row['cpu_ms']:>8.2f} {row['commits']:>8.2f}"
+            f" {row['redis_commands']:>6.2f} {row['bytes_out']:>10,} {row['bytes_in']:>9,}"
+        )
+    idle = doc["idle"]
+    live = doc["endpoints"][-1]
+    photo = next(r for r in doc["endpoints"] if r["name"] == "photo_upload")
+    print(
+        f"idle: {idle['cpu_ms_per_s']:.1f} CPU ms/s, {idle['commits_per_s']:.2f} commits/s,"
+        f" {idle['redis_per_s']:.2f} Redis commands/s (taken off the rows above);"
+        f" a photo upload is two requests and its processing;"
+        f" {photo['stored_bytes_per_photo']:,} bytes stored per {photo['photo_bytes']:,}-byte"
+        f" photo; an idle stream holds {live['rss_kb_per_stream']:.0f} kB"
+    )
+
+
+def plot(doc: dict[str, Any]) -> Figure:
+    fig, left, right = two_panels(14)
+    rows = doc["endpoints"]
+    names = [r["name"] for r in rows]
+    left.barh(names, [r["cpu_ms"] for r in rows])
+    left.set_xlabel("server CPU ms per request (photo: per upload, live: per heartbeat)")
+    left.invert_yaxis()
+    right.barh(names, [r["bytes_out"] + r["bytes_in"] for r in rows], label="bytes on the wire")
+    right.set_xscale("log")
+    right.set_xlabel("bytes per request, both ways (log)")
+    right.invert_yaxis()
+    for n, r in enumerate(rows):
+        right.annotate(
+            f"{r['commits']:.1f} commits", (r["bytes_out"] + r["bytes_in"], n), fontsize=8
+        )
+    return titled(fig, "capacity: what one request costs (WORKERS=1, PostgreSQL, Redis)")
+
+
+def main() -> None:
+    args = parse_args()
+    prepare_out(args)
+    port = free_port()
+    with (
+        failures_end_run(asyncpg.PostgresError, redis.RedisError),
+        own_redis() as redis_url,
+        tempfile.TemporaryDirectory(prefix="capacity-") as tmp,
+    ):
+        data_dir = Path(tmp)
+        env = {
+            **server_env(args.database_url, port, workers=1),
+            "DATA_DIR": str(data_dir),
+            "CACHE_URL": redis_url,
+            "RATE_LIMIT_URL": redis_url,
+            "LIVE_HEARTBEAT_SECONDS": str(HEARTBEAT_S),
+            "ACCESS_TOKEN_SECONDS": "3600",
+        }
+        with serving_fresh(
+            args.database_url, env, port, args.out / "capacity-server.log"
+        ) as server:
+            figures = asyncio.run(run_endpoints(port, server.pid, env, args, data_dir))
+    settings = {
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "max_requests": args.max_requests,
+        "streams": args.streams,
+        "settle": args.settle,
+        "workers": 1,
+        "batch_size": BATCH_SIZE,
+        "heartbeat_s": HEARTBEAT_S,
+        "database": "postgresql",
+    }
+    doc = results_doc(settings, **figures)
+    print_table(doc)
+    keep_results(args.out, "capacity", doc, lambda: plot(doc))
+
+
+if __name__ == "__main__":
+    main()
