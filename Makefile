@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import cluster clean
+.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import bench-capacity cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,7 +80,7 @@ fuzz: $(VENV)/.installed-dev
 ## missing), the app in Debian's Chromium on SQLite (shell size, offline reloads, and starts
 ## on emulated 3G), a fleet's working day on one instance and on the cluster, and the CRM's
 ## bulk import and webhooks
-bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import
+bench: bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import bench-capacity
 
 bench-feed: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -114,6 +114,11 @@ bench-import: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks.imports
 	$(BIN)/python -m benchmarks.webhooks
+
+# What one request of each kind a phone or the office sends costs: server CPU, PostgreSQL
+# commits, Redis commands and bytes, against one worker (docs/capacity.md projects from it).
+bench-capacity: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.capacity
 
 # Playwright comes with the dev dependencies; the browser is Debian's chromium.
 bench-app: $(VENV)/.installed-dev
