@@ -33,7 +33,7 @@ from server.http.head import answer_head_like_get
 from server.http.rate_limits import RateLimits
 from server.http.representations import RepresentationCache
 from server.http.request_log import configure_logging
-from server.http.security_headers import secured
+from server.http.security_headers import secured, shell_policy
 from server.integration.event_endpoints import event_routes
 from server.integration.job_endpoints import integration_job_routes
 from server.integration.keys import ApiKeyGate
@@ -49,7 +49,7 @@ from server.ops.queries import SCHEDULED_RUNS
 from server.ops.retention import retention_jobs
 from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
-from server.photos.storage.factory import object_store_for
+from server.photos.storage.factory import bucket_origins, object_store_for
 from server.photos.worker import COMMAND as PROCESS_PHOTOS
 from server.privacy.endpoints import privacy_routes
 from server.privacy_notice.endpoints import privacy_notice_routes
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
         REQUEST_MAX_HEADER_SIZE=MAX_HEADER_BYTES,
         PROXIES_COUNT=settings.proxies_count,
         FALLBACK_ERROR_FORMAT="json",
+        SHELL_POLICY=shell_policy(bucket_origins(settings)),
         ACCESS_LOG=False,
     )
     app.ctx.tinedy = build_context(settings)

@@ -28,21 +28,29 @@ from sanic.response import BaseHTTPResponse
 from server.core.answers import Answer
 from server.http.request_log import REQUEST_ID_HEADER, request_id_of
 
-SHELL_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "worker-src 'self'",
-        "manifest-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+
+def shell_policy(photo_origins: tuple[str, ...] = ()) -> str:
+    """The app shell's policy; with photos in a bucket (``PHOTO_STORE=s3``) the shell also
+    uploads to and shows images from the bucket's ``photo_origins``."""
+    bucket = "".join(f" {origin}" for origin in photo_origins)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self'{bucket}",
+            f"connect-src 'self'{bucket}",
+            "worker-src 'self'",
+            "manifest-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+SHELL_POLICY = shell_policy()
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
 EVERY_ANSWER = {
@@ -56,7 +64,7 @@ def secure(request: Request, response: BaseHTTPResponse) -> None:
     """Give ``response`` the security headers and its request's id, leaving any a route set
     itself. An :class:`~server.core.answers.Answer` gets them as its head's tail, encoded
     once per kind of answer; any other response (a stream's) in its headers."""
-    tail = security_head(policy_for(response), is_https(request))
+    tail = security_head(policy_for(request, response), is_https(request))
     request_id = (REQUEST_ID_HEADER, request_id_of(request))
     if isinstance(response, Answer):
         response.tail = (request_id, *tail)
@@ -120,8 +128,13 @@ DIRECT = ("direct",)
 """A connection with no proxy in front: its own transport says."""
 
 
-def policy_for(response: BaseHTTPResponse) -> str | None:
+def policy_for(request: Request, response: BaseHTTPResponse) -> str | None:
+    """The shell's policy for a page (the app's ``SHELL_POLICY``, see the factory), none for
+    a 304 or a script, the API's for everything else."""
     media_type = (response.content_type or "").split(";")[0].strip().lower()
     if response.status == 304 or "javascript" in media_type:
         return None
-    return SHELL_POLICY if media_type == "text/html" else API_POLICY
+    if media_type == "text/html":
+        page_policy: str = request.app.config.get("SHELL_POLICY", SHELL_POLICY)
+        return page_policy
+    return API_POLICY

@@ -5,6 +5,7 @@ routes, never ids."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,11 @@ import orjson
 import pytest
 from sanic import Sanic
 
+from server.app import create_app
 from server.context import AppContext
 from server.errors import as_api_error, problem_response
 from server.http.security_headers import API_POLICY, SHELL_POLICY
+from tests.conftest import make_settings
 from tests.security.routes import routes
 from tests.world import World, bearer
 
@@ -82,6 +85,25 @@ async def test_api_answers_forbid_everything_if_opened_as_a_page(
     worker = await client.get("/sw.js")
     assert "content-security-policy" not in worker.headers, "it would govern the SW's fetches"
     assert SHELL_POLICY != API_POLICY
+
+
+def test_with_photos_in_a_bucket_the_shell_may_upload_and_show_them_there(
+    tmp_path: Path,
+) -> None:
+    """Phones upload straight to the bucket and are redirected there for photos: the shell's
+    policy names its origin for connections and images, and nothing else changes."""
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'policy.sqlite3'}",
+        tmp_path,
+        photo_store="s3",
+        photo_bucket="field-photos",
+        photo_bucket_endpoint_url="http://127.0.0.1:9000",
+    )
+    shell = directives(create_app(settings, name="bucket-policy").config.SHELL_POLICY)
+    assert shell["img-src"] == shell["connect-src"] == {"'self'", "http://127.0.0.1:9000"}
+    assert {k: v for k, v in shell.items() if k not in ("img-src", "connect-src")} == {
+        k: v for k, v in directives(SHELL_POLICY).items() if k not in ("img-src", "connect-src")
+    }
 
 
 async def test_no_other_origin_may_read_an_answer(
