@@ -5,12 +5,12 @@ whole app. So the app's is the smallest limit (``MAX_BODY_BYTES``, JSON), and th
 request class (:class:`LimitedRequest`) holds a routed request to its route's own limit as
 Sanic asks it for the body (``receive_body``, which Sanic's docs name as the place for this):
 a declared ``Content-Length`` over it is refused at once (``413`` problem+json with
-``Connection: close``, and the
-connection is closed rather than the body drained), and a chunked body is cut off as soon as
-its running length passes it. A request without a body (every GET, the feed's hot path) pays
-nothing. Sign-in and every other unauthenticated route get the JSON limit; only a sync batch
-(``SYNC_MAX_BODY_BYTES``) and a photo (``PHOTO_MAX_BYTES``) get more. A streamed route (the
-bulk import) reads its body itself, to a cap of its own.
+``Connection: close``: the connection is closed rather than the body drained), and a chunked
+body is cut off as soon as its running length passes it. A request without a body (every GET,
+the feed's hot path) pays nothing. Sign-in and every other unauthenticated route get the JSON
+limit; only a sync batch (``SYNC_MAX_BODY_BYTES``) and a photo (``PHOTO_MAX_BYTES``, with room
+for a form's wrapping around it) get more. A streamed route (the bulk import) reads its body
+itself, to a cap of its own.
 """
 
 from __future__ import annotations
@@ -29,12 +29,18 @@ class BodySize(StrEnum):
     JSON = "json"
     SYNC = "sync"
     PHOTO = "photo"
+    PHOTO_FORM = "photo_form"
+
+
+FORM_ROOM = 64 * 1024
+"""What a multipart form adds around its file (boundaries, part headers, the other fields):
+a photo of exactly ``PHOTO_MAX_BYTES`` sent as a form still fits."""
 
 
 BODY_SIZES: dict[str, BodySize] = {
     "server.sync.endpoints.sync_changes": BodySize.SYNC,
     "server.photos.endpoints.put_upload": BodySize.PHOTO,
-    "server.photos.endpoints.post_photo": BodySize.PHOTO,
+    "server.photos.endpoints.post_photo": BodySize.PHOTO_FORM,
 }
 """The routes that take more than a JSON body, by ``module.handler`` (a route may also name
 its own with ``endpoint(body_size=...)``)."""
@@ -50,6 +56,7 @@ def limits_of(settings: Settings) -> dict[BodySize, int]:
         BodySize.JSON: settings.max_body_bytes,
         BodySize.SYNC: settings.sync_max_body_bytes,
         BodySize.PHOTO: settings.photo_max_bytes,
+        BodySize.PHOTO_FORM: settings.photo_max_bytes + FORM_ROOM,
     }
 
 

@@ -476,3 +476,27 @@ async def test_after_the_retention_period_the_place_is_forgotten_and_the_picture
     assert photo["originalUrl"] is None and not await ctx.photo_store.exists(original)
     assert set(photo["evidence"]["flags"]) == set(before["evidence"]["flags"])
     assert (await client.get(photo["thumbnailUrl"])).status_code == 200
+
+
+async def test_a_photo_of_exactly_the_limit_fits_in_a_form(
+    client: httpx.AsyncClient, ctx: AppContext, world: World
+) -> None:
+    """The form's boundaries and fields come on top of the file: the route leaves room."""
+    job, mine = await staff_with_a_job(ctx, world)
+    photo = camera_photo("JPEG")
+    body = photo + bytes(SMALL_LIMIT - len(photo))  # past the image's end, as cameras pad
+    answer = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("padded.jpg", body, "image/jpeg")},
+        data={"kind": "before", "photoId": new_id()},
+        headers=mine,
+    )
+    assert answer.status_code == 202, answer.text
+    over = body + b"\0"
+    refused = await client.post(
+        f"/api/mobile/jobs/{job['id']}/photos",
+        files={"file": ("over.jpg", over, "image/jpeg")},
+        data={"kind": "before", "photoId": new_id()},
+        headers=mine,
+    )
+    assert_problem(refused, 413, "payload_too_large")
