@@ -228,6 +228,7 @@ class Client:
         match command:
             case ("open", targets, batch):
                 self.streams += await open_streams(self.board, self.host, targets, batch)
+                self.cpu_mark = time.process_time()  # the updates' CPU, not the opening's
                 return ("opened", len(self.streams))
             case ("collect", event_id, seconds):
                 arrivals = await collect(self.streams, event_id, seconds)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -41,6 +42,7 @@ Sink = Callable[[Event], bool]
 """Writes an event's frame straight to a stream's connection; False when it cannot now (its
 buffer holds unsent bytes, or it is closing): the event then waits in the stream's queue."""
 AudienceKey = tuple[str | None, ...]
+TICK = 0.25  # seconds: heartbeats and token expiry are kept to within this
 SHOWN, ID_ONLY, LEFT = "shown", "id-only", "left"  # how much of the job an event shows
 log = logging.getLogger("tinedy.live")
 
@@ -61,8 +63,9 @@ class Subscriber:
     """One open stream: who it is for, how far it got, and its events waiting to be sent."""
 
     __slots__ = (
+        "_clock",
         "_limit",
-        "_timer",
+        "_tick",
         "_waiter",
         "_waiting",
         "ended",
@@ -72,7 +75,7 @@ class Subscriber:
         "sink",
     )
 
-    def __init__(self, principal: Principal, limit: int) -> None:
+    def __init__(self, principal: Principal, limit: int, clock: Clock) -> None:
         self.principal = principal
         self.group: Group | None = None
         self.ended: str | None = None
@@ -81,7 +84,8 @@ class Subscriber:
         self._limit = limit
         self._waiting: deque[Event] | None = None  # made when first needed: most never are
         self._waiter: asyncio.Future[bool] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._clock = clock
+        self._tick = 0
 
     @property
     def waiting(self) -> int:
@@ -108,22 +112,25 @@ class Subscriber:
 
     def wait(self, seconds: float) -> asyncio.Future[bool]:
         """A future that is True once an event waits or the stream ends, False after
-        ``seconds`` (a future and a timer: no coroutine or timeout object is kept per
-        idle stream)."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+        ``seconds`` (to within :data:`TICK`): no coroutine, timeout or timer of its own is
+        kept per idle stream, only a place on the hub's clock."""
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self._waiting or self.ended is not None:
             waiter.set_result(True)
             return waiter
-        self.stop_waiting()
         self._waiter = waiter
-        self._timer = loop.call_later(seconds, _time_up, waiter)
+        self._tick = self._clock.add(self, seconds)
         return waiter
 
+    def time_up(self, tick: int) -> None:
+        """The clock reached ``tick``: the wait ends, unless it is a later one."""
+        waiter = self._waiter
+        if waiter is not None and self._tick == tick:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(False)
+
     def stop_waiting(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._waiter = None
 
     def end(self, reason: str) -> None:
@@ -137,14 +144,43 @@ class Subscriber:
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
-            self.stop_waiting()
+            self._waiter = None
             if not waiter.done():
                 waiter.set_result(True)
 
 
-def _time_up(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+class Clock:
+    """One timer for every idle stream's heartbeat and token expiry, in ticks of
+    :data:`TICK`: a waiting stream costs a place in a list, not a timer of its own."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, list[Subscriber]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._next: int | None = None
+
+    def add(self, subscriber: Subscriber, seconds: float) -> int:
+        """Wake ``subscriber`` ``seconds`` from now (rounded up to a tick); its tick."""
+        loop = asyncio.get_running_loop()
+        tick = math.ceil((loop.time() + seconds) / TICK)
+        self._due.setdefault(tick, []).append(subscriber)
+        if self._next is None or tick < self._next:
+            self._schedule(loop, tick)
+        return tick
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._next = tick
+        self._timer = loop.call_at(tick * TICK, self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = self._next = None
+        now = loop.time() + TICK / 2  # the loop may run a timer a little early
+        for tick in sorted(t for t in self._due if t * TICK <= now):
+            for subscriber in self._due.pop(tick):
+                subscriber.time_up(tick)
+        if self._due:
+            self._schedule(loop, min(self._due))
 
 
 class Group:
@@ -172,6 +208,7 @@ class LiveHub:
         self._limit = queue_limit
         self._revoked = revoked
         self._subscribers: set[Subscriber] = set()
+        self._clock = Clock()
         self._groups: dict[AudienceKey, Group] = {}
         # Which groups may hear what, so a row is checked against its possible audience only.
         self._admins: set[Group] = set()
@@ -187,7 +224,7 @@ class LiveHub:
         Its session is checked after it is registered, with no await in between: the
         mirror learns of a revocation before it hands the row to :meth:`publish`, so either
         the check sees it or the row's fan-out finds this stream and ends it."""
-        subscriber = Subscriber(principal, self._limit)
+        subscriber = Subscriber(principal, self._limit, self._clock)
         subscriber.sent = self.last_id
         self._subscribers.add(subscriber)
         group = self._group_of(principal)
