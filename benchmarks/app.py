@@ -451,7 +451,7 @@ def plot(files: list[ShellFile], summaries: list[dict[str, Any]], title: str) ->
     for n, values in enumerate(series, start=1):
         right.scatter([n] * len(values), values, s=12, alpha=0.6)
     right.set_xticks(range(1, len(summaries) + 1), [s["mode"] for s in summaries])
-    right.set_ylabel("ms from navigation start to the first job (in page, less PIN typing)")
+    right.set_ylabel("ms to the first job (in page, PIN typing out)")
     right.set_title("reload to the job list")
     return titled(fig, title)
 
