@@ -28,13 +28,14 @@ import asyncio
 import io
 import itertools
 import random
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,8 +63,9 @@ from benchmarks.harness import (
     prepare_out,
     print_head,
     results_doc,
+    seed_fresh_database,
     server_env,
-    serving_fresh,
+    serving,
     titled,
     two_panels,
 )
@@ -79,6 +81,7 @@ REQUEST_TIMEOUT_S = 10.0
 MAX_UPLOADS = 300  # photos per window, at most (each is processed after)
 DRAIN_TIMEOUT_S = 60.0
 SERVER = [sys.executable, "-m", "server"]
+RUN_SELF = [sys.executable, "-m", "benchmarks.capacity"]
 STATUS_STEPS = ("en_route", "in_progress")  # a job's first two batches move it on
 
 
@@ -93,6 +96,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=11.0, help="s before each reading (PostgreSQL's flush)"
     )
+    parser.add_argument(
+        "--fleet-json",
+        type=Path,
+        help="a fleet run's JSON (benchmarks.fleet): its server CPU against the model's",
+    )
+    parser.add_argument(
+        "--report", type=Path, help="only work the model out again from a run's JSON"
+    )
+    parser.add_argument(
+        "--db-delay-ms",
+        type=float,
+        help="PostgreSQL reached through a relay that holds each packet this long each way"
+        " (the kernel here has no netem); the round trip through it is measured and kept",
+    )
+    parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)  # the relay's own process
     add_run_options(parser, "capacity_bench")
     return parser.parse_args()
 
@@ -110,6 +128,7 @@ class Tally:
     bytes_in: int = 0
     failures: int = 0
     first_failure: str | None = None
+    latencies_ms: list[float] = field(default_factory=list)
 
     def fail(self, detail: str) -> None:
         self.failures += 1
@@ -150,10 +169,12 @@ class Wire:
         if body:
             head += f"Content-Length: {len(body)}\r\n"
         raw = head.encode() + b"\r\n" + body
+        started = time.perf_counter()
         self.writer.write(raw)
         await self.writer.drain()
         async with asyncio.timeout(REQUEST_TIMEOUT_S):
             answer, wire_in = await self._read()
+        self.tally.latencies_ms.append((time.perf_counter() - started) * 1000)
         self.tally.requests += 1
         self.tally.bytes_out += len(raw)
         self.tally.bytes_in += wire_in
@@ -295,7 +316,7 @@ def job_detail(staff: Staff) -> Action:
     return act
 
 
-def sync_batch(staff: Staff) -> Action:
+def sync_batch(staff: Staff, size: int = BATCH_SIZE) -> Action:
     """Ten mutations over ten of the phone's jobs: each ticks (or unticks) a checklist item,
     and a job's first two batches also move it on (en route, then in progress)."""
     jobs = list(staff.jobs)
@@ -303,7 +324,7 @@ def sync_batch(staff: Staff) -> Action:
 
     async def act(wire: Wire) -> None:
         n = next(turn)
-        picked = [jobs[(n * BATCH_SIZE + i) % len(jobs)] for i in range(BATCH_SIZE)]
+        picked = [jobs[(n * size + i) % len(jobs)] for i in range(size)]
         mutations = []
         for job_id in picked:
             job, done = staff.jobs[job_id], staff.rounds.get(job_id, 0)
@@ -513,9 +534,19 @@ def net_figures(
         "redis_commands": round(max(commands, 0.0) / units, 3),
         "bytes_out": round(tally.bytes_out / units),
         "bytes_in": round(tally.bytes_in / units),
+        **quantiles(tally.latencies_ms),
         "failures": tally.failures,
         "first_failure": tally.first_failure,
     }
+
+
+def quantiles(latencies_ms: list[float]) -> dict[str, float | None]:
+    """p50 and p99 of each request under the load (a photo's two requests pooled)."""
+    ordered = sorted(latencies_ms)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None}
+    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.50, 0.99))
+    return {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2)}
 
 
 async def load(
@@ -658,6 +689,95 @@ async def measure_streams(
     }
 
 
+# A relay that delays PostgreSQL's packets: network latency without netem
+
+
+async def relay_one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
+) -> None:
+    """Pass bytes on in order, each chunk ``delay_s`` after it arrived."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def pump() -> None:
+        with suppress(OSError):
+            while data := await reader.read(65536):
+                queue.put_nowait((loop.time() + delay_s, data))
+        queue.put_nowait((0.0, b""))
+
+    async def deliver() -> None:
+        try:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    await asyncio.gather(pump(), deliver())
+
+
+async def serve_relay(listen_port: int, target: str, target_port: int, delay_s: float) -> None:
+    async def each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target, target_port)
+        await asyncio.gather(
+            relay_one(reader, up_writer, delay_s), relay_one(up_reader, writer, delay_s)
+        )
+
+    server = await asyncio.start_server(each, HOST, listen_port)
+    async with server:
+        await server.serve_forever()
+
+
+@contextmanager
+def delayed_database(database_url: str, delay_ms: float) -> Iterator[str]:
+    """The database's URL through a relay process of its own, ``delay_ms`` each way."""
+    url, port = urlsplit(database_url), free_port()
+    proc = subprocess.Popen(
+        [
+            *RUN_SELF,
+            "--relay",
+            str(port),
+            "--db-delay-ms",
+            str(delay_ms),
+            "--database-url",
+            database_url,
+        ]
+    )
+    try:
+        for _ in range(50):
+            with suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield url._replace(netloc=f"{url.username}@{HOST}:{port}").geturl()
+    finally:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def round_trip_ms(database_url: str, count: int = 200) -> dict[str, float | None]:
+    """``SELECT 1`` on one connection, ``count`` times: the round trip the app meets."""
+    conn = await asyncpg.connect(database_url)
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            await conn.fetchval("SELECT 1")
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        await conn.close()
+    return quantiles(times)
+
+
 # The run
 
 
@@ -751,8 +871,18 @@ async def run_endpoints(
                 meter, "sync_batch_10", port, lambda: sync_batch(next(shares)), args, idle
             )
         )
+        # One mutation a batch, as a phone sends each step of a job when it is online.
+        rows.append(
+            await measure(
+                meter, "sync_batch_1", port, lambda: sync_batch(next(shares), 1), args, idle
+            )
+        )
         rows.append(await measure(meter, "checkin", port, lambda: check_in(staff), args, idle))
         stored = photo_bytes(data_dir)
+
+        async def drain() -> None:
+            await drain_photos(meter)
+
         photo_row = await measure(
             meter,
             "photo_upload",
@@ -761,7 +891,8 @@ async def run_endpoints(
             args,
             idle,
             cap=MAX_UPLOADS,
-            after_load=lambda: drain_photos(meter),
+            # with PHOTO_PROCESSING_WORKERS=0 nothing here processes them: the upload alone
+            after_load=None if env.get("PHOTO_PROCESSING_WORKERS") == "0" else drain,
         )
         photo_row["stored_bytes_per_photo"] = round(
             (photo_bytes(data_dir) - stored) / photo_row["units"]
@@ -782,7 +913,8 @@ async def run_endpoints(
         rows.append(
             await measure(meter, "crm_events_page", port, lambda: crm_events(key), args, idle)
         )
-        rows.append(await measure_streams(meter, port, args, idle))
+        if args.streams:
+            rows.append(await measure_streams(meter, port, args, idle))
     finally:
         await meter.close()
     return {"idle": idle.__dict__, "endpoints": rows}
@@ -803,6 +935,178 @@ def split_jobs(staff: Staff, parts: int) -> Iterator[Staff]:
     return itertools.cycle(shares)
 
 
+# A phone's day, and fleets of it
+
+
+DAY_HOURS = 8  # 07:00 to 15:00, as benchmarks/fleet_locustfile.py plays it
+PEAK_TO_AVERAGE = 3.0  # the busy hour against the day's average hour: an assumption
+TARGET_UTILISATION = 0.6
+HEARTBEAT_DAY_S = 15.0  # LIVE_HEARTBEAT_SECONDS' default
+PHONES_PER_DISPATCHER = 50  # benchmarks/fleet.py
+JPEG_12MP_CPU_MS = 843.0  # bench-photos: a 12 MP JPEG's processing, median (benchmarks/README.md)
+JPEG_12MP_BYTES = 4_800_000
+STREAM_KB = 18.1  # bench-live: a worker's memory per idle stream at 5,000 streams
+FLEETS = (1_000, 10_000, 100_000)
+
+# What one phone sends in a day, by benchmarks/fleet_locustfile.py: the job list revalidated
+# each minute (a full page after each change of its jobs, about 40, else 304), seven jobs
+# each opened once and moved on by four syncs of one mutation (two carry a check-in, two
+# attach a photo), two photos per job, one live stream held all day; and a dispatcher's
+# action every two minutes per 50 phones.
+DAY_MIX: dict[str, float] = {
+    "feed_first_page": 40,
+    "feed_304": DAY_HOURS * 60 - 40,
+    "job_detail": 7,
+    "sync_batch_1": 28,
+    "checkin": 14,  # ride in the syncs: counted at the check-in's own cost, an upper bound
+    "photo_upload": 14,  # two requests each
+    "dispatch_edit": DAY_HOURS * 30 / PHONES_PER_DISPATCHER,
+    "live_heartbeat": DAY_HOURS * 3600 / HEARTBEAT_DAY_S,
+}
+REQUESTS_PER_UNIT = {"photo_upload": 2, "live_heartbeat": 0, "checkin": 0}
+
+
+def phone_day(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Requests, CPU-seconds, commits, Redis commands and bytes per phone per day."""
+    by = {row["name"]: row for row in rows}
+    day = {"requests": 0.0, "cpu_s": 0.0, "commits": 0.0, "redis": 0.0, "bytes": 0.0}
+    for name, count in DAY_MIX.items():
+        row = by[name]
+        day["requests"] += count * REQUESTS_PER_UNIT.get(name, 1)
+        day["cpu_s"] += count * row["cpu_ms"] / 1000
+        day["commits"] += count * row["commits"]
+        day["redis"] += count * row["redis_commands"]
+        day["bytes"] += count * (row["bytes_out"] + row["bytes_in"])
+    photo = by["photo_upload"]
+    extra_12mp = DAY_MIX["photo_upload"] * (JPEG_12MP_CPU_MS - photo["cpu_ms"]) / 1000
+    day["cpu_s_12mp_photos"] = day["cpu_s"] + max(extra_12mp, 0.0)
+    day["bytes_12mp_photos"] = day["bytes"] + DAY_MIX["photo_upload"] * (
+        JPEG_12MP_BYTES - photo["photo_bytes"]
+    )
+    day["stored_photo_bytes"] = DAY_MIX["photo_upload"] * photo["stored_bytes_per_photo"]
+    return {k: round(v, 3) for k, v in day.items()}
+
+
+def projection(
+    day: dict[str, Any], idle: dict[str, Any], live: dict[str, Any], phones: int
+) -> dict[str, Any]:
+    """The busy hour of ``phones`` phones: cores at the target utilisation, commits/s,
+    Redis commands/s, streams' memory, photo storage per day (12 MP JPEG photos)."""
+    busy = phones * PEAK_TO_AVERAGE / (DAY_HOURS * 3600)  # phone-days per second, busy hour
+    cores = busy * day["cpu_s"] / TARGET_UTILISATION
+    cores_12mp = busy * day["cpu_s_12mp_photos"] / TARGET_UTILISATION
+    return {
+        "phones": phones,
+        "requests_per_s": round(busy * day["requests"], 1),
+        "app_cores": round(cores, 2),
+        "app_cores_12mp_photos": round(cores_12mp, 2),
+        "commits_per_s": round(busy * day["commits"], 1),
+        "idle_commits_per_s_per_instance": idle["commits_per_s"],
+        "redis_per_s": round(busy * day["redis"], 1),
+        "streams": phones,
+        # this run's few streams are too few to read against the worker's RSS: bench-live's
+        "streams_memory_mb": round(phones * STREAM_KB / 1024, 1),
+        "wire_gb_per_day_12mp": round(phones * day["bytes_12mp_photos"] / 1e9, 2),
+        "photos_gb_per_day_12mp": round(
+            phones * DAY_MIX["photo_upload"] * JPEG_12MP_BYTES / 1e9, 1
+        ),
+    }
+
+
+FLEET_ENDPOINTS = {
+    "GET /api/mobile/jobs": "feed_304",
+    "GET /api/mobile/jobs/{id}": "job_detail",
+    "POST /api/mobile/sync": "sync_batch_1",
+    "PATCH /api/dispatch/jobs/{id}": "dispatch_edit",
+    "POST /api/dispatch/jobs/{id}/assign": "dispatch_edit",
+    "PUT /api/mobile/photos/uploads/{token}": "photo_upload",
+}
+
+
+def fleet_check(
+    rows: list[dict[str, Any]], idle: dict[str, Any], fleet: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each fleet step's server CPU, measured, against the model: its requests as Locust
+    counted them at this run's cost each (a photo at its PUT, check-ins at a sync's), plus
+    the server's idle CPU and its streams' heartbeats over the step."""
+    by = {row["name"]: row for row in rows}
+    checks = []
+    for step in fleet["steps"]:
+        seconds = step["duration_s"]
+        predicted_ms = idle["cpu_ms_per_s"] * seconds
+        streams = 0
+        for endpoint in step["endpoints"]:
+            name = FLEET_ENDPOINTS.get(endpoint["endpoint"])
+            if endpoint["endpoint"] == "GET /api/mobile/live-updates":
+                streams = endpoint["requests"]
+            if name is not None:
+                predicted_ms += endpoint["requests"] * by[name]["cpu_ms"]
+        beats = streams * seconds / HEARTBEAT_DAY_S
+        predicted_ms += beats * by["live_heartbeat"]["cpu_ms"]
+        measured_ms = step["server_cores"] * seconds * 1000
+        checks.append(
+            {
+                "phones": step["phones"],
+                "workers": fleet["settings"].get("workers"),
+                "requests": sum(
+                    e["requests"] for e in step["endpoints"] if not e["endpoint"].startswith("SSE")
+                ),
+                "measured_cpu_s": round(measured_ms / 1000, 2),
+                "predicted_cpu_s": round(predicted_ms / 1000, 2),
+                "predicted_over_measured": round(predicted_ms / measured_ms, 2),
+            }
+        )
+    return checks
+
+
+def print_model(model: dict[str, Any]) -> None:
+    day = model["phone_day"]
+    print(
+        f"a phone's day: {day['requests']:.0f} requests, {day['cpu_s']:.2f} CPU-s"
+        f" ({day['cpu_s_12mp_photos']:.1f} with 12 MP photos), {day['commits']:.0f} commits,"
+        f" {day['redis']:.0f} Redis commands, {day['bytes'] / 1e6:.2f} MB on the wire"
+    )
+    print_head(
+        f"{'phones':>8} {'req/s':>8} {'cores':>6} {'12MP':>6} {'commits/s':>10} {'redis/s':>8}"
+        f" {'streams MB':>10} {'photos GB/d':>11}"
+    )
+    for p in model["projections"]:
+        print(
+            f"{p['phones']:>8,} {p['requests_per_s']:>8,.0f} {p['app_cores']:>6.1f}"
+            f" {p['app_cores_12mp_photos']:>6.1f} {p['commits_per_s']:>10,.0f}"
+            f" {p['redis_per_s']:>8,.0f} {p['streams_memory_mb']:>10,.0f}"
+            f" {p['photos_gb_per_day_12mp']:>11,.0f}"
+        )
+    for c in model.get("fleet_check", []):
+        print(
+            f"fleet of {c['phones']} phones ({c['requests']:,} requests): server CPU measured"
+            f" {c['measured_cpu_s']:.1f} s, predicted {c['predicted_cpu_s']:.1f} s"
+            f" ({c['predicted_over_measured']:.2f}x)"
+        )
+
+
+def work_model(doc: dict[str, Any], fleet_json: Path | None) -> dict[str, Any]:
+    rows = doc["endpoints"]
+    live = next(r for r in rows if r["name"] == "live_heartbeat")
+    day = phone_day(rows)
+    model: dict[str, Any] = {
+        "assumptions": {
+            "day_hours": DAY_HOURS,
+            "peak_to_average": PEAK_TO_AVERAGE,
+            "target_utilisation": TARGET_UTILISATION,
+            "heartbeat_s": HEARTBEAT_DAY_S,
+            "day_mix": DAY_MIX,
+            "jpeg_12mp_cpu_ms": JPEG_12MP_CPU_MS,
+            "jpeg_12mp_bytes": JPEG_12MP_BYTES,
+        },
+        "phone_day": day,
+        "projections": [projection(day, doc["idle"], live, n) for n in FLEETS],
+    }
+    if fleet_json is not None:
+        model["fleet_check"] = fleet_check(rows, doc["idle"], orjson.loads(fleet_json.read_bytes()))
+    return model
+
+
 def print_table(doc: dict[str, Any]) -> None:
     print_head(
         f"{'endpoint':<16} {'units':>7} {'CPU ms':>8} {'commits':>8} {'redis':>6}"
@@ -814,7 +1118,7 @@ def print_table(doc: dict[str, Any]) -> None:
             f" {row['redis_commands']:>6.2f} {row['bytes_out']:>10,} {row['bytes_in']:>9,}"
         )
     idle = doc["idle"]
-    live = doc["endpoints"][-1]
+    live = next(r for r in doc["endpoints"] if r["name"] == "live_heartbeat")
     photo = next(r for r in doc["endpoints"] if r["name"] == "photo_upload")
     print(
         f"idle: {idle['cpu_ms_per_s']:.1f} CPU ms/s, {idle['commits_per_s']:.2f} commits/s,"
@@ -845,26 +1149,42 @@ def plot(doc: dict[str, Any]) -> Figure:
 
 def main() -> None:
     args = parse_args()
+    if args.report is not None:
+        doc = orjson.loads(args.report.read_bytes())
+        print_table(doc)
+        print_model(work_model(doc, args.fleet_json))
+        return
+    if args.relay is not None:
+        url = urlsplit(args.database_url)
+        delay_s = (args.db_delay_ms or 0.0) / 1000
+        asyncio.run(serve_relay(args.relay, url.hostname or HOST, url.port or 5432, delay_s))
+        return
     prepare_out(args)
     port = free_port()
     with (
         failures_end_run(asyncpg.PostgresError, redis.RedisError),
         own_redis() as redis_url,
         tempfile.TemporaryDirectory(prefix="capacity-") as tmp,
+        ExitStack() as stack,
     ):
+        app_database = args.database_url
+        if args.db_delay_ms is not None:
+            app_database = stack.enter_context(
+                delayed_database(args.database_url, args.db_delay_ms)
+            )
         data_dir = Path(tmp)
         env = {
-            **server_env(args.database_url, port, workers=1),
+            **server_env(app_database, port, workers=1),
             "DATA_DIR": str(data_dir),
             "CACHE_URL": redis_url,
             "RATE_LIMIT_URL": redis_url,
             "LIVE_HEARTBEAT_SECONDS": str(HEARTBEAT_S),
             "ACCESS_TOKEN_SECONDS": "3600",
         }
-        with serving_fresh(
-            args.database_url, env, port, args.out / "capacity-server.log"
-        ) as server:
+        seed_fresh_database(args.database_url, {**env, "DATABASE_URL": args.database_url})
+        with serving(env, port, args.out / "capacity-server.log") as server:
             figures = asyncio.run(run_endpoints(port, server.pid, env, args, data_dir))
+            figures["db_round_trip_ms"] = asyncio.run(round_trip_ms(app_database))
     settings = {
         "seconds": args.seconds,
         "connections": args.connections,
@@ -875,10 +1195,15 @@ def main() -> None:
         "batch_size": BATCH_SIZE,
         "heartbeat_s": HEARTBEAT_S,
         "database": "postgresql",
+        "db_delay_ms_each_way": args.db_delay_ms,
     }
     doc = results_doc(settings, **figures)
     print_table(doc)
-    keep_results(args.out, "capacity", doc, lambda: plot(doc))
+    if args.streams:
+        doc["model"] = work_model(doc, args.fleet_json)
+        print_model(doc["model"])
+    name = "capacity" if args.db_delay_ms is None else f"capacity-db-delay-{args.db_delay_ms:g}ms"
+    keep_results(args.out, name, doc, lambda: plot(doc))
 
 
 if __name__ == "__main__":
