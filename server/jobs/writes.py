@@ -3,8 +3,9 @@ same transaction, so feeds, sync cursors and live updates all see it or none do.
 
 Inside one transaction a service locks the jobs it will touch (:func:`lock_jobs`), decides
 each change in memory through a :class:`JobWriter`, and commits them together at the end: a
-sync batch of a hundred changes costs a few statements, and the change-log lock is held only
-for the last moment of the transaction.
+sync batch of a hundred changes costs a few statements. Writers commit side by side; their
+log rows become readable once the change log's head passes them, which the writer sees to
+right after its commit (server/changes/publish.py).
 Each log row's payload says what changed (``version``, ``fields``, ``items``) and the row
 says who changed it (``actor_id``, ``device_id``): offline sync reads that history to tell a
 stale edit of an untouched field from a real conflict.
