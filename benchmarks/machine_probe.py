@@ -2,8 +2,8 @@
 late a sleeping process wakes (the CPUs' queue: on a shared machine, the neighbours' load)
 and how long PostgreSQL takes to commit one row (the disk's flush and the server's own
 queue), both sampled twice a second beside the load, in a thread of their own; and how many
-of the database's sessions wait for an advisory lock at each sample (the change log's
-append lock serialises every write transaction)."""
+of the database's sessions wait for a one-key advisory lock at each sample (writers no
+longer wait for the change log's: this now counts only a drill or maintenance holding it)."""
 
 from __future__ import annotations
 

@@ -533,9 +533,9 @@ class BatchWork:
         """Write the check-ins, log rows (each new check-in's own fact among them, for the
         CRM's events) and receipts of the mutations decided here.
 
-        The last thing a batch does: appending to the log takes the change-log lock (see
-        ``lock_change_log``), which every writer waits on until this transaction commits, so
-        only the receipts, which need the change ids, are written after it.
+        The last thing a batch does: the log rows' ids become readable only once every
+        smaller id is settled (``server/changes/publish.py``), so the transaction stays short
+        after them: only the receipts, which need the change ids, are written after it.
         """
         if self.check_ins:
             await check_in_queries.insert_check_ins(self.check_ins)
