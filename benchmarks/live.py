@@ -452,7 +452,10 @@ def summarise(scenario: Scenario, size: int, updates: list[dict[str, Any]]) -> d
         "unexpected_names": {k: v for k, v in names.items() if k != scenario.event},
         "per_update": [
             {k: v for k, v in u.items() if k != "latencies_ms"}
-            | {"last_ms": u["latencies_ms"][-1] if u["latencies_ms"] else None}
+            | {
+                "first_ms": u["latencies_ms"][0] if u["latencies_ms"] else None,
+                "last_ms": u["latencies_ms"][-1] if u["latencies_ms"] else None,
+            }
             for u in updates
         ],
     }
