@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,11 +59,12 @@ async def stream_live_updates(request: Request, principal: Principal) -> HTTPRes
         await response.send(f"retry: {RETRY_MILLISECONDS}\n\n")
         heartbeat = ctx.settings.live_heartbeat_seconds
         sink = sse_sink(request, response)
-        async with aclosing(
-            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, sink)
-        ) as events:
+        events = live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, sink)
+        try:  # as aclosing() would, without an object more per idle stream
             async for item in events:
                 await response.send(sse_frame(item))
+        finally:
+            await events.aclose()
     await response.eof()  # type: ignore[no-untyped-call]
     return response
 
@@ -101,14 +101,13 @@ async def _send_live_events(
     heartbeat = ctx.settings.live_heartbeat_seconds
     # Read what the client sends (and drop it): unread frames stop Sanic answering pings.
     reader = asyncio.create_task(_drain(ws))
+    events = live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, ws_sink(ws))
     try:
-        async with aclosing(
-            live_events(ctx.hub, principal, last_event_id, expires_at, heartbeat, ws_sink(ws))
-        ) as events:
-            async for item in events:
-                await ws.send(ws_frame(item))
+        async for item in events:
+            await ws.send(ws_frame(item))
     finally:
         reader.cancel()
+        await events.aclose()
 
 
 async def _drain(ws: WebsocketImplProtocol) -> None:
