@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import cluster clean
+.PHONY: run serve migrate seed-demo test test-fast check lint typecheck js pytest fuzz bench bench-feed bench-sync bench-live bench-photos bench-push bench-app bench-mobile bench-fleet bench-import bench-capacity cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
