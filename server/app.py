@@ -241,9 +241,11 @@ async def stop_alert_planner(app: Sanic[Config, Any], _loop: Any = None) -> None
 
 
 async def end_streams(app: Sanic[Config, Any], _loop: Any = None) -> None:
-    """Live streams would hold a graceful shutdown open: end them (clients resume elsewhere)."""
+    """Live streams would hold a graceful shutdown open: end them (clients resume elsewhere).
+    The request metrics' last tally is handed over as their task ends."""
     ctx: AppContext = app.ctx.tinedy
     ctx.hub.end_all("shutting_down")
+    await app.cancel_task("request-metrics", raise_exception=False)
 
 
 async def stop_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:

@@ -190,9 +190,13 @@ class RequestTally:
 
     def add(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
-        self._counts[key] = self._counts.get(key, 0) + 1
+        count = self._counts.get(key)
+        if count is None:
+            _counter(route, method, status)  # the series shows from the first request on
+        self._counts[key] = (count or 0) + 1
         latency = self._latency.get((route, method))
         if latency is None:
+            _latency(route, method)
             latency = self._latency[(route, method)] = [0.0] * (len(self._bounds) + 1)
         latency[0] += seconds
         latency[1 + bisect_left(self._bounds, seconds)] += 1

@@ -64,7 +64,12 @@ async def live_events(
     subscriber = hub.subscribe(principal)
     try:
         start = hub.last_id
-        subscriber.sent = start if last_event_id is None else max(start, last_event_id)
+        if last_event_id is None:
+            # "From now" is the log's head, which this worker's mirror may not have read yet:
+            # what was committed before the stream opened is not sent as news.
+            subscriber.sent = max(start, await change_queries.newest_change_id())
+        else:
+            subscriber.sent = max(start, last_event_id)
         if last_event_id is not None:
             async for missed in _missed(hub, principal, last_event_id, start):
                 if missed.name == RESET:
