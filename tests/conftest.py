@@ -25,7 +25,7 @@ from server.app import create_app, start_worker, stop_worker
 from server.cluster.processes import drop_database, ensure_database
 from server.config import Settings
 from server.context import AppContext
-from server.db.engine import engine_for
+from server.db.engine import bind_engine, current_engine, engine_for
 from server.db.migrate import apply_migrations
 from tests.requirements import unavailable
 from tests.world import World, build_world
@@ -158,9 +158,11 @@ async def app(
     sanic_app = create_app(settings, name=f"tinedy_test_{next(_app_names)}")
     sanic_app.asgi = True
     await sanic_app._startup()  # type: ignore[no-untyped-call]
+    session_engine = current_engine()
     await start_worker(sanic_app)
     yield sanic_app
     await stop_worker(sanic_app)
+    bind_engine(session_engine)  # not the app's, closed now: later tests would reconnect per query
 
 
 @pytest.fixture
