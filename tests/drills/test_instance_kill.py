@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.changes.queries import changes_after, newest_change_id
+from server.changes.publish import publish_visible
+from server.changes.queries import changes_after, newest_change_id, newest_id_through
 from tests.drills.clients import ResumingStream
 from tests.drills.load import ANSWER_SECONDS, Load
 from tests.drills.services import PrivatePostgres, stop_app
@@ -109,6 +110,10 @@ async def test_killing_an_instance_behind_nginx_loses_no_request_and_no_event(
                 await wait_for(lambda: edits_since(killed_at), "edits after the kill", 15)
                 answers = await load.stop()
 
+                async def settled() -> bool:  # the killed writer's rows, published by others
+                    return await publish_visible() == await newest_id_through(2**62)
+
+                await wait_for(settled, "the head to pass every committed row", 15)
                 written = [
                     row["id"]
                     for row in await changes_after(before, 10_000)
