@@ -134,7 +134,8 @@ async def publish_state(settled: int, target: int | None) -> tuple[int, int, int
 
     One statement, in that order: ``pg_locks`` is read after the sequence (the lateral
     subquery needs its value), so a writer given an id up to it that is still running is
-    listed."""
+    listed. Only keys in the bounds' range count: another program's advisory key (a negative
+    one, say) in the same database never holds the head back."""
     base = CHANGE_ID_LOCK_BASE
     rows = await current_engine().run_ddl(
         "SELECT s.head, s.allocated, w.lowest FROM ("
@@ -146,7 +147,8 @@ async def publish_state(settled: int, target: int | None) -> tuple[int, int, int
         f" FROM pg_locks WHERE s.allocated > GREATEST(s.head, {int(settled)})"
         f" AND s.head < {2**62 if target is None else int(target)}"
         f" AND locktype = 'advisory' AND granted AND objsubid = 1"
-        f" AND classid::bigint >= {base >> 32} AND pid <> pg_backend_pid()"
+        f" AND classid::bigint BETWEEN {base >> 32} AND {(1 << 31) - 1}"
+        " AND pid <> pg_backend_pid()"
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ") w ON true"
     )
@@ -173,7 +175,9 @@ async def publish_up_to(up_to_id: int) -> int:
     transaction); returns the head. It holds the publisher's key first, so two publishers
     never lock the same feed-version rows in another order. The scopes are those of
     ``audience.scopes_of``: everyone's, the row's branch, and each person it names (its
-    ``change_member`` rows)."""
+    ``change_member`` rows). The statement's snapshot is taken before its lock is granted, so
+    the head it read may be older than another publisher left it: the head written is the
+    larger of the two, and that is what it returns (no needless retry for its writer)."""
     rows = await current_engine().run_ddl(PUBLISH_UP_TO.replace("$1", str(int(up_to_id))))
     return int(rows[0]["head"])
 
@@ -203,8 +207,8 @@ WITH head AS (
     RETURNING 1
 ), moved AS (
     INSERT INTO change_log_head (id, visible_through) SELECT 1, t FROM upto WHERE t IS NOT NULL
-    ON CONFLICT (id) DO UPDATE SET visible_through = EXCLUDED.visible_through
-    WHERE change_log_head.visible_through < EXCLUDED.visible_through
+    ON CONFLICT (id) DO UPDATE
+    SET visible_through = GREATEST(change_log_head.visible_through, EXCLUDED.visible_through)
     RETURNING visible_through
 )
 SELECT GREATEST((SELECT MAX(visible_through) FROM moved), (SELECT h FROM head)) AS head,

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from server.changes import publish
 from server.changes.queries import all_feed_versions, changes_after, newest_change_id
 from server.context import AppContext
 from server.core.access import ALL_SCOPE, branch_scope, user_scope
@@ -131,6 +133,28 @@ async def test_a_writer_left_open_does_not_hold_back_another_commit(
 
     rows = await changes_after(start, 10)
     assert [str(row["job_id"]) for row in rows] == [slow_job["id"], fast_job["id"]]
+    assert await newest_change_id() == int(rows[-1]["id"])
+
+
+async def test_another_programs_advisory_key_never_holds_the_head_back(
+    app: Any, world: World, engine_kind: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An advisory lock some other program holds in the same database (a negative key, say)
+    is no writer's bound: a commit beside it is readable when its write returns."""
+    if engine_kind == "sqlite":
+        pytest.skip("SQLite has no advisory locks; its writer moves the head itself")
+    monkeypatch.setattr(publish, "OWN_WAIT_SECONDS", 2.0)  # a failure shows in seconds
+    staff = await add_staff(world)
+    (job,) = await add_jobs(staff, 1)
+    start = await newest_change_id()
+    other_program = await asyncpg.connect(database_url)
+    try:
+        await other_program.execute("SELECT pg_advisory_lock(-42)")
+        await update_job(job["id"], {"notes": "beside another program"}, "job.updated")
+        rows = await changes_after(start, 10)
+    finally:
+        await other_program.close()
+    assert [str(row["job_id"]) for row in rows] == [job["id"]]
     assert await newest_change_id() == int(rows[-1]["id"])
 
 
