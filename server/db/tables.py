@@ -520,6 +520,8 @@ class ScheduledRun(Table, tablename="scheduled_run"):
     lease_until = Timestamptz(null=True, default=None)
     last_run_at = Timestamptz(null=True, default=None)
     last_result = JSON(default="{}")
+    last_success_at = Timestamptz(null=True, default=None)
+    failures = Integer(default=0)  # runs failed since the last success
 
 
 ALL_TABLES: tuple[type[Table], ...] = (
