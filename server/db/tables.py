@@ -26,7 +26,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.base import OnDelete
-from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.defaults.timestamptz import TimestamptzCustom, TimestamptzNow
 from piccolo.table import Table
 
 
@@ -483,8 +483,9 @@ class AlertPlanCursor(Table, tablename="alert_plan_cursor"):
 
 
 class AuditEvent(Table, tablename="audit_event"):
-    """Who did what to which job, device or person: append-only (nothing updates or deletes a
-    row but the retention purge), written in the same transaction as the act it records."""
+    """Who did what to which job, device or person: append-only (the database's triggers
+    refuse any update, and any delete but the retention purge's of rows older than
+    :class:`AuditPurgeHorizon`), written in the same transaction as the act it records."""
 
     id = BigSerial(primary_key=True)
     occurred_at = Timestamptz(default=TimestamptzNow())
@@ -496,6 +497,15 @@ class AuditEvent(Table, tablename="audit_event"):
     branch_id = UUID(null=True, default=None)
     request_id = Varchar(length=64, null=True, default=None)
     detail = JSON(default="{}")
+
+
+class AuditPurgeHorizon(Table, tablename="audit_purge_horizon"):
+    """How far the retention purge may delete: the database refuses to delete an audit event
+    not older than ``purged_before``, which only moves forward and never past the shortest
+    retention. One row (server/audit/service.py moves it)."""
+
+    id = Integer(primary_key=True)
+    purged_before = Timestamptz(default=TimestamptzCustom(year=1970))
 
 
 class PrivacyAcknowledgement(Table, tablename="privacy_acknowledgement"):
@@ -557,6 +567,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Alert,
     AlertPlanCursor,
     AuditEvent,
+    AuditPurgeHorizon,
     PrivacyAcknowledgement,
     ScheduledRun,
 )
