@@ -47,6 +47,7 @@ from server.live.hub import LiveHub
 from server.ops.endpoints import ops_routes
 from server.ops.queries import SCHEDULED_RUNS
 from server.ops.retention import retention_jobs
+from server.ops.service import start_counters_at_zero
 from server.photos.endpoints import photo_routes
 from server.photos.links import PhotoLinks
 from server.photos.storage.factory import bucket_origins, object_store_for
@@ -200,6 +201,7 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     # live streams allocates in bursts: collect the young generation less often.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    start_counters_at_zero(ctx.settings.push_hosts)
     app.add_task(flush_request_counts(), name="request-metrics")
 
 

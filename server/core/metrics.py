@@ -1,5 +1,6 @@
-"""Prometheus metrics: requests per route, the work queues, the change log's followers, sync
-outcomes and push results. Every metric and its labels are listed in docs/operations.md.
+"""Prometheus metrics: requests per route, the work queues, the change log's followers, the
+scheduled jobs, sync outcomes and push results. Every metric and its labels are listed in
+docs/operations.md.
 
 Every label takes its values from a known, small set, never from what a caller sends: an
 HTTP method outside the standard ones is ``other``, a path no route matches is
@@ -12,13 +13,18 @@ Three kinds of source:
   handed to Prometheus once a second; sync increments counters whose labelled children are
   cached, so a batch pays a dictionary look-up and an add;
 - the background processes (push, photo and webhook senders) count their results likewise;
-- queue backlogs and the change log's followers are read from the database when ``/metrics``
-  is scraped (``server/ops/service.py``): the senders need not be up for them to show.
+- queue backlogs, the change log's followers and the scheduled jobs' outcomes are read from
+  the database when ``/metrics`` is scraped (``server/ops/service.py``): the senders and the
+  scheduler need not be up for them to show.
 
 With several processes (``WORKERS>1``, or photo, push and webhook processes beside the HTTP
 worker), each writes its samples to files under ``DATA_DIR/metrics`` and ``/metrics`` adds
 them up (prometheus-client's multiprocess mode), so a scrape sees the whole server whichever
 worker answers it. Gauges set at scrape time keep the value set last (``mostrecent``).
+
+Counters start at 0 for every label value known in advance, so a fresh server's ``/metrics``
+has their series and ``rate()`` sees the first event: those known here at import, the route
+classes and push services once the app starts (``server/ops/service.py``).
 """
 
 from __future__ import annotations
@@ -117,6 +123,19 @@ MIRROR_LAG_SECONDS = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+SCHEDULED_LAST_SUCCESS = Gauge(
+    "tinedy_scheduled_run_last_success_timestamp_seconds",
+    "When a scheduled job (a retention purge) last succeeded, in Unix time (0: never).",
+    ["scheduled_job"],
+    multiprocess_mode="mostrecent",
+)
+SCHEDULED_FAILURES = Gauge(
+    "tinedy_scheduled_run_failures",
+    "Runs of a scheduled job that failed since its last success (0: the last one succeeded).",
+    ["scheduled_job"],
+    multiprocess_mode="mostrecent",
+)
+
 SYNC_MUTATIONS = Counter(
     "tinedy_sync_mutations_total",
     "Mutations sent by phones, by kind and outcome (applied, duplicate, conflict, rejected).",
@@ -139,6 +158,23 @@ WEBHOOK_RESULTS = Counter(
 
 SYNC_KINDS = ("update", "checkin", "photo", "issue", "remark")
 SYNC_OUTCOME_LABELS = ("applied", "duplicate", "conflict", "rejected")
+CONFLICT_CODES = (  # server/sync/rules.py's conflict table, and job_reassigned
+    "status_changed",
+    "notes_changed",
+    "job_cancelled",
+    "job_completed",
+    "job_reassigned",
+    "checklist_item_changed",
+)
+PUSH_RESULT_LABELS = (
+    "accepted",
+    "gone",
+    "too_large",
+    "throttled",
+    "service_error",
+    "rejected",
+    "no_answer",
+)
 PHOTO_RESULT_LABELS = ("ready", "failed", "retry")
 WEBHOOK_RESULT_LABELS = ("delivered", "retry", "failed")
 
@@ -148,6 +184,8 @@ def _start_known_labels_at_zero() -> None:
     for kind in SYNC_KINDS:
         for outcome in SYNC_OUTCOME_LABELS:
             SYNC_MUTATIONS.labels(kind, outcome)
+    for code in CONFLICT_CODES:
+        SYNC_CONFLICTS.labels(code)
     for result in PHOTO_RESULT_LABELS:
         PHOTO_RESULTS.labels(result)
     for result in WEBHOOK_RESULT_LABELS:
@@ -155,6 +193,20 @@ def _start_known_labels_at_zero() -> None:
 
 
 _start_known_labels_at_zero()
+
+
+def start_at_zero(counter: Counter, labels: Iterable[str]) -> None:
+    """A counter of one label whose values are known only where it is counted (the route
+    classes of the throttled-requests counter) or once settings are read."""
+    for label in labels:
+        counter.labels(label)
+
+
+def start_push_results_at_zero(push_services: Iterable[str]) -> None:
+    """Each ``PUSH_SERVICE_HOSTS`` entry with each result, at 0."""
+    for service in push_services:
+        for result in PUSH_RESULT_LABELS:
+            _push(service, result)
 
 
 def method_label(method: str) -> str:
@@ -344,6 +396,12 @@ class MirrorHealth:
     lag_seconds: float
 
 
+@dataclass(frozen=True)
+class ScheduledRunHealth:
+    last_success: float  # Unix time, 0 when it never succeeded
+    failures: int
+
+
 def record_webhook_health(disabled: int, deliveries: dict[str, int]) -> None:
     """Read from the database at each scrape: the sender processes keep no metrics."""
     WEBHOOK_ENDPOINTS_DISABLED.set(disabled)
@@ -370,6 +428,12 @@ def record_planner_lag(lags: Mapping[str, int]) -> None:
 def record_mirror(health: MirrorHealth) -> None:
     MIRROR_LAG.set(health.lag_changes)
     MIRROR_LAG_SECONDS.set(health.lag_seconds)
+
+
+def record_scheduled_runs(runs: Mapping[str, ScheduledRunHealth]) -> None:
+    for name, health in runs.items():
+        SCHEDULED_LAST_SUCCESS.labels(name).set(health.last_success)
+        SCHEDULED_FAILURES.labels(name).set(health.failures)
 
 
 def exposition() -> HTTPResponse:

@@ -1,5 +1,6 @@
 """The readiness probe's query, and what ``/metrics`` reads at each scrape: the work queues
-(photos, pushes, webhooks) and the planners' cursors over the change log.
+(photos, pushes, webhooks), the planners' cursors over the change log and the scheduled
+jobs' outcomes; and the scheduler's rows.
 
 Each is one cheap read: the queues are counted and aged through their ``(state,
 next_attempt_at)`` indexes, the cursors are single rows, the change log is read by its key.
@@ -115,17 +116,21 @@ async def claim_scheduled_run(name: str, owner: str, now: datetime, until: datet
 async def settle_scheduled_run(
     name: str, owner: str, now: datetime, next_run: datetime, result: dict[str, Any]
 ) -> None:
-    """Record the run and let the lease go (only if this process still holds it)."""
+    """Record the run and let the lease go (only if this process still holds it): a success
+    sets ``last_success_at`` and clears ``failures``, a failure adds one to them."""
+    values: dict[Any, Any] = {
+        ScheduledRun.last_run_at: now,
+        ScheduledRun.last_result: result,
+        ScheduledRun.next_run_at: next_run,
+        ScheduledRun.lease_owner: None,
+        ScheduledRun.lease_until: None,
+    }
+    if result.get("ok"):
+        values |= {ScheduledRun.last_success_at: now, ScheduledRun.failures: 0}
+    else:
+        values[ScheduledRun.failures] = ScheduledRun.failures + 1
     await (
-        ScheduledRun.update(
-            {
-                ScheduledRun.last_run_at: now,
-                ScheduledRun.last_result: result,
-                ScheduledRun.next_run_at: next_run,
-                ScheduledRun.lease_owner: None,
-                ScheduledRun.lease_until: None,
-            }
-        )
+        ScheduledRun.update(values)
         .where((ScheduledRun.name == name) & (ScheduledRun.lease_owner == owner))
         .run()
     )
@@ -137,6 +142,14 @@ async def scheduled_runs() -> list[dict[str, Any]]:
         await ScheduledRun.select().order_by(ScheduledRun.name).output(load_json=True).run()
     )
     return rows
+
+
+async def scheduled_run_outcomes() -> dict[str, tuple[datetime | None, int]]:
+    """Each job's last success and the failures since, by name (for ``/metrics``)."""
+    rows = await ScheduledRun.select(
+        ScheduledRun.name, ScheduledRun.last_success_at, ScheduledRun.failures
+    ).run()
+    return {row["name"]: (row["last_success_at"], int(row["failures"])) for row in rows}
 
 
 SCHEDULED_RUNS = RunLedger(ensure_scheduled_run, claim_scheduled_run, settle_scheduled_run)

@@ -4,8 +4,8 @@ newest change) and the audit trail (``AUDIT_RETENTION_DAYS``).
 
 Each purge is audited as the system's act, in its own transaction. The product runs all
 three daily at ``RETENTION_RUN_AT`` (:func:`retention_jobs`, on ``core/schedule.py``), once
-across instances; the commands ``purge-locations`` and ``compact-changes`` run the same code
-by hand.
+across instances; the commands ``purge-locations``, ``compact-changes`` and ``purge-audit``
+run the same code by hand.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from server.webhooks.service import unplanned_after
 PURGE_LOCATIONS = "purge-locations"
 COMPACT_CHANGES = "compact-changes"
 PURGE_AUDIT = "purge-audit"
+RETENTION_JOBS = (PURGE_LOCATIONS, COMPACT_CHANGES, PURGE_AUDIT)
 
 
 async def purge_locations(
@@ -70,9 +71,11 @@ async def compact_change_log(keep_days: int, now: datetime | None = None) -> tup
 
 async def purge_audit_trail(retention_days: int, now: datetime | None = None) -> int:
     """Drop audit events older than ``retention_days`` (the trail's only delete); how many.
+    The horizon moves first, in its own transaction (the database deletes nothing younger).
     The purge's own event is younger than any it drops, so the trail says it happened."""
+    cutoff = await audit.advance_purge_horizon(retention_days, now)
     async with write_transaction():
-        dropped = await audit.purge_expired(retention_days, now)
+        dropped = await audit.purge_expired(cutoff)
         await _audit(PURGE_AUDIT, {"dropped": dropped, "days": retention_days})
     return dropped
 

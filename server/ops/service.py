@@ -18,14 +18,21 @@ from server.changes.service import ChangeMirror
 from server.core.metrics import (
     MirrorHealth,
     QueueHealth,
+    ScheduledRunHealth,
     record_mirror,
     record_planner_lag,
     record_queues,
     record_ready,
+    record_scheduled_runs,
     record_webhook_health,
+    start_at_zero,
+    start_push_results_at_zero,
 )
 from server.errors import NotReady
+from server.http.rate_limits import SIGN_IN_FAILURES, THROTTLED, RouteClass
+from server.live.caps import LIVE_STREAMS
 from server.ops import queries
+from server.ops.retention import RETENTION_JOBS
 from server.webhooks.service import disabled_webhooks, webhook_health
 
 log = logging.getLogger("tinedy.ops")
@@ -78,14 +85,15 @@ class HealthReads:
 
 
 async def record_health(mirror: ChangeMirror) -> None:
-    """Set the gauges read at scrape time (queues, planners, the change mirror, webhooks).
-    The request metrics still answer while the database does not."""
+    """Set the gauges read at scrape time (queues, planners, the change mirror, webhooks,
+    scheduled jobs). The request metrics still answer while the database does not."""
     try:
         record_webhook_health(*await webhook_health())
         newest = await queries.newest_change_id()
         record_queues(await queue_health(datetime.now(UTC)))
         record_planner_lag(await planner_lag(newest))
         record_mirror(mirror_health(mirror, newest))
+        record_scheduled_runs(await scheduled_run_health())
     except Exception:
         log.warning("reading the queues for /metrics failed", exc_info=True)
         record_ready(False)
@@ -119,3 +127,20 @@ def mirror_health(mirror: ChangeMirror, newest: int) -> MirrorHealth:
     return MirrorHealth(
         max(newest - mirror.last_id, 0), max(time.monotonic() - mirror.caught_up_at, 0.0)
     )
+
+
+async def scheduled_run_health() -> dict[str, ScheduledRunHealth]:
+    """Each retention job's last success and failures since, those never run yet at 0."""
+    found = await queries.scheduled_run_outcomes()
+    health = {}
+    for name in RETENTION_JOBS:
+        succeeded, failures = found.get(name, (None, 0))
+        health[name] = ScheduledRunHealth(succeeded.timestamp() if succeeded else 0.0, failures)
+    return health
+
+
+def start_counters_at_zero(push_services: tuple[str, ...]) -> None:
+    """The counters whose label values this module alone sees together (route classes, the
+    sign-in throttle's and the live-stream cap's labels, the configured push services)."""
+    start_at_zero(THROTTLED, (*RouteClass, SIGN_IN_FAILURES, LIVE_STREAMS))
+    start_push_results_at_zero(push_services)

@@ -6,17 +6,26 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.cluster.processes import stop
 from server.context import AppContext
 from server.core.metrics import count_sync_outcomes, method_label, push_result, push_service_label
-from server.db.tables import AlertPlanCursor, ChangeLog, PushDelivery
+from server.core.schedule import DailyAt, ScheduledJob, Scheduler
+from server.db.tables import AlertPlanCursor, ChangeLog, PushDelivery, ScheduledRun
+from server.http.rate_limits import RouteClass
+from server.ops.queries import SCHEDULED_RUNS
+from server.ops.retention import COMPACT_CHANGES, PURGE_AUDIT, PURGE_LOCATIONS
 from server.ops.service import READ_EVERY_SECONDS
 from tests.ops.test_ops import sample
 from tests.phones import Dispatcher, Phone
+from tests.servers import STOP_SECONDS, start_instance
+from tests.sync.test_conflicts import TABLE as CONFLICT_TABLE
 from tests.world import World, add_jobs, add_staff
 
 HOSTS = ("fcm.googleapis.com", "*.notify.windows.com", "http://127.0.0.1:8765")
@@ -144,6 +153,91 @@ async def test_planner_and_mirror_lag_are_read_from_the_change_log(
     assert found[("tinedy_planner_lag_changes", frozenset({("planner", "alerts")}))] == expected
     assert found[("tinedy_change_mirror_lag_changes", frozenset())] == 0
     assert 0 <= found[("tinedy_change_mirror_lag_seconds", frozenset())] < 5
+
+
+async def test_scheduled_jobs_report_their_last_success_and_the_failures_since(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The retention schedule's outcomes, read from ``scheduled_run`` at each scrape: the
+    audit purge succeeded, then failed twice; the location purge never ran."""
+    clock = _Clock(datetime(2026, 12, 5, 5, 0, tzinfo=UTC))
+    answers: list[Exception | None] = [None, RuntimeError("disk full"), RuntimeError("again")]
+
+    async def flaky(now: datetime) -> dict[str, Any]:
+        if failure := answers.pop(0):
+            raise failure
+        return {"dropped": 0}
+
+    job = ScheduledJob(PURGE_AUDIT, DailyAt.parse("03:00"), flaky)
+    scheduler = Scheduler([job], ledger=SCHEDULED_RUNS, every=60, clock=clock)
+    try:
+        await scheduler.step()  # makes the row, due at the next 03:00
+        clock.now = succeeded = job.when.next_after(clock.now) + timedelta(minutes=1)
+        assert await scheduler.run_if_due(job) == {"ok": True, "dropped": 0}
+        for later in (timedelta(days=1), scheduler.retry):  # the next day's run, its retry
+            clock.now += later + timedelta(seconds=1)
+            assert await scheduler.run_if_due(job) == {"ok": False, "error": "RuntimeError"}
+        found = samples((await client.get("/metrics")).text)
+    finally:
+        await ScheduledRun.delete().where(ScheduledRun.name == PURGE_AUDIT)
+    assert answers == []
+    audit = frozenset({("scheduled_job", PURGE_AUDIT)})
+    never = frozenset({("scheduled_job", PURGE_LOCATIONS)})
+    last_success = "tinedy_scheduled_run_last_success_timestamp_seconds"
+    assert found[(last_success, audit)] == succeeded.timestamp()
+    assert found[("tinedy_scheduled_run_failures", audit)] == 2
+    assert (found[(last_success, never)], found[("tinedy_scheduled_run_failures", never)]) == (0, 0)
+
+
+async def test_a_fresh_server_exposes_its_counters_and_scheduled_jobs_at_zero(
+    database_url: str, world: World, tmp_path: Path
+) -> None:
+    """Before any event, a rate() over a counter that has no series sees nothing: a fresh
+    server (two workers sharing their samples through files) shows each known series at 0."""
+    settings = {"WORKERS": "2", "PHOTO_PROCESSING_WORKERS": "0", "PUSH_SENDERS": "0"}
+    settings["PUSH_SERVICE_HOSTS"] = ",".join(HOSTS)
+    process, base = await start_instance(
+        database_url, tmp_path / "app", tmp_path / "app.log", settings
+    )
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            found = samples((await client.get("/metrics")).text)
+    finally:
+        stop([process], timeout=STOP_SECONDS)
+    throttled = [*RouteClass, "sign_in_failures", "live_streams"]
+    conflicts = {row.reason for row in CONFLICT_TABLE.values() if row.answer == "conflicts"}
+    results = {push_result(status) for status in (201, 404, 413, 429, 500, 400, None)}
+    expected = (
+        [("tinedy_throttled_requests_total", {"route_class": c}) for c in throttled]
+        + [("tinedy_sync_conflicts_total", {"code": code}) for code in sorted(conflicts)]
+        + [
+            ("tinedy_push_results_total", {"push_service": host, "result": result})
+            for host in HOSTS
+            for result in sorted(results)
+        ]
+        + [
+            (name, {"scheduled_job": job})
+            for name in (
+                "tinedy_scheduled_run_last_success_timestamp_seconds",
+                "tinedy_scheduled_run_failures",
+            )
+            for job in (PURGE_LOCATIONS, COMPACT_CHANGES, PURGE_AUDIT)
+        ]
+    )
+    missing = [
+        (name, labels)
+        for name, labels in expected
+        if found.get((name, frozenset(labels.items()))) != 0
+    ]
+    assert missing == []
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def _labels(labels: dict[str, str]) -> str:
