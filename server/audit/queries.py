@@ -1,11 +1,12 @@
-"""Queries on the audit trail: append, read a page, and the retention purge (the only delete)."""
+"""Queries on the audit trail: append, read a page, and the retention purge (the only delete,
+allowed by the database only before the purge horizon)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from server.db.tables import AuditEvent
+from server.db.tables import AuditEvent, AuditPurgeHorizon
 
 
 async def insert_event(row: dict[str, Any]) -> None:
@@ -53,8 +54,19 @@ async def events_about_user(user_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+async def advance_purge_horizon(purged_before: datetime) -> None:
+    """Move the purge horizon forward to ``purged_before``; one already past it stays (the
+    database refuses to move it back)."""
+    await (
+        AuditPurgeHorizon.update({AuditPurgeHorizon.purged_before: purged_before})
+        .where(AuditPurgeHorizon.purged_before < purged_before)
+        .run()
+    )
+
+
 async def purge_events(occurred_before: datetime) -> int:
-    """Within a write transaction: drop events older than ``occurred_before``; how many."""
+    """Within a write transaction, the horizon at or past ``occurred_before``: drop events
+    older than it; how many."""
     rows = (
         await AuditEvent.delete()
         .where(AuditEvent.occurred_at < occurred_before)

@@ -2,10 +2,11 @@
 
 A service records an act with :func:`record` inside the write transaction of the act itself,
 so the two commit together: a failed act leaves no row and no act happens without one. The
-trail is append-only: nothing updates a row, and only the retention purge
-(:func:`purge_expired`, ``AUDIT_RETENTION_DAYS``) deletes them. Rows hold ids, never names,
-addresses or coordinates, so a person's erasure leaves their trail true and free of what was
-erased.
+trail is append-only, and the database holds it so: its triggers refuse any update, and any
+delete of an event not older than the purge horizon, which only the retention purge moves
+(:func:`advance_purge_horizon`, then :func:`purge_expired`; ``AUDIT_RETENTION_DAYS``). Rows
+hold ids, never names, addresses or coordinates, so a person's erasure leaves their trail
+true and free of what was erased.
 
 Who acted is an :class:`AuditActor`: a person (by their user id), the office CRM (by its API
 key's id) or the product itself (a schedule, the command line). ``request_id`` ties an event
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from server.audit import queries
 from server.core.clock import local_time
-from server.db.engine import current_engine
+from server.db.engine import current_engine, write_transaction
 
 ActorKind = Literal["user", "api_key", "system"]
 TargetKind = Literal["job", "device", "user", "team", "api_key", "webhook", "notification", "run"]
@@ -98,9 +99,19 @@ async def events_about(user_id: str) -> list[dict[str, Any]]:
     return [event_record(row) for row in await queries.events_about_user(user_id)]
 
 
-async def purge_expired(retention_days: int, now: datetime | None = None) -> int:
-    """Within a write transaction: drop events older than ``retention_days``; how many."""
+async def advance_purge_horizon(retention_days: int, now: datetime | None = None) -> datetime:
+    """In a transaction of its own: let the database delete events older than
+    ``retention_days``, and no others; returns that cutoff for :func:`purge_expired`. The
+    database refuses a horizon later than the shortest retention the setting allows."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    async with write_transaction():
+        await queries.advance_purge_horizon(cutoff)
+    return cutoff
+
+
+async def purge_expired(cutoff: datetime) -> int:
+    """Within a write transaction, after :func:`advance_purge_horizon`: drop events older
+    than ``cutoff``; how many."""
     return await queries.purge_events(cutoff)
 
 
