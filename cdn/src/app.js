@@ -3,6 +3,7 @@
 // server's own (server/pwa/vocabulary.py).
 import { fetchKey } from "./api.js";
 import { switchLanguage, t } from "./i18n.js";
+import { takeHanded } from "./inbox.js";
 import { showJob, showProblemForm } from "./job.js";
 import { closeLive, listen } from "./live.js";
 import { showPinSetup, showUnlock } from "./lock.js";
@@ -110,9 +111,11 @@ async function start() {
 }
 
 // No signal: the PIN opens the vault; until then the worker holds no key either (a tab
-// reloaded must not find the worker still opening what the phone kept).
+// reloaded must not find the worker still opening what the phone kept). A share it could not
+// seal is this page's first: the worker forgets it with its key.
 /** @param {string} userId */
-function locked(userId) {
+async function locked(userId) {
+  await handing;
   navigator.serviceWorker?.controller?.postMessage({ type: vocabulary.messages.wipe });
   showUnlock(userId, start, wiped);
 }
@@ -150,5 +153,6 @@ navigator.serviceWorker?.addEventListener("controllerchange", () => {
 });
 window.addEventListener("online", flushNow);
 window.addEventListener("offline", showWaiting);
+const handing = takeHanded(); // a share the worker held, kept here until the key is
 registerWorker();
 start();

@@ -2,6 +2,7 @@
 // PBKDF2-HMAC-SHA-256, never stored as it is. Online, the server hands the key to a live
 // session and no PIN is asked; with no signal, the PIN unwraps it. Wrong PINs in a row erase
 // everything this browser kept (SECURITY.md, finding 7, says what that does and does not stop).
+import { dropHanded } from "./inbox.js";
 import { bytesOf, current, drop, dropCaches, hold, importKey, readClock, saveClock, seenAt } from "./seal.js";
 import { read, remove, wipeVault, write } from "./store.js";
 import vocabulary from "./vocabulary.js";
@@ -121,6 +122,7 @@ export async function forget() {
 // (the server's Clear-Site-Data comes only with an answer, and a phone with no signal gets none).
 export async function wipeLocal() {
   drop();
+  dropHanded();
   globalThis.navigator.serviceWorker?.controller?.postMessage({ type: vocabulary.messages.wipe });
   for (const name of await caches.keys()) {
     if (name.startsWith(vocabulary.family)) await caches.delete(name);

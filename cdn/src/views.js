@@ -3,6 +3,7 @@
 // job.js.
 import { html, show } from "./html.js";
 import { dateText, speak, statusText, t, timeText } from "./i18n.js";
+import { dropShared, keepHanded, sharedPhotos } from "./inbox.js";
 import { closeLive } from "./live.js";
 import { waiting } from "./outbox.js";
 import { api, dayFeed, endSession, fetcher, flushNow, registerSync, registerWorker, signOut } from "./page.js";
@@ -117,10 +118,11 @@ async function keepForOffline(today) {
   }
 }
 
-// Photos shared from the camera app wait in the worker's share inbox: pick a job for them.
+// Photos shared from the camera app wait, sealed, in the share inbox (inbox.js): pick a job
+// for them. What the page was handed while locked joins them now that the key is held.
 export async function showShared() {
-  const inbox = await caches.open(vocabulary.caches.shareInbox);
-  const files = await inbox.keys();
+  await keepHanded();
+  const files = await sharedPhotos();
   const response = await api(dayFeed(0, 100));
   /** @type {{ jobs: any[] }} */
   const { jobs } = response.ok ? await response.json() : { jobs: [] };
@@ -131,10 +133,9 @@ export async function showShared() {
   byId("attach").onclick = async () => {
     const jobId = /** @type {HTMLSelectElement} */ (byId("target")).value;
     if (!jobId) return;
-    for (const request of files) {
-      const file = await inbox.match(request);
-      if (file) await keepShrunk(jobId, "other", await file.blob());
-      await inbox.delete(request);
+    for (const { entry, photo } of files) {
+      await keepShrunk(jobId, "other", photo);
+      await dropShared(entry);
     }
     registerSync();
     location.hash = `job/${jobId}`;

@@ -5,6 +5,7 @@
 // vocabulary.js, the outbox and the sealed data from the same modules the page uses.
 import { FRESH, authorised, fetchKey } from "./api.js";
 import { flush } from "./flush.js";
+import { SHARE_PATH, keepShared as keepInInbox } from "./inbox.js";
 import { subscribePush } from "./push.js";
 import { receipt as keepReceipt } from "./receipts.js";
 import { drop, hold, holding, sealResponse, sealedAt, unsealResponse } from "./seal.js";
@@ -59,7 +60,10 @@ function told(event) {
   if (new URL(event.origin || worker.location.origin).origin !== worker.location.origin) return;
   const { type, held } = event.data || {};
   if (type === MESSAGES.key && held?.key) hold(held);
-  if (type === MESSAGES.wipe) drop();
+  if (type === MESSAGES.wipe) {
+    drop();
+    unsealed = [];
+  }
 }
 
 /** @param {ExtendableEvent} event */
@@ -83,7 +87,7 @@ function activate(event) {
 function answer(event) {
   const request = event.request;
   const url = new URL(request.url);
-  if (request.method === "POST" && url.pathname === "/share-target") {
+  if (request.method === "POST" && url.pathname === SHARE_PATH) {
     event.respondWith(keepShared(request).catch(() => refusedShare()));
     return;
   }
@@ -93,7 +97,14 @@ function answer(event) {
     event.respondWith(navigation(request));
     return;
   }
+  if (url.pathname === SHARE_PATH) {
+    event.respondWith(handOver());
+    return;
+  }
   const route = config.routes.find((r) => url.pathname.startsWith(r.prefix) && !url.pathname.startsWith(r.except || "\u0000"));
+  // Photos (signed /media URLs in <img>) never reach the HTTP cache, which keeps them on disk
+  // in the clear for as long as their URL says: always from the network.
+  if (!route && request.destination === "image") event.respondWith(fetch(new Request(request, { cache: "no-store" })));
   if (!route) return;
   // The page asks for a fresh copy (after a live event or a sync) with the FRESH header.
   const strategy = request.headers.has(FRESH) ? "network-first" : route.strategy;
@@ -176,6 +187,11 @@ const STRATEGIES = {
 // until the person picks one (docs/pwa.md).
 const SHARE_TYPES = /^image\/(jpeg|png|webp|heic|heif)$/;
 
+// A share this worker cannot seal (no key, and none to fetch: no signal) stays in its memory
+// only, for the page it opens to take at once (inbox.js); lost if the worker is stopped first.
+/** @type {File[]} */
+let unsealed = [];
+
 /** @param {Request} request */
 async function keepShared(request) {
   const site = request.headers.get("Sec-Fetch-Site");
@@ -185,12 +201,24 @@ async function keepShared(request) {
   }
   const files = await sharedFiles(request);
   if (!files) return refusedShare();
-  const inbox = await caches.open(SHARE_INBOX);
-  for (const file of files) {
-    const name = "/shared/" + crypto.randomUUID() + "/" + encodeURIComponent(file.name);
-    await inbox.put(name, new Response(file, { headers: { "Content-Type": file.type } }));
+  if (!holding()) await withTimeout(fetchKey(), config.navigationTimeoutMs).catch(() => null);
+  if (!(await keepInInbox(files))) {
+    const waiting = [...unsealed, ...files];
+    if (waiting.length > vocabulary.share.files || size(waiting) > vocabulary.share.bytes) return refusedShare(UNOPENED);
+    unsealed = waiting;
   }
   return Response.redirect("/#shared", 303);
+}
+
+/** @param {File[]} files */
+const size = (files) => files.reduce((total, file) => total + file.size, 0);
+
+/** What this worker holds in memory, for the page that asks (then forgotten here). */
+function handOver() {
+  const form = new FormData();
+  unsealed.forEach((file) => form.append("file", file));
+  unsealed = [];
+  return new Response(form, { headers: { "Cache-Control": "no-store" } });
 }
 
 /** The shared images, or null when the share is over the limits. @param {Request} request */
@@ -220,7 +248,9 @@ async function bounded(request, limit) {
   return new Blob(chunks);
 }
 
-const refusedShare = () => new Response("Refused: share photos from the phone's own share sheet.",
+const ELSEWHERE = "Refused: share photos from the phone's own share sheet.";
+const UNOPENED = "Refused: photos shared before wait for the app. Open it, enter the PIN, then share again.";
+const refusedShare = (text = ELSEWHERE) => new Response(text,
   { status: 403, headers: { "Content-Type": "text/plain; charset=utf-8" } });
 
 // The app's page (at / and at the paths that open it on a screen of its own, such as an invite
@@ -228,7 +258,7 @@ const refusedShare = () => new Response("Refused: share photos from the phone's 
 // never waits on a round trip (seconds on 3G). A new build comes with a new worker, which the
 // browser looks for on each navigation and which precaches its own shell; the page open now
 // keeps the build it started with. Other pages (a photo opened in its own tab): the network,
-// unless it is slow, down or failing.
+// unless it is slow, down or failing, and never the HTTP cache (it would keep the photo on disk).
 const APP_PAGES = new Set(["/", ...Object.values(vocabulary.pages)]);
 
 /** @param {Request} request */
@@ -238,7 +268,7 @@ async function navigation(request) {
     if (shell) return shell;
   }
   try {
-    const response = await withTimeout(fetch(request), config.navigationTimeoutMs);
+    const response = await withTimeout(fetch(new Request(request, { cache: "no-store" })), config.navigationTimeoutMs);
     if (response.status < 500) return response;
     return (await caches.match("/")) || response;
   } catch {

@@ -1,11 +1,13 @@
 """The offline vault in Chromium, read the way a thief with the phone would read it.
 
 The phone's profile is copied after a day of work with no signal and every byte of it searched
-for what the app knows (the customer's name, the job's gate code, the notes typed offline, the
-vault's key itself): none is there. A fresh browser over the same profile, still with no
-signal, cannot queue a change without the PIN, opens the kept day only with it, and erases it
-all after five wrong PINs. Signing out wipes the phone before it asks the server; one person's
-sealed changes are never sent under another's session; a 429 is waited out and loses nothing.
+for what the app knows (the customer's name, the job's gate code, the notes typed offline, a
+photo shared from the gallery with the customer's place in it, the vault's key itself): none is
+there. A fresh browser over the same profile, still with no signal, cannot queue a change
+without the PIN, keeps nothing of a photo shared to it before the PIN, opens the kept day and
+both shared photos only with it, and erases it all after five wrong PINs. Signing out wipes the
+phone before it asks the server; one person's sealed changes are never sent under another's
+session; a 429 is waited out and loses nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tests.browser.app_helpers import (
     unlock,
 )
 from tests.browser.test_app_in_chromium import DEVICE_ID, SEALED_DATA
+from tests.browser.test_share_target_in_chromium import MARKED, MARKER, OPENED, share
 from tests.servers import wait_for
 from tests.world import TEST_PASSWORD, World, add_staff
 
@@ -162,6 +165,8 @@ async def test_a_copied_profile_holds_nothing_readable_and_opens_only_with_the_p
             break
         await page.wait_for_timeout(100)
     raw_key = await page.evaluate(RAW_KEY)
+    assert await share(page, f"{app_process.base}/share-target", 1, body=MARKED) == 200
+    await page.wait_for_selector("#attach")
     await a_day_offline(page, app_process, jobs)
     await phone.close()
 
@@ -172,6 +177,7 @@ async def test_a_copied_profile_holds_nothing_readable_and_opens_only_with_the_p
         "gate code": [*encodings("4471#"), *encodings("ประตูรหัส")],
         "address": encodings("Khlong Toei"),
         "remark": encodings("blue pot 9923"),
+        "shared photo": encodings(MARKER),
         "key": key_forms(raw_key),
     }
     assert readable_in(copy, needles) == []
@@ -195,11 +201,23 @@ async def test_a_copied_profile_holds_nothing_readable_and_opens_only_with_the_p
         assert await page.evaluate(ENQUEUE_WITHOUT_KEY, "in the clear?") == "Locked"
         assert len([e for e in await page.evaluate(STORED) if e["store"] == "outbox"]) == 3
 
+        # A photo shared before the PIN: the worker has no key to seal it with, so nothing
+        # of it is stored until the PIN is entered.
+        locked_share = MARKED.replace(b"5531", b"7702")
+        assert await share(page, f"{app_process.base}/share-target", 1, body=locked_share) == 200
+        await page.wait_for_selector("#pin-unlock")
+        assert all("7702" not in entry["text"] for entry in await page.evaluate(STORED))
+        assert readable_in(copy, {"locked share": encodings(MARKER.replace("5531", "7702"))}) == []
+
         await unlock(page, "000000")
         await page.wait_for_function(
             "document.querySelector('#pin-unlock .err').textContent.includes('4')"
         )
         await unlock(page)
+        await page.wait_for_selector("#attach")
+        opened = sorted(photo["text"][-4:] for photo in await page.evaluate(OPENED))
+        assert opened == ["5531", "7702"], "the PIN opens both shared photos"
+        await page.evaluate("location.hash = ''")
         await page.wait_for_selector("ul.jobs li")
         assert "Wilai" in await page.inner_text("ul.jobs"), "the PIN opens the kept day"
 
