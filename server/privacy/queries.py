@@ -1,12 +1,13 @@
-"""Queries on everything held about one person, across the tables that hold it: read for an
-export, and cleared for an erasure. The erasure's writes run inside one write transaction."""
+"""Queries that erase what is held about one person, across the tables that hold it (the
+export's reads are in ``export_queries``). The erasure's writes run inside one write
+transaction."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from piccolo.columns import Column
-from piccolo.query.functions.aggregate import Count, Max, Min
+from piccolo.columns.combination import WhereRaw
 
 from server.db.tables import (
     Alert,
@@ -20,7 +21,6 @@ from server.db.tables import (
     MutationReceipt,
     PasswordToken,
     Photo,
-    PrivacyAcknowledgement,
     PushDelivery,
     PushPreference,
     PushSubscription,
@@ -29,132 +29,19 @@ from server.db.tables import (
 
 UNPROCESSED = ("awaiting_upload", "queued", "processing")
 CHECK_IN_FACT = "checkin.recorded"
-OFFSITE_ALERT = "offsite_checkin"
 PLACE_IN_FACTS = ("distanceMeters", "accuracyMeters")
 
 
-# Reading ------------------------------------------------------------------------------
+def names_in(json_column: str, user_id: str) -> WhereRaw:
+    """A JSON column (``table.column``) names the person as one of its values: an alert's
+    ``userId`` or ``assigneeIds``, a notification's recipients. Ids are unique strings, so
+    their quoted text matches on both engines without reading every row's JSON here."""
+    return WhereRaw(f"CAST({json_column} AS TEXT) LIKE {{}}", f'%"{user_id}"%')
 
 
 async def person(user_id: str) -> dict[str, Any] | None:
     row: dict[str, Any] | None = await User.select().where(User.id == user_id).first().run()
     return row
-
-
-async def devices(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await Device.select().where(Device.user == user_id).order_by(Device.created_at).run()
-    )
-    return rows
-
-
-async def check_ins(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await CheckIn.select().where(CheckIn.user_id == user_id).order_by(CheckIn.received_at).run()
-    )
-    return rows
-
-
-async def photos(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await Photo.select(
-            Photo.id,
-            Photo.job,
-            Photo.device_id,
-            Photo.kind,
-            Photo.content_type,
-            Photo.status,
-            Photo.size_bytes,
-            Photo.width,
-            Photo.height,
-            Photo.taken_at,
-            Photo.lat,
-            Photo.lng,
-            Photo.distance_meters,
-            Photo.flags,
-            Photo.created_at,
-            Photo.uploaded_at,
-        )
-        .where(Photo.user_id == user_id)
-        .order_by(Photo.created_at)
-        .output(load_json=True)
-        .run()
-    )
-    return rows
-
-
-async def push_subscriptions(user_id: str) -> list[dict[str, Any]]:
-    """Where their browsers take Web Push, without the keys that encrypt for them."""
-    rows: list[dict[str, Any]] = (
-        await PushSubscription.select(
-            PushSubscription.id,
-            PushSubscription.device_id,
-            PushSubscription.endpoint,
-            PushSubscription.created_at,
-            PushSubscription.last_seen_at,
-        )
-        .where(PushSubscription.user_id == user_id)
-        .run()
-    )
-    return rows
-
-
-async def push_preference(user_id: str) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        await PushPreference.select()
-        .where(PushPreference.user_id == user_id)
-        .first()
-        .output(load_json=True)
-        .run()
-    )
-    return row
-
-
-async def acknowledgements(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await PrivacyAcknowledgement.select()
-        .where(PrivacyAcknowledgement.user_id == user_id)
-        .order_by(PrivacyAcknowledgement.acknowledged_at)
-        .run()
-    )
-    return rows
-
-
-async def remarks(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await JobRemark.select()
-        .where(JobRemark.author_id == user_id)
-        .order_by(JobRemark.created_at)
-        .run()
-    )
-    return rows
-
-
-async def problems(user_id: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await JobProblem.select()
-        .where(JobProblem.user_id == user_id)
-        .order_by(JobProblem.received_at)
-        .run()
-    )
-    return rows
-
-
-async def receipt_counts(user_id: str) -> list[dict[str, Any]]:
-    """Their offline changes' receipts, counted by kind and outcome, first and last."""
-    rows: list[dict[str, Any]] = (
-        await MutationReceipt.select(
-            MutationReceipt.kind,
-            MutationReceipt.outcome,
-            Count(MutationReceipt.id, alias="total"),
-            Min(MutationReceipt.received_at, alias="first"),
-            Max(MutationReceipt.received_at, alias="last"),
-        )
-        .where(MutationReceipt.user_id == user_id)
-        .group_by(MutationReceipt.kind, MutationReceipt.outcome)
-        .run()
-    )
-    return rows
 
 
 async def job_ids_of(user_id: str) -> list[str]:
@@ -232,7 +119,7 @@ async def clear_photo_places(user_id: str) -> list[str]:
 
 async def clear_places_in_facts(user_id: str) -> int:
     """The distance and accuracy their check-ins' facts carry in the change log (for the
-    CRM's events) and in alerts raised about them (away from the job)."""
+    CRM's events) and in any alert whose detail names them (away from the job)."""
     facts = (
         await ChangeLog.select(ChangeLog.id, ChangeLog.payload)
         .where((ChangeLog.kind == CHECK_IN_FACT) & (ChangeLog.actor_id == user_id))
@@ -244,28 +131,26 @@ async def clear_places_in_facts(user_id: str) -> int:
         await ChangeLog.update({ChangeLog.payload: payload}).where(ChangeLog.id == fact["id"]).run()
     alerts = (
         await Alert.select(Alert.id, Alert.detail)
-        .where(Alert.kind == OFFSITE_ALERT)
+        .where(names_in("alert.detail", user_id))
         .output(load_json=True)
         .run()
     )
-    theirs = [a for a in alerts if str(a["detail"].get("userId")) == user_id]
-    for alert in theirs:
-        detail = alert["detail"] | {"distanceMeters": None}
+    placed = [a for a in alerts if any(a["detail"].get(n) is not None for n in PLACE_IN_FACTS)]
+    for alert in placed:
+        detail = alert["detail"] | {n: None for n in PLACE_IN_FACTS if n in alert["detail"]}
         await Alert.update({Alert.detail: detail}).where(Alert.id == alert["id"]).run()
-    return len(facts) + len(theirs)
+    return len(facts) + len(placed)
 
 
 async def delete_sessions(user_id: str) -> int:
     """Their device rows (already revoked), what syncs told of them, their browsers' push
-    subscriptions and what was still queued for them, their quiet hours and password links."""
+    subscriptions and every push delivery to them (queued or what became of it: the
+    notification itself stays with its other recipients), their quiet hours and password
+    links."""
     gone = await Device.delete().where(Device.user == user_id).returning(Device.id).run()
     await DeviceSync.delete().where(DeviceSync.user_id == user_id).run()
     await PushSubscription.delete().where(PushSubscription.user_id == user_id).run()
-    await (
-        PushDelivery.delete()
-        .where((PushDelivery.user_id == user_id) & (PushDelivery.state == "queued"))
-        .run()
-    )
+    await PushDelivery.delete().where(PushDelivery.user_id == user_id).run()
     await PushPreference.delete().where(PushPreference.user_id == user_id).run()
     await PasswordToken.delete().where(PasswordToken.user_id == user_id).run()
     return len(gone)

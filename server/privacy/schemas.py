@@ -40,6 +40,18 @@ class ExportedCheckIn(ApiModel):
     device_time: datetime | None
     recorded_time: datetime | None
     received_at: datetime | None
+    clock_skew_seconds: float | None = Field(
+        description="The phone's clock minus the server's when the visit was received."
+    )
+
+
+class ExportedJob(ApiModel):
+    job_id: str
+    service_type: str
+    status: str
+    scheduled_at: datetime | None
+    role: str | None = Field(description="``lead`` or ``member`` of its crew now; null: not on it.")
+    taken_off_at: list[datetime] = Field(description="When changes took the job from them.")
 
 
 class ExportedPhoto(ApiModel):
@@ -73,20 +85,33 @@ class ReceiptsSummary(ApiModel):
     by_kind: dict[str, dict[str, int]]
     first: datetime | None
     last: datetime | None
+    receipts: list[dict[str, Any]] = Field(
+        description="Each one: mutationId, deviceId, kind, jobId, outcome, code, reason, "
+        "result, changeId, clientTime, receivedAt."
+    )
 
 
 class PersonExport(ApiModel):
+    """One section per table that references the person or their devices (docs/privacy.md)."""
+
     exported_at: datetime
     person: ExportedPerson
     devices: list[dict[str, Any]]
+    device_clocks: list[dict[str, Any]]
+    jobs: list[ExportedJob]
     check_ins: list[ExportedCheckIn]
     photos: list[ExportedPhoto]
-    push_subscriptions: list[ExportedPushSubscription]
-    push_preference: dict[str, Any] | None
-    privacy_acknowledgements: list[dict[str, Any]]
     remarks: list[dict[str, Any]]
     problems: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
     mutation_receipts: ReceiptsSummary
+    push_subscriptions: list[ExportedPushSubscription]
+    push_deliveries: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    push_preference: dict[str, Any] | None
+    password_links: list[dict[str, Any]]
+    privacy_acknowledgements: list[dict[str, Any]]
     audit_events: list[AuditEventOut]
 
 

@@ -1,18 +1,25 @@
 """Thailand's PDPA for the people we hold data on: an admin exports everything held about one
 person (section 30, access) and erases it (section 33, erasure).
 
-The export is one JSON document: the person, their devices, check-ins with coordinates, their
-photos' metadata and place, push subscriptions (the push service's host only, never the keys),
-privacy acknowledgements, remarks, problems, a summary of their offline changes and the audit
-events about them. Exporting is itself audited.
+The export is one JSON document with a section for every table that references the person or
+one of their devices (docs/privacy.md lists each table, its section, and what erasure does to
+it; a test walks the schema against that list): the person, their devices and their clocks,
+the jobs they are or were on, check-ins with coordinates, photos' metadata and place,
+remarks, problems, alerts about them, their acts in the change log, their offline changes'
+receipts, push subscriptions (the push service's host only, never the keys), the pushes
+sent to them and the notifications they sent or were sent, quiet hours, password links
+(never their hashes), privacy acknowledgements and the audit events about them, their
+devices, or naming them. Exporting is itself audited.
 
 Erasure keeps the work and forgets the person, in one write transaction with its audit event:
 
 - every session ends (tokens refused on every instance from the next request), then their
-  device rows, push subscriptions, queued pushes, quiet hours and password links are deleted;
+  device rows, what syncs told of them, push subscriptions, every push delivery to them,
+  quiet hours and password links are deleted;
 - their check-ins keep the visit (time, job, in or out, the geofence verdict: on site or not
   says nothing about a place beyond the customer's address) and lose latitude, longitude,
-  accuracy and distance; the change log's and alerts' copies of the distance go too;
+  accuracy and distance; the change log's and alerts' copies of the distance go too (an
+  alert stays, naming the person by id);
 - their photos lose their place and distance, and their originals (the camera's EXIF holds
   the place) are deleted from the store once no other photo shares them; the resized copies
   the jobs show were re-encoded without EXIF and stay;
@@ -23,14 +30,14 @@ Erasure keeps the work and forgets the person, in one write transaction with its
   their name or a photo's place.
 
 Kept on purpose: remarks' and problems' text (the job's record for the customer), privacy
-acknowledgements (the proof they were told) and the audit trail (ids only).
+acknowledgements (the proof they were told), notifications (the office's message to all its
+recipients), the change log's history of the jobs and the audit trail (ids only).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from piccolo.columns import Column
 
@@ -42,7 +49,8 @@ from server.errors import PersonNotFound, ValidationFailed
 from server.integration.people import hand_back_jobs
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
 from server.photos.storage.objects import ObjectStore
-from server.privacy import queries
+from server.privacy import export_queries as reads
+from server.privacy import queries, records
 
 ERASED_NAME = "Erased person"
 ERASED_EMAIL_DOMAIN = "erased.invalid"  # RFC 2606: never delivered
@@ -54,22 +62,46 @@ async def export_person(user_id: str, by: audit.AuditActor) -> dict[str, Any]:
         person = await _person(user_id)
         document = {
             "exportedAt": local_time(datetime.now(UTC)),
-            "person": person_record(person),
-            "devices": [device_record(row) for row in await queries.devices(user_id)],
-            "checkIns": [check_in_record(row) for row in await queries.check_ins(user_id)],
-            "photos": [photo_record(row) for row in await queries.photos(user_id)],
-            "pushSubscriptions": [
-                subscription_record(row) for row in await queries.push_subscriptions(user_id)
-            ],
-            "pushPreference": _plain(await queries.push_preference(user_id)),
-            "privacyAcknowledgements": _rows(await queries.acknowledgements(user_id)),
-            "remarks": _rows(await queries.remarks(user_id)),
-            "problems": _rows(await queries.problems(user_id)),
-            "mutationReceipts": receipts_summary(await queries.receipt_counts(user_id)),
-            "auditEvents": await audit.events_about(user_id),
+            "person": records.person_record(person),
+            **await _held_about(user_id),
         }
         await audit.record(by, "user.exported", "user", user_id, branch_id=person["branch"])
     return document
+
+
+async def _held_about(user_id: str) -> dict[str, Any]:
+    """Every row that references the person or one of their devices, by section (each
+    table's section is in docs/privacy.md)."""
+    devices = await reads.devices(user_id)
+    taken_off = await reads.times_taken_off(user_id)
+    job_ids = {*await queries.job_ids_of(user_id), *(str(t["job_id"]) for t in taken_off)}
+    jobs = await reads.jobs(sorted(job_ids))
+    return {
+        "devices": [records.device_record(row) for row in devices],
+        "deviceClocks": records.rows_of(await reads.device_clocks(user_id)),
+        "jobs": records.job_records(jobs, await reads.crew_places(user_id), taken_off),
+        "checkIns": [records.check_in_record(row) for row in await reads.check_ins(user_id)],
+        "photos": [records.photo_record(row) for row in await reads.photos(user_id)],
+        "remarks": records.rows_of(await reads.remarks(user_id)),
+        "problems": records.rows_of(await reads.problems(user_id)),
+        "alerts": records.rows_of(await reads.alerts(user_id)),
+        "changes": records.rows_of(await reads.changes_by(user_id)),
+        "mutationReceipts": records.receipts_summary(
+            await reads.receipt_counts(user_id), await reads.receipts(user_id)
+        ),
+        "pushSubscriptions": [
+            records.subscription_record(row) for row in await reads.push_subscriptions(user_id)
+        ],
+        "pushDeliveries": records.rows_of(await reads.push_deliveries(user_id)),
+        "notifications": records.rows_of(await reads.notifications(user_id)),
+        "pushPreference": records.plain(await reads.push_preference(user_id)),
+        "passwordLinks": records.rows_of(await reads.password_links(user_id)),
+        "privacyAcknowledgements": records.rows_of(await reads.acknowledgements(user_id)),
+        "auditEvents": [
+            audit.event_record(row)
+            for row in await reads.audit_events(user_id, [str(d["id"]) for d in devices])
+        ],
+    }
 
 
 async def erase_person(user_id: str, by: audit.AuditActor, store: ObjectStore) -> dict[str, Any]:
@@ -130,134 +162,3 @@ async def _person(user_id: str) -> dict[str, Any]:
     if person is None:
         raise PersonNotFound()
     return person
-
-
-def person_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "externalId": row["external_id"],
-        "email": row["email"],
-        "name": row["name"],
-        "phone": row["phone"],
-        "role": row["role"],
-        "branchId": _text(row["branch"]),
-        "teamId": _text(row["team"]),
-        "locale": row["locale"],
-        "active": row["active"],
-        "hasPassword": row["password_hash"] != "",
-        "createdAt": _when(row["created_at"]),
-        "erasedAt": _when(row["erased_at"]),
-    }
-
-
-def device_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "clientId": row["client_id"],
-        "name": row["name"],
-        "platform": row["platform"],
-        "createdAt": _when(row["created_at"]),
-        "lastSeenAt": _when(row["last_seen_at"]),
-        "revokedAt": _when(row["revoked_at"]),
-        "revokedReason": row["revoked_reason"],
-    }
-
-
-def check_in_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "jobId": str(row["job"]),
-        "deviceId": _text(row["device_id"]),
-        "type": row["type"],
-        "location": None if row["lat"] is None else {"lat": row["lat"], "lng": row["lng"]},
-        "accuracy": row["accuracy"],
-        "distanceMeters": row["distance_meters"],
-        "withinGeofence": row["within_geofence"],
-        "locationMissing": bool(row["location_missing"]),
-        "deviceTime": _when(row["device_time"]),
-        "recordedTime": _when(row["recorded_time"]),
-        "receivedAt": _when(row["received_at"]),
-    }
-
-
-def photo_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "jobId": str(row["job"]),
-        "deviceId": _text(row["device_id"]),
-        "kind": row["kind"],
-        "contentType": row["content_type"],
-        "status": row["status"],
-        "sizeBytes": row["size_bytes"],
-        "width": row["width"],
-        "height": row["height"],
-        "takenAt": _when(row["taken_at"]),
-        "location": None if row["lat"] is None else {"lat": row["lat"], "lng": row["lng"]},
-        "distanceMeters": row["distance_meters"],
-        "flags": list(row["flags"]),
-        "createdAt": _when(row["created_at"]),
-        "uploadedAt": _when(row["uploaded_at"]),
-    }
-
-
-def subscription_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A browser's Web Push subscription: the push service's host, never the endpoint's
-    secret path or the encryption keys."""
-    return {
-        "id": str(row["id"]),
-        "deviceId": _text(row["device_id"]),
-        "pushService": urlsplit(row["endpoint"]).hostname or "",
-        "createdAt": _when(row["created_at"]),
-        "lastSeenAt": _when(row["last_seen_at"]),
-    }
-
-
-def receipts_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by_kind: dict[str, dict[str, int]] = {}
-    for row in rows:
-        by_kind.setdefault(row["kind"], {})[row["outcome"]] = int(row["total"])
-    firsts = [_moment(row["first"]) for row in rows if row["first"] is not None]
-    lasts = [_moment(row["last"]) for row in rows if row["last"] is not None]
-    return {
-        "total": sum(int(row["total"]) for row in rows),
-        "byKind": by_kind,
-        "first": _when(min(firsts)) if firsts else None,
-        "last": _when(max(lasts)) if lasts else None,
-    }
-
-
-def _moment(value: datetime | str) -> datetime:
-    """A time from an aggregate (SQLite answers MIN and MAX of a time as text)."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [_plain(row) or {} for row in rows]
-
-
-def _plain(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored row as JSON values: ids as text, times in the company's zone."""
-    if row is None:
-        return None
-    return {_camel(name): _value(value) for name, value in row.items()}
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return local_time(value)
-    if value is None or isinstance(value, bool | int | float | str | list | dict):
-        return value
-    return str(value)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else local_time(value)

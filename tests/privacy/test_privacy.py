@@ -3,12 +3,16 @@ theirs remains anywhere, their visits and jobs stay, they cannot sign in again."
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from piccolo.columns import JSON, UUID, ForeignKey
+from piccolo.table import Table
 
 from server.context import AppContext
 from server.db.tables import (
@@ -18,27 +22,37 @@ from server.db.tables import (
     ChangeLog,
     CheckIn,
     Device,
+    DeviceSync,
+    Notification,
+    PasswordToken,
     Photo,
     PrivacyAcknowledgement,
+    PushDelivery,
+    PushPreference,
     PushSubscription,
     User,
 )
 from server.privacy.schemas import ErasureReport, PersonExport
 from tests.answers import parse_answer
-from tests.phones import Phone
+from tests.phones import Dispatcher, Phone
 from tests.problems import assert_problem
 from tests.world import TEST_PASSWORD, World, add_jobs, add_staff, bearer
 
 PEOPLE = "/api/admin/people"
 LOGIN = "/api/mobile/auth/login"
 PUSH_ENDPOINT = "https://fcm.googleapis.com/fcm/send/secret-path-of-this-browser"
+PRIVACY_DOC = Path(__file__).parents[2] / "docs" / "privacy.md"
+CLOCK_AHEAD = timedelta(minutes=3)
 
 
 class Cleaner:
     """A cleaner with something of every kind held about them."""
 
-    def __init__(self, user: dict[str, Any], job: str, session: dict[str, Any]) -> None:
-        self.user, self.job, self.session = user, job, session
+    def __init__(
+        self, user: dict[str, Any], jobs: list[str], session: dict[str, Any], device: str
+    ) -> None:
+        self.user, self.session, self.device = user, session, device
+        self.job, self.former_job = jobs
 
     @property
     def id(self) -> str:
@@ -55,17 +69,20 @@ async def sign_in(
 @pytest.fixture
 async def cleaner(client: httpx.AsyncClient, ctx: AppContext, world: World) -> Cleaner:
     user = await add_staff(world)
-    job = (await add_jobs(user, 1))[0]["id"]
+    jobs = [job["id"] for job in await add_jobs(user, 2)]
     session = (await sign_in(client, user)).json()
     device = ctx.signer.read_access(session["accessToken"]).device_id
-    phone = Phone(client, ctx, user, device_id=device)
+    phone = Phone(client, ctx, user, device_id=device, clock_offset=CLOCK_AHEAD)
     await phone.sync(
-        check_ins=[phone.check_in(job)],
-        remarks=[phone.remark(job, "dog in the garden")],
-        issues=[phone.issue(job, "no_access")],
+        check_ins=[phone.check_in(jobs[0])],
+        remarks=[phone.remark(jobs[0], "dog in the garden")],
+        issues=[phone.issue(jobs[0], "no_access")],
     )
-    await _held_elsewhere(ctx, user["id"], device, job)
-    return Cleaner(user, job, session)
+    taken_off = await Dispatcher(client, ctx, world.dispatcher).assign(jobs[1], world.staff_a["id"])
+    assert taken_off.status_code == 200, taken_off.text
+    await _held_elsewhere(ctx, user["id"], device, jobs[0])
+    await _pushed_to(user["id"], world.dispatcher["id"])
+    return Cleaner(user, jobs, session, device)
 
 
 async def _held_elsewhere(ctx: AppContext, user_id: str, device: str, job: str) -> None:
@@ -120,6 +137,52 @@ async def _held_elsewhere(ctx: AppContext, user_id: str, device: str, job: str) 
     ).run()
 
 
+async def _pushed_to(user_id: str, sender: str) -> None:
+    """A dispatcher's message to them, shown and clicked on their browser; their quiet
+    hours; a link to reset their password."""
+    now = datetime.now(UTC)
+    notification = str(uuid.uuid4())
+    await Notification.insert(
+        Notification(
+            id=notification,
+            kind="message",
+            created_by=sender,
+            recipients=[user_id],
+            title={"th": "ข่าว", "en": "News"},
+            body={"th": "พรุ่งนี้", "en": "Tomorrow"},
+            status="sent",
+        )
+    ).run()
+    subscription = await PushSubscription.select(PushSubscription.id).where(
+        PushSubscription.user_id == user_id
+    )
+    await PushDelivery.insert(
+        PushDelivery(
+            id=str(uuid.uuid4()),
+            notification_id=notification,
+            subscription_id=subscription[0]["id"],
+            user_id=user_id,
+            push_service="fcm.googleapis.com",
+            state="clicked",
+            accepted_at=now,
+            displayed_at=now,
+            clicked_at=now,
+        )
+    ).run()
+    await PushPreference.insert(
+        PushPreference(user_id=user_id, quiet_from="21:00", quiet_until="07:00")
+    ).run()
+    await PasswordToken.insert(
+        PasswordToken(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            purpose="reset",
+            token_hash=uuid.uuid4().hex * 2,
+            expires_at=now + timedelta(hours=1),
+        )
+    ).run()
+
+
 def admin(ctx: AppContext, world: World) -> dict[str, str]:
     return bearer(ctx.signer, world.admin)
 
@@ -128,7 +191,13 @@ async def test_the_export_holds_every_kind_of_data(
     client: httpx.AsyncClient, ctx: AppContext, world: World, cleaner: Cleaner
 ) -> None:
     for _ in range(2):  # the second ends the first's session
-        assert (await sign_in(client, cleaner.user, "old-phone")).status_code == 200
+        old = await sign_in(client, cleaner.user, "old-phone")
+        assert old.status_code == 200, old.text
+    lost = ctx.signer.read_access(old.json()["accessToken"]).device_id
+    revoked = await client.delete(
+        f"/api/dispatch/devices/{lost}", headers=bearer(ctx.signer, world.dispatcher)
+    )
+    assert revoked.status_code == 204, revoked.text
     response = await client.get(f"{PEOPLE}/{cleaner.id}/export", headers=admin(ctx, world))
     assert response.status_code == 200, response.text
     assert "attachment" in response.headers["content-disposition"]
@@ -138,23 +207,110 @@ async def test_the_export_holds_every_kind_of_data(
     assert [(d["clientId"], d["revokedReason"]) for d in export["devices"]] == [
         ("own-phone", None),
         ("old-phone", "signed_in_again"),
-        ("old-phone", None),
+        ("old-phone", "revoked"),
     ]
+    [clock] = export["deviceClocks"]
+    assert clock["deviceId"] == cleaner.device
+    assert abs(clock["clockSkewSeconds"] - CLOCK_AHEAD.total_seconds()) < 30
     assert export["checkIns"][0]["location"] == {"lat": 13.7083, "lng": 100.5838}
+    assert abs(export["checkIns"][0]["clockSkewSeconds"] - CLOCK_AHEAD.total_seconds()) < 30
+    assert {(j["jobId"], j["role"], len(j["takenOffAt"])) for j in export["jobs"]} == {
+        (cleaner.job, "lead", 0),
+        (cleaner.former_job, None, 1),
+    }
     assert export["photos"][0]["location"] == {"lat": 13.7084, "lng": 100.5839}
-    assert export["pushSubscriptions"][0]["pushService"] == "fcm.googleapis.com"
-    assert "secret-path" not in response.text and "authsecret" not in response.text
-    assert [a["noticeVersion"] for a in export["privacyAcknowledgements"]] == ["1"]
     assert [r["text"] for r in export["remarks"]] == ["dog in the garden"]
     assert [p["reason"] for p in export["problems"]] == ["no_access"]
-    assert export["mutationReceipts"]["total"] == 3
-    assert export["mutationReceipts"]["byKind"]["checkin"] == {"applied": 1}
-    assert [e["action"] for e in export["auditEvents"]] == ["device.revoked"]
-    assert "password" not in response.text.lower().replace("haspassword", "")
+    offsite = [a for a in export["alerts"] if a["kind"] == "offsite_checkin"]
+    assert [a["detail"]["distanceMeters"] for a in offsite] == [870.0]
+    assert "checkin.recorded" in {c["kind"] for c in export["changes"]}
+
+    receipts = export["mutationReceipts"]
+    assert (receipts["total"], receipts["byKind"]["checkin"]) == (3, {"applied": 1})
+    assert sorted(r["kind"] for r in receipts["receipts"]) == ["checkin", "issue", "remark"]
+    for receipt in receipts["receipts"]:
+        assert receipt["mutationId"] and receipt["jobId"] == cleaner.job
+        assert receipt["outcome"] == "applied" and receipt["receivedAt"] is not None
+        assert "code" in receipt and "clientTime" in receipt
+    [visit] = [r for r in receipts["receipts"] if r["kind"] == "checkin"]
+    assert visit["clientTime"] is not None
+
+    assert export["pushSubscriptions"][0]["pushService"] == "fcm.googleapis.com"
+    [delivery] = export["pushDeliveries"]
+    assert delivery["state"] == "clicked"
+    assert delivery["acceptedAt"] and delivery["displayedAt"] and delivery["clickedAt"]
+    assert [n["id"] for n in export["notifications"]] == [delivery["notificationId"]]
+    assert export["pushPreference"]["quietFrom"] == "21:00"
+    assert [link["purpose"] for link in export["passwordLinks"]] == ["reset"]
+    assert [a["noticeVersion"] for a in export["privacyAcknowledgements"]] == ["1"]
+    assert [(e["action"], e["actorId"]) for e in export["auditEvents"]] == [
+        ("job.reassigned", world.dispatcher["id"]),  # names them as the crew before
+        ("device.revoked", cleaner.id),
+        ("device.revoked", world.dispatcher["id"]),  # their device, by someone else
+    ]
+    assert "secret-path" not in response.text and "authsecret" not in response.text
+    assert cleaner.user["password_hash"] not in response.text
+    assert not [key for key in keys_of(export) if "hash" in key.lower()]
     exported = await AuditEvent.select().where(
         (AuditEvent.target_id == cleaner.id) & (AuditEvent.action == "user.exported")
     )
     assert [str(e["actor_id"]) for e in exported] == [world.admin["id"]]
+
+
+def keys_of(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value).union(*(keys_of(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(keys_of(v) for v in value))
+    return set()
+
+
+PERSON_WORDS = ("user", "device", "actor", "author", "assignee", "member", "recipient", "_by")
+
+
+def references_a_person(table: type[Table]) -> bool:
+    """The table has a column that points at a person or a device: a foreign key to one, or
+    an id or JSON column named for one (``user_id``, ``device_id``, ``created_by``...)."""
+    for column in table._meta.columns:
+        if isinstance(column, ForeignKey):
+            if column._foreign_key_meta.resolved_references in (User, Device):
+                return True
+        elif isinstance(column, UUID | JSON) and any(w in column._meta.name for w in PERSON_WORDS):
+            return True
+    return table is User
+
+
+def documented_tables() -> dict[str, str]:
+    """docs/privacy.md's table by table list: each table and its export cell."""
+    text = PRIVACY_DOC.read_text(encoding="utf-8")
+    section = text.split("### Table by table", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
+    return {table: cell.strip() for table, cell in rows}
+
+
+async def test_every_table_about_a_person_is_exported_or_says_why_not(
+    client: httpx.AsyncClient, ctx: AppContext, world: World, cleaner: Cleaner
+) -> None:
+    """A table added later with a column naming a person or a device fails here until
+    docs/privacy.md gives it a section of the export (one the cleaner's export fills) or the
+    reason it has none."""
+    response = await client.get(f"{PEOPLE}/{cleaner.id}/export", headers=admin(ctx, world))
+    assert response.status_code == 200, response.text
+    export = response.json()
+    documented = documented_tables()
+    names = {table._meta.tablename for table in ALL_TABLES}
+    assert set(documented) <= names, set(documented) - names
+    for table in ALL_TABLES:
+        name = table._meta.tablename
+        if not references_a_person(table):
+            continue
+        assert name in documented, f"{name}: say in docs/privacy.md where it is exported"
+        if documented[name].startswith("not exported:"):
+            continue
+        sections = re.findall(r"`(\w+)`", documented[name])
+        assert sections, f"{name}: name its section of the export, or say why it has none"
+        for section in sections:
+            assert export.get(section), f"{name}: the export's {section} holds nothing"
 
 
 async def test_an_erased_person_leaves_no_place_and_cannot_sign_in(
@@ -174,6 +330,9 @@ async def test_an_erased_person_leaves_no_place_and_cannot_sign_in(
     assert await ctx.photo_store.get(key["original_key"]) is None
     assert await Device.count().where(Device.user == cleaner.id) == 0
     assert await PushSubscription.count().where(PushSubscription.user_id == cleaner.id) == 0
+    assert await PushDelivery.count().where(PushDelivery.user_id == cleaner.id) == 0
+    assert await DeviceSync.count().where(DeviceSync.user_id == cleaner.id) == 0
+    assert await Notification.count().where(Notification.created_by == world.dispatcher["id"])
     visits = await CheckIn.select().where(CheckIn.user_id == cleaner.id)
     assert [(v["type"], str(v["job"])) for v in visits] == [("in", cleaner.job)]
     assert visits[0]["within_geofence"] is True
