@@ -25,6 +25,7 @@ from server.db.tables import (
     PushPreference,
     PushSubscription,
     User,
+    WebhookDelivery,
 )
 
 UNPROCESSED = ("awaiting_upload", "queued", "processing")
@@ -140,6 +141,25 @@ async def clear_places_in_facts(user_id: str) -> int:
         detail = alert["detail"] | {n: None for n in PLACE_IN_FACTS if n in alert["detail"]}
         await Alert.update({Alert.detail: detail}).where(Alert.id == alert["id"]).run()
     return len(facts) + len(placed)
+
+
+async def webhook_bodies_naming(user_id: str) -> list[dict[str, Any]]:
+    """The CRM's copies of events that name them, in the outbox or its delivery log."""
+    rows: list[dict[str, Any]] = (
+        await WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.body)
+        .where(names_in("webhook_delivery.body", user_id))
+        .output(load_json=True)
+        .run()
+    )
+    return rows
+
+
+async def replace_webhook_body(delivery_id: str, body: dict[str, Any]) -> None:
+    await (
+        WebhookDelivery.update({WebhookDelivery.body: body})
+        .where(WebhookDelivery.id == delivery_id)
+        .run()
+    )
 
 
 async def delete_sessions(user_id: str) -> int:

@@ -117,7 +117,10 @@ class PersonExport(ApiModel):
 
 class Erased(ApiModel):
     check_ins: int = Field(description="Check-ins whose place was cleared (their visits stay).")
-    facts: int = Field(description="Change-log facts and alerts whose distance was cleared.")
+    facts: int = Field(
+        description="Change-log facts, alerts and webhook events whose distance "
+        "(or, in an event, the person's identity) was cleared."
+    )
     devices: int
     mutation_receipts: int
     jobs: int = Field(description="Jobs moved a version up (their detail named the person).")

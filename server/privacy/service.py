@@ -19,7 +19,8 @@ Erasure keeps the work and forgets the person, in one write transaction with its
 - their check-ins keep the visit (time, job, in or out, the geofence verdict: on site or not
   says nothing about a place beyond the customer's address) and lose latitude, longitude,
   accuracy and distance; the change log's and alerts' copies of the distance go too (an
-  alert stays, naming the person by id);
+  alert stays, naming the person by id), and so do the place and the identity in the CRM's
+  copies of events still held by the webhook outbox or its log;
 - their photos lose their place and distance, and their originals (the camera's EXIF holds
   the place) are deleted from the store once no other photo shares them; the resized copies
   the jobs show were re-encoded without EXIF and stay;
@@ -54,6 +55,7 @@ from server.privacy import queries, records
 
 ERASED_NAME = "Erased person"
 ERASED_EMAIL_DOMAIN = "erased.invalid"  # RFC 2606: never delivered
+PERSONAL_IN_EVENTS = ("email", "name", "phone")
 
 
 async def export_person(user_id: str, by: audit.AuditActor) -> dict[str, Any]:
@@ -141,8 +143,35 @@ async def _erase_within(user_id: str, by: audit.AuditActor, now: datetime) -> di
         "jobs": len(writer.rows),
     }
     keys = await queries.clear_photo_places(user_id)
-    await queries.replace_identity(user_id, placeholder(user_id, now))
+    identity = placeholder(user_id, now)
+    await queries.replace_identity(user_id, identity)
+    counts["facts"] += await _forget_in_webhook_copies(user_id, identity)
     return counts | {"photoOriginals": len(keys), "originalKeys": keys}
+
+
+async def _forget_in_webhook_copies(user_id: str, identity: dict[Column | str, Any]) -> int:
+    """Events for the CRM still in the outbox (or its log) that name the person: those not
+    yet sent go out without their place or identity, those sent no longer keep them here."""
+    rows = await queries.webhook_bodies_naming(user_id)
+    for row in rows:
+        await queries.replace_webhook_body(row["id"], scrubbed(row["body"], user_id, identity))
+    return len(rows)
+
+
+def scrubbed(value: Any, user_id: str, identity: dict[Column | str, Any]) -> Any:
+    """An event's body with every object about the person emptied of what erasure forgets:
+    their staff record's email, name and phone become the placeholder's, and the distance
+    and accuracy of their check-ins are cleared."""
+    if isinstance(value, list):
+        return [scrubbed(item, user_id, identity) for item in value]
+    if not isinstance(value, dict):
+        return value
+    found = {key: scrubbed(item, user_id, identity) for key, item in value.items()}
+    if str(found.get("staffId")) == user_id:
+        found |= {key: None for key in queries.PLACE_IN_FACTS if key in found}
+    if str(found.get("id")) == user_id:
+        found |= {key: identity[key] for key in PERSONAL_IN_EVENTS if key in found}
+    return found
 
 
 def placeholder(user_id: str, now: datetime) -> dict[Column | str, Any]:

@@ -31,6 +31,7 @@ from server.db.tables import (
     PushPreference,
     PushSubscription,
     User,
+    WebhookDelivery,
 )
 from server.privacy.schemas import ErasureReport, PersonExport
 from tests.answers import parse_answer
@@ -317,8 +318,11 @@ async def test_an_erased_person_leaves_no_place_and_cannot_sign_in(
     client: httpx.AsyncClient, ctx: AppContext, world: World, cleaner: Cleaner
 ) -> None:
     key = (await Photo.select(Photo.original_key).where(Photo.user_id == cleaner.id))[0]
+    queued = await _queued_for_the_crm(cleaner)
     response = await client.post(f"{PEOPLE}/{cleaner.id}/erase", headers=admin(ctx, world))
     assert response.status_code == 200, response.text
+    person = await User.select().where(User.id == cleaner.id).first()
+    assert person is not None
     report = parse_answer(ErasureReport, response.json())
     assert (report.erased.check_ins, report.erased.devices, report.erased.photo_originals) == (
         1,
@@ -337,13 +341,28 @@ async def test_an_erased_person_leaves_no_place_and_cannot_sign_in(
     assert [(v["type"], str(v["job"])) for v in visits] == [("in", cleaner.job)]
     assert visits[0]["within_geofence"] is True
 
+    sent = (
+        await WebhookDelivery.select(WebhookDelivery.body)
+        .where(WebhookDelivery.id == queued)
+        .first()
+        .output(load_json=True)
+    )
+    assert sent is not None
+    body = sent["body"]
+    assert body["data"]["checkIn"] == {"staffId": cleaner.id, "distanceMeters": None}
+    assert body["data"]["staff"] == {
+        "id": cleaner.id,
+        "name": "Erased person",
+        "email": person["email"],
+        "phone": "",
+    }
+    assert body["data"]["job"] == {"id": cleaner.job, "name": "Deep clean"}
+
     assert_problem(await sign_in(client, cleaner.user), 401, "invalid_credentials")
     feed = await client.get(
         "/api/mobile/jobs", headers={"Authorization": f"Bearer {cleaner.session['accessToken']}"}
     )
     assert_problem(feed, 401, "session_revoked")
-    person = await User.select().where(User.id == cleaner.id).first()
-    assert person is not None
     assert (person["name"], person["phone"], person["password_hash"]) == ("Erased person", "", "")
     assert person["erased_at"] is not None and person["active"] is False
     assert cleaner.user["email"] != person["email"]
@@ -358,6 +377,34 @@ async def test_an_erased_person_leaves_no_place_and_cannot_sign_in(
         (AuditEvent.target_id == cleaner.id) & (AuditEvent.action == "user.erased")
     )
     assert [str(e["actor_id"]) for e in erased] == [world.admin["id"]]
+
+
+async def _queued_for_the_crm(cleaner: Cleaner) -> str:
+    """An event for the CRM not sent yet: a check-in of theirs, with their staff record."""
+    delivery = str(uuid.uuid4())
+    body = {
+        "type": "checkin.recorded",
+        "data": {
+            "checkIn": {"staffId": cleaner.id, "distanceMeters": 12.5},
+            "staff": {
+                "id": cleaner.id,
+                "name": cleaner.user["name"],
+                "email": cleaner.user["email"],
+                "phone": "0812345678",
+            },
+            "job": {"id": cleaner.job, "name": "Deep clean"},
+        },
+    }
+    await WebhookDelivery.insert(
+        WebhookDelivery(
+            id=delivery,
+            endpoint_id=str(uuid.uuid4()),
+            event_id=1,
+            event_type="checkin.recorded",
+            body=body,
+        )
+    ).run()
+    return delivery
 
 
 async def assert_no_place_of(user_id: str) -> None:
