@@ -9,8 +9,8 @@ from typing import Any
 from server.db.tables import AuditEvent, AuditPurgeHorizon
 
 
-async def insert_event(row: dict[str, Any]) -> None:
-    await AuditEvent.insert(AuditEvent(**row)).run()
+async def insert_events(rows: list[dict[str, Any]]) -> None:
+    await AuditEvent.insert(*(AuditEvent(**row) for row in rows)).run()
 
 
 async def events_page(

@@ -15,6 +15,7 @@ to the request's log lines; the endpoint passes it down as a plain value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -50,6 +51,18 @@ class NotInTransaction(RuntimeError):
     """An audit event written outside the act's transaction could outlive a failed act."""
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One act to record: ``action`` such as ``job.assigned``; ``detail`` ids and codes, no
+    personal data."""
+
+    action: str
+    target_kind: TargetKind
+    target_id: str
+    branch_id: object = None
+    detail: dict[str, Any] | None = None
+
+
 async def record(
     actor: AuditActor,
     action: str,
@@ -59,22 +72,31 @@ async def record(
     branch_id: object = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Within the act's write transaction: append one event (``action`` such as
-    ``job.assigned``; ``detail`` ids and codes, no personal data)."""
+    """Within the act's write transaction: append one event."""
+    await record_all(actor, [Event(action, target_kind, target_id, branch_id, detail)])
+
+
+async def record_all(actor: AuditActor, events: Sequence[Event]) -> None:
+    """Within the acts' write transaction: append their events, in order, in one insert (a
+    batch of the CRM's jobs is one transaction of many acts)."""
+    if not events:
+        return
     if current_engine().current_transaction.get() is None:
-        raise NotInTransaction(f"{action} must be recorded inside its own transaction")
-    await queries.insert_event(
-        {
-            "actor_kind": actor.kind,
-            "actor_id": actor.id,
-            "action": action,
-            "target_kind": target_kind,
-            "target_id": str(target_id),
-            "branch_id": None if branch_id is None else str(branch_id),
-            "request_id": actor.request_id,
-            "detail": detail or {},
-        }
-    )
+        raise NotInTransaction(f"{events[0].action} must be recorded inside its own transaction")
+    await queries.insert_events([_row(actor, event) for event in events])
+
+
+def _row(actor: AuditActor, event: Event) -> dict[str, Any]:
+    return {
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "action": event.action,
+        "target_kind": event.target_kind,
+        "target_id": str(event.target_id),
+        "branch_id": None if event.branch_id is None else str(event.branch_id),
+        "request_id": actor.request_id,
+        "detail": event.detail or {},
+    }
 
 
 async def audit_page(

@@ -9,6 +9,9 @@ write, a line over :data:`MAX_LINE_BYTES`) fails alone; the others go on. Jobs a
 branches, teams, staff and customers one at a time through their own upserts, since each
 may set off more (a person deactivated is signed out) and a file has far fewer of them.
 Memory holds one batch, whatever the size of the file.
+
+What the import creates or changes is audited as the CRM's key's acts in the request (jobs,
+staff), or as the system's from the command line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from server.audit import service as audit
 from server.errors import (
     ApiError,
     MalformedJson,
@@ -71,17 +75,19 @@ PersonUpsert = Callable[..., Awaitable[Upserted]]
 @dataclass(frozen=True, slots=True)
 class Kind:
     """What a line of one kind holds, the scope a key needs to write it, and (for people)
-    the upsert that writes it; jobs go through the batch upsert instead."""
+    the upsert that writes it, told who acts when it is ``audited``; jobs go through the
+    batch upsert instead."""
 
     model: type[BaseModel]
     scope: Scope
     upsert: PersonUpsert | None = None
+    audited: bool = False
 
 
 KINDS: dict[str, Kind] = {
     "branch": Kind(BranchRecord, Scope.PEOPLE_WRITE, people.upsert_branch),
     "team": Kind(TeamRecord, Scope.PEOPLE_WRITE, people.upsert_team),
-    "staff": Kind(StaffRecord, Scope.PEOPLE_WRITE, people.upsert_staff),
+    "staff": Kind(StaffRecord, Scope.PEOPLE_WRITE, people.upsert_staff, audited=True),
     "customer": Kind(CustomerRecord, Scope.PEOPLE_WRITE, people.upsert_customer),
     "job": Kind(JobRecord, Scope.JOBS_WRITE),
 }
@@ -124,25 +130,30 @@ def check_upload(content_type: str | None, content_length: str | None) -> None:
         raise PayloadTooLarge(f"An import may send at most {MAX_IMPORT_BYTES} bytes.")
 
 
-async def import_stream(chunks: AsyncIterable[bytes], may_write: MayWrite) -> AsyncIterator[bytes]:
-    """The NDJSON answer to an NDJSON body, sent once the body has been read.
+async def import_stream(
+    chunks: AsyncIterable[bytes], may_write: MayWrite, by: audit.AuditActor
+) -> AsyncIterator[bytes]:
+    """The NDJSON answer to an NDJSON body, sent once the body has been read; its writes are
+    audited as done ``by`` (the CRM's key).
 
     Lines are applied as the body arrives, but their answers wait in a spooled temporary
     file (memory up to :data:`SPOOL_BYTES`, then disk): most HTTP/1.1 clients read nothing
     of the answer before they have sent the whole request, and a server writing into a
     socket no one reads would stop reading the body, so both would wait for ever."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as answers:
-        async for applied in apply_lines(ndjson_lines(chunks, may_write)):
+        async for applied in apply_lines(ndjson_lines(chunks, may_write), by):
             answers.write(b"".join(orjson.dumps(line.answer()) + b"\n" for line in applied))
         answers.seek(0)
         while chunk := answers.read(ANSWER_CHUNK):
             yield chunk
 
 
-async def apply_lines(lines: AsyncIterable[Line]) -> AsyncIterator[list[Line]]:
-    """Apply lines in their order; yields them in that order, a batch at a time, once their
-    outcomes are known. A job line waits for its batch; a person's line first writes the
-    jobs before it, then itself (a later job may name that customer)."""
+async def apply_lines(
+    lines: AsyncIterable[Line], by: audit.AuditActor = audit.SYSTEM
+) -> AsyncIterator[list[Line]]:
+    """Apply lines in their order, audited as done ``by``; yields them in that order, a batch
+    at a time, once their outcomes are known. A job line waits for its batch; a person's line
+    first writes the jobs before it, then itself (a later job may name that customer)."""
     held: list[Line] = []
     held_jobs: set[str] = set()
     async for line in lines:
@@ -150,30 +161,30 @@ async def apply_lines(lines: AsyncIterable[Line]) -> AsyncIterator[list[Line]]:
             (line.is_job and line.external_id in held_jobs)
             or (line.outcome is None and not line.is_job)
         ):
-            yield await apply_jobs(held)
+            yield await apply_jobs(held, by)
             held, held_jobs = [], set()
         if line.outcome is None and not line.is_job:
-            await apply_person(line)
+            await apply_person(line, by)
             yield [line]
             continue
         held.append(line)
         if line.is_job:
             held_jobs.add(str(line.external_id))
         if len(held) >= JOB_BATCH:
-            yield await apply_jobs(held)
+            yield await apply_jobs(held, by)
             held, held_jobs = [], set()
     if held:
-        yield await apply_jobs(held)
+        yield await apply_jobs(held, by)
 
 
-async def apply_jobs(lines: list[Line]) -> list[Line]:
+async def apply_jobs(lines: list[Line], by: audit.AuditActor) -> list[Line]:
     """Upsert the job lines among ``lines`` (distinct external ids) in one transaction."""
     waiting = [line for line in lines if line.is_job]
     if not waiting:
         return lines
     upserts = [JobUpsert(str(line.external_id), _job(line.record)) for line in waiting]
     try:
-        outcomes = await upsert_jobs(upserts)
+        outcomes = await upsert_jobs(upserts, by)
     except Exception as exc:  # the database failed: these lines fail, later ones may not
         log.exception("importing %d jobs failed", len(upserts))
         outcomes = [as_api_error(exc)] * len(upserts)
@@ -182,11 +193,12 @@ async def apply_jobs(lines: list[Line]) -> list[Line]:
     return lines
 
 
-async def apply_person(line: Line) -> None:
-    upsert = KINDS[str(line.kind)].upsert
-    assert upsert is not None
+async def apply_person(line: Line, by: audit.AuditActor) -> None:
+    kind = KINDS[str(line.kind)]
+    assert kind.upsert is not None
+    acting = {"by": by} if kind.audited else {}
     try:
-        line.outcome = (await upsert(line.external_id, line.record)).status
+        line.outcome = (await kind.upsert(line.external_id, line.record, **acting)).status
     except ApiError as refused:
         line.outcome = refused
     except Exception as exc:

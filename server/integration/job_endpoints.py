@@ -8,9 +8,11 @@ from typing import Any
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
+from server.audit.service import AuditActor
 from server.core.schemas import Problem
 from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json
+from server.http.request_log import request_id_of
 from server.http.security_headers import secure
 from server.integration import imports as import_service
 from server.integration import jobs as job_service
@@ -39,12 +41,13 @@ REFUSALS: dict[int, type[BaseModel] | None] = {401: Problem, 403: Problem, 429: 
         **REFUSALS,
     },
 )
-async def put_job(request: Request, _holder: KeyHolder, external_id: str) -> HTTPResponse:
+async def put_job(request: Request, holder: KeyHolder, external_id: str) -> HTTPResponse:
     record = read_json(request, JobRecord)
     upserted = await job_service.upsert_job(
         people_service.valid_external_id(external_id),
         record,
         expected_version(request.headers.get("if-match")),
+        by_key(request, holder),
     )
     return job_answer(upserted.record, upserted.http_status)
 
@@ -80,10 +83,18 @@ async def import_records(request: Request, holder: KeyHolder) -> None:
     response: HTTPResponse = await request.respond(
         content_type=import_service.NDJSON, headers={"Cache-Control": "no-store"}
     )
-    async for answer in import_service.import_stream(body_chunks(request), holder.allows):
+    answers = import_service.import_stream(
+        body_chunks(request), holder.allows, by_key(request, holder)
+    )
+    async for answer in answers:
         await response.send(answer)
     await response.eof()  # type: ignore[no-untyped-call]
     # Nothing returned: Sanic would log an answer returned after it was sent as an error.
+
+
+def by_key(request: Request, holder: KeyHolder) -> AuditActor:
+    """Who the audit trail names for the CRM's writes: its key, in this request."""
+    return AuditActor.api_key(holder.key_id, request_id_of(request))
 
 
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:

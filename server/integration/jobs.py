@@ -7,6 +7,10 @@ query each, each record is decided in memory by :mod:`server.integration.job_rul
 record that cannot apply fails alone), new jobs are written by one ``create_jobs`` and
 changes by one :class:`JobWriter`. The PUT route is a batch of one; the bulk import sends
 hundreds at a time.
+
+Each job created or changed leaves the audit event a dispatcher's same act leaves, naming the
+CRM's key and the request, in the batch's transaction; an unchanged record, or one that
+failed, records nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from typing import Any
 
 import asyncpg
 
+from server.audit import service as audit
 from server.core.clock import local_time
 from server.db.engine import write_transaction
 from server.errors import ApiError, RecordNotFound
 from server.integration.job_rules import (
     Assignment,
+    JobPlan,
     assignment_of,
     customer_of,
     new_job,
@@ -47,9 +53,15 @@ class JobUpsert:
     expected: int | None = None
 
 
-async def upsert_job(external_id: str, record: JobRecord, expected: int | None = None) -> Upserted:
-    """Create or replace one job; raises what the record's outcome was if it failed."""
-    [outcome] = await upsert_jobs([JobUpsert(external_id, record, expected)])
+async def upsert_job(
+    external_id: str,
+    record: JobRecord,
+    expected: int | None = None,
+    by: audit.AuditActor = audit.SYSTEM,
+) -> Upserted:
+    """Create or replace one job, audited as done ``by``; raises what the record's outcome
+    was if it failed."""
+    [outcome] = await upsert_jobs([JobUpsert(external_id, record, expected)], by)
     if isinstance(outcome, ApiError):
         raise outcome
     return Upserted(outcome, await read_job(external_id))
@@ -102,17 +114,21 @@ def job_out(
     }
 
 
-async def upsert_jobs(upserts: Sequence[JobUpsert]) -> list[Outcome]:
-    """Upsert records of distinct external ids in one transaction; each one's outcome, in
-    order. Two requests creating the same job at once: the one that lost the race is run
-    again, and finds the job."""
+async def upsert_jobs(
+    upserts: Sequence[JobUpsert], by: audit.AuditActor = audit.SYSTEM
+) -> list[Outcome]:
+    """Upsert records of distinct external ids in one transaction, audited as done ``by``;
+    each one's outcome, in order. Two requests creating the same job at once: the one that
+    lost the race is run again, and finds the job."""
     try:
-        return await _upsert_in_transaction(upserts)
+        return await _upsert_in_transaction(upserts, by)
     except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
-        return await _upsert_in_transaction(upserts)
+        return await _upsert_in_transaction(upserts, by)
 
 
-async def _upsert_in_transaction(upserts: Sequence[JobUpsert]) -> list[Outcome]:
+async def _upsert_in_transaction(
+    upserts: Sequence[JobUpsert], by: audit.AuditActor
+) -> list[Outcome]:
     async with write_transaction():
         batch = await Batch.read(upserts)
         outcomes: list[Outcome] = []
@@ -124,6 +140,7 @@ async def _upsert_in_transaction(upserts: Sequence[JobUpsert]) -> list[Outcome]:
         if batch.new_jobs:
             await create_jobs([], batch.new_jobs, batch.new_items, SYSTEM)
         await batch.writer.commit()
+        await audit.record_all(by, batch.events)
     return outcomes
 
 
@@ -138,6 +155,7 @@ class Batch:
     writer: JobWriter = field(default_factory=lambda: JobWriter(SYSTEM))
     new_jobs: list[dict[str, Any]] = field(default_factory=list)
     new_items: list[dict[str, Any]] = field(default_factory=list)
+    events: list[audit.Event] = field(default_factory=list)
 
     @classmethod
     async def read(cls, upserts: Sequence[JobUpsert]) -> Batch:
@@ -164,13 +182,31 @@ class Batch:
             row, items = new_job(upsert.external_id, upsert.record, customer, assignment)
             self.new_jobs.append(row)
             self.new_items.extend(items)
+            crew = {"crew": assignment.crew}
+            self.events.append(audit.Event("job.created", "job", row["id"], row["branch"], crew))
             return "created"
         plan = plan_update(
             job, self.checklists.get(str(job["id"]), []), upsert.record, customer, assignment
         )
         if not plan:
             return "unchanged"
+        self.events.append(change_event(job, plan))  # before the writer moves its crew on
         job["customer_name"] = customer["name"]  # as the change's live event shows the job
         about = {"checklist": plan.labels} if plan.checklist else {}
         self.writer.change(job, plan.values, plan.kind, about=about, checklist=plan.checklist)
         return "updated"
+
+
+def change_event(job: dict[str, Any], plan: JobPlan) -> audit.Event:
+    """The event a dispatcher's same edit leaves: a new crew is ``job.assigned`` (or
+    ``job.reassigned``, from a crew) naming the crew before and after, else the change's kind;
+    ``fields`` names every field the record changed (one upsert may change several)."""
+    fields = [*plan.values, "checklist"] if plan.checklist else list(plan.values)
+    detail: dict[str, Any] = {"fields": sorted(fields)}
+    action = plan.kind
+    if "crew" in plan.values:
+        before = crew_of(job)
+        detail |= {"crew": list(plan.values["crew"]), "previousCrew": before}
+        if action == "job.assigned" and before:
+            action = "job.reassigned"
+    return audit.Event(action, "job", str(job["id"]), job["branch"], detail)
