@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from server.core.clock import local_time
 
 LEAD_POSITION = 0
@@ -115,6 +117,23 @@ def job_records(
         }
         for job in jobs
     ]
+
+
+def change_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One of their acts in the change log, without the job as it stood after it (the
+    customer's record, not theirs)."""
+    record = plain(row) or {}
+    record["payload"] = {k: v for k, v in (row["payload"] or {}).items() if k != "job"}
+    return record
+
+
+def alert_record(row: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """An alert about them, or one they only acknowledged: then its detail (about someone
+    else, or a job) is left out."""
+    record = plain(row) or {}
+    if f'"{user_id}"' not in orjson.dumps(row["detail"]).decode():
+        record["detail"] = None
+    return record
 
 
 def receipts_summary(rows: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> dict[str, Any]:

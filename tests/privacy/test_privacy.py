@@ -225,6 +225,7 @@ async def test_the_export_holds_every_kind_of_data(
     offsite = [a for a in export["alerts"] if a["kind"] == "offsite_checkin"]
     assert [a["detail"]["distanceMeters"] for a in offsite] == [870.0]
     assert "checkin.recorded" in {c["kind"] for c in export["changes"]}
+    assert not [c for c in export["changes"] if "job" in c["payload"]]  # the customer's
 
     receipts = export["mutationReceipts"]
     assert (receipts["total"], receipts["byKind"]["checkin"]) == (3, {"applied": 1})
@@ -256,6 +257,24 @@ async def test_the_export_holds_every_kind_of_data(
         (AuditEvent.target_id == cleaner.id) & (AuditEvent.action == "user.exported")
     )
     assert [str(e["actor_id"]) for e in exported] == [world.admin["id"]]
+
+
+async def test_an_export_leaves_out_what_is_about_others(
+    client: httpx.AsyncClient, ctx: AppContext, world: World, cleaner: Cleaner
+) -> None:
+    """The dispatcher who acknowledged an alert about the cleaner, and reassigned a job of
+    theirs, gets those acts back, not the cleaner's distance or the customer's record."""
+    dispatcher = world.dispatcher["id"]
+    await Alert.update(
+        {Alert.acknowledged_by: dispatcher, Alert.acknowledged_at: datetime.now(UTC)}
+    ).where((Alert.job_id == cleaner.job) & (Alert.kind == "offsite_checkin"))
+    response = await client.get(f"{PEOPLE}/{dispatcher}/export", headers=admin(ctx, world))
+    assert response.status_code == 200, response.text
+    export = response.json()
+    assert [(a["kind"], a["detail"]) for a in export["alerts"]] == [("offsite_checkin", None)]
+    [reassigned] = [c for c in export["changes"] if c["jobId"] == cleaner.former_job]
+    assert reassigned["payload"]["left"] == [cleaner.id] and "job" not in reassigned["payload"]
+    assert "Somsri" not in response.text
 
 
 def keys_of(value: Any) -> set[str]:
