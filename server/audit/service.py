@@ -116,9 +116,10 @@ async def audit_page(
     }
 
 
-async def events_about(user_id: str) -> list[dict[str, Any]]:
-    """Every event whose target or actor is the person (for their data export)."""
-    return [event_record(row) for row in await queries.events_about_user(user_id)]
+async def events_about(user_id: str, device_ids: list[str]) -> list[dict[str, Any]]:
+    """Every event about the person or their devices ``device_ids``, by them, or whose
+    detail names them (for their data export)."""
+    return [event_record(row) for row in await queries.events_about_user(user_id, device_ids)]
 
 
 async def advance_purge_horizon(retention_days: int, now: datetime | None = None) -> datetime:

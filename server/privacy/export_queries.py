@@ -9,7 +9,6 @@ from piccolo.query.functions.aggregate import Count, Max, Min
 
 from server.db.tables import (
     Alert,
-    AuditEvent,
     ChangeLog,
     ChangeMember,
     CheckIn,
@@ -313,24 +312,5 @@ async def receipt_counts(user_id: str) -> list[dict[str, Any]]:
         .where(MutationReceipt.user_id == user_id)
         .group_by(MutationReceipt.kind, MutationReceipt.outcome)
         .run()
-    )
-    return rows
-
-
-async def audit_events(user_id: str, device_ids: list[str]) -> list[dict[str, Any]]:
-    """Every audit event about the person, oldest first: they are its target or its actor,
-    its target is one of their devices (``device_ids``: a session revoked), or its detail
-    names them (a job's crew before and after, a revoked session's owner). It scans the
-    trail: an export is rare."""
-    about = (
-        ((AuditEvent.target_kind == "user") & (AuditEvent.target_id == user_id))
-        | (AuditEvent.actor_id == user_id)
-        | names_in("audit_event.detail", user_id)
-    )
-    if device_ids:
-        theirs = (AuditEvent.target_kind == "device") & AuditEvent.target_id.is_in(device_ids)
-        about = about | theirs
-    rows: list[dict[str, Any]] = (
-        await AuditEvent.select().where(about).order_by(AuditEvent.id).output(load_json=True).run()
     )
     return rows

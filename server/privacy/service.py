@@ -99,10 +99,7 @@ async def _held_about(user_id: str) -> dict[str, Any]:
         "pushPreference": records.plain(await reads.push_preference(user_id)),
         "passwordLinks": records.rows_of(await reads.password_links(user_id)),
         "privacyAcknowledgements": records.rows_of(await reads.acknowledgements(user_id)),
-        "auditEvents": [
-            audit.event_record(row)
-            for row in await reads.audit_events(user_id, [str(d["id"]) for d in devices])
-        ],
+        "auditEvents": await audit.events_about(user_id, [str(d["id"]) for d in devices]),
     }
 
 
