@@ -7,7 +7,8 @@ there. A fresh browser over the same profile, still with no signal, cannot queue
 without the PIN, keeps nothing of a photo shared to it before the PIN, opens the kept day and
 both shared photos only with it, and erases it all after five wrong PINs. Signing out wipes the
 phone before it asks the server; one person's sealed changes are never sent under another's
-session; a 429 is waited out and loses nothing.
+session; a 429 is waited out and loses nothing. The job's photos the app shows never reach
+the browser's HTTP cache, which would keep them on disk in the clear.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, Playwright, Request, Route
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, FilePayload, Page, Playwright, Request, Route
 
 from server.auth import queries as device_queries
 from server.auth import service as auth_service
@@ -43,6 +46,7 @@ from tests.browser.app_helpers import (
 )
 from tests.browser.test_app_in_chromium import DEVICE_ID, SEALED_DATA
 from tests.browser.test_share_target_in_chromium import MARKED, MARKER, OPENED, share
+from tests.photos.camera import camera_photo
 from tests.servers import wait_for
 from tests.world import TEST_PASSWORD, World, add_staff
 
@@ -229,6 +233,48 @@ async def test_a_copied_profile_holds_nothing_readable_and_opens_only_with_the_p
         assert await page.evaluate(STORED) == [], "nothing kept: no database, no cached answer"
     finally:
         await thief.close()
+
+
+THUMBNAIL_SHOWN = """() => { const img = document.querySelector(".photos img");
+  return img && img.complete && img.naturalWidth > 0 && img.getAttribute("src"); }"""
+
+
+def middle(body: bytes) -> list[bytes]:
+    """A stretch of an image's compressed bytes, found only where the image itself is."""
+    return [body[len(body) // 2 : len(body) // 2 + 48]]
+
+
+@pytest.mark.photo_processing
+async def test_a_jobs_photos_never_reach_the_http_cache(
+    app_process: App, playwright: Playwright, world: World, tmp_path: Path
+) -> None:
+    staff, jobs = await todays_jobs(world)
+    profile = tmp_path / "profile"
+    phone = await playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=["--no-sandbox"], **PHONE
+    )
+    try:
+        page = await phone.new_page()
+        await sign_in(page, app_process, staff)
+        await page.evaluate("navigator.serviceWorker.ready")
+        await page.goto(f"{app_process.base}/#job/{jobs[0]['id']}")
+        await page.wait_for_selector("#step")
+        photo = FilePayload(name="IMG_0002.jpg", mimeType="image/jpeg", buffer=camera_photo("JPEG"))
+        await page.set_input_files("#photo", files=[photo])
+        await page.wait_for_selector(".photos img", timeout=30_000)  # processed, heard live
+        thumbnail = str(await (await page.wait_for_function(THUMBNAIL_SHOWN)).json_value())
+        async with page.expect_popup() as opening:
+            await page.click(".photos a")
+        tab = await opening.value
+        await tab.wait_for_load_state()
+        assert (await tab.evaluate("document.contentType")).startswith("image/"), "shown in its tab"
+        full = await page.get_attribute(".photos a", "href")
+    finally:
+        await phone.close()
+    async with httpx.AsyncClient(base_url=app_process.base) as http:
+        shown = (await http.get(thumbnail)).content
+        opened = (await http.get(str(full))).content
+    assert readable_in(profile, {"thumbnail": middle(shown), "photo": middle(opened)}) == []
 
 
 async def test_signing_out_wipes_the_phone_before_asking_the_server(
