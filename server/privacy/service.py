@@ -149,10 +149,13 @@ async def _erase_within(user_id: str, by: audit.AuditActor, now: datetime) -> di
 async def _forget_in_webhook_copies(user_id: str, identity: dict[Column | str, Any]) -> int:
     """Events for the CRM still in the outbox (or its log) that name the person: those not
     yet sent go out without their place or identity, those sent no longer keep them here."""
-    rows = await queries.webhook_bodies_naming(user_id)
-    for row in rows:
-        await queries.replace_webhook_body(row["id"], scrubbed(row["body"], user_id, identity))
-    return len(rows)
+    changed = 0
+    for row in await queries.webhook_bodies_naming(user_id):
+        body = scrubbed(row["body"], user_id, identity)
+        if body != row["body"]:  # erasing again finds them already forgotten
+            await queries.replace_webhook_body(row["id"], body)
+            changed += 1
+    return changed
 
 
 def scrubbed(value: Any, user_id: str, identity: dict[Column | str, Any]) -> Any:
