@@ -17,6 +17,7 @@ from server.auth.schemas import (
     SetPasswordRequest,
 )
 from server.auth.service import DeviceInfo, IssuedSession, SignInRules
+from server.auth.tokens import DEVICE_TOKEN_SECONDS
 from server.context import app_context
 from server.core.access import ANY_ROLE, Principal
 from server.core.answers import Answer
@@ -34,13 +35,16 @@ from server.http.json_io import json_response, read_json
 from server.http.rate_limits import RouteClass
 
 auth_routes = Blueprint("auth", url_prefix="/api/mobile/auth")
-REFRESH_COOKIE_PATH = "/api/mobile/auth"
+AUTH_COOKIE_PATH = "/api/mobile/auth"  # the refresh and device cookies go to these routes only
+DEVICE_COOKIE = "tinedy_device"
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
 @auth_routes.post("/login")
 @endpoint(
-    "Sign in a device; also sets the browser session cookies.",
+    "Sign in a device; also sets the browser session cookies and a device cookie "
+    "(tinedy_device, a year, path /api/mobile/auth) whose later sign-ins are throttled on "
+    "its own budget, not the address's.",
     roles=None,
     rate_class=RouteClass.SIGN_IN,
     body=LoginRequest,
@@ -64,6 +68,7 @@ async def login(request: Request) -> HTTPResponse:
         ctx.signer,
         ctx.throttle,
         SignInRules.of(ctx.settings),
+        body.device_token or request.cookies.get(DEVICE_COOKIE),
     )
     return _session_response(request, session)
 
@@ -110,7 +115,7 @@ async def logout(request: Request) -> HTTPResponse:
     headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
     response = Answer(status=204, headers=headers)
     response.delete_cookie(ACCESS_COOKIE, path="/")
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    response.delete_cookie(REFRESH_COOKIE, path=AUTH_COOKIE_PATH)
     return response
 
 
@@ -197,23 +202,28 @@ def _session_response(request: Request, session: IssuedSession) -> HTTPResponse:
     secure = settings.cookie_secure == "always" or (
         settings.cookie_secure == "auto" and request.scheme == "https"
     )
-    response = json_response(
-        {
-            "accessToken": session.access_token,
-            "refreshToken": session.refresh_token,
-            "expiresIn": session.expires_in,
-            "user": session.user,
-        }
-    )
-    for name, value, path, max_age in (
+    body = {
+        "accessToken": session.access_token,
+        "refreshToken": session.refresh_token,
+        "expiresIn": session.expires_in,
+        "user": session.user,
+    }
+    cookies = [
         (ACCESS_COOKIE, session.access_token, "/", settings.access_token_seconds),
         (
             REFRESH_COOKIE,
             session.refresh_token,
-            REFRESH_COOKIE_PATH,
+            AUTH_COOKIE_PATH,
             settings.refresh_token_seconds,
         ),
-    ):
+    ]
+    if session.device_token is not None:
+        body["deviceToken"] = session.device_token
+        cookies.append(
+            (DEVICE_COOKIE, session.device_token, AUTH_COOKIE_PATH, DEVICE_TOKEN_SECONDS)
+        )
+    response = json_response(body)
+    for name, value, path, max_age in cookies:
         response.add_cookie(
             name,
             value,

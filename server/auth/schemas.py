@@ -15,6 +15,14 @@ class LoginRequest(ApiModel):
     email: Text = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     password: Text = Field(min_length=1, max_length=1024)
     device: DeviceIn = Field(default_factory=DeviceIn)
+    device_token: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="The deviceToken of an earlier sign-in, for a client without a cookie "
+        "jar (a browser sends the tinedy_device cookie instead): the attempt is throttled "
+        "on that device's own budget, not its address's.",
+    )
 
 
 class RefreshRequest(ApiModel):
@@ -34,6 +42,11 @@ class LoginResponse(ApiModel):
     refresh_token: str
     expires_in: int
     user: UserOut
+    device_token: str | None = Field(
+        None,
+        description="Sign-in only: this device's cookie for the account (also set as the "
+        "tinedy_device cookie), valid a year; send it back as deviceToken when signing in.",
+    )
 
 
 class OfflineKeyOut(ApiModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ class IssuedSession:
     refresh_token: str
     expires_in: int
     user: dict[str, Any]
+    device_token: str | None = None
 
 
 async def login(
@@ -62,11 +63,16 @@ async def login(
     signer: TokenSigner,
     throttle: LoginThrottle,
     rules: SignInRules,
+    device_token: str | None = None,
 ) -> IssuedSession:
-    """A new session for this device; an older session of the same device is signed out,
-    and so is the person's least recently seen device when they would be on more than
-    ``rules.max_devices``. The demo's password outside demo mode is a wrong password."""
-    attempt = await throttle.reserve(email, client_address)  # counted before the check runs
+    """A new session for this device, with a new device cookie for the account; an older
+    session of the same device is signed out, and so is the person's least recently seen
+    device when they would be on more than ``rules.max_devices``. The demo's password
+    outside demo mode is a wrong password. ``device_token``, the device cookie of an
+    earlier sign-in, has the attempt counted on its own budget (see the throttle)."""
+    account = email.casefold()
+    known = _known_device(device_token, account, signer)
+    attempt = await throttle.reserve(email, client_address, known)  # before the check runs
     user = await people_queries.find_user_by_email(email)
     live_user = user if user is not None and user["active"] else None
     hashed = live_user["password_hash"] if live_user else None
@@ -97,7 +103,8 @@ async def login(
                 "platform": device.platform,
             }
         )
-    return _issue(live_user, device_id, generation=0, signer=signer)
+    session = _issue(live_user, device_id, generation=0, signer=signer)
+    return replace(session, device_token=signer.issue_device(account))
 
 
 async def refresh(refresh_token: str, signer: TokenSigner) -> IssuedSession:
@@ -191,6 +198,18 @@ async def _device_of(
     if device is None or str(device["user"]) != claims.user_id:
         raise InvalidToken("Refresh token is not valid.")
     return claims, device
+
+
+def _known_device(token: str | None, account: str, signer: TokenSigner) -> str | None:
+    """The nonce of ``token`` when it is a valid device cookie of ``account``; a forged or
+    expired cookie, or another account's, is no cookie."""
+    if not token:
+        return None
+    try:
+        claims = signer.read_device(token)
+    except InvalidToken:
+        return None
+    return claims.nonce if claims.account == account else None
 
 
 async def _revoke_all(

@@ -15,6 +15,13 @@ gives its counts back at once, so hammering a closed door never fills anyone's b
   that account, not five; a person who types their password right still gets in at once, from
   any address. It slows an attack down; it never locks the account.
 
+A sign-in that presents a valid device cookie of its account (OWASP's "device cookies",
+:meth:`~server.auth.tokens.TokenSigner.issue_device`) is counted on the cookie's own budget
+instead, keyed by its nonce (``LOGIN_FAILURES_PER_ACCOUNT`` again), and on none of the three:
+an attacker behind the owner's address (a carrier NAT, an office Wi-Fi) spends the client's
+budgets, not the owner's. Once a cookie's budget is spent (it was stolen, or its owner forgot
+the password) it is no cookie: its attempts fall back to the three counts.
+
 A client is its IPv4 address or its IPv6 /64 (:func:`client_prefix`): a home or phone network
 gets a whole /64 and can rotate through it. Windows are 15 minutes aligned to the clock, and
 ``Retry-After`` says when the window ends. While Redis is unreachable each worker counts in its
@@ -72,9 +79,12 @@ class LoginThrottle:
     async def probe(self) -> str:
         return await self._counters.probe()
 
-    async def reserve(self, email: str, address: str) -> Reservation:
+    async def reserve(self, email: str, address: str, device: str | None = None) -> Reservation:
         """Count one password check at ``email`` from ``address``; 429 (counting nothing)
-        when a budget is spent."""
+        when a budget is spent. ``device`` is the nonce of a valid device cookie of this
+        account: while its budget lasts, it is the only count taken."""
+        if device is not None and (trusted := await self._reserve_device(device)) is not None:
+            return trusted
         account, client = email.casefold(), client_prefix(address)
         pair, ceiling = self._per_pair, self._ceiling
         keys = (
@@ -93,6 +103,17 @@ class LoginThrottle:
             THROTTLED.labels(SIGN_IN_FAILURES).inc()
             raise RateLimited(math.ceil(max(refused)))
         return reservation
+
+    async def _reserve_device(self, nonce: str) -> Reservation | None:
+        """Count one check on a device cookie's budget; None (counting nothing) once it is
+        spent, so the attempt is counted as one without a cookie."""
+        key, limit = f"login:d:{nonce}", self._per_pair
+        count, _ = await self._counters.add(key, limit.window)
+        reservation = Reservation(((key, limit.window),))
+        if count <= limit.quota:
+            return reservation
+        await self.refund(reservation)
+        return None
 
     async def reserve_address(self, address: str) -> Reservation:
         """Count one attempt from ``address`` with no account to name (a password link, a

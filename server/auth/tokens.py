@@ -1,13 +1,16 @@
-"""Signed JWTs: short-lived access tokens and rotating refresh tokens.
+"""Signed JWTs: short-lived access tokens, rotating refresh tokens and device cookies.
 
 An access token carries what the hot path needs (user, device, role, branch, team) so a feed
 request needs no database read to know who is asking. A refresh token carries its device and
-generation: the device row holds the one generation that may still be spent.
+generation: the device row holds the one generation that may still be spent. A device cookie
+(OWASP's "device cookies") says that this browser or phone once signed in as an account: the
+sign-in throttle counts its attempts on a budget of its own (see :mod:`server.auth.throttle`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +23,7 @@ from server.errors import InvalidToken
 
 ALGORITHM = "HS256"
 VERIFIED_TOKENS = 16_384
+DEVICE_TOKEN_SECONDS = 365 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +33,19 @@ class RefreshClaims:
     generation: int
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceClaims:
+    account: str
+    nonce: str
+
+
 class TokenSigner:
     """Keys derived per purpose, so an access token can never pass as a refresh token."""
 
     def __init__(self, secret: str, access_seconds: int, refresh_seconds: int) -> None:
         self._access_key = _derive(secret, "access")
         self._refresh_key = _derive(secret, "refresh")
+        self._device_key = _derive(secret, "device")
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
         self._verified_access = lru_cache(maxsize=VERIFIED_TOKENS)(self._verify_access)
@@ -62,6 +73,22 @@ class TokenSigner:
             "exp": now + self.refresh_seconds,
         }
         return jwt.encode(claims, self._refresh_key, algorithm=ALGORITHM)
+
+    def issue_device(self, account: str) -> str:
+        """A device cookie for ``account`` (an email, casefolded, as the throttle names
+        accounts), valid a year; its random nonce keys its own sign-in budget."""
+        now = int(time.time())
+        claims = {
+            "sub": account,
+            "dev": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + DEVICE_TOKEN_SECONDS,
+        }
+        return jwt.encode(claims, self._device_key, algorithm=ALGORITHM)
+
+    def read_device(self, token: str) -> DeviceClaims:
+        claims = _decode(token, self._device_key)
+        return DeviceClaims(_text(claims, "sub"), _text(claims, "dev"))
 
     def read_access(self, token: str) -> Principal:
         """Verify once, then remember: a phone sends the same token for many minutes, and

@@ -25,5 +25,5 @@ async def test_cookie_secure_flag_follows_the_scheme(
     response = await client.post(LOGIN, json=credentials(world.staff_b, "proxied"), headers=proxy)
     assert response.status_code == 200
     cookies = response.headers.get_list("set-cookie")
-    assert len(cookies) == 2
+    assert len(cookies) == 3  # access, refresh and device
     assert all(("Secure" in cookie) is secure for cookie in cookies)
