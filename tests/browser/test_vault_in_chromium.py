@@ -281,6 +281,10 @@ async def test_signing_out_wipes_the_phone_before_asking_the_server(
     app_process: App, browser_context: BrowserContext, world: World
 ) -> None:
     page, _, _ = await controlled_page(browser_context, app_process, world)
+    assert await share(page, f"{app_process.base}/share-target", 1, body=MARKED) == 200
+    await page.wait_for_selector("#attach")  # the share inbox is one of the caches
+    await page.goto(app_process.base)
+    await page.wait_for_selector("#out")
     seen: list[dict[str, Any]] = []
 
     async def logout(route: Route, request: Request) -> None:
