@@ -1,6 +1,6 @@
 """Command line: ``python -m server run|migrate|seed-demo|process-photos|send-pushes|
-send-webhooks|purge-locations|compact-changes|create-api-key|revoke-api-key|list-api-keys|
-import`` (also installed as the ``tinedy-field`` script)."""
+send-webhooks|purge-locations|compact-changes|purge-audit|create-api-key|revoke-api-key|
+list-api-keys|import`` (also installed as the ``tinedy-field`` script)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         "purge-locations",
         help="forget check-in and photo coordinates older than LOCATION_RETENTION_DAYS "
         "(the schedule runs it daily)",
+    )
+    commands.add_parser(
+        "purge-audit",
+        help="drop audit events older than AUDIT_RETENTION_DAYS (the schedule runs it daily)",
     )
     create_key = commands.add_parser(
         "create-api-key", help="make an API key for the office CRM and print it (once)"
@@ -91,11 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             _with_engine_answer(settings, partial(import_file, args.file, args.kind))
         )
-    elif args.command == "compact-changes":
-        days = settings.change_log_retention_days
-        asyncio.run(_with_engine(settings, partial(_compact_changes, days)))
-    elif args.command == "purge-locations":
-        asyncio.run(_with_engine(settings, partial(_purge_locations, settings)))
+    elif args.command in RETENTION_SUMMARIES:
+        asyncio.run(_with_engine(settings, partial(_run_retention, args.command, settings)))
     elif args.command == "seed-demo":
         if not settings.demo:
             print("seed-demo loads demo accounts: set DEMO=1 to allow it.", file=sys.stderr)
@@ -173,24 +174,26 @@ async def _migrate() -> None:
     await apply_migrations()
 
 
-async def _compact_changes(retention_days: int) -> None:
-    from server.ops.retention import compact_change_log
+RETENTION_SUMMARIES = {
+    "compact-changes": "Dropped {dropped} change-log rows; cursors before {horizon} must reload.",
+    "purge-locations": "Purged where {purged} check-ins and photos were, "
+    "for those over {settings.location_retention_days} days old.",
+    "purge-audit": "Dropped {dropped} audit events, "
+    "those over {settings.audit_retention_days} days old.",
+}
 
-    horizon, dropped = await compact_change_log(retention_days)
-    print(f"Dropped {dropped} change-log rows; cursors before {horizon} must reload.")
 
-
-async def _purge_locations(settings: Settings) -> None:
-    from server.ops.retention import purge_locations
+async def _run_retention(name: str, settings: Settings) -> None:
+    """The schedule's job, run now; its success is recorded as the schedule's would be."""
+    from server.ops.retention import run_by_hand
     from server.photos.storage.factory import object_store_for
 
     store = object_store_for(settings)
     try:
-        purged = await purge_locations(settings.location_retention_days, store)
+        result = await run_by_hand(name, settings, store)
     finally:
         await store.close()
-    days = settings.location_retention_days
-    print(f"Purged where {purged} check-ins and photos were, for those over {days} days old.")
+    print(RETENTION_SUMMARIES[name].format(settings=settings, **result))
 
 
 async def _seed(today: date | None) -> None:

@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, name: str = "tinedy") -> Sanic[
         ACCESS_LOG=False,
     )
     app.ctx.tinedy = build_context(settings)
+    start_counters_at_zero(settings.push_hosts)  # as the process starts, before it serves
     configure_pool(settings.password_hash_threads, settings.password_hash_queue)
     app.blueprint(auth_routes)
     app.blueprint(job_routes)
@@ -201,7 +202,6 @@ async def start_worker(app: Sanic[Config, Any], _loop: Any = None) -> None:
     # live streams allocates in bursts: collect the young generation less often.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    start_counters_at_zero(ctx.settings.push_hosts)
     app.add_task(flush_request_counts(), name="request-metrics")
 
 

@@ -136,6 +136,35 @@ async def settle_scheduled_run(
     )
 
 
+async def record_run_by_hand(
+    name: str, now: datetime, first_run: datetime, result: dict[str, Any]
+) -> None:
+    """A command ran the job and it succeeded. A row made here is due at the job's first
+    time; an existing row keeps its due time and any lease."""
+    row = ScheduledRun(
+        name=name,
+        next_run_at=first_run,
+        last_run_at=now,
+        last_result=result,
+        last_success_at=now,
+        failures=0,
+    )
+    await (
+        ScheduledRun.insert(row)
+        .on_conflict(
+            target=ScheduledRun.name,
+            action="DO UPDATE",
+            values=[
+                ScheduledRun.last_run_at,
+                ScheduledRun.last_result,
+                ScheduledRun.last_success_at,
+                ScheduledRun.failures,
+            ],
+        )
+        .run()
+    )
+
+
 async def scheduled_runs() -> list[dict[str, Any]]:
     """Every job's row: when it ran, what it did, when it is due."""
     rows: list[dict[str, Any]] = (

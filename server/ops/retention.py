@@ -5,7 +5,7 @@ newest change) and the audit trail (``AUDIT_RETENTION_DAYS``).
 Each purge is audited as the system's act, in its own transaction. The product runs all
 three daily at ``RETENTION_RUN_AT`` (:func:`retention_jobs`, on ``core/schedule.py``), once
 across instances; the commands ``purge-locations``, ``compact-changes`` and ``purge-audit``
-run the same code by hand.
+run the same jobs by hand (:func:`run_by_hand`), and their successes count as the schedule's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from server.config import Settings
 from server.core.schedule import DailyAt, ScheduledJob
 from server.db.engine import write_transaction
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
+from server.ops.queries import record_run_by_hand
 from server.photos import queries as photo_queries
 from server.photos.storage.objects import ObjectStore
 from server.webhooks.service import unplanned_after
@@ -99,6 +100,17 @@ def retention_jobs(settings: Settings, store: ObjectStore) -> list[ScheduledJob]
         ScheduledJob(COMPACT_CHANGES, when, changes),
         ScheduledJob(PURGE_AUDIT, when, trail),
     ]
+
+
+async def run_by_hand(name: str, settings: Settings, store: ObjectStore) -> dict[str, Any]:
+    """Run one retention job now, as its command does (from cron, with the schedule off), and
+    record its success on the job's ``scheduled_run`` row as a scheduled run would, so
+    ``/metrics`` and its alerts see it. A failure raises (the command exits non-zero)."""
+    job = next(job for job in retention_jobs(settings, store) if job.name == name)
+    now = datetime.now(UTC)
+    result = {"ok": True, **await job.run(now)}
+    await record_run_by_hand(name, now, job.when.next_after(now), result)
+    return result
 
 
 async def _audit(name: str, detail: dict[str, Any]) -> None:
