@@ -7,7 +7,9 @@ each job, claims the row with one conditional UPDATE (due, and not leased or its
 lapsed) that sets a lease. Only one claimer's UPDATE matches, so exactly one process runs the
 job; it then writes ``last_run_at``, ``last_result`` and the next due time and lets the lease
 go. A process that dies mid-run lets the lease lapse and another takes the job up; a run that
-fails is tried again after ``retry``.
+fails is tried again after ``retry``. The row also keeps when the job last succeeded and how
+many runs failed since, which ``/metrics`` reads at each scrape (its alerts fire on a job that
+stopped succeeding).
 
 The rows are read and written through a :class:`RunLedger` (the ``scheduled_run`` queries
 live in ``server/ops/queries.py``), so this module knows no table.
