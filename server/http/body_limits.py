@@ -11,6 +11,13 @@ the feed's hot path) pays nothing. Sign-in and every other unauthenticated route
 limit; only a sync batch (``SYNC_MAX_BODY_BYTES``) and a photo (``PHOTO_MAX_BYTES``, with room
 for a form's wrapping around it) get more. A streamed route (the bulk import) reads its body
 itself, to a cap of its own.
+
+A route whose URL is its own permission (the photo upload URL, which takes a whole photo
+from a caller with no other credentials) also admits its caller here, before the body (its
+``admit_before_body``, from the ``endpoint`` decorator's ``permit``: the signature checked, a
+budget spent): a forged or lapsed URL or a spent budget is answered at once, with
+``Connection: close``, the body unread, so no one makes the server buffer a photo's worth of
+bytes without a permission.
 """
 
 from __future__ import annotations
@@ -67,7 +74,8 @@ def body_limits(app_config: Any) -> dict[BodySize, int]:
 
 
 class LimitedRequest(Request):
-    """A request that is held to its route's body limit before its body is read."""
+    """A request that is held to its route's body limit, and whose route may admit its caller
+    (``request.ctx.admission``), before its body is read."""
 
     async def receive_body(self) -> None:
         route = self.route
@@ -77,9 +85,18 @@ class LimitedRequest(Request):
             stream = self.stream
             if isinstance(stream, Http):
                 stream.request_max_size = limit  # a chunked body is cut off past it
-            declared = self.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            try:
+                self._refuse_over(limit)
+                admit = getattr(handler, "admit_before_body", None)
+                if admit is not None:
+                    self.ctx.admission = await admit(self)
+            except Exception:
                 if isinstance(stream, Http):
                     stream.keep_alive = False  # the unread body ends the connection: say so
-                raise PayloadTooLarge(f"Bodies are limited to {limit} bytes here.")
+                raise
         await super().receive_body()  # type: ignore[no-untyped-call]
+
+    def _refuse_over(self, limit: int) -> None:
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Bodies are limited to {limit} bytes here.")

@@ -4,11 +4,13 @@ limits, :mod:`server.http.rate_limits`), how big a body it takes
 ``Server-Timing`` header and its security headers (:mod:`server.http.security_headers`).
 
 Authentication happens here for every route that names ``roles`` (people, by their access
-token) or a ``scope`` (the office CRM, by an API key), so no handler can forget it. The two
-never mix: a user's token is refused on a key's route and a key on a user's. Browsers
-authenticate with the HttpOnly session cookie; an unsafe request carried by that cookie must
-also prove it came from our own pages (same-origin ``Origin`` or ``Sec-Fetch-Site``, or an
-``X-Requested-With`` header, which no cross-site form can send).
+token), a ``scope`` (the office CRM, by an API key) or a ``permit`` (a signed URL that is its
+own permission: the photo upload URL), so no handler can forget it; a permit is checked
+before the body is read (:mod:`server.http.body_limits`). People and keys never mix: a
+user's token is refused on a key's route and a key on a user's. Browsers authenticate with
+the HttpOnly session cookie; an unsafe request carried by that cookie must also prove it came
+from our own pages (same-origin ``Origin`` or ``Sec-Fetch-Site``, or an ``X-Requested-With``
+header, which no cross-site form can send).
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ answer, where each byte and header costs most (measured: 9 us of a 110 us reques
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Handler = Callable[..., Awaitable[HTTPResponse | None]]  # None: a WebSocket
+Admission = tuple[tuple[Any, ...], dict[str, str] | None]
+"""What the handler is passed before its own arguments, and the ``RateLimit`` headers."""
+
+
+class Holder(Protocol):
+    """Who spends a device's and a person's budgets: a signed-in person (their
+    :class:`~server.core.access.Principal`) or what a signed URL names (an upload grant)."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -83,10 +98,13 @@ def endpoint(
     scope: str | tuple[str, ...] | None = None,
     rate_class: RouteClass | None = None,
     body_size: BodySize | None = None,
+    permit: Callable[[Request], Holder] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Document a handler and pass it the authenticated caller: the person (unless ``roles``
-    is None) or, for a route of the integration API, the API key holding ``scope``, once a
-    request is spent from the caller's budget of ``rate_class``. Its answer (or its error)
+    is None), for a route of the integration API the API key holding ``scope``, or what its
+    ``permit`` reads from its signed URL (no I/O; it raises when the URL is forged or lapsed),
+    once a request is spent from the caller's budget of ``rate_class``. A permit's holder
+    spends per device and per person, as a signed-in person does. Its answer (or its error)
     carries ``Server-Timing`` and the ``RateLimit`` headers.
 
     ``rate_class`` defaults to ``integration`` for a key's route, else to the class
@@ -111,6 +129,9 @@ def endpoint(
             declared,
         )
 
+        async def admit_caller(request: Request) -> Admission:
+            return await admit(request, scopes, roles, permit, declared, by_module)
+
         @wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
             timings, timing_token = start_request()
@@ -120,7 +141,8 @@ def endpoint(
             limits: dict[str, str] | None = None
             track_writes()
             try:
-                caller, limits = await admit(request, scopes, roles, declared, by_module)
+                early: Admission | None = getattr(request.ctx, "admission", None)
+                caller, limits = early or await admit_caller(request)
                 answer = response = await handler(request, *caller, *args, **kwargs)
                 status = response.status if response is not None else streamed_status(request)
                 return response
@@ -145,6 +167,8 @@ def endpoint(
 
         wrapped.__dict__["openapi"] = operation
         wrapped.__dict__["body_size"] = body_size or declared_body_size(module, name)
+        if permit is not None:  # no body is read for one who holds no permit
+            wrapped.__dict__["admit_before_body"] = admit_caller
         return wrapped
 
     return decorate
@@ -154,29 +178,40 @@ async def admit(
     request: Request,
     scopes: tuple[str, ...] | None,
     roles: tuple[Role, ...] | None,
+    permit: Callable[[Request], Holder] | None,
     declared: RouteClass | None,
     by_module: RouteClass | None,
-) -> tuple[tuple[Any, ...], dict[str, str] | None]:
+) -> Admission:
     """Authenticate the caller and spend one request of its budget: what the handler is
-    passed before its own arguments (the key's holder, the person, or nothing), and the
-    ``RateLimit`` headers for the answer (None for a route without limits)."""
+    passed before its own arguments (the key's holder, the person, the permit's holder, or
+    nothing), and the ``RateLimit`` headers for the answer (None for a route without limits)."""
     limits = rate_limits_of(request)
     if scopes is not None:
-        holder = await gate_of(request).authenticate_key(api_key_of(request), scopes)
-        return (holder,), await limits.spend_one(RouteClass.INTEGRATION, holder.key_id)
-    if roles is not None:
-        principal = authorised(request, roles)
+        key = await gate_of(request).authenticate_key(api_key_of(request), scopes)
+        return (key,), await limits.spend_one(RouteClass.INTEGRATION, key.key_id)
+    holder = holder_of(request, roles, permit)
+    if holder is not None:
         if declared is None and request.method in SAFE_METHODS:  # the hot path: no await
-            return (principal,), limits.spend_read(principal.device_id, principal.user_id)
+            return (holder,), limits.spend_read(holder.device_id, holder.user_id)
         route_class = class_of(request, declared, by_module, RouteClass.READS)
         spent = await limits.spend_person(
-            route_class or RouteClass.WRITES, principal.device_id, principal.user_id
+            route_class or RouteClass.WRITES, holder.device_id, holder.user_id
         )
-        return (principal,), spent
+        return (holder,), spent
     route_class = class_of(request, declared, by_module, None)
     if route_class is None:
         return (), None
     return (), await limits.spend_one(route_class, client_prefix(client_address(request)))
+
+
+def holder_of(
+    request: Request, roles: tuple[Role, ...] | None, permit: Callable[[Request], Holder] | None
+) -> Holder | None:
+    """Who spends per device and per person: what the route's signed URL names, the signed-in
+    person, or no one (a public route)."""
+    if permit is not None:
+        return permit(request)
+    return authorised(request, roles) if roles is not None else None
 
 
 def class_of(

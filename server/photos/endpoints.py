@@ -3,7 +3,9 @@ bucket and then its completion here), a direct multipart upload, and the stored 
 signed, expiring, content-addressed URLs (``/media/...``, redirected to the bucket with S3).
 
 The photo routes' body limit is ``PHOTO_MAX_BYTES`` (``server/http/body_limits.py`` names
-them), held from ``Content-Length`` before a byte of the body is read."""
+them), held from ``Content-Length`` before a byte of the body is read. An upload URL is read
+before the body too (its ``permit``): a forged or lapsed one is refused at once, and the
+device and person it names spend their own ``uploads`` budgets, not their network's."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from server.http.endpoint import endpoint
 from server.http.json_io import json_response, read_json, validate
 from server.jobs.service import parse_job_id
 from server.photos import service as photo_service
-from server.photos.links import MEDIA_PATH, UPLOAD_PATH
+from server.photos.links import MEDIA_PATH, UPLOAD_PATH, UploadGrant
 from server.photos.schemas import PhotoAccepted, PhotoUploadUrl
 from server.photos.service import COMPLETE_SUFFIX, DirectUpload, UploadRequest
 from server.photos.storage.factory import direct_uploads
@@ -68,16 +70,22 @@ async def upload_url(request: Request, principal: Principal, job_id: str) -> HTT
     return json_response(answer, status=201)
 
 
+def upload_grant(request: Request) -> UploadGrant:
+    """The upload URL's grant, checked before the body is read: one HMAC, no database."""
+    token = request.match_info["token"]
+    return app_context(request).photo_links.read_upload(token, time.time())
+
+
 @photo_routes.put(UPLOAD_PATH + "<token:str>")
 @endpoint(
     "Send the photo's bytes to its upload URL (no other credentials). A retry with the same "
     "bytes answers as the first did; the same bytes already on the job are stored once.",
     roles=None,
+    permit=upload_grant,
     responses=UPLOAD_ANSWERS,
 )
-async def put_upload(request: Request, token: str) -> HTTPResponse:
+async def put_upload(request: Request, grant: UploadGrant, token: str) -> HTTPResponse:
     ctx = app_context(request)
-    grant = ctx.photo_links.read_upload(token, time.time())
     answer = await photo_service.receive_upload(
         grant, request.body or b"", request.headers.get("content-type"), ctx.photo_store
     )
@@ -90,11 +98,11 @@ async def put_upload(request: Request, token: str) -> HTTPResponse:
     "its first bytes, declared pixels), then queue it; answers as the PUT to the app's own "
     "upload URL does. Without a bucket, the photo's status once its bytes were PUT.",
     roles=None,
+    permit=upload_grant,
     responses=UPLOAD_ANSWERS,
 )
-async def complete_upload(request: Request, token: str) -> HTTPResponse:
+async def complete_upload(request: Request, grant: UploadGrant, token: str) -> HTTPResponse:
     ctx = app_context(request)
-    grant = ctx.photo_links.read_upload(token, time.time())
     direct = direct_uploads(ctx.photo_store)
     if direct is None:
         answer = await photo_service.upload_status(grant)

@@ -1,9 +1,11 @@
 """Signed photo links: single-photo upload URLs, and expiring URLs for stored photos.
 
 An upload URL is the whole permission to send bytes for one photo (like a presigned S3 URL):
-it names the photo, its job and person, the declared type and the size allowed, and when it
-lapses. A served URL names a content-addressed object and an expiry rounded up to the hour,
-so one photo keeps one URL for an hour and a CDN can hold it; the signature covers both.
+it names the photo, its job, the person and their device, the declared type and the size
+allowed, and when it lapses. It is read before the upload's body (one HMAC, no database), and
+the device and person it names spend their own upload budgets, as when signed in. A served
+URL names a content-addressed object and an expiry rounded up to the hour, so one photo keeps
+one URL for an hour and a CDN can hold it; the signature covers both.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -26,7 +28,9 @@ EXPIRY_STEP = 3600
 @dataclass(frozen=True, slots=True)
 class UploadGrant:
     """Who may send which photo's bytes, until when; their role and branch let the upload
-    check they may still see the job (a reassignment ends the grant)."""
+    check they may still see the job (a reassignment ends the grant). ``device_id`` comes
+    last, so a URL made before grants named it still reads (it lapses within
+    ``PHOTO_UPLOAD_URL_SECONDS``)."""
 
     photo_id: str
     job_id: str
@@ -36,6 +40,7 @@ class UploadGrant:
     content_type: str
     max_bytes: int
     expires_at: int  # unix seconds
+    device_id: str = ""
 
 
 class PhotoLinks:
@@ -57,6 +62,7 @@ class PhotoLinks:
                 grant.content_type,
                 grant.max_bytes,
                 grant.expires_at,
+                grant.device_id,
             ]
         )
         return UPLOAD_PATH + token
@@ -69,6 +75,8 @@ class PhotoLinks:
             raise SignatureInvalid() from exc
         if now >= grant.expires_at:
             raise LinkExpired("Ask for a new upload URL.")
+        if not grant.device_id:  # made before grants named it: a budget of its own, not one shared
+            return replace(grant, device_id=grant.photo_id)
         return grant
 
     def expiry(self, now: float) -> int:

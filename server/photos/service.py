@@ -107,9 +107,9 @@ async def request_upload(
     url_seconds: int,
     direct: DirectUploads | None = None,
 ) -> dict[str, Any]:
-    """A single-photo upload URL bound to the job, the person, the type and the size. With a
-    ``direct`` store it is the bucket's presigned PUT, and ``completeUrl`` is where the phone
-    then says the bytes are there."""
+    """A single-photo upload URL bound to the job, the person and device, the type and the
+    size. With a ``direct`` store it is the bucket's presigned PUT, and ``completeUrl`` is
+    where the phone then says the bytes are there."""
     await visible_job_version(principal, job_id)
     content_type = accepted_type(request.content_type)
     expires = datetime.now(UTC) + timedelta(seconds=url_seconds)
@@ -124,6 +124,7 @@ async def request_upload(
         content_type,
         max_bytes,
         int(expires.timestamp()),
+        principal.device_id,
     )
     app_url = links.upload_url(grant)
     answer = {
@@ -328,7 +329,7 @@ async def _own_photo(photo_id: str, job_id: str, uploader: Principal) -> dict[st
 
 
 def _uploader(grant: UploadGrant) -> Principal:
-    return Principal(grant.user_id, "", Role(grant.role), grant.branch_id, None)
+    return Principal(grant.user_id, grant.device_id, Role(grant.role), grant.branch_id, None)
 
 
 def original_key(facts: PhotoFacts) -> str:
