@@ -1,7 +1,8 @@
 """The uploads budget of a photo's signed upload URL is its device's and person's (the URL names
 them), not its network's: phones behind one address (a carrier's NAT) each upload up to their
 own budget, one past it gets 429 with the RateLimit fields, and a fleet on one address replays
-a day of photos with no 429, with the local store and with a bucket (moto on loopback)."""
+a day of photos with no 429, with the local store and with a bucket (moto on loopback). A URL
+made before grants named a device still reads."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from server.context import AppContext
+from server.photos.links import PhotoLinks
+from tests.phones import new_id
 from tests.photos.camera import plain_image
 from tests.photos.moto import ACCESS_KEY, SECRET_KEY, new_bucket
 from tests.photos.test_endpoints import upload_url
@@ -130,3 +134,11 @@ async def test_a_fleet_on_one_address_replays_a_day_of_photos_without_a_429(
                 answers = await send_photo(client, bucket, phone, job["id"], photo)
                 statuses.extend(answer.status_code for answer in answers)
     assert len(statuses) == 320 and set(statuses) == {201, 202}, statuses
+
+
+def test_an_upload_url_made_before_grants_named_a_device_spends_a_budget_of_its_own() -> None:
+    """A URL asked for just before an upgrade still reads; its photo stands for its device."""
+    fields = [new_id(), new_id(), new_id(), "staff", None, "image/jpeg", 1000, 2**40]
+    made = URLSafeSerializer("a key", salt="photo-upload").dumps(fields)
+    grant = PhotoLinks("a key", 900).read_upload(made, 0)
+    assert (grant.user_id, grant.device_id) == (fields[2], fields[0])
