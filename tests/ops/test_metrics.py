@@ -205,7 +205,11 @@ async def test_a_fresh_server_exposes_its_counters_and_scheduled_jobs_at_zero(
     finally:
         stop([process], timeout=STOP_SECONDS)
     throttled = [*RouteClass, "sign_in_failures", "live_streams"]
-    conflicts = {row.reason for row in CONFLICT_TABLE.values() if row.answer == "conflicts"}
+    conflicts = {
+        row.reason
+        for row in CONFLICT_TABLE.values()
+        if row.answer == "conflicts" and row.reason is not None
+    }
     results = {push_result(status) for status in (201, 404, 413, 429, 500, 400, None)}
     expected = (
         [("tinedy_throttled_requests_total", {"route_class": c}) for c in throttled]
