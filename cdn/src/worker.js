@@ -102,10 +102,12 @@ function answer(event) {
     return;
   }
   const route = config.routes.find((r) => url.pathname.startsWith(r.prefix) && !url.pathname.startsWith(r.except || "\u0000"));
-  // Photos (signed /media URLs in <img>) never reach the HTTP cache, which keeps them on disk
-  // in the clear for as long as their URL says: always from the network.
-  if (!route && request.destination === "image") event.respondWith(fetch(new Request(request, { cache: "no-store" })));
-  if (!route) return;
+  if (!route) {
+    // Photos (signed /media URLs in <img>) never reach the HTTP cache, which would keep them
+    // on disk in the clear for as long as their URL says: always from the network.
+    if (request.destination === "image") event.respondWith(fetch(new Request(request, { cache: "no-store" })));
+    return;
+  }
   // The page asks for a fresh copy (after a live event or a sync) with the FRESH header.
   const strategy = request.headers.has(FRESH) ? "network-first" : route.strategy;
   event.respondWith(STRATEGIES[strategy](request, route.cache === "shell" ? SHELL_CACHE : DATA_CACHE, route));
