@@ -3,7 +3,7 @@
 // server's own (server/pwa/vocabulary.py).
 import { fetchKey } from "./api.js";
 import { switchLanguage, t } from "./i18n.js";
-import { takeHanded } from "./inbox.js";
+import { dropHanded, takeHanded } from "./inbox.js";
 import { showJob, showProblemForm } from "./job.js";
 import { closeLive, listen } from "./live.js";
 import { showPinSetup, showUnlock } from "./lock.js";
@@ -28,6 +28,7 @@ function signedOut() {
   opened = false;
   closeLive();
   drop();
+  dropHanded(); // a share taken from the worker is not sealed into the next person's inbox
   forgetUser();
   showSignIn(start);
 }

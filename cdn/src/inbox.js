@@ -12,6 +12,7 @@ import vocabulary from "./vocabulary.js";
 export const SHARE_PATH = "/share-target";
 const INBOX = vocabulary.caches.shareInbox;
 const KIND = "share";
+const SEALED = "application/octet-stream";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -33,7 +34,7 @@ export async function keepShared(files) {
   }
   const inbox = await caches.open(INBOX);
   for (const { id, box } of sealed) {
-    await inbox.put(entryOf(id), new Response(box, { headers: { "Content-Type": "application/octet-stream" } }));
+    await inbox.put(entryOf(id), new Response(box, { headers: { "Content-Type": SEALED } }));
   }
   return true;
 }
@@ -64,27 +65,69 @@ async function opening(entry, kept) {
   return new File([plain.subarray(end + 1)], name, { type });
 }
 
+/**
+ * Delete every entry that is not sealed as this build seals (``/shared/<id>``, sealed bytes):
+ * an older build kept shares in the clear (``/shared/<id>/<name>``, the photo as it was), and
+ * they must not wait on disk for the person to open the #shared view (the worker's activate).
+ */
+export async function dropUnsealed() {
+  const inbox = await caches.open(INBOX);
+  for (const entry of await inbox.keys()) {
+    const sealed = /^\/shared\/[^/]+$/.test(new URL(entry.url).pathname)
+      && (await inbox.match(entry))?.headers.get("Content-Type") === SEALED;
+    if (!sealed) await inbox.delete(entry);
+  }
+}
+
 /** @param {Request} entry */
 export const dropShared = async (entry) => (await caches.open(INBOX)).delete(entry);
 
-// The page's side of a share the worker could not seal: taken from the worker as the page
-// loads (the worker forgets it then, and may be stopped at any time), sealed into the inbox
-// once the page holds the key, forgotten when the vault is wiped.
+// What this context holds unsealed, in memory only. In the worker: a share it could not seal
+// (no key), until the page it opens takes it, lost if the worker is stopped first. In the page:
+// what it took from the worker (which forgets it then), sealed into the inbox once the page
+// holds the key. Forgotten with the key (vault.js: a refused session, a wipe): never sealed
+// into the next person's inbox.
 /** @type {File[]} */
 let handed = [];
 /** @type {Promise<void>} */
 let taking = Promise.resolve();
+const TAKE_MS = 2000; // an older worker sends the ask to the network: the PIN must not wait on it
 
-/** Take what the worker holds in memory for the page (nothing when no worker controls it). */
+/** The worker: hold ``files`` too, false (and nothing held) past the share limits. @param {File[]} files */
+export function holdHanded(files) {
+  const waiting = [...handed, ...files];
+  const bytes = waiting.reduce((total, file) => total + file.size, 0);
+  if (waiting.length > vocabulary.share.files || bytes > vocabulary.share.bytes) return false;
+  handed = waiting;
+  return true;
+}
+
+/** The worker: what it holds, for the page that asks (then forgotten here). */
+export function handOver() {
+  const form = new FormData();
+  handed.forEach((file) => form.append("file", file));
+  handed = [];
+  return new Response(form, { headers: { "Cache-Control": "no-store" } });
+}
+
+/** The page: take what the worker holds (nothing when no worker controls the page, or when the
+ * ask is not answered within TAKE_MS: a stalled network). Once answered, its body is read to
+ * the end however long it takes: the worker has forgotten the share by then. */
 export function takeHanded() {
   if (!globalThis.navigator?.serviceWorker?.controller) return taking;
-  taking = fetch(SHARE_PATH, { cache: "no-store" })
-    .then((answer) => (answer.ok ? answer.formData() : null))
-    .then((form) => { handed.push(.../** @type {File[]} */ (form?.getAll("file") || [])); }, () => {});
+  const asked = new AbortController();
+  const timer = setTimeout(() => asked.abort(), TAKE_MS);
+  taking = fetch(SHARE_PATH, { cache: "no-store", signal: asked.signal })
+    .then((answer) => {
+      clearTimeout(timer);
+      return answer.ok ? answer.formData() : null;
+    })
+    .then((form) => { handed.push(.../** @type {File[]} */ (form?.getAll("file") || [])); })
+    .catch(() => {});
   return taking;
 }
 
-/** Seal what the page was handed into the inbox (the key is held by now). */
+/** The page: seal what it was handed into the inbox (the key is held by now). */
 export async function keepHanded() {
   await taking;
   if (handed.length && (await keepShared(handed))) handed = [];

@@ -110,10 +110,12 @@ async function unwrap(lock, pin) {
   }
 }
 
-/** The session was refused: forget the key (memory and PIN-wrapped) and the kept data. What
+/** The session was refused: forget the key (memory and PIN-wrapped), the kept data and any
+ * share held unsealed in memory (it would be sealed into the next person's inbox). What
  * waits in the outbox stays, sealed, for this person's next sign-in on this device. */
 export async function forget() {
   drop();
+  dropHanded();
   await remove("meta", "lock").catch(() => {});
   await dropCaches();
 }

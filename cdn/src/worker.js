@@ -5,7 +5,7 @@
 // vocabulary.js, the outbox and the sealed data from the same modules the page uses.
 import { FRESH, authorised, fetchKey } from "./api.js";
 import { flush } from "./flush.js";
-import { SHARE_PATH, keepShared as keepInInbox } from "./inbox.js";
+import { SHARE_PATH, dropHanded, dropUnsealed, handOver, holdHanded, keepShared as keepInInbox } from "./inbox.js";
 import { subscribePush } from "./push.js";
 import { receipt as keepReceipt } from "./receipts.js";
 import { drop, hold, holding, sealResponse, sealedAt, unsealResponse } from "./seal.js";
@@ -62,7 +62,7 @@ function told(event) {
   if (type === MESSAGES.key && held?.key) hold(held);
   if (type === MESSAGES.wipe) {
     drop();
-    unsealed = [];
+    dropHanded();
   }
 }
 
@@ -72,6 +72,8 @@ function install(event) {
   worker.skipWaiting();
 }
 
+// A new build's worker deletes the caches of older builds, and what an older build kept in
+// the share inbox unsealed.
 /** @param {ExtendableEvent} event */
 function activate(event) {
   event.waitUntil((async () => {
@@ -79,6 +81,7 @@ function activate(event) {
     for (const name of await caches.keys()) {
       if (name.startsWith(vocabulary.family) && !keep.has(name)) await caches.delete(name);
     }
+    await dropUnsealed();
     await worker.clients.claim();
   })());
 }
@@ -190,10 +193,7 @@ const STRATEGIES = {
 const SHARE_TYPES = /^image\/(jpeg|png|webp|heic|heif)$/;
 
 // A share this worker cannot seal (no key, and none to fetch: no signal) stays in its memory
-// only, for the page it opens to take at once (inbox.js); lost if the worker is stopped first.
-/** @type {File[]} */
-let unsealed = [];
-
+// only, for the page it opens to take at once (inbox.js: holdHanded, handOver).
 /** @param {Request} request */
 async function keepShared(request) {
   const site = request.headers.get("Sec-Fetch-Site");
@@ -204,23 +204,8 @@ async function keepShared(request) {
   const files = await sharedFiles(request);
   if (!files) return refusedShare();
   if (!holding()) await withTimeout(fetchKey(), config.navigationTimeoutMs).catch(() => null);
-  if (!(await keepInInbox(files))) {
-    const waiting = [...unsealed, ...files];
-    if (waiting.length > vocabulary.share.files || size(waiting) > vocabulary.share.bytes) return refusedShare(UNOPENED);
-    unsealed = waiting;
-  }
+  if (!(await keepInInbox(files)) && !holdHanded(files)) return refusedShare(UNOPENED);
   return Response.redirect("/#shared", 303);
-}
-
-/** @param {File[]} files */
-const size = (files) => files.reduce((total, file) => total + file.size, 0);
-
-/** What this worker holds in memory, for the page that asks (then forgotten here). */
-function handOver() {
-  const form = new FormData();
-  unsealed.forEach((file) => form.append("file", file));
-  unsealed = [];
-  return new Response(form, { headers: { "Cache-Control": "no-store" } });
 }
 
 /** The shared images, or null when the share is over the limits. @param {Request} request */
