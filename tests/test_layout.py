@@ -52,7 +52,7 @@ ROUTE_MODULES = {
     "job_endpoints",
     "event_endpoints",
 }
-LOWER_FILES = {"queries", "subscription_queries", "report_queries", "schemas"}
+LOWER_FILES = {"queries", "export_queries", "subscription_queries", "report_queries", "schemas"}
 ORDER = FOUNDATION + DOMAINS
 
 

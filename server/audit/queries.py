@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from piccolo.columns.combination import WhereRaw
-
+from server.db.json_text import names_in
 from server.db.tables import AuditEvent, AuditPurgeHorizon
 
 
@@ -44,14 +43,12 @@ async def events_page(
 async def events_about_user(user_id: str, device_ids: list[str]) -> list[dict[str, Any]]:
     """Every event about the person, oldest first: they are its target or its actor, its
     target is one of their devices (``device_ids``: a session an office revoked), or its
-    detail names them (a job's crew before and after, a revoked session's owner). The
-    detail is matched on its text (ids are unique strings, quoted in JSON): it scans the
-    trail, which a person's export, a rare act, may."""
-    named = WhereRaw("CAST(audit_event.detail AS TEXT) LIKE {}", f'%"{user_id}"%')
+    detail names them (a job's crew before and after, a revoked session's owner; matched
+    on its text, so it scans the trail, which a person's export, a rare act, may)."""
     about = (
         ((AuditEvent.target_kind == "user") & (AuditEvent.target_id == user_id))
         | (AuditEvent.actor_id == user_id)
-        | named
+        | names_in("audit_event.detail", user_id)
     )
     if device_ids:
         theirs = (AuditEvent.target_kind == "device") & AuditEvent.target_id.is_in(device_ids)

@@ -7,6 +7,7 @@ from typing import Any
 
 from piccolo.query.functions.aggregate import Count, Max, Min
 
+from server.db.json_text import names_in
 from server.db.tables import (
     Alert,
     ChangeLog,
@@ -27,7 +28,9 @@ from server.db.tables import (
     PushPreference,
     PushSubscription,
 )
-from server.privacy.queries import names_in
+
+NAMES_THEM = "names_them"
+"""An alert's value saying whether its detail names the person (SQLite answers 0 or 1)."""
 
 
 async def devices(user_id: str) -> list[dict[str, Any]]:
@@ -263,10 +266,12 @@ async def problems(user_id: str) -> list[dict[str, Any]]:
 
 async def alerts(user_id: str) -> list[dict[str, Any]]:
     """Alerts about them (their detail names them: away from the job, a refused change, a
-    problem they reported, a late start of their crew) or acknowledged by them."""
+    problem they reported, a late start of their crew) or acknowledged by them; each says
+    which in :data:`NAMES_THEM`."""
+    names_them = names_in("alert.detail", user_id)
     rows: list[dict[str, Any]] = (
-        await Alert.select()
-        .where(names_in("alert.detail", user_id) | (Alert.acknowledged_by == user_id))
+        await Alert.select(*Alert.all_columns(), names_them.querystring.as_alias(NAMES_THEM))
+        .where(names_them | (Alert.acknowledged_by == user_id))
         .order_by(Alert.raised_at)
         .output(load_json=True)
         .run()

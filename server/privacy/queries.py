@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from piccolo.columns import Column
-from piccolo.columns.combination import WhereRaw
 
+from server.db.json_text import names_in
 from server.db.tables import (
     Alert,
     ChangeLog,
@@ -31,13 +31,6 @@ from server.db.tables import (
 UNPROCESSED = ("awaiting_upload", "queued", "processing")
 CHECK_IN_FACT = "checkin.recorded"
 PLACE_IN_FACTS = ("distanceMeters", "accuracyMeters")
-
-
-def names_in(json_column: str, user_id: str) -> WhereRaw:
-    """A JSON column (``table.column``) names the person as one of its values: an alert's
-    ``userId`` or ``assigneeIds``, a notification's recipients. Ids are unique strings, so
-    their quoted text matches on both engines without reading every row's JSON here."""
-    return WhereRaw(f"CAST({json_column} AS TEXT) LIKE {{}}", f'%"{user_id}"%')
 
 
 async def person(user_id: str) -> dict[str, Any] | None:

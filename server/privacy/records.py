@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from server.core.clock import local_time
+from server.privacy.export_queries import NAMES_THEM
 
 LEAD_POSITION = 0
 
@@ -127,11 +126,11 @@ def change_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def alert_record(row: dict[str, Any], user_id: str) -> dict[str, Any]:
+def alert_record(row: dict[str, Any]) -> dict[str, Any]:
     """An alert about them, or one they only acknowledged: then its detail (about someone
     else, or a job) is left out."""
-    record = plain(row) or {}
-    if f'"{user_id}"' not in orjson.dumps(row["detail"]).decode():
+    record = plain({name: value for name, value in row.items() if name != NAMES_THEM}) or {}
+    if not row[NAMES_THEM]:
         record["detail"] = None
     return record
 

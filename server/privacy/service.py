@@ -86,7 +86,7 @@ async def _held_about(user_id: str) -> dict[str, Any]:
         "photos": [records.photo_record(row) for row in await reads.photos(user_id)],
         "remarks": records.rows_of(await reads.remarks(user_id)),
         "problems": records.rows_of(await reads.problems(user_id)),
-        "alerts": [records.alert_record(row, user_id) for row in await reads.alerts(user_id)],
+        "alerts": [records.alert_record(row) for row in await reads.alerts(user_id)],
         "changes": [records.change_record(row) for row in await reads.changes_by(user_id)],
         "mutationReceipts": records.receipts_summary(
             await reads.receipt_counts(user_id), await reads.receipts(user_id)
