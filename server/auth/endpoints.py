@@ -37,7 +37,12 @@ from server.http.rate_limits import RouteClass
 auth_routes = Blueprint("auth", url_prefix="/api/mobile/auth")
 AUTH_COOKIE_PATH = "/api/mobile/auth"  # the refresh and device cookies go to these routes only
 DEVICE_COOKIE = "tinedy_device"
-CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+SIGNED_OUT_DATA = '"cache", "storage"'
+"""What a browser wipes at sign-out. Not ``"cookies"``: the session cookies are deleted one
+by one, and the device cookie stays, so the owner's next sign-in keeps its own budget."""
+REVOKED_DATA = '"cache", "cookies", "storage"'
+"""What a browser wipes when its session had already ended (revoked: a lost phone), device
+cookie included."""
 
 
 @auth_routes.post("/login")
@@ -109,10 +114,10 @@ async def logout(request: Request) -> HTTPResponse:
             raise Unauthorized("Send the access token, or refreshToken in the body.")
     except Unauthorized as refused:
         # Signed out already (revoked, expired): the browser still wipes what it kept.
-        refused.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+        refused.headers["Clear-Site-Data"] = REVOKED_DATA
         raise
     # A browser wipes what the app kept offline (caches, IndexedDB outbox, service worker).
-    headers = {"Cache-Control": "no-store", "Clear-Site-Data": CLEAR_SITE_DATA}
+    headers = {"Cache-Control": "no-store", "Clear-Site-Data": SIGNED_OUT_DATA}
     response = Answer(status=204, headers=headers)
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=AUTH_COOKIE_PATH)

@@ -206,10 +206,9 @@ def _known_device(token: str | None, account: str, signer: TokenSigner) -> str |
     if not token:
         return None
     try:
-        claims = signer.read_device(token)
+        return signer.device_nonce(token, account)
     except InvalidToken:
         return None
-    return claims.nonce if claims.account == account else None
 
 
 async def _revoke_all(

@@ -10,6 +10,7 @@ sign-in throttle counts its attempts on a budget of its own (see :mod:`server.au
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,12 +32,6 @@ class RefreshClaims:
     user_id: str
     device_id: str
     generation: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceClaims:
-    account: str
-    nonce: str
 
 
 class TokenSigner:
@@ -76,19 +71,28 @@ class TokenSigner:
 
     def issue_device(self, account: str) -> str:
         """A device cookie for ``account`` (an email, casefolded, as the throttle names
-        accounts), valid a year; its random nonce keys its own sign-in budget."""
+        accounts), valid a year; its random nonce keys its own sign-in budget. It names the
+        account by a keyed hash: the cookie outlives a sign-out, and whoever reads the phone's
+        profile then should not learn who used it."""
         now = int(time.time())
         claims = {
-            "sub": account,
+            "sub": self._account_tag(account),
             "dev": secrets.token_urlsafe(16),
             "iat": now,
             "exp": now + DEVICE_TOKEN_SECONDS,
         }
         return jwt.encode(claims, self._device_key, algorithm=ALGORITHM)
 
-    def read_device(self, token: str) -> DeviceClaims:
+    def device_nonce(self, token: str, account: str) -> str | None:
+        """The nonce of ``token`` when it is a device cookie of ``account``; None when it is
+        another account's. Raises :class:`InvalidToken` when it is forged or expired."""
         claims = _decode(token, self._device_key)
-        return DeviceClaims(_text(claims, "sub"), _text(claims, "dev"))
+        if not hmac.compare_digest(_text(claims, "sub"), self._account_tag(account)):
+            return None
+        return _text(claims, "dev")
+
+    def _account_tag(self, account: str) -> str:
+        return hmac.new(self._device_key, account.encode(), hashlib.sha256).hexdigest()
 
     def read_access(self, token: str) -> Principal:
         """Verify once, then remember: a phone sends the same token for many minutes, and

@@ -113,6 +113,9 @@ def endpoint(
     address) only when it names a class. ``body_size`` defaults to JSON's (or
     :data:`~server.http.body_limits.BODY_SIZES`)."""
     scopes = (scope,) if isinstance(scope, str) else scope
+    if permit is not None and (roles is not None or scopes is not None):
+        raise TypeError("a route's permit is its whole authentication: no roles or scope")
+    admitted_early = permit is not None
 
     def decorate(handler: Handler) -> Handler:
         module, name = handler.__module__, handler.__name__
@@ -141,8 +144,12 @@ def endpoint(
             limits: dict[str, str] | None = None
             track_writes()
             try:
-                early: Admission | None = getattr(request.ctx, "admission", None)
-                caller, limits = early or await admit_caller(request)
+                if admitted_early and hasattr(request.ctx, "admission"):
+                    caller, limits = request.ctx.admission
+                else:
+                    caller, limits = await admit(
+                        request, scopes, roles, permit, declared, by_module
+                    )
                 answer = response = await handler(request, *caller, *args, **kwargs)
                 status = response.status if response is not None else streamed_status(request)
                 return response

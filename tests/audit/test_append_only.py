@@ -47,7 +47,7 @@ async def horizon() -> datetime:
     return purged_before
 
 
-async def test_an_event_can_be_neither_changed_nor_deleted(world: World) -> None:
+async def test_an_event_can_be_neither_changed_nor_deleted(world: World, engine_kind: str) -> None:
     target = f"kept-{uuid.uuid4().hex[:8]}"
     event = await add_event(target)
     with pytest.raises(REFUSED, match="append-only: an event is never changed"):
@@ -59,6 +59,18 @@ async def test_an_event_can_be_neither_changed_nor_deleted(world: World) -> None
         await AuditEvent.raw("DELETE FROM audit_event WHERE id = {}", event["id"])
     with pytest.raises(REFUSED, match="append-only: only the retention purge deletes"):
         await AuditEvent.delete().where(AuditEvent.target_id == target).run()
+    # Writing an event's id again: SQLite's REPLACE deletes without delete triggers, and
+    # PostgreSQL's upsert updates.
+    rewrite = (
+        "INSERT OR REPLACE INTO audit_event (id, occurred_at, actor_kind, action, target_kind,"
+        " target_id) VALUES ({}, {}, 'system', 'job.created', 'job', 'other')"
+        if engine_kind == "sqlite"
+        else "INSERT INTO audit_event (id, occurred_at, actor_kind, action, target_kind,"
+        " target_id) VALUES ({}, {}, 'system', 'job.created', 'job', 'other')"
+        " ON CONFLICT (id) DO UPDATE SET action = EXCLUDED.action"
+    )
+    with pytest.raises(REFUSED, match="append-only: an event is never changed"):
+        await AuditEvent.raw(rewrite, event["id"], event["occurred_at"])
     assert await events_on(target) == [event]
 
 
@@ -70,7 +82,7 @@ async def test_the_purge_horizon_moves_forward_only_and_never_past_the_shortest_
         await AuditPurgeHorizon.raw(
             "UPDATE audit_purge_horizon SET purged_before = {}", before - timedelta(days=1)
         )
-    too_late = datetime.now(UTC) - timedelta(days=29)
+    too_late = datetime.now(UTC) - timedelta(days=28)
     with pytest.raises(REFUSED, match="may not pass the shortest retention"):
         await AuditPurgeHorizon.raw("UPDATE audit_purge_horizon SET purged_before = {}", too_late)
     with pytest.raises(REFUSED, match="holds one row"):

@@ -14,6 +14,7 @@ from server.auth.schemas import LoginResponse
 from server.context import AppContext
 from server.core.access import Principal, Role
 from server.db.tables import Device, PushSubscription
+from server.http.endpoint import ACCESS_COOKIE, REFRESH_COOKIE
 from server.people import queries as people_queries
 from tests.answers import parse_answer
 from tests.problems import assert_problem
@@ -121,8 +122,15 @@ async def test_logout_revokes_access_and_refresh(client: httpx.AsyncClient, worl
     session = await sign_in(client, world.staff_a, "phone-logout")
     response = await client.post(LOGOUT, headers=auth(session))
     assert response.status_code == 204
-    assert response.headers["clear-site-data"] == '"cache", "cookies", "storage"'
+    # The browser wipes what the app kept and the session's cookies, not the device cookie
+    # that keeps its owner's sign-in budget apart from an attacker's (docs/auth.md).
+    assert response.headers["clear-site-data"] == '"cache", "storage"'
+    deleted = {c.split("=", 1)[0] for c in response.headers.get_list("set-cookie")}
+    assert deleted == {ACCESS_COOKIE, REFRESH_COOKIE}
     assert (await client.get(FEED, headers=auth(session))).status_code == 401
+    again = await client.post(LOGOUT, headers=auth(session))
+    assert_problem(again, 401, "session_revoked")  # a revoked phone wipes everything
+    assert again.headers["clear-site-data"] == '"cache", "cookies", "storage"'
     refresh = await client.post(REFRESH, json={"refreshToken": session["refreshToken"]})
     assert refresh.status_code == 401
 

@@ -3,9 +3,12 @@
 Triggers refuse any UPDATE of ``audit_event``, and any DELETE of an event that is not older
 than the one row of ``audit_purge_horizon``. The retention purge moves that horizon forward
 first, in a transaction of its own, then deletes what lies before it. The horizon only moves
-forward, and never later than the shortest retention ``AUDIT_RETENTION_DAYS`` allows (30
-days, the setting's floor in server/config.py), so a statement that moves it cannot clear a
-recent trail either. TRUNCATE, which skips row triggers on PostgreSQL, is refused there too.
+forward, and never later than 29 days ago: the shortest retention ``AUDIT_RETENTION_DAYS``
+allows (30 days, the setting's floor in server/config.py) less a day, so that a server whose
+clock runs ahead of the database's still purges at 30 days, and a statement that moves it
+cannot clear a recent trail either. SQLite's REPLACE deletes the row it replaces without
+firing delete triggers, so an insert of an id already there is refused as a change.
+TRUNCATE, which skips row triggers on PostgreSQL, is refused there too.
 
 The two engines speak different trigger languages, so this migration branches on the
 engine: plpgsql functions raising an exception on PostgreSQL, ``RAISE(ABORT, ...)`` on
@@ -24,7 +27,7 @@ CHANGED = "audit_event is append-only: an event is never changed"
 DELETED = "audit_event is append-only: only the retention purge deletes, before its horizon"
 ONE_ROW = "audit_purge_horizon holds one row, moved only by the retention purge"
 BACKWARDS = "audit_purge_horizon only moves forward"
-TOO_LATE = "audit_purge_horizon may not pass the shortest retention (30 days ago)"
+TOO_LATE = "audit_purge_horizon may not pass the shortest retention (29 days ago)"
 
 POSTGRES = (
     "INSERT INTO audit_purge_horizon (id, purged_before) VALUES (1, '1970-01-01 00:00:00+00')",
@@ -50,7 +53,7 @@ POSTGRES = (
         IF NEW.purged_before < OLD.purged_before THEN
             RAISE EXCEPTION '{BACKWARDS}';
         END IF;
-        IF NEW.purged_before > clock_timestamp() - interval '30 days' THEN
+        IF NEW.purged_before > clock_timestamp() - interval '29 days' THEN
             RAISE EXCEPTION '{TOO_LATE}';
         END IF;
         RETURN NEW;
@@ -75,6 +78,9 @@ SQLITE = (
     "INSERT INTO audit_purge_horizon (id, purged_before) VALUES (1, '1970-01-01 00:00:00+00:00')",
     "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event"
     f" BEGIN SELECT RAISE(ABORT, '{CHANGED}'); END",
+    "CREATE TRIGGER audit_event_no_replace BEFORE INSERT ON audit_event"
+    " WHEN EXISTS (SELECT 1 FROM audit_event WHERE id = NEW.id)"
+    f" BEGIN SELECT RAISE(ABORT, '{CHANGED}'); END",
     "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event"
     " WHEN NOT EXISTS ("
     "SELECT 1 FROM audit_purge_horizon WHERE OLD.occurred_at < purged_before)"
@@ -87,7 +93,7 @@ SQLITE = (
     "CREATE TRIGGER audit_purge_horizon_not_late BEFORE UPDATE ON audit_purge_horizon"
     f" WHEN typeof(NEW.purged_before) <> 'text' OR NEW.purged_before NOT GLOB '{UTC_TEXT}'"
     " OR julianday(NEW.purged_before) IS NULL"
-    " OR julianday(NEW.purged_before) > julianday('now', '-30 days')"
+    " OR julianday(NEW.purged_before) > julianday('now', '-29 days')"
     f" BEGIN SELECT RAISE(ABORT, '{TOO_LATE}'); END",
     "CREATE TRIGGER audit_purge_horizon_no_insert BEFORE INSERT ON audit_purge_horizon"
     f" BEGIN SELECT RAISE(ABORT, '{ONE_ROW}'); END",
