@@ -1,6 +1,7 @@
 """The database engine, chosen by configuration and bound to every table at start-up.
 
-Handlers never see an engine: services open transactions with :func:`write_transaction`, and
+Handlers never see an engine: services open transactions with :func:`write_transaction` (or
+:func:`read_transaction`, for long reads that must not hold writers back), and
 queries run through the tables, which :func:`bind_engine` points at SQLite or PostgreSQL.
 """
 
@@ -196,6 +197,28 @@ async def write_transaction() -> AsyncIterator[Any]:
             await action()
         except Exception:
             log.exception("an action after a commit failed")
+
+
+SNAPSHOT_READS = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+@asynccontextmanager
+async def read_transaction() -> AsyncIterator[Any]:
+    """A transaction that only reads, all from one snapshot, holding no lock a writer waits
+    for: a deferred one on SQLite (WAL: writers go on committing, its reads still see the
+    moment its first read began), ``REPEATABLE READ`` and ``READ ONLY`` on PostgreSQL.
+    Within another transaction it is part of that one."""
+    engine = current_engine()
+    if engine.current_transaction.get() is not None:
+        async with engine.transaction() as txn:
+            yield txn
+    elif isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.deferred) as txn:
+            yield txn
+    else:
+        async with engine.transaction() as txn:
+            await txn.connection.execute(SNAPSHOT_READS)
+            yield txn
 
 
 def after_commit(action: Callable[[], Awaitable[None]]) -> None:

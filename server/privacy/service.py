@@ -45,7 +45,7 @@ from piccolo.columns import Column
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.clock import local_time
-from server.db.engine import write_transaction
+from server.db.engine import read_transaction, write_transaction
 from server.errors import PersonNotFound, ValidationFailed
 from server.integration.people import hand_back_jobs
 from server.jobs.writes import SYSTEM, JobWriter, lock_jobs
@@ -59,14 +59,17 @@ PERSONAL_IN_EVENTS = ("email", "name", "phone")
 
 
 async def export_person(user_id: str, by: audit.AuditActor) -> dict[str, Any]:
-    """Everything held about the person, as one JSON-ready document."""
-    async with write_transaction():
+    """Everything held about the person, as one JSON-ready document, read from one snapshot
+    with no write lock held (its scans are long: phones' syncs go on meanwhile); given only
+    once the export's audit event is committed."""
+    async with read_transaction():
         person = await _person(user_id)
         document = {
             "exportedAt": local_time(datetime.now(UTC)),
             "person": records.person_record(person),
             **await _held_about(user_id),
         }
+    async with write_transaction():
         await audit.record(by, "user.exported", "user", user_id, branch_id=person["branch"])
     return document
 

@@ -3,6 +3,7 @@ theirs remains anywhere, their visits and jobs stay, they cannot sign in again."
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from server.db.tables import (
     User,
     WebhookDelivery,
 )
+from server.privacy import export_queries
 from server.privacy.schemas import ErasureReport, PersonExport
 from tests.answers import parse_answer
 from tests.phones import Dispatcher, Phone
@@ -275,6 +277,45 @@ async def test_an_export_leaves_out_what_is_about_others(
     [reassigned] = [c for c in export["changes"] if c["jobId"] == cleaner.former_job]
     assert reassigned["payload"]["left"] == [cleaner.id] and "job" not in reassigned["payload"]
     assert "Somsri" not in response.text
+
+
+async def test_others_write_while_an_export_reads(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    world: World,
+    cleaner: Cleaner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The export reads one snapshot and holds no write lock while it reads (SQLite has a
+    single one, which phones' syncs wait for): the dispatcher revokes the cleaner's phone
+    while the export is between two of its reads, and the revocation commits meanwhile; the
+    document stays the moment the export began."""
+    reading, revoked = asyncio.Event(), asyncio.Event()
+    read_acknowledgements = export_queries.acknowledgements
+
+    async def between_reads(user_id: str) -> list[dict[str, Any]]:
+        reading.set()
+        await revoked.wait()
+        return await read_acknowledgements(user_id)
+
+    monkeypatch.setattr(export_queries, "acknowledgements", between_reads)
+    path, headers = f"{PEOPLE}/{cleaner.id}/export", admin(ctx, world)
+    export = asyncio.create_task(client.get(path, headers=headers))
+    paused = asyncio.create_task(reading.wait())
+    try:
+        await asyncio.wait({export, paused}, return_when=asyncio.FIRST_COMPLETED)
+        assert paused.done(), "the export ended before its reads paused"
+        revoke = await client.delete(
+            f"/api/dispatch/devices/{cleaner.device}", headers=bearer(ctx.signer, world.dispatcher)
+        )
+    finally:
+        revoked.set()
+        response = await export
+    assert revoke.status_code == 204, revoke.text
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert [d["revokedAt"] for d in document["devices"]] == [None]
+    assert "device.revoked" not in {e["action"] for e in document["auditEvents"]}
 
 
 def keys_of(value: Any) -> set[str]:
