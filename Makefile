@@ -55,14 +55,14 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# TEST_WORKERS=auto runs the suite on every core (pytest-xdist); by default one worker
-# process runs it all, which CI uses until a browser test that fails only beside another
-# worker is understood (in a worker, a database thread a test leaves behind cannot hold the
-# run open at exit). The app shell is built first, once, rather than by each worker.
-TEST_WORKERS ?= 1
+# The suite runs in two worker processes (pytest-xdist; TEST_WORKERS=auto: one per core,
+# TEST_WORKERS=1 for one): each has databases of its own and its own slice of the browser
+# apps' ports, and in a worker a database thread a test leaves behind cannot hold the run
+# open at exit. The app shell is built first, once, rather than by each worker.
+TEST_WORKERS ?= 2
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m cdn.build
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 ## test-fast: the edit loop: lint, types and the tests that need no database of their own,
 ## server process or browser (the pure rules, contracts and docs), in seconds

@@ -48,16 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark what ``make test-fast`` leaves out: every test on a database (both engines) and
-    the suites that start processes; what remains are the pure rules, run in seconds. Under
-    ``make pytest``'s workers the browser tests take turns on one worker (``--dist
-    loadgroup``): two Chromiums at once on two cores starve each other's timers."""
+    the suites that start processes; what remains are the pure rules, run in seconds."""
     for item in items:
         suite = item.path.relative_to(TESTS).parts[0]
         needs_database = "engine_kind" in getattr(item, "fixturenames", ())
         if needs_database or suite in SERVICE_SUITES or item.path.name == "test_cli.py":
             item.add_marker(pytest.mark.services)
-        if suite == "browser":
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -39,10 +39,18 @@ def chromium_or_skip() -> str:
     return require_tool(CHROMIUM, "apt-get install chromium (.ci/run installs it)")
 
 
-RESTARTABLE_PORTS = range(20_000, 32_000)
-"""Below Linux's ephemeral range (32768 and up): while an app is stopped, no other test's
-server (``free_port``) nor any outgoing connection can be handed its port, so the origin it
-comes back at is its own."""
+def _restartable_ports() -> range:
+    """Below Linux's ephemeral range (32768 and up): while an app is stopped, no other test's
+    server (``free_port``) nor any outgoing connection can be handed its port, so the origin it
+    comes back at is its own. Each pytest-xdist worker takes a slice of its own, or two
+    workers would both find the same port free and start their apps on it."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    width = (32_000 - 20_000) // max(workers, 1)
+    return range(20_000 + worker * width, 20_000 + (worker + 1) * width)
+
+
+RESTARTABLE_PORTS = _restartable_ports()
 _next_port = iter(RESTARTABLE_PORTS)
 
 
