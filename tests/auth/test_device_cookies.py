@@ -21,8 +21,10 @@ from server.auth.tokens import TokenSigner
 from server.context import AppContext
 from server.http.rate_limits import WindowCounters
 from tests.auth.test_auth import LOGIN, REFRESH, credentials
+from tests.auth.test_login_throttle import THROTTLE_SETTINGS, from_address
 from tests.problems import assert_problem
 from tests.servers import running_instances
+from tests.windows import QUARTER_HOUR, clear_of_a_window_edge
 from tests.world import World, add_staff, add_user
 
 DEVICE_COOKIE = "tinedy_device"
@@ -32,16 +34,8 @@ YEAR = 365 * 24 * 3600
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {
-        "login_failures_per_account": "3 per 15 minutes",
-        "login_failures_per_address": "5 per 15 minutes",
-        "login_failures_account_ceiling": "8 per 15 minutes",
-        "proxies_count": 1,  # each test names its client in X-Forwarded-For
-    }
-
-
-def from_address(address: str) -> dict[str, str]:
-    return {"X-Forwarded-For": address}
+    clear_of_a_window_edge(QUARTER_HOUR, 60)
+    return THROTTLE_SETTINGS
 
 
 async def device_token(client: httpx.AsyncClient, user: dict[str, Any], address: str) -> str:
@@ -93,6 +87,7 @@ async def test_the_dispatcher_with_a_device_cookie_signs_in_beside_an_attacker_o
     browser, holding the device cookie of an earlier sign-in, still signs in at once, while
     they keep going. A browser without the cookie is throttled as before."""
     dispatcher = await add_user("dispatcher", world.south, None)
+    clear_of_a_window_edge(QUARTER_HOUR, 120)  # a server's start, then the guesses
     async with running_instances(
         database_url,
         tmp_path,
@@ -194,6 +189,7 @@ async def test_guesses_with_a_stolen_cookie_sent_at_once_stay_within_the_budgets
 ) -> None:
     """Reserved atomically (Redis INCRBY or the worker's memory): 40 guesses at once with
     one cookie pass only the cookie's budget (3) and then the address's at the account (3)."""
+    clear_of_a_window_edge(QUARTER_HOUR, 30)
     throttle = LoginThrottle(
         WindowCounters(storage, "login throttle"),
         "3 per 15 minutes",

@@ -33,6 +33,7 @@ from tests.integration.test_people import (
     staff_body,
 )
 from tests.problems import assert_problem
+from tests.windows import MINUTE, clear_of_a_window_edge
 from tests.world import TEST_PASSWORD, World
 
 SET = "/api/mobile/auth/set-password"
@@ -55,6 +56,7 @@ async def headers(app: Any) -> dict[str, str]:
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
+    clear_of_a_window_edge(MINUTE, 15)
     return {"login_failures_per_address": "6 per minute", "proxies_count": 1}
 
 

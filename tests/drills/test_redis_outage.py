@@ -14,6 +14,7 @@ from server.core.shared_store import RETRY_SECONDS
 from tests.drills.load import ANSWER_SECONDS
 from tests.drills.services import PrivatePostgres, private_redis, stop_app
 from tests.servers import sign_in, start_instance, wait_for
+from tests.windows import QUARTER_HOUR, clear_of_a_window_edge
 from tests.world import World, add_jobs, add_staff
 
 pytestmark = pytest.mark.drill
@@ -29,7 +30,10 @@ async def checks(client: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def failed_logins_until_throttled(client: httpx.AsyncClient, email: str) -> list[int]:
-    """Wrong passwords until the throttle answers 429 (at most ten tries)."""
+    """Wrong passwords until the throttle answers 429 (at most ten tries), from a client
+    without the owner's cookies (their device cookie has a budget of its own)."""
+    client.cookies.clear()
+    clear_of_a_window_edge(QUARTER_HOUR, 30)
     statuses = []
     for _ in range(10):
         body = {"email": email, "password": "not the password"}

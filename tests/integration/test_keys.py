@@ -17,6 +17,7 @@ from server.integration.keys import create_api_key, revoke_api_key
 from tests.integration.conftest import KeyMaker
 from tests.problems import assert_problem
 from tests.test_cli import run_cli
+from tests.windows import MINUTE, clear_of_a_window_edge
 from tests.world import World, bearer
 
 BRANCH = "/api/integration/v1/branches/br-keys"
@@ -70,6 +71,7 @@ async def test_a_key_s_use_is_recorded_and_only_its_hash_is_stored(
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
+    clear_of_a_window_edge(MINUTE, 15)
     return {"integration_rate_limit": "3 per minute"}
 
 

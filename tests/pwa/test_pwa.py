@@ -62,7 +62,8 @@ async def test_assets_are_immutable_and_precompressed(
             assert stream.headers["content-encoding"] == "gzip"
             total_compressed += len(gzip.compress(plain.content))
             await stream.aclose()
-    assert total_compressed < 50_000, "the whole shell stays small on the wire"
+    # 50.4 KB since the share inbox is sealed like the vault (cdn/src/inbox.js).
+    assert total_compressed < 52_000, "the whole shell stays small on the wire"
     missing = await client.get("/static/app.000000000000.js")
     assert_problem(missing, 404, "not_found")
 

@@ -21,6 +21,7 @@ from tests.conftest import make_settings
 from tests.phones import CHANGES, Phone
 from tests.problems import assert_problem
 from tests.requirements import unavailable
+from tests.windows import MINUTE, clear_of_a_window_edge
 from tests.world import World, add_jobs, add_staff, bearer
 
 FEED = "/api/mobile/jobs"
@@ -63,6 +64,7 @@ async def test_past_a_budget_is_429_with_retry_after_per_device_and_per_person(
     client: httpx.AsyncClient, ctx: AppContext, world: World
 ) -> None:
     person = await add_staff(world)
+    clear_of_a_window_edge(MINUTE, 15)
     phone, tablet = bearer(ctx.signer, person), bearer(ctx.signer, person)
     assert [(await client.get(FEED, headers=phone)).status_code for _ in range(3)] == [200] * 3
     refused = await client.get(FEED, headers=phone)
@@ -120,6 +122,7 @@ async def test_writes_are_counted_across_workers_through_redis_and_reads_in_each
     settings = shared_settings(
         tmp_path, rate_limit_sync="2 per minute", rate_limit_reads="2 per minute"
     )
+    clear_of_a_window_edge(MINUTE, 15)
     first, second = RateLimits(settings), RateLimits(settings)
     device, user = f"device-{tmp_path.name}", f"user-{tmp_path.name}"
     await first.spend_person(RouteClass.SYNC, device, user)
