@@ -21,6 +21,7 @@ from tests.conftest import make_settings
 from tests.phones import CHANGES, Phone
 from tests.problems import assert_problem
 from tests.requirements import unavailable
+from tests.servers import wait_for
 from tests.windows import MINUTE, clear_of_a_window_edge
 from tests.world import World, add_jobs, add_staff, bearer
 
@@ -122,8 +123,14 @@ async def test_writes_are_counted_across_workers_through_redis_and_reads_in_each
     settings = shared_settings(
         tmp_path, rate_limit_sync="2 per minute", rate_limit_reads="2 per minute"
     )
-    clear_of_a_window_edge(MINUTE, 15)
     first, second = RateLimits(settings), RateLimits(settings)
+
+    async def both_share() -> bool:  # a first connection slower than an operation's timeout
+        states = [await limits.counters.probe() for limits in (first, second)]
+        return states == ["ok", "ok"]
+
+    await wait_for(both_share, "both workers to count in Redis", 30)
+    clear_of_a_window_edge(MINUTE, 15)
     device, user = f"device-{tmp_path.name}", f"user-{tmp_path.name}"
     await first.spend_person(RouteClass.SYNC, device, user)
     await second.spend_person(RouteClass.SYNC, device, user)
