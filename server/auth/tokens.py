@@ -91,6 +91,11 @@ class TokenSigner:
             return None
         return _text(claims, "dev")
 
+    def device_cookie_nonce(self, token: str) -> str:
+        """The nonce of a device cookie this server issued, whatever its account. Raises
+        :class:`InvalidToken` when it is forged or expired."""
+        return _text(_decode(token, self._device_key), "dev")
+
     def _account_tag(self, account: str) -> str:
         return hmac.new(self._device_key, account.encode(), hashlib.sha256).hexdigest()
 

@@ -99,6 +99,7 @@ def endpoint(
     rate_class: RouteClass | None = None,
     body_size: BodySize | None = None,
     permit: Callable[[Request], Holder] | None = None,
+    budget_key: Callable[[Request], str | None] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Document a handler and pass it the authenticated caller: the person (unless ``roles``
     is None), for a route of the integration API the API key holding ``scope``, or what its
@@ -110,7 +111,8 @@ def endpoint(
     ``rate_class`` defaults to ``integration`` for a key's route, else to the class
     :data:`~server.http.rate_limits.WRITES_BY_MODULE` names, else ``reads`` for a person's
     GET and ``writes`` for their other methods; a public route is limited (per client
-    address) only when it names a class. ``body_size`` defaults to JSON's (or
+    address, or by what ``budget_key`` names, when it names anything) only when it names a
+    class. ``body_size`` defaults to JSON's (or
     :data:`~server.http.body_limits.BODY_SIZES`)."""
     scopes = (scope,) if isinstance(scope, str) else scope
     if permit is not None and (roles is not None or scopes is not None):
@@ -133,7 +135,7 @@ def endpoint(
         )
 
         async def admit_caller(request: Request) -> Admission:
-            return await admit(request, scopes, roles, permit, declared, by_module)
+            return await admit(request, scopes, roles, permit, declared, by_module, budget_key)
 
         @wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
@@ -148,7 +150,7 @@ def endpoint(
                     caller, limits = request.ctx.admission
                 else:
                     caller, limits = await admit(
-                        request, scopes, roles, permit, declared, by_module
+                        request, scopes, roles, permit, declared, by_module, budget_key
                     )
                 answer = response = await handler(request, *caller, *args, **kwargs)
                 status = response.status if response is not None else streamed_status(request)
@@ -188,6 +190,7 @@ async def admit(
     permit: Callable[[Request], Holder] | None,
     declared: RouteClass | None,
     by_module: RouteClass | None,
+    budget_key: Callable[[Request], str | None] | None = None,
 ) -> Admission:
     """Authenticate the caller and spend one request of its budget: what the handler is
     passed before its own arguments (the key's holder, the person, the permit's holder, or
@@ -208,7 +211,8 @@ async def admit(
     route_class = class_of(request, declared, by_module, None)
     if route_class is None:
         return (), None
-    return (), await limits.spend_one(route_class, client_prefix(client_address(request)))
+    key = budget_key(request) if budget_key is not None else None
+    return (), await limits.spend_one(route_class, key or client_prefix(client_address(request)))
 
 
 def holder_of(

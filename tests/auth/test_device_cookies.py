@@ -85,7 +85,8 @@ async def test_the_dispatcher_with_a_device_cookie_signs_in_beside_an_attacker_o
     """A real server on loopback, every client 127.0.0.1 and no proxy: the attacker's wrong
     passwords (many, at once) close the address to the dispatcher's account; the dispatcher's
     browser, holding the device cookie of an earlier sign-in, still signs in at once, while
-    they keep going. A browser without the cookie is throttled as before."""
+    they keep going, even past the address's budget of sign-in requests. A browser without
+    the cookie is throttled as before."""
     dispatcher = await add_user("dispatcher", world.south, None)
     clear_of_a_window_edge(QUARTER_HOUR, 120)  # a server's start, then the guesses
     async with running_instances(
@@ -94,6 +95,7 @@ async def test_the_dispatcher_with_a_device_cookie_signs_in_beside_an_attacker_o
         count=1,
         LOGIN_FAILURES_PER_ACCOUNT="3 per 15 minutes",
         LOGIN_FAILURES_PER_ADDRESS="5 per 15 minutes",
+        RATE_LIMIT_SIGN_IN="30 per hour",  # the attacker's 61 requests spend it all
     ) as (attacker,):
         base, timeout = str(attacker.base_url), attacker.timeout
         async with (
